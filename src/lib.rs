@@ -1,0 +1,1 @@
+pub use boltz_core as core;
