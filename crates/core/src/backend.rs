@@ -73,7 +73,11 @@ pub trait Backend<T: Real>: Send + Sync {
 /// The input checks every backend makes before a forward: the token dimension must be the model's.
 pub fn check_input<T: Real>(model_dim: usize, input: &Batch<T>) -> Result<()> {
     if input.dim() != model_dim {
-        return Err(Error::shape("input", format!("[batch, n, {model_dim}] (the model's d = {model_dim})"), format!("{:?}", input.shape())));
+        return Err(Error::shape(
+            "input",
+            format!("[batch, n, {model_dim}] (the model's d = {model_dim})"),
+            format!("{:?}", input.shape()),
+        ));
     }
     Ok(())
 }

@@ -516,9 +516,8 @@ mod tests {
         assert!(matches!(err, Error::DuplicateToken { sequence: 0, first: 0, second: 1 }));
         let err = rep.check(&Requirements { distinct_contexts: true, ..Default::default() }).unwrap_err();
         assert!(matches!(err, Error::PermutedDuplicate { first: 1, second: 2 }));
-        let err = DataReport { inconsistent_targets: vec![], ..rep }
-            .check(&Requirements { eps: Some(1.5), ..Default::default() })
-            .unwrap_err();
+        let err =
+            DataReport { inconsistent_targets: vec![], ..rep }.check(&Requirements { eps: Some(1.5), ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("ε") && err.to_string().contains("1e0"), "{err}");
     }
 }

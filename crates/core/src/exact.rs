@@ -103,13 +103,8 @@ impl ExactFloat {
             Some(b'+') => (false, &s[1..]),
             _ => (false, s),
         };
-        let rest = rest
-            .strip_prefix("0x")
-            .or_else(|| rest.strip_prefix("0X"))
-            .ok_or_else(|| bad("expected a 0x prefix"))?;
-        let (digits, exp) = rest
-            .split_once(['p', 'P'])
-            .ok_or_else(|| bad("expected a binary exponent 'p<e>'"))?;
+        let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")).ok_or_else(|| bad("expected a 0x prefix"))?;
+        let (digits, exp) = rest.split_once(['p', 'P']).ok_or_else(|| bad("expected a binary exponent 'p<e>'"))?;
         if digits.is_empty() {
             return Err(bad("no mantissa digits"));
         }

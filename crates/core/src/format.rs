@@ -1,0 +1,450 @@
+//! Reading and writing models and datasets: safetensors (`f32`/`f64`) and the exact JSON encoding.
+//!
+//! The layout is documented for users in `docs/format.md`. In short:
+//!
+//! * Model tensors use the paper's shapes: `blocks.{b}.attn.{h}.w_q` `[s,d]`, `.w_k` `[s,d]`, `.w_v`
+//!   `[s,d]`, `.w_o` `[d,s]`, optional `.b_q` `[s]`; `blocks.{b}.ffn.w1` `[q,d]`, `.b1` `[q]`, `.w2`
+//!   `[d,q]`, `.b2` `[d]`. A factored weight `W = U Vᵀ` is stored as `<name>.u` `[rows,r]` and
+//!   `<name>.v` `[cols,r]` instead of `<name>`; the loader accepts either form for every weight.
+//! * Metadata (`__metadata__` in safetensors): `format = boltzformer/1`, `kind = model`, `dim`,
+//!   `blocks`, per block `blocks.{b}.attn.kind = softmax|hardmax`, `blocks.{b}.attn.causal = true|false`,
+//!   `blocks.{b}.attn.heads`, and `construction` plus `construction.<param>` entries.
+//! * Datasets: `inputs` `[N,n,d]`, `targets` `[N,n,d]`, metadata `kind = dataset`, `spec` (the generator
+//!   parameters as JSON) and `seed`.
+//! * **Exact encoding** for values beyond f64: a JSON file `{"format": "boltzformer-exact/1", "metadata":
+//!   {..same keys..}, "tensors": {name: {"shape": [..], "values": ["0x1b3p-12", ..]}}}` with every value an
+//!   exact hexadecimal float ([`ExactFloat`]). Loaders detect the encoding from the file's first byte.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use crate::dataset::{Dataset, DatasetSpec};
+use crate::error::{Error, Result};
+use crate::exact::{ExactConvert, ExactFloat};
+use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Weight};
+use crate::real::Real;
+use crate::tensor::{Batch, Matrix};
+
+/// Value of the `format` metadata key of safetensors files.
+pub const FORMAT: &str = "boltzformer/1";
+/// Value of the `format` key of exact JSON files.
+pub const EXACT_FORMAT: &str = "boltzformer-exact/1";
+
+/// How values are encoded on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// safetensors `F32`; every value must be exactly an f32.
+    F32,
+    /// safetensors `F64`; every value must be exactly an f64.
+    F64,
+    /// Exact JSON (any precision).
+    Exact,
+}
+
+/// What to do when a stored value does not fit the element type exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// Fail with [`Error::Inexact`].
+    Forbid,
+    /// Round to nearest (ties to even).
+    Nearest,
+}
+
+/// Named tensors with metadata: the common layer under model and dataset files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorDict<T> {
+    /// String metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// `name → (shape, row-major values)`.
+    pub tensors: BTreeMap<String, (Vec<usize>, Vec<T>)>,
+}
+
+impl<T> Default for TensorDict<T> {
+    fn default() -> Self {
+        Self { metadata: BTreeMap::new(), tensors: BTreeMap::new() }
+    }
+}
+
+impl<T: Storable> TensorDict<T> {
+    fn take(&mut self, name: &str) -> Option<(Vec<usize>, Vec<T>)> {
+        self.tensors.remove(name)
+    }
+
+    fn meta(&self, key: &str) -> Result<&str> {
+        self.metadata.get(key).map(String::as_str).ok_or_else(|| Error::Format(format!("missing metadata key {key:?}")))
+    }
+}
+
+/// Values that can be stored: every [`Real`], and [`ExactFloat`] itself (for tools that move exact
+/// values without arithmetic).
+pub trait Storable: ExactConvert + Clone {
+    /// Name used in error messages.
+    const DTYPE: &'static str;
+    /// Whether the value is finite (stored values must be).
+    fn is_finite(&self) -> bool;
+}
+
+impl<T: Real> Storable for T {
+    const DTYPE: &'static str = <T as Real>::DTYPE;
+    fn is_finite(&self) -> bool {
+        Real::is_finite(self)
+    }
+}
+
+impl Storable for ExactFloat {
+    const DTYPE: &'static str = "exact";
+    fn is_finite(&self) -> bool {
+        true
+    }
+}
+
+/// Encodes `dict` in `encoding`.
+pub fn encode<T: Storable>(dict: &TensorDict<T>, encoding: Encoding) -> Result<Vec<u8>> {
+    for (name, (_, values)) in &dict.tensors {
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite { location: format!("{name}[{i}]") });
+        }
+    }
+    match encoding {
+        Encoding::Exact => {
+            let tensors: serde_json::Map<String, serde_json::Value> = dict
+                .tensors
+                .iter()
+                .map(|(name, (shape, values))| {
+                    let values: Vec<String> = values.iter().map(|x| x.to_exact().to_string()).collect();
+                    (name.clone(), serde_json::json!({ "shape": shape, "values": values }))
+                })
+                .collect();
+            let doc = serde_json::json!({ "format": EXACT_FORMAT, "metadata": dict.metadata, "tensors": tensors });
+            serde_json::to_vec(&doc).map_err(|e| Error::Format(e.to_string()))
+        }
+        Encoding::F32 | Encoding::F64 => {
+            let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+            for (name, (shape, values)) in &dict.tensors {
+                let mut bytes = Vec::with_capacity(values.len() * 8);
+                for (i, x) in values.iter().enumerate() {
+                    let e = x.to_exact();
+                    let inexact = |dtype| Error::Inexact { tensor: name.clone(), index: i, dtype };
+                    if encoding == Encoding::F64 {
+                        let v = f64::from_exact(&e);
+                        if v.to_exact() != e {
+                            return Err(inexact("f64"));
+                        }
+                        bytes.extend_from_slice(&v.to_le_bytes());
+                    } else {
+                        let v = f32::from_exact(&e);
+                        if v.to_exact() != e {
+                            return Err(inexact("f32"));
+                        }
+                        bytes.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+                let dtype = if encoding == Encoding::F64 { Dtype::F64 } else { Dtype::F32 };
+                buffers.push((name.clone(), dtype, shape.clone(), bytes));
+            }
+            let views = buffers
+                .iter()
+                .map(|(name, dtype, shape, bytes)| {
+                    TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v)).map_err(|e| Error::Format(e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let meta: HashMap<String, String> = dict.metadata.clone().into_iter().collect();
+            safetensors::serialize(views, Some(meta)).map_err(|e| Error::Format(e.to_string()))
+        }
+    }
+}
+
+/// Decodes a file written by [`encode`] in any encoding (detected from the first byte).
+pub fn decode<T: Storable>(bytes: &[u8], rounding: Rounding) -> Result<TensorDict<T>> {
+    let convert = |name: &str, i: usize, e: &ExactFloat| -> Result<T> {
+        let v = T::from_exact(e);
+        if !v.is_finite() {
+            return Err(Error::Format(format!("value {i} of {name} ({e}) is out of range for {}", T::DTYPE)));
+        }
+        if rounding == Rounding::Forbid && v.to_exact() != *e {
+            return Err(Error::Inexact { tensor: name.to_string(), index: i, dtype: T::DTYPE });
+        }
+        Ok(v)
+    };
+    let mut dict = TensorDict::default();
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("exact JSON: {e}")))?;
+        if doc.get("format").and_then(|f| f.as_str()) != Some(EXACT_FORMAT) {
+            return Err(Error::Format(format!("not a {EXACT_FORMAT} file (missing or wrong \"format\")")));
+        }
+        if let Some(meta) = doc.get("metadata").and_then(|m| m.as_object()) {
+            for (k, v) in meta {
+                let v = v.as_str().ok_or_else(|| Error::Format(format!("metadata {k:?} is not a string")))?;
+                dict.metadata.insert(k.clone(), v.to_string());
+            }
+        }
+        let tensors = doc.get("tensors").and_then(|t| t.as_object()).ok_or_else(|| Error::Format("missing \"tensors\"".into()))?;
+        for (name, t) in tensors {
+            let bad = |what: &str| Error::Format(format!("tensor {name}: {what}"));
+            let shape: Vec<usize> = t
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .ok_or_else(|| bad("missing shape"))?
+                .iter()
+                .map(|x| x.as_u64().map(|x| x as usize).ok_or_else(|| bad("shape entries must be non-negative integers")))
+                .collect::<Result<_>>()?;
+            let raw = t.get("values").and_then(|v| v.as_array()).ok_or_else(|| bad("missing values"))?;
+            if raw.len() != shape.iter().product::<usize>() {
+                return Err(bad(&format!("{} values for shape {shape:?}", raw.len())));
+            }
+            let values = raw
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let s = v.as_str().ok_or_else(|| bad("values must be hex-float strings"))?;
+                    convert(name, i, &ExactFloat::parse(s)?)
+                })
+                .collect::<Result<Vec<T>>>()?;
+            dict.tensors.insert(name.clone(), (shape, values));
+        }
+    } else {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Format(format!("safetensors: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Format(format!("safetensors: {e}")))?;
+        if let Some(meta) = header.metadata() {
+            dict.metadata.extend(meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let raw: Vec<f64> = match view.dtype() {
+                Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("invariant: 8-byte chunk"))).collect(),
+                Dtype::F32 => {
+                    data.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("invariant: 4-byte chunk")))).collect()
+                }
+                other => return Err(Error::Format(format!("tensor {name}: dtype {other:?} is not supported (use F32 or F64)"))),
+            };
+            let values = raw
+                .iter()
+                .enumerate()
+                .map(|(i, x)| match f64::is_finite(*x) {
+                    true => convert(&name, i, &x.to_exact()),
+                    false => Err(Error::NonFinite { location: format!("{name}[{i}]") }),
+                })
+                .collect::<Result<Vec<T>>>()?;
+            dict.tensors.insert(name.clone(), (view.shape().to_vec(), values));
+        }
+    }
+    Ok(dict)
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename), creating
+/// parent directories. An interrupted write never leaves a truncated file at `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io { path: path.display().to_string(), source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Models
+
+fn put_weight<T: Real>(dict: &mut TensorDict<T>, name: &str, w: &Weight<T>) {
+    match w {
+        Weight::Dense(m) => {
+            dict.tensors.insert(name.to_string(), (vec![m.rows(), m.cols()], m.as_slice().to_vec()));
+        }
+        Weight::Factored { u, v } => {
+            dict.tensors.insert(format!("{name}.u"), (vec![u.rows(), u.cols()], u.as_slice().to_vec()));
+            dict.tensors.insert(format!("{name}.v"), (vec![v.rows(), v.cols()], v.as_slice().to_vec()));
+        }
+    }
+}
+
+fn take_matrix<T: Real>(dict: &mut TensorDict<T>, name: &str) -> Result<Option<Matrix<T>>> {
+    match dict.take(name) {
+        None => Ok(None),
+        Some((shape, values)) => match shape[..] {
+            [r, c] => Matrix::new(r, c, values).map(Some),
+            _ => Err(Error::shape(name, "a 2-D tensor", format!("{shape:?}"))),
+        },
+    }
+}
+
+fn take_vector<T: Real>(dict: &mut TensorDict<T>, name: &str) -> Result<Option<Vec<T>>> {
+    match dict.take(name) {
+        None => Ok(None),
+        Some((shape, values)) if shape.len() == 1 => Ok(Some(values)),
+        Some((shape, _)) => Err(Error::shape(name, "a 1-D tensor", format!("{shape:?}"))),
+    }
+}
+
+fn take_weight<T: Real>(dict: &mut TensorDict<T>, name: &str) -> Result<Option<Weight<T>>> {
+    let dense = take_matrix(dict, name)?;
+    let u = take_matrix(dict, &format!("{name}.u"))?;
+    let v = take_matrix(dict, &format!("{name}.v"))?;
+    match (dense, u, v) {
+        (Some(m), None, None) => Ok(Some(Weight::Dense(m))),
+        (None, Some(u), Some(v)) => Ok(Some(Weight::Factored { u, v })),
+        (None, None, None) => Ok(None),
+        (Some(_), _, _) => Err(Error::Format(format!("{name} is stored both dense and factored"))),
+        _ => Err(Error::Format(format!("{name}: factored weights need both {name}.u and {name}.v"))),
+    }
+}
+
+fn require<X>(x: Option<X>, name: &str) -> Result<X> {
+    x.ok_or_else(|| Error::Format(format!("missing tensor {name}")))
+}
+
+fn parse_meta<X: std::str::FromStr>(dict: &TensorDict<impl Storable>, key: &str) -> Result<X> {
+    let v = dict.meta(key)?;
+    v.parse().map_err(|_| Error::Format(format!("metadata {key:?} = {v:?} is not valid")))
+}
+
+/// The tensors and metadata of `model` (see the module docs for names).
+pub fn model_to_dict<T: Real>(model: &Model<T>) -> TensorDict<T> {
+    let mut dict = TensorDict::default();
+    let meta = &mut dict.metadata;
+    meta.insert("format".into(), FORMAT.into());
+    meta.insert("kind".into(), "model".into());
+    meta.insert("dim".into(), model.dim().to_string());
+    meta.insert("blocks".into(), model.blocks().len().to_string());
+    meta.insert("construction".into(), model.info().construction.clone());
+    for (k, v) in &model.info().params {
+        meta.insert(format!("construction.{k}"), v.clone());
+    }
+    for (b, block) in model.blocks().iter().enumerate() {
+        if let Some(attn) = &block.attention {
+            dict.metadata.insert(format!("blocks.{b}.attn.kind"), attn.normalizer.as_str().into());
+            dict.metadata.insert(format!("blocks.{b}.attn.causal"), attn.causal.to_string());
+            dict.metadata.insert(format!("blocks.{b}.attn.heads"), attn.heads.len().to_string());
+            for (h, head) in attn.heads.iter().enumerate() {
+                if let Some(bq) = &head.b_q {
+                    dict.tensors.insert(format!("blocks.{b}.attn.{h}.b_q"), (vec![bq.len()], bq.clone()));
+                }
+            }
+        }
+        if let Some(ffn) = &block.ffn {
+            dict.tensors.insert(format!("blocks.{b}.ffn.b1"), (vec![ffn.b1.len()], ffn.b1.clone()));
+            dict.tensors.insert(format!("blocks.{b}.ffn.b2"), (vec![ffn.b2.len()], ffn.b2.clone()));
+        }
+    }
+    for (name, w) in model.named_weights() {
+        put_weight(&mut dict, &name, w);
+    }
+    dict
+}
+
+/// Rebuilds and validates a model from its tensors; unknown tensors are an error.
+pub fn model_from_dict<T: Real>(mut dict: TensorDict<T>) -> Result<Model<T>> {
+    if dict.meta("format")? != FORMAT || dict.meta("kind")? != "model" {
+        return Err(Error::Format(format!("not a {FORMAT} model (metadata format/kind)")));
+    }
+    let dim: usize = parse_meta(&dict, "dim")?;
+    let num_blocks: usize = parse_meta(&dict, "blocks")?;
+    let mut blocks = Vec::with_capacity(num_blocks);
+    for b in 0..num_blocks {
+        let attention = if dict.metadata.contains_key(&format!("blocks.{b}.attn.kind")) {
+            let normalizer: Normalizer = dict.meta(&format!("blocks.{b}.attn.kind"))?.parse()?;
+            let causal: bool = parse_meta(&dict, &format!("blocks.{b}.attn.causal"))?;
+            let heads: usize = parse_meta(&dict, &format!("blocks.{b}.attn.heads"))?;
+            let mut hs = Vec::with_capacity(heads);
+            for h in 0..heads {
+                let p = format!("blocks.{b}.attn.{h}");
+                let mut w = |n: &str| -> Result<Weight<T>> { require(take_weight(&mut dict, &format!("{p}.{n}"))?, &format!("{p}.{n}")) };
+                let (w_q, w_k, w_v, w_o) = (w("w_q")?, w("w_k")?, w("w_v")?, w("w_o")?);
+                let b_q = take_vector(&mut dict, &format!("{p}.b_q"))?;
+                hs.push(AttentionHead { w_q, w_k, w_v, w_o, b_q });
+            }
+            Some(Attention { heads: hs, normalizer, causal })
+        } else {
+            None
+        };
+        let p = format!("blocks.{b}.ffn");
+        let ffn = match take_weight(&mut dict, &format!("{p}.w1"))? {
+            None => None,
+            Some(w1) => Some(FeedForward {
+                w1,
+                b1: require(take_vector(&mut dict, &format!("{p}.b1"))?, &format!("{p}.b1"))?,
+                w2: require(take_weight(&mut dict, &format!("{p}.w2"))?, &format!("{p}.w2"))?,
+                b2: require(take_vector(&mut dict, &format!("{p}.b2"))?, &format!("{p}.b2"))?,
+            }),
+        };
+        blocks.push(Block { attention, ffn });
+    }
+    if let Some(name) = dict.tensors.keys().next() {
+        return Err(Error::Format(format!("unknown tensor {name} (not part of a {num_blocks}-block model)")));
+    }
+    let mut info = ModelInfo::named(dict.metadata.get("construction").cloned().unwrap_or_default());
+    for (k, v) in &dict.metadata {
+        if let Some(param) = k.strip_prefix("construction.") {
+            info.params.insert(param.to_string(), v.clone());
+        }
+    }
+    Model::new(dim, blocks, info)
+}
+
+/// Writes `model` to `path` (atomically).
+pub fn save_model<T: Real>(model: &Model<T>, path: &Path, encoding: Encoding) -> Result<()> {
+    write_atomic(path, &encode(&model_to_dict(model), encoding)?)
+}
+
+/// Reads a model written in any encoding.
+pub fn load_model<T: Real>(path: &Path, rounding: Rounding) -> Result<Model<T>> {
+    model_from_dict(decode(&read_file(path)?, rounding)?)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Datasets
+
+/// The tensors and metadata of `dataset`.
+pub fn dataset_to_dict<T: Real>(dataset: &Dataset<T>) -> Result<TensorDict<T>> {
+    let mut dict = TensorDict::default();
+    dict.metadata.insert("format".into(), FORMAT.into());
+    dict.metadata.insert("kind".into(), "dataset".into());
+    if let Some(spec) = &dataset.spec {
+        dict.metadata.insert("spec".into(), serde_json::to_string(spec).map_err(|e| Error::Format(e.to_string()))?);
+        dict.metadata.insert("seed".into(), spec.seed.to_string());
+    }
+    dict.tensors.insert("inputs".into(), (dataset.inputs.shape().to_vec(), dataset.inputs.as_slice().to_vec()));
+    dict.tensors.insert("targets".into(), (dataset.targets.shape().to_vec(), dataset.targets.as_slice().to_vec()));
+    Ok(dict)
+}
+
+/// Rebuilds and validates a dataset from its tensors.
+pub fn dataset_from_dict<T: Real>(mut dict: TensorDict<T>) -> Result<Dataset<T>> {
+    if dict.meta("format")? != FORMAT || dict.meta("kind")? != "dataset" {
+        return Err(Error::Format(format!("not a {FORMAT} dataset (metadata format/kind)")));
+    }
+    let spec = match dict.metadata.get("spec") {
+        Some(s) => Some(serde_json::from_str::<DatasetSpec>(s).map_err(|e| Error::Format(format!("metadata spec: {e}")))?),
+        None => None,
+    };
+    let mut batch = |name: &str| -> Result<Batch<T>> {
+        let (shape, values) = require(dict.take(name), name)?;
+        match shape[..] {
+            [b, n, d] => Batch::new(b, n, d, values),
+            _ => Err(Error::shape(name, "[N, n, d]", format!("{shape:?}"))),
+        }
+    };
+    let (inputs, targets) = (batch("inputs")?, batch("targets")?);
+    if let Some(name) = dict.tensors.keys().next() {
+        return Err(Error::Format(format!("unknown tensor {name} in a dataset file")));
+    }
+    Dataset::new(inputs, targets, spec)
+}
+
+/// Writes `dataset` to `path` (atomically).
+pub fn save_dataset<T: Real>(dataset: &Dataset<T>, path: &Path, encoding: Encoding) -> Result<()> {
+    write_atomic(path, &encode(&dataset_to_dict(dataset)?, encoding)?)
+}
+
+/// Reads a dataset written in any encoding.
+pub fn load_dataset<T: Real>(path: &Path, rounding: Rounding) -> Result<Dataset<T>> {
+    dataset_from_dict(decode(&read_file(path)?, rounding)?)
+}

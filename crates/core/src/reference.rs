@@ -57,7 +57,15 @@ struct DenseHead<T> {
 #[derive(Clone, Debug)]
 struct DenseBlock<T> {
     attention: Option<(Vec<DenseHead<T>>, Normalizer, bool)>,
-    ffn: Option<(Matrix<T>, Vec<T>, Matrix<T>, Vec<T>)>,
+    ffn: Option<DenseFfn<T>>,
+}
+
+#[derive(Clone, Debug)]
+struct DenseFfn<T> {
+    w1: Matrix<T>,
+    b1: Vec<T>,
+    w2: Matrix<T>,
+    b2: Vec<T>,
 }
 
 impl<T: Real> DenseModel<T> {
@@ -81,7 +89,7 @@ impl<T: Real> DenseModel<T> {
                         .collect();
                     (heads, a.normalizer, a.causal)
                 }),
-                ffn: b.ffn.as_ref().map(|f| (f.w1.to_dense(), f.b1.clone(), f.w2.to_dense(), f.b2.clone())),
+                ffn: b.ffn.as_ref().map(|f| DenseFfn { w1: f.w1.to_dense(), b1: f.b1.clone(), w2: f.w2.to_dense(), b2: f.b2.clone() }),
             })
             .collect();
         Self { dim: model.dim(), blocks }
@@ -130,7 +138,7 @@ impl<T: Real> DenseModel<T> {
                 }
                 check_output(&z.concat(), || format!("blocks.{b}.attn"))?;
             }
-            if let Some((w1, b1, w2, b2)) = &block.ffn {
+            if let Some(DenseFfn { w1, b1, w2, b2 }) = &block.ffn {
                 for t in z.iter_mut() {
                     let h: Vec<T> = w1.matvec(t).iter().zip(b1).map(|(a, c)| a.add(c).relu()).collect();
                     let y = w2.matvec(&h);

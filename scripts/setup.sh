@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the system packages boltzformer needs, only where they are missing.
+# Debian/Ubuntu: apt-get. Elsewhere: prints what to install and fails.
+set -euo pipefail
+
+# Debian package -> a file it provides (checked before installing).
+declare -A NEEDED=(
+  [pkg-config]=/usr/bin/pkg-config
+  [python3]=/usr/bin/python3
+)
+
+missing=()
+for pkg in "${!NEEDED[@]}"; do
+  [ -e "${NEEDED[$pkg]}" ] || missing+=("$pkg")
+done
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
+  exit 2
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+else
+  echo "setup: please install these packages with your system's package manager: ${missing[*]}" >&2
+  exit 2
+fi
