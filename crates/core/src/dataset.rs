@@ -420,6 +420,46 @@ impl DataReport {
     }
 }
 
+/// How well outputs reproduce targets, token by token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Memorization {
+    /// Tokens compared (N·n).
+    pub tokens: usize,
+    /// Tokens whose every coordinate is within 1/2 of the target (they decode to the right integer label).
+    pub decoded: usize,
+    /// Tokens whose output equals the target exactly.
+    pub exact: usize,
+    /// `decoded / tokens`.
+    pub accuracy: f64,
+    /// Largest `|output − target|` over all coordinates (computed in the element type, reported as f64).
+    pub max_abs_error: f64,
+}
+
+impl Memorization {
+    /// Compares `outputs` with `targets` (same shape).
+    pub fn measure<T: Real>(outputs: &Batch<T>, targets: &Batch<T>) -> Result<Self> {
+        if outputs.shape() != targets.shape() {
+            return Err(Error::shape("outputs", format!("{:?} (the targets' shape)", targets.shape()), format!("{:?}", outputs.shape())));
+        }
+        let d = outputs.dim();
+        let half = T::from_f64(0.5);
+        let (mut decoded, mut exact, mut max_err) = (0, 0, 0.0f64);
+        for (y, t) in outputs.as_slice().chunks(d).zip(targets.as_slice().chunks(d)) {
+            let errs: Vec<T> = y.iter().zip(t).map(|(a, b)| a.sub(b).abs()).collect();
+            decoded += usize::from(errs.iter().all(|e| *e < half));
+            exact += usize::from(y == t);
+            max_err = errs.iter().fold(max_err, |m, e| m.max(e.to_f64()));
+        }
+        let tokens = outputs.batch() * outputs.len();
+        Ok(Self { tokens, decoded, exact, accuracy: decoded as f64 / tokens as f64, max_abs_error: max_err })
+    }
+
+    /// Every token decodes to its label.
+    pub fn is_perfect(&self) -> bool {
+        self.decoded == self.tokens
+    }
+}
+
 /// Whether the targets of permuted sequences `a` and `b` follow the same token → target map.
 fn targets_agree<T: Real>(ids: &[usize], targets: &Batch<T>, a: usize, b: usize, n: usize) -> bool {
     (0..n).all(|k| {

@@ -1,0 +1,373 @@
+//! [`BigFloatBackend`]: runs any [`Model`] in `bits`-bit arithmetic, in parallel over sequences.
+
+use std::collections::HashMap;
+
+use astro_float::Sign;
+use boltz_core::backend::{check_input, check_output};
+use boltz_core::{Backend, Batch, DeviceInfo, Error, Model, Normalizer, Real, Result, Weight};
+use rayon::prelude::*;
+
+use crate::real::{BigReal, MAX_BITS, MIN_BITS};
+
+/// The arbitrary-precision backend (see the crate docs).
+pub struct BigFloatBackend {
+    bits: u64,
+    threads: usize,
+    pool: rayon::ThreadPool,
+}
+
+impl std::fmt::Debug for BigFloatBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BigFloatBackend").field("bits", &self.bits).field("threads", &self.threads).finish()
+    }
+}
+
+impl BigFloatBackend {
+    /// A backend computing with `bits` mantissa bits on all available cores.
+    pub fn new(bits: u64) -> Result<Self> {
+        Self::with_threads(bits, std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// A backend computing with `bits` mantissa bits on its own pool of `threads` threads.
+    ///
+    /// Errors: [`Error::InvalidParameter`] for `bits` outside `2..=2^24` or `threads == 0`.
+    pub fn with_threads(bits: u64, threads: usize) -> Result<Self> {
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) {
+            return Err(Error::InvalidParameter {
+                name: "precision".into(),
+                reason: format!("{bits} bits is outside the supported range {MIN_BITS}..={MAX_BITS}"),
+            });
+        }
+        if threads == 0 {
+            return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("boltz-bigfloat-{i}"))
+            .build()
+            .map_err(|e| Error::Backend { backend: "bigfloat", op: "thread pool", message: e.to_string() })?;
+        Ok(Self { bits, threads, pool })
+    }
+
+    /// The precision in bits.
+    pub fn bits(&self) -> u64 {
+        self.bits
+    }
+}
+
+/// A matrix as its non-zero entries per row (zeros cost nothing).
+#[derive(Clone, Debug)]
+struct SparseRows {
+    cols: usize,
+    rows: Vec<Vec<(usize, BigReal)>>,
+}
+
+impl SparseRows {
+    fn new(m: &boltz_core::Matrix<BigReal>, bits: u64) -> Self {
+        let rows = (0..m.rows())
+            .map(|r| m.row(r).iter().enumerate().filter(|(_, x)| !x.is_zero()).map(|(c, x)| (c, x.with_bits(bits))).collect())
+            .collect();
+        Self { cols: m.cols(), rows }
+    }
+
+    fn transposed(m: &boltz_core::Matrix<BigReal>, bits: u64) -> Self {
+        let t = boltz_core::Matrix::from_fn(m.cols(), m.rows(), |r, c| m.get(c, r).clone());
+        Self::new(&t, bits)
+    }
+
+    /// `M x`, skipping zero weights and zero inputs (which contribute exact zeros).
+    fn apply(&self, x: &[BigReal], zero: &BigReal) -> Vec<BigReal> {
+        debug_assert_eq!(x.len(), self.cols);
+        self.rows
+            .iter()
+            .map(|row| {
+                let mut acc = zero.clone();
+                for (c, w) in row {
+                    if !x[*c].is_zero() {
+                        acc = acc.add(&w.mul(&x[*c]));
+                    }
+                }
+                acc
+            })
+            .collect()
+    }
+}
+
+/// A weight kept in the cheapest form: sparse dense rows, or factors applied as `U (Vᵀ x)`.
+#[derive(Clone, Debug)]
+enum PreparedWeight {
+    Dense(SparseRows),
+    Factored { vt: SparseRows, u: SparseRows },
+}
+
+impl PreparedWeight {
+    fn new(w: &Weight<BigReal>, bits: u64) -> Self {
+        match w {
+            Weight::Dense(m) => Self::Dense(SparseRows::new(m, bits)),
+            Weight::Factored { u, v } => Self::Factored { vt: SparseRows::transposed(v, bits), u: SparseRows::new(u, bits) },
+        }
+    }
+
+    fn apply(&self, x: &[BigReal], zero: &BigReal) -> Vec<BigReal> {
+        match self {
+            Self::Dense(m) => m.apply(x, zero),
+            Self::Factored { vt, u } => u.apply(&vt.apply(x, zero), zero),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PreparedHead {
+    w_q: PreparedWeight,
+    w_k: PreparedWeight,
+    w_v: PreparedWeight,
+    w_o: PreparedWeight,
+    b_q: Option<Vec<BigReal>>,
+}
+
+#[derive(Clone, Debug)]
+struct PreparedBlock {
+    attention: Option<(Vec<PreparedHead>, Normalizer, bool)>,
+    ffn: Option<(PreparedWeight, Vec<BigReal>, PreparedWeight, Vec<BigReal>)>,
+}
+
+/// A model with every weight rounded to the backend's precision.
+#[derive(Clone, Debug)]
+pub struct PreparedModel {
+    dim: usize,
+    bits: u64,
+    blocks: Vec<PreparedBlock>,
+}
+
+impl PreparedModel {
+    /// The precision the model was prepared for.
+    pub fn bits(&self) -> u64 {
+        self.bits
+    }
+}
+
+/// Exact-value key of a big float, for the exp cache.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key(Vec<u64>, i32, bool);
+
+fn key(x: &BigReal) -> Key {
+    match x.as_bigfloat().as_raw_parts() {
+        Some((m, _, s, e, _)) if !x.is_zero() => Key(m.to_vec(), e, s == Sign::Neg),
+        _ => Key(Vec::new(), 0, false),
+    }
+}
+
+/// Per-thread cache of `exp(score)`: in a rank-1 contextual mapping a query/key token pair has the same
+/// score in every sequence it occurs in, so most exponentials are computed once per pair.
+struct ExpCache {
+    values: HashMap<Key, BigReal>,
+    limit: usize,
+}
+
+impl ExpCache {
+    fn new(bits: u64) -> Self {
+        // Keep at most ~256 MiB of cached mantissas per thread.
+        Self { values: HashMap::new(), limit: ((256u64 << 20) / (bits / 8 + 64)).max(16) as usize }
+    }
+
+    fn exp(&mut self, x: &BigReal) -> BigReal {
+        let k = key(x);
+        if let Some(v) = self.values.get(&k) {
+            return v.clone();
+        }
+        let v = x.exp();
+        if self.values.len() >= self.limit {
+            self.values.clear();
+        }
+        self.values.insert(k, v.clone());
+        v
+    }
+}
+
+impl PreparedModel {
+    fn forward_sequence(&self, x: &[BigReal], cache: &mut ExpCache) -> Result<Vec<BigReal>> {
+        let d = self.dim;
+        let n = x.len() / d;
+        let zero = BigReal::from_f64(0.0).with_bits(self.bits);
+        let mut z: Vec<Vec<BigReal>> = x.chunks(d).map(|t| t.iter().map(|v| v.with_bits(self.bits)).collect()).collect();
+        for (b, block) in self.blocks.iter().enumerate() {
+            if let Some((heads, normalizer, causal)) = &block.attention {
+                let mut delta = vec![vec![zero.clone(); d]; n];
+                for head in heads {
+                    let q: Vec<Vec<BigReal>> = z
+                        .iter()
+                        .map(|t| {
+                            let q = head.w_q.apply(t, &zero);
+                            match &head.b_q {
+                                Some(bq) => q.iter().zip(bq).map(|(a, c)| a.add(c)).collect(),
+                                None => q,
+                            }
+                        })
+                        .collect();
+                    let k: Vec<Vec<BigReal>> = z.iter().map(|t| head.w_k.apply(t, &zero)).collect();
+                    let v: Vec<Vec<BigReal>> = z.iter().map(|t| head.w_v.apply(t, &zero)).collect();
+                    for j in 0..n {
+                        let keys = if *causal { j + 1 } else { n };
+                        let scores: Vec<BigReal> = (0..keys).map(|i| dot(&k[i], &q[j], &zero)).collect();
+                        let mixed = attend(&scores, &v[..keys], *normalizer, cache, &zero);
+                        for (acc, o) in delta[j].iter_mut().zip(head.w_o.apply(&mixed, &zero)) {
+                            *acc = acc.add(&o);
+                        }
+                    }
+                }
+                for (t, dt) in z.iter_mut().zip(&delta) {
+                    for (a, c) in t.iter_mut().zip(dt) {
+                        *a = a.add(c);
+                    }
+                }
+                check_output(&z.concat(), || format!("blocks.{b}.attn"))?;
+            }
+            if let Some((w1, b1, w2, b2)) = &block.ffn {
+                for t in z.iter_mut() {
+                    let h: Vec<BigReal> = w1.apply(t, &zero).iter().zip(b1).map(|(a, c)| a.add(c).relu()).collect();
+                    let y = w2.apply(&h, &zero);
+                    for ((a, yi), bi) in t.iter_mut().zip(&y).zip(b2) {
+                        *a = a.add(&yi.add(bi));
+                    }
+                }
+                check_output(&z.concat(), || format!("blocks.{b}.ffn"))?;
+            }
+        }
+        Ok(z.concat())
+    }
+}
+
+fn dot(a: &[BigReal], b: &[BigReal], zero: &BigReal) -> BigReal {
+    let mut acc = zero.clone();
+    for (x, y) in a.iter().zip(b) {
+        acc = acc.add(&x.mul(y));
+    }
+    acc
+}
+
+/// `Σ_i σ(scores)_i values_i`. Softmax weights are `exp(s_i − m)` with `m = max s`, evaluated as
+/// `exp(s_i) / exp(m)` from the cache (exactly 1 for the maximiser). In big floats `exp` of any attention
+/// logit is representable, and the quotient of two correctly rounded exponentials has relative error
+/// ≤ 2·2^-bits — no worse than rounding `s_i − m` first, whose error grows with `|m|`. Should an
+/// exponential leave the exponent range, the direct `exp(s_i − m)` is used.
+fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, cache: &mut ExpCache, zero: &BigReal) -> Vec<BigReal> {
+    let s = values[0].len();
+    let mut max = &scores[0];
+    for x in &scores[1..] {
+        if x > max {
+            max = x;
+        }
+    }
+    let mut acc = vec![zero.clone(); s];
+    match normalizer {
+        Normalizer::Softmax => {
+            let e_max = cache.exp(max);
+            let usable = |e: &BigReal| e.is_finite() && !e.is_zero();
+            let weights: Vec<BigReal> = scores
+                .iter()
+                .map(|x| {
+                    if x == max {
+                        return BigReal::from_f64(1.0);
+                    }
+                    let e = cache.exp(x);
+                    if usable(&e) && usable(&e_max) {
+                        e.div(&e_max)
+                    } else {
+                        x.sub(max).exp()
+                    }
+                })
+                .collect();
+            let mut total = zero.clone();
+            for w in &weights {
+                total = total.add(w);
+            }
+            for (w, v) in weights.iter().zip(values) {
+                let p = w.div(&total);
+                for (a, vi) in acc.iter_mut().zip(v) {
+                    *a = a.add(&p.mul(vi));
+                }
+            }
+        }
+        Normalizer::Hardmax => {
+            let mut ties = 0usize;
+            for (x, v) in scores.iter().zip(values) {
+                if x == max {
+                    ties += 1;
+                    for (a, vi) in acc.iter_mut().zip(v) {
+                        *a = a.add(vi);
+                    }
+                }
+            }
+            let count = BigReal::from_f64(ties as f64);
+            acc = acc.iter().map(|a| a.div(&count)).collect();
+        }
+    }
+    acc
+}
+
+impl Backend<BigReal> for BigFloatBackend {
+    type Prepared = PreparedModel;
+
+    fn name(&self) -> &'static str {
+        "bigfloat"
+    }
+
+    fn device_info(&self) -> DeviceInfo {
+        let mut details = std::collections::BTreeMap::new();
+        details.insert("precision_bits".into(), self.bits.to_string());
+        details.insert("library".into(), "astro-float 0.9.6".into());
+        details.insert("exp".into(), "correctly rounded at ⌈bits/64⌉·64 bits, then rounded to bits; cached per score".into());
+        DeviceInfo { backend: "bigfloat".into(), device: format!("host ({} threads)", self.threads), threads: self.threads, details }
+    }
+
+    fn prepare(&self, model: &Model<BigReal>) -> Result<PreparedModel> {
+        let bits = self.bits;
+        let round = |v: &[BigReal]| v.iter().map(|x| x.with_bits(bits)).collect::<Vec<_>>();
+        let blocks = model
+            .blocks()
+            .iter()
+            .map(|b| PreparedBlock {
+                attention: b.attention.as_ref().map(|a| {
+                    let heads = a
+                        .heads
+                        .iter()
+                        .map(|h| PreparedHead {
+                            w_q: PreparedWeight::new(&h.w_q, bits),
+                            w_k: PreparedWeight::new(&h.w_k, bits),
+                            w_v: PreparedWeight::new(&h.w_v, bits),
+                            w_o: PreparedWeight::new(&h.w_o, bits),
+                            b_q: h.b_q.as_deref().map(round),
+                        })
+                        .collect();
+                    (heads, a.normalizer, a.causal)
+                }),
+                ffn: b
+                    .ffn
+                    .as_ref()
+                    .map(|f| (PreparedWeight::new(&f.w1, bits), round(&f.b1), PreparedWeight::new(&f.w2, bits), round(&f.b2))),
+            })
+            .collect();
+        Ok(PreparedModel { dim: model.dim(), bits, blocks })
+    }
+
+    fn forward(&self, model: &PreparedModel, input: &Batch<BigReal>) -> Result<Batch<BigReal>> {
+        check_input(model.dim, input)?;
+        if model.bits != self.bits {
+            return Err(Error::InvalidParameter {
+                name: "precision".into(),
+                reason: format!("model prepared for {} bits, backend runs {} bits", model.bits, self.bits),
+            });
+        }
+        let outputs: Vec<Result<Vec<BigReal>>> = self.pool.install(|| {
+            (0..input.batch())
+                .into_par_iter()
+                .map_init(|| ExpCache::new(self.bits), |cache, b| model.forward_sequence(input.sequence(b), cache))
+                .collect()
+        });
+        let mut data = Vec::with_capacity(input.as_slice().len());
+        for o in outputs {
+            data.extend(o?);
+        }
+        Batch::new(input.batch(), input.len(), input.dim(), data)
+    }
+}

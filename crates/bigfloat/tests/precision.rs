@@ -1,0 +1,158 @@
+//! Convergence across precisions, bisection for the fewest bits, exact conversion and bad parameters.
+
+#![allow(clippy::unwrap_used)]
+
+use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal};
+use boltz_core::conformance::{random_batch, random_model, RandomModelSpec};
+use boltz_core::format::{self, Encoding, Rounding};
+use boltz_core::rng::SeededRng;
+use boltz_core::{
+    Backend, Batch, Block, Error, ExactConvert, ExactFloat, FeedForward, Matrix, Memorization, Model, ModelInfo, Normalizer, Real,
+    ReferenceBackend, Weight,
+};
+
+fn big_model(seed: u64, normalizer: Normalizer) -> (Model<BigReal>, Batch<BigReal>) {
+    let mut rng = SeededRng::new(seed);
+    let spec = RandomModelSpec {
+        dim: 4,
+        blocks: 3,
+        heads: 2,
+        head_size: 2,
+        hidden: 6,
+        normalizer,
+        causal: seed % 2 == 0,
+        query_bias: true,
+        factor_rank: Some(1),
+    };
+    let m = random_model(&mut rng, &spec);
+    let x = random_batch(&mut rng, 3, 7, 4);
+    (m.convert().unwrap(), x.convert().unwrap())
+}
+
+/// Results at p and 2p bits agree to about p bits (relative to the output scale).
+#[test]
+fn results_converge_with_precision() {
+    for (seed, normalizer) in [(1, Normalizer::Softmax), (2, Normalizer::Softmax), (3, Normalizer::Hardmax)] {
+        let (model, x) = big_model(seed, normalizer);
+        for p in [64u64, 100, 300, 1000] {
+            let lo = BigFloatBackend::with_threads(p, 2).unwrap().run(&model, &x).unwrap();
+            let hi = BigFloatBackend::with_threads(2 * p, 2).unwrap().run(&model, &x).unwrap();
+            let mut worst = f64::NEG_INFINITY;
+            for (a, b) in lo.as_slice().iter().zip(hi.as_slice()) {
+                let diff = a.with_bits(2 * p).sub(b);
+                if !diff.is_zero() {
+                    worst = worst.max(diff.log2_abs());
+                }
+            }
+            let scale = hi.as_slice().iter().map(|v| v.log2_abs()).fold(0.0f64, f64::max);
+            // Agreement to p − 16 bits: a few dozen roundings per output, each ≤ 2^-p relative.
+            assert!(worst <= scale - (p as f64 - 16.0), "seed {seed}, {p} bits: log2 |Δ| = {worst:.1}, log2 scale = {scale:.1}");
+        }
+    }
+}
+
+/// `z + (ReLU(z + B) − B)` with `B = 2^k`: exact arithmetic gives `2z`; with `p` bits it is exact iff
+/// `z + B` fits, i.e. `p ≥ k + 11` for `z = m/1024` in `[0.5, 1)` with odd `m` present.
+fn cancellation_model(k: i64) -> (Model<BigReal>, Batch<BigReal>, Batch<BigReal>) {
+    let big = BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], k));
+    let one = BigReal::from_f64(1.0);
+    let ffn = FeedForward {
+        w1: Weight::Dense(Matrix::row_vector(vec![one.clone()])),
+        b1: vec![big.clone()],
+        w2: Weight::Dense(Matrix::column_vector(vec![one])),
+        b2: vec![big.neg()],
+    };
+    let model = Model::new(1, vec![Block { attention: None, ffn: Some(ffn) }], ModelInfo::named("cancellation").with("k", k)).unwrap();
+    let zs: Vec<f64> = [513.0, 700.0, 1001.0, 1023.0].iter().map(|m| m / 1024.0).collect();
+    let x = Batch::new(1, zs.len(), 1, zs.iter().map(|&z| BigReal::from_f64(z)).collect()).unwrap();
+    let y = Batch::new(1, zs.len(), 1, zs.iter().map(|&z| BigReal::from_f64(2.0 * z)).collect()).unwrap();
+    (model, x, y)
+}
+
+#[test]
+fn bisection_finds_the_fewest_bits() {
+    // Needs more than f64: k = 80 → 91 bits. And f64 indeed fails on it.
+    let (model, x, y) = cancellation_model(80);
+    let exact = |out: &Batch<BigReal>| Memorization::measure(out, &y).map(|m| m.exact == m.tokens).unwrap_or(false);
+    let search = fewest_bits(&model, &x, 24, 4096, 2, exact).unwrap();
+    assert_eq!(search.fewest, Some(91), "{search:?}");
+    assert!(search.probes.len() <= 2 + 12);
+    assert!(search.probes.iter().all(|p| p.holds == (p.bits >= 91)), "{search:?}");
+    let m64: Model<f64> = model.convert().unwrap();
+    let y64 = ReferenceBackend.run(&m64, &x.convert().unwrap()).unwrap();
+    assert!(Memorization::measure(&y64, &y.convert().unwrap()).unwrap().exact < 4, "f64 should fail on the k = 80 model");
+
+    // Fits in f64: k = 30 → 41 bits.
+    let (model, x, y) = cancellation_model(30);
+    let exact = |out: &Batch<BigReal>| Memorization::measure(out, &y).map(|m| m.exact == m.tokens).unwrap_or(false);
+    assert_eq!(fewest_bits(&model, &x, 24, 4096, 2, exact).unwrap().fewest, Some(41));
+
+    // Never holds in range → None; holds at lo → lo.
+    let never = fewest_bits(&model, &x, 24, 30, 1, |_| false).unwrap();
+    assert_eq!((never.fewest, never.probes.len()), (None, 1));
+    assert_eq!(fewest_bits(&model, &x, 24, 30, 1, |_| true).unwrap().fewest, Some(24));
+    assert!(matches!(fewest_bits(&model, &x, 30, 24, 1, |_| true), Err(Error::InvalidParameter { .. })));
+}
+
+#[test]
+fn bad_precision_is_an_error() {
+    for bits in [0u64, 1, (1 << 24) + 1, u64::MAX] {
+        let err = BigFloatBackend::new(bits).unwrap_err();
+        assert!(matches!(&err, Error::InvalidParameter { name, .. } if name == "precision"), "{bits}: {err}");
+    }
+    assert!(matches!(BigFloatBackend::with_threads(64, 0), Err(Error::InvalidParameter { .. })));
+    let (model, x) = big_model(4, Normalizer::Softmax);
+    let prepared = BigFloatBackend::with_threads(64, 1).unwrap().prepare(&model).unwrap();
+    assert!(matches!(BigFloatBackend::with_threads(128, 1).unwrap().forward(&prepared, &x), Err(Error::InvalidParameter { .. })));
+}
+
+#[test]
+fn conversion_from_f32_and_f64_is_lossless() {
+    let mut rng = SeededRng::new(9);
+    let spec = RandomModelSpec {
+        dim: 3,
+        blocks: 2,
+        heads: 1,
+        head_size: 2,
+        hidden: 3,
+        normalizer: Normalizer::Hardmax,
+        causal: false,
+        query_bias: true,
+        factor_rank: None,
+    };
+    let m64 = random_model(&mut rng, &spec);
+    let m32: Model<f32> = m64.convert().unwrap();
+    assert_eq!(m64.convert::<BigReal>().unwrap().convert::<f64>().unwrap(), m64);
+    assert_eq!(m32.convert::<BigReal>().unwrap().convert::<f32>().unwrap(), m32);
+    let x = random_batch(&mut rng, 2, 3, 3);
+    assert_eq!(x.convert::<BigReal>().unwrap().convert::<f64>().unwrap(), x);
+}
+
+#[test]
+fn weights_beyond_f64_are_representable_and_stored_exactly() {
+    // A 4096-bit weight 1 + 2^-4000 survives the exact format and changes results only at high precision.
+    let w = BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], 0).clone());
+    let tiny = BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], -4000));
+    let heavy = w.with_bits(4096).add(&tiny.with_bits(4096));
+    assert_eq!(heavy.mantissa_bits(), 4096);
+    assert_eq!(heavy.to_exact().mantissa_bits(), 4001);
+    let ffn = FeedForward {
+        w1: Weight::Dense(Matrix::row_vector(vec![heavy.clone()])),
+        b1: vec![BigReal::from_f64(-1.0)],
+        w2: Weight::Dense(Matrix::column_vector(vec![BigReal::from_f64(1.0)])),
+        b2: vec![BigReal::from_f64(0.0)],
+    };
+    let model = Model::new(1, vec![Block { attention: None, ffn: Some(ffn) }], ModelInfo::named("heavy")).unwrap();
+    let path = std::env::temp_dir().join(format!("boltz-heavy-{}.exact.json", std::process::id()));
+    format::save_model(&model, &path, Encoding::Exact).unwrap();
+    let back = format::load_model::<BigReal>(&path, Rounding::Forbid).unwrap();
+    assert_eq!(back, model);
+    assert!(matches!(format::save_model(&model, &path.with_extension("st"), Encoding::F64), Err(Error::Inexact { .. })));
+    assert!(matches!(format::load_model::<f64>(&path, Rounding::Forbid), Err(Error::Inexact { .. })));
+    // x = 1: ReLU(heavy − 1) = 2^-4000 at 4096 bits, 0 at 53 bits.
+    let x = Batch::new(1, 1, 1, vec![BigReal::from_f64(1.0)]).unwrap();
+    let hi = BigFloatBackend::with_threads(4096, 1).unwrap().run(&back, &x).unwrap();
+    let lo = BigFloatBackend::with_threads(53, 1).unwrap().run(&back, &x).unwrap();
+    assert_eq!(hi.as_slice()[0].sub(&BigReal::from_f64(1.0)).log2_abs(), -4000.0);
+    assert_eq!(lo.as_slice()[0], BigReal::from_f64(1.0));
+}
