@@ -20,7 +20,7 @@ fn big_model(seed: u64, normalizer: Normalizer) -> (Model<BigReal>, Batch<BigRea
         head_size: 2,
         hidden: 6,
         normalizer,
-        causal: seed % 2 == 0,
+        causal: seed.is_multiple_of(2),
         query_bias: true,
         factor_rank: Some(1),
     };
