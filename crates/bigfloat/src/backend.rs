@@ -1,10 +1,11 @@
 //! [`BigFloatBackend`]: runs any [`Model`] in `bits`-bit arithmetic, in parallel over sequences.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use astro_float::Sign;
 use boltz_core::backend::{check_input, check_output};
-use boltz_core::{Backend, Batch, DeviceInfo, Error, Model, Normalizer, Real, Result, Weight};
+use boltz_core::{Backend, Batch, DeviceInfo, Error, FeedForward, Model, Normalizer, Real, Result, Weight};
 use rayon::prelude::*;
 
 use crate::real::{BigReal, MAX_BITS, MIN_BITS};
@@ -125,10 +126,66 @@ struct PreparedHead {
     b_q: Option<Vec<BigReal>>,
 }
 
+/// A feed-forward layer, either applied term by term or, when `W_1 = 1 wᵀ` (every hidden unit reads the
+/// same projection `s = wᵀz`, as in the memorizer's interpolating FFN), through sorted thresholds:
+/// `W_2 ReLU(s 1 + b_1) = s·P_k + Q_k`, where the `k` active units are those with `s > −b_1j` (an exact
+/// comparison) and `P_k = Σ_{active} W_2[:, j]`, `Q_k = Σ_{active} W_2[:, j] b_1j` are prefix sums over the
+/// units sorted by threshold. That is the same sum in another order, at O(d + log q) per token instead of
+/// O(d q).
+#[derive(Clone, Debug)]
+enum PreparedFfn {
+    Terms { w1: PreparedWeight, b1: Vec<BigReal>, w2: PreparedWeight, b2: Vec<BigReal> },
+    Thresholds { w: Vec<BigReal>, thresholds: Vec<BigReal>, p: Vec<Vec<BigReal>>, q: Vec<Vec<BigReal>>, b2: Vec<BigReal> },
+}
+
+impl PreparedFfn {
+    fn new(f: &FeedForward<BigReal>, bits: u64) -> Self {
+        let round = |v: &[BigReal]| v.iter().map(|x| x.with_bits(bits)).collect::<Vec<_>>();
+        let one = BigReal::from_f64(1.0);
+        if let Weight::Factored { u, v } = &f.w1 {
+            if u.cols() == 1 && u.as_slice().iter().all(|x| *x == one) {
+                let zero = BigReal::from_f64(0.0).with_bits(bits);
+                let w2 = f.w2.to_dense();
+                let d = w2.rows();
+                let b1 = round(&f.b1);
+                let neg_b1: Vec<BigReal> = b1.iter().map(BigReal::neg).collect();
+                let mut order: Vec<usize> = (0..b1.len()).collect();
+                order.sort_by(|&a, &b| neg_b1[a].partial_cmp(&neg_b1[b]).unwrap_or(std::cmp::Ordering::Equal));
+                let (mut p, mut q) = (vec![vec![zero.clone(); d]], vec![vec![zero.clone(); d]]);
+                for &j in &order {
+                    let col: Vec<BigReal> = (0..d).map(|r| w2.get(r, j).with_bits(bits)).collect();
+                    let next_p: Vec<BigReal> = p[p.len() - 1].iter().zip(&col).map(|(a, c)| a.add(c)).collect();
+                    let next_q: Vec<BigReal> = q[q.len() - 1].iter().zip(&col).map(|(a, c)| a.add(&c.mul(&b1[j]))).collect();
+                    p.push(next_p);
+                    q.push(next_q);
+                }
+                let thresholds = order.iter().map(|&j| neg_b1[j].clone()).collect();
+                return Self::Thresholds { w: round(v.as_slice()), thresholds, p, q, b2: round(&f.b2) };
+            }
+        }
+        Self::Terms { w1: PreparedWeight::new(&f.w1, bits), b1: round(&f.b1), w2: PreparedWeight::new(&f.w2, bits), b2: round(&f.b2) }
+    }
+
+    /// `W_2 ReLU(W_1 t + b_1) + b_2`.
+    fn apply(&self, t: &[BigReal], zero: &BigReal) -> Vec<BigReal> {
+        match self {
+            Self::Terms { w1, b1, w2, b2 } => {
+                let h: Vec<BigReal> = w1.apply(t, zero).iter().zip(b1).map(|(a, c)| a.add(c).relu()).collect();
+                w2.apply(&h, zero).iter().zip(b2).map(|(y, b)| y.add(b)).collect()
+            }
+            Self::Thresholds { w, thresholds, p, q, b2 } => {
+                let s = dot(w, t, zero);
+                let k = thresholds.partition_point(|th| *th < s);
+                p[k].iter().zip(&q[k]).zip(b2).map(|((pk, qk), b)| s.mul(pk).add(qk).add(b)).collect()
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct PreparedBlock {
     attention: Option<(Vec<PreparedHead>, Normalizer, bool)>,
-    ffn: Option<(PreparedWeight, Vec<BigReal>, PreparedWeight, Vec<BigReal>)>,
+    ffn: Option<PreparedFfn>,
 }
 
 /// A model with every weight rounded to the backend's precision.
@@ -157,35 +214,38 @@ fn key(x: &BigReal) -> Key {
     }
 }
 
-/// Per-thread cache of `exp(score)`: in a rank-1 contextual mapping a query/key token pair has the same
-/// score in every sequence it occurs in, so most exponentials are computed once per pair.
+/// Cache of `exp(score)` shared by the threads of one forward: in a rank-1 contextual mapping a query/key
+/// token pair has the same score in every sequence it occurs in, so most exponentials are computed once
+/// per pair. The lock is held only for look-ups and inserts, never while an exponential is computed.
 struct ExpCache {
-    values: HashMap<Key, BigReal>,
+    values: Mutex<HashMap<Key, BigReal>>,
     limit: usize,
 }
 
 impl ExpCache {
     fn new(bits: u64) -> Self {
-        // Keep at most ~256 MiB of cached mantissas per thread.
-        Self { values: HashMap::new(), limit: ((256u64 << 20) / (bits / 8 + 64)).max(16) as usize }
+        // Keep at most ~512 MiB of cached mantissas.
+        Self { values: Mutex::new(HashMap::new()), limit: ((512u64 << 20) / (bits / 8 + 64)).max(16) as usize }
     }
 
-    fn exp(&mut self, x: &BigReal) -> BigReal {
+    fn exp(&self, x: &BigReal) -> BigReal {
         let k = key(x);
-        if let Some(v) = self.values.get(&k) {
-            return v.clone();
+        if let Some(v) = self.values.lock().ok().and_then(|m| m.get(&k).cloned()) {
+            return v;
         }
         let v = x.exp();
-        if self.values.len() >= self.limit {
-            self.values.clear();
+        if let Ok(mut m) = self.values.lock() {
+            if m.len() >= self.limit {
+                m.clear();
+            }
+            m.insert(k, v.clone());
         }
-        self.values.insert(k, v.clone());
         v
     }
 }
 
 impl PreparedModel {
-    fn forward_sequence(&self, x: &[BigReal], cache: &mut ExpCache) -> Result<Vec<BigReal>> {
+    fn forward_sequence(&self, x: &[BigReal], cache: &ExpCache) -> Result<Vec<BigReal>> {
         let d = self.dim;
         let n = x.len() / d;
         let zero = BigReal::from_f64(0.0).with_bits(self.bits);
@@ -222,12 +282,11 @@ impl PreparedModel {
                 }
                 check_output(&z.concat(), || format!("blocks.{b}.attn"))?;
             }
-            if let Some((w1, b1, w2, b2)) = &block.ffn {
+            if let Some(ffn) = &block.ffn {
                 for t in z.iter_mut() {
-                    let h: Vec<BigReal> = w1.apply(t, &zero).iter().zip(b1).map(|(a, c)| a.add(c).relu()).collect();
-                    let y = w2.apply(&h, &zero);
-                    for ((a, yi), bi) in t.iter_mut().zip(&y).zip(b2) {
-                        *a = a.add(&yi.add(bi));
+                    let y = ffn.apply(t, &zero);
+                    for (a, yi) in t.iter_mut().zip(&y) {
+                        *a = a.add(yi);
                     }
                 }
                 check_output(&z.concat(), || format!("blocks.{b}.ffn"))?;
@@ -250,7 +309,7 @@ fn dot(a: &[BigReal], b: &[BigReal], zero: &BigReal) -> BigReal {
 /// logit is representable, and the quotient of two correctly rounded exponentials has relative error
 /// ≤ 2·2^-bits — no worse than rounding `s_i − m` first, whose error grows with `|m|`. Should an
 /// exponential leave the exponent range, the direct `exp(s_i − m)` is used.
-fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, cache: &mut ExpCache, zero: &BigReal) -> Vec<BigReal> {
+fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, cache: &ExpCache, zero: &BigReal) -> Vec<BigReal> {
     let s = values[0].len();
     let mut max = &scores[0];
     for x in &scores[1..] {
@@ -341,10 +400,7 @@ impl Backend<BigReal> for BigFloatBackend {
                         .collect();
                     (heads, a.normalizer, a.causal)
                 }),
-                ffn: b
-                    .ffn
-                    .as_ref()
-                    .map(|f| (PreparedWeight::new(&f.w1, bits), round(&f.b1), PreparedWeight::new(&f.w2, bits), round(&f.b2))),
+                ffn: b.ffn.as_ref().map(|f| PreparedFfn::new(f, bits)),
             })
             .collect();
         Ok(PreparedModel { dim: model.dim(), bits, blocks })
@@ -358,12 +414,9 @@ impl Backend<BigReal> for BigFloatBackend {
                 reason: format!("model prepared for {} bits, backend runs {} bits", model.bits, self.bits),
             });
         }
-        let outputs: Vec<Result<Vec<BigReal>>> = self.pool.install(|| {
-            (0..input.batch())
-                .into_par_iter()
-                .map_init(|| ExpCache::new(self.bits), |cache, b| model.forward_sequence(input.sequence(b), cache))
-                .collect()
-        });
+        let cache = ExpCache::new(self.bits);
+        let outputs: Vec<Result<Vec<BigReal>>> =
+            self.pool.install(|| (0..input.batch()).into_par_iter().map(|b| model.forward_sequence(input.sequence(b), &cache)).collect());
         let mut data = Vec::with_capacity(input.as_slice().len());
         for o in outputs {
             data.extend(o?);

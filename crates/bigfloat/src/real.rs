@@ -128,7 +128,9 @@ fn round_to_bits(value: BigFloat, bits: u32) -> BigFloat {
             exp = exp.saturating_add(1);
         }
     }
-    BigFloat::from_raw_parts(&words, total, sign, exp, inexact || any_dropped)
+    // The `full` lowest words are now zero: drop them, so that later products pay only for `bits`.
+    let kept = &words[full..];
+    BigFloat::from_raw_parts(kept, kept.len() * 64, sign, exp, inexact || any_dropped)
 }
 
 fn exact_to_bigfloat(x: &ExactFloat) -> BigFloat {
@@ -317,6 +319,9 @@ mod tests {
         assert_eq!(x.with_bits(64).to_f64(), 1.0);
         assert_eq!(x.with_bits(60).to_exact(), 1.0f64.to_exact());
         assert!(x.with_bits(70).to_exact() != 1.0f64.to_exact());
+        // Rounding drops the zeroed low words: a 128-bit value at 64 bits keeps one word.
+        assert_eq!(x.with_bits(64).as_bigfloat().as_raw_parts().map(|p| p.0.len()), Some(1));
+        assert_eq!(x.with_bits(100).as_bigfloat().as_raw_parts().map(|p| p.0.len()), Some(2));
     }
 
     #[test]

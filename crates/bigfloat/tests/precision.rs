@@ -156,3 +156,37 @@ fn weights_beyond_f64_are_representable_and_stored_exactly() {
     assert_eq!(hi.as_slice()[0].sub(&BigReal::from_f64(1.0)).log2_abs(), -4000.0);
     assert_eq!(lo.as_slice()[0], BigReal::from_f64(1.0));
 }
+
+/// The sorted-threshold evaluation of an FFN with `W_1 = 1 wᵀ` agrees with the term-by-term one (the same
+/// FFN given with a dense `W_1`) and with the f64 reference.
+#[test]
+fn threshold_ffn_matches_term_by_term() {
+    let mut rng = SeededRng::new(21);
+    let (d, q) = (3, 40);
+    let w: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let b1: Vec<f64> = (0..q).map(|_| rng.range(-2.0, 2.0)).collect();
+    let w2 = Matrix::from_fn(d, q, |_, _| rng.normal());
+    let b2: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let ffn = |w1: Weight<f64>| FeedForward { w1, b1: b1.clone(), w2: Weight::Dense(w2.clone()), b2: b2.clone() };
+    let model = |w1| Model::new(d, vec![Block { attention: None, ffn: Some(ffn(w1)) }], ModelInfo::named("t")).unwrap();
+    let factored = model(Weight::rank_one(vec![1.0; q], w.clone()));
+    let dense = model(Weight::Dense(Matrix::from_fn(q, d, |_, c| w[c])));
+    // Inputs include tokens exactly on a threshold (s = −b1_j) to exercise the boundary.
+    let mut x = random_batch(&mut rng, 4, 9, d).into_vec();
+    x[0] = -b1[3] / w[0];
+    x[1] = 0.0;
+    x[2] = 0.0;
+    let x = Batch::new(4, 9, d, x).unwrap();
+    let y_ref = ReferenceBackend.run(&dense, &x).unwrap();
+    for bits in [53u64, 300] {
+        let backend = BigFloatBackend::with_threads(bits, 2).unwrap();
+        let xb: Batch<BigReal> = x.convert().unwrap();
+        let yf = backend.run(&factored.convert().unwrap(), &xb).unwrap();
+        let yd = backend.run(&dense.convert().unwrap(), &xb).unwrap();
+        for ((a, b), r) in yf.as_slice().iter().zip(yd.as_slice()).zip(y_ref.as_slice()) {
+            let diff = a.sub(b).abs();
+            assert!(diff.is_zero() || diff.log2_abs() < 8.0 - bits as f64, "{bits} bits: {a} vs {b}");
+            assert!((a.to_f64() - r).abs() < 1e-12 * r.abs().max(1.0), "{a} vs reference {r}");
+        }
+    }
+}
