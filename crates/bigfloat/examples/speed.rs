@@ -7,9 +7,7 @@
 use std::time::Instant;
 
 use boltz_bigfloat::{BigFloatBackend, BigReal};
-use boltz_core::{
-    Attention, AttentionHead, Backend, Block, Dataset, DatasetSpec, FeedForward, Matrix, Model, ModelInfo, Normalizer, Real, Weight,
-};
+use boltz_core::{Attention, AttentionHead, Backend, Block, Dataset, DatasetSpec, FeedForward, Model, ModelInfo, Normalizer, Real, Weight};
 
 fn time<R>(reps: usize, mut f: impl FnMut() -> R) -> f64 {
     let start = Instant::now();
