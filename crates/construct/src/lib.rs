@@ -1,0 +1,33 @@
+//! # boltz-construct
+//!
+//! The constructions of Kajitsuka & Sato (ICLR 2024, arXiv 2307.14023) as plain [`boltz_core::Model`]s that
+//! any backend runs, each with a serialisable report of its constants:
+//!
+//! * [`boltzmann`]: the Boltzmann operator and a measured check of Lemma 1;
+//! * [`contextual`]: Theorem 2's rank-1 contextual mapping (policies Theory / Measured / Tuned);
+//! * [`memorizer`]: Corollary 1's one-layer memorizer (contextual mapping + interpolating ReLU FFN);
+//! * [`hardmax`]: a demonstration of Theorem 1 (one hardmax layer cannot separate contexts);
+//! * [`approximator`]: Proposition 1's FF∘SA∘FF universal approximator.
+//!
+//! Constructions build their weights in arbitrary precision ([`boltz_bigfloat::BigReal`]): the constants
+//! the paper needs do not fit f64 (`shared/research/paper.md` §5, §8). Convert with `model.convert::<f64>()`
+//! to run them in f64 or f32 — and to see them fail there.
+//!
+//! ## What was checked of the INFERRED parts of `paper.md`
+//!
+//! * Lemma 1's bound `(ln n)² e^{−2r}` under gaps `> 2 ln n + 3`: property test over random families
+//!   (`boltzmann::tests::lemma1_holds_on_random_families`), measured margin reported by [`boltzmann::check_lemma1`].
+//! * Theorem 2's construction (`W_K = W_V = vᵀ`, `W_Q = λvᵀ`, `λ = (2 ln n + 3)/(g m)`): the measured
+//!   separation of distinct contexts is positive and the ids are bounded by `r = r_max + ε/4` on every
+//!   tested dataset (`tests/constructions.rs`); Theorem 2's δ formula is reported in log10 next to it.
+//! * Corollary 1: exact memorization in arbitrary precision; the parameter count is reported next to the
+//!   paper's `4(s+d) + d(2nN+d)`.
+
+pub mod approximator;
+pub mod boltzmann;
+pub mod contextual;
+pub mod hardmax;
+pub mod memorizer;
+
+pub use memorizer::{Memorizer, MemorizerReport};
+pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy, Projection, Separation};

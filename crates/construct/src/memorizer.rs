@@ -1,0 +1,204 @@
+//! Corollary 1: a one-layer, single-head Transformer with rank-1 attention memorizes any N labelled
+//! sequences.
+//!
+//! `F = F_FF ∘ F_SA`: the attention block is the [`ContextualMapping`]; the FFN reads the projected id
+//! `s = vᵀz` and interpolates the residual targets `Y − z` piecewise-linearly through all distinct ids
+//! `s_1 < … < s_K` ([`Interpolation`]):
+//!
+//! `F_FF(z) = z + Σ_{j≤K} c_j ReLU(vᵀz − s_j) + b_2`, `b_2 = Y_1 − z_1`,
+//!
+//! so that every id maps to its target. This is one hidden layer of width `K ≤ nN` shared by all d output
+//! coordinates (`W_1 = 1·vᵀ` rank-1, `b_1 = −s`, `W_2 = [c_1 … c_K]`), i.e. `K(d+2) + 2d` FFN parameters;
+//! the paper's `d(2nN + d)` counts d separate one-coordinate interpolants of Zhang et al. (`paper.md` §2.5,
+//! §8).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal, BitsSearch};
+use boltz_core::{Backend, Batch, Block, Dataset, Error, FeedForward, Matrix, Memorization, Model, ParamCount, Real, Result, Weight};
+use serde::{Deserialize, Serialize};
+
+use crate::contextual::{project, ContextReport, ContextualMapping, ContextualOptions};
+
+/// Everything about a built memorizer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemorizerReport {
+    /// The attention layer's constants and measured separation.
+    pub contextual: ContextReport,
+    /// Distinct context ids K (≤ nN).
+    pub ids: usize,
+    /// FFN hidden width `K`.
+    pub hidden: usize,
+    /// Parameters of the built model (dense and factored).
+    pub params: ParamCount,
+    /// The paper's count `4(s + d) + d(2nN + d)` with s = 1.
+    pub paper_params: u64,
+    /// Why the two counts differ.
+    pub params_note: String,
+    /// Bits the weights were computed with (and the model verified at).
+    pub build_bits: u64,
+    /// `log10` of the largest FFN slope `max |c_j|` (≈ 1/separation): what f64 would have to hold.
+    pub log10_max_slope: f64,
+    /// Seconds to build (contextual mapping + FFN).
+    pub build_seconds: f64,
+    /// Exact memorization at `build_bits` in arbitrary precision.
+    pub memorization: Memorization,
+    /// Seconds for that verification forward.
+    pub verify_seconds: f64,
+}
+
+/// A built one-layer memorizer.
+#[derive(Clone, Debug)]
+pub struct Memorizer {
+    /// Attention block + FFN block, weights in arbitrary precision.
+    pub model: Model<BigReal>,
+    /// Constants and measurements.
+    pub report: MemorizerReport,
+}
+
+/// The paper's parameter count `4(s + d) + d(2nN + d)`.
+pub fn paper_params(s: usize, d: usize, n: usize, big_n: usize) -> u64 {
+    (4 * (s + d) + d * (2 * n * big_n + d)) as u64
+}
+
+impl Memorizer {
+    /// Builds and verifies the memorizer for `data` (targets consistent under permutation, no repeated token
+    /// inside a sequence).
+    pub fn build(data: &Dataset<f64>, opts: &ContextualOptions) -> Result<Self> {
+        let start = Instant::now();
+        let cm = ContextualMapping::build(&data.inputs, opts)?;
+        let bits = cm.report.bits;
+        let d = data.inputs.dim();
+        let v: Vec<BigReal> = cm.report.projection.v.iter().map(|&x| BigReal::from_f64(x).with_bits(bits)).collect();
+
+        // One representative per context key: (s, residual target Y − z).
+        let mut reps: BTreeMap<usize, (BigReal, Vec<BigReal>, usize)> = BTreeMap::new();
+        for (pos, (&key, s)) in cm.keys.iter().zip(&cm.projected).enumerate() {
+            let b = pos / data.inputs.len();
+            let k = pos % data.inputs.len();
+            let target: Vec<BigReal> = data.targets.token(b, k).iter().map(|&y| BigReal::from_f64(y).with_bits(bits)).collect();
+            let z = cm.ids.token(b, k);
+            let residual: Vec<BigReal> = target.iter().zip(z).map(|(y, zi)| y.sub(zi)).collect();
+            match reps.get(&key) {
+                None => {
+                    reps.insert(key, (s.clone(), residual, pos));
+                }
+                Some((_, _, first)) => {
+                    let (fb, fk) = (first / data.inputs.len(), first % data.inputs.len());
+                    if data.targets.token(fb, fk) != data.targets.token(b, k) {
+                        return Err(Error::InconsistentTargets { first: fb, second: b });
+                    }
+                }
+            }
+        }
+        let points: Vec<(BigReal, Vec<BigReal>)> = reps.into_values().map(|(s, r, _)| (s, r)).collect();
+        let interp = Interpolation::through(points, &v, bits);
+        let (big_k, ffn, max_slope_log2) = (interp.points, interp.ffn, interp.max_slope_log2);
+        let q = ffn.as_ref().map_or(0, FeedForward::hidden);
+        let attention = cm.model.blocks()[0].attention.clone();
+        let mut info = cm.model.info().clone().with("build_bits", bits);
+        info.construction = "one-layer".into();
+        let model = Model::new(d, vec![Block { attention, ffn }], info)?;
+        let build_seconds = start.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        let x: Batch<BigReal> = data.inputs.convert()?;
+        let y: Batch<BigReal> = data.targets.convert()?;
+        let out = BigFloatBackend::with_threads(bits, opts.threads)?.run(&model, &x)?;
+        let memorization = Memorization::measure(&out, &y)?;
+        let (n, big_n) = (data.inputs.len(), data.inputs.batch());
+        let report = MemorizerReport {
+            ids: big_k,
+            hidden: q,
+            params: model.param_count(),
+            paper_params: paper_params(1, d, n, big_n),
+            params_note: "one hidden layer of width K shared by the d output coordinates: K(d+2)+2d FFN parameters \
+                          (W_1 = 1·vᵀ rank-1, b_1, W_2 dense d×K, b_2) plus 4(1+d) for the rank-1 attention; the paper's \
+                          d(2nN+d) counts d separate one-coordinate interpolants"
+                .into(),
+            build_bits: bits,
+            log10_max_slope: max_slope_log2 * std::f64::consts::LOG10_2,
+            build_seconds,
+            memorization,
+            verify_seconds: t.elapsed().as_secs_f64(),
+            contextual: cm.report,
+        };
+        Ok(Self { model, report })
+    }
+
+    /// The fewest bits in `lo..=hi` at which every token still decodes to its label (weights, inputs and
+    /// arithmetic all at that precision).
+    pub fn fewest_bits(&self, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
+        let x: Batch<BigReal> = data.inputs.convert()?;
+        let y: Batch<BigReal> = data.targets.convert()?;
+        fewest_bits(&self.model, &x, lo, hi, threads, |out| Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect()))
+    }
+
+    /// Runs the model rounded to `T` (f32 or f64) on `backend` and measures memorization; an
+    /// [`Error::NonFinite`] / range error means the weights do not even fit `T`.
+    pub fn in_precision<T: Real, B: Backend<T>>(&self, data: &Dataset<f64>, backend: &B) -> Result<Memorization> {
+        let model: Model<T> = self.model.convert()?;
+        let x: Batch<T> = data.inputs.convert()?;
+        let y: Batch<T> = data.targets.convert()?;
+        Memorization::measure(&backend.run(&model, &x)?, &y)
+    }
+}
+
+/// A piecewise-linear interpolating FFN through points `(s_k, y_k)` of the projection `s = vᵀz`.
+pub struct Interpolation {
+    /// The FFN (`None` for a single point: then only `b_2` would be needed and no layer is built).
+    pub ffn: Option<FeedForward<BigReal>>,
+    /// Number of distinct points K.
+    pub points: usize,
+    /// `log2 max |c_j|`.
+    pub max_slope_log2: f64,
+}
+
+impl Interpolation {
+    /// The piecewise-linear interpolant through every `(s_k, y_k)`, flat outside `[s_1, s_K]`:
+    /// `F(z) = y_1 + Σ_{j≤K} c_j ReLU(vᵀz − s_j)` with `c_j = slope_j − slope_{j−1}`,
+    /// `slope_j = (y_{j+1} − y_j)/(s_{j+1} − s_j)` (`slope_0 = slope_K = 0`). Between neighbouring ids it
+    /// stays between their values, so inputs that land between ids (e.g. the approximator's boundary slabs)
+    /// get bounded outputs. Points need not be sorted; their `s` must be distinct. Arithmetic at `bits` bits.
+    pub fn through(mut points: Vec<(BigReal, Vec<BigReal>)>, v: &[BigReal], bits: u64) -> Self {
+        points.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+        let big_k = points.len();
+        let d = points.first().map_or(0, |p| p.1.len());
+        let zero = BigReal::from_f64(0.0).with_bits(bits);
+        let slopes: Vec<Vec<BigReal>> = points
+            .windows(2)
+            .map(|w| {
+                let ds = w[1].0.sub(&w[0].0);
+                (0..d).map(|i| w[1].1[i].sub(&w[0].1[i]).div(&ds)).collect()
+            })
+            .chain(std::iter::once(vec![zero.clone(); d]))
+            .collect();
+        let mut coefficients: Vec<Vec<BigReal>> = Vec::with_capacity(big_k);
+        let mut max_slope_log2 = f64::NEG_INFINITY;
+        let mut previous = vec![zero; d];
+        for slope in &slopes {
+            let c: Vec<BigReal> = slope.iter().zip(&previous).map(|(a, b)| a.sub(b)).collect();
+            for x in &c {
+                if !x.is_zero() {
+                    max_slope_log2 = max_slope_log2.max(x.log2_abs());
+                }
+            }
+            coefficients.push(c);
+            previous = slope.clone();
+        }
+        let q = if big_k > 1 { big_k } else { 0 };
+        let ffn = (q > 0).then(|| FeedForward {
+            w1: Weight::rank_one(vec![BigReal::from_f64(1.0); q], v.to_vec()),
+            b1: points.iter().map(|p| p.0.neg()).collect(),
+            w2: Weight::Dense(Matrix::from_fn(d, q, |r, j| coefficients[j][r].clone())),
+            b2: points.first().map(|p| p.1.clone()).unwrap_or_default(),
+        });
+        Self { ffn, points: big_k, max_slope_log2 }
+    }
+}
+
+/// `vᵀz` as the memorizer's FFN reads it, for callers that check ids themselves.
+pub fn projected_id(v: &[BigReal], z: &[BigReal]) -> BigReal {
+    project(v, z)
+}
