@@ -150,7 +150,12 @@ fn quantizer(d: usize, cells: usize, eta: f64) -> FeedForward<BigReal> {
         w2[i * q + m] = 1.0;
     }
     let mat = |rows, cols, v: Vec<f64>| Matrix::new(rows, cols, v.into_iter().map(r).collect()).expect("invariant: sizes match");
-    FeedForward { w1: Weight::Dense(mat(q, d, w1)), b1: b1.into_iter().map(r).collect(), w2: Weight::Dense(mat(d, q, w2)), b2: vec![r(1.0); d] }
+    FeedForward {
+        w1: Weight::Dense(mat(q, d, w1)),
+        b1: b1.into_iter().map(r).collect(),
+        w2: Weight::Dense(mat(d, q, w2)),
+        b2: vec![r(1.0); d],
+    }
 }
 
 impl Approximator {
@@ -161,7 +166,9 @@ impl Approximator {
             return Err(Error::InvalidParameter { name: "cells/n/d".into(), reason: "need cells ≥ 2, n ≥ 1, d ≥ 1".into() });
         }
         let grid_points = cells.checked_pow(d as u32).filter(|g| *g <= 4096).ok_or_else(|| {
-            Error::Infeasible(format!("{cells}^{d} grid tokens: the approximator enumerates every multiset of grid tokens; use fewer cells or d"))
+            Error::Infeasible(format!(
+                "{cells}^{d} grid tokens: the approximator enumerates every multiset of grid tokens; use fewer cells or d"
+            ))
         })?;
         let sets = multisets(grid_points, n);
         if sets.len() > 20_000 {
@@ -220,7 +227,8 @@ impl Approximator {
         points.dedup_by(|a, b| a.0 == b.0);
         let id_count = key_of.len();
         let interp = Interpolation::through(points, &v, bits);
-        let blocks = vec![Block { attention: None, ffn: Some(quantizer(d, cells, eta)) }, Block { attention: attention.attention, ffn: interp.ffn }];
+        let blocks =
+            vec![Block { attention: None, ffn: Some(quantizer(d, cells, eta)) }, Block { attention: attention.attention, ffn: interp.ffn }];
         let info = ModelInfo::named("ff-sa-ff").with("target", target.as_str()).with("cells", cells).with("n", n).with("lambda", lambda);
         let model = Model::new(d, blocks, info)?;
 

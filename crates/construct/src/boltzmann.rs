@@ -69,10 +69,8 @@ pub fn check_lemma1(vectors: &[Vec<f64>], bits: u64) -> Option<Lemma1Check> {
     all.sort_by(f64::total_cmp);
     all.dedup();
     let gap = all.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
-    let values: Vec<BigReal> = vectors
-        .iter()
-        .map(|v| boltz(&v.iter().map(|&x| BigReal::from_f64(x).with_bits(bits)).collect::<Vec<_>>()))
-        .collect();
+    let values: Vec<BigReal> =
+        vectors.iter().map(|v| boltz(&v.iter().map(|&x| BigReal::from_f64(x).with_bits(bits)).collect::<Vec<_>>())).collect();
     let bounded = values.iter().all(|b| b.abs().to_f64() <= r);
     let sorted: Vec<Vec<u64>> = vectors
         .iter()

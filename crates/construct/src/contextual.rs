@@ -147,7 +147,8 @@ pub struct ContextReport {
     pub lemma1_gap_achieved: f64,
     /// `r = r_max + ε/4`: the bound of the definition.
     pub r: f64,
-    /// Largest `‖id‖` measured.
+    /// Largest `‖id‖` measured (in f64; the definition's bound `< r` is checked as `≤ r` because the
+    /// supremum `r` is approached when softmax concentrates on the largest token).
     pub max_norm: f64,
     /// Theorem 2's `δ` in log10 (INFERRED formula, `paper.md` §2.4).
     pub log10_delta_theory: f64,
@@ -204,7 +205,10 @@ fn rank_one_head(v: &[f64], lambda: f64, gamma: f64) -> AttentionHead<BigReal> {
 
 /// The attention block of the construction.
 pub fn attention_block(v: &[f64], lambda: f64, gamma: f64, causal: bool) -> Block<BigReal> {
-    Block { attention: Some(Attention { heads: vec![rank_one_head(v, lambda, gamma)], normalizer: Normalizer::Softmax, causal }), ffn: None }
+    Block {
+        attention: Some(Attention { heads: vec![rank_one_head(v, lambda, gamma)], normalizer: Normalizer::Softmax, causal }),
+        ffn: None,
+    }
 }
 
 /// `vᵀz` summed left to right (the order of the backends' projections).
@@ -293,7 +297,14 @@ struct Measured {
 ///
 /// The estimate is Lemma 1's worst case: boltz values differ by at least `(ln n)² e^{−2 r_a}`, and ids by
 /// that times `γ/(λ|vᵀt|)`, so `2 r_a log2 e + log2(λM/γ)` bits (plus a margin) resolve them.
-fn measure_ids(model: &Model<BigReal>, x: &Batch<BigReal>, v: &[f64], keys: &[usize], estimate: f64, opts: &ContextualOptions) -> Result<Measured> {
+fn measure_ids(
+    model: &Model<BigReal>,
+    x: &Batch<BigReal>,
+    v: &[f64],
+    keys: &[usize],
+    estimate: f64,
+    opts: &ContextualOptions,
+) -> Result<Measured> {
     let vb: Vec<BigReal> = v.iter().map(|&a| BigReal::from_f64(a)).collect();
     if estimate > opts.max_bits as f64 {
         return Err(Error::Infeasible(format!(
@@ -341,7 +352,11 @@ impl ContextualMapping {
         let data = DataReport::analyze(inputs, None);
         data.check(&Requirements { no_duplicate_tokens: true, ..Default::default() })?;
         if data.r_min <= 0.0 {
-            return Err(Error::Assumption { what: "token norms r_min".into(), required: "> 0".into(), measured: format!("{}", data.r_min) });
+            return Err(Error::Assumption {
+                what: "token norms r_min".into(),
+                required: "> 0".into(),
+                measured: format!("{}", data.r_min),
+            });
         }
         let (n, d) = (inputs.len(), inputs.dim());
         let vocab = Vocabulary::of(inputs);
@@ -405,46 +420,45 @@ impl ContextualMapping {
             let r_a = lambda * proj.big_m * proj.big_m;
             2.0 * r_a * std::f64::consts::LOG2_E + (lambda * proj.big_m / gamma).max(1.0).log2()
         };
-        let mut lambda = lambda0;
-        let mut model = make(lambda)?;
-        let mut measured = measure_ids(&model, &x, &proj.v, &keys, estimate(lambda), opts)?;
-        if opts.policy == Policy::Tuned {
-            // λ = 0 is mean pooling: on generic data it already separates every context. Otherwise bisect
-            // log2 λ in [log2 λ0 − 30, log2 λ0] for the smallest λ that keeps all contexts separated.
-            let separated = |lambda: f64| -> Result<Option<(Model<BigReal>, Measured)>> {
-                let m = make(lambda)?;
-                Ok(match measure_ids(&m, &x, &proj.v, &keys, estimate(lambda), opts) {
-                    Ok(meas) if meas.sep.collisions == 0 => Some((m, meas)),
-                    _ => None,
-                })
-            };
-            if let Some((m, meas)) = separated(0.0)? {
-                (lambda, model, measured) = (0.0, m, meas);
-            } else {
-                let (mut lo, mut hi) = (-30.0f64, 0.0f64);
-                for _ in 0..12 {
-                    let mid = 0.5 * (lo + hi);
-                    let cand = lambda0 * mid.exp2();
-                    match separated(cand)? {
-                        Some((m, meas)) => {
-                            hi = mid;
-                            (lambda, model, measured) = (cand, m, meas);
+        let separated = |lambda: f64| -> Result<Option<(Model<BigReal>, Measured)>> {
+            let m = make(lambda)?;
+            Ok(match measure_ids(&m, &x, &proj.v, &keys, estimate(lambda), opts) {
+                Ok(meas) if meas.sep.collisions == 0 => Some((m, meas)),
+                _ => None,
+            })
+        };
+        // Tuned: λ = 0 is mean pooling, which already separates every context of generic data. Otherwise
+        // bisect log2 λ in [log2 λ0 − 30, log2 λ0] for the smallest λ that keeps all contexts separated.
+        let tuned_zero = if opts.policy == Policy::Tuned { separated(0.0)? } else { None };
+        let (lambda, model, measured) = match tuned_zero {
+            Some((m, meas)) => (0.0, m, meas),
+            None => {
+                let unshrunk = make(lambda0)?;
+                let meas = measure_ids(&unshrunk, &x, &proj.v, &keys, estimate(lambda0), opts)?;
+                let mut best = (lambda0, unshrunk, meas);
+                if opts.policy == Policy::Tuned {
+                    let (mut lo, mut hi) = (-30.0f64, 0.0f64);
+                    for _ in 0..12 {
+                        let mid = 0.5 * (lo + hi);
+                        let cand = lambda0 * mid.exp2();
+                        match separated(cand)? {
+                            Some((m, meas)) => {
+                                hi = mid;
+                                best = (cand, m, meas);
+                            }
+                            None => lo = mid,
                         }
-                        None => lo = mid,
                     }
                 }
+                best
             }
-        }
+        };
         let m64: Model<f64> = model.convert()?;
         let z64 = ReferenceBackend.run(&m64, inputs)?;
         let proj64: Vec<f64> = z64.as_slice().chunks(d).map(|z| project(&proj.v, z)).collect();
         let separation_f64 = separation(&proj64, &keys);
-        let max_norm = measured
-            .ids
-            .as_slice()
-            .chunks(d)
-            .map(|z| z.iter().map(|c| c.to_f64() * c.to_f64()).sum::<f64>().sqrt())
-            .fold(0.0f64, f64::max);
+        let max_norm =
+            measured.ids.as_slice().chunks(d).map(|z| z.iter().map(|c| c.to_f64() * c.to_f64()).sum::<f64>().sqrt()).fold(0.0f64, f64::max);
         let r = data.r_max + eps / 4.0;
         let cross = eps - 2.0 * gamma * proj.big_m;
         let report = ContextReport {
@@ -461,7 +475,7 @@ impl ContextualMapping {
             max_norm,
             log10_delta_theory: log10_delta_theory(n, vocab.len(), d, eps, data.r_min, data.r_max),
             log10_cross_token_bound: cross.log10(),
-            is_contextual_mapping: max_norm < r && measured.sep.collisions == 0 && cross > 0.0,
+            is_contextual_mapping: max_norm <= r && measured.sep.collisions == 0 && cross > 0.0,
             separation_bigfloat: measured.sep,
             separation_f64,
             bits: measured.bits,

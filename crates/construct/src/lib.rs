@@ -29,5 +29,5 @@ pub mod contextual;
 pub mod hardmax;
 pub mod memorizer;
 
-pub use memorizer::{Memorizer, MemorizerReport};
 pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy, Projection, Separation};
+pub use memorizer::{Memorizer, MemorizerReport};

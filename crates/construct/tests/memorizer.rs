@@ -15,7 +15,10 @@ fn memorizes_exactly_in_arbitrary_precision() {
     let ds = data(60, 4, 3, 10, 2);
     let m = Memorizer::build(&ds, &ContextualOptions { candidates: 500, ..Default::default() }).unwrap();
     let r = &m.report;
-    eprintln!("bits {} ids {} params {:?} paper {} slope 1e{:.0} build {:.2}s verify {:.2}s mem {:?}", r.build_bits, r.ids, r.params, r.paper_params, r.log10_max_slope, r.build_seconds, r.verify_seconds, r.memorization);
+    eprintln!(
+        "bits {} ids {} params {:?} paper {} slope 1e{:.0} build {:.2}s verify {:.2}s mem {:?}",
+        r.build_bits, r.ids, r.params, r.paper_params, r.log10_max_slope, r.build_seconds, r.verify_seconds, r.memorization
+    );
     assert!(r.memorization.is_perfect(), "{:?}", r.memorization);
     assert_eq!(r.ids, 60 * 4);
     assert_eq!(r.hidden, 60 * 4);
@@ -28,13 +31,31 @@ fn memorizes_exactly_in_arbitrary_precision() {
 }
 
 #[test]
-fn thousand_sequences_in_seconds() {
-    let ds = data(1000, 8, 4, 16, 3);
-    for policy in [Policy::Measured, Policy::Tuned] {
+fn memorizes_across_sizes_with_f64_and_f32_measured() {
+    // (N, n, d, |V>, policy): Measured where its precision is affordable, Tuned for long sequences.
+    let configs = [
+        (1000, 8, 4, 16, Policy::Measured),
+        (1000, 8, 4, 16, Policy::Tuned),
+        (200, 4, 2, 12, Policy::Measured),
+        (100, 6, 16, 12, Policy::Measured),
+        (100, 16, 8, 24, Policy::Tuned),
+    ];
+    for (big_n, n, d, v, policy) in configs {
+        let ds = data(big_n, n, d, v, 3);
         let t = std::time::Instant::now();
-        let m = Memorizer::build(&ds, &ContextualOptions { policy, candidates: 2000, ..Default::default() }).unwrap();
+        let m = Memorizer::build(&ds, &ContextualOptions { policy, candidates: 1000, threads: 2, ..Default::default() }).unwrap();
+        let secs = t.elapsed().as_secs_f64();
         let r = &m.report;
-        eprintln!("{policy:?}: bits {} r_a {:.1} lambda {:.3e} build {:.2}s verify {:.2}s total {:.2}s mem {:?}", r.build_bits, r.contextual.r_a, r.contextual.lambda, r.build_seconds, r.verify_seconds, t.elapsed().as_secs_f64(), r.memorization);
-        assert!(r.memorization.is_perfect());
+        let f64_mem = m.in_precision::<f64, _>(&ds, &ReferenceBackend).map(|m| m.accuracy);
+        let f32_mem = m.in_precision::<f32, _>(&ds, &ReferenceBackend).map(|m| m.accuracy);
+        eprintln!(
+            "N={big_n} n={n} d={d} |V|={v} {policy:?}: {:.2}s, {} bits, λ={:.3e}, exact={} f64={f64_mem:?} f32={f32_mem:?}",
+            secs,
+            r.build_bits,
+            r.contextual.lambda,
+            r.memorization.is_perfect()
+        );
+        assert!(r.memorization.is_perfect(), "{:?}", r.memorization);
+        assert_eq!(r.ids, big_n * n);
     }
 }
