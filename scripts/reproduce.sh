@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The project's main job (README): installs missing system packages, then runs the built-in demo,
-# writing results/demo/. (The boltz harness's chart reproduction replaces this when it lands.)
+# The project's main job (README): installs missing system packages, builds the `boltz` CLI and runs the
+# experiment suite on the embedded default configuration, writing JSON, CSV and charts to results/reproduce/.
+# Extra arguments go to `boltz reproduce` (e.g. --quick, --config FILE, --out DIR, --shard i/k).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo run --release --example demo -- "${1:-results/demo}"
+cargo run --release -p boltz-harness --bin boltz -- reproduce --out results/reproduce "$@"

@@ -14,6 +14,7 @@ use crate::real::{BigReal, MAX_BITS, MIN_BITS};
 pub struct BigFloatBackend {
     bits: u64,
     threads: usize,
+    ffn_evaluation: FfnEvaluation,
     pool: rayon::ThreadPool,
 }
 
@@ -47,12 +48,18 @@ impl BigFloatBackend {
             .thread_name(|i| format!("boltz-bigfloat-{i}"))
             .build()
             .map_err(|e| Error::Backend { backend: "bigfloat", op: "thread pool", message: e.to_string() })?;
-        Ok(Self { bits, threads, pool })
+        Ok(Self { bits, threads, ffn_evaluation: FfnEvaluation::Faithful, pool })
     }
 
     /// The precision in bits.
     pub fn bits(&self) -> u64 {
         self.bits
+    }
+
+    /// Chooses how FFN layers with `W_1 = 1 wᵀ` are evaluated ([`FfnEvaluation`]).
+    pub fn with_ffn_evaluation(mut self, mode: FfnEvaluation) -> Self {
+        self.ffn_evaluation = mode;
+        self
     }
 }
 
@@ -126,20 +133,50 @@ struct PreparedHead {
     b_q: Option<Vec<BigReal>>,
 }
 
-/// A feed-forward layer, either applied term by term or, when `W_1 = 1 wᵀ` (every hidden unit reads the
-/// same projection `s = wᵀz`, as in the memorizer's interpolating FFN), through sorted thresholds:
-/// `W_2 ReLU(s 1 + b_1) = s·P_k + Q_k`, where the `k` active units are those with `s > −b_1j` (an exact
-/// comparison) and `P_k = Σ_{active} W_2[:, j]`, `Q_k = Σ_{active} W_2[:, j] b_1j` are prefix sums over the
-/// units sorted by threshold. That is the same sum in another order, at O(d + log q) per token instead of
-/// O(d q).
+/// A feed-forward layer. When `W_1 = 1 wᵀ` (every hidden unit reads the same projection `s = wᵀz`, as in
+/// the memorizer's interpolating FFN), unit `j` is active iff `s > −b_1j` — an exact comparison, because a
+/// correctly rounded `s + b_1j` is positive exactly when the exact sum is — so inactive units, which
+/// contribute exact zeros, are found by binary search over the sorted thresholds and skipped:
+///
+/// * [`FfnEvaluation::Faithful`] (default): the active units' terms `W_2[:, j] · round(s + b_1j)` are summed in
+///   index order, giving bit-for-bit the result of the full term-by-term sum (the reference's order).
+/// * [`FfnEvaluation::PrefixSums`]: `s·P_k + Q_k` with prefix sums `P_k = Σ_{active} W_2[:, j]`,
+///   `Q_k = Σ_{active} W_2[:, j] b_1j`: O(d + log q) per token, the same sum in another order (different
+///   rounding). Used to verify constructions at their build precision, never to measure bits needed.
 #[derive(Clone, Debug)]
 enum PreparedFfn {
-    Terms { w1: PreparedWeight, b1: Vec<BigReal>, w2: PreparedWeight, b2: Vec<BigReal> },
-    Thresholds { w: Vec<BigReal>, thresholds: Vec<BigReal>, p: Vec<Vec<BigReal>>, q: Vec<Vec<BigReal>>, b2: Vec<BigReal> },
+    Terms {
+        w1: PreparedWeight,
+        b1: Vec<BigReal>,
+        w2: PreparedWeight,
+        b2: Vec<BigReal>,
+    },
+    Thresholds {
+        w: Vec<BigReal>,
+        b1: Vec<BigReal>,
+        /// Columns of `W_2` (one per hidden unit), rounded.
+        w2_cols: Vec<Vec<BigReal>>,
+        /// Thresholds `−b_1j` in ascending order, with their unit indices.
+        thresholds: Vec<(BigReal, usize)>,
+        p: Vec<Vec<BigReal>>,
+        q: Vec<Vec<BigReal>>,
+        b2: Vec<BigReal>,
+        prefix_sums: bool,
+    },
+}
+
+/// How FFN layers with `W_1 = 1 wᵀ` are evaluated (see the backend docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FfnEvaluation {
+    /// Term by term in index order, skipping exact zeros: the reference's rounding.
+    #[default]
+    Faithful,
+    /// Prefix sums over sorted thresholds: fastest, different rounding.
+    PrefixSums,
 }
 
 impl PreparedFfn {
-    fn new(f: &FeedForward<BigReal>, bits: u64) -> Self {
+    fn new(f: &FeedForward<BigReal>, bits: u64, mode: FfnEvaluation) -> Self {
         let round = |v: &[BigReal]| v.iter().map(|x| x.with_bits(bits)).collect::<Vec<_>>();
         let one = BigReal::from_f64(1.0);
         if let Weight::Factored { u, v } = &f.w1 {
@@ -148,19 +185,29 @@ impl PreparedFfn {
                 let w2 = f.w2.to_dense();
                 let d = w2.rows();
                 let b1 = round(&f.b1);
-                let neg_b1: Vec<BigReal> = b1.iter().map(BigReal::neg).collect();
-                let mut order: Vec<usize> = (0..b1.len()).collect();
-                order.sort_by(|&a, &b| neg_b1[a].partial_cmp(&neg_b1[b]).unwrap_or(std::cmp::Ordering::Equal));
+                let w2_cols: Vec<Vec<BigReal>> = (0..b1.len()).map(|j| (0..d).map(|r| w2.get(r, j).with_bits(bits)).collect()).collect();
+                let mut thresholds: Vec<(BigReal, usize)> = b1.iter().map(BigReal::neg).zip(0..).collect();
+                thresholds.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
                 let (mut p, mut q) = (vec![vec![zero.clone(); d]], vec![vec![zero.clone(); d]]);
-                for &j in &order {
-                    let col: Vec<BigReal> = (0..d).map(|r| w2.get(r, j).with_bits(bits)).collect();
-                    let next_p: Vec<BigReal> = p[p.len() - 1].iter().zip(&col).map(|(a, c)| a.add(c)).collect();
-                    let next_q: Vec<BigReal> = q[q.len() - 1].iter().zip(&col).map(|(a, c)| a.add(&c.mul(&b1[j]))).collect();
-                    p.push(next_p);
-                    q.push(next_q);
+                if mode == FfnEvaluation::PrefixSums {
+                    for (_, j) in &thresholds {
+                        let col = &w2_cols[*j];
+                        let next_p: Vec<BigReal> = p[p.len() - 1].iter().zip(col).map(|(a, c)| a.add(c)).collect();
+                        let next_q: Vec<BigReal> = q[q.len() - 1].iter().zip(col).map(|(a, c)| a.add(&c.mul(&b1[*j]))).collect();
+                        p.push(next_p);
+                        q.push(next_q);
+                    }
                 }
-                let thresholds = order.iter().map(|&j| neg_b1[j].clone()).collect();
-                return Self::Thresholds { w: round(v.as_slice()), thresholds, p, q, b2: round(&f.b2) };
+                return Self::Thresholds {
+                    w: round(v.as_slice()),
+                    b1,
+                    w2_cols,
+                    thresholds,
+                    p,
+                    q,
+                    b2: round(&f.b2),
+                    prefix_sums: mode == FfnEvaluation::PrefixSums,
+                };
             }
         }
         Self::Terms { w1: PreparedWeight::new(&f.w1, bits), b1: round(&f.b1), w2: PreparedWeight::new(&f.w2, bits), b2: round(&f.b2) }
@@ -173,10 +220,24 @@ impl PreparedFfn {
                 let h: Vec<BigReal> = w1.apply(t, zero).iter().zip(b1).map(|(a, c)| a.add(c).relu()).collect();
                 w2.apply(&h, zero).iter().zip(b2).map(|(y, b)| y.add(b)).collect()
             }
-            Self::Thresholds { w, thresholds, p, q, b2 } => {
+            Self::Thresholds { w, b1, w2_cols, thresholds, p, q, b2, prefix_sums } => {
                 let s = dot(w, t, zero);
-                let k = thresholds.partition_point(|th| *th < s);
-                p[k].iter().zip(&q[k]).zip(b2).map(|((pk, qk), b)| s.mul(pk).add(qk).add(b)).collect()
+                let k = thresholds.partition_point(|(th, _)| *th < s);
+                if *prefix_sums {
+                    return p[k].iter().zip(&q[k]).zip(b2).map(|((pk, qk), b)| s.mul(pk).add(qk).add(b)).collect();
+                }
+                let mut active: Vec<usize> = thresholds[..k].iter().map(|(_, j)| *j).collect();
+                active.sort_unstable();
+                let mut acc = vec![zero.clone(); b2.len()];
+                for j in active {
+                    let h = s.add(&b1[j]);
+                    for (a, wj) in acc.iter_mut().zip(&w2_cols[j]) {
+                        if !wj.is_zero() {
+                            *a = a.add(&wj.mul(&h));
+                        }
+                    }
+                }
+                acc.iter().zip(b2).map(|(y, b)| y.add(b)).collect()
             }
         }
     }
@@ -376,6 +437,7 @@ impl Backend<BigReal> for BigFloatBackend {
         details.insert("precision_bits".into(), self.bits.to_string());
         details.insert("library".into(), "astro-float 0.9.6".into());
         details.insert("exp".into(), "correctly rounded at ⌈bits/64⌉·64 bits, then rounded to bits; cached per score".into());
+        details.insert("ffn_evaluation".into(), format!("{:?}", self.ffn_evaluation));
         DeviceInfo { backend: "bigfloat".into(), device: format!("host ({} threads)", self.threads), threads: self.threads, details }
     }
 
@@ -400,7 +462,7 @@ impl Backend<BigReal> for BigFloatBackend {
                         .collect();
                     (heads, a.normalizer, a.causal)
                 }),
-                ffn: b.ffn.as_ref().map(|f| PreparedFfn::new(f, bits)),
+                ffn: b.ffn.as_ref().map(|f| PreparedFfn::new(f, bits, self.ffn_evaluation)),
             })
             .collect();
         Ok(PreparedModel { dim: model.dim(), bits, blocks })

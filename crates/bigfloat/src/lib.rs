@@ -31,6 +31,6 @@ pub mod backend;
 pub mod bits;
 pub mod real;
 
-pub use backend::{BigFloatBackend, PreparedModel};
+pub use backend::{BigFloatBackend, FfnEvaluation, PreparedModel};
 pub use bits::{fewest_bits, BitsSearch, Probe};
 pub use real::{BigReal, MAX_BITS, MIN_BITS};

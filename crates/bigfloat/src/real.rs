@@ -1,6 +1,5 @@
 //! [`BigReal`]: an arbitrary-precision binary float that implements [`Real`].
 
-use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -13,10 +12,6 @@ pub const MIN_BITS: u64 = 2;
 pub const MAX_BITS: u64 = 1 << 24;
 
 const RM: RoundingMode = RoundingMode::ToEven;
-
-thread_local! {
-    static CONSTS: RefCell<Option<Consts>> = const { RefCell::new(None) };
-}
 
 /// A binary floating-point number with a precision of `bits` mantissa bits.
 ///
@@ -242,20 +237,17 @@ impl Real for BigReal {
         Self { value: self.value.neg(), bits: self.bits }
     }
 
-    /// Correctly rounded by astro-float at `⌈bits/64⌉·64` bits, then rounded to `bits`. NaN (and so a
-    /// non-finite error downstream) if the constants cache cannot be built (memory allocation failure).
+    /// Correctly rounded by astro-float at `⌈bits/64⌉·64` bits, then rounded to `bits`. Each call uses a fresh
+    /// constants cache, so the result depends only on the argument and the precision — never on which
+    /// exponentials a thread computed before (astro-float's cached ln 2 can otherwise change the last bit,
+    /// which made parallel runs differ between processes). NaN (and so a non-finite error downstream) if
+    /// the cache cannot be built (memory allocation failure).
     fn exp(&self) -> Self {
         let p = word_bits(self.bits);
-        let value = CONSTS.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.is_none() {
-                *c = Consts::new().ok();
-            }
-            match c.as_mut() {
-                Some(cc) => self.value.exp(p, RM, cc),
-                None => astro_float::NAN,
-            }
-        });
+        let value = match Consts::new() {
+            Ok(mut cc) => self.value.exp(p, RM, &mut cc),
+            Err(_) => astro_float::NAN,
+        };
         Self { value: round_to_bits(value, self.bits), bits: self.bits }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! * `F_1^FF` quantizes each coordinate of `[0, 1)` onto the grid `{0, δ, …, 1 − δ}` (shifted by 1 so that
 //!   no token is 0): `x ↦ 1 + δ Σ_k step(x − kδ)` with the ReLU step `ReLU(u/η + 1) − ReLU(u/η)`, exact
-//!   outside boundary slabs `(kδ − η, kδ)` of total measure `(1/δ − 1)η` per coordinate (`η = δ/1000`).
+//!   outside boundary slabs `(kδ − η, kδ)` of total measure `(1/δ − 1)η` per coordinate (`η = δ·2⁻³⁰`).
 //! * `F^SA` is the rank-1 contextual mapping (Measured constants) on the grid vocabulary.
 //! * `F_2^FF` interpolates, through every context id of every multiset of grid tokens, the value of the
 //!   target at the cell centres (a piecewise-constant approximation `f̄`).
@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use boltz_bigfloat::{BigFloatBackend, BigReal};
+use boltz_bigfloat::{BigFloatBackend, BigReal, FfnEvaluation};
 use boltz_core::rng::SeededRng;
 use boltz_core::{Backend, Batch, Block, Error, FeedForward, Matrix, Model, ModelInfo, ParamCount, Real, Result, Weight};
 use serde::{Deserialize, Serialize};
@@ -175,7 +175,7 @@ impl Approximator {
             return Err(Error::Infeasible(format!("{} multisets of {n} grid tokens: too many to enumerate", sets.len())));
         }
         let delta = 1.0 / cells as f64;
-        let eta = delta / 1000.0;
+        let eta = delta / (1u64 << 30) as f64;
         // Grid token g (index) → its coordinates 1 + δ·digit.
         let grid_token = |g: usize| -> Vec<f64> { (0..d).map(|c| 1.0 + delta * ((g / cells.pow(c as u32)) % cells) as f64).collect() };
         let tokens: Vec<Vec<f64>> = (0..grid_points).map(grid_token).collect();
@@ -235,7 +235,9 @@ impl Approximator {
         // L² error on random inputs.
         let inputs: Vec<f64> = (0..samples * n * d).map(|_| rng.uniform()).collect();
         let xb = Batch::new(samples, n, d, inputs.iter().map(|&x| BigReal::from_f64(x)).collect())?;
-        let out = backend.run(&model, &xb)?;
+        // Evaluated like the memorizer's verification: prefix-sum FFN evaluation at the build precision.
+        let eval = BigFloatBackend::with_threads(bits, threads)?.with_ffn_evaluation(FfnEvaluation::PrefixSums);
+        let out = eval.run(&model, &xb)?;
         let (mut err, mut err_bar) = (0.0, 0.0);
         for s in 0..samples {
             let x = &inputs[s * n * d..(s + 1) * n * d];

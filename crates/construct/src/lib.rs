@@ -7,7 +7,8 @@
 //! * [`contextual`]: Theorem 2's rank-1 contextual mapping (policies Theory / Measured / Tuned);
 //! * [`memorizer`]: Corollary 1's one-layer memorizer (contextual mapping + interpolating ReLU FFN);
 //! * [`hardmax`]: a demonstration of Theorem 1 (one hardmax layer cannot separate contexts);
-//! * [`approximator`]: Proposition 1's FF∘SA∘FF universal approximator.
+//! * [`approximator`]: Proposition 1's FF∘SA∘FF universal approximator;
+//! * [`baselines`]: layer and parameter formulas of the deep hardmax baselines (Yun et al., Kim et al.).
 //!
 //! Constructions build their weights in arbitrary precision ([`boltz_bigfloat::BigReal`]): the constants
 //! the paper needs do not fit f64 (`shared/research/paper.md` §5, §8). Convert with `model.convert::<f64>()`
@@ -24,6 +25,7 @@
 //!   paper's `4(s+d) + d(2nN+d)`.
 
 pub mod approximator;
+pub mod baselines;
 pub mod boltzmann;
 pub mod contextual;
 pub mod hardmax;

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal, BitsSearch};
+use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal, BitsSearch, FfnEvaluation};
 use boltz_core::{Backend, Batch, Block, Dataset, Error, FeedForward, Matrix, Memorization, Model, ParamCount, Real, Result, Weight};
 use serde::{Deserialize, Serialize};
 
@@ -105,7 +105,9 @@ impl Memorizer {
         let t = Instant::now();
         let x: Batch<BigReal> = data.inputs.convert()?;
         let y: Batch<BigReal> = data.targets.convert()?;
-        let out = BigFloatBackend::with_threads(bits, opts.threads)?.run(&model, &x)?;
+        // Verified at the build precision with prefix-sum FFN evaluation (fast; exact results here either
+        // way). Bits *needed* are measured with the faithful term-by-term evaluation ([`Self::fewest_bits`]).
+        let out = BigFloatBackend::with_threads(bits, opts.threads)?.with_ffn_evaluation(FfnEvaluation::PrefixSums).run(&model, &x)?;
         let memorization = Memorization::measure(&out, &y)?;
         let (n, big_n) = (data.inputs.len(), data.inputs.batch());
         let report = MemorizerReport {

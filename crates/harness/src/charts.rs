@@ -1,0 +1,391 @@
+//! Paper-style charts drawn from result files (PNG and SVG, embedded DejaVu font, log axes where growth
+//! is exponential). Charts are only ever drawn from the JSON, so `boltz plot` can redraw them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Result};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use serde_json::Value;
+
+use crate::experiments::ResultFile;
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        // The embedded font makes bitmap text independent of system fontconfig.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// How a series is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// Measured values: line and markers.
+    Measured,
+    /// Formulas and references: a line only.
+    Formula,
+}
+
+/// One named series.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend entry.
+    pub name: String,
+    /// `(x, y)` points (non-finite and, on log axes, non-positive values are dropped).
+    pub points: Vec<(f64, f64)>,
+    /// Style.
+    pub style: Style,
+}
+
+/// A chart.
+#[derive(Clone, Debug)]
+pub struct Chart {
+    /// File stem (`depth_vs_n` → `depth_vs_n.png` + `.svg`).
+    pub name: String,
+    /// Caption.
+    pub title: String,
+    /// X axis description.
+    pub x_label: String,
+    /// Y axis description.
+    pub y_label: String,
+    /// Log x axis.
+    pub x_log: bool,
+    /// Log y axis.
+    pub y_log: bool,
+    /// The series.
+    pub series: Vec<Series>,
+}
+
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(127, 127, 127),
+    RGBColor(23, 190, 207),
+];
+
+fn clean(points: &[(f64, f64)], x_log: bool, y_log: bool) -> Vec<(f64, f64)> {
+    points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!x_log || *x > 0.0) && (!y_log || *y > 0.0)).collect()
+}
+
+fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        return if log { (1.0, 10.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        let (lo, hi) = if lo == hi { (lo / 2.0, hi * 2.0) } else { (lo, hi) };
+        (lo / 1.5, hi * 1.5)
+    } else {
+        let pad = if hi > lo { 0.08 * (hi - lo) } else { 1.0f64.max(hi.abs() * 0.1) };
+        (lo - pad, hi + pad)
+    }
+}
+
+fn draw_on<DB: DrawingBackend, X, Y>(root: &DrawingArea<DB, plotters::coord::Shift>, chart: &Chart, x: X, y: Y) -> Result<()>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing {}: {e:?}", chart.name);
+    root.fill(&WHITE).map_err(err)?;
+    let mut ctx = ChartBuilder::on(root)
+        .caption(&chart.title, ("sans-serif", 22))
+        .margin(18)
+        .x_label_area_size(48)
+        .y_label_area_size(78)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    ctx.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .map_err(err)?;
+    for (i, s) in chart.series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts = clean(&s.points, chart.x_log, chart.y_log);
+        if pts.is_empty() {
+            continue;
+        }
+        let width = if s.style == Style::Measured { 3 } else { 2 };
+        ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))
+            .map_err(err)?
+            .label(&s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+        if s.style == Style::Measured {
+            ctx.draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled()))).map_err(err)?;
+        }
+    }
+    ctx.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn draw_backend<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, chart: &Chart) -> Result<()> {
+    let all: Vec<(f64, f64)> = chart.series.iter().flat_map(|s| clean(&s.points, chart.x_log, chart.y_log)).collect();
+    let (x0, x1) = bounds(all.iter().map(|p| p.0), chart.x_log);
+    let (y0, y1) = bounds(all.iter().map(|p| p.1), chart.y_log);
+    match (chart.x_log, chart.y_log) {
+        (true, true) => draw_on(&root, chart, (x0..x1).log_scale(), (y0..y1).log_scale()),
+        (true, false) => draw_on(&root, chart, (x0..x1).log_scale(), RangedCoordf64::from(y0..y1)),
+        (false, true) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), (y0..y1).log_scale()),
+        (false, false) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), RangedCoordf64::from(y0..y1)),
+    }
+}
+
+/// Draws `chart` as `dir/<name>.png` and `dir/<name>.svg`.
+pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    std::fs::create_dir_all(dir)?;
+    let png = dir.join(format!("{}.png", chart.name));
+    let svg = dir.join(format!("{}.svg", chart.name));
+    draw_backend(BitMapBackend::new(&png, (960, 620)).into_drawing_area(), chart)?;
+    draw_backend(SVGBackend::new(&svg, (960, 620)).into_drawing_area(), chart)?;
+    Ok(vec![png, svg])
+}
+
+fn num(row: &Value, key: &str) -> Option<f64> {
+    row.get(key).and_then(Value::as_f64)
+}
+
+fn series_by(rows: &[Value], filter: impl Fn(&Value) -> bool, x: &str, y: impl Fn(&Value) -> Option<f64>) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> = rows.iter().filter(|r| filter(r)).filter_map(|r| Some((num(r, x)?, y(r)?))).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts
+}
+
+fn is_policy(p: &'static str) -> impl Fn(&Value) -> bool {
+    move |r| r.get("policy").and_then(Value::as_str) == Some(p)
+}
+
+/// Every chart the result files allow.
+pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<Chart> {
+    let mut out = Vec::new();
+    if let Some(cap) = results.get("capacity") {
+        let rows = &cap.rows;
+        let any = |_: &Value| true;
+        let first_policy = rows.first().and_then(|r| r.get("policy")).and_then(Value::as_str).unwrap_or("measured").to_string();
+        let fp = move |r: &Value| r.get("policy").and_then(Value::as_str) == Some(first_policy.as_str());
+        out.push(Chart {
+            name: "depth_vs_n".into(),
+            title: "Depth to memorize N sequences (n, d, |V| fixed)".into(),
+            x_label: "N (sequences)".into(),
+            y_label: "layers".into(),
+            x_log: true,
+            y_log: true,
+            series: vec![
+                Series {
+                    name: "one layer, rank-1 softmax (built)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "layers")),
+                    style: Style::Measured,
+                },
+                Series {
+                    name: "Yun et al., data-adaptive (formula)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "yun_adaptive_layers")),
+                    style: Style::Formula,
+                },
+                Series {
+                    name: "Yun et al., full grid (formula)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "yun_full_layers")),
+                    style: Style::Formula,
+                },
+                Series {
+                    name: "Kim et al. (reference curve)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "kim_depth_reference")),
+                    style: Style::Formula,
+                },
+            ],
+        });
+        out.push(Chart {
+            name: "params_vs_n".into(),
+            title: "Parameters to memorize N sequences".into(),
+            x_label: "N (sequences)".into(),
+            y_label: "parameters".into(),
+            x_log: true,
+            y_log: true,
+            series: vec![
+                Series {
+                    name: "one layer (built, factored)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "params_factored")),
+                    style: Style::Measured,
+                },
+                Series {
+                    name: "paper: 4(s+d) + d(2nN+d)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "paper_params")),
+                    style: Style::Formula,
+                },
+                Series {
+                    name: "Yun et al., data-adaptive (formula)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "yun_adaptive_params")),
+                    style: Style::Formula,
+                },
+                Series {
+                    name: "Kim et al. (reference curve)".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "kim_params_reference")),
+                    style: Style::Formula,
+                },
+                Series {
+                    name: "lower bound Ω(√(nN))".into(),
+                    points: series_by(rows, &fp, "N", |r| num(r, "lower_bound_sqrt_nN")),
+                    style: Style::Formula,
+                },
+            ],
+        });
+        let mut precision = Vec::new();
+        let mut accuracy = Vec::new();
+        let mut latency = Vec::new();
+        for p in ["measured", "tuned", "theory"] {
+            if rows.iter().any(is_policy(p)) {
+                precision.push(Series {
+                    name: format!("fewest bits, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| num(r, "fewest_bits")),
+                    style: Style::Measured,
+                });
+                accuracy.push(Series {
+                    name: format!("f64, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f64_accuracy").unwrap_or(0.0))),
+                    style: Style::Measured,
+                });
+                accuracy.push(Series {
+                    name: format!("f32, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f32_accuracy").unwrap_or(0.0))),
+                    style: Style::Measured,
+                });
+                latency.push(Series {
+                    name: format!("bigfloat at build bits, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_bigfloat_ms")),
+                    style: Style::Measured,
+                });
+                latency.push(Series {
+                    name: format!("reference f64, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_reference_f64_ms")),
+                    style: Style::Measured,
+                });
+            }
+        }
+        let xs: Vec<f64> = rows.iter().filter(|r| any(r)).filter_map(|r| num(r, "N")).collect();
+        let (xmin, xmax) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        precision.push(Series { name: "f64 (53 bits)".into(), points: vec![(xmin, 53.0), (xmax, 53.0)], style: Style::Formula });
+        precision.push(Series { name: "f32 (24 bits)".into(), points: vec![(xmin, 24.0), (xmax, 24.0)], style: Style::Formula });
+        out.push(Chart {
+            name: "precision_vs_n".into(),
+            title: "Fewest mantissa bits for exact memorization (one layer)".into(),
+            x_label: "N (sequences)".into(),
+            y_label: "mantissa bits".into(),
+            x_log: true,
+            y_log: true,
+            series: precision,
+        });
+        out.push(Chart {
+            name: "accuracy_vs_n".into(),
+            title: "Memorization accuracy of the one-layer model in f64 and f32".into(),
+            x_label: "N (sequences)".into(),
+            y_label: "fraction of tokens decoded".into(),
+            x_log: true,
+            y_log: false,
+            series: accuracy,
+        });
+        out.push(Chart {
+            name: "latency_vs_n".into(),
+            title: "Forward latency of the one-layer memorizer over its training set".into(),
+            x_label: "N (sequences)".into(),
+            y_label: "ms per forward".into(),
+            x_log: true,
+            y_log: true,
+            series: latency,
+        });
+    }
+    if let Some(sep) = results.get("separation") {
+        let rows = &sep.rows;
+        let neg = |key: &'static str| move |r: &Value| num(r, key).map(|v| -v);
+        let all = |_: &Value| true;
+        out.push(Chart {
+            name: "separation".into(),
+            title: "Context-id separation: measured vs Lemma 1 and Theorem 2 (−log10)".into(),
+            x_label: "largest attention logit r_a = λ M²".into(),
+            y_label: "−log10 separation".into(),
+            x_log: true,
+            y_log: true,
+            series: vec![
+                Series {
+                    name: "measured (arbitrary precision)".into(),
+                    points: series_by(rows, all, "r_a", neg("measured_log10")),
+                    style: Style::Measured,
+                },
+                Series {
+                    name: "Lemma 1 implied bound".into(),
+                    points: series_by(rows, all, "r_a", neg("lemma1_implied_log10")),
+                    style: Style::Formula,
+                },
+                Series {
+                    name: "Theorem 2 δ (worst case)".into(),
+                    points: series_by(rows, all, "r_a", neg("theory_delta_log10")),
+                    style: Style::Formula,
+                },
+            ],
+        });
+    }
+    if let Some(app) = results.get("approximation") {
+        let rows = &app.rows;
+        let mut err = Vec::new();
+        let mut par = Vec::new();
+        let mut targets: Vec<String> = rows.iter().filter_map(|r| r.get("target").and_then(Value::as_str).map(String::from)).collect();
+        targets.dedup();
+        for t in targets {
+            let tt = t.clone();
+            let f = move |r: &Value| r.get("target").and_then(Value::as_str) == Some(tt.as_str());
+            err.push(Series {
+                name: format!("{t}: FF∘SA∘FF"),
+                points: series_by(rows, &f, "delta", |r| num(r, "l2_error")),
+                style: Style::Measured,
+            });
+            err.push(Series {
+                name: format!("{t}: piecewise-constant floor"),
+                points: series_by(rows, &f, "delta", |r| num(r, "l2_floor")),
+                style: Style::Formula,
+            });
+            par.push(Series {
+                name: t.clone(),
+                points: series_by(rows, &f, "params_dense", |r| num(r, "l2_error")),
+                style: Style::Measured,
+            });
+        }
+        out.push(Chart {
+            name: "approximation_vs_delta".into(),
+            title: "Universal approximation (Proposition 1): L² error vs grid width δ".into(),
+            x_label: "δ".into(),
+            y_label: "L² error".into(),
+            x_log: true,
+            y_log: true,
+            series: err,
+        });
+        out.push(Chart {
+            name: "approximation_vs_params".into(),
+            title: "Universal approximation: L² error vs parameters".into(),
+            x_label: "parameters".into(),
+            y_label: "L² error".into(),
+            x_log: true,
+            y_log: true,
+            series: par,
+        });
+    }
+    out
+}

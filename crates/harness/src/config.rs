@@ -1,0 +1,157 @@
+//! The experiment suite's configuration: an embedded default, a `--quick` variant for CI, or a JSON file.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The capacity sweep: one-layer memorizers for growing N.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Values of N.
+    pub sequences: Vec<usize>,
+    /// Sequence length n.
+    pub length: usize,
+    /// Token dimension d.
+    pub dim: usize,
+    /// Vocabulary size |V|.
+    pub vocab: usize,
+    /// Policies to build (`measured`, `tuned`, `theory`).
+    pub policies: Vec<String>,
+    /// Bisect the fewest bits for exact memorization.
+    pub bisect: bool,
+    /// Bisect only up to this N (each probe is a full forward at that precision; large N at thousands of
+    /// bits takes minutes per probe).
+    pub bisect_max_sequences: usize,
+}
+
+/// The separation grid: contextual mappings for (n, |V|, d).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeparationConfig {
+    /// `[n, |V|, d]` triples.
+    pub grid: Vec<[usize; 3]>,
+    /// Sequences per dataset (capped by C(|V|, n)).
+    pub sequences: usize,
+}
+
+/// The approximation sweep (Proposition 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproximationConfig {
+    /// Targets (`product-mean`, `softmax-pool`).
+    pub targets: Vec<String>,
+    /// Sequence length n.
+    pub length: usize,
+    /// Grid cells per coordinate (1/δ).
+    pub cells: Vec<usize>,
+    /// Random inputs for the L² error.
+    pub samples: usize,
+}
+
+/// The hardmax demonstration (Theorem 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardmaxConfig {
+    /// Token dimensions.
+    pub dims: Vec<usize>,
+    /// Random hardmax layers per dimension.
+    pub draws: usize,
+    /// Sequences in the family.
+    pub family: usize,
+}
+
+/// The whole suite.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteConfig {
+    /// Seed of every generator.
+    pub seed: u64,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Capacity sweep.
+    pub capacity: CapacityConfig,
+    /// Separation grid.
+    pub separation: SeparationConfig,
+    /// Approximation sweep.
+    pub approximation: ApproximationConfig,
+    /// Hardmax demonstration.
+    pub hardmax: HardmaxConfig,
+}
+
+/// The default suite (README main command), about 10–20 minutes on 2 cores.
+pub const DEFAULT: &str = include_str!("../configs/default.json");
+/// The `--quick` suite for CI, under 3 minutes on 2 cores.
+pub const QUICK: &str = include_str!("../configs/quick.json");
+
+impl SuiteConfig {
+    /// Parses and validates a configuration, naming the offending field on error.
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let cfg: Self = serde_json::from_str(text).with_context(|| format!("{origin}: invalid configuration"))?;
+        cfg.validate().with_context(|| format!("{origin}: invalid configuration"))?;
+        Ok(cfg)
+    }
+
+    /// Loads the embedded default, the quick variant, or a file.
+    pub fn load(path: Option<&std::path::Path>, quick: bool) -> Result<Self> {
+        match path {
+            Some(p) => {
+                Self::parse(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?, &p.display().to_string())
+            }
+            None if quick => Self::parse(QUICK, "embedded quick configuration"),
+            None => Self::parse(DEFAULT, "embedded default configuration"),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.capacity;
+        if c.sequences.is_empty() || c.sequences.contains(&0) {
+            bail!("field capacity.sequences: needs at least one value, all ≥ 1");
+        }
+        if c.length < 2 || c.dim == 0 || c.vocab < c.length {
+            bail!("fields capacity.length/dim/vocab: need n ≥ 2, d ≥ 1, |V| ≥ n");
+        }
+        for p in &c.policies {
+            if !["measured", "tuned", "theory"].contains(&p.as_str()) {
+                bail!("field capacity.policies: unknown policy {p:?} (measured, tuned, theory)");
+            }
+        }
+        for (i, [n, v, d]) in self.separation.grid.iter().enumerate() {
+            if *n < 2 || v < n || *d == 0 {
+                bail!("field separation.grid[{i}]: need n ≥ 2, |V| ≥ n, d ≥ 1, got [{n}, {v}, {d}]");
+            }
+        }
+        for t in &self.approximation.targets {
+            if !["product-mean", "softmax-pool"].contains(&t.as_str()) {
+                bail!("field approximation.targets: unknown target {t:?} (product-mean, softmax-pool)");
+            }
+        }
+        if self.approximation.cells.iter().any(|&k| k < 2) {
+            bail!("field approximation.cells: every value must be ≥ 2");
+        }
+        if self.hardmax.family < 2 || self.hardmax.draws == 0 {
+            bail!("fields hardmax.family/draws: need a family of ≥ 2 sequences and ≥ 1 draw");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_configs_are_valid() {
+        SuiteConfig::parse(DEFAULT, "default").unwrap();
+        SuiteConfig::parse(QUICK, "quick").unwrap();
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let bad = DEFAULT.replace("\"measured\"", "\"fastest\"");
+        let err = format!("{:#}", SuiteConfig::parse(&bad, "x").unwrap_err());
+        assert!(err.contains("capacity.policies"), "{err}");
+        let bad = DEFAULT.replace("\"seed\"", "\"sede\"");
+        let err = format!("{:#}", SuiteConfig::parse(&bad, "x").unwrap_err());
+        assert!(err.contains("sede"), "{err}");
+    }
+}

@@ -1,0 +1,387 @@
+//! The experiment suite: every point is computed independently (so sweeps can be sharded), and every
+//! result row says what it measured.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use boltz_construct::approximator::{Approximator, Target};
+use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
+use boltz_construct::boltzmann::lemma1_bound_log10;
+use boltz_construct::{hardmax, ContextualMapping, ContextualOptions, Memorizer, Policy};
+use boltz_core::{Backend, Dataset, DatasetSpec, ReferenceBackend};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::config::SuiteConfig;
+use crate::meta::{write_csv, write_json, RunMeta};
+
+/// The experiments, in suite order.
+pub const EXPERIMENTS: [&str; 4] = ["capacity", "separation", "approximation", "hardmax"];
+
+/// One independently computable point of the suite.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "experiment", rename_all = "lowercase")]
+pub enum PointSpec {
+    /// A one-layer memorizer for N sequences under a policy.
+    Capacity { sequences: usize, policy: String },
+    /// A contextual mapping for (n, |V|, d).
+    Separation { length: usize, vocab: usize, dim: usize },
+    /// An approximator for a target at 1/δ cells.
+    Approximation { target: String, cells: usize },
+    /// The hardmax demonstration in dimension d.
+    Hardmax { dim: usize },
+}
+
+impl PointSpec {
+    /// The experiment this point belongs to.
+    pub fn experiment(&self) -> &'static str {
+        match self {
+            Self::Capacity { .. } => "capacity",
+            Self::Separation { .. } => "separation",
+            Self::Approximation { .. } => "approximation",
+            Self::Hardmax { .. } => "hardmax",
+        }
+    }
+}
+
+/// Every point of the suite, in a fixed order (the `point` index used for sharding).
+pub fn points(cfg: &SuiteConfig) -> Vec<PointSpec> {
+    let mut out = Vec::new();
+    for &n in &cfg.capacity.sequences {
+        for p in &cfg.capacity.policies {
+            out.push(PointSpec::Capacity { sequences: n, policy: p.clone() });
+        }
+    }
+    for &[length, vocab, dim] in &cfg.separation.grid {
+        out.push(PointSpec::Separation { length, vocab, dim });
+    }
+    for t in &cfg.approximation.targets {
+        for &cells in &cfg.approximation.cells {
+            out.push(PointSpec::Approximation { target: t.clone(), cells });
+        }
+    }
+    for &dim in &cfg.hardmax.dims {
+        out.push(PointSpec::Hardmax { dim });
+    }
+    out
+}
+
+/// A shard `i/k` of a sweep: the points whose index is `i` modulo `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, k) = s.split_once('/').ok_or_else(|| format!("expected i/k (e.g. 0/4), got {s:?}"))?;
+        let index: usize = i.parse().map_err(|_| format!("shard index {i:?} is not a number"))?;
+        let count: usize = k.parse().map_err(|_| format!("shard count {k:?} is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: need 0 ≤ i < k"));
+        }
+        Ok(Self { index, count })
+    }
+}
+
+fn policy(name: &str) -> Result<Policy> {
+    match name {
+        "measured" => Ok(Policy::Measured),
+        "tuned" => Ok(Policy::Tuned),
+        "theory" => Ok(Policy::Theory),
+        other => Err(anyhow!("unknown policy {other:?}")),
+    }
+}
+
+fn target(name: &str) -> Result<Target> {
+    match name {
+        "product-mean" => Ok(Target::ProductMean),
+        "softmax-pool" => Ok(Target::SoftmaxPool),
+        other => Err(anyhow!("unknown target {other:?}")),
+    }
+}
+
+/// `Ok(v)` as the value, `Err(e)` as null plus a reason column.
+fn value_or_reason<T: Serialize>(row: &mut serde_json::Map<String, Value>, key: &str, r: boltz_core::Result<T>) {
+    match r {
+        Ok(v) => {
+            row.insert(key.into(), json!(v));
+        }
+        Err(e) => {
+            row.insert(key.into(), Value::Null);
+            row.insert(format!("{key}_error"), json!(e.to_string()));
+        }
+    }
+}
+
+/// What running one point produced: its row and whether its checked property held.
+pub struct PointResult {
+    /// The result row.
+    pub row: Value,
+    /// `false` when a property the construction guarantees failed (exit code 1).
+    pub property_held: bool,
+}
+
+/// Runs the capacity point: build, verify in arbitrary precision, bisect bits, run in f64/f32.
+pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, threads: usize) -> Result<PointResult> {
+    let c = &cfg.capacity;
+    let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
+    let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
+    let opts = ContextualOptions { policy: policy(policy_name)?, seed: cfg.seed, candidates: 1000, threads, ..Default::default() };
+    let m = Memorizer::build(&ds, &opts).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {policy_name})"))?;
+    let r = &m.report;
+    let mut row = serde_json::Map::new();
+    let nn = sequences * c.length;
+    let layers = m.model.layer_count();
+    row.insert("N".into(), json!(sequences));
+    row.insert("n".into(), json!(c.length));
+    row.insert("d".into(), json!(c.dim));
+    row.insert("vocab".into(), json!(c.vocab));
+    row.insert("policy".into(), json!(policy_name));
+    row.insert("layers".into(), json!(layers.attention + layers.ffn));
+    row.insert("params_dense".into(), json!(r.params.dense));
+    row.insert("params_factored".into(), json!(r.params.factored));
+    row.insert("paper_params".into(), json!(r.paper_params));
+    row.insert("lower_bound_sqrt_nN".into(), json!((nn as f64).sqrt()));
+    let cells = yun_cells(&ds.inputs);
+    let (yun_a, yun_f) = (yun_counts(c.dim, cells, c.vocab, nn, false), yun_counts(c.dim, cells, c.vocab, nn, true));
+    row.insert("yun_cells".into(), json!(yun_a.cells));
+    row.insert("yun_adaptive_layers".into(), json!(yun_a.layers));
+    row.insert("yun_adaptive_params".into(), json!(yun_a.params));
+    row.insert("yun_full_layers".into(), json!(yun_f.layers));
+    row.insert("yun_full_params".into(), json!(yun_f.params));
+    let (kim_depth, kim_params) = kim_reference(c.dim, c.length, sequences);
+    row.insert("kim_depth_reference".into(), json!(kim_depth));
+    row.insert("kim_params_reference".into(), json!(kim_params));
+    row.insert("lambda".into(), json!(r.contextual.lambda));
+    row.insert("r_a".into(), json!(r.contextual.r_a));
+    row.insert("separation_log10".into(), json!(r.contextual.separation_bigfloat.min_gap_log10));
+    row.insert("theory_delta_log10".into(), json!(r.contextual.log10_delta_theory));
+    row.insert("build_bits".into(), json!(r.build_bits));
+    row.insert("exact_in_bigfloat".into(), json!(r.memorization.is_perfect()));
+    row.insert("bigfloat_max_abs_error".into(), json!(r.memorization.max_abs_error));
+    row.insert("build_seconds".into(), json!(r.build_seconds));
+    row.insert("latency_bigfloat_ms".into(), json!(r.verify_seconds * 1e3));
+    if c.bisect && sequences <= c.bisect_max_sequences {
+        let search = m.fewest_bits(&ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?;
+        row.insert("fewest_bits".into(), json!(search.fewest));
+        row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
+    }
+    value_or_reason(&mut row, "f64_accuracy", m.in_precision::<f64, _>(&ds, &ReferenceBackend).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f32_accuracy", m.in_precision::<f32, _>(&ds, &ReferenceBackend).map(|x| x.accuracy));
+    match m.model.convert::<f64>() {
+        Ok(model64) => {
+            let prepared = ReferenceBackend.prepare(&model64)?;
+            let t = Instant::now();
+            ReferenceBackend.forward(&prepared, &ds.inputs)?;
+            row.insert("latency_reference_f64_ms".into(), json!(t.elapsed().as_secs_f64() * 1e3));
+        }
+        Err(e) => {
+            row.insert("latency_reference_f64_ms".into(), Value::Null);
+            row.insert("latency_reference_f64_ms_error".into(), json!(e.to_string()));
+        }
+    }
+    Ok(PointResult { property_held: r.memorization.is_perfect(), row: Value::Object(row) })
+}
+
+fn separation_point(cfg: &SuiteConfig, length: usize, vocab: usize, dim: usize, threads: usize) -> Result<PointResult> {
+    let available = (0..length).fold(1u128, |acc, i| acc * (vocab - i) as u128 / (i as u128 + 1));
+    let sequences = (cfg.separation.sequences as u128).min(available) as usize;
+    let spec = DatasetSpec { sequences, length, dim, vocab, seed: cfg.seed, ..Default::default() };
+    let ds = Dataset::<f64>::generate(&spec).context("generating the separation dataset")?;
+    let cm = ContextualMapping::build(&ds.inputs, &ContextualOptions { seed: cfg.seed, candidates: 1000, threads, ..Default::default() })?;
+    let r = &cm.report;
+    let implied = lemma1_bound_log10(length, r.r_a) + (r.gamma / (r.lambda * r.projection.big_m)).log10();
+    let row = json!({
+        "n": length, "vocab": vocab, "d": dim, "N": sequences,
+        "lambda": r.lambda, "r_a": r.r_a, "gamma": r.gamma,
+        "measured_log10": r.separation_bigfloat.min_gap_log10,
+        "lemma1_implied_log10": implied,
+        "theory_delta_log10": r.log10_delta_theory,
+        "f64_collisions": r.separation_f64.collisions,
+        "contexts": r.separation_bigfloat.contexts,
+        "bits": r.bits,
+        "is_contextual_mapping": r.is_contextual_mapping,
+    });
+    // Lemma 1 implies the measured separation is at least the implied bound.
+    let held = r.is_contextual_mapping && r.separation_bigfloat.min_gap_log10 >= implied - 1e-9;
+    Ok(PointResult { row, property_held: held })
+}
+
+fn approximation_point(cfg: &SuiteConfig, target_name: &str, cells: usize, threads: usize) -> Result<PointResult> {
+    let a = Approximator::build(target(target_name)?, cfg.approximation.length, 1, cells, cfg.approximation.samples, cfg.seed, threads)?;
+    let r = &a.report;
+    let row = json!({
+        "target": target_name, "n": r.n, "d": r.d, "cells": cells, "delta": r.delta,
+        "l2_error": r.l2_error, "l2_floor": r.l2_error_piecewise_constant,
+        "params_dense": r.params.dense, "ids": r.ids, "colliding_ids": r.colliding_ids, "bits": r.bits,
+    });
+    Ok(PointResult { row, property_held: r.l2_error.is_finite() })
+}
+
+fn hardmax_point(cfg: &SuiteConfig, dim: usize) -> Result<PointResult> {
+    let r = hardmax::demonstrate(dim, cfg.hardmax.family, cfg.hardmax.draws, cfg.seed)?;
+    let held = r.draws_with_collision == r.draws && r.softmax_separates;
+    Ok(PointResult { row: serde_json::to_value(&r)?, property_held: held })
+}
+
+/// Runs one point.
+pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<PointResult> {
+    match spec {
+        PointSpec::Capacity { sequences, policy } => capacity_point(cfg, *sequences, policy, threads),
+        PointSpec::Separation { length, vocab, dim } => separation_point(cfg, *length, *vocab, *dim, threads),
+        PointSpec::Approximation { target, cells } => approximation_point(cfg, target, *cells, threads),
+        PointSpec::Hardmax { dim } => hardmax_point(cfg, *dim),
+    }
+}
+
+/// A result file: rows of one experiment with the metadata and configuration of the run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResultFile {
+    /// Experiment name.
+    pub experiment: String,
+    /// Run metadata.
+    pub meta: RunMeta,
+    /// The full suite configuration.
+    pub config: SuiteConfig,
+    /// `"i/k"` for a shard, `null` for a whole run.
+    pub shard: Option<String>,
+    /// Files merged into this one (by `boltz merge`).
+    #[serde(default)]
+    pub merged_from: Vec<String>,
+    /// Seconds the rows took.
+    pub seconds: f64,
+    /// One object per point, each with its `point` index.
+    pub rows: Vec<Value>,
+}
+
+/// The file name of an experiment's results, whole or shard.
+pub fn result_path(dir: &Path, experiment: &str, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        None => dir.join(format!("{experiment}.json")),
+        Some(s) => dir.join(format!("{experiment}.shard-{}-of-{}.json", s.index, s.count)),
+    }
+}
+
+/// Summary of a suite run.
+pub struct SuiteOutcome {
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Points whose checked property failed (`experiment#point`).
+    pub failed_properties: Vec<String>,
+}
+
+/// Runs the suite (or a shard of it) and writes one JSON and one CSV file per experiment into `out`.
+pub fn run_suite(cfg: &SuiteConfig, out: &Path, shard: Option<Shard>, progress: bool) -> Result<SuiteOutcome> {
+    let threads = if cfg.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cfg.threads };
+    let meta = RunMeta::collect(threads);
+    let all = points(cfg);
+    let mine: Vec<(usize, PointSpec)> = all.into_iter().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index)).collect();
+    let bar = if progress { indicatif::ProgressBar::new(mine.len() as u64) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .map_err(|e| anyhow!("progress style: {e}"))?
+            .progress_chars("=> "),
+    );
+    let mut rows: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    let mut seconds: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (index, spec) in &mine {
+        bar.set_message(format!("{spec:?}"));
+        let t = Instant::now();
+        let result = run_point(cfg, spec, threads).with_context(|| format!("point {index} ({spec:?})"))?;
+        let exp = spec.experiment();
+        *seconds.entry(exp).or_default() += t.elapsed().as_secs_f64();
+        let mut row = result.row;
+        if let Some(obj) = row.as_object_mut() {
+            obj.insert("point".into(), json!(index));
+            obj.insert("seconds".into(), json!(t.elapsed().as_secs_f64()));
+            obj.insert("property_held".into(), json!(result.property_held));
+        }
+        if !result.property_held {
+            failed.push(format!("{exp}#{index}"));
+        }
+        rows.entry(exp).or_default().push(row);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut files = Vec::new();
+    for (exp, rows) in rows {
+        let file = ResultFile {
+            experiment: exp.into(),
+            meta: meta.clone(),
+            config: cfg.clone(),
+            shard: shard.map(|s| format!("{}/{}", s.index, s.count)),
+            merged_from: vec![],
+            seconds: seconds.get(exp).copied().unwrap_or(0.0),
+            rows,
+        };
+        let path = result_path(out, exp, shard);
+        write_json(&path, &file)?;
+        write_csv(&path.with_extension("csv"), &file.rows)?;
+        files.push(path);
+    }
+    Ok(SuiteOutcome { files, failed_properties: failed })
+}
+
+/// Merges the shard files of every experiment in `dir` into whole result files.
+pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for exp in EXPERIMENTS {
+        let prefix = format!("{exp}.shard-");
+        let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.starts_with(&prefix) && f.ends_with(".json")))
+            .collect();
+        if shards.is_empty() {
+            continue;
+        }
+        shards.sort();
+        let mut files: Vec<ResultFile> = Vec::new();
+        for p in &shards {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            files.push(serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?);
+        }
+        let first = &files[0];
+        if files.iter().any(|f| f.config != first.config) {
+            anyhow::bail!("{exp}: shards were run with different configurations; refusing to mix them");
+        }
+        let mut rows: Vec<Value> = files.iter().flat_map(|f| f.rows.clone()).collect();
+        rows.sort_by_key(|r| r.get("point").and_then(Value::as_u64).unwrap_or(u64::MAX));
+        let merged = ResultFile {
+            experiment: exp.into(),
+            meta: first.meta.clone(),
+            config: first.config.clone(),
+            shard: None,
+            merged_from: shards.iter().map(|p| p.display().to_string()).collect(),
+            seconds: files.iter().map(|f| f.seconds).sum(),
+            rows,
+        };
+        let path = result_path(dir, exp, None);
+        write_json(&path, &merged)?;
+        write_csv(&path.with_extension("csv"), &merged.rows)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Loads the whole result files present in `dir`.
+pub fn load_results(dir: &Path) -> Result<BTreeMap<String, ResultFile>> {
+    let mut out = BTreeMap::new();
+    for exp in EXPERIMENTS {
+        let path = result_path(dir, exp, None);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            out.insert(exp.to_string(), file);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,475 @@
+//! `boltz`: build, verify and measure the constructions of Kajitsuka & Sato (ICLR 2024) and draw the
+//! paper-style charts. Exit codes: 0 ok, 1 a checked property failed, 2 usage or runtime error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use boltz_bigfloat::{BigFloatBackend, BigReal};
+use boltz_construct::approximator::{Approximator, Target};
+use boltz_construct::{ContextualOptions, Memorizer, Policy};
+use boltz_core::format::{self, Encoding};
+use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend};
+use boltz_harness::charts;
+use boltz_harness::config::{SuiteConfig, DEFAULT, QUICK};
+use boltz_harness::experiments::{self, Shard};
+use boltz_harness::meta::{write_json, RunMeta};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "boltz",
+    version,
+    about = "Build, verify and measure one-layer rank-1 softmax Transformers (Kajitsuka & Sato, ICLR 2024)",
+    long_about = "Build, verify and measure the constructions of Kajitsuka & Sato, \"Are Transformers with One Layer \
+                  Self-Attention Using Low-Rank Weight Matrices Universal Approximators?\" (ICLR 2024): the rank-1 \
+                  contextual mapping, the one-layer memorizer and the FF∘SA∘FF approximator, next to the deep hardmax \
+                  baselines' formulas. Results are JSON (with run metadata) and CSV; charts are PNG and SVG.\n\n\
+                  Exit codes: 0 ok, 1 a checked property failed (e.g. memorization in arbitrary precision), 2 usage or \
+                  runtime error.",
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build a memorizer for a generated dataset, verify it, and run it on a backend and precision.
+    Memorize(MemorizeArgs),
+    /// Build FF∘SA∘FF approximators of a target for several grid widths and measure their L² error.
+    Approximate(ApproximateArgs),
+    /// Run the experiment suite and draw every chart.
+    Reproduce(ReproduceArgs),
+    /// Redraw the charts from the result files in a directory, without re-running anything.
+    Plot {
+        /// Directory with capacity.json, separation.json, ... (as written by reproduce).
+        dir: PathBuf,
+    },
+    /// Merge shard files (`<experiment>.shard-i-of-k.json`) in a directory into whole result files.
+    Merge {
+        /// Directory holding the shard files.
+        dir: PathBuf,
+    },
+    /// Print an embedded suite configuration (a starting point for --config).
+    Config {
+        /// The quick configuration instead of the default.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Construction {
+    /// The one-layer rank-1 memorizer (Corollary 1).
+    OneLayer,
+    /// Yun et al.'s data-adaptive selective-shift construction (not yet executable: issue #5).
+    Yun,
+    /// Yun et al.'s full-grid construction (not yet executable: issue #5).
+    YunFull,
+    /// A Kim et al.-style construction (formula only: issue #5).
+    Kim,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PolicyArg {
+    /// The paper's worst-case constants (projection lemma).
+    Theory,
+    /// λ from the measured gaps of the data (Lemma 1's condition holds exactly).
+    Measured,
+    /// The smallest λ that still separates every context (mean pooling when it suffices).
+    Tuned,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    /// The scalar f64/f32 reference forward.
+    Reference,
+    /// The arbitrary-precision backend.
+    Bigfloat,
+    /// Multi-threaded CPU backend (not yet available: issue #6).
+    Cpu,
+    /// BLAS backend (not yet available: issue #6).
+    Blas,
+    /// CUDA backend (not yet available: issue #9).
+    Cuda,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Precision {
+    F32,
+    F64,
+    Bits(u64),
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    match s {
+        "f32" => Ok(Precision::F32),
+        "f64" => Ok(Precision::F64),
+        _ => match s.strip_prefix("bits=").map(str::parse::<u64>) {
+            Some(Ok(b)) if b >= 2 => Ok(Precision::Bits(b)),
+            _ => Err(format!("expected f32, f64 or bits=N (N ≥ 2), got {s:?}")),
+        },
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct MemorizeArgs {
+    /// Which construction to build.
+    #[arg(long, value_enum, default_value = "one-layer")]
+    construction: Construction,
+    /// How the one-layer construction picks v and λ.
+    #[arg(long, value_enum, default_value = "measured")]
+    policy: PolicyArg,
+    /// Backend that runs the built model.
+    #[arg(long, value_enum, default_value = "bigfloat")]
+    backend: BackendArg,
+    /// f32, f64 or bits=N (default: the bits the construction was built with).
+    #[arg(long, value_parser = parse_precision)]
+    precision: Option<Precision>,
+    /// Number of sequences N.
+    #[arg(long, default_value_t = 100)]
+    sequences: usize,
+    /// Sequence length n.
+    #[arg(long, default_value_t = 8)]
+    length: usize,
+    /// Token dimension d.
+    #[arg(long, default_value_t = 4)]
+    dim: usize,
+    /// Vocabulary size |V|.
+    #[arg(long, default_value_t = 16)]
+    vocab: usize,
+    /// Seed of the dataset and of the direction search.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Skip the bisection for the fewest bits.
+    #[arg(long)]
+    no_bisect: bool,
+    /// Write model (exact JSON, plus f64 safetensors when representable) and dataset (safetensors) here.
+    #[arg(long)]
+    export: Option<PathBuf>,
+    /// Print the JSON record instead of the human summary.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON record to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ApproximateArgs {
+    /// The permutation-equivariant target.
+    #[arg(long, value_enum, default_value = "product-mean")]
+    target: TargetArg,
+    /// Sequence length n.
+    #[arg(long, default_value_t = 2)]
+    length: usize,
+    /// Token dimension d.
+    #[arg(long, default_value_t = 1)]
+    dim: usize,
+    /// Grid cells per coordinate (1/δ), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![2usize, 4, 8, 16])]
+    cells: Vec<usize>,
+    /// Random inputs for the L² error.
+    #[arg(long, default_value_t = 300)]
+    samples: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON record to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TargetArg {
+    /// f(X)_k = x_k ⊙ mean(X).
+    ProductMean,
+    /// f(X)_k = Σ_i softmax_i(⟨x_k, x_i⟩) x_i.
+    SoftmaxPool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReproduceArgs {
+    /// The CI configuration (under 3 minutes on 2 cores).
+    #[arg(long)]
+    quick: bool,
+    /// A JSON suite configuration (see `boltz config`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "results/reproduce")]
+    out: PathBuf,
+    /// Run only shard i of k (points with index ≡ i mod k); combine with `boltz merge`.
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Do not draw charts.
+    #[arg(long)]
+    no_plot: bool,
+}
+
+fn threads(t: Option<usize>) -> Result<usize> {
+    match t {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(t) => Ok(t),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+fn run_on<B: Backend<T>, T: boltz_core::Real>(
+    backend: &B,
+    model: &boltz_core::Model<BigReal>,
+    data: &Dataset<f64>,
+) -> Result<(Memorization, f64)> {
+    let m: boltz_core::Model<T> = model.convert().context("the weights do not fit this precision")?;
+    let x: Batch<T> = data.inputs.convert()?;
+    let y: Batch<T> = data.targets.convert()?;
+    let prepared = backend.prepare(&m)?;
+    let t = Instant::now();
+    let out = backend.forward(&prepared, &x)?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok((Memorization::measure(&out, &y)?, secs))
+}
+
+fn memorize(a: &MemorizeArgs) -> Result<bool> {
+    let threads = threads(a.threads)?;
+    match a.construction {
+        Construction::OneLayer => {}
+        other => bail!("--construction {other:?}: the deep baselines are not executable yet (issue #5); their layer and parameter formulas are in `boltz reproduce`'s capacity results"),
+    }
+    let spec = DatasetSpec { sequences: a.sequences, length: a.length, dim: a.dim, vocab: a.vocab, seed: a.seed, ..Default::default() };
+    let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
+    let policy = match a.policy {
+        PolicyArg::Theory => Policy::Theory,
+        PolicyArg::Measured => Policy::Measured,
+        PolicyArg::Tuned => Policy::Tuned,
+    };
+    let m = Memorizer::build(&data, &ContextualOptions { policy, seed: a.seed, threads, ..Default::default() })
+        .context("building the memorizer")?;
+    let r = &m.report;
+    let precision = a.precision.unwrap_or(Precision::Bits(r.build_bits));
+    let run = match (a.backend, precision) {
+        (BackendArg::Reference, Precision::F64) => run_on::<_, f64>(&ReferenceBackend, &m.model, &data),
+        (BackendArg::Reference, Precision::F32) => run_on::<_, f32>(&ReferenceBackend, &m.model, &data),
+        (BackendArg::Reference, Precision::Bits(_)) => bail!("--backend reference runs f32 or f64; use --backend bigfloat for bits=N"),
+        (BackendArg::Bigfloat, p) => {
+            let bits = match p {
+                Precision::F32 => 24,
+                Precision::F64 => 53,
+                Precision::Bits(b) => b,
+            };
+            run_on::<_, BigReal>(&BigFloatBackend::with_threads(bits, threads)?, &m.model, &data)
+        }
+        (other, _) => bail!("--backend {other:?} is not available yet (issues #6 and #9); use reference or bigfloat"),
+    };
+    let (mem, forward_seconds, run_error) = match run {
+        Ok((mem, s)) => (Some(mem), Some(s), None),
+        Err(e) => (None, None, Some(format!("{e:#}"))),
+    };
+    let bits = if a.no_bisect { None } else { Some(m.fewest_bits(&data, 8, r.build_bits, threads)?) };
+    if let Some(dir) = &a.export {
+        format::save_model(&m.model, &dir.join("model.exact.json"), Encoding::Exact)?;
+        if let Ok(m64) = m.model.convert::<f64>() {
+            format::save_model(&m64, &dir.join("model.safetensors"), Encoding::F64)?;
+        }
+        format::save_dataset(&data, &dir.join("dataset.safetensors"), Encoding::F64)?;
+    }
+    let record = json!({
+        "command": "memorize",
+        "meta": RunMeta::collect(threads),
+        "args": format!("{a:?}"),
+        "dataset": spec,
+        "backend": format!("{:?}", a.backend).to_lowercase(),
+        "precision": format!("{precision:?}"),
+        "memorization": mem,
+        "run_error": run_error,
+        "forward_seconds": forward_seconds,
+        "layers": m.model.layer_count(),
+        "params": r.params,
+        "paper_params": r.paper_params,
+        "report": r,
+        "fewest_bits": bits,
+    });
+    if let Some(out) = &a.out {
+        write_json(out, &record)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        let c = &r.contextual;
+        println!("one-layer memorizer ({:?} policy): N = {}, n = {}, d = {}, |V| = {}", a.policy, a.sequences, a.length, a.dim, a.vocab);
+        println!("  λ = {:.4e}, r_a = λM² = {:.1}, γ = {:.3e}, v = {:?}", c.lambda, c.r_a, c.gamma, c.projection.v);
+        println!(
+            "  separation of context ids: 1e{:.1} measured (arbitrary precision); Theorem 2 worst case 1e{:.3e}; f64 collisions: {}",
+            c.separation_bigfloat.min_gap_log10, c.log10_delta_theory, c.separation_f64.collisions
+        );
+        println!(
+            "  layers: {} attention + {} FFN; params {} dense / {} factored (paper's count: {}); FFN width {}",
+            m.model.layer_count().attention,
+            m.model.layer_count().ffn,
+            r.params.dense,
+            r.params.factored,
+            r.paper_params,
+            r.hidden
+        );
+        println!(
+            "  built at {} bits in {:.2}s; exact in arbitrary precision: {}",
+            r.build_bits,
+            r.build_seconds,
+            r.memorization.is_perfect()
+        );
+        match (&mem, &run_error) {
+            (Some(mem), _) => println!(
+                "  {:?} at {:?}: {}/{} tokens decoded ({:.1}%), max |error| {:.3e}, forward {:.3}s",
+                a.backend,
+                precision,
+                mem.decoded,
+                mem.tokens,
+                100.0 * mem.accuracy,
+                mem.max_abs_error,
+                forward_seconds.unwrap_or(0.0)
+            ),
+            (None, Some(e)) => println!("  {:?} at {:?}: could not run: {e}", a.backend, precision),
+            _ => {}
+        }
+        if let Some(b) = &bits {
+            match b.fewest {
+                Some(f) => println!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len()),
+                None => println!("  not exact even at {} bits", b.hi),
+            }
+        }
+    }
+    Ok(r.memorization.is_perfect())
+}
+
+fn approximate(a: &ApproximateArgs) -> Result<bool> {
+    let threads = threads(a.threads)?;
+    let target = match a.target {
+        TargetArg::ProductMean => Target::ProductMean,
+        TargetArg::SoftmaxPool => Target::SoftmaxPool,
+    };
+    let mut rows = Vec::new();
+    for &cells in &a.cells {
+        let ap =
+            Approximator::build(target, a.length, a.dim, cells, a.samples, a.seed, threads).with_context(|| format!("cells = {cells}"))?;
+        rows.push(ap.report);
+    }
+    let record = json!({ "command": "approximate", "meta": RunMeta::collect(threads), "args": format!("{a:?}"), "rows": rows });
+    if let Some(out) = &a.out {
+        write_json(out, &record)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        println!("FF∘SA∘FF approximator of {} (n = {}, d = {})", target.as_str(), a.length, a.dim);
+        println!("{:>8} {:>12} {:>12} {:>10} {:>8}", "delta", "L2 error", "f̄ floor", "params", "bits");
+        for r in &rows {
+            println!(
+                "{:>8.4} {:>12.4e} {:>12.4e} {:>10} {:>8}",
+                r.delta, r.l2_error, r.l2_error_piecewise_constant, r.params.dense, r.bits
+            );
+        }
+    }
+    Ok(rows.iter().all(|r| r.l2_error.is_finite()))
+}
+
+fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
+    let results = experiments::load_results(dir)?;
+    if results.is_empty() {
+        bail!("{}: no result files (capacity.json, separation.json, ...) to plot", dir.display());
+    }
+    let mut files = Vec::new();
+    for chart in charts::charts(&results) {
+        files.extend(charts::draw(&chart, dir)?);
+    }
+    Ok(files)
+}
+
+fn reproduce(a: &ReproduceArgs) -> Result<bool> {
+    let cfg = SuiteConfig::load(a.config.as_deref(), a.quick)?;
+    let start = Instant::now();
+    let outcome = experiments::run_suite(&cfg, &a.out, a.shard, true)?;
+    for f in &outcome.files {
+        eprintln!("wrote {}", f.display());
+    }
+    if a.shard.is_none() && !a.no_plot {
+        for f in plot(&a.out)? {
+            eprintln!("drew {}", f.display());
+        }
+    }
+    eprintln!("done in {:.1}s", start.elapsed().as_secs_f64());
+    if !outcome.failed_properties.is_empty() {
+        eprintln!("checked properties failed at: {}", outcome.failed_properties.join(", "));
+    }
+    Ok(outcome.failed_properties.is_empty())
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::Memorize(a) => memorize(&a),
+        Command::Approximate(a) => approximate(&a),
+        Command::Reproduce(a) => reproduce(&a),
+        Command::Plot { dir } => {
+            for f in plot(&dir)? {
+                eprintln!("drew {}", f.display());
+            }
+            Ok(true)
+        }
+        Command::Merge { dir } => {
+            let files = experiments::merge(&dir)?;
+            if files.is_empty() {
+                bail!("{}: no shard files to merge", dir.display());
+            }
+            for f in files {
+                eprintln!("wrote {}", f.display());
+            }
+            Ok(true)
+        }
+        Command::Config { quick } => {
+            print!("{}", if quick { QUICK } else { DEFAULT });
+            Ok(true)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn precision_parsing() {
+        assert_eq!(parse_precision("f32"), Ok(Precision::F32));
+        assert_eq!(parse_precision("bits=300"), Ok(Precision::Bits(300)));
+        assert!(parse_precision("bits=1").is_err());
+        assert!(parse_precision("f16").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Run metadata recorded in every result file, and atomic JSON/CSV writing.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// Who, where and what produced a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// `git rev-parse HEAD` of the working tree (or "unknown").
+    pub git_rev: String,
+    /// Whether the working tree had uncommitted changes.
+    pub git_dirty: bool,
+    /// Host name.
+    pub machine: String,
+    /// CPU model (from /proc/cpuinfo).
+    pub cpu: String,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Compiler that built the harness.
+    pub rustc: String,
+    /// `RUSTFLAGS` at run time, if any.
+    pub rustflags: String,
+    /// Package version.
+    pub version: String,
+    /// Start time, seconds since the Unix epoch (UTC).
+    pub started_unix: u64,
+    /// Start time, ISO 8601 UTC.
+    pub started_at: String,
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(cmd).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (proleptic Gregorian, UTC).
+pub fn iso8601(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+}
+
+impl RunMeta {
+    /// Collects the metadata of this run.
+    pub fn collect(threads: usize) -> Self {
+        let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let machine = std::fs::read_to_string("/etc/hostname")
+            .map(|s| s.trim().to_string())
+            .ok()
+            .or_else(|| command_output("hostname", &[]))
+            .unwrap_or_else(|| "unknown".into());
+        Self {
+            git_rev: command_output("git", &["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+            git_dirty: command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()),
+            machine,
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads,
+            rustc: env!("BOLTZ_RUSTC_VERSION").to_string(),
+            rustflags: std::env::var("RUSTFLAGS").unwrap_or_default(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_unix,
+            started_at: iso8601(started_unix),
+        }
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("serialising results")?;
+    boltz_core::format::write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes rows (JSON objects) as CSV with the union of their keys as columns, atomically.
+pub fn write_csv(path: &Path, rows: &[serde_json::Value]) -> Result<()> {
+    let mut columns: Vec<String> = Vec::new();
+    for row in rows {
+        if let Some(obj) = row.as_object() {
+            for k in obj.keys() {
+                if !columns.contains(k) {
+                    columns.push(k.clone());
+                }
+            }
+        }
+    }
+    let cell = |v: Option<&serde_json::Value>| -> String {
+        match v {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => format!("\"{}\"", s.replace('"', "\"\"")),
+            Some(other) => other.to_string(),
+        }
+    };
+    let mut text = columns.join(",") + "\n";
+    for row in rows {
+        let line: Vec<String> = columns.iter().map(|c| cell(row.get(c))).collect();
+        text += &(line.join(",") + "\n");
+    }
+    boltz_core::format::write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_795_916_000), "2026-11-29T01:33:20Z");
+    }
+}

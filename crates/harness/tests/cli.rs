@@ -1,0 +1,190 @@
+//! End-to-end tests of the `boltz` binary: the quick suite's files, sharding and merging, plotting, exit
+//! codes and error messages.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn boltz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boltz")).args(args).output().unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("boltz-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+const SMALL: &str = r#"{
+  "seed": 7, "threads": 2,
+  "capacity": { "sequences": [8, 20], "length": 4, "dim": 3, "vocab": 10, "policies": ["measured", "tuned"], "bisect": true, "bisect_max_sequences": 20 },
+  "separation": { "grid": [[2, 4, 1], [3, 6, 2]], "sequences": 10 },
+  "approximation": { "targets": ["product-mean"], "length": 2, "cells": [2, 4], "samples": 50 },
+  "hardmax": { "dims": [2], "draws": 20, "family": 3 }
+}"#;
+
+#[test]
+fn quick_reproduce_writes_results_and_charts() {
+    let out = tmp("quick");
+    let o = boltz(&["reproduce", "--quick", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for exp in ["capacity", "separation", "approximation", "hardmax"] {
+        let file = read_json(&out.join(format!("{exp}.json")));
+        assert_eq!(file["experiment"], exp);
+        for key in ["git_rev", "git_dirty", "machine", "cpu", "threads", "rustc", "started_at"] {
+            assert!(file["meta"].get(key).is_some(), "{exp}: meta.{key} missing");
+        }
+        assert!(file["config"]["seed"].is_u64());
+        let rows = file["rows"].as_array().unwrap();
+        assert!(!rows.is_empty());
+        assert!(rows.iter().all(|r| r["property_held"] == true), "{exp}: a checked property failed");
+        assert!(out.join(format!("{exp}.csv")).exists());
+    }
+    let cap = read_json(&out.join("capacity.json"));
+    for r in cap["rows"].as_array().unwrap() {
+        assert_eq!(r["exact_in_bigfloat"], true, "{r}");
+        assert!(r["fewest_bits"].as_u64().unwrap() <= r["build_bits"].as_u64().unwrap());
+        assert_eq!(r["layers"], 2);
+    }
+    for chart in [
+        "depth_vs_n",
+        "params_vs_n",
+        "precision_vs_n",
+        "accuracy_vs_n",
+        "latency_vs_n",
+        "separation",
+        "approximation_vs_delta",
+        "approximation_vs_params",
+    ] {
+        for ext in ["png", "svg"] {
+            let p = out.join(format!("{chart}.{ext}"));
+            assert!(std::fs::metadata(&p).map(|m| m.len() > 1000).unwrap_or(false), "{} missing or empty", p.display());
+        }
+    }
+    // Charts are redrawn from the JSON alone.
+    std::fs::remove_file(out.join("separation.png")).unwrap();
+    let o = boltz(&["plot", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("separation.png").exists());
+}
+
+#[test]
+fn shards_merge_into_the_whole_run() {
+    let dir = tmp("shards");
+    let cfg = dir.join("small.json");
+    std::fs::write(&cfg, SMALL).unwrap();
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let run = |out: &Path, shard: Option<&str>| {
+        let mut args = vec!["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-plot"];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let o = boltz(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&whole, None);
+    run(&parts, Some("0/3"));
+    run(&parts, Some("1/3"));
+    run(&parts, Some("2/3"));
+    assert!(parts.join("capacity.shard-1-of-3.json").exists());
+    let o = boltz(&["merge", parts.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let strip = |v: &Value| -> Vec<Value> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut r = r.as_object().unwrap().clone();
+                r.retain(|k, _| !k.contains("seconds") && !k.contains("latency"));
+                Value::Object(r)
+            })
+            .collect()
+    };
+    // Rows agree exactly except in the last digits of reported error magnitudes (far below any decision:
+    // the bits, accuracies and verdicts are identical).
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+                x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+            }
+            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+            (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+            _ => a == b,
+        }
+    }
+    for exp in ["capacity", "separation", "approximation", "hardmax"] {
+        let (a, b) = (read_json(&whole.join(format!("{exp}.json"))), read_json(&parts.join(format!("{exp}.json"))));
+        let (sa, sb) = (Value::Array(strip(&a)), Value::Array(strip(&b)));
+        assert!(same(&sa, &sb), "{exp}: merged shards differ from the whole run:\n{sa}\n{sb}");
+        // Every shard that ran points of this experiment contributed (capacity has 4 points over 3 shards).
+        let from = b["merged_from"].as_array().unwrap().len();
+        assert!(from >= 1 && (exp != "capacity" || from == 3), "{exp}: merged from {from} shards");
+    }
+}
+
+#[test]
+fn errors_have_exit_code_2_and_name_the_problem() {
+    let dir = tmp("errors");
+    let cfg = dir.join("bad.json");
+    std::fs::write(&cfg, SMALL.replace("\"tuned\"", "\"fastest\"")).unwrap();
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("capacity.policies"), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in [
+        vec!["memorize", "--construction", "yun"],
+        vec!["memorize", "--threads", "0"],
+        vec!["memorize", "--sequences", "0"],
+        vec!["memorize", "--precision", "f16"],
+        vec!["reproduce", "--shard", "3/2"],
+        vec!["plot", dir.to_str().unwrap()],
+    ] {
+        let o = boltz(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(!o.stderr.is_empty());
+    }
+    let o = boltz(&["memorize", "--sequences", "0"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sequences"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn memorize_reports_json_and_exports_the_model() {
+    let dir = tmp("memorize");
+    let o = boltz(&[
+        "memorize",
+        "--sequences",
+        "12",
+        "--length",
+        "4",
+        "--dim",
+        "2",
+        "--vocab",
+        "8",
+        "--policy",
+        "tuned",
+        "--backend",
+        "reference",
+        "--precision",
+        "f64",
+        "--json",
+        "--export",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["memorization"]["tokens"], 48);
+    assert!(v["fewest_bits"]["fewest"].as_u64().is_some());
+    assert!(v["meta"]["git_rev"].is_string());
+    assert!(dir.join("model.exact.json").exists() && dir.join("dataset.safetensors").exists());
+    let help = boltz(&["memorize", "--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--precision"));
+}
