@@ -29,6 +29,8 @@ pub enum Style {
     Measured,
     /// Formulas and references: a line only.
     Formula,
+    /// Points only (values that depend on more than the x variable).
+    Scatter,
 }
 
 /// One named series.
@@ -106,7 +108,21 @@ where
         .y_label_area_size(78)
         .build_cartesian_2d(x, y)
         .map_err(err)?;
+    let compact = |v: &f64| {
+        let a = v.abs();
+        if a != 0.0 && !(1e-3..1e5).contains(&a) {
+            format!("{v:.0e}")
+        } else if a >= 10.0 || *v == v.round() {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        }
+    };
     ctx.configure_mesh()
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&compact)
+        .y_label_formatter(&compact)
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .label_style(("sans-serif", 14))
@@ -117,6 +133,13 @@ where
         let color = COLORS[i % COLORS.len()];
         let pts = clean(&s.points, chart.x_log, chart.y_log);
         if pts.is_empty() {
+            continue;
+        }
+        if s.style == Style::Scatter {
+            ctx.draw_series(pts.iter().map(|&(x, y)| TriangleMarker::new((x, y), 6, color.filled())))
+                .map_err(err)?
+                .label(&s.name)
+                .legend(move |(x, y)| TriangleMarker::new((x + 11, y), 6, color.filled()));
             continue;
         }
         let width = if s.style == Style::Measured { 3 } else { 2 };
@@ -279,6 +302,21 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
                     points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_reference_f64_ms")),
                     style: Style::Measured,
                 });
+                latency.push(Series {
+                    name: format!("cpu (rayon) f64, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_cpu_f64_ms")),
+                    style: Style::Measured,
+                });
+                accuracy.push(Series {
+                    name: format!("f64 on the cpu backend, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f64_accuracy_cpu").unwrap_or(0.0))),
+                    style: Style::Formula,
+                });
+                accuracy.push(Series {
+                    name: format!("f32 on the cpu backend, {p}"),
+                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f32_accuracy_cpu").unwrap_or(0.0))),
+                    style: Style::Formula,
+                });
             }
         }
         let xs: Vec<f64> = rows.iter().filter(|r| any(r)).filter_map(|r| num(r, "N")).collect();
@@ -336,9 +374,9 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
                     style: Style::Formula,
                 },
                 Series {
-                    name: "Theorem 2 δ (worst case)".into(),
+                    name: "Theorem 2 δ (worst case for the same n, |V|, d, ε)".into(),
                     points: series_by(rows, all, "r_a", neg("theory_delta_log10")),
-                    style: Style::Formula,
+                    style: Style::Scatter,
                 },
             ],
         });

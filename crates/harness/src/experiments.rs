@@ -11,6 +11,7 @@ use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
 use boltz_construct::boltzmann::lemma1_bound_log10;
 use boltz_construct::{hardmax, ContextualMapping, ContextualOptions, Memorizer, Policy};
 use boltz_core::{Backend, Dataset, DatasetSpec, ReferenceBackend};
+use boltz_cpu::CpuBackend;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -128,6 +129,15 @@ pub struct PointResult {
     pub property_held: bool,
 }
 
+/// Milliseconds of one forward of the memorizer rounded to f64 over its training set (after `prepare`).
+fn forward_ms<B: Backend<f64>>(backend: &B, m: &Memorizer, ds: &Dataset<f64>) -> boltz_core::Result<f64> {
+    let model = m.model.convert::<f64>()?;
+    let prepared = backend.prepare(&model)?;
+    let t = Instant::now();
+    backend.forward(&prepared, &ds.inputs)?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
 /// Runs the capacity point: build, verify in arbitrary precision, bisect bits, run in f64/f32.
 pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, threads: usize) -> Result<PointResult> {
     let c = &cfg.capacity;
@@ -173,20 +183,14 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
         row.insert("fewest_bits".into(), json!(search.fewest));
         row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
     }
+    // The same model rounded to f64 and f32, on every CPU backend: accuracy and forward latency.
+    let cpu = CpuBackend::new(threads)?;
     value_or_reason(&mut row, "f64_accuracy", m.in_precision::<f64, _>(&ds, &ReferenceBackend).map(|x| x.accuracy));
     value_or_reason(&mut row, "f32_accuracy", m.in_precision::<f32, _>(&ds, &ReferenceBackend).map(|x| x.accuracy));
-    match m.model.convert::<f64>() {
-        Ok(model64) => {
-            let prepared = ReferenceBackend.prepare(&model64)?;
-            let t = Instant::now();
-            ReferenceBackend.forward(&prepared, &ds.inputs)?;
-            row.insert("latency_reference_f64_ms".into(), json!(t.elapsed().as_secs_f64() * 1e3));
-        }
-        Err(e) => {
-            row.insert("latency_reference_f64_ms".into(), Value::Null);
-            row.insert("latency_reference_f64_ms_error".into(), json!(e.to_string()));
-        }
-    }
+    value_or_reason(&mut row, "f64_accuracy_cpu", m.in_precision::<f64, _>(&ds, &cpu).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f32_accuracy_cpu", m.in_precision::<f32, _>(&ds, &cpu).map(|x| x.accuracy));
+    value_or_reason(&mut row, "latency_reference_f64_ms", forward_ms(&ReferenceBackend, &m, &ds));
+    value_or_reason(&mut row, "latency_cpu_f64_ms", forward_ms(&cpu, &m, &ds));
     Ok(PointResult { property_held: r.memorization.is_perfect(), row: Value::Object(row) })
 }
 

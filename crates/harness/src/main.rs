@@ -11,6 +11,7 @@ use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend};
+use boltz_cpu::CpuBackend;
 use boltz_harness::charts;
 use boltz_harness::config::{SuiteConfig, DEFAULT, QUICK};
 use boltz_harness::experiments::{self, Shard};
@@ -90,7 +91,7 @@ enum BackendArg {
     Reference,
     /// The arbitrary-precision backend.
     Bigfloat,
-    /// Multi-threaded CPU backend (not yet available: issue #6).
+    /// The multi-threaded pure-Rust CPU backend (f32/f64).
     Cpu,
     /// BLAS backend (not yet available: issue #6).
     Blas,
@@ -263,7 +264,11 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let run = match (a.backend, precision) {
         (BackendArg::Reference, Precision::F64) => run_on::<_, f64>(&ReferenceBackend, &m.model, &data),
         (BackendArg::Reference, Precision::F32) => run_on::<_, f32>(&ReferenceBackend, &m.model, &data),
-        (BackendArg::Reference, Precision::Bits(_)) => bail!("--backend reference runs f32 or f64; use --backend bigfloat for bits=N"),
+        (BackendArg::Reference | BackendArg::Cpu, Precision::Bits(_)) => {
+            bail!("--backend {:?} runs f32 or f64; use --backend bigfloat for bits=N", a.backend)
+        }
+        (BackendArg::Cpu, Precision::F64) => run_on::<_, f64>(&CpuBackend::new(threads)?, &m.model, &data),
+        (BackendArg::Cpu, Precision::F32) => run_on::<_, f32>(&CpuBackend::new(threads)?, &m.model, &data),
         (BackendArg::Bigfloat, p) => {
             let bits = match p {
                 Precision::F32 => 24,
@@ -272,7 +277,7 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
             };
             run_on::<_, BigReal>(&BigFloatBackend::with_threads(bits, threads)?, &m.model, &data)
         }
-        (other, _) => bail!("--backend {other:?} is not available yet (issues #6 and #9); use reference or bigfloat"),
+        (other, _) => bail!("--backend {other:?} is not available yet (issues #6 and #9); use reference, cpu or bigfloat"),
     };
     let (mem, forward_seconds, run_error) = match run {
         Ok((mem, s)) => (Some(mem), Some(s), None),

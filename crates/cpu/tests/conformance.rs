@@ -1,0 +1,12 @@
+//! The CPU backend runs the shared conformance suite unchanged, on 1 and 2 threads, in f32 and f64.
+
+use boltz_cpu::CpuBackend;
+
+boltz_core::conformance_suite!(mod f64_two_threads, name: "cpu", elem: f64, ctor: || CpuBackend::new(2));
+boltz_core::conformance_suite!(mod f32_two_threads, name: "cpu", elem: f32, ctor: || CpuBackend::new(2));
+boltz_core::conformance_suite!(mod f64_one_thread, name: "cpu", elem: f64, ctor: || CpuBackend::new(1));
+
+#[test]
+fn zero_threads_is_an_error() {
+    assert!(matches!(CpuBackend::new(0), Err(boltz_core::Error::InvalidParameter { .. })));
+}
