@@ -8,7 +8,8 @@
 //! * [`memorizer`]: Corollary 1's one-layer memorizer (contextual mapping + interpolating ReLU FFN);
 //! * [`hardmax`]: a demonstration of Theorem 1 (one hardmax layer cannot separate contexts);
 //! * [`approximator`]: Proposition 1's FF∘SA∘FF universal approximator;
-//! * [`baselines`]: layer and parameter formulas of the deep hardmax baselines (Yun et al., Kim et al.).
+//! * [`baselines`]: layer and parameter formulas of the deep hardmax baselines (Yun et al., Kim et al.);
+//! * [`yun`]: Yun et al.'s selective-shift construction as an executable, exactly verified model.
 //!
 //! Constructions build their weights in arbitrary precision ([`boltz_bigfloat::BigReal`]): the constants
 //! the paper needs do not fit f64 (`shared/research/paper.md` §5, §8). Convert with `model.convert::<f64>()`
@@ -30,6 +31,7 @@ pub mod boltzmann;
 pub mod contextual;
 pub mod hardmax;
 pub mod memorizer;
+pub mod yun;
 
 pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy, Projection, Separation};
 pub use memorizer::{Memorizer, MemorizerReport};

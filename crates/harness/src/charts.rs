@@ -221,6 +221,11 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
                     style: Style::Measured,
                 },
                 Series {
+                    name: "Yun et al., data-adaptive (built, exact)".into(),
+                    points: series_by(rows, is_policy("yun"), "N", |r| num(r, "layers")),
+                    style: Style::Measured,
+                },
+                Series {
                     name: "Yun et al., data-adaptive (formula)".into(),
                     points: series_by(rows, &fp, "N", |r| num(r, "yun_adaptive_layers")),
                     style: Style::Formula,
@@ -251,6 +256,11 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
                     style: Style::Measured,
                 },
                 Series {
+                    name: "Yun et al., data-adaptive (built)".into(),
+                    points: series_by(rows, is_policy("yun"), "N", |r| num(r, "params_dense")),
+                    style: Style::Measured,
+                },
+                Series {
                     name: "paper: 4(s+d) + d(2nN+d)".into(),
                     points: series_by(rows, &fp, "N", |r| num(r, "paper_params")),
                     style: Style::Formula,
@@ -275,7 +285,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
         let mut precision = Vec::new();
         let mut accuracy = Vec::new();
         let mut latency = Vec::new();
-        for p in ["measured", "tuned", "theory"] {
+        for p in ["measured", "tuned", "theory", "yun"] {
             if rows.iter().any(is_policy(p)) {
                 precision.push(Series {
                     name: format!("fewest bits, {p}"),
@@ -325,7 +335,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
         precision.push(Series { name: "f32 (24 bits)".into(), points: vec![(xmin, 24.0), (xmax, 24.0)], style: Style::Formula });
         out.push(Chart {
             name: "precision_vs_n".into(),
-            title: "Fewest mantissa bits for exact memorization (one layer)".into(),
+            title: "Fewest mantissa bits for exact memorization".into(),
             x_label: "N (sequences)".into(),
             y_label: "mantissa bits".into(),
             x_log: true,
@@ -334,7 +344,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
         });
         out.push(Chart {
             name: "accuracy_vs_n".into(),
-            title: "Memorization accuracy of the one-layer model in f64 and f32".into(),
+            title: "Memorization accuracy in f64 and f32 (one layer vs Yun et al.)".into(),
             x_label: "N (sequences)".into(),
             y_label: "fraction of tokens decoded".into(),
             x_log: true,
@@ -343,7 +353,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
         });
         out.push(Chart {
             name: "latency_vs_n".into(),
-            title: "Forward latency of the one-layer memorizer over its training set".into(),
+            title: "Forward latency over the training set (one layer vs Yun et al.)".into(),
             x_label: "N (sequences)".into(),
             y_label: "ms per forward".into(),
             x_log: true,

@@ -15,8 +15,11 @@ pub struct CapacityConfig {
     pub dim: usize,
     /// Vocabulary size |V|.
     pub vocab: usize,
-    /// Policies to build (`measured`, `tuned`, `theory`).
+    /// Constructions to build: one-layer policies (`measured`, `tuned`, `theory`) and/or `yun` (Yun et al.'s
+    /// data-adaptive deep hardmax construction).
     pub policies: Vec<String>,
+    /// Build `yun` only up to this N (its depth grows with nN, and so does its forward).
+    pub yun_max_sequences: usize,
     /// Bisect the fewest bits for exact memorization.
     pub bisect: bool,
     /// Bisect only up to this N (each probe is a full forward at that precision; large N at thousands of
@@ -111,8 +114,8 @@ impl SuiteConfig {
             bail!("fields capacity.length/dim/vocab: need n ≥ 2, d ≥ 1, |V| ≥ n");
         }
         for p in &c.policies {
-            if !["measured", "tuned", "theory"].contains(&p.as_str()) {
-                bail!("field capacity.policies: unknown policy {p:?} (measured, tuned, theory)");
+            if !["measured", "tuned", "theory", "yun"].contains(&p.as_str()) {
+                bail!("field capacity.policies: unknown policy {p:?} (measured, tuned, theory, yun)");
             }
         }
         for (i, [n, v, d]) in self.separation.grid.iter().enumerate() {

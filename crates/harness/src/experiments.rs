@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
 use boltz_construct::boltzmann::lemma1_bound_log10;
+use boltz_construct::yun::{Yun, YunOptions};
 use boltz_construct::{hardmax, ContextualMapping, ContextualOptions, Memorizer, Policy};
 use boltz_core::{Backend, Dataset, DatasetSpec, ReferenceBackend};
 use boltz_cpu::CpuBackend;
@@ -52,7 +53,9 @@ pub fn points(cfg: &SuiteConfig) -> Vec<PointSpec> {
     let mut out = Vec::new();
     for &n in &cfg.capacity.sequences {
         for p in &cfg.capacity.policies {
-            out.push(PointSpec::Capacity { sequences: n, policy: p.clone() });
+            if p != "yun" || n <= cfg.capacity.yun_max_sequences {
+                out.push(PointSpec::Capacity { sequences: n, policy: p.clone() });
+            }
         }
     }
     for &[length, vocab, dim] in &cfg.separation.grid {
@@ -129,13 +132,56 @@ pub struct PointResult {
     pub property_held: bool,
 }
 
-/// Milliseconds of one forward of the memorizer rounded to f64 over its training set (after `prepare`).
-fn forward_ms<B: Backend<f64>>(backend: &B, m: &Memorizer, ds: &Dataset<f64>) -> boltz_core::Result<f64> {
-    let model = m.model.convert::<f64>()?;
+/// Milliseconds of one forward of `model` rounded to f64 over the inputs (after `prepare`).
+fn model_forward_ms<B: Backend<f64>>(
+    backend: &B,
+    model: &boltz_core::Model<boltz_bigfloat::BigReal>,
+    ds: &Dataset<f64>,
+) -> boltz_core::Result<f64> {
+    let model = model.convert::<f64>()?;
     let prepared = backend.prepare(&model)?;
     let t = Instant::now();
     backend.forward(&prepared, &ds.inputs)?;
     Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Yun et al.'s data-adaptive construction on the capacity dataset.
+fn yun_point(cfg: &SuiteConfig, ds: &Dataset<f64>, threads: usize) -> Result<PointResult> {
+    let c = &cfg.capacity;
+    let sequences = ds.inputs.batch();
+    let y = Yun::build(ds, &YunOptions { threads, ..Default::default() }).context("building Yun et al.'s construction")?;
+    let r = &y.report;
+    let mut row = serde_json::Map::new();
+    row.insert("N".into(), json!(sequences));
+    row.insert("n".into(), json!(c.length));
+    row.insert("d".into(), json!(c.dim));
+    row.insert("vocab".into(), json!(c.vocab));
+    row.insert("policy".into(), json!("yun"));
+    row.insert("layers".into(), json!(r.layers));
+    row.insert("layers_by_stage".into(), json!(r.layers_by_stage));
+    row.insert("formula_layers".into(), json!(r.formula.layers));
+    row.insert("params_dense".into(), json!(r.params.dense));
+    row.insert("params_factored".into(), json!(r.params.factored));
+    row.insert("yun_cells".into(), json!(r.cells));
+    row.insert("log2_max_id".into(), json!(r.log2_max_id));
+    row.insert("build_bits".into(), json!(r.bits));
+    row.insert("exact_in_bigfloat".into(), json!(r.memorization.is_perfect()));
+    row.insert("build_seconds".into(), json!(r.build_seconds));
+    row.insert("latency_bigfloat_ms".into(), json!(r.verify_seconds * 1e3));
+    if c.bisect && sequences <= c.bisect_max_sequences {
+        let search = y.fewest_bits(ds, 8, r.bits, threads).context("bisecting the fewest bits")?;
+        row.insert("fewest_bits".into(), json!(search.fewest));
+        row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
+    }
+    let cpu = CpuBackend::new(threads)?;
+    value_or_reason(&mut row, "f64_accuracy", y.in_precision::<f64, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f32_accuracy", y.in_precision::<f32, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f64_accuracy_cpu", y.in_precision::<f64, _>(ds, &cpu).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f32_accuracy_cpu", y.in_precision::<f32, _>(ds, &cpu).map(|x| x.accuracy));
+    value_or_reason(&mut row, "latency_reference_f64_ms", model_forward_ms(&ReferenceBackend, &y.model, ds));
+    value_or_reason(&mut row, "latency_cpu_f64_ms", model_forward_ms(&cpu, &y.model, ds));
+    let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64;
+    Ok(PointResult { property_held: exact, row: Value::Object(row) })
 }
 
 /// Runs the capacity point: build, verify in arbitrary precision, bisect bits, run in f64/f32.
@@ -143,6 +189,9 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     let c = &cfg.capacity;
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
+    if policy_name == "yun" {
+        return yun_point(cfg, &ds, threads);
+    }
     let opts = ContextualOptions { policy: policy(policy_name)?, seed: cfg.seed, candidates: 1000, threads, ..Default::default() };
     let m = Memorizer::build(&ds, &opts).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {policy_name})"))?;
     let r = &m.report;
@@ -189,8 +238,8 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     value_or_reason(&mut row, "f32_accuracy", m.in_precision::<f32, _>(&ds, &ReferenceBackend).map(|x| x.accuracy));
     value_or_reason(&mut row, "f64_accuracy_cpu", m.in_precision::<f64, _>(&ds, &cpu).map(|x| x.accuracy));
     value_or_reason(&mut row, "f32_accuracy_cpu", m.in_precision::<f32, _>(&ds, &cpu).map(|x| x.accuracy));
-    value_or_reason(&mut row, "latency_reference_f64_ms", forward_ms(&ReferenceBackend, &m, &ds));
-    value_or_reason(&mut row, "latency_cpu_f64_ms", forward_ms(&cpu, &m, &ds));
+    value_or_reason(&mut row, "latency_reference_f64_ms", model_forward_ms(&ReferenceBackend, &m.model, &ds));
+    value_or_reason(&mut row, "latency_cpu_f64_ms", model_forward_ms(&cpu, &m.model, &ds));
     Ok(PointResult { property_held: r.memorization.is_perfect(), row: Value::Object(row) })
 }
 

@@ -25,7 +25,7 @@ fn read_json(path: &Path) -> Value {
 
 const SMALL: &str = r#"{
   "seed": 7, "threads": 2,
-  "capacity": { "sequences": [8, 20], "length": 4, "dim": 3, "vocab": 10, "policies": ["measured", "tuned"], "bisect": true, "bisect_max_sequences": 20 },
+  "capacity": { "sequences": [8, 20], "length": 4, "dim": 3, "vocab": 10, "policies": ["measured", "tuned", "yun"], "yun_max_sequences": 8, "bisect": true, "bisect_max_sequences": 20 },
   "separation": { "grid": [[2, 4, 1], [3, 6, 2]], "sequences": 10 },
   "approximation": { "targets": ["product-mean"], "length": 2, "cells": [2, 4], "samples": 50 },
   "hardmax": { "dims": [2], "draws": 20, "family": 3 }
@@ -52,7 +52,12 @@ fn quick_reproduce_writes_results_and_charts() {
     for r in cap["rows"].as_array().unwrap() {
         assert_eq!(r["exact_in_bigfloat"], true, "{r}");
         assert!(r["fewest_bits"].as_u64().unwrap() <= r["build_bits"].as_u64().unwrap());
-        assert_eq!(r["layers"], 2);
+        if r["policy"] == "yun" {
+            // Yun et al.'s depth: its formula plus the input affine layer.
+            assert_eq!(r["layers"].as_f64().unwrap(), r["formula_layers"].as_f64().unwrap() + 1.0);
+        } else {
+            assert_eq!(r["layers"], 2);
+        }
     }
     for chart in [
         "depth_vs_n",

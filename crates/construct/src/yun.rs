@@ -1,0 +1,350 @@
+//! Yun et al. (ICLR 2020), adapted to memorization: the deep hardmax baseline, as an executable model
+//! (`shared/research/baselines.md` §1.4–1.7).
+//!
+//! Layers, each its own block:
+//!
+//! 1. **Input affine layer** (one FFN, not part of Yun's count): `x ↦ s x + c` with `s` a power of two and
+//!    `c` dyadic, mapping the data into `[0, 1)^d` exactly.
+//! 2. **Stage A, quantization** (`d/δ + d` FFN layers, `1/δ = K` a power of two): `d` out-of-range layers
+//!    `x_i ↦ x_i + ζ_1(x_i)` (`ζ_1 = −t − J` outside `[0, 1)`, 0 inside; 6 ReLUs) and `dK` rounding layers
+//!    `x_i ↦ x_i + ζ_2(x_i − kδ)` (`ζ_2 = −t` on `[0, δ)`, 0 elsewhere; 4 ReLUs, ramps of width `η = δ·2⁻²⁰`).
+//!    The data is checked to stay off the ramps, so the quantization is exact on it.
+//! 3. **Stage B, contextual mapping** (hardmax selective shifts, two heads of size 1,
+//!    `W_Q = W_K = W_V = uᵀ`, `u = (1, δ⁻¹, …, δ^{−d+1})`, query biases `−(l ∓ δ/2)`, outputs `±δ^{−d} e_1`):
+//!    one layer per grid id `l` — every id (`Full`, `δ^{−d}` layers) or only the ids of tokens that occur
+//!    (`Adaptive`, `|V|` layers) — then one global-shift layer (`n δ^{−(n+1)d−1} e_1`, bias 0).
+//! 4. **Stage C, value mapping** (`1 + d + K_ids` FFN layers): zero invalid columns (ids outside
+//!    `[t_l, t_r]`), clamp negatives (`d` layers), then one layer per distinct context id `c`, adding
+//!    `(A − g_c)·ζ_5(uᵀx − c)` with `ζ_5 = 1` on `[−δ/2, δ/2]` and 0 for `|t| ≥ δ` (4 ReLUs).
+//!
+//! Every quantity is a dyadic rational, so the model runs *exactly* in enough bits; [`Yun::build`] computes
+//! that many and verifies memorization there.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal, BitsSearch};
+use boltz_core::{
+    Attention, AttentionHead, Backend, Batch, Block, DataReport, Dataset, Error, ExactConvert, ExactFloat, FeedForward, Matrix,
+    Memorization, Model, ModelInfo, Normalizer, ParamCount, Real, Requirements, Result, Weight,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::baselines::{yun_counts, YunCounts};
+
+/// Which grid ids stage B sweeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum YunVariant {
+    /// Only the ids of tokens that occur: `|V| + 1` attention layers.
+    Adaptive,
+    /// Every grid id: `δ^{−d} + 1` attention layers.
+    Full,
+}
+
+/// Options of [`Yun::build`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct YunOptions {
+    /// Stage B variant.
+    pub variant: YunVariant,
+    /// Grid cells per coordinate `1/δ` (rounded up to a power of two); `None`: the coarsest grid that
+    /// separates the data.
+    pub cells: Option<u64>,
+    /// Refuse to build more layers than this.
+    pub max_layers: usize,
+    /// Threads of the verification forward.
+    pub threads: usize,
+}
+
+impl Default for YunOptions {
+    fn default() -> Self {
+        Self {
+            variant: YunVariant::Adaptive,
+            cells: None,
+            max_layers: 200_000,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Counts and measurements of a built Yun model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct YunReport {
+    /// The variant.
+    pub variant: YunVariant,
+    /// `1/δ`.
+    pub cells: u64,
+    /// Layers as built, by stage: `[input affine, quantization, contextual, value]`.
+    pub layers_by_stage: [usize; 4],
+    /// Layers of the model (all stages).
+    pub layers: usize,
+    /// The formula of `baselines.md` (without the input affine layer); must equal the built stages.
+    pub formula: YunCounts,
+    /// Parameters of the built model.
+    pub params: ParamCount,
+    /// Distinct context ids K.
+    pub ids: usize,
+    /// `log2` of the largest context id (the dynamic range the arithmetic must hold).
+    pub log2_max_id: f64,
+    /// Bits the model was verified with (exact arithmetic on this data).
+    pub bits: u64,
+    /// Exact memorization at `bits`.
+    pub memorization: Memorization,
+    /// Seconds to build.
+    pub build_seconds: f64,
+    /// Seconds of the verification forward.
+    pub verify_seconds: f64,
+}
+
+/// A built Yun model.
+#[derive(Clone, Debug)]
+pub struct Yun {
+    /// The model.
+    pub model: Model<BigReal>,
+    /// Counts and measurements.
+    pub report: YunReport,
+    /// Stage-B context ids `uᵀg` of every position (for comparing variants).
+    pub stage_b_ids: Vec<BigReal>,
+}
+
+fn pow2(e: i64) -> BigReal {
+    BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], e))
+}
+
+fn r(x: f64) -> BigReal {
+    BigReal::from_f64(x)
+}
+
+fn ffn(w1: Weight<BigReal>, b1: Vec<BigReal>, w2: Weight<BigReal>, d: usize) -> Block<BigReal> {
+    Block { attention: None, ffn: Some(FeedForward { w1, b1, w2, b2: vec![r(0.0); d] }) }
+}
+
+/// A width-`k` FFN acting on coordinate `i` only: `W_1 = [scales ⊗ e_i]`, `W_2 = e_i ⊗ coefficients`.
+fn coordinate_ffn(d: usize, i: usize, scales: &[BigReal], b1: Vec<BigReal>, coefs: &[BigReal]) -> Block<BigReal> {
+    let k = scales.len();
+    let w1 = Matrix::from_fn(k, d, |row, c| if c == i { scales[row].clone() } else { r(0.0) });
+    let w2 = Matrix::from_fn(d, k, |row, c| if row == i { coefs[c].clone() } else { r(0.0) });
+    ffn(Weight::Dense(w1), b1, Weight::Dense(w2), d)
+}
+
+fn selective_head(u: &[BigReal], bias: BigReal, out: BigReal, d: usize) -> AttentionHead<BigReal> {
+    let row = Weight::Dense(Matrix::row_vector(u.to_vec()));
+    let e1 = Matrix::from_fn(d, 1, |row, _| if row == 0 { out.clone() } else { r(0.0) });
+    AttentionHead { w_q: row.clone(), w_k: row.clone(), w_v: row, w_o: Weight::Dense(e1), b_q: Some(vec![bias]) }
+}
+
+fn hardmax(heads: Vec<AttentionHead<BigReal>>) -> Block<BigReal> {
+    Block { attention: Some(Attention { heads, normalizer: Normalizer::Hardmax, causal: false }), ffn: None }
+}
+
+impl Yun {
+    /// Builds Yun et al.'s construction for `data` and verifies it memorizes exactly.
+    ///
+    /// Errors: repeated tokens inside a sequence ([`Error::DuplicateToken`]), permuted sequences with
+    /// different targets, a grid too coarse for the data ([`Error::Assumption`], with the factor), data on
+    /// a quantization ramp, or more layers than `max_layers`.
+    pub fn build(data: &Dataset<f64>, opts: &YunOptions) -> Result<Self> {
+        let start = Instant::now();
+        let x = &data.inputs;
+        let (big_n, n, d) = (x.batch(), x.len(), x.dim());
+        let rep = DataReport::analyze(x, Some(&data.targets));
+        rep.check(&Requirements { no_duplicate_tokens: true, ..Default::default() })?;
+        // Input affine map: s a power of two with s·(hi − lo) ≤ 15/16, c = −lo·s rounded up to 2⁻²⁴.
+        let (lo, hi) = x.as_slice().iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let s_exp = -((hi - lo).max(f64::MIN_POSITIVE) / 0.9375).log2().ceil() as i64;
+        let s = 2f64.powi(s_exp as i32);
+        let c = (-lo * s * 2f64.powi(24)).ceil() / 2f64.powi(24);
+        let gap = rep.eps_inf * s;
+        let needed = (1.0 / gap).ceil().max(2.0) as u64;
+        let cells = match opts.cells {
+            None => needed.next_power_of_two(),
+            Some(k) => {
+                let k = k.max(2).next_power_of_two();
+                if (k as f64) < 1.0 / gap {
+                    return Err(Error::Assumption {
+                        what: format!("grid width δ = 1/{k} must not exceed the smallest ∞-norm gap between distinct (rescaled) tokens"),
+                        required: format!("δ ≤ {gap:.4e} (cells ≥ {needed})"),
+                        measured: format!("δ = {:.4e}, {:.2}× too coarse", 1.0 / k as f64, gap.recip() / k as f64),
+                    });
+                }
+                k
+            }
+        };
+        let log2k = cells.trailing_zeros() as i64;
+        let eta_exp = -(log2k + 20);
+        // The data must stay off the ramps (kδ − η, kδ) of the rounding layers and below 1 − η.
+        let eta = 2f64.powi(eta_exp as i32);
+        for (i, v) in x.as_slice().iter().enumerate() {
+            let t = s * v + c;
+            let frac = t * cells as f64 - (t * cells as f64).floor();
+            if !(0.0..1.0 - eta).contains(&t) || frac > 1.0 - eta * cells as f64 {
+                return Err(Error::Assumption {
+                    what: format!("input value {i} lies on a quantization ramp (within η = δ·2⁻²⁰ below a grid line)"),
+                    required: "every rescaled coordinate at least η below the next grid line".into(),
+                    measured: format!("{t}"),
+                });
+            }
+        }
+        let u: Vec<BigReal> = (0..d).map(|i| pow2(log2k * i as i64)).collect();
+        let mut blocks = Vec::new();
+        // 1. Input affine layer: x + (s − 1)(ReLU(x) − ReLU(−x)) + c.
+        {
+            let w1 = Matrix::from_fn(2 * d, d, |row, col| if row % d == col { r(if row < d { 1.0 } else { -1.0 }) } else { r(0.0) });
+            let w2 = Matrix::from_fn(d, 2 * d, |row, col| if col % d == row { r(if col < d { s - 1.0 } else { 1.0 - s }) } else { r(0.0) });
+            blocks.push(Block {
+                attention: None,
+                ffn: Some(FeedForward { w1: Weight::Dense(w1), b1: vec![r(0.0); 2 * d], w2: Weight::Dense(w2), b2: vec![r(c); d] }),
+            });
+        }
+        // 2a. Out-of-range layers ζ_1 (identity on the data).
+        let j = pow2(log2k * d as i64 + 1);
+        let inv_eta = pow2(-eta_exp);
+        for i in 0..d {
+            let scales = [r(-1.0), inv_eta.neg(), inv_eta.neg(), r(1.0), inv_eta.clone(), inv_eta.clone()];
+            let b1 = vec![r(0.0), r(0.0), r(-1.0), r(-1.0), inv_eta.neg().add(&r(1.0)), inv_eta.neg()];
+            let one_j = r(1.0).add(&j);
+            let coefs = [r(1.0), j.neg(), j.clone(), r(-1.0), one_j.neg(), one_j];
+            blocks.push(coordinate_ffn(d, i, &scales, b1, &coefs));
+        }
+        // 2b. Rounding layers ζ_2, k = 0..K−1 per coordinate.
+        let delta_b = pow2(-log2k);
+        for i in 0..d {
+            for k in 0..cells {
+                let kd = delta_b.mul(&r(k as f64));
+                let edge = kd.add(&delta_b);
+                let scales = [r(1.0), r(1.0), inv_eta.clone(), inv_eta.clone()];
+                let b1 = vec![kd.neg(), edge.neg(), edge.neg().mul(&inv_eta).add(&r(1.0)), edge.neg().mul(&inv_eta)];
+                let coefs = [r(-1.0), r(1.0), delta_b.clone(), delta_b.neg()];
+                blocks.push(coordinate_ffn(d, i, &scales, b1, &coefs));
+            }
+        }
+        let quantization_layers = blocks.len() - 1;
+        // Grid ids of the quantized tokens.
+        let grid_id = |t: &[f64]| -> u64 { (0..d).map(|i| (((s * t[i] + c) * cells as f64).floor() as u64) * cells.pow(i as u32)).sum() };
+        let mut token_ids: Vec<u64> = x.as_slice().chunks(d).map(grid_id).collect();
+        token_ids.sort_unstable();
+        token_ids.dedup();
+        let sweep: Vec<u64> = match opts.variant {
+            YunVariant::Adaptive => token_ids,
+            YunVariant::Full => (0..cells.pow(d as u32)).collect(),
+        };
+        let formula = yun_counts(d, cells, rep.vocab_size, big_n * n, opts.variant == YunVariant::Full);
+        let planned = 1 + quantization_layers + sweep.len() + 1 + 1 + d + big_n * n;
+        if planned > opts.max_layers {
+            return Err(Error::Infeasible(format!("{planned} layers exceed max_layers = {}", opts.max_layers)));
+        }
+        // 3. Selective shifts (ids l = m·δ for grid index m), then the global shift.
+        let scale = pow2(log2k * d as i64);
+        let half = delta_b.mul(&r(0.5));
+        for &m in &sweep {
+            let l = delta_b.mul(&r(m as f64));
+            blocks.push(hardmax(vec![
+                selective_head(&u, l.sub(&half).neg(), scale.clone(), d),
+                selective_head(&u, l.add(&half).neg(), scale.neg(), d),
+            ]));
+        }
+        let global = r(n as f64).mul(&pow2(log2k * ((n as i64 + 1) * d as i64 + 1)));
+        blocks.push(hardmax(vec![selective_head(&u, r(0.0), global, d)]));
+        let contextual_layers = sweep.len() + 1;
+
+        // Exact arithmetic in enough bits: ids stay below n² δ^{−2(n+1)d−1} (Lemma 10) with resolution δ/2,
+        // and the hardmax scores are products of two ids, so they need twice that range.
+        let log2_bound = 2.0 * (n as f64).log2() + ((2 * (n + 1) * d + 1) as f64) * log2k as f64 + 2.0;
+        let bits = (2.0 * log2_bound) as u64 + 3 * log2k as u64 + (-eta_exp) as u64 + 128;
+        let prefix = Model::new(d, blocks.clone(), ModelInfo::named("yun-prefix"))?;
+        let xb: Batch<BigReal> = x.convert()?;
+        let backend = BigFloatBackend::with_threads(bits, opts.threads)?;
+        let g = backend.run(&prefix, &xb)?;
+        let ids: Vec<BigReal> = g.as_slice().chunks(d).map(|col| crate::contextual::project(&u, col)).collect();
+        let log2_max_id = ids.iter().map(|v| v.log2_abs()).fold(f64::NEG_INFINITY, f64::max);
+        // Distinct context ids with their column and target; equal ids must share targets.
+        let mut by_id: BTreeMap<Vec<u8>, (BigReal, Vec<BigReal>, Vec<f64>)> = BTreeMap::new();
+        for (pos, id) in ids.iter().enumerate() {
+            let key = id.to_exact().to_string().into_bytes();
+            let target = data.targets.as_slice()[pos * d..(pos + 1) * d].to_vec();
+            let col = g.as_slice()[pos * d..(pos + 1) * d].to_vec();
+            match by_id.get(&key) {
+                Some((_, _, t)) if *t != target => {
+                    return Err(Error::InconsistentTargets { first: 0, second: pos / n });
+                }
+                Some(_) => {}
+                None => {
+                    by_id.insert(key, (id.clone(), col, target));
+                }
+            }
+        }
+        let (t_l, t_r) = ids
+            .iter()
+            .fold((ids[0].clone(), ids[0].clone()), |(a, b), v| (if *v < a { v.clone() } else { a }, if *v > b { v.clone() } else { b }));
+        let (t_l, t_r) = (t_l.sub(&delta_b), t_r.add(&delta_b));
+        // 4a. Zero invalid columns: X − (M+1) 1_d ζ_3(uᵀX).
+        {
+            let inv_w = pow2(log2k);
+            let big_m = t_r.add(&r(2.0));
+            let w1 = Weight::rank_one(vec![inv_w.clone(), inv_w.clone(), inv_w.clone(), inv_w.clone()], u.clone());
+            let a = t_l.mul(&inv_w);
+            let b = t_r.mul(&inv_w);
+            let b1 = vec![a.neg().add(&r(1.0)), a.neg(), b.neg(), b.neg().sub(&r(1.0))];
+            let w2 = Matrix::from_fn(d, 4, |_, col| big_m.neg().mul(&r([-1.0, 1.0, 1.0, -1.0][col])));
+            blocks.push(Block { attention: None, ffn: Some(FeedForward { w1, b1, w2: Weight::Dense(w2), b2: vec![big_m.neg(); d] }) });
+        }
+        // 4b. Clamp negatives.
+        for i in 0..d {
+            blocks.push(coordinate_ffn(d, i, &[r(-1.0)], vec![r(0.0)], &[r(1.0)]));
+        }
+        // 4c. One layer per distinct context id.
+        let two_over_delta = pow2(log2k + 1);
+        for (id, col, target) in by_id.values() {
+            let diff: Vec<BigReal> = target.iter().zip(col).map(|(t, gc)| r(*t).sub(gc)).collect();
+            let up = id.neg().add(&delta_b).mul(&two_over_delta);
+            let down = id.neg().sub(&half).mul(&two_over_delta);
+            let w1 = Weight::rank_one(vec![r(1.0); 4], u.iter().map(|v| v.mul(&two_over_delta)).collect());
+            let b1 = vec![up.clone(), up.sub(&r(1.0)), down.clone(), down.sub(&r(1.0))];
+            let w2 = Matrix::from_fn(d, 4, |row, c| diff[row].mul(&r([1.0, -1.0, -1.0, 1.0][c])));
+            blocks.push(ffn(w1, b1, Weight::Dense(w2), d));
+        }
+        let value_layers = 1 + d + by_id.len();
+        let info = ModelInfo::named(match opts.variant {
+            YunVariant::Adaptive => "yun",
+            YunVariant::Full => "yun-full",
+        })
+        .with("cells", cells)
+        .with("scale", s)
+        .with("shift", c);
+        let model = Model::new(d, blocks, info)?;
+        let build_seconds = start.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let y: Batch<BigReal> = data.targets.convert()?;
+        let out = backend.run(&model, &xb)?;
+        let memorization = Memorization::measure(&out, &y)?;
+        let layers_by_stage = [1, quantization_layers, contextual_layers, value_layers];
+        let report = YunReport {
+            variant: opts.variant,
+            cells,
+            layers: model.blocks().len(),
+            layers_by_stage,
+            formula,
+            params: model.param_count(),
+            ids: by_id.len(),
+            log2_max_id,
+            bits,
+            memorization,
+            build_seconds,
+            verify_seconds: t.elapsed().as_secs_f64(),
+        };
+        Ok(Self { model, report, stage_b_ids: ids })
+    }
+
+    /// The fewest bits in `lo..=hi` at which the model still memorizes (faithful evaluation).
+    pub fn fewest_bits(&self, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
+        let x: Batch<BigReal> = data.inputs.convert()?;
+        let y: Batch<BigReal> = data.targets.convert()?;
+        fewest_bits(&self.model, &x, lo, hi, threads, |out| Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect()))
+    }
+
+    /// Runs the model rounded to `T` on `backend` and measures memorization.
+    pub fn in_precision<T: Real, B: Backend<T>>(&self, data: &Dataset<f64>, backend: &B) -> Result<Memorization> {
+        let model: Model<T> = self.model.convert()?;
+        Memorization::measure(&backend.run(&model, &data.inputs.convert()?)?, &data.targets.convert()?)
+    }
+}

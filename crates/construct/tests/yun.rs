@@ -1,0 +1,65 @@
+//! Yun et al.'s construction: exact memorization, layer counts equal to the formulas, both variants agree
+//! on stage-B ids, the bits it needs, and the inputs it cannot take.
+
+#![allow(clippy::unwrap_used)]
+
+use boltz_construct::yun::{Yun, YunOptions, YunVariant};
+use boltz_core::{Batch, Dataset, DatasetSpec, Error, ReferenceBackend};
+
+fn data(sequences: usize, length: usize, dim: usize, vocab: usize, seed: u64) -> Dataset<f64> {
+    Dataset::generate(&DatasetSpec { sequences, length, dim, vocab, seed, classes: 3, ..Default::default() }).unwrap()
+}
+
+#[test]
+fn adaptive_yun_memorizes_exactly_with_the_formula_counts() {
+    let ds = data(30, 4, 2, 8, 1);
+    let y = Yun::build(&ds, &YunOptions { threads: 2, ..Default::default() }).unwrap();
+    let r = &y.report;
+    eprintln!("{}", serde_json::to_string(r).unwrap());
+    assert!(r.memorization.is_perfect() && r.memorization.exact == r.memorization.tokens, "{:?}", r.memorization);
+    let [affine, quant, ctx, value] = r.layers_by_stage;
+    assert_eq!(affine, 1);
+    assert_eq!(quant as f64, r.formula.quantization);
+    assert_eq!(ctx as f64, r.formula.contextual);
+    assert_eq!(value as f64, r.formula.value);
+    assert_eq!(r.layers as f64, 1.0 + r.formula.layers);
+    assert_eq!(r.ids, 30 * 4);
+    // f64 cannot hold the ids (≈ 2^{log2_max_id} with resolution δ) once they pass 2^53.
+    let bits = y.fewest_bits(&ds, 8, r.bits, 2).unwrap();
+    eprintln!("fewest bits {:?}, log2 max id {:.0}", bits.fewest, r.log2_max_id);
+    assert!(bits.fewest.unwrap() > 53);
+    let f64_mem = y.in_precision::<f64, _>(&ds, &ReferenceBackend).unwrap();
+    assert!(!f64_mem.is_perfect(), "{f64_mem:?}");
+}
+
+#[test]
+fn full_and_adaptive_variants_give_the_same_stage_b_ids() {
+    let ds = data(10, 3, 1, 6, 2);
+    let opts = |variant| YunOptions { variant, cells: Some(16), threads: 2, ..Default::default() };
+    let a = Yun::build(&ds, &opts(YunVariant::Adaptive)).unwrap();
+    let f = Yun::build(&ds, &opts(YunVariant::Full)).unwrap();
+    assert_eq!(a.stage_b_ids, f.stage_b_ids);
+    assert!(a.report.memorization.is_perfect() && f.report.memorization.is_perfect());
+    assert_eq!(f.report.layers_by_stage[2] as f64, 16.0 + 1.0);
+    assert_eq!(a.report.layers_by_stage[2], 6 + 1);
+}
+
+#[test]
+fn inputs_it_cannot_take_are_errors() {
+    let x = Batch::new(1, 3, 1, vec![1.0, 2.0, 1.0]).unwrap();
+    let y = Batch::new(1, 3, 1, vec![0.0; 3]).unwrap();
+    let ds = Dataset::new(x, y, None).unwrap();
+    assert!(matches!(Yun::build(&ds, &YunOptions::default()), Err(Error::DuplicateToken { .. })));
+    let ds = data(10, 3, 2, 8, 3);
+    let err = Yun::build(&ds, &YunOptions { cells: Some(2), ..Default::default() }).unwrap_err();
+    assert!(matches!(err, Error::Assumption { ref what, .. } if what.contains("grid width")), "{err}");
+    assert!(err.to_string().contains("too coarse"), "{err}");
+}
+
+#[test]
+fn four_dimensional_tokens_need_exact_score_products() {
+    let ds = Dataset::generate(&DatasetSpec { sequences: 10, length: 6, dim: 4, vocab: 12, seed: 2024, classes: 2, ..Default::default() })
+        .unwrap();
+    let y = Yun::build(&ds, &YunOptions { threads: 2, ..Default::default() }).unwrap();
+    assert!(y.report.memorization.is_perfect(), "{:?}", y.report);
+}
