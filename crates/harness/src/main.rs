@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use boltz_bigfloat::{BigFloatBackend, BigReal};
+use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal};
 use boltz_construct::approximator::{Approximator, Target};
+use boltz_construct::yun::{Yun, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend};
@@ -67,9 +68,9 @@ enum Command {
 enum Construction {
     /// The one-layer rank-1 memorizer (Corollary 1).
     OneLayer,
-    /// Yun et al.'s data-adaptive selective-shift construction (not yet executable: issue #5).
+    /// Yun et al.'s data-adaptive selective-shift construction (exact, |V| + 1 attention layers).
     Yun,
-    /// Yun et al.'s full-grid construction (not yet executable: issue #5).
+    /// Yun et al.'s full-grid construction (δ^{−d} + 1 attention layers).
     YunFull,
     /// A Kim et al.-style construction (formula only: issue #5).
     Kim,
@@ -244,38 +245,89 @@ fn run_on<B: Backend<T>, T: boltz_core::Real>(
     Ok((Memorization::measure(&out, &y)?, secs))
 }
 
+/// A built memorizing model, whatever the construction.
+struct Built {
+    model: boltz_core::Model<BigReal>,
+    bits: u64,
+    exact: Memorization,
+    report: serde_json::Value,
+    summary: Vec<String>,
+}
+
+fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built> {
+    match a.construction {
+        Construction::OneLayer => {
+            let policy = match a.policy {
+                PolicyArg::Theory => Policy::Theory,
+                PolicyArg::Measured => Policy::Measured,
+                PolicyArg::Tuned => Policy::Tuned,
+            };
+            let m = Memorizer::build(data, &ContextualOptions { policy, seed: a.seed, threads, ..Default::default() })
+                .context("building the memorizer")?;
+            let r = &m.report;
+            let c = &r.contextual;
+            let summary = vec![
+                format!("one-layer memorizer ({:?} policy)", a.policy),
+                format!("  λ = {:.4e}, r_a = λM² = {:.1}, γ = {:.3e}, v = {:?}", c.lambda, c.r_a, c.gamma, c.projection.v),
+                format!(
+                    "  separation of context ids: 1e{:.1} measured (arbitrary precision); Theorem 2 worst case 1e{:.3e}; f64 collisions: {}",
+                    c.separation_bigfloat.min_gap_log10, c.log10_delta_theory, c.separation_f64.collisions
+                ),
+                format!("  params {} dense / {} factored (paper's count: {}); FFN width {}", r.params.dense, r.params.factored, r.paper_params, r.hidden),
+            ];
+            Ok(Built {
+                model: m.model.clone(),
+                bits: r.build_bits,
+                exact: r.memorization.clone(),
+                report: serde_json::to_value(r)?,
+                summary,
+            })
+        }
+        Construction::Yun | Construction::YunFull => {
+            let variant = if matches!(a.construction, Construction::Yun) { YunVariant::Adaptive } else { YunVariant::Full };
+            let y =
+                Yun::build(data, &YunOptions { variant, threads, ..Default::default() }).context("building Yun et al.'s construction")?;
+            let r = &y.report;
+            let summary = vec![
+                format!("Yun et al. selective-shift construction ({variant:?}), 1/δ = {}", r.cells),
+                format!(
+                    "  layers by stage [input affine, quantization, contextual, value] = {:?}; formula {} (+1 affine)",
+                    r.layers_by_stage, r.formula.layers
+                ),
+                format!(
+                    "  {} context ids, largest ≈ 2^{:.0}; params {} dense (formula {})",
+                    r.ids, r.log2_max_id, r.params.dense, r.formula.params
+                ),
+            ];
+            Ok(Built { model: y.model.clone(), bits: r.bits, exact: r.memorization.clone(), report: serde_json::to_value(r)?, summary })
+        }
+        Construction::Kim => {
+            bail!("--construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction (issue #5)")
+        }
+    }
+}
+
 fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let threads = threads(a.threads)?;
-    match a.construction {
-        Construction::OneLayer => {}
-        other => bail!("--construction {other:?}: the deep baselines are not executable yet (issue #5); their layer and parameter formulas are in `boltz reproduce`'s capacity results"),
-    }
     let spec = DatasetSpec { sequences: a.sequences, length: a.length, dim: a.dim, vocab: a.vocab, seed: a.seed, ..Default::default() };
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
-    let policy = match a.policy {
-        PolicyArg::Theory => Policy::Theory,
-        PolicyArg::Measured => Policy::Measured,
-        PolicyArg::Tuned => Policy::Tuned,
-    };
-    let m = Memorizer::build(&data, &ContextualOptions { policy, seed: a.seed, threads, ..Default::default() })
-        .context("building the memorizer")?;
-    let r = &m.report;
-    let precision = a.precision.unwrap_or(Precision::Bits(r.build_bits));
+    let built = build(a, &data, threads)?;
+    let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
     let run = match (a.backend, precision) {
-        (BackendArg::Reference, Precision::F64) => run_on::<_, f64>(&ReferenceBackend, &m.model, &data),
-        (BackendArg::Reference, Precision::F32) => run_on::<_, f32>(&ReferenceBackend, &m.model, &data),
+        (BackendArg::Reference, Precision::F64) => run_on::<_, f64>(&ReferenceBackend, &built.model, &data),
+        (BackendArg::Reference, Precision::F32) => run_on::<_, f32>(&ReferenceBackend, &built.model, &data),
         (BackendArg::Reference | BackendArg::Cpu, Precision::Bits(_)) => {
             bail!("--backend {:?} runs f32 or f64; use --backend bigfloat for bits=N", a.backend)
         }
-        (BackendArg::Cpu, Precision::F64) => run_on::<_, f64>(&CpuBackend::new(threads)?, &m.model, &data),
-        (BackendArg::Cpu, Precision::F32) => run_on::<_, f32>(&CpuBackend::new(threads)?, &m.model, &data),
+        (BackendArg::Cpu, Precision::F64) => run_on::<_, f64>(&CpuBackend::new(threads)?, &built.model, &data),
+        (BackendArg::Cpu, Precision::F32) => run_on::<_, f32>(&CpuBackend::new(threads)?, &built.model, &data),
         (BackendArg::Bigfloat, p) => {
             let bits = match p {
                 Precision::F32 => 24,
                 Precision::F64 => 53,
                 Precision::Bits(b) => b,
             };
-            run_on::<_, BigReal>(&BigFloatBackend::with_threads(bits, threads)?, &m.model, &data)
+            run_on::<_, BigReal>(&BigFloatBackend::with_threads(bits, threads)?, &built.model, &data)
         }
         (other, _) => bail!("--backend {other:?} is not available yet (issues #6 and #9); use reference, cpu or bigfloat"),
     };
@@ -283,28 +335,38 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         Ok((mem, s)) => (Some(mem), Some(s), None),
         Err(e) => (None, None, Some(format!("{e:#}"))),
     };
-    let bits = if a.no_bisect { None } else { Some(m.fewest_bits(&data, 8, r.build_bits, threads)?) };
+    let bits = if a.no_bisect {
+        None
+    } else {
+        let x: Batch<BigReal> = data.inputs.convert()?;
+        let y: Batch<BigReal> = data.targets.convert()?;
+        Some(fewest_bits(&built.model, &x, 8, built.bits, threads, |out| Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect()))?)
+    };
     if let Some(dir) = &a.export {
-        format::save_model(&m.model, &dir.join("model.exact.json"), Encoding::Exact)?;
-        if let Ok(m64) = m.model.convert::<f64>() {
+        format::save_model(&built.model, &dir.join("model.exact.json"), Encoding::Exact)?;
+        if let Ok(m64) = built.model.convert::<f64>() {
             format::save_model(&m64, &dir.join("model.safetensors"), Encoding::F64)?;
         }
         format::save_dataset(&data, &dir.join("dataset.safetensors"), Encoding::F64)?;
     }
+    let layers = built.model.layer_count();
+    let params = built.model.param_count();
     let record = json!({
         "command": "memorize",
         "meta": RunMeta::collect(threads),
         "args": format!("{a:?}"),
         "dataset": spec,
+        "construction": format!("{:?}", a.construction).to_lowercase(),
         "backend": format!("{:?}", a.backend).to_lowercase(),
         "precision": format!("{precision:?}"),
         "memorization": mem,
         "run_error": run_error,
         "forward_seconds": forward_seconds,
-        "layers": m.model.layer_count(),
-        "params": r.params,
-        "paper_params": r.paper_params,
-        "report": r,
+        "layers": layers,
+        "params": params,
+        "build_bits": built.bits,
+        "exact_at_build_bits": built.exact,
+        "report": built.report,
         "fewest_bits": bits,
     });
     if let Some(out) = &a.out {
@@ -313,28 +375,15 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&record)?);
     } else {
-        let c = &r.contextual;
-        println!("one-layer memorizer ({:?} policy): N = {}, n = {}, d = {}, |V| = {}", a.policy, a.sequences, a.length, a.dim, a.vocab);
-        println!("  λ = {:.4e}, r_a = λM² = {:.1}, γ = {:.3e}, v = {:?}", c.lambda, c.r_a, c.gamma, c.projection.v);
+        println!("N = {}, n = {}, d = {}, |V| = {}, seed {}", a.sequences, a.length, a.dim, a.vocab, a.seed);
+        for line in &built.summary {
+            println!("{line}");
+        }
         println!(
-            "  separation of context ids: 1e{:.1} measured (arbitrary precision); Theorem 2 worst case 1e{:.3e}; f64 collisions: {}",
-            c.separation_bigfloat.min_gap_log10, c.log10_delta_theory, c.separation_f64.collisions
+            "  {} attention + {} FFN layers; {} parameters dense, {} factored",
+            layers.attention, layers.ffn, params.dense, params.factored
         );
-        println!(
-            "  layers: {} attention + {} FFN; params {} dense / {} factored (paper's count: {}); FFN width {}",
-            m.model.layer_count().attention,
-            m.model.layer_count().ffn,
-            r.params.dense,
-            r.params.factored,
-            r.paper_params,
-            r.hidden
-        );
-        println!(
-            "  built at {} bits in {:.2}s; exact in arbitrary precision: {}",
-            r.build_bits,
-            r.build_seconds,
-            r.memorization.is_perfect()
-        );
+        println!("  built at {} bits; exact in arbitrary precision: {}", built.bits, built.exact.is_perfect());
         match (&mem, &run_error) {
             (Some(mem), _) => println!(
                 "  {:?} at {:?}: {}/{} tokens decoded ({:.1}%), max |error| {:.3e}, forward {:.3}s",
@@ -356,7 +405,7 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
             }
         }
     }
-    Ok(r.memorization.is_perfect())
+    Ok(built.exact.is_perfect())
 }
 
 fn approximate(a: &ApproximateArgs) -> Result<bool> {

@@ -146,7 +146,7 @@ fn errors_have_exit_code_2_and_name_the_problem() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("capacity.policies"), "{}", String::from_utf8_lossy(&o.stderr));
     for args in [
-        vec!["memorize", "--construction", "yun"],
+        vec!["memorize", "--construction", "kim"],
         vec!["memorize", "--threads", "0"],
         vec!["memorize", "--sequences", "0"],
         vec!["memorize", "--precision", "f16"],
@@ -190,6 +190,11 @@ fn memorize_reports_json_and_exports_the_model() {
     assert!(v["fewest_bits"]["fewest"].as_u64().is_some());
     assert!(v["meta"]["git_rev"].is_string());
     assert!(dir.join("model.exact.json").exists() && dir.join("dataset.safetensors").exists());
+    let o = boltz(&["memorize", "--construction", "yun", "--sequences", "6", "--length", "3", "--dim", "2", "--vocab", "6", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["memorization"]["decoded"], 18);
+    assert!(v["fewest_bits"]["fewest"].as_u64().unwrap() > 53);
     let help = boltz(&["memorize", "--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("--precision"));
 }
