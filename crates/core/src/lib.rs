@@ -20,10 +20,12 @@ pub mod error;
 pub mod exact;
 pub mod format;
 pub mod model;
+pub mod random;
 pub mod real;
 pub mod reference;
 pub mod rng;
 pub mod tensor;
+pub mod workloads;
 
 pub use backend::{check_input, Backend, DeviceInfo};
 pub use dataset::{DataReport, Dataset, DatasetSpec, Memorization, Requirements, Vocabulary};

@@ -11,7 +11,7 @@ use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::yun::{Yun, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format::{self, Encoding};
-use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend};
+use boltz_core::{workloads, Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend};
 use boltz_cpu::CpuBackend;
 use boltz_harness::charts;
 use boltz_harness::config::{SuiteConfig, DEFAULT, QUICK};
@@ -46,6 +46,8 @@ enum Command {
     Approximate(ApproximateArgs),
     /// Run the experiment suite and draw every chart.
     Reproduce(ReproduceArgs),
+    /// Time a workload of the shared table on a backend: median of repeated forwards after a warm-up.
+    Bench(BenchArgs),
     /// Redraw the charts from the result files in a directory, without re-running anything.
     Plot {
         /// Directory with capacity.json, separation.json, ... (as written by reproduce).
@@ -201,6 +203,31 @@ enum TargetArg {
     ProductMean,
     /// f(X)_k = Σ_i softmax_i(⟨x_k, x_i⟩) x_i.
     SoftmaxPool,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Workload of the shared table: practical, memorizer, deep-narrow.
+    #[arg(long)]
+    workload: String,
+    /// Backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
+    /// f32 or f64 (bits=N with --backend bigfloat).
+    #[arg(long, value_parser = parse_precision, default_value = "f32")]
+    precision: Precision,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Timed forwards after one warm-up forward.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Sequences per forward (default: the workload's batch).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Print JSON instead of a summary line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -439,6 +466,92 @@ fn approximate(a: &ApproximateArgs) -> Result<bool> {
     Ok(rows.iter().all(|r| r.l2_error.is_finite()))
 }
 
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), if available.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+fn time_forwards<T: boltz_core::Real, B: Backend<T>>(
+    backend: &B,
+    model: &boltz_core::Model<f64>,
+    x: &Batch<f64>,
+    repeats: usize,
+) -> Result<Vec<f64>> {
+    let m: boltz_core::Model<T> = model.convert()?;
+    let xt: Batch<T> = x.convert()?;
+    let prepared = backend.prepare(&m)?;
+    backend.forward(&prepared, &xt)?;
+    (0..repeats.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            backend.forward(&prepared, &xt)?;
+            Ok(t.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+fn bench(a: &BenchArgs) -> Result<bool> {
+    let threads = threads(a.threads)?;
+    let workload = workloads::find(&a.workload)?;
+    if a.batch == Some(0) {
+        bail!("--batch must be at least 1");
+    }
+    let (model, x) = workload.build(a.batch)?;
+    let flops = workloads::flops(&model, x.batch(), x.len());
+    let times = match (a.backend, a.precision) {
+        (BackendArg::Reference, Precision::F32) => time_forwards::<f32, _>(&ReferenceBackend, &model, &x, a.repeats)?,
+        (BackendArg::Reference, Precision::F64) => time_forwards::<f64, _>(&ReferenceBackend, &model, &x, a.repeats)?,
+        (BackendArg::Cpu, Precision::F32) => time_forwards::<f32, _>(&CpuBackend::new(threads)?, &model, &x, a.repeats)?,
+        (BackendArg::Cpu, Precision::F64) => time_forwards::<f64, _>(&CpuBackend::new(threads)?, &model, &x, a.repeats)?,
+        (BackendArg::Bigfloat, p) => {
+            let bits = match p {
+                Precision::F32 => 24,
+                Precision::F64 => 53,
+                Precision::Bits(b) => b,
+            };
+            time_forwards::<BigReal, _>(&BigFloatBackend::with_threads(bits, threads)?, &model, &x, a.repeats)?
+        }
+        (BackendArg::Reference | BackendArg::Cpu, Precision::Bits(_)) => bail!("--backend {:?} runs f32 or f64", a.backend),
+        (other, _) => bail!("--backend {other:?} is not available yet (issues #6 and #9)"),
+    };
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let record = json!({
+        "command": "bench",
+        "meta": RunMeta::collect(threads),
+        "workload": workload.name,
+        "description": workload.description,
+        "batch": x.batch(), "n": x.len(), "d": x.dim(),
+        "backend": format!("{:?}", a.backend).to_lowercase(),
+        "precision": format!("{:?}", a.precision),
+        "threads": threads,
+        "flops_per_forward": flops,
+        "seconds": times,
+        "median_ms": median * 1e3,
+        "gflops": flops / median / 1e9,
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        println!(
+            "{} on {:?} {:?}, {} threads: {:.3} ms per forward (median of {}), {:.2} GFLOP/s, peak RSS {} MiB",
+            workload.name,
+            a.backend,
+            a.precision,
+            threads,
+            median * 1e3,
+            times.len(),
+            flops / median / 1e9,
+            peak_rss_bytes().map_or("?".into(), |b| (b >> 20).to_string())
+        );
+    }
+    Ok(true)
+}
+
 fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
     let results = experiments::load_results(dir)?;
     if results.is_empty() {
@@ -475,6 +588,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Memorize(a) => memorize(&a),
         Command::Approximate(a) => approximate(&a),
         Command::Reproduce(a) => reproduce(&a),
+        Command::Bench(a) => bench(&a),
         Command::Plot { dir } => {
             for f in plot(&dir)? {
                 eprintln!("drew {}", f.display());

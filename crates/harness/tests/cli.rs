@@ -198,3 +198,29 @@ fn memorize_reports_json_and_exports_the_model() {
     let help = boltz(&["memorize", "--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("--precision"));
 }
+
+#[test]
+fn bench_times_a_workload() {
+    let o = boltz(&[
+        "bench",
+        "--workload",
+        "deep-narrow",
+        "--backend",
+        "cpu",
+        "--precision",
+        "f64",
+        "--batch",
+        "2",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["batch"], 2);
+    assert!(v["median_ms"].as_f64().unwrap() > 0.0 && v["gflops"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["seconds"].as_array().unwrap().len(), 2);
+    let o = boltz(&["bench", "--workload", "huge"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("workload"));
+}
