@@ -6,7 +6,7 @@
 //! 1. **Input affine layer** (one FFN, not part of Yun's count): `x ↦ s x + c` with `s` a power of two and
 //!    `c` dyadic, mapping the data into `[0, 1)^d` exactly.
 //! 2. **Stage A, quantization** (`d/δ + d` FFN layers, `1/δ = K` a power of two): `d` out-of-range layers
-//!    `x_i ↦ x_i + ζ_1(x_i)` (`ζ_1 = −t − J` outside `[0, 1)`, 0 inside; 6 ReLUs) and `dK` rounding layers
+//!    `x_i ↦ x_i − J·1{x_i ∉ [0, 1)}` (4 ReLUs; Yun's `ζ_1` maps to exactly `−J`, which needs 6) and `dK` rounding layers
 //!    `x_i ↦ x_i + ζ_2(x_i − kδ)` (`ζ_2 = −t` on `[0, δ)`, 0 elsewhere; 4 ReLUs, ramps of width `η = δ·2⁻²⁰`).
 //!    The data is checked to stay off the ramps, so the quantization is exact on it.
 //! 3. **Stage B, contextual mapping** (hardmax selective shifts, two heads of size 1,
@@ -80,6 +80,9 @@ pub struct YunReport {
     pub layers: usize,
     /// The formula of `baselines.md` (without the input affine layer); must equal the built stages.
     pub formula: YunCounts,
+    /// Parameters of this realisation, counted from its layer widths (see [`realised_params`]); equals
+    /// `params.dense`.
+    pub realised_params: u64,
     /// Parameters of the built model.
     pub params: ParamCount,
     /// Distinct context ids K.
@@ -135,6 +138,17 @@ fn selective_head(u: &[BigReal], bias: BigReal, out: BigReal, d: usize) -> Atten
 
 fn hardmax(heads: Vec<AttentionHead<BigReal>>) -> Block<BigReal> {
     Block { attention: Some(Attention { heads, normalizer: Normalizer::Hardmax, causal: false }), ffn: None }
+}
+
+/// Dense parameters of this realisation: the input affine layer (`4d² + 3d`), `d + dK` width-4 FFN layers
+/// (`9d + 4` each), one two-head selective shift per swept id (`8d + 2`), a one-head global shift (`4d + 1`),
+/// the width-4 invalid-column layer (`9d + 4`), `d` width-1 clamp layers (`3d + 1`) and one width-4 value
+/// layer per context id (`9d + 4`). `baselines.md`'s T^{2,1,4} estimate counts every attention layer as
+/// `8d + 2` and every FFN layer as `9d + 4`, and has no affine layer.
+pub fn realised_params(d: usize, cells: u64, swept: usize, ids: usize) -> u64 {
+    let (d, k) = (d as u64, cells);
+    let ffn4 = 9 * d + 4;
+    (4 * d * d + 3 * d) + (d + d * k) * ffn4 + swept as u64 * (8 * d + 2) + (4 * d + 1) + ffn4 + d * (3 * d + 1) + ids as u64 * ffn4
 }
 
 impl Yun {
@@ -196,14 +210,14 @@ impl Yun {
                 ffn: Some(FeedForward { w1: Weight::Dense(w1), b1: vec![r(0.0); 2 * d], w2: Weight::Dense(w2), b2: vec![r(c); d] }),
             });
         }
-        // 2a. Out-of-range layers ζ_1 (identity on the data).
+        // 2a. Out-of-range layers: x_i ↦ x_i − J·(1{x_i < 0} + 1{x_i ≥ 1}) with ramped indicators (4 ReLUs, width
+        // η, exact 0 on [0, 1 − η)); an out-of-range entry becomes negative and its column's id invalid.
         let j = pow2(log2k * d as i64 + 1);
         let inv_eta = pow2(-eta_exp);
         for i in 0..d {
-            let scales = [r(-1.0), inv_eta.neg(), inv_eta.neg(), r(1.0), inv_eta.clone(), inv_eta.clone()];
-            let b1 = vec![r(0.0), r(0.0), r(-1.0), r(-1.0), inv_eta.neg().add(&r(1.0)), inv_eta.neg()];
-            let one_j = r(1.0).add(&j);
-            let coefs = [r(1.0), j.neg(), j.clone(), r(-1.0), one_j.neg(), one_j];
+            let scales = [inv_eta.neg(), inv_eta.neg(), inv_eta.clone(), inv_eta.clone()];
+            let b1 = vec![r(0.0), r(-1.0), inv_eta.neg().add(&r(1.0)), inv_eta.neg()];
+            let coefs = [j.neg(), j.clone(), j.neg(), j.clone()];
             blocks.push(coordinate_ffn(d, i, &scales, b1, &coefs));
         }
         // 2b. Rounding layers ζ_2, k = 0..K−1 per coordinate.
@@ -326,6 +340,7 @@ impl Yun {
             formula,
             params: model.param_count(),
             ids: by_id.len(),
+            realised_params: realised_params(d, cells, contextual_layers - 1, by_id.len()),
             log2_max_id,
             bits,
             memorization,

@@ -24,6 +24,7 @@ fn adaptive_yun_memorizes_exactly_with_the_formula_counts() {
     assert_eq!(value as f64, r.formula.value);
     assert_eq!(r.layers as f64, 1.0 + r.formula.layers);
     assert_eq!(r.ids, 30 * 4);
+    assert_eq!(r.params.dense, r.realised_params);
     // f64 cannot hold the ids (≈ 2^{log2_max_id} with resolution δ) once they pass 2^53.
     let bits = y.fewest_bits(&ds, 8, r.bits, 2).unwrap();
     eprintln!("fewest bits {:?}, log2 max id {:.0}", bits.fewest, r.log2_max_id);
@@ -42,6 +43,9 @@ fn full_and_adaptive_variants_give_the_same_stage_b_ids() {
     assert!(a.report.memorization.is_perfect() && f.report.memorization.is_perfect());
     assert_eq!(f.report.layers_by_stage[2] as f64, 16.0 + 1.0);
     assert_eq!(a.report.layers_by_stage[2], 6 + 1);
+    for y in [&a, &f] {
+        assert_eq!(y.report.params.dense, y.report.realised_params);
+    }
 }
 
 #[test]

@@ -162,6 +162,8 @@ fn yun_point(cfg: &SuiteConfig, ds: &Dataset<f64>, threads: usize) -> Result<Poi
     row.insert("formula_layers".into(), json!(r.formula.layers));
     row.insert("params_dense".into(), json!(r.params.dense));
     row.insert("params_factored".into(), json!(r.params.factored));
+    row.insert("realised_params_formula".into(), json!(r.realised_params));
+    row.insert("t214_params_formula".into(), json!(r.formula.params));
     row.insert("yun_cells".into(), json!(r.cells));
     row.insert("log2_max_id".into(), json!(r.log2_max_id));
     row.insert("build_bits".into(), json!(r.bits));
@@ -180,7 +182,7 @@ fn yun_point(cfg: &SuiteConfig, ds: &Dataset<f64>, threads: usize) -> Result<Poi
     value_or_reason(&mut row, "f32_accuracy_cpu", y.in_precision::<f32, _>(ds, &cpu).map(|x| x.accuracy));
     value_or_reason(&mut row, "latency_reference_f64_ms", model_forward_ms(&ReferenceBackend, &y.model, ds));
     value_or_reason(&mut row, "latency_cpu_f64_ms", model_forward_ms(&cpu, &y.model, ds));
-    let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64;
+    let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64 && r.params.dense == r.realised_params;
     Ok(PointResult { property_held: exact, row: Value::Object(row) })
 }
 
