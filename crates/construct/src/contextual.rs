@@ -322,9 +322,6 @@ fn measure_ids(
         let sep = separation(&projected, keys);
         let scale = projected.iter().map(log2_abs).fold(f64::NEG_INFINITY, f64::max).max(0.0);
         let needed = (scale - sep.min_gap_log10 / std::f64::consts::LOG10_2).ceil() + 96.0;
-        if std::env::var("BOLTZ_DEBUG").is_ok() {
-            eprintln!("ids at {bits} bits: collisions {} min gap 1e{:.1} needed {needed}", sep.collisions, sep.min_gap_log10);
-        }
         if sep.collisions == 0 && needed <= bits as f64 {
             return Ok(Measured { ids, projected, sep, bits });
         }

@@ -31,6 +31,7 @@ pub mod boltzmann;
 pub mod contextual;
 pub mod hardmax;
 pub mod memorizer;
+pub mod verify;
 pub mod yun;
 
 pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy, Projection, Separation};

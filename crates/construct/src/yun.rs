@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal, BitsSearch};
+use boltz_bigfloat::{BigFloatBackend, BigReal, BitsSearch};
 use boltz_core::{
     Attention, AttentionHead, Backend, Batch, Block, DataReport, Dataset, Error, ExactConvert, ExactFloat, FeedForward, Matrix,
     Memorization, Model, ModelInfo, Normalizer, ParamCount, Real, Requirements, Result, Weight,
@@ -350,16 +350,15 @@ impl Yun {
         Ok(Self { model, report, stage_b_ids: ids })
     }
 
-    /// The fewest bits in `lo..=hi` at which the model still memorizes (faithful evaluation).
+    /// The fewest bits in `lo..=hi` at which every token still decodes to its label (weights, inputs and
+    /// arithmetic all at that precision; faithful evaluation).
     pub fn fewest_bits(&self, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
-        let x: Batch<BigReal> = data.inputs.convert()?;
-        let y: Batch<BigReal> = data.targets.convert()?;
-        fewest_bits(&self.model, &x, lo, hi, threads, |out| Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect()))
+        crate::verify::fewest_bits_to_memorize(&self.model, data, lo, hi, threads)
     }
 
-    /// Runs the model rounded to `T` on `backend` and measures memorization.
+    /// Runs the model rounded to `T` (f32 or f64) on `backend` and measures memorization; an
+    /// [`Error::NonFinite`] means the weights do not even fit `T`.
     pub fn in_precision<T: Real, B: Backend<T>>(&self, data: &Dataset<f64>, backend: &B) -> Result<Memorization> {
-        let model: Model<T> = self.model.convert()?;
-        Memorization::measure(&backend.run(&model, &data.inputs.convert()?)?, &data.targets.convert()?)
+        crate::verify::memorization_in(&self.model, data, backend)
     }
 }

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use boltz_bigfloat::{fewest_bits, BigFloatBackend, BigReal};
+use boltz_bigfloat::{BigFloatBackend, BigReal};
 use boltz_construct::approximator::{Approximator, Target};
+use boltz_construct::verify::fewest_bits_to_memorize;
 use boltz_construct::yun::{Yun, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format::{self, Encoding};
@@ -362,13 +363,7 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         Ok((mem, s)) => (Some(mem), Some(s), None),
         Err(e) => (None, None, Some(format!("{e:#}"))),
     };
-    let bits = if a.no_bisect {
-        None
-    } else {
-        let x: Batch<BigReal> = data.inputs.convert()?;
-        let y: Batch<BigReal> = data.targets.convert()?;
-        Some(fewest_bits(&built.model, &x, 8, built.bits, threads, |out| Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect()))?)
-    };
+    let bits = if a.no_bisect { None } else { Some(fewest_bits_to_memorize(&built.model, &data, 8, built.bits, threads)?) };
     if let Some(dir) = &a.export {
         format::save_model(&built.model, &dir.join("model.exact.json"), Encoding::Exact)?;
         if let Ok(m64) = built.model.convert::<f64>() {

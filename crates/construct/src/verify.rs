@@ -1,0 +1,21 @@
+//! Checking a built model against its data: in any element type on any backend, and the fewest bits.
+
+use boltz_bigfloat::{fewest_bits, BigReal, BitsSearch};
+use boltz_core::{Backend, Batch, Dataset, Memorization, Model, Real, Result};
+
+/// Runs `model` rounded to `T` on `backend` over `data` and measures memorization. An
+/// [`boltz_core::Error::NonFinite`] means the weights do not even fit `T`.
+pub fn memorization_in<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Dataset<f64>, backend: &B) -> Result<Memorization> {
+    let m: Model<T> = model.convert()?;
+    let x: Batch<T> = data.inputs.convert()?;
+    let y: Batch<T> = data.targets.convert()?;
+    Memorization::measure(&backend.run(&m, &x)?, &y)
+}
+
+/// The fewest bits in `lo..=hi` at which every token of `data` still decodes to its label when `model` runs
+/// with weights, inputs and arithmetic at that precision (faithful evaluation).
+pub fn fewest_bits_to_memorize(model: &Model<BigReal>, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
+    let x: Batch<BigReal> = data.inputs.convert()?;
+    let y: Batch<BigReal> = data.targets.convert()?;
+    fewest_bits(model, &x, lo, hi, threads, |out| Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect()))
+}
