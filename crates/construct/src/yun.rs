@@ -67,6 +67,20 @@ impl Default for YunOptions {
     }
 }
 
+/// The "softmax as approximate hardmax" reading: every hardmax replaced by a softmax with its logits scaled
+/// by `λ = 2^k`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SoftmaxRealisation {
+    /// `log2 λ` of the smallest scale (in the searched range) at which the model still memorizes.
+    pub min_log2_lambda: Option<f64>,
+    /// Searched range of `log2 λ`.
+    pub range: (f64, f64),
+    /// `(log2 λ, memorizes)` of every probe.
+    pub probes: Vec<(f64, bool)>,
+    /// Precision of the probes.
+    pub bits: u64,
+}
+
 /// Counts and measurements of a built Yun model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct YunReport {
@@ -354,6 +368,70 @@ impl Yun {
     /// arithmetic all at that precision; faithful evaluation).
     pub fn fewest_bits(&self, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
         crate::verify::fewest_bits_to_memorize(&self.model, data, lo, hi, threads)
+    }
+
+    /// The model with every hardmax replaced by a softmax whose logits are scaled by `2^log2_lambda`
+    /// (`W_Q` and `b_Q` multiplied by λ).
+    pub fn softmax_model(&self, log2_lambda: i64) -> Result<Model<BigReal>> {
+        let lambda = pow2(log2_lambda);
+        let scale = |w: &Weight<BigReal>| match w {
+            Weight::Dense(m) => Weight::Dense(Matrix::from_fn(m.rows(), m.cols(), |r, c| m.get(r, c).mul(&lambda))),
+            Weight::Factored { u, v } => {
+                Weight::Factored { u: Matrix::from_fn(u.rows(), u.cols(), |r, c| u.get(r, c).mul(&lambda)), v: v.clone() }
+            }
+        };
+        let blocks = self
+            .model
+            .blocks()
+            .iter()
+            .map(|b| {
+                let mut b = b.clone();
+                if let Some(a) = &mut b.attention {
+                    a.normalizer = Normalizer::Softmax;
+                    for h in &mut a.heads {
+                        h.w_q = scale(&h.w_q);
+                        h.b_q = h.b_q.as_ref().map(|bq| bq.iter().map(|x| x.mul(&lambda)).collect());
+                    }
+                }
+                b
+            })
+            .collect();
+        Model::new(self.model.dim(), blocks, self.model.info().clone().with("softmax_log2_lambda", log2_lambda))
+    }
+
+    /// Bisects `log2 λ ∈ [lo, hi]` (integers) for the smallest softmax scale at which the model still
+    /// memorizes exactly at the model's own precision (assumed monotone; every probe is recorded).
+    pub fn softmax_realisation(&self, data: &Dataset<f64>, lo: i64, hi: i64, threads: usize) -> Result<SoftmaxRealisation> {
+        let backend = BigFloatBackend::with_threads(self.report.bits, threads)?;
+        let x: Batch<BigReal> = data.inputs.convert()?;
+        let y: Batch<BigReal> = data.targets.convert()?;
+        let mut probes = Vec::new();
+        let mut memorizes = |k: i64| -> Result<bool> {
+            let ok = match backend.run(&self.softmax_model(k)?, &x) {
+                Ok(out) => Memorization::measure(&out, &y)?.is_perfect(),
+                Err(Error::Overflow { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            probes.push((k as f64, ok));
+            Ok(ok)
+        };
+        let min = if !memorizes(hi)? {
+            None
+        } else if memorizes(lo)? {
+            Some(lo)
+        } else {
+            let (mut a, mut b) = (lo, hi);
+            while b - a > 1 {
+                let mid = a + (b - a) / 2;
+                if memorizes(mid)? {
+                    b = mid;
+                } else {
+                    a = mid;
+                }
+            }
+            Some(b)
+        };
+        Ok(SoftmaxRealisation { min_log2_lambda: min.map(|k| k as f64), range: (lo as f64, hi as f64), probes, bits: self.report.bits })
     }
 
     /// Runs the model rounded to `T` (f32 or f64) on `backend` and measures memorization; an

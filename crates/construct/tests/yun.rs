@@ -67,3 +67,16 @@ fn four_dimensional_tokens_need_exact_score_products() {
     let y = Yun::build(&ds, &YunOptions { threads: 2, ..Default::default() }).unwrap();
     assert!(y.report.memorization.is_perfect(), "{:?}", y.report);
 }
+
+#[test]
+fn softmax_realisation_finds_the_smallest_scale() {
+    let ds = data(8, 3, 1, 6, 5);
+    let y = Yun::build(&ds, &YunOptions { threads: 2, ..Default::default() }).unwrap();
+    // λ = 2⁶⁰⁰ is hardmax to every bit here (the early selective shifts see score gaps ~ δ², so small λ
+    // blurs them); λ = 1 is not.
+    let sweep = y.softmax_realisation(&ds, 0, 600, 2).unwrap();
+    let k = sweep.min_log2_lambda.expect("softmax with λ = 2^600 behaves like hardmax");
+    assert!(k > 0.0 && k <= 64.0, "{sweep:?}");
+    // Below the threshold it fails, at it it memorizes.
+    assert!(sweep.probes.iter().all(|&(p, ok)| ok == (p >= k)), "{sweep:?}");
+}

@@ -20,6 +20,8 @@ pub struct CapacityConfig {
     pub policies: Vec<String>,
     /// Build `yun` only up to this N (its depth grows with nN, and so does its forward).
     pub yun_max_sequences: usize,
+    /// Run Yun's softmax-λ realisation sweep only up to this N (each probe is a softmax forward).
+    pub softmax_max_sequences: usize,
     /// Bisect the fewest bits for exact memorization.
     pub bisect: bool,
     /// Bisect only up to this N (each probe is a full forward at that precision; large N at thousands of

@@ -175,6 +175,11 @@ fn yun_point(cfg: &SuiteConfig, ds: &Dataset<f64>, threads: usize) -> Result<Poi
         row.insert("fewest_bits".into(), json!(search.fewest));
         row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
     }
+    if sequences <= c.softmax_max_sequences {
+        // "Softmax as approximate hardmax": the smallest scale λ = 2^k at which softmax still memorizes.
+        let sweep = y.softmax_realisation(ds, 0, 600, threads).context("softmax realisation sweep")?;
+        row.insert("softmax_min_log2_lambda".into(), json!(sweep.min_log2_lambda));
+    }
     let cpu = CpuBackend::new(threads)?;
     value_or_reason(&mut row, "f64_accuracy", y.in_precision::<f64, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
     value_or_reason(&mut row, "f32_accuracy", y.in_precision::<f32, _>(ds, &ReferenceBackend).map(|x| x.accuracy));

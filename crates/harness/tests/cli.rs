@@ -25,7 +25,7 @@ fn read_json(path: &Path) -> Value {
 
 const SMALL: &str = r#"{
   "seed": 7, "threads": 2,
-  "capacity": { "sequences": [8, 20], "length": 4, "dim": 3, "vocab": 10, "policies": ["measured", "tuned", "yun"], "yun_max_sequences": 8, "bisect": true, "bisect_max_sequences": 20 },
+  "capacity": { "sequences": [8, 20], "length": 4, "dim": 3, "vocab": 10, "policies": ["measured", "tuned", "yun"], "softmax_max_sequences": 8, "yun_max_sequences": 8, "bisect": true, "bisect_max_sequences": 20 },
   "separation": { "grid": [[2, 4, 1], [3, 6, 2]], "sequences": 10 },
   "approximation": { "targets": ["product-mean"], "length": 2, "cells": [2, 4], "samples": 50 },
   "hardmax": { "dims": [2], "draws": 20, "family": 3 }
