@@ -31,6 +31,9 @@ pub struct RunMeta {
     pub started_unix: u64,
     /// Start time, ISO 8601 UTC.
     pub started_at: String,
+    /// The backends this run can use and what they run on (threads, precision, library details).
+    #[serde(default)]
+    pub devices: Vec<boltz_core::DeviceInfo>,
 }
 
 fn command_output(cmd: &str, args: &[&str]) -> Option<String> {
@@ -53,6 +56,21 @@ pub fn iso8601(secs: u64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+}
+
+/// Device descriptions of the backends the harness drives.
+fn devices(threads: usize) -> Vec<boltz_core::DeviceInfo> {
+    use boltz_core::Backend;
+    let mut out = vec![Backend::<f64>::device_info(&boltz_core::ReferenceBackend)];
+    if let Ok(cpu) = boltz_cpu::CpuBackend::new(threads.max(1)) {
+        out.push(Backend::<f64>::device_info(&cpu));
+    }
+    if let Ok(big) = boltz_bigfloat::BigFloatBackend::with_threads(64, threads.max(1)) {
+        let mut info = Backend::<boltz_bigfloat::BigReal>::device_info(&big);
+        info.details.insert("precision_bits".into(), "per experiment (see the rows)".into());
+        out.push(info);
+    }
+    out
 }
 
 impl RunMeta {
@@ -80,6 +98,7 @@ impl RunMeta {
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_unix,
             started_at: iso8601(started_unix),
+            devices: devices(threads),
         }
     }
 }

@@ -39,6 +39,7 @@ fn quick_reproduce_writes_results_and_charts() {
     for exp in ["capacity", "separation", "approximation", "hardmax"] {
         let file = read_json(&out.join(format!("{exp}.json")));
         assert_eq!(file["experiment"], exp);
+        assert!(file["meta"]["devices"].as_array().is_some_and(|d| d.len() == 3), "{exp}: devices missing");
         for key in ["git_rev", "git_dirty", "machine", "cpu", "threads", "rustc", "started_at"] {
             assert!(file["meta"].get(key).is_some(), "{exp}: meta.{key} missing");
         }
