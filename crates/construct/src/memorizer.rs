@@ -19,7 +19,7 @@ use boltz_bigfloat::{BigFloatBackend, BigReal, BitsSearch, FfnEvaluation};
 use boltz_core::{Backend, Batch, Block, Dataset, Error, FeedForward, Matrix, Memorization, Model, ParamCount, Real, Result, Weight};
 use serde::{Deserialize, Serialize};
 
-use crate::contextual::{project, ContextReport, ContextualMapping, ContextualOptions};
+use crate::contextual::{ContextReport, ContextualMapping, ContextualOptions};
 
 /// Everything about a built memorizer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -193,9 +193,4 @@ impl Interpolation {
         });
         Self { ffn, points: big_k, max_slope_log2 }
     }
-}
-
-/// `vᵀz` as the memorizer's FFN reads it, for callers that check ids themselves.
-pub fn projected_id(v: &[BigReal], z: &[BigReal]) -> BigReal {
-    project(v, z)
 }

@@ -2,7 +2,7 @@
 //!
 //! Each case is a generic function `fn case<T: Real, B: Backend<T>>(backend: &B, tol: f64) -> Result<(), String>`
 //! and [`conformance_suite!`](crate::conformance_suite) stamps out one `#[test]` per case for a backend and
-//! element type (burn's testgen pattern). Outputs are compared with the [`ReferenceBackend`] run in `f64` on
+//! element type (burn's testgen pattern). Outputs are compared with the [`ReferenceBackend`](crate::ReferenceBackend) run in `f64` on
 //! the *same* weights and inputs (converted losslessly from `T`), element-wise:
 //!
 //! `|y − y_ref| ≤ tol · max(1, ‖y_ref‖_∞)` with `tol` = [`tolerance_for_bits`]: `2e-5` for f32 (24 bits),
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Weight};
 pub use crate::random::{random_batch, random_model, RandomModelSpec};
 use crate::real::Real;
-use crate::reference::{DenseModel, ForwardTrace, ReferenceBackend};
+use crate::reference::{DenseModel, ForwardTrace};
 use crate::rng::SeededRng;
 use crate::tensor::{Batch, Matrix};
 
@@ -454,8 +454,3 @@ pub const CASES: &[&str] = &[
     "dimension_mismatch_is_an_error",
     "overflow_is_an_error",
 ];
-
-#[doc(hidden)]
-pub fn _reference() -> ReferenceBackend {
-    ReferenceBackend::new()
-}

@@ -7,9 +7,9 @@
 //! * [`model`]: a [`Model`] is a validated stack of [`Block`]s (softmax/hardmax attention with heads,
 //!   rank-r factored or dense weights, query bias, causal mask; ReLU feed-forward; residuals), generic over
 //!   the element type ([`Real`]: `f32`, `f64`, arbitrary-precision floats).
-//! * [`backend`]: the one [`Backend`] trait; [`reference`]: the oracle forward.
+//! * [`backend`]: the one [`Backend`] trait; [`reference`](mod@reference): the oracle forward.
 //! * [`dataset`]: seeded tokenwise-separated data and its validation.
-//! * [`format`]: safetensors files and the exact (any-precision) JSON encoding; see `docs/format.md`.
+//! * [`format`](mod@format): safetensors files and the exact (any-precision) JSON encoding; see `docs/format.md`.
 //! * `conformance` (feature `conformance`): the test suite every backend instantiates.
 
 pub mod backend;
