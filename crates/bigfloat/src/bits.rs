@@ -57,22 +57,32 @@ pub fn fewest_bits(
         probes.push(Probe { bits, holds, seconds: start.elapsed().as_secs_f64() });
         Ok(holds)
     };
-    let fewest = if !probe(hi)? {
-        None
-    } else if probe(lo)? {
-        Some(lo)
-    } else {
-        // Invariant: fails at `a`, holds at `b`.
-        let (mut a, mut b) = (lo, hi);
-        while b - a > 1 {
-            let mid = a + (b - a) / 2;
-            if probe(mid)? {
-                b = mid;
-            } else {
-                a = mid;
-            }
-        }
-        Some(b)
-    };
+    let fewest = smallest_holding(lo, hi, &mut probe)?;
     Ok(BitsSearch { lo, hi, fewest, probes })
+}
+
+/// The smallest `x` in `lo..=hi` for which the monotone predicate `holds` is true (`None` if it fails at
+/// `hi`): probes `hi`, then `lo`, then bisects. Errors from the predicate stop the search.
+pub fn smallest_holding<X, E>(lo: X, hi: X, mut holds: impl FnMut(X) -> Result<bool, E>) -> Result<Option<X>, E>
+where
+    X: Copy + PartialOrd + std::ops::Add<Output = X> + std::ops::Sub<Output = X> + std::ops::Div<Output = X> + From<u8>,
+{
+    if !holds(hi)? {
+        return Ok(None);
+    }
+    if holds(lo)? {
+        return Ok(Some(lo));
+    }
+    // Invariant: fails at `a`, holds at `b`.
+    let (mut a, mut b) = (lo, hi);
+    let (one, two) = (X::from(1u8), X::from(2u8));
+    while b - a > one {
+        let mid = a + (b - a) / two;
+        if holds(mid)? {
+            b = mid;
+        } else {
+            a = mid;
+        }
+    }
+    Ok(Some(b))
 }

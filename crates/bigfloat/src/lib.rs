@@ -32,5 +32,5 @@ pub mod bits;
 pub mod real;
 
 pub use backend::{BigFloatBackend, FfnEvaluation, PreparedModel};
-pub use bits::{fewest_bits, BitsSearch, Probe};
+pub use bits::{fewest_bits, smallest_holding, BitsSearch, Probe};
 pub use real::{BigReal, MAX_BITS, MIN_BITS};

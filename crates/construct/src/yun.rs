@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use boltz_bigfloat::{BigFloatBackend, BigReal, BitsSearch};
+use boltz_bigfloat::{smallest_holding, BigFloatBackend, BigReal, BitsSearch};
 use boltz_core::{
     Attention, AttentionHead, Backend, Batch, Block, DataReport, Dataset, Error, ExactConvert, ExactFloat, FeedForward, Matrix,
     Memorization, Model, ModelInfo, Normalizer, ParamCount, Real, Requirements, Result, Weight,
@@ -415,22 +415,7 @@ impl Yun {
             probes.push((k as f64, ok));
             Ok(ok)
         };
-        let min = if !memorizes(hi)? {
-            None
-        } else if memorizes(lo)? {
-            Some(lo)
-        } else {
-            let (mut a, mut b) = (lo, hi);
-            while b - a > 1 {
-                let mid = a + (b - a) / 2;
-                if memorizes(mid)? {
-                    b = mid;
-                } else {
-                    a = mid;
-                }
-            }
-            Some(b)
-        };
+        let min = smallest_holding(lo, hi, &mut memorizes)?;
         Ok(SoftmaxRealisation { min_log2_lambda: min.map(|k| k as f64), range: (lo as f64, hi as f64), probes, bits: self.report.bits })
     }
 
