@@ -4,5 +4,7 @@
 # Extra arguments go to `boltz reproduce` (e.g. --quick, --config FILE, --out DIR, --shard i/k).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/openblas-env.sh
+. scripts/openblas-env.sh
 bash scripts/setup.sh
 cargo run --release -p boltz-harness --bin boltz -- reproduce --out results/reproduce "$@"

@@ -7,6 +7,10 @@ set -euo pipefail
 declare -A NEEDED=(
   [pkg-config]=/usr/bin/pkg-config
   [python3]=/usr/bin/python3
+  # OpenBLAS (cblas + Fortran LAPACK symbols) for crates/blas; provides openblas.pc.
+  [libopenblas-dev]=/usr/lib/x86_64-linux-gnu/pkgconfig/openblas.pc
+  # Instruction-count regression gate (benches/gate.rs runs under callgrind).
+  [valgrind]=/usr/bin/valgrind
 )
 
 missing=()

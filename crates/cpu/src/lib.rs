@@ -1,20 +1,22 @@
 //! # boltz-cpu
 //!
-//! A multi-threaded, pure-Rust CPU backend for `f32` and `f64`.
+//! A multi-threaded, pure-Rust CPU backend for `f32` and `f64`: the shared stack engine
+//! ([`boltz_core::engine`]) with its matrix products in `matrixmultiply` (pure-Rust packed GEMM kernels
+//! that detect AVX2/FMA/AVX-512 at run time) and its groups of sequences spread over the backend's
+//! *own* rayon pool (the thread count is a constructor argument, reported in [`DeviceInfo`]).
 //!
-//! * **Parallelism:** sequences are split over the backend's *own* rayon pool (the thread count is a
-//!   constructor argument and is reported in [`boltz_core::DeviceInfo`]).
-//! * **Low rank stays low rank:** a factored weight `U Vᵀ` is applied as `U (Vᵀ x)`, so a rank-1 head costs
-//!   O(n·d) for its projections and O(n²) for its scores — never a dense d×d product.
-//! * **Memory:** per thread, one score row of length n (never an n×n matrix), the per-head projections
-//!   `Q, K, V` of one sequence (3·n·s values) and one hidden row of the widest FFN (q values); the peak
-//!   working memory of a forward is therefore `threads · (n + 3ns + q + 2nd)` elements on top of the input
-//!   and output batches.
+//! * **Low rank stays low rank:** a factored weight `U Vᵀ` is applied as `(X V) Uᵀ`, so a rank-1 head
+//!   costs O(n·d) for its projections and O(n²) for its scores — never a dense d×d product.
+//! * **Wide FFNs are tiled** over hidden units, so the memorizer's width-nN layer streams `W₂` once per
+//!   group of ~256 tokens instead of once per token.
+//! * **Memory:** see the engine's docs: per worker one `n × n` score block at most, one hidden tile and
+//!   the group's projections, on top of the input and output batches.
 //! * **Numerics:** softmax is max-shifted; hardmax sums the exactly tied maxima and divides by their count
-//!   (deterministic, same rule as the reference); every result is checked for overflow.
+//!   (deterministic, same rule as the reference); every block's result is checked for overflow.
 
-use boltz_core::backend::{check_input, check_output};
-use boltz_core::{Backend, Batch, DeviceInfo, Error, Float, Model, Normalizer, Result, Weight};
+use boltz_core::backend::check_input;
+use boltz_core::engine::{sequences_per_group, Gemm, Operand, PreparedModel, Workspace};
+use boltz_core::{Backend, Batch, DeviceInfo, Error, Float, Model, Result};
 use rayon::prelude::*;
 
 /// The CPU backend (see the crate docs).
@@ -49,220 +51,62 @@ impl CpuBackend {
     }
 }
 
-/// A weight as the backend applies it.
-#[derive(Clone, Debug)]
-enum Linear<T> {
-    /// Row-major `rows × cols`.
-    Dense { rows: usize, cols: usize, w: Vec<T> },
-    /// `U (Vᵀ x)`: `vt` is `r × cols` row-major, `u` is `rows × r` row-major.
-    Factored { rows: usize, r: usize, cols: usize, u: Vec<T>, vt: Vec<T> },
+/// Element types with a `matrixmultiply` kernel.
+pub trait CpuFloat: Float + Send + Sync {
+    /// `C = A·B + beta·C` through `matrixmultiply` (single-threaded).
+    fn mm(m: usize, k: usize, n: usize, a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]);
 }
 
-impl<T: Float> Linear<T> {
-    fn new(w: &Weight<T>) -> Self {
-        match w {
-            Weight::Dense(m) => Self::Dense { rows: m.rows(), cols: m.cols(), w: m.as_slice().to_vec() },
-            Weight::Factored { u, v } => {
-                let (rows, r, cols) = (u.rows(), u.cols(), v.rows());
-                let mut vt = vec![T::default(); r * cols];
-                for c in 0..cols {
-                    for k in 0..r {
-                        vt[k * cols + c] = *v.get(c, k);
-                    }
-                }
-                Self::Factored { rows, r, cols, u: u.as_slice().to_vec(), vt }
-            }
-        }
-    }
-
-    fn rows(&self) -> usize {
-        match self {
-            Self::Dense { rows, .. } | Self::Factored { rows, .. } => *rows,
-        }
-    }
-
-    /// `out = W x` (out has `rows` entries).
-    #[inline]
-    fn apply(&self, x: &[T], out: &mut [T], scratch: &mut Vec<T>) {
-        match self {
-            Self::Dense { cols, w, .. } => {
-                for (o, row) in out.iter_mut().zip(w.chunks_exact(*cols)) {
-                    *o = dot(row, x);
-                }
-            }
-            Self::Factored { r, cols, u, vt, .. } => {
-                scratch.clear();
-                scratch.extend(vt.chunks_exact(*cols).map(|row| dot(row, x)));
-                for (o, row) in out.iter_mut().zip(u.chunks_exact(*r)) {
-                    *o = dot(row, scratch);
+macro_rules! impl_cpu_float {
+    ($t:ty, $f:path) => {
+        impl CpuFloat for $t {
+            fn mm(m: usize, k: usize, n: usize, a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]) {
+                let last = |o: &Operand<'_, Self>, r: usize, cc: usize| (r.max(1) - 1) * o.row_stride + (cc.max(1) - 1) * o.col_stride;
+                // The engine's operands always cover their extents; checked here because the kernel reads raw pointers.
+                assert!(m == 0 || k == 0 || last(&a, m, k) < a.data.len(), "gemm: A is too short");
+                assert!(k == 0 || n == 0 || last(&b, k, n) < b.data.len(), "gemm: B is too short");
+                assert!(c.len() >= m * n, "gemm: C is too short");
+                let s = |x: usize| x as isize;
+                // SAFETY: the asserts above keep every access of the m×k, k×n and m×n operands in bounds.
+                unsafe {
+                    $f(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.data.as_ptr(),
+                        s(a.row_stride),
+                        s(a.col_stride),
+                        b.data.as_ptr(),
+                        s(b.row_stride),
+                        s(b.col_stride),
+                        beta,
+                        c.as_mut_ptr(),
+                        s(n),
+                        1,
+                    )
                 }
             }
         }
+    };
+}
+impl_cpu_float!(f32, matrixmultiply::sgemm);
+impl_cpu_float!(f64, matrixmultiply::dgemm);
+
+/// The `matrixmultiply` multiplier.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MatrixMultiply;
+
+impl<T: CpuFloat> Gemm<T> for MatrixMultiply {
+    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+        T::mm(m, k, n, a, b, beta, c);
     }
-}
-
-#[inline]
-fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    // Four independent accumulators let the compiler vectorise; the sum order is fixed (deterministic).
-    let mut acc = [T::default(); 4];
-    let chunks = a.len() / 4;
-    for i in 0..chunks {
-        for l in 0..4 {
-            acc[l] = acc[l].add(&a[4 * i + l].mul(&b[4 * i + l]));
-        }
-    }
-    let mut s = acc[0].add(&acc[1]).add(&acc[2].add(&acc[3]));
-    for i in 4 * chunks..a.len() {
-        s = s.add(&a[i].mul(&b[i]));
-    }
-    s
-}
-
-#[derive(Clone, Debug)]
-struct Head<T> {
-    w_q: Linear<T>,
-    w_k: Linear<T>,
-    w_v: Linear<T>,
-    w_o: Linear<T>,
-    b_q: Option<Vec<T>>,
-}
-
-#[derive(Clone, Debug)]
-struct Ffn<T> {
-    w1: Linear<T>,
-    b1: Vec<T>,
-    w2: Linear<T>,
-    b2: Vec<T>,
-}
-
-#[derive(Clone, Debug)]
-struct PreparedBlock<T> {
-    attention: Option<(Vec<Head<T>>, Normalizer, bool)>,
-    ffn: Option<Ffn<T>>,
 }
 
 /// A model laid out for the CPU backend.
-#[derive(Clone, Debug)]
-pub struct CpuModel<T> {
-    dim: usize,
-    blocks: Vec<PreparedBlock<T>>,
-}
+pub type CpuModel<T> = PreparedModel<T>;
 
-/// Per-thread scratch space, reused across the sequences a thread processes.
-#[derive(Default)]
-struct Scratch<T> {
-    q: Vec<T>,
-    k: Vec<T>,
-    v: Vec<T>,
-    scores: Vec<T>,
-    mixed: Vec<T>,
-    out: Vec<T>,
-    hidden: Vec<T>,
-    factor: Vec<T>,
-    delta: Vec<T>,
-}
-
-impl<T: Float> CpuModel<T> {
-    fn forward_sequence(&self, z: &mut [T], s: &mut Scratch<T>) -> Result<()> {
-        let d = self.dim;
-        let n = z.len() / d;
-        for (b, block) in self.blocks.iter().enumerate() {
-            if let Some((heads, normalizer, causal)) = &block.attention {
-                s.delta.clear();
-                s.delta.resize(n * d, T::default());
-                for head in heads {
-                    let hs = head.w_q.rows();
-                    s.q.resize(n * hs, T::default());
-                    s.k.resize(n * hs, T::default());
-                    s.v.resize(n * hs, T::default());
-                    for i in 0..n {
-                        let t = &z[i * d..(i + 1) * d];
-                        head.w_q.apply(t, &mut s.q[i * hs..(i + 1) * hs], &mut s.factor);
-                        if let Some(bq) = &head.b_q {
-                            for (a, c) in s.q[i * hs..(i + 1) * hs].iter_mut().zip(bq) {
-                                *a = a.add(c);
-                            }
-                        }
-                        head.w_k.apply(t, &mut s.k[i * hs..(i + 1) * hs], &mut s.factor);
-                        head.w_v.apply(t, &mut s.v[i * hs..(i + 1) * hs], &mut s.factor);
-                    }
-                    s.mixed.resize(hs, T::default());
-                    s.out.resize(d, T::default());
-                    for j in 0..n {
-                        let keys = if *causal { j + 1 } else { n };
-                        let q = &s.q[j * hs..(j + 1) * hs];
-                        s.scores.clear();
-                        s.scores.extend((0..keys).map(|i| dot(&s.k[i * hs..(i + 1) * hs], q)));
-                        attend(&s.scores, &s.v, hs, *normalizer, &mut s.mixed);
-                        head.w_o.apply(&s.mixed, &mut s.out, &mut s.factor);
-                        for (a, o) in s.delta[j * d..(j + 1) * d].iter_mut().zip(&s.out) {
-                            *a = a.add(o);
-                        }
-                    }
-                }
-                for (a, c) in z.iter_mut().zip(&s.delta) {
-                    *a = a.add(c);
-                }
-                check_output(z, || format!("blocks.{b}.attn"))?;
-            }
-            if let Some(f) = &block.ffn {
-                let q = f.w1.rows();
-                s.hidden.resize(q, T::default());
-                s.out.resize(d, T::default());
-                for t in z.chunks_exact_mut(d) {
-                    f.w1.apply(t, &mut s.hidden, &mut s.factor);
-                    for (h, c) in s.hidden.iter_mut().zip(&f.b1) {
-                        *h = h.add(c).relu();
-                    }
-                    f.w2.apply(&s.hidden, &mut s.out, &mut s.factor);
-                    for ((a, y), c) in t.iter_mut().zip(&s.out).zip(&f.b2) {
-                        *a = a.add(&y.add(c));
-                    }
-                }
-                check_output(z, || format!("blocks.{b}.ffn"))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `mixed = Σ_i σ(scores)_i v_i` over the first `scores.len()` rows of `v` (`hs` columns).
-fn attend<T: Float>(scores: &[T], v: &[T], hs: usize, normalizer: Normalizer, mixed: &mut [T]) {
-    let max = scores.iter().copied().fold(scores[0], |m, x| if x > m { x } else { m });
-    mixed.iter_mut().for_each(|m| *m = T::default());
-    match normalizer {
-        Normalizer::Softmax => {
-            let mut total = T::default();
-            for (i, sc) in scores.iter().enumerate() {
-                let w = sc.sub(&max).exp();
-                total = total.add(&w);
-                for (m, vi) in mixed.iter_mut().zip(&v[i * hs..(i + 1) * hs]) {
-                    *m = m.add(&w.mul(vi));
-                }
-            }
-            for m in mixed.iter_mut() {
-                *m = m.div(&total);
-            }
-        }
-        Normalizer::Hardmax => {
-            let mut ties = 0usize;
-            for (i, sc) in scores.iter().enumerate() {
-                if *sc == max {
-                    ties += 1;
-                    for (m, vi) in mixed.iter_mut().zip(&v[i * hs..(i + 1) * hs]) {
-                        *m = m.add(vi);
-                    }
-                }
-            }
-            let count = T::from_f64(ties as f64);
-            for m in mixed.iter_mut() {
-                *m = m.div(&count);
-            }
-        }
-    }
-}
-
-impl<T: Float> Backend<T> for CpuBackend {
+impl<T: CpuFloat> Backend<T> for CpuBackend {
     type Prepared = CpuModel<T>;
 
     fn name(&self) -> &'static str {
@@ -272,40 +116,24 @@ impl<T: Float> Backend<T> for CpuBackend {
     fn device_info(&self) -> DeviceInfo {
         let mut details = std::collections::BTreeMap::new();
         details.insert("dtype".into(), T::DTYPE.into());
+        details.insert("gemm".into(), "matrixmultiply 0.3 (runtime-detected SIMD)".into());
         DeviceInfo { backend: "cpu".into(), device: "host (rayon)".into(), threads: self.threads, details }
     }
 
     fn prepare(&self, model: &Model<T>) -> Result<CpuModel<T>> {
-        let blocks = model
-            .blocks()
-            .iter()
-            .map(|b| PreparedBlock {
-                attention: b.attention.as_ref().map(|a| {
-                    let heads = a
-                        .heads
-                        .iter()
-                        .map(|h| Head {
-                            w_q: Linear::new(&h.w_q),
-                            w_k: Linear::new(&h.w_k),
-                            w_v: Linear::new(&h.w_v),
-                            w_o: Linear::new(&h.w_o),
-                            b_q: h.b_q.clone(),
-                        })
-                        .collect();
-                    (heads, a.normalizer, a.causal)
-                }),
-                ffn: b.ffn.as_ref().map(|f| Ffn { w1: Linear::new(&f.w1), b1: f.b1.clone(), w2: Linear::new(&f.w2), b2: f.b2.clone() }),
-            })
-            .collect();
-        Ok(CpuModel { dim: model.dim(), blocks })
+        Ok(PreparedModel::new(model))
     }
 
     fn forward(&self, model: &CpuModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
-        check_input(model.dim, input)?;
+        check_input(model.dim(), input)?;
+        let (batch, n, d) = (input.batch(), input.len(), input.dim());
         let mut data = input.as_slice().to_vec();
-        let seq = input.len() * input.dim();
-        self.pool
-            .install(|| data.par_chunks_mut(seq).try_for_each_init(Scratch::default, |scratch, z| model.forward_sequence(z, scratch)))?;
-        Batch::new(input.batch(), input.len(), input.dim(), data)
+        let per_group = sequences_per_group(batch, n, self.threads);
+        self.pool.install(|| {
+            data.par_chunks_mut(per_group * n * d)
+                .enumerate()
+                .try_for_each_init(Workspace::default, |ws, (g, z)| model.forward_group(&MatrixMultiply, z, n, g * per_group, ws))
+        })?;
+        Batch::new(batch, n, d, data)
     }
 }

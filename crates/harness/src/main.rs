@@ -97,7 +97,7 @@ enum BackendArg {
     Bigfloat,
     /// The multi-threaded pure-Rust CPU backend (f32/f64).
     Cpu,
-    /// BLAS backend (not yet available: issue #6).
+    /// The BLAS backend (ndarray + system OpenBLAS; f32/f64; needs the `blas` feature, on by default).
     Blas,
     /// CUDA backend (not yet available: issue #9).
     Cuda,
@@ -344,11 +344,15 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let run = match (a.backend, precision) {
         (BackendArg::Reference, Precision::F64) => run_on::<_, f64>(&ReferenceBackend, &built.model, &data),
         (BackendArg::Reference, Precision::F32) => run_on::<_, f32>(&ReferenceBackend, &built.model, &data),
-        (BackendArg::Reference | BackendArg::Cpu, Precision::Bits(_)) => {
+        (BackendArg::Reference | BackendArg::Cpu | BackendArg::Blas, Precision::Bits(_)) => {
             bail!("--backend {:?} runs f32 or f64; use --backend bigfloat for bits=N", a.backend)
         }
         (BackendArg::Cpu, Precision::F64) => run_on::<_, f64>(&CpuBackend::new(threads)?, &built.model, &data),
         (BackendArg::Cpu, Precision::F32) => run_on::<_, f32>(&CpuBackend::new(threads)?, &built.model, &data),
+        #[cfg(feature = "blas")]
+        (BackendArg::Blas, Precision::F64) => run_on::<_, f64>(&boltz_blas::BlasBackend::new(threads)?, &built.model, &data),
+        #[cfg(feature = "blas")]
+        (BackendArg::Blas, Precision::F32) => run_on::<_, f32>(&boltz_blas::BlasBackend::new(threads)?, &built.model, &data),
         (BackendArg::Bigfloat, p) => {
             let bits = match p {
                 Precision::F32 => 24,
@@ -357,7 +361,7 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
             };
             run_on::<_, BigReal>(&BigFloatBackend::with_threads(bits, threads)?, &built.model, &data)
         }
-        (other, _) => bail!("--backend {other:?} is not available yet (issues #6 and #9); use reference, cpu or bigfloat"),
+        (other, _) => bail!("--backend {other:?} is not available in this build; use reference, cpu, blas or bigfloat"),
     };
     let (mem, forward_seconds, run_error) = match run {
         Ok((mem, s)) => (Some(mem), Some(s), None),
@@ -390,6 +394,7 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         "exact_at_build_bits": built.exact,
         "report": built.report,
         "fewest_bits": bits,
+        "attention_rank": attention_rank(&built.model),
     });
     if let Some(out) = &a.out {
         write_json(out, &record)?;
@@ -406,6 +411,17 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
             layers.attention, layers.ffn, params.dense, params.factored
         );
         println!("  built at {} bits; exact in arbitrary precision: {}", built.bits, built.exact.is_perfect());
+        if let Some(ranks) = attention_rank(&built.model).as_array() {
+            let max = |key: &str| ranks.iter().filter_map(|h| h[key]["numerical_rank"].as_u64()).max().unwrap_or(0);
+            if !ranks.is_empty() {
+                println!(
+                    "  attention products (SVD, LAPACK): rank W_Kᵀ W_Q ≤ {}, rank W_Vᵀ W_Oᵀ ≤ {} over {} heads",
+                    max("key_query"),
+                    max("value_output"),
+                    ranks.len()
+                );
+            }
+        }
         match (&mem, &run_error) {
             (Some(mem), _) => println!(
                 "  {:?} at {:?}: {}/{} tokens decoded ({:.1}%), max |error| {:.3e}, forward {:.3}s",
@@ -500,6 +516,10 @@ fn bench(a: &BenchArgs) -> Result<bool> {
         (BackendArg::Reference, Precision::F64) => time_forwards::<f64, _>(&ReferenceBackend, &model, &x, a.repeats)?,
         (BackendArg::Cpu, Precision::F32) => time_forwards::<f32, _>(&CpuBackend::new(threads)?, &model, &x, a.repeats)?,
         (BackendArg::Cpu, Precision::F64) => time_forwards::<f64, _>(&CpuBackend::new(threads)?, &model, &x, a.repeats)?,
+        #[cfg(feature = "blas")]
+        (BackendArg::Blas, Precision::F32) => time_forwards::<f32, _>(&boltz_blas::BlasBackend::new(threads)?, &model, &x, a.repeats)?,
+        #[cfg(feature = "blas")]
+        (BackendArg::Blas, Precision::F64) => time_forwards::<f64, _>(&boltz_blas::BlasBackend::new(threads)?, &model, &x, a.repeats)?,
         (BackendArg::Bigfloat, p) => {
             let bits = match p {
                 Precision::F32 => 24,
@@ -508,8 +528,10 @@ fn bench(a: &BenchArgs) -> Result<bool> {
             };
             time_forwards::<BigReal, _>(&BigFloatBackend::with_threads(bits, threads)?, &model, &x, a.repeats)?
         }
-        (BackendArg::Reference | BackendArg::Cpu, Precision::Bits(_)) => bail!("--backend {:?} runs f32 or f64", a.backend),
-        (other, _) => bail!("--backend {other:?} is not available yet (issues #6 and #9)"),
+        (BackendArg::Reference | BackendArg::Cpu | BackendArg::Blas, Precision::Bits(_)) => {
+            bail!("--backend {:?} runs f32 or f64", a.backend)
+        }
+        (other, _) => bail!("--backend {other:?} is not available in this build"),
     };
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -607,7 +629,26 @@ fn run(cli: Cli) -> Result<bool> {
     }
 }
 
+/// The SVD rank report of every attention head (`null` without the `blas` feature, or the error text).
+fn attention_rank(model: &boltz_core::Model<boltz_bigfloat::BigReal>) -> serde_json::Value {
+    #[cfg(feature = "blas")]
+    {
+        match boltz_blas::rank_report(model) {
+            Ok(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+            Err(e) => json!({ "error": e.to_string() }),
+        }
+    }
+    #[cfg(not(feature = "blas"))]
+    {
+        let _ = model;
+        serde_json::Value::Null
+    }
+}
+
 fn main() -> ExitCode {
+    // OpenBLAS picks its kernel when it loads: re-execute once with a safe OPENBLAS_CORETYPE when unset.
+    #[cfg(feature = "blas")]
+    boltz_blas::openblas::reexec_with_coretype();
     match run(Cli::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

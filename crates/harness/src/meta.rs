@@ -65,6 +65,10 @@ fn devices(threads: usize) -> Vec<boltz_core::DeviceInfo> {
     if let Ok(cpu) = boltz_cpu::CpuBackend::new(threads.max(1)) {
         out.push(Backend::<f64>::device_info(&cpu));
     }
+    #[cfg(feature = "blas")]
+    if let Ok(blas) = boltz_blas::BlasBackend::new(threads.max(1)) {
+        out.push(Backend::<f64>::device_info(&blas));
+    }
     if let Ok(big) = boltz_bigfloat::BigFloatBackend::with_threads(64, threads.max(1)) {
         let mut info = Backend::<boltz_bigfloat::BigReal>::device_info(&big);
         info.details.insert("precision_bits".into(), "per experiment (see the rows)".into());

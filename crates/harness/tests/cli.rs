@@ -225,3 +225,93 @@ fn bench_times_a_workload() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("workload"));
 }
+
+/// The `blas` device entry of a bench record.
+fn blas_device(v: &Value) -> Value {
+    v["meta"]["devices"].as_array().unwrap().iter().find(|d| d["backend"] == "blas").cloned().expect("a blas device entry")
+}
+
+#[test]
+fn blas_backend_runs_and_reports_its_openblas_core() {
+    let args = ["bench", "--workload", "practical", "--backend", "blas", "--precision", "f32", "--batch", "1", "--repeats", "1", "--json"];
+    // Unset: the binary re-executes itself with the core the CPU supports (never Prescott on AVX2/AVX-512).
+    let o = Command::new(env!("CARGO_BIN_EXE_boltz"))
+        .args(args)
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("BOLTZ_OPENBLAS_CHOSEN")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let details = &blas_device(&v)["details"];
+    let isa = details["cpu_isa"].as_str().unwrap();
+    let core = details["openblas_corename"].as_str().unwrap();
+    match isa {
+        "Avx512" => assert_eq!((core, details["openblas_core_source"].as_str().unwrap()), ("SkylakeX", "Chosen"), "{details}"),
+        "Avx2" => assert_eq!(core, "Haswell", "{details}"),
+        _ => {}
+    }
+    assert!(details.get("warning").is_none(), "{details}");
+    // Preset: kept as it is, even when it is not what the CPU could run.
+    let o = Command::new(env!("CARGO_BIN_EXE_boltz")).args(args).env("OPENBLAS_CORETYPE", "Prescott").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let details = &blas_device(&v)["details"];
+    assert_eq!((details["openblas_coretype_env"].as_str(), details["openblas_core_source"].as_str()), (Some("Prescott"), Some("Preset")));
+    assert_eq!(details["openblas_corename"], "Prescott");
+    if isa != "Older" {
+        // A generic kernel on a modern CPU is reported loudly, on stderr and in the result.
+        assert!(details["warning"].as_str().unwrap().contains("Prescott"), "{details}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("WARNING: OpenBLAS"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn memorize_on_blas_reports_rank_one_attention() {
+    let o = boltz(&[
+        "memorize",
+        "--sequences",
+        "10",
+        "--length",
+        "4",
+        "--dim",
+        "3",
+        "--vocab",
+        "8",
+        "--policy",
+        "measured",
+        "--backend",
+        "blas",
+        "--precision",
+        "f64",
+        "--no-bisect",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["memorization"]["tokens"], 40);
+    let ranks = v["attention_rank"].as_array().unwrap();
+    assert_eq!(ranks.len(), 1);
+    // Theorem 2's construction: both attention products have rank exactly one.
+    assert_eq!((ranks[0]["key_query"]["numerical_rank"].as_u64(), ranks[0]["value_output"]["numerical_rank"].as_u64()), (Some(1), Some(1)));
+    // The tuned policy may pick λ = 0 (mean pooling): then W_Kᵀ W_Q vanishes and the report says rank 0.
+    let o = boltz(&[
+        "memorize",
+        "--sequences",
+        "10",
+        "--length",
+        "4",
+        "--dim",
+        "3",
+        "--vocab",
+        "8",
+        "--policy",
+        "tuned",
+        "--no-bisect",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kq = v["attention_rank"][0]["key_query"]["numerical_rank"].as_u64().unwrap();
+    let lambda = v["report"]["contextual"]["lambda"].as_f64().unwrap();
+    assert_eq!(kq, u64::from(lambda != 0.0), "λ = {lambda}");
+}

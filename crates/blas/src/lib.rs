@@ -1,0 +1,144 @@
+//! # boltz-blas
+//!
+//! A CPU backend for `f32` and `f64` whose matrix products run in the system OpenBLAS (through
+//! `ndarray`'s `blas` feature), plus what LAPACK is for: an SVD-based rank and conditioning report of a
+//! model's attention products ([`rank`]), and a safe, reported choice of OpenBLAS kernel ([`openblas`]).
+//!
+//! ## How a forward runs
+//! The shared stack engine ([`boltz_core::engine`]: groups of whole sequences, one GEMM per token-wise
+//! product over a group, tiled FFNs, factored weights kept factored) with its matrix products in
+//! OpenBLAS (`cblas_?gemm` through `ndarray`). Each worker of the backend's own rayon pool runs whole
+//! groups and calls OpenBLAS single-threaded (OpenBLAS's thread count is set to 1, process-wide): the
+//! parallelism is over groups, which avoids OpenBLAS's fork/join on the many medium-sized products and
+//! never nests two thread pools. Peak working memory: see the engine's docs.
+
+pub mod openblas;
+pub mod rank;
+
+// Forces the link of the system OpenBLAS (cblas + LAPACK symbols).
+extern crate blas_src as _;
+extern crate openblas_src as _;
+
+use std::sync::Once;
+
+use boltz_core::backend::check_input;
+use boltz_core::engine::{sequences_per_group, Gemm, Operand, PreparedModel, Workspace};
+use boltz_core::{Backend, Batch, DeviceInfo, Error, Float, Model, Result};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ShapeBuilder};
+use rayon::prelude::*;
+
+pub use openblas::{CoreReport, CoreSource, VectorIsa};
+pub use rank::{rank_report, HeadRank, ProductRank};
+
+/// Element types the BLAS backend runs: `f32` and `f64`.
+pub trait BlasFloat: Float + LinalgScalar + Send + Sync {}
+impl BlasFloat for f32 {}
+impl BlasFloat for f64 {}
+
+/// The BLAS backend (see the crate docs).
+pub struct BlasBackend {
+    threads: usize,
+    pool: rayon::ThreadPool,
+    core: CoreReport,
+}
+
+impl std::fmt::Debug for BlasBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlasBackend").field("threads", &self.threads).field("core", &self.core.corename).finish()
+    }
+}
+
+static WARN_ONCE: Once = Once::new();
+
+impl BlasBackend {
+    /// A backend with its own pool of `threads` workers, each calling single-threaded OpenBLAS.
+    /// Prints (once per process) a warning when OpenBLAS runs a generic kernel on a modern CPU.
+    pub fn new(threads: usize) -> Result<Self> {
+        if threads == 0 {
+            return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("boltz-blas-{i}"))
+            .build()
+            .map_err(|e| Error::Backend { backend: "blas", op: "thread pool", message: e.to_string() })?;
+        openblas::set_threads(1);
+        let core = CoreReport::current();
+        if let Some(w) = core.warning() {
+            WARN_ONCE.call_once(|| eprintln!("{w}"));
+        }
+        Ok(Self { threads, pool, core })
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The OpenBLAS kernel report.
+    pub fn core(&self) -> &CoreReport {
+        &self.core
+    }
+}
+
+/// The OpenBLAS multiplier: `cblas_?gemm` through ndarray's `general_mat_mul` on strided views.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenBlas;
+
+impl<T: BlasFloat> Gemm<T> for OpenBlas {
+    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+        fn view<'a, T>(o: Operand<'a, T>, r: usize, c: usize) -> Result<ArrayView2<'a, T>, ndarray::ShapeError> {
+            let len = if r == 0 || c == 0 { 0 } else { (r - 1) * o.row_stride + (c - 1) * o.col_stride + 1 };
+            ArrayView2::from_shape((r, c).strides((o.row_stride, o.col_stride)), o.data.get(..len).unwrap_or(&[]))
+        }
+        // The engine's operands always cover their extents (a violation is a bug in the engine, not input).
+        match (view(a, m, k), view(b, k, n), ArrayViewMut2::from_shape((m, n), &mut c[..m * n])) {
+            (Ok(a), Ok(b), Ok(mut c)) => general_mat_mul(T::one(), &a, &b, beta, &mut c),
+            _ => unreachable!("engine operands out of bounds: m={m} k={k} n={n}"),
+        }
+    }
+}
+
+/// A model laid out for the BLAS backend.
+pub type BlasModel<T> = PreparedModel<T>;
+
+impl<T: BlasFloat> Backend<T> for BlasBackend {
+    type Prepared = BlasModel<T>;
+
+    fn name(&self) -> &'static str {
+        "blas"
+    }
+
+    fn device_info(&self) -> DeviceInfo {
+        let mut details = std::collections::BTreeMap::new();
+        details.insert("dtype".into(), T::DTYPE.into());
+        details.insert("openblas_corename".into(), self.core.corename.clone());
+        details.insert("openblas_config".into(), self.core.config.clone());
+        details.insert("openblas_coretype_env".into(), self.core.coretype_env.clone().unwrap_or_else(|| "(unset)".into()));
+        details.insert("openblas_core_source".into(), format!("{:?}", self.core.source));
+        details.insert("openblas_threads_per_worker".into(), "1".into());
+        details.insert("cpu_isa".into(), format!("{:?}", self.core.cpu_isa));
+        if let Some(w) = self.core.warning() {
+            details.insert("warning".into(), w);
+        }
+        DeviceInfo { backend: "blas".into(), device: "host (OpenBLAS)".into(), threads: self.threads, details }
+    }
+
+    fn prepare(&self, model: &Model<T>) -> Result<BlasModel<T>> {
+        Ok(PreparedModel::new(model))
+    }
+
+    fn forward(&self, model: &BlasModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
+        check_input(model.dim(), input)?;
+        let (batch, n, d) = (input.batch(), input.len(), input.dim());
+        let mut data = input.as_slice().to_vec();
+        let per_group = sequences_per_group(batch, n, self.threads);
+        self.pool.install(|| {
+            data.par_chunks_mut(per_group * n * d)
+                .enumerate()
+                .try_for_each_init(Workspace::default, |ws, (g, z)| model.forward_group(&OpenBlas, z, n, g * per_group, ws))
+        })?;
+        Batch::new(batch, n, d, data)
+    }
+}

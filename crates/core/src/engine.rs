@@ -1,0 +1,425 @@
+//! The forward of a whole stack on groups of sequences, written once for every CPU backend and
+//! parameterised by who multiplies matrices ([`Gemm`]: the pure-Rust `matrixmultiply` kernels in
+//! `boltz-cpu`, the system OpenBLAS in `boltz-blas`).
+//!
+//! Sequences are independent through every layer, so a backend cuts the batch into groups of whole
+//! sequences (about [`GROUP_ROWS`] tokens, see [`sequences_per_group`]) and runs each group through the
+//! whole stack on one worker — no synchronisation between layers. Within a group, every token-wise
+//! product is one matrix product over the group's tokens:
+//!
+//! * projections `X W_Qᵀ` etc.; a factored weight `U Vᵀ` is applied as `(X V) Uᵀ`, so a rank-1 head
+//!   costs O(n·d) per sequence for its projections, never a dense d×d product;
+//! * scores: for softmax heads of size ≥ [`GEMM_HEAD_SIZE`], one `n × n` block `Q_b K_bᵀ` per sequence
+//!   (a product), max-shifted softmax row by row, then `P V_b` (a product); smaller heads and hardmax use
+//!   the row kernel [`crate::kernels::attend_sequence`] (one score row at a time);
+//! * FFN, tiled over hidden units in chunks of at most [`HIDDEN_CHUNK`]: `H = ReLU(X W₁[c]ᵀ + b₁[c])`,
+//!   then `Y += H W₂[:, c]ᵀ`, so a chunk's hidden activations stay in cache however wide the layer (the
+//!   memorizer's width nN reaches 10⁶);
+//! * products whose inner and outer sizes are both tiny (≤ [`SMALL_PRODUCT`], the deep-narrow stacks'
+//!   d = 4, s = 1 layers) skip the GEMM call and its packing overhead and run as plain dot products.
+//!
+//! ## Memory
+//! Per worker: the group's residual delta (`R·d`, R = tokens of a group), per-head projections and mixed
+//! values (`4·R·s`), one `n × n` score block, one hidden tile `R × min(q, HIDDEN_CHUNK)` and the factored
+//! path's `R × r`; on top of the input/output batch. Practical workload in f32 (R = 256, s = 64,
+//! n = 128, q = 1024): about 1.6 MB per worker.
+
+use crate::backend::check_output;
+use crate::error::Result;
+use crate::kernels::{attend_sequence, dot};
+use crate::model::{Model, Normalizer, Weight};
+use crate::real::Float;
+
+/// Tokens per group that the backends aim for.
+pub const GROUP_ROWS: usize = 256;
+/// Largest hidden-unit chunk of a tiled FFN.
+pub const HIDDEN_CHUNK: usize = 2048;
+/// Smallest softmax head size whose scores are computed as a matrix product.
+pub const GEMM_HEAD_SIZE: usize = 8;
+/// Products with inner and output sizes both at most this run as plain dot products.
+pub const SMALL_PRODUCT: usize = 8;
+
+/// A strided matrix operand: element `(i, j)` is `data[i · row_stride + j · col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand<'a, T> {
+    /// The elements.
+    pub data: &'a [T],
+    /// Distance between rows.
+    pub row_stride: usize,
+    /// Distance between columns.
+    pub col_stride: usize,
+}
+
+impl<'a, T> Operand<'a, T> {
+    /// Row-major with `cols` columns.
+    pub fn rows(data: &'a [T], cols: usize) -> Self {
+        Self { data, row_stride: cols, col_stride: 1 }
+    }
+    /// The transpose of a row-major matrix with `cols` columns (column-major view).
+    pub fn transposed(data: &'a [T], cols: usize) -> Self {
+        Self { data, row_stride: 1, col_stride: cols }
+    }
+}
+
+/// A matrix product: `C = A·B + beta·C` with `A` `m × k`, `B` `k × n` (any strides where one of the two
+/// is 1) and `C` row-major `m × n` (`c.len() == m·n`). Implementations must be usable from several
+/// threads at once.
+pub trait Gemm<T>: Sync {
+    /// Computes the product.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]);
+}
+
+/// `C = A·B + beta·C` for tiny `k` and `n` (dot products in a fixed order, no packing).
+fn small_gemm<T: Float>(m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    let zero = T::default();
+    let store = |cij: &mut T, s: T| *cij = if beta == zero { s } else { s.add(&beta.mul(cij)) };
+    if a.col_stride == 1 && b.row_stride == 1 {
+        // Rows of A against columns of B, both contiguous (x·Wᵀ with W row-major): the row kernel's dot.
+        for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
+            let ai = &a.data[i * a.row_stride..i * a.row_stride + k];
+            for (j, cij) in ci.iter_mut().enumerate() {
+                let bj = &b.data[j * b.col_stride..j * b.col_stride + k];
+                // Below four terms `dot`'s four accumulators are pure overhead: sum in order instead.
+                let s = if k < 4 { ai.iter().zip(bj).fold(zero, |s, (x, y)| s.add(&x.mul(y))) } else { dot(ai, bj) };
+                store(cij, s);
+            }
+        }
+        return;
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = zero;
+            for l in 0..k {
+                s = s.add(&a.data[i * a.row_stride + l * a.col_stride].mul(&b.data[l * b.row_stride + j * b.col_stride]));
+            }
+            store(&mut c[i * n + j], s);
+        }
+    }
+}
+
+/// `C = a·bᵀ + beta·C` for an inner size of one (an outer product: what a rank-1 factor produces).
+fn outer<T: Float>(m: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    let zero = T::default();
+    for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
+        let ai = a.data[i * a.row_stride];
+        if b.col_stride == 1 && beta == zero {
+            ci.iter_mut().zip(&b.data[..n]).for_each(|(cij, bj)| *cij = ai.mul(bj));
+        } else {
+            for (j, cij) in ci.iter_mut().enumerate() {
+                let s = ai.mul(&b.data[j * b.col_stride]);
+                *cij = if beta == zero { s } else { s.add(&beta.mul(cij)) };
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product<T: Float, G: Gemm<T>>(g: &G, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    if k == 1 {
+        outer(m, n, a, b, beta, c);
+    } else if k <= SMALL_PRODUCT && n <= SMALL_PRODUCT {
+        small_gemm(m, k, n, a, b, beta, c);
+    } else {
+        g.gemm(m, k, n, a, b, beta, c);
+    }
+}
+
+/// A weight as the engine applies it to rows of tokens.
+#[derive(Clone, Debug)]
+enum Linear<T> {
+    /// Row-major `rows × cols`.
+    Dense { rows: usize, cols: usize, w: Vec<T> },
+    /// `U` (`rows × r`, row-major) and `V` (`cols × r`, row-major): `x ↦ U (Vᵀ x)`.
+    Factored { rows: usize, r: usize, u: Vec<T>, v: Vec<T> },
+}
+
+impl<T: Float> Linear<T> {
+    fn new(w: &Weight<T>) -> Self {
+        match w {
+            Weight::Dense(m) => Self::Dense { rows: m.rows(), cols: m.cols(), w: m.as_slice().to_vec() },
+            Weight::Factored { u, v } => Self::Factored { rows: u.rows(), r: u.cols(), u: u.as_slice().to_vec(), v: v.as_slice().to_vec() },
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Self::Dense { rows, .. } | Self::Factored { rows, .. } => *rows,
+        }
+    }
+
+    /// `out = x · W[rows, cols]ᵀ + beta · out` for `m` token rows `x` (row-major, `cols.len()` columns),
+    /// a range of the weight's rows (outputs) and columns (inputs); `tmp` holds the factored path's `x V`.
+    #[allow(clippy::too_many_arguments)]
+    fn apply<G: Gemm<T>>(
+        &self,
+        g: &G,
+        m: usize,
+        x: &[T],
+        out: &mut [T],
+        beta: T,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+        tmp: &mut Vec<T>,
+    ) {
+        let k = cols.len();
+        let a = Operand::rows(x, k);
+        match self {
+            Self::Dense { cols: stride, w, .. } => {
+                let b = Operand::transposed(&w[rows.start * stride + cols.start..], *stride);
+                product(g, m, k, rows.len(), a, b, beta, out);
+            }
+            Self::Factored { r, u, v, .. } => {
+                tmp.clear();
+                tmp.resize(m * r, T::default());
+                product(g, m, k, *r, a, Operand::rows(&v[cols.start * r..], *r), T::default(), tmp);
+                product(g, m, *r, rows.len(), Operand::rows(tmp, *r), Operand::transposed(&u[rows.start * r..], *r), beta, out);
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Head<T> {
+    w_q: Linear<T>,
+    w_k: Linear<T>,
+    w_v: Linear<T>,
+    w_o: Linear<T>,
+    b_q: Option<Vec<T>>,
+}
+
+#[derive(Clone, Debug)]
+struct Ffn<T> {
+    w1: Linear<T>,
+    b1: Vec<T>,
+    w2: Linear<T>,
+    b2: Vec<T>,
+}
+
+#[derive(Clone, Debug)]
+struct PreparedBlock<T> {
+    attention: Option<(Vec<Head<T>>, Normalizer, bool)>,
+    ffn: Option<Ffn<T>>,
+}
+
+/// A model laid out for the engine (weights copied once, row-major, factors kept).
+#[derive(Clone, Debug)]
+pub struct PreparedModel<T> {
+    dim: usize,
+    blocks: Vec<PreparedBlock<T>>,
+}
+
+/// Per-worker buffers, reused across groups.
+#[derive(Debug)]
+pub struct Workspace<T> {
+    q: Vec<T>,
+    k: Vec<T>,
+    v: Vec<T>,
+    mixed: Vec<T>,
+    delta: Vec<T>,
+    hidden: Vec<T>,
+    scores: Vec<T>,
+    row: Vec<T>,
+    mix_row: Vec<T>,
+    tmp: Vec<T>,
+}
+
+impl<T> Default for Workspace<T> {
+    fn default() -> Self {
+        Self {
+            q: Vec::new(),
+            k: Vec::new(),
+            v: Vec::new(),
+            mixed: Vec::new(),
+            delta: Vec::new(),
+            hidden: Vec::new(),
+            scores: Vec::new(),
+            row: Vec::new(),
+            mix_row: Vec::new(),
+            tmp: Vec::new(),
+        }
+    }
+}
+
+fn sized<T: Float>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    v.resize(len, T::default());
+    &mut v[..len]
+}
+
+/// Whole sequences per group for a batch of `batch` sequences of length `n` on `workers` workers:
+/// about [`GROUP_ROWS`] tokens, but at least one group per worker when the batch allows it.
+pub fn sequences_per_group(batch: usize, n: usize, workers: usize) -> usize {
+    GROUP_ROWS.div_ceil(n.max(1)).min(batch.div_ceil(workers.max(1))).max(1)
+}
+
+impl<T: Float> PreparedModel<T> {
+    /// Lays `model` out for the engine.
+    pub fn new(model: &Model<T>) -> Self {
+        let blocks = model
+            .blocks()
+            .iter()
+            .map(|b| PreparedBlock {
+                attention: b.attention.as_ref().map(|a| {
+                    let heads = a
+                        .heads
+                        .iter()
+                        .map(|h| Head {
+                            w_q: Linear::new(&h.w_q),
+                            w_k: Linear::new(&h.w_k),
+                            w_v: Linear::new(&h.w_v),
+                            w_o: Linear::new(&h.w_o),
+                            b_q: h.b_q.clone(),
+                        })
+                        .collect();
+                    (heads, a.normalizer, a.causal)
+                }),
+                ffn: b.ffn.as_ref().map(|f| Ffn { w1: Linear::new(&f.w1), b1: f.b1.clone(), w2: Linear::new(&f.w2), b2: f.b2.clone() }),
+            })
+            .collect();
+        Self { dim: model.dim(), blocks }
+    }
+
+    /// Token dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Runs a group of whole sequences of length `n` (`z`: row-major tokens × d, updated in place)
+    /// through the stack. `first_sequence` only names the group in overflow errors.
+    pub fn forward_group<G: Gemm<T>>(&self, g: &G, z: &mut [T], n: usize, first_sequence: usize, w: &mut Workspace<T>) -> Result<()> {
+        let d = self.dim;
+        let rows = z.len() / d;
+        let zero = T::default();
+        let one = T::from_f64(1.0);
+        for (b, block) in self.blocks.iter().enumerate() {
+            if let Some((heads, normalizer, causal)) = &block.attention {
+                sized(&mut w.delta, rows * d).fill(zero);
+                for head in heads {
+                    let hs = head.w_q.rows();
+                    let len = rows * hs;
+                    head.w_q.apply(g, rows, z, sized(&mut w.q, len), zero, 0..hs, 0..d, &mut w.tmp);
+                    if let Some(bq) = &head.b_q {
+                        for row in w.q.chunks_exact_mut(hs) {
+                            row.iter_mut().zip(bq).for_each(|(a, c)| *a = a.add(c));
+                        }
+                    }
+                    head.w_k.apply(g, rows, z, sized(&mut w.k, len), zero, 0..hs, 0..d, &mut w.tmp);
+                    head.w_v.apply(g, rows, z, sized(&mut w.v, len), zero, 0..hs, 0..d, &mut w.tmp);
+                    sized(&mut w.mixed, len);
+                    for seq in 0..rows / n {
+                        attention_core(g, w, seq * n * hs..(seq + 1) * n * hs, hs, *normalizer, *causal);
+                    }
+                    head.w_o.apply(g, rows, &w.mixed, &mut w.delta, one, 0..d, 0..hs, &mut w.tmp);
+                }
+                z.iter_mut().zip(&w.delta).for_each(|(a, c)| *a = a.add(c));
+                check_output(z, || format!("blocks.{b}.attn (group from sequence {first_sequence})"))?;
+            }
+            if let Some(f) = &block.ffn {
+                let q = f.w1.rows();
+                sized(&mut w.delta, rows * d).fill(zero);
+                let mut start = 0;
+                while start < q {
+                    let end = (start + HIDDEN_CHUNK).min(q);
+                    let width = end - start;
+                    let hidden = sized(&mut w.hidden, rows * width);
+                    f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
+                    let bias = &f.b1[start..end];
+                    for row in hidden.chunks_exact_mut(width) {
+                        row.iter_mut().zip(bias).for_each(|(h, c)| *h = h.add(c).relu());
+                    }
+                    f.w2.apply(g, rows, &w.hidden, &mut w.delta, one, 0..d, start..end, &mut w.tmp);
+                    start = end;
+                }
+                for (t, dt) in z.chunks_exact_mut(d).zip(w.delta.chunks_exact(d)) {
+                    for ((a, y), c) in t.iter_mut().zip(dt).zip(&f.b2) {
+                        *a = a.add(&y.add(c));
+                    }
+                }
+                check_output(z, || format!("blocks.{b}.ffn (group from sequence {first_sequence})"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Mixes the values of one sequence (elements `r` of the projections) into `w.mixed`.
+fn attention_core<T: Float, G: Gemm<T>>(
+    g: &G,
+    w: &mut Workspace<T>,
+    r: std::ops::Range<usize>,
+    hs: usize,
+    normalizer: Normalizer,
+    causal: bool,
+) {
+    let n = r.len() / hs;
+    let (q, k, v) = (&w.q[r.clone()], &w.k[r.clone()], &w.v[r.clone()]);
+    let mixed = &mut w.mixed[r];
+    if normalizer == Normalizer::Softmax && hs >= GEMM_HEAD_SIZE {
+        let scores = sized(&mut w.scores, n * n);
+        g.gemm(n, hs, n, Operand::rows(q, hs), Operand::transposed(k, hs), T::default(), scores);
+        for (j, row) in scores.chunks_exact_mut(n).enumerate() {
+            let keys = if causal { j + 1 } else { n };
+            let max = row[..keys].iter().copied().fold(row[0], |m, x| if x > m { x } else { m });
+            let mut total = T::default();
+            for (i, x) in row.iter_mut().enumerate() {
+                *x = if i < keys { x.sub(&max).exp() } else { T::default() };
+                total = total.add(x);
+            }
+            row.iter_mut().for_each(|x| *x = x.div(&total));
+        }
+        g.gemm(n, n, hs, Operand::rows(&w.scores, n), Operand::rows(v, hs), T::default(), mixed);
+    } else {
+        attend_sequence(q, k, v, hs, normalizer, causal, &mut w.row, &mut w.mix_row, |j, m| mixed[j * hs..(j + 1) * hs].copy_from_slice(m));
+    }
+}
+
+/// A plain triple-loop [`Gemm`] (dot products in a fixed order): the engine's reference multiplier, used
+/// by tests and as a fallback.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NaiveGemm;
+
+impl<T: Float> Gemm<T> for NaiveGemm {
+    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+        small_gemm(m, k, n, a, b, beta, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::{random_batch, random_model, RandomModelSpec};
+    use crate::rng::SeededRng;
+    use crate::{Backend, ReferenceBackend};
+
+    #[test]
+    fn grouped_forward_matches_the_reference() {
+        for (seed, hs, hidden, normalizer, factor_rank, causal) in [
+            (1, 16, 3000, Normalizer::Softmax, None, false),
+            (2, 1, 4, Normalizer::Hardmax, None, false),
+            (3, 9, 20, Normalizer::Softmax, Some(2), true),
+        ] {
+            let mut rng = SeededRng::new(seed);
+            let spec =
+                RandomModelSpec { dim: 12, blocks: 2, heads: 2, head_size: hs, hidden, normalizer, causal, query_bias: true, factor_rank };
+            let model: Model<f64> = random_model(&mut rng, &spec);
+            let x = random_batch(&mut rng, 5, 7, 12);
+            let expected = ReferenceBackend.run(&model, &x).expect("reference");
+            let prepared = PreparedModel::new(&model);
+            let mut z = x.as_slice().to_vec();
+            let mut ws = Workspace::default();
+            for (i, group) in z.chunks_mut(2 * 7 * 12).enumerate() {
+                prepared.forward_group(&NaiveGemm, group, 7, 2 * i, &mut ws).expect("forward");
+            }
+            let err = z.iter().zip(expected.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-9, "seed {seed}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn group_sizes() {
+        assert_eq!(sequences_per_group(32, 128, 2), 2);
+        assert_eq!(sequences_per_group(64, 8, 2), 32);
+        assert_eq!(sequences_per_group(1, 1000, 4), 1);
+        assert_eq!(sequences_per_group(10_000, 16, 2), 16);
+    }
+}
