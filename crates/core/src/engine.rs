@@ -323,6 +323,10 @@ impl<T: Float> PreparedModel<T> {
                     let width = end - start;
                     let hidden = sized(&mut w.hidden, rows * width);
                     f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
+                    // Test-only: a deliberate slowdown (the first layer computed twice) that the
+                    // instruction-count gate must catch (`scripts/bench-gate.sh --self-test`).
+                    #[cfg(feature = "gate-slowdown")]
+                    f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
                     let bias = &f.b1[start..end];
                     for row in hidden.chunks_exact_mut(width) {
                         row.iter_mut().zip(bias).for_each(|(h, c)| *h = h.add(c).relu());

@@ -20,6 +20,9 @@ pub struct Workload {
     pub n: usize,
     /// Token dimension.
     pub d: usize,
+    /// Sequences per forward in the criterion benches (the memorizer keeps its FFN width nN but runs a
+    /// slice of its training set, so that one sample takes well under a second).
+    pub bench_batch: usize,
 }
 
 /// The table.
@@ -30,6 +33,7 @@ pub const WORKLOADS: [Workload; 3] = [
         batch: 32,
         n: 128,
         d: 256,
+        bench_batch: 32,
     },
     Workload {
         name: "memorizer",
@@ -37,6 +41,7 @@ pub const WORKLOADS: [Workload; 3] = [
         batch: 10_000,
         n: 16,
         d: 16,
+        bench_batch: 64,
     },
     Workload {
         name: "deep-narrow",
@@ -44,6 +49,7 @@ pub const WORKLOADS: [Workload; 3] = [
         batch: 64,
         n: 8,
         d: 4,
+        bench_batch: 64,
     },
 ];
 

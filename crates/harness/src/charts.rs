@@ -437,3 +437,54 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
     }
     out
 }
+
+/// The wall-clock history (`results/bench-history.jsonl`, one JSON record per recorded run, appended by
+/// `scripts/bench-track.sh --record`) as a chart: each tracked ratio against the run's index. Lines
+/// that are not JSON objects with a `ratios` map are errors naming the line.
+pub fn history_chart(jsonl: &str) -> Result<Chart> {
+    let mut by_name: std::collections::BTreeMap<String, Vec<(f64, f64)>> = std::collections::BTreeMap::new();
+    let mut runs = 0usize;
+    for (i, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("history line {}: {e}", i + 1))?;
+        let ratios =
+            v.get("ratios").and_then(Value::as_object).ok_or_else(|| anyhow::anyhow!("history line {}: no \"ratios\" object", i + 1))?;
+        runs += 1;
+        for (name, r) in ratios {
+            // Two threads are the tracked configuration; one-thread ratios stay in the file.
+            if name.ends_with("threads=1") {
+                continue;
+            }
+            if let Some(r) = r.as_f64() {
+                by_name.entry(name.clone()).or_default().push((runs as f64, r));
+            }
+        }
+    }
+    if runs == 0 {
+        anyhow::bail!("the history has no runs");
+    }
+    Ok(Chart {
+        name: "bench_history".into(),
+        title: "Wall-clock ratios per recorded run (speedup over the reference path; Yun / one-layer build time)".into(),
+        x_label: "recorded run (results/bench-history.jsonl line)".into(),
+        y_label: "ratio".into(),
+        x_log: false,
+        y_log: true,
+        series: by_name.into_iter().map(|(name, points)| Series { name, points, style: Style::Measured }).collect(),
+    })
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn history_lines_become_series() {
+        let text = "{\"ratios\": {\"speedup/cpu/practical/f32,threads=2\": 40.0, \"speedup/cpu/practical/f32,threads=1\": 20.0}}\n\
+                    {\"ratios\": {\"speedup/cpu/practical/f32,threads=2\": 42.0}}\n";
+        let chart = history_chart(text).unwrap();
+        assert_eq!(chart.series.len(), 1);
+        assert_eq!(chart.series[0].points, vec![(1.0, 40.0), (2.0, 42.0)]);
+        assert!(history_chart("{\"x\": 1}").unwrap_err().to_string().contains("line 1"));
+        assert!(history_chart("").is_err());
+    }
+}

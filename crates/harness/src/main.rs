@@ -54,6 +54,15 @@ enum Command {
         /// Directory with capacity.json, separation.json, ... (as written by reproduce).
         dir: PathBuf,
     },
+    /// Draw the wall-clock history of the benches (results/bench-history.jsonl, appended by
+    /// `scripts/bench-track.sh --record`) as bench_history.png/.svg.
+    PlotHistory {
+        /// The history file (one JSON record per line).
+        file: PathBuf,
+        /// Directory for the chart.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
     /// Merge shard files (`<experiment>.shard-i-of-k.json`) in a directory into whole result files.
     Merge {
         /// Directory holding the shard files.
@@ -608,6 +617,14 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Bench(a) => bench(&a),
         Command::Plot { dir } => {
             for f in plot(&dir)? {
+                eprintln!("drew {}", f.display());
+            }
+            Ok(true)
+        }
+        Command::PlotHistory { file, out } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let chart = charts::history_chart(&text).with_context(|| file.display().to_string())?;
+            for f in charts::draw(&chart, &out)? {
                 eprintln!("drew {}", f.display());
             }
             Ok(true)
