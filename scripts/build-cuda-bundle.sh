@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds, on a machine with a Rust toolchain, what the GPU machine runs (it has CUDA but no Rust):
+# the CUDA conformance test binary and the cuda bench binary (neither links OpenBLAS), plus the device
+# script and the PyTorch comparison, into device-bundle/ (git-ignored). Then, with the device tool:
+#   carry ["device-bundle"], command: bash device-bundle/cuda-device-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf device-bundle && mkdir -p device-bundle
+test_bin=$(cargo test --release -p boltz-cuda --test conformance --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys; print([j["executable"] for j in map(json.loads, sys.stdin) if j.get("executable") and j["target"]["name"]=="conformance"][-1])')
+bench_bin=$(cargo bench --bench cuda --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys; print([j["executable"] for j in map(json.loads, sys.stdin) if j.get("executable") and j["target"]["name"]=="cuda"][-1])')
+cp "$test_bin" device-bundle/cuda-conformance
+cp "$bench_bin" device-bundle/cuda-bench
+cp scripts/cuda-device-check.sh scripts/torch_compare.py device-bundle/
+if ldd device-bundle/cuda-bench device-bundle/cuda-conformance | grep -q openblas; then
+  echo "build-cuda-bundle: a binary links OpenBLAS, which the GPU machine lacks" >&2
+  exit 1
+fi
+ls -la device-bundle
