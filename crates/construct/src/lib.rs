@@ -33,6 +33,7 @@ pub mod hardmax;
 pub mod memorizer;
 pub mod verify;
 pub mod yun;
+pub mod yun_eval;
 
 pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy, Projection, Separation};
 pub use memorizer::{Memorizer, MemorizerReport};

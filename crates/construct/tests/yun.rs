@@ -80,3 +80,37 @@ fn softmax_realisation_finds_the_smallest_scale() {
     // Below the threshold it fails, at it it memorizes.
     assert!(sweep.probes.iter().all(|&(p, ok)| ok == (p >= k)), "{sweep:?}");
 }
+
+#[test]
+fn event_driven_evaluation_is_bit_identical_to_the_plain_forward() {
+    use boltz_bigfloat::{BigFloatBackend, BigReal};
+    use boltz_construct::yun::FusedYun;
+    use boltz_core::{Backend, ExactConvert};
+    for (ds, variant) in [
+        (data(12, 4, 2, 8, 5), YunVariant::Adaptive),
+        (data(8, 3, 1, 6, 6), YunVariant::Full),
+        (data(10, 5, 3, 12, 7), YunVariant::Adaptive),
+    ] {
+        let y = Yun::build(&ds, &YunOptions { variant, threads: 2, ..Default::default() }).unwrap();
+        let backend = BigFloatBackend::with_threads(y.report.bits, 2).unwrap();
+        let x: Batch<BigReal> = ds.inputs.convert().unwrap();
+        let plain = backend.run(&y.model, &x).unwrap();
+        let mut fused = FusedYun::new(&backend, &y.model, &y.layout);
+        let out = fused.forward(&x).unwrap();
+        let exact = |b: &Batch<BigReal>| b.as_slice().iter().map(|v| v.to_exact().to_string()).collect::<Vec<_>>();
+        assert_eq!(exact(&out), exact(&plain), "{variant:?}");
+        // It skipped most of the (layers × sequences) block evaluations of the plain forward.
+        assert!(fused.evaluations < y.model.blocks().len() * ds.inputs.batch() / 2, "{} evaluations", fused.evaluations);
+    }
+}
+
+#[test]
+fn a_thousand_sequences_build_and_verify_in_seconds() {
+    // The size: N = 10³, n = 8, d = 4 (about 8 000 context ids, so ~8 100 layers).
+    let ds = data(1000, 8, 4, 16, 3);
+    let y = Yun::build(&ds, &YunOptions { threads: 2, ..Default::default() }).unwrap();
+    let r = &y.report;
+    assert!(r.memorization.is_perfect() && r.memorization.tokens == 8000, "{:?}", r.memorization);
+    assert_eq!(r.layers as f64, 1.0 + r.formula.layers);
+    eprintln!("N = 1000: {} layers, build {:.2}s, verify {:.2}s", r.layers, r.build_seconds, r.verify_seconds);
+}

@@ -289,6 +289,9 @@ struct Built {
     exact: Memorization,
     report: serde_json::Value,
     summary: Vec<String>,
+    /// Seconds of a verification at `bits` that already ran the whole model exactly (Yun's
+    /// event-driven evaluator); a bigfloat run at `bits` reuses it instead of a plain forward.
+    verified_seconds: Option<f64>,
 }
 
 fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built> {
@@ -318,6 +321,7 @@ fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built>
                 exact: r.memorization.clone(),
                 report: serde_json::to_value(r)?,
                 summary,
+                verified_seconds: None,
             })
         }
         Construction::Yun | Construction::YunFull => {
@@ -336,7 +340,14 @@ fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built>
                     r.ids, r.log2_max_id, r.params.dense, r.formula.params
                 ),
             ];
-            Ok(Built { model: y.model.clone(), bits: r.bits, exact: r.memorization.clone(), report: serde_json::to_value(r)?, summary })
+            Ok(Built {
+                model: y.model.clone(),
+                bits: r.bits,
+                exact: r.memorization.clone(),
+                report: serde_json::to_value(r)?,
+                summary,
+                verified_seconds: Some(r.verify_seconds),
+            })
         }
         Construction::Kim => {
             bail!("--construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction (issue #5)")
@@ -362,6 +373,9 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         (BackendArg::Blas, Precision::F64) => run_on::<_, f64>(&boltz_blas::BlasBackend::new(threads)?, &built.model, &data),
         #[cfg(feature = "blas")]
         (BackendArg::Blas, Precision::F32) => run_on::<_, f32>(&boltz_blas::BlasBackend::new(threads)?, &built.model, &data),
+        (BackendArg::Bigfloat, Precision::Bits(b)) if b == built.bits && built.verified_seconds.is_some() => {
+            Ok((built.exact.clone(), built.verified_seconds.unwrap_or(0.0)))
+        }
         (BackendArg::Bigfloat, p) => {
             let bits = match p {
                 Precision::F32 => 24,
