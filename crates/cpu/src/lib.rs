@@ -54,41 +54,18 @@ impl CpuBackend {
 /// Element types with a `matrixmultiply` kernel.
 pub trait CpuFloat: Float + Send + Sync {
     /// `C = A·B + beta·C` through `matrixmultiply` (single-threaded).
-    fn mm(m: usize, k: usize, n: usize, a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]) {
-        Self::mm_strided(m, k, n, a, b, beta, c, (n, 1));
-    }
-    /// The same with `C` strided: element `(i, j)` at `c[i · rsc + j · csc]`.
-    #[allow(clippy::too_many_arguments)]
-    fn mm_strided(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: Operand<'_, Self>,
-        b: Operand<'_, Self>,
-        beta: Self,
-        c: &mut [Self],
-        c_strides: (usize, usize),
-    );
+    fn mm(m: usize, k: usize, n: usize, a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]);
 }
 
 macro_rules! impl_cpu_float {
     ($t:ty, $f:path) => {
         impl CpuFloat for $t {
-            fn mm_strided(
-                m: usize,
-                k: usize,
-                n: usize,
-                a: Operand<'_, Self>,
-                b: Operand<'_, Self>,
-                beta: Self,
-                c: &mut [Self],
-                (rsc, csc): (usize, usize),
-            ) {
+            fn mm(m: usize, k: usize, n: usize, a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]) {
                 let last = |o: &Operand<'_, Self>, r: usize, cc: usize| (r.max(1) - 1) * o.row_stride + (cc.max(1) - 1) * o.col_stride;
                 // The engine's operands always cover their extents; checked here because the kernel reads raw pointers.
                 assert!(m == 0 || k == 0 || last(&a, m, k) < a.data.len(), "gemm: A is too short");
                 assert!(k == 0 || n == 0 || last(&b, k, n) < b.data.len(), "gemm: B is too short");
-                assert!(m == 0 || n == 0 || (m - 1) * rsc + (n - 1) * csc < c.len(), "gemm: C is too short");
+                assert!(c.len() >= m * n, "gemm: C is too short");
                 let s = |x: usize| x as isize;
                 // SAFETY: the asserts above keep every access of the m×k, k×n and m×n operands in bounds.
                 unsafe {
@@ -105,8 +82,8 @@ macro_rules! impl_cpu_float {
                         s(b.col_stride),
                         beta,
                         c.as_mut_ptr(),
-                        s(rsc),
-                        s(csc),
+                        s(n),
+                        1,
                     )
                 }
             }
@@ -122,23 +99,9 @@ pub struct MatrixMultiply;
 
 impl<T: CpuFloat> Gemm<T> for MatrixMultiply {
     fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
-        if n < NARROW && m > n {
-            // Narrow outputs (the memorizer's `H · W₂ᵀ` tiles: 16 columns, 2048-deep) run faster as
-            // `Cᵀ = Bᵀ Aᵀ`: matrixmultiply's kernels then stream the long side.
-            let (bt, at) = (transpose(b), transpose(a));
-            T::mm_strided(n, k, m, bt, at, beta, c, (1, n));
-        } else {
-            T::mm(m, k, n, a, b, beta, c);
-        }
+        T::mm(m, k, n, a, b, beta, c);
     }
 }
-
-fn transpose<T>(o: Operand<'_, T>) -> Operand<'_, T> {
-    Operand { data: o.data, row_stride: o.col_stride, col_stride: o.row_stride }
-}
-
-/// Output widths below this are computed transposed (see [`MatrixMultiply`]).
-const NARROW: usize = 32;
 
 /// A model laid out for the CPU backend.
 pub type CpuModel<T> = PreparedModel<T>;
