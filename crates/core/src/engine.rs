@@ -75,14 +75,23 @@ fn small_gemm<T: Float>(m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Oper
     let zero = T::default();
     let store = |cij: &mut T, s: T| *cij = if beta == zero { s } else { s.add(&beta.mul(cij)) };
     if a.col_stride == 1 && b.row_stride == 1 {
-        // Rows of A against columns of B, both contiguous (x·Wᵀ with W row-major): the row kernel's dot.
+        // Rows of A against columns of B, both contiguous (x·Wᵀ with W row-major): with the inner size
+        // known at compile time the dot products unroll completely (the deep-narrow stacks' d = 4).
+        match k {
+            1 => return small_rows::<T, 1>(m, n, a, b, beta, c),
+            2 => return small_rows::<T, 2>(m, n, a, b, beta, c),
+            3 => return small_rows::<T, 3>(m, n, a, b, beta, c),
+            4 => return small_rows::<T, 4>(m, n, a, b, beta, c),
+            5 => return small_rows::<T, 5>(m, n, a, b, beta, c),
+            6 => return small_rows::<T, 6>(m, n, a, b, beta, c),
+            7 => return small_rows::<T, 7>(m, n, a, b, beta, c),
+            8 => return small_rows::<T, 8>(m, n, a, b, beta, c),
+            _ => {}
+        }
         for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
             let ai = &a.data[i * a.row_stride..i * a.row_stride + k];
             for (j, cij) in ci.iter_mut().enumerate() {
-                let bj = &b.data[j * b.col_stride..j * b.col_stride + k];
-                // Below four terms `dot`'s four accumulators are pure overhead: sum in order instead.
-                let s = if k < 4 { ai.iter().zip(bj).fold(zero, |s, (x, y)| s.add(&x.mul(y))) } else { dot(ai, bj) };
-                store(cij, s);
+                store(cij, dot(ai, &b.data[j * b.col_stride..j * b.col_stride + k]));
             }
         }
         return;
@@ -94,6 +103,23 @@ fn small_gemm<T: Float>(m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Oper
                 s = s.add(&a.data[i * a.row_stride + l * a.col_stride].mul(&b.data[l * b.row_stride + j * b.col_stride]));
             }
             store(&mut c[i * n + j], s);
+        }
+    }
+}
+
+/// [`small_gemm`]'s contiguous case for an inner size `K` known at compile time (terms summed in order).
+fn small_rows<T: Float, const K: usize>(m: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    let zero = T::default();
+    let row = |data: &[T], start: usize| -> [T; K] { std::array::from_fn(|l| data[start + l]) };
+    for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
+        let ai = row(a.data, i * a.row_stride);
+        for (j, cij) in ci.iter_mut().enumerate() {
+            let bj = row(b.data, j * b.col_stride);
+            let mut s = ai[0].mul(&bj[0]);
+            for l in 1..K {
+                s = s.add(&ai[l].mul(&bj[l]));
+            }
+            *cij = if beta == zero { s } else { s.add(&beta.mul(cij)) };
         }
     }
 }

@@ -254,7 +254,12 @@ fn blas_backend_runs_and_reports_its_openblas_core() {
     }
     assert!(details.get("warning").is_none(), "{details}");
     // Preset: kept as it is, even when it is not what the CPU could run.
-    let o = Command::new(env!("CARGO_BIN_EXE_boltz")).args(args).env("OPENBLAS_CORETYPE", "Prescott").env_remove("BOLTZ_OPENBLAS_CHOSEN").output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_boltz"))
+        .args(args)
+        .env("OPENBLAS_CORETYPE", "Prescott")
+        .env_remove("BOLTZ_OPENBLAS_CHOSEN")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let details = &blas_device(&v)["details"];
