@@ -68,6 +68,8 @@ fn build_memorizer(data: Dataset<f64>) -> Memorizer {
 
 #[library_benchmark]
 #[bench::n20(args = (20), setup = dataset)]
+// Large enough for the event-driven evaluator (more than 10⁵ token-layers).
+#[bench::n60(args = (60), setup = dataset)]
 fn build_yun(data: Dataset<f64>) -> Yun {
     Yun::build(black_box(&data), &YunOptions { threads: 1, ..Default::default() }).expect("yun")
 }

@@ -299,7 +299,10 @@ impl Yun {
             delta: delta_b.clone(),
             u: u.clone(),
         };
-        let g = FusedYun::new(&backend, &prefix, &layout).through_stage_b(&xb)?;
+        // The event-driven evaluator pays per event; below ~10⁵ token-layers the plain forward is cheaper
+        // (both are exact and give identical bits).
+        let fused = big_n * n * planned > 100_000;
+        let g = if fused { FusedYun::new(&backend, &prefix, &layout).through_stage_b(&xb)? } else { backend.run(&prefix, &xb)? };
         let ids: Vec<BigReal> = g.as_slice().chunks(d).map(|col| crate::contextual::project(&u, col)).collect();
         let log2_max_id = ids.iter().map(|v| v.log2_abs()).fold(f64::NEG_INFINITY, f64::max);
         // Distinct context ids with their column and target; equal ids must share targets.
@@ -364,7 +367,7 @@ impl Yun {
         layout.dense = layout.dense.start..values_start;
         layout.values = values_start..model.blocks().len();
         layout.value_ids = by_id.values().map(|(id, _, _)| id.clone()).collect();
-        let out = FusedYun::new(&backend, &model, &layout).forward(&xb)?;
+        let out = if fused { FusedYun::new(&backend, &model, &layout).forward(&xb)? } else { backend.run(&model, &xb)? };
         let memorization = Memorization::measure(&out, &y)?;
         let layers_by_stage = [1, quantization_layers, contextual_layers, value_layers];
         let report = YunReport {
