@@ -64,8 +64,8 @@ pub fn config() -> String {
     unsafe { c_string(openblas_get_config()) }
 }
 
-/// Sets OpenBLAS's (process-wide) thread count.
-pub(crate) fn set_threads(threads: usize) {
+/// Sets OpenBLAS's (process-wide) thread count (the backend sets 1; the ceiling example sets more).
+pub fn set_threads(threads: usize) {
     let n = c_int::try_from(threads).unwrap_or(c_int::MAX);
     // SAFETY: plain setter; OpenBLAS caps the value at its compiled maximum.
     unsafe { openblas_set_num_threads(n) }
