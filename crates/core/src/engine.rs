@@ -68,7 +68,19 @@ pub trait Gemm<T>: Sync {
     /// Computes the product.
     #[allow(clippy::too_many_arguments)]
     fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]);
+
+    /// Optionally computes an FFN's second product for narrow outputs itself: `y += h · w2t` with `h`
+    /// row-major `rows × width` (a hidden tile), `w2t` row-major `width × d` (`W₂ᵀ` for the tile's hidden
+    /// units) and `y` row-major `rows × d`, for `d ≤` [`NARROW_OUTPUT`]. Returns `false` (the default) to
+    /// let the engine use [`Gemm::gemm`].
+    fn narrow_product(&self, rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+        let _ = (rows, width, d, h, w2t, y);
+        false
+    }
 }
+
+/// Widest FFN output offered to [`Gemm::narrow_product`].
+pub const NARROW_OUTPUT: usize = 32;
 
 /// `C = A·B + beta·C` for tiny `k` and `n` (dot products in a fixed order, no packing).
 fn small_gemm<T: Float>(m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
@@ -220,6 +232,8 @@ struct Ffn<T> {
     b1: Vec<T>,
     w2: Linear<T>,
     b2: Vec<T>,
+    /// `W₂ᵀ` (hidden × d, row-major) when `W₂` is dense and `d ≤ NARROW_OUTPUT`.
+    w2t: Option<Vec<T>>,
 }
 
 #[derive(Clone, Debug)]
@@ -299,7 +313,18 @@ impl<T: Float> PreparedModel<T> {
                         .collect();
                     (heads, a.normalizer, a.causal)
                 }),
-                ffn: b.ffn.as_ref().map(|f| Ffn { w1: Linear::new(&f.w1), b1: f.b1.clone(), w2: Linear::new(&f.w2), b2: f.b2.clone() }),
+                ffn: b.ffn.as_ref().map(|f| Ffn {
+                    w1: Linear::new(&f.w1),
+                    b1: f.b1.clone(),
+                    w2: Linear::new(&f.w2),
+                    b2: f.b2.clone(),
+                    w2t: match &f.w2 {
+                        Weight::Dense(m) if m.rows() <= NARROW_OUTPUT => {
+                            Some((0..m.cols()).flat_map(|c| (0..m.rows()).map(move |r| (r, c))).map(|(r, c)| *m.get(r, c)).collect())
+                        }
+                        _ => None,
+                    },
+                }),
             })
             .collect();
         Self { dim: model.dim(), blocks }
@@ -357,7 +382,13 @@ impl<T: Float> PreparedModel<T> {
                     for row in hidden.chunks_exact_mut(width) {
                         row.iter_mut().zip(bias).for_each(|(h, c)| *h = h.add(c).relu());
                     }
-                    f.w2.apply(g, rows, &w.hidden, &mut w.delta, one, 0..d, start..end, &mut w.tmp);
+                    let narrow = f
+                        .w2t
+                        .as_ref()
+                        .is_some_and(|w2t| g.narrow_product(rows, width, d, &w.hidden, &w2t[start * d..end * d], &mut w.delta));
+                    if !narrow {
+                        f.w2.apply(g, rows, &w.hidden, &mut w.delta, one, 0..d, start..end, &mut w.tmp);
+                    }
                     start = end;
                 }
                 for (t, dt) in z.chunks_exact_mut(d).zip(w.delta.chunks_exact(d)) {

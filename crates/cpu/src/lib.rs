@@ -97,7 +97,77 @@ impl_cpu_float!(f64, matrixmultiply::dgemm);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MatrixMultiply;
 
+/// `y += h · w2t` for `D` outputs known at compile time, four tokens at a time: the accumulators stay in
+/// registers and each row of `w2t` is loaded once per four tokens.
+#[inline(always)]
+fn narrow_rows<T: Float, const D: usize>(width: usize, h: &[T], w2t: &[T], y: &mut [T]) {
+    let zero = T::default();
+    let mut hs = h.chunks_exact(4 * width);
+    let mut ys = y.chunks_exact_mut(4 * D);
+    for (h4, y4) in (&mut hs).zip(&mut ys) {
+        let mut acc = [[zero; D]; 4];
+        for (c, w) in w2t.chunks_exact(D).enumerate() {
+            for (t, acc_t) in acc.iter_mut().enumerate() {
+                let hc = h4[t * width + c];
+                for (a, wj) in acc_t.iter_mut().zip(w) {
+                    *a = a.add(&hc.mul(wj));
+                }
+            }
+        }
+        for (yt, acc_t) in y4.chunks_exact_mut(D).zip(&acc) {
+            yt.iter_mut().zip(acc_t).for_each(|(y, a)| *y = y.add(a));
+        }
+    }
+    for (ht, yt) in hs.remainder().chunks_exact(width).zip(ys.into_remainder().chunks_exact_mut(D)) {
+        let mut acc = [zero; D];
+        for (c, w) in w2t.chunks_exact(D).enumerate() {
+            acc.iter_mut().zip(w).for_each(|(a, wj)| *a = a.add(&ht[c].mul(wj)));
+        }
+        yt.iter_mut().zip(&acc).for_each(|(y, a)| *y = y.add(a));
+    }
+}
+
+macro_rules! narrow_dispatch {
+    ($name:ident $(, $feature:literal)?) => {
+        $(#[target_feature(enable = $feature)])?
+        fn $name<T: Float>(d: usize, width: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+            match d {
+                4 => narrow_rows::<T, 4>(width, h, w2t, y),
+                8 => narrow_rows::<T, 8>(width, h, w2t, y),
+                16 => narrow_rows::<T, 16>(width, h, w2t, y),
+                32 => narrow_rows::<T, 32>(width, h, w2t, y),
+                _ => return false,
+            }
+            true
+        }
+    };
+}
+narrow_dispatch!(narrow_baseline);
+#[cfg(target_arch = "x86_64")]
+narrow_dispatch!(narrow_avx512, "avx512f");
+#[cfg(target_arch = "x86_64")]
+narrow_dispatch!(narrow_avx2, "avx2,fma");
+
 impl<T: CpuFloat> Gemm<T> for MatrixMultiply {
+    /// Narrow FFN outputs (d ∈ {4, 8, 16, 32}: the memorizer's `H · W₂ᵀ` tiles) run in a register-blocked
+    /// kernel compiled for AVX-512 / AVX2 (chosen at run time): matrixmultiply would spend most of its
+    /// time packing the wide hidden tile for a 16-column product.
+    fn narrow_product(&self, rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+        let (h, y) = (&h[..rows * width], &mut y[..rows * d]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                return unsafe { narrow_avx512(d, width, h, w2t, y) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                return unsafe { narrow_avx2(d, width, h, w2t, y) };
+            }
+        }
+        narrow_baseline(d, width, h, w2t, y)
+    }
+
     fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
         T::mm(m, k, n, a, b, beta, c);
     }
@@ -135,5 +205,28 @@ impl<T: CpuFloat> Backend<T> for CpuBackend {
                 .try_for_each_init(Workspace::default, |ws, (g, z)| model.forward_group(&MatrixMultiply, z, n, g * per_group, ws))
         })?;
         Batch::new(batch, n, d, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_kernel_matches_the_plain_product() {
+        for (rows, width, d) in [(7, 5, 4), (9, 33, 16), (4, 3, 8), (5, 17, 32)] {
+            let h: Vec<f64> = (0..rows * width).map(|i| ((i * 37 % 11) as f64 - 5.0) / 4.0).collect();
+            let w2t: Vec<f64> = (0..width * d).map(|i| ((i * 13 % 7) as f64 - 3.0) / 8.0).collect();
+            let expected: Vec<f64> =
+                (0..rows * d).map(|i| 1.0 + (0..width).map(|c| h[(i / d) * width + c] * w2t[c * d + i % d]).sum::<f64>()).collect();
+            let mut y = vec![1.0; rows * d];
+            assert!(Gemm::<f64>::narrow_product(&MatrixMultiply, rows, width, d, &h, &w2t, &mut y));
+            let mut z = vec![1.0; rows * d];
+            assert!(narrow_baseline(d, width, &h, &w2t, &mut z));
+            // Dyadic inputs: every sum is exact, so all three agree to the bit.
+            assert_eq!(y, expected, "rows {rows} width {width} d {d}");
+            assert_eq!(z, expected);
+        }
+        assert!(!Gemm::<f64>::narrow_product(&MatrixMultiply, 1, 1, 5, &[1.0], &[1.0; 5], &mut [0.0; 5]));
     }
 }
