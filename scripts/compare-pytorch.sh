@@ -17,11 +17,11 @@ for w in practical:32 memorizer:64 deep-narrow:64; do
   name=${w%%:*}; batch=${w##*:}
   for be in cpu blas; do
     for p in f32 f64; do
-      target/release/boltz bench --workload "$name" --batch "$batch" --backend "$be" --precision "$p" --threads "$THREADS" --repeats 10 --json >"$tmp/$name-$be-$p.json"
+      target/release/boltz bench --workload "$name" --batch "$batch" --backend "$be" --precision "$p" --threads "$THREADS" --repeats 20 --json >"$tmp/$name-$be-$p.json"
     done
   done
 done
-"$PYTHON" scripts/torch_compare.py --device cpu --threads "$THREADS" --repeats 10 --out "$tmp/torch.json"
+"$PYTHON" scripts/torch_compare.py --device cpu --threads "$THREADS" --repeats 20 --out "$tmp/torch.json"
 python3 - "$tmp" "$OUT" <<'PY'
 import json, sys, glob, os
 tmp, out = sys.argv[1], sys.argv[2]

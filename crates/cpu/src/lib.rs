@@ -8,7 +8,9 @@
 //! * **Low rank stays low rank:** a factored weight `U Vᵀ` is applied as `(X V) Uᵀ`, so a rank-1 head
 //!   costs O(n·d) for its projections and O(n²) for its scores — never a dense d×d product.
 //! * **Wide FFNs are tiled** over hidden units, so the memorizer's width-nN layer streams `W₂` once per
-//!   group of ~256 tokens instead of once per token.
+//!   group of ~256 tokens instead of once per token; their second product, when it has 4, 8, 16 or 32
+//!   outputs, runs in a register-blocked kernel compiled for AVX-512 and AVX2 and chosen at run time
+//!   (the build itself targets baseline x86-64; no `target-cpu=native`).
 //! * **Memory:** see the engine's docs: per worker one `n × n` score block at most, one hidden tile and
 //!   the group's projections, on top of the input and output batches.
 //! * **Numerics:** softmax is max-shifted; hardmax sums the exactly tied maxima and divides by their count
