@@ -9,7 +9,9 @@ Reads the latest criterion run (target/criterion/**/new/{benchmark,estimates}.js
 better than absolute times:
   * speedup/<backend>/<workload>/<dtype>,threads=<t>: reference path's time per sequence / the backend's;
   * build/yun_over_memorizer: time to build a data-adaptive Yun model / a one-layer memorizer (same data).
-`check` fails (exit 1) when a ratio falls below LOWER x its committed value (default 0.5: a halving),
+`check` fails (exit 1) when a ratio falls below LOWER x its committed value (default 0.33: a 3x loss;
+the 2-core VM moved single ratios by up to 2x between runs — small slowdowns are the instruction-count
+gate's job),
 and with --append adds one line (git revision, machine, times, ratios) to results/bench-history.jsonl.
 `update` writes the current ratios as the committed baseline (commit it on its own, saying why).
 """
@@ -90,7 +92,7 @@ def main():
     ap.add_argument("--baseline", type=Path, default=BASELINE)
     ap.add_argument("--history", type=Path, default=HISTORY)
     ap.add_argument("--append", action="store_true", help="append this run to the history file")
-    ap.add_argument("--lower", type=float, default=0.5, help="fail when a ratio drops below LOWER x baseline (default 0.5)")
+    ap.add_argument("--lower", type=float, default=0.33, help="fail when a ratio drops below LOWER x baseline (default 0.33: a 3x loss)")
     args = ap.parse_args()
     benches = collect()
     current = ratios(benches)
