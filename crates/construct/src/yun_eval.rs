@@ -18,7 +18,7 @@
 //! layer to the next (binary search over the layers' sorted ids), in layer order, evaluating each affecting
 //! block exactly on the backend. Its output is checked bit for bit against the plain forward in the tests.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use boltz_bigfloat::{BigFloatBackend, BigReal};
@@ -54,7 +54,7 @@ pub struct FusedYun<'a> {
     backend: &'a BigFloatBackend,
     model: &'a Model<BigReal>,
     layout: &'a YunLayout,
-    prepared: HashMap<usize, <BigFloatBackend as Backend<BigReal>>::Prepared>,
+    prepared: BTreeMap<usize, <BigFloatBackend as Backend<BigReal>>::Prepared>,
     /// Block evaluations performed (for the report).
     pub evaluations: usize,
 }
@@ -62,7 +62,7 @@ pub struct FusedYun<'a> {
 impl<'a> FusedYun<'a> {
     /// An evaluator of `model` laid out as `layout`, computing on `backend`.
     pub fn new(backend: &'a BigFloatBackend, model: &'a Model<BigReal>, layout: &'a YunLayout) -> Self {
-        Self { backend, model, layout, prepared: HashMap::new(), evaluations: 0 }
+        Self { backend, model, layout, prepared: BTreeMap::new(), evaluations: 0 }
     }
 
     fn sub_model(&self, range: Range<usize>) -> Result<Model<BigReal>> {
@@ -85,7 +85,7 @@ impl<'a> FusedYun<'a> {
     /// Runs `range` on every distinct token of `x` once (token-wise layers only).
     fn tokenwise(&mut self, range: Range<usize>, x: &Batch<BigReal>) -> Result<Batch<BigReal>> {
         let d = x.dim();
-        let mut index: HashMap<Vec<String>, usize> = HashMap::new();
+        let mut index: BTreeMap<Vec<String>, usize> = BTreeMap::new();
         let mut distinct: Vec<BigReal> = Vec::new();
         let mut slot = Vec::with_capacity(x.batch() * x.len());
         for t in x.as_slice().chunks(d) {
