@@ -21,12 +21,11 @@ extern crate openblas_src as _;
 
 use std::sync::Once;
 
-use boltz_core::backend::check_input;
-use boltz_core::engine::{sequences_per_group, Gemm, Operand, PreparedModel, Workspace};
-use boltz_core::{Backend, Batch, DeviceInfo, Error, Float, Model, Result};
+use boltz_core::engine::{Gemm, Operand, PreparedModel};
+use boltz_core::{Backend, Batch, DeviceInfo, Float, Model, Result};
+use boltz_cpu::{grouped_forward, worker_pool};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ShapeBuilder};
-use rayon::prelude::*;
 
 pub use openblas::{CoreReport, CoreSource, VectorIsa};
 pub use rank::{rank_report, HeadRank, ProductRank};
@@ -55,14 +54,7 @@ impl BlasBackend {
     /// A backend with its own pool of `threads` workers, each calling single-threaded OpenBLAS.
     /// Prints (once per process) a warning when OpenBLAS runs a generic kernel on a modern CPU.
     pub fn new(threads: usize) -> Result<Self> {
-        if threads == 0 {
-            return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("boltz-blas-{i}"))
-            .build()
-            .map_err(|e| Error::Backend { backend: "blas", op: "thread pool", message: e.to_string() })?;
+        let pool = worker_pool("blas", threads)?;
         openblas::set_threads(1);
         let core = CoreReport::current();
         if let Some(w) = core.warning() {
@@ -130,15 +122,6 @@ impl<T: BlasFloat> Backend<T> for BlasBackend {
     }
 
     fn forward(&self, model: &BlasModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
-        check_input(model.dim(), input)?;
-        let (batch, n, d) = (input.batch(), input.len(), input.dim());
-        let mut data = input.as_slice().to_vec();
-        let per_group = sequences_per_group(batch, n, self.threads);
-        self.pool.install(|| {
-            data.par_chunks_mut(per_group * n * d)
-                .enumerate()
-                .try_for_each_init(Workspace::default, |ws, (g, z)| model.forward_group(&OpenBlas, z, n, g * per_group, ws))
-        })?;
-        Batch::new(batch, n, d, data)
+        grouped_forward(&self.pool, self.threads, model, &OpenBlas, input)
     }
 }

@@ -36,21 +36,48 @@ impl std::fmt::Debug for CpuBackend {
 impl CpuBackend {
     /// A backend with its own pool of `threads` worker threads.
     pub fn new(threads: usize) -> Result<Self> {
-        if threads == 0 {
-            return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("boltz-cpu-{i}"))
-            .build()
-            .map_err(|e| Error::Backend { backend: "cpu", op: "thread pool", message: e.to_string() })?;
-        Ok(Self { threads, pool })
+        Ok(Self { threads, pool: worker_pool("cpu", threads)? })
     }
 
     /// Worker threads.
     pub fn threads(&self) -> usize {
         self.threads
     }
+}
+
+/// A backend's own pool of `threads` rayon workers (named `boltz-<backend>-<i>`); zero threads is an
+/// error. Shared by the engine-based CPU backends (this one and `boltz-blas`).
+pub fn worker_pool(backend: &'static str, threads: usize) -> Result<rayon::ThreadPool> {
+    if threads == 0 {
+        return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("boltz-{backend}-{i}"))
+        .build()
+        .map_err(|e| Error::Backend { backend, op: "thread pool", message: e.to_string() })
+}
+
+/// One forward of `model` on `input` with the stack engine: the batch cut into groups of whole
+/// sequences ([`sequences_per_group`] for `workers` workers), each group run through the whole stack on
+/// one worker of `pool`, multiplying with `gemm`. Shared by the engine-based CPU backends.
+pub fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
+    pool: &rayon::ThreadPool,
+    workers: usize,
+    model: &PreparedModel<T>,
+    gemm: &G,
+    input: &Batch<T>,
+) -> Result<Batch<T>> {
+    check_input(model.dim(), input)?;
+    let (batch, n, d) = (input.batch(), input.len(), input.dim());
+    let mut data = input.as_slice().to_vec();
+    let per_group = sequences_per_group(batch, n, workers);
+    pool.install(|| {
+        data.par_chunks_mut(per_group * n * d)
+            .enumerate()
+            .try_for_each_init(Workspace::default, |ws, (g, z)| model.forward_group(gemm, z, n, g * per_group, ws))
+    })?;
+    Batch::new(batch, n, d, data)
 }
 
 /// Element types with a `matrixmultiply` kernel.
@@ -197,16 +224,7 @@ impl<T: CpuFloat> Backend<T> for CpuBackend {
     }
 
     fn forward(&self, model: &CpuModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
-        check_input(model.dim(), input)?;
-        let (batch, n, d) = (input.batch(), input.len(), input.dim());
-        let mut data = input.as_slice().to_vec();
-        let per_group = sequences_per_group(batch, n, self.threads);
-        self.pool.install(|| {
-            data.par_chunks_mut(per_group * n * d)
-                .enumerate()
-                .try_for_each_init(Workspace::default, |ws, (g, z)| model.forward_group(&MatrixMultiply, z, n, g * per_group, ws))
-        })?;
-        Batch::new(batch, n, d, data)
+        grouped_forward(&self.pool, self.threads, model, &MatrixMultiply, input)
     }
 }
 
