@@ -121,7 +121,8 @@ pub struct CudaBackend {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     blas: CudaBlas,
-    functions: std::collections::HashMap<String, CudaFunction>,
+    /// Kernels by (name, element suffix): looked up without allocating, once per launch.
+    functions: std::collections::HashMap<(&'static str, &'static str), CudaFunction>,
     device_name: String,
 }
 
@@ -155,19 +156,48 @@ impl CudaBackend {
         for base in ["attend", "bias_act", "residual"] {
             for suffix in ["f32", "f64"] {
                 let name = format!("{base}_{suffix}");
-                functions.insert(name.clone(), module.load_function(&name).map_err(driver_err("load function"))?);
+                functions.insert((base, suffix), module.load_function(&name).map_err(driver_err("load function"))?);
             }
         }
         let device_name = ctx.name().unwrap_or_else(|_| "CUDA device 0".into());
         Ok(Self { ctx, stream, blas, functions, device_name })
     }
 
-    fn function<T: CudaFloat>(&self, base: &str) -> Result<&CudaFunction> {
-        self.functions.get(&format!("{base}_{}", T::SUFFIX)).ok_or_else(|| Error::Backend {
+    fn function<T: CudaFloat>(&self, base: &'static str) -> Result<&CudaFunction> {
+        self.functions.get(&(base, T::SUFFIX)).ok_or_else(|| Error::Backend {
             backend: "cuda",
             op: "kernel lookup",
             message: format!("no kernel {base}_{}", T::SUFFIX),
         })
+    }
+
+    /// `h[r, c] = act(h[r, c] + bias[c])` over the first `rows · width` elements (act = ReLU when `relu`).
+    fn bias_act<T: CudaFloat>(&self, h: &mut CudaSlice<T>, bias: &CudaView<'_, T>, rows: usize, width: usize, relu: bool) -> Result<()> {
+        let f = self.function::<T>("bias_act")?;
+        let (total, w, relu) = (i64::try_from(rows * width).unwrap_or(i64::MAX), int(width)?, i32::from(relu));
+        // SAFETY: h holds at least rows·width elements and bias `width`, which is all the kernel reads.
+        unsafe { self.stream.launch_builder(f).arg(h).arg(bias).arg(&total).arg(&w).arg(&relu).launch(launch_1d(rows * width)) }
+            .map_err(driver_err("bias kernel"))?;
+        Ok(())
+    }
+
+    /// The residual epilogue `z += delta (+ bias per column)` over `rows × d` elements.
+    fn residual<T: CudaFloat>(
+        &self,
+        z: &mut CudaSlice<T>,
+        delta: &CudaSlice<T>,
+        bias: Option<&CudaSlice<T>>,
+        rows: usize,
+        d: usize,
+    ) -> Result<()> {
+        let f = self.function::<T>("residual")?;
+        let (total, d_i, has_bias) = (i64::try_from(rows * d).unwrap_or(i64::MAX), int(d)?, i32::from(bias.is_some()));
+        // Without a bias the kernel never reads its pointer; pass `delta` as a valid placeholder.
+        let b = bias.unwrap_or(delta);
+        // SAFETY: z and delta hold rows·d elements, a bias holds d.
+        unsafe { self.stream.launch_builder(f).arg(z).arg(delta).arg(b).arg(&total).arg(&d_i).arg(&has_bias).launch(launch_1d(rows * d)) }
+            .map_err(driver_err("residual kernel"))?;
+        Ok(())
     }
 
     fn upload<T: CudaFloat>(&self, host: &[T]) -> Result<CudaSlice<T>> {
@@ -368,10 +398,8 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
         let mut z = self.upload(input.as_slice())?;
         let mut delta = self.zeros::<T>(m * d)?;
         let mut tmp = self.zeros::<T>(1)?;
-        let (attend, bias_act, residual) =
-            (self.function::<T>("attend")?, self.function::<T>("bias_act")?, self.function::<T>("residual")?);
-        let (m_i, n_i, d_i) = (int(m)?, int(n)?, int(d)?);
-        let total = i64::try_from(m * d).unwrap_or(i64::MAX);
+        let attend = self.function::<T>("attend")?;
+        let (m_i, n_i) = (int(m)?, int(n)?);
         for block in &model.blocks {
             if let Some((heads, normalizer, causal)) = &block.attention {
                 self.stream.memset_zeros(&mut delta).map_err(driver_err("memset"))?;
@@ -384,12 +412,7 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
                     head.w_k.apply(self, m, &zv, &mut k.slice_mut(..), hs, zero, 0..hs, 0..d, &mut tmp)?;
                     head.w_v.apply(self, m, &zv, &mut v.slice_mut(..), hs, zero, 0..hs, 0..d, &mut tmp)?;
                     if let Some(bq) = &head.b_q {
-                        let (tot, w, relu) = (i64::try_from(m * hs).unwrap_or(i64::MAX), int(hs)?, 0i32);
-                        // SAFETY: q holds m·hs elements and bq holds hs, as the kernel reads.
-                        unsafe {
-                            self.stream.launch_builder(bias_act).arg(&mut q).arg(bq).arg(&tot).arg(&w).arg(&relu).launch(launch_1d(m * hs))
-                        }
-                        .map_err(driver_err("bias kernel"))?;
+                        self.bias_act(&mut q, &bq.slice(..), m, hs, false)?;
                     }
                     let (hs_i, hard, caus) = (int(hs)?, i32::from(*normalizer == Normalizer::Hardmax), i32::from(*causal));
                     // SAFETY: q, k, v and mixed hold m·hs elements; the kernel reads keys of its own sequence only.
@@ -410,20 +433,7 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
                     .map_err(driver_err("attention kernel"))?;
                     head.w_o.apply(self, m, &mixed.slice(..), &mut delta.slice_mut(..), d, one, 0..d, 0..hs, &mut tmp)?;
                 }
-                let no_bias = 0i32;
-                // SAFETY: z and delta hold m·d elements; the bias pointer is not read (has_bias = 0).
-                unsafe {
-                    self.stream
-                        .launch_builder(residual)
-                        .arg(&mut z)
-                        .arg(&delta)
-                        .arg(&delta)
-                        .arg(&total)
-                        .arg(&d_i)
-                        .arg(&no_bias)
-                        .launch(launch_1d(m * d))
-                }
-                .map_err(driver_err("residual kernel"))?;
+                self.residual(&mut z, &delta, None, m, d)?;
             }
             if let Some(f) = &block.ffn {
                 self.stream.memset_zeros(&mut delta).map_err(driver_err("memset"))?;
@@ -438,20 +448,7 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
                         let w = h1 - h0;
                         let zv = z.slice(t0 * d..t1 * d);
                         f.w1.apply(self, rows, &zv, &mut hidden.slice_mut(..rows * w), w, zero, h0..h1, 0..d, &mut tmp)?;
-                        let (tot, w_i, relu) = (i64::try_from(rows * w).unwrap_or(i64::MAX), int(w)?, 1i32);
-                        let b1 = f.b1.slice(h0..h1);
-                        // SAFETY: hidden holds rows·w elements, b1 the chunk's w biases.
-                        unsafe {
-                            self.stream
-                                .launch_builder(bias_act)
-                                .arg(&mut hidden)
-                                .arg(&b1)
-                                .arg(&tot)
-                                .arg(&w_i)
-                                .arg(&relu)
-                                .launch(launch_1d(rows * w))
-                        }
-                        .map_err(driver_err("bias-relu kernel"))?;
+                        self.bias_act(&mut hidden, &f.b1.slice(h0..h1), rows, w, true)?;
                         f.w2.apply(
                             self,
                             rows,
@@ -465,20 +462,7 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
                         )?;
                     }
                 }
-                let with_bias = 1i32;
-                // SAFETY: z and delta hold m·d elements, b2 holds d.
-                unsafe {
-                    self.stream
-                        .launch_builder(residual)
-                        .arg(&mut z)
-                        .arg(&delta)
-                        .arg(&f.b2)
-                        .arg(&total)
-                        .arg(&d_i)
-                        .arg(&with_bias)
-                        .launch(launch_1d(m * d))
-                }
-                .map_err(driver_err("residual kernel"))?;
+                self.residual(&mut z, &delta, Some(&f.b2), m, d)?;
             }
         }
         let out: Vec<T> = self.stream.clone_dtoh(&z).map_err(driver_err("download"))?;
