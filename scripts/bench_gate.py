@@ -12,20 +12,20 @@ deliberate refresh (scripts/bench-gate.sh --update, committed on its own).
 """
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import ROOT, cpu_model, git
+from benchlib import fail as _fail
+
 SUMMARIES = ROOT / "target" / "gungraun" / "boltzformer" / "gate"
 
 
 def fail(message):
     """Missing or unreadable data: exit 2 (a regression exits 1)."""
-    print(f"bench_gate: {message}", file=sys.stderr)
-    sys.exit(2)
+    _fail("bench_gate", message)
 
 
 def bench_key(summary):
@@ -50,17 +50,8 @@ def collect():
 
 
 def machine():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    return {"cpu": cpu, "arch": platform.machine(), "rustc": rustc, "git_rev": rev}
+    return {"cpu": cpu_model(), "arch": platform.machine(), "rustc": rustc, "git_rev": git("rev-parse", "--short", "HEAD")}
 
 
 def main():

@@ -20,19 +20,19 @@ import datetime
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import ROOT, cpu_model, git
+from benchlib import fail as _fail
+
 CRITERION = ROOT / "target" / "criterion"
 BASELINE = ROOT / "results" / "bench-baselines" / "ratios.json"
 HISTORY = ROOT / "results" / "bench-history.jsonl"
 
 
 def fail(message):
-    print(f"bench_track: {message}", file=sys.stderr)
-    sys.exit(2)
+    _fail("bench_track", message)
 
 
 def collect():
@@ -73,17 +73,8 @@ def ratios(benches):
     return out
 
 
-def git(*args):
-    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-
 def machine():
-    cpu = "unknown"
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}
 
 
 def main():
