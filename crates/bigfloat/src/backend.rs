@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use astro_float::Sign;
 use boltz_core::backend::{check_input, check_output};
-use boltz_core::{Backend, Batch, DeviceInfo, Error, FeedForward, Model, Normalizer, Real, Result, Weight};
+use boltz_core::{Backend, Batch, DeviceInfo, Error, ExactConvert, FeedForward, Model, Normalizer, Real, Result, Weight};
 use rayon::prelude::*;
 
 use crate::real::{BigReal, MAX_BITS, MIN_BITS};
@@ -178,10 +178,9 @@ pub enum FfnEvaluation {
 impl PreparedFfn {
     fn new(f: &FeedForward<BigReal>, bits: u64, mode: FfnEvaluation) -> Self {
         let round = |v: &[BigReal]| v.iter().map(|x| x.with_bits(bits)).collect::<Vec<_>>();
-        let one = BigReal::from_f64(1.0);
         if let Weight::Factored { u, v } = &f.w1 {
-            if u.cols() == 1 && u.as_slice().iter().all(|x| *x == one) {
-                let zero = BigReal::from_f64(0.0).with_bits(bits);
+            if u.cols() == 1 && u.as_slice().iter().all(|x| x.to_exact() == 1.0f64.to_exact()) {
+                let zero = BigReal::zero(bits);
                 let w2 = f.w2.to_dense();
                 let d = w2.rows();
                 let b1 = round(&f.b1);
@@ -309,7 +308,7 @@ impl PreparedModel {
     fn forward_sequence(&self, x: &[BigReal], cache: &ExpCache) -> Result<Vec<BigReal>> {
         let d = self.dim;
         let n = x.len() / d;
-        let zero = BigReal::from_f64(0.0).with_bits(self.bits);
+        let zero = BigReal::zero(self.bits);
         let mut z: Vec<Vec<BigReal>> = x.chunks(d).map(|t| t.iter().map(|v| v.with_bits(self.bits)).collect()).collect();
         for (b, block) in self.blocks.iter().enumerate() {
             if let Some((heads, normalizer, causal)) = &block.attention {
@@ -370,8 +369,11 @@ fn dot(a: &[BigReal], b: &[BigReal], zero: &BigReal) -> BigReal {
 /// logit is representable, and the quotient of two correctly rounded exponentials has relative error
 /// ≤ 2·2^-bits — no worse than rounding `s_i − m` first, whose error grows with `|m|`. Should an
 /// exponential leave the exponent range, the direct `exp(s_i − m)` is used.
+///
+/// Every constant (the maximiser's weight 1, the tie count) is made at the working precision `zero`'s.
 fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, cache: &ExpCache, zero: &BigReal) -> Vec<BigReal> {
     let s = values[0].len();
+    let bits = zero.mantissa_bits();
     let mut max = &scores[0];
     for x in &scores[1..] {
         if x > max {
@@ -387,7 +389,7 @@ fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, c
                 .iter()
                 .map(|x| {
                     if x == max {
-                        return BigReal::from_f64(1.0);
+                        return BigReal::from_f64_with_bits(1.0, bits);
                     }
                     let e = cache.exp(x);
                     if usable(&e) && usable(&e_max) {
@@ -418,7 +420,8 @@ fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, c
                     }
                 }
             }
-            let count = BigReal::from_f64(ties as f64);
+            // The tie count rounded to the working precision, as p-bit arithmetic would hold it.
+            let count = BigReal::from_f64_with_bits(ties as f64, bits);
             acc = acc.iter().map(|a| a.div(&count)).collect();
         }
     }
@@ -436,7 +439,7 @@ impl Backend<BigReal> for BigFloatBackend {
         let mut details = std::collections::BTreeMap::new();
         details.insert("precision_bits".into(), self.bits.to_string());
         details.insert("library".into(), "astro-float 0.9.6".into());
-        details.insert("exp".into(), "correctly rounded at ⌈bits/64⌉·64 bits, then rounded to bits; cached per score".into());
+        details.insert("arithmetic".into(), "every + − × ÷ exp correctly rounded to bits (ties to even); cached exp per score".into());
         details.insert("ffn_evaluation".into(), format!("{:?}", self.ffn_evaluation));
         DeviceInfo { backend: "bigfloat".into(), device: format!("host ({} threads)", self.threads), threads: self.threads, details }
     }

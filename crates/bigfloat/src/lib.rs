@@ -33,4 +33,4 @@ pub mod real;
 
 pub use backend::{BigFloatBackend, FfnEvaluation, PreparedModel};
 pub use bits::{fewest_bits, smallest_holding, BitsSearch, Probe};
-pub use real::{BigReal, MAX_BITS, MIN_BITS};
+pub use real::{AuditReport, BigReal, PrecisionAudit, MAX_BITS, MIN_BITS};

@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
 use astro_float::{BigFloat, Consts, RoundingMode, Sign, Word};
 use boltz_core::{ExactConvert, ExactFloat, Real};
@@ -15,11 +16,19 @@ const RM: RoundingMode = RoundingMode::ToEven;
 
 /// A binary floating-point number with a precision of `bits` mantissa bits.
 ///
-/// Arithmetic follows [`Real`]'s rule: a result has the precision of the more precise operand. Each
-/// operation is computed by `astro-float` correctly rounded (ties to even) to `⌈bits/64⌉·64` bits and then,
-/// when `bits` is not a multiple of 64, rounded again to `bits` (ties to even). For multiples of 64 results
-/// are therefore correctly rounded; otherwise the error is at most `2^-bits·(1/2 + 2^{bits-64⌈bits/64⌉})`
-/// ulp-relative — within one unit of the last kept bit, which is what precision sweeps need.
+/// Arithmetic follows [`Real`]'s rule: a result has the precision of the more precise operand (the
+/// arbitrary-precision backend therefore makes every weight, input and constant at its own precision, so
+/// that every operation of a forward runs at exactly `bits` bits — checked by [`PrecisionAudit`]).
+///
+/// **Every operation (`+ − × ÷ exp`) is correctly rounded to `bits` bits, ties to even** — `p`-bit
+/// arithmetic in the IEEE sense (with an unbounded exponent): at 24 bits it is binary32 arithmetic, at 53
+/// bits binary64 arithmetic, bit for bit. `astro-float` rounds correctly to multiples of 64 bits; for other
+/// precisions a result is first computed correctly rounded at `q = ⌈bits/64⌉·64 > bits` bits and then
+/// rounded to `bits`. That second rounding can only go wrong when the `q`-bit result lies exactly on a
+/// midpoint between two `bits`-bit numbers (the dropped bits read `10…0`); then the operation is
+/// recomputed — `+ − × ÷` at `q ≥ 2·bits + 2` bits, where double rounding is innocuous (Figueroa, *When is
+/// double rounding innocuous?*, SIGNUM 1995), `exp` with 64 more bits at a time until the result is off the
+/// midpoint (`exp` of a non-zero dyadic is irrational, so it never lies on one).
 ///
 /// The mantissa is *not* padded: a value that needs fewer bits (e.g. a weight `0.5` at 16 384 bits) keeps
 /// its short mantissa, which makes products with it cheap. The exponent range is that of `astro-float`
@@ -31,11 +40,80 @@ pub struct BigReal {
     bits: u32,
 }
 
+static AUDIT_ON: AtomicBool = AtomicBool::new(false);
+static AUDIT_MIN: AtomicU64 = AtomicU64::new(u64::MAX);
+static AUDIT_MAX: AtomicU64 = AtomicU64::new(0);
+static AUDIT_VALUES: AtomicU64 = AtomicU64::new(0);
+
+/// Records the precision of every [`BigReal`] produced while it runs (process-wide): a test wraps a
+/// forward in it to prove that no literal, constant, count or intermediate carries another precision than
+/// the backend's. One audit at a time; run it in a test binary of its own (other threads' values count too).
+#[derive(Debug)]
+pub struct PrecisionAudit(());
+
+/// What a [`PrecisionAudit`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Values produced (by arithmetic, `exp`, rounding or conversion).
+    pub values: u64,
+    /// Smallest precision among them (`u64::MAX` when none).
+    pub min_bits: u64,
+    /// Largest precision among them (0 when none).
+    pub max_bits: u64,
+}
+
+impl PrecisionAudit {
+    /// Starts recording (resets the counters).
+    pub fn start() -> Self {
+        AUDIT_MIN.store(u64::MAX, AtomicOrdering::SeqCst);
+        AUDIT_MAX.store(0, AtomicOrdering::SeqCst);
+        AUDIT_VALUES.store(0, AtomicOrdering::SeqCst);
+        AUDIT_ON.store(true, AtomicOrdering::SeqCst);
+        Self(())
+    }
+
+    /// Stops recording and reports.
+    pub fn finish(self) -> AuditReport {
+        AUDIT_ON.store(false, AtomicOrdering::SeqCst);
+        AuditReport {
+            values: AUDIT_VALUES.load(AtomicOrdering::SeqCst),
+            min_bits: AUDIT_MIN.load(AtomicOrdering::SeqCst),
+            max_bits: AUDIT_MAX.load(AtomicOrdering::SeqCst),
+        }
+    }
+}
+
+impl Drop for PrecisionAudit {
+    fn drop(&mut self) {
+        AUDIT_ON.store(false, AtomicOrdering::SeqCst);
+    }
+}
+
 impl BigReal {
+    /// Every produced value passes here (cheap unless a [`PrecisionAudit`] runs).
+    fn made(value: BigFloat, bits: u32) -> Self {
+        if AUDIT_ON.load(AtomicOrdering::Relaxed) {
+            AUDIT_VALUES.fetch_add(1, AtomicOrdering::Relaxed);
+            AUDIT_MIN.fetch_min(u64::from(bits), AtomicOrdering::Relaxed);
+            AUDIT_MAX.fetch_max(u64::from(bits), AtomicOrdering::Relaxed);
+        }
+        Self { value, bits }
+    }
+
     /// `value` rounded to `bits` bits.
     pub fn new(value: BigFloat, bits: u64) -> Self {
         let bits = bits.clamp(MIN_BITS, MAX_BITS) as u32;
-        Self { value: round_to_bits(value, bits), bits }
+        Self::made(round_to_bits(value, bits), bits)
+    }
+
+    /// Zero at precision `bits`.
+    pub fn zero(bits: u64) -> Self {
+        Self::new(BigFloat::from_word(0, 64), bits)
+    }
+
+    /// `x` rounded to (and tagged with) precision `bits`, without passing through a 53-bit value.
+    pub fn from_f64_with_bits(x: f64, bits: u64) -> Self {
+        Self::from_exact_with_bits(&x.to_exact(), bits)
     }
 
     /// The exact value of `x`, tagged with precision `bits`, rounded to it.
@@ -58,9 +136,10 @@ impl BigReal {
         self.value.is_zero()
     }
 
-    fn binary(&self, rhs: &Self, op: impl FnOnce(&BigFloat, &BigFloat, usize) -> BigFloat) -> Self {
+    fn binary(&self, rhs: &Self, op: impl Fn(&BigFloat, &BigFloat, usize) -> BigFloat) -> Self {
         let bits = self.bits.max(rhs.bits);
-        Self { value: round_to_bits(op(&self.value, &rhs.value, word_bits(bits)), bits), bits }
+        let value = correctly_rounded(bits, |q| op(&self.value, &rhs.value, q), Retry::Arithmetic);
+        Self::made(value, bits)
     }
 
     /// `log2 |x|` estimate from the exponent (for reports; `-inf` for zero).
@@ -78,6 +157,50 @@ impl BigReal {
 
 fn word_bits(bits: u32) -> usize {
     (bits as usize).div_ceil(64) * 64
+}
+
+/// How [`correctly_rounded`] recomputes a result that landed on a midpoint.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// `+ − × ÷`: once, at `2·bits + 2` bits (double rounding is then innocuous).
+    Arithmetic,
+    /// `exp`: 64 more bits at a time (never exactly on a midpoint unless the argument is 0).
+    Transcendental,
+}
+
+/// `op(q)` computes the result correctly rounded (ties to even) to `q` bits, `q` a multiple of 64; returns
+/// it correctly rounded to `bits` (see [`BigReal`]'s docs for why this is correct).
+fn correctly_rounded(bits: u32, op: impl Fn(usize) -> BigFloat, retry: Retry) -> BigFloat {
+    let q = word_bits(bits);
+    let value = op(q);
+    if q == bits as usize || !on_midpoint(&value, bits) {
+        return round_to_bits(value, bits);
+    }
+    match retry {
+        Retry::Arithmetic => round_to_bits(op(word_bits(2 * bits + 2)), bits),
+        Retry::Transcendental => {
+            let mut value = value;
+            for extra in 1..=16 {
+                value = op(q + 64 * extra);
+                if !on_midpoint(&value, bits) {
+                    break;
+                }
+            }
+            round_to_bits(value, bits)
+        }
+    }
+}
+
+/// Whether rounding `value` to `bits` bits is a tie: the dropped bits read exactly `10…0`.
+fn on_midpoint(value: &BigFloat, bits: u32) -> bool {
+    let Some((m, n, ..)) = value.as_raw_parts() else { return false };
+    let total = m.len() * 64;
+    if n < total || bits as usize >= total || value.is_zero() {
+        return false;
+    }
+    let drop = total - bits as usize;
+    let (w, b) = ((drop - 1) / 64, (drop - 1) % 64);
+    (m[w] >> b) & 1 == 1 && m[..w].iter().all(|&x| x == 0) && (b == 0 || m[w] & ((1u64 << b) - 1) == 0)
 }
 
 /// Rounds a (normal, finite) value to `bits` significant bits, ties to even.
@@ -201,6 +324,8 @@ impl fmt::Display for BigReal {
 impl Real for BigReal {
     const DTYPE: &'static str = "bigfloat";
 
+    /// The exact f64, at 53 bits. Inside a forward at another precision use
+    /// [`BigReal::from_f64_with_bits`]: a 53-bit operand would raise the precision of every result it touches.
     fn from_f64(x: f64) -> Self {
         Self::from_exact_with_bits(&x.to_exact(), 53)
     }
@@ -234,21 +359,42 @@ impl Real for BigReal {
     }
 
     fn neg(&self) -> Self {
-        Self { value: self.value.neg(), bits: self.bits }
+        Self::made(self.value.neg(), self.bits)
     }
 
-    /// Correctly rounded by astro-float at `⌈bits/64⌉·64` bits, then rounded to `bits`. Each call uses a fresh
-    /// constants cache, so the result depends only on the argument and the precision — never on which
-    /// exponentials a thread computed before (astro-float's cached ln 2 can otherwise change the last bit,
-    /// which made parallel runs differ between processes). NaN (and so a non-finite error downstream) if
-    /// the cache cannot be built (memory allocation failure).
+    /// `max(self, 0)` at this value's precision (the trait's default would return a 53-bit zero).
+    fn relu(&self) -> Self {
+        if self.value.is_negative() || self.value.is_zero() {
+            Self::zero(u64::from(self.bits))
+        } else {
+            self.clone()
+        }
+    }
+
+    /// `|self|` at this value's precision.
+    fn abs(&self) -> Self {
+        if self.value.is_negative() {
+            self.neg()
+        } else {
+            self.clone()
+        }
+    }
+
+    /// Correctly rounded to `bits` (see [`BigReal`]). Each call uses a fresh constants cache, so the result
+    /// depends only on the argument and the precision — never on which exponentials a thread computed before
+    /// (astro-float's cached ln 2 can otherwise change the last bit, which made parallel runs differ between
+    /// processes). NaN (and so a non-finite error downstream) if the cache cannot be built (memory
+    /// allocation failure).
     fn exp(&self) -> Self {
-        let p = word_bits(self.bits);
-        let value = match Consts::new() {
-            Ok(mut cc) => self.value.exp(p, RM, &mut cc),
-            Err(_) => astro_float::NAN,
-        };
-        Self { value: round_to_bits(value, self.bits), bits: self.bits }
+        let value = correctly_rounded(
+            self.bits,
+            |q| match Consts::new() {
+                Ok(mut cc) => self.value.exp(q, RM, &mut cc),
+                Err(_) => astro_float::NAN,
+            },
+            Retry::Transcendental,
+        );
+        Self::made(value, self.bits)
     }
 }
 
