@@ -20,23 +20,54 @@ pub struct Probe {
 }
 
 /// The result of [`fewest_bits`], with everything needed to reproduce it.
+///
+/// **Definition.** `fewest` is the smallest probed precision `p` such that *every* probed `p′ ≥ p` held —
+/// "from `p` bits up, nothing we tried failed". The predicate (e.g. exact memorization) is not monotone at
+/// low precision: rounding can break a token at 36 bits that decodes at 35 and 37. So the bisection's
+/// answer is followed by a dense local scan ([`ScanWindow`]: every precision from 16 bits below to 4 bits
+/// above it), and isolated precisions that hold below a failing one are reported in `holds_at`, not as
+/// `fewest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BitsSearch {
     /// Lower end of the searched range.
     pub lo: u64,
     /// Upper end of the searched range.
     pub hi: u64,
-    /// The fewest bits in `lo..=hi` for which the predicate holds; `None` if it fails even at `hi`.
+    /// The fewest bits as defined above; `None` if the predicate fails even at `hi`.
     pub fewest: Option<u64>,
+    /// What bisection alone (assuming monotonicity) reported.
+    #[serde(default)]
+    pub bisection: Option<u64>,
+    /// Runs of probed precisions that held, as inclusive `[from, to]` ranges of consecutive probes in
+    /// increasing order of bits (precisions between two probes of a run were not all probed).
+    #[serde(default)]
+    pub holds_at: Vec<[u64; 2]>,
+    /// Whether every probe that held lies above every probe that failed.
+    #[serde(default)]
+    pub monotone: bool,
     /// Every probe, in the order made.
     pub probes: Vec<Probe>,
 }
 
-/// Bisects `lo..=hi` for the fewest bits at which `predicate(outputs)` holds when `model` runs on
-/// `inputs` in that many bits (weights and inputs rounded to it).
-///
-/// The predicate is assumed monotone (more bits never break it); the probes are recorded so that a
-/// violation can be seen. Costs `⌈log2(hi − lo)⌉ + 2` forwards.
+/// The dense scan around the bisection's answer `b`: every precision in `[b − below, b + above]`
+/// (clipped to the searched range) is probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanWindow {
+    /// Precisions scanned below the bisection's answer.
+    pub below: u64,
+    /// Precisions scanned above it.
+    pub above: u64,
+}
+
+impl Default for ScanWindow {
+    fn default() -> Self {
+        Self { below: 16, above: 4 }
+    }
+}
+
+/// The fewest bits in `lo..=hi` at which `predicate(outputs)` holds when `model` runs on `inputs` in that
+/// many bits (weights, inputs and every operation rounded to it), as defined on [`BitsSearch`], with the
+/// default [`ScanWindow`]. Costs `⌈log2(hi − lo)⌉ + 2` forwards for the bisection plus up to 21 for the scan.
 pub fn fewest_bits(
     model: &Model<BigReal>,
     inputs: &Batch<BigReal>,
@@ -45,11 +76,27 @@ pub fn fewest_bits(
     threads: usize,
     predicate: impl Fn(&Batch<BigReal>) -> bool,
 ) -> Result<BitsSearch> {
+    fewest_bits_scanned(model, inputs, lo, hi, threads, ScanWindow::default(), predicate)
+}
+
+/// [`fewest_bits`] with a chosen scan window.
+pub fn fewest_bits_scanned(
+    model: &Model<BigReal>,
+    inputs: &Batch<BigReal>,
+    lo: u64,
+    hi: u64,
+    threads: usize,
+    scan: ScanWindow,
+    predicate: impl Fn(&Batch<BigReal>) -> bool,
+) -> Result<BitsSearch> {
     if lo > hi {
         return Err(Error::InvalidParameter { name: "bits range".into(), reason: format!("lo = {lo} > hi = {hi}") });
     }
-    let mut probes = Vec::new();
-    let mut probe = |bits: u64| -> Result<bool> {
+    let mut probes: Vec<Probe> = Vec::new();
+    let probe = |bits: u64, probes: &mut Vec<Probe>| -> Result<bool> {
+        if let Some(p) = probes.iter().find(|p| p.bits == bits) {
+            return Ok(p.holds);
+        }
         let start = Instant::now();
         let backend = BigFloatBackend::with_threads(bits, threads)?;
         let out = backend.run(model, inputs)?;
@@ -57,8 +104,45 @@ pub fn fewest_bits(
         probes.push(Probe { bits, holds, seconds: start.elapsed().as_secs_f64() });
         Ok(holds)
     };
-    let fewest = smallest_holding(lo, hi, &mut probe)?;
-    Ok(BitsSearch { lo, hi, fewest, probes })
+    let bisection = smallest_holding(lo, hi, |bits| probe(bits, &mut probes))?;
+    if let Some(b) = bisection {
+        for bits in b.saturating_sub(scan.below).max(lo)..=b.saturating_add(scan.above).min(hi) {
+            probe(bits, &mut probes)?;
+        }
+    }
+    let (fewest, holds_at, monotone) = summarize(&probes);
+    Ok(BitsSearch { lo, hi, fewest, bisection, holds_at, monotone, probes })
+}
+
+/// `fewest` (smallest holding probe above the highest failing one), the runs of holding probes, and
+/// whether the probes are monotone.
+fn summarize(probes: &[Probe]) -> (Option<u64>, Vec<[u64; 2]>, bool) {
+    let mut sorted: Vec<&Probe> = probes.iter().collect();
+    sorted.sort_by_key(|p| p.bits);
+    let highest_fail = sorted.iter().filter(|p| !p.holds).map(|p| p.bits).max();
+    let fewest = sorted.iter().find(|p| p.holds && highest_fail.is_none_or(|f| p.bits > f)).map(|p| p.bits);
+    let mut runs: Vec<[u64; 2]> = Vec::new();
+    let mut open = false;
+    for p in &sorted {
+        match (p.holds, open) {
+            (true, true) => {
+                if let Some(last) = runs.last_mut() {
+                    last[1] = p.bits;
+                }
+            }
+            (true, false) => {
+                runs.push([p.bits, p.bits]);
+                open = true;
+            }
+            (false, _) => open = false,
+        }
+    }
+    let lowest_hold = sorted.iter().filter(|p| p.holds).map(|p| p.bits).min();
+    let monotone = match (lowest_hold, highest_fail) {
+        (Some(h), Some(f)) => h > f,
+        _ => true,
+    };
+    (fewest, runs, monotone)
 }
 
 /// The smallest `x` in `lo..=hi` for which the monotone predicate `holds` is true (`None` if it fails at
@@ -85,4 +169,25 @@ where
         }
     }
     Ok(Some(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(bits: u64, holds: bool) -> Probe {
+        Probe { bits, holds, seconds: 0.0 }
+    }
+
+    #[test]
+    fn fewest_is_the_start_of_the_top_holding_run() {
+        let probes = [p(100, true), p(8, false), p(35, true), p(36, false), p(37, true), p(40, true), p(20, false)];
+        let (fewest, runs, monotone) = summarize(&probes);
+        assert_eq!(fewest, Some(37));
+        assert_eq!(runs, vec![[35, 35], [37, 100]]);
+        assert!(!monotone);
+        let (fewest, runs, monotone) = summarize(&[p(64, true), p(8, false), p(30, true), p(29, false)]);
+        assert_eq!((fewest, runs, monotone), (Some(30), vec![[30, 64]], true));
+        assert_eq!(summarize(&[p(64, false)]).0, None);
+    }
 }

@@ -32,5 +32,5 @@ pub mod bits;
 pub mod real;
 
 pub use backend::{BigFloatBackend, FfnEvaluation, PreparedModel};
-pub use bits::{fewest_bits, smallest_holding, BitsSearch, Probe};
+pub use bits::{fewest_bits, fewest_bits_scanned, smallest_holding, BitsSearch, Probe, ScanWindow};
 pub use real::{AuditReport, BigReal, PrecisionAudit, MAX_BITS, MIN_BITS};

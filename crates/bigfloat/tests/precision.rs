@@ -76,7 +76,14 @@ fn bisection_finds_the_fewest_bits() {
     let exact = |out: &Batch<BigReal>| Memorization::measure(out, &y).map(|m| m.exact == m.tokens).unwrap_or(false);
     let search = fewest_bits(&model, &x, 24, 4096, 2, exact).unwrap();
     assert_eq!(search.fewest, Some(91), "{search:?}");
-    assert!(search.probes.len() <= 2 + 12);
+    assert_eq!(search.bisection, Some(91));
+    assert!(search.monotone);
+    assert_eq!(search.holds_at.last().map(|r| r[1]), Some(4096));
+    // Bisection (≤ 14 forwards) plus the scan of 75..=95 (21, some already probed).
+    assert!(search.probes.len() <= 14 + 21, "{}", search.probes.len());
+    for bits in 75..=95 {
+        assert!(search.probes.iter().any(|p| p.bits == bits), "{bits} not scanned");
+    }
     assert!(search.probes.iter().all(|p| p.holds == (p.bits >= 91)), "{search:?}");
     let m64: Model<f64> = model.convert().unwrap();
     let y64 = ReferenceBackend.run(&m64, &x.convert().unwrap()).unwrap();
@@ -89,9 +96,25 @@ fn bisection_finds_the_fewest_bits() {
 
     // Never holds in range → None; holds at lo → lo.
     let never = fewest_bits(&model, &x, 24, 30, 1, |_| false).unwrap();
-    assert_eq!((never.fewest, never.probes.len()), (None, 1));
+    assert_eq!((never.fewest, never.probes.len(), never.bisection), (None, 1, None));
     assert_eq!(fewest_bits(&model, &x, 24, 30, 1, |_| true).unwrap().fewest, Some(24));
     assert!(matches!(fewest_bits(&model, &x, 30, 24, 1, |_| true), Err(Error::InvalidParameter { .. })));
+}
+
+/// A predicate that is not monotone in the precision: `fewest` is where everything probed above holds,
+/// and the islands below are reported in `holds_at`.
+#[test]
+fn non_monotone_predicates_are_reported_honestly() {
+    let (model, x, _) = cancellation_model(30);
+    let bits_of = |out: &Batch<BigReal>| out.as_slice()[0].mantissa_bits();
+    // Holds at 35 and from 37 on; 36 fails (the shape seen on a grid dataset).
+    let s = fewest_bits(&model, &x, 8, 100, 1, |out| bits_of(out) == 35 || bits_of(out) >= 37).unwrap();
+    assert_eq!((s.bisection, s.fewest, s.monotone), (Some(37), Some(37), false), "{s:?}");
+    assert_eq!(s.holds_at, vec![[35, 35], [37, 100]]);
+    // Bisection lands on 35, but 38 fails: the scan above finds it and `fewest` moves to 39.
+    let s = fewest_bits(&model, &x, 8, 100, 1, |out| bits_of(out) >= 35 && bits_of(out) != 38).unwrap();
+    assert_eq!((s.bisection, s.fewest, s.monotone), (Some(35), Some(39), false), "{s:?}");
+    assert_eq!(s.holds_at, vec![[35, 37], [39, 100]]);
 }
 
 #[test]

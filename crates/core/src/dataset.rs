@@ -1,5 +1,5 @@
 //! Seeded generators and validators for *tokenwise (r_min, r_max, ε)-separated* data
-//! (Kajitsuka & Sato, Definition 1; `shared/research/paper.md` §1.4).
+//! (Kajitsuka & Sato, Definition 1; `shared/research/paper.md` §1.4), and for adversarial families of it.
 //!
 //! A vocabulary `V` of `|V|` tokens in `R^d` has norms in `[r_min, r_max]` and pairwise distances
 //! `> ε`. Each of the `N` sequences holds `n` *distinct* tokens of `V` (no repeats inside a sequence, as
@@ -7,6 +7,22 @@
 //! integer class label in one output coordinate and 0 elsewhere; they are consistent under permutation
 //! because every context occurs once. The same seed gives the same bytes on every machine (see
 //! [`crate::rng`]).
+//!
+//! # Data families ([`VocabKind`])
+//!
+//! * [`VocabKind::Random`] (the default): tokens at random directions and radii. This is *generic* data:
+//!   two different token sets have equal token sums with probability 0, so plain mean pooling (attention
+//!   with scale λ = 0, i.e. averaging) already gives every context its own id, and the softmax's λ > 0 is
+//!   never tested.
+//! * [`VocabKind::Grid`]: tokens are distinct non-zero points of the integer lattice `{-k..=k}^d`. Integer
+//!   coordinates make equal token sums of different sequences that share a token common, so mean pooling
+//!   collides and only λ > 0 separates those contexts.
+//! * [`VocabKind::Pte`] (`d = 1`): sequences come in pairs whose token multisets solve the
+//!   Prouhet–Tarry–Escott problem (equal power sums of degrees `1..m−1`), the worst case for small λ:
+//!   the softmax separates such contexts only at a high order of λ (see [`VocabKind::Pte`]).
+//!
+//! Grid and PTE tokens are fixed integers: the spec's `r_min`, `r_max` and `eps` are ignored (and not
+//! validated) for them; [`DataReport::analyze`] measures the values the data actually has.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -17,6 +33,92 @@ use crate::exact::ExactFloat;
 use crate::real::Real;
 use crate::rng::SeededRng;
 use crate::tensor::{Batch, Matrix};
+
+/// Which family of data [`Dataset::generate`] draws (see the module docs).
+///
+/// Parses from and prints as `"random"`, `"grid"`, `"pte"` (serde and [`FromStr`](std::str::FromStr)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VocabKind {
+    /// Generic tokenwise-separated data: `|V|` tokens with random directions, norms in `[r_min, r_max]`
+    /// and pairwise distances `> ε`; each sequence a random set of `n` distinct tokens. Equal token sums of
+    /// different sequences have probability 0, so mean pooling (λ = 0) already separates every context.
+    #[default]
+    Random,
+    /// `|V|` distinct non-zero integer lattice points of `{-k..=k}^d`, `k` the smallest integer with at
+    /// least `|V|` non-zero points (a seeded random choice of `|V|` of them); sequences are drawn as for
+    /// [`Random`](Self::Random) (random sets of `n` distinct tokens). Integer coordinates make equal token
+    /// sums common between sequences that share a token, so mean pooling gives different contexts the same
+    /// id: this is where the softmax's λ > 0 is needed. `r_min`, `r_max`, `eps` are ignored.
+    Grid,
+    /// Prouhet–Tarry–Escott pairs, `d = 1` only. Let `m ≥ 2` be the largest with `h = 2^{m−1} ≤ n − 1`
+    /// (so `n ≥ 3`), and split `0..2^m` by the parity of the binary digit sum (Prouhet–Thue–Morse) into
+    /// halves `A ∋ 0` and `B` of size `h`, which have equal power sums `Σ a^j = Σ b^j` for `j = 1..m−1`
+    /// (e.g. `m = 3`: `{0,3,5,6}` and `{1,2,4,7}`). Tokens are integers of `1..=|V|`; sequences `2i` and
+    /// `2i+1` are a pair `(X, X′)` drawn with the seed: an offset `c ∈ 1..=|V|−2^m+1`, and `n − h` shared
+    /// tokens from `1..=|V|` outside the block `c..c+2^m`; `X = shared ∪ (c + A)`, `X′ = shared ∪ (c + B)`
+    /// (each in random order; if N is odd the last sequence is an `X` without its `X′`). This needs
+    /// `|V| ≥ n + h`. All sequences are distinct as sets; labels are random per position, as for
+    /// [`Random`](Self::Random), so the contexts of a pair carry different labels with probability
+    /// `1 − 1/classes`.
+    ///
+    /// Consequence: for every shared token `t`, the contexts `(t, X)` and `(t, X′)` have equal sums of all
+    /// powers `1..m−1`. Mean pooling collides (equal sums, equal n). For a softmax with scale λ (score
+    /// `λ·t·x`), the normaliser `Σ_x e^{λtx}` of the two agrees in every Taylor coefficient below `λ^m`, and the
+    /// weighted mean `Σ_x x e^{λtx} / Σ_x e^{λtx}` in every coefficient below `λ^{m−1}`: the contexts are
+    /// separated only at high order in λ, with differences that shrink like a power of λ as λ → 0.
+    /// `r_min`, `r_max`, `eps` are ignored.
+    Pte,
+}
+
+impl VocabKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [VocabKind; 3] = [VocabKind::Random, VocabKind::Grid, VocabKind::Pte];
+
+    /// The lowercase name (`"random"`, `"grid"`, `"pte"`), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VocabKind::Random => "random",
+            VocabKind::Grid => "grid",
+            VocabKind::Pte => "pte",
+        }
+    }
+
+    /// Whether this is the default [`VocabKind::Random`] (then the spec's JSON omits the field, so specs
+    /// serialize exactly as before the field existed).
+    pub fn is_random(&self) -> bool {
+        *self == VocabKind::Random
+    }
+}
+
+impl std::fmt::Display for VocabKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for VocabKind {
+    type Err = Error;
+
+    /// Accepts `"random"`, `"grid"`, `"pte"`; anything else is [`Error::InvalidParameter`] on
+    /// `vocab_kind`, listing the valid values.
+    fn from_str(s: &str) -> Result<Self> {
+        VocabKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| Error::param("vocab_kind", format!("unknown vocabulary kind {s:?}; valid values: random, grid, pte")))
+    }
+}
+
+/// The PTE order for sequence length `n`: the largest `m ≥ 2` with `2^{m−1} ≤ n − 1`, or `None` when
+/// `n < 3` (see [`VocabKind::Pte`]). Each PTE pair shares `n − 2^{m−1}` tokens and has equal power sums of
+/// degrees `1..m−1`.
+pub fn pte_order(length: usize) -> Option<u32> {
+    if length < 3 {
+        return None;
+    }
+    Some((length - 1).ilog2() + 1)
+}
 
 /// Parameters of [`Dataset::generate`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,16 +143,34 @@ pub struct DatasetSpec {
     pub label_coord: usize,
     /// Seed of the ChaCha8 stream.
     pub seed: u64,
+    /// Data family (default [`VocabKind::Random`]; omitted from JSON when default, and old JSON without
+    /// it parses as `Random`).
+    #[serde(default, skip_serializing_if = "VocabKind::is_random")]
+    pub vocab_kind: VocabKind,
 }
 
 impl Default for DatasetSpec {
     fn default() -> Self {
-        Self { sequences: 16, length: 4, dim: 4, vocab: 16, r_min: 1.0, r_max: 2.0, eps: 0.3, classes: 2, label_coord: 0, seed: 0 }
+        Self {
+            sequences: 16,
+            length: 4,
+            dim: 4,
+            vocab: 16,
+            r_min: 1.0,
+            r_max: 2.0,
+            eps: 0.3,
+            classes: 2,
+            label_coord: 0,
+            seed: 0,
+            vocab_kind: VocabKind::Random,
+        }
     }
 }
 
 impl DatasetSpec {
-    /// Checks ranges, naming the offending field.
+    /// Checks ranges, naming the offending field. `r_min`, `r_max` and `eps` are checked only for
+    /// [`VocabKind::Random`] (the other kinds ignore them); [`VocabKind::Pte`] also needs `dim = 1`,
+    /// `length ≥ 3` and `vocab ≥ n + 2^{m−1}` (see [`pte_order`]).
     pub fn validate(&self) -> Result<()> {
         let p = |name: &str, reason: String| Err(Error::param(name, reason));
         if self.sequences == 0 {
@@ -62,17 +182,46 @@ impl DatasetSpec {
         if self.dim == 0 {
             return p("dim", "d must be at least 1".into());
         }
+        if self.vocab_kind == VocabKind::Pte {
+            if self.dim != 1 {
+                return p("dim", format!("vocab_kind = pte needs d = 1, got d = {}", self.dim));
+            }
+            let Some(m) = pte_order(self.length) else {
+                return p(
+                    "length",
+                    format!("vocab_kind = pte needs n ≥ 3 (a PTE split of size 2 plus a shared token), got n = {}", self.length),
+                );
+            };
+            let h = 1usize << (m - 1);
+            if self.vocab < self.length + h {
+                return p(
+                    "vocab",
+                    format!(
+                        "vocab_kind = pte with n = {n} uses a block of 2^{m} = {b} values plus {s} shared tokens: \
+                         |V| must be at least n + 2^{m1} = {need}, got {v}",
+                        n = self.length,
+                        b = 2 * h,
+                        s = self.length - h,
+                        m1 = m - 1,
+                        need = self.length + h,
+                        v = self.vocab
+                    ),
+                );
+            }
+        }
         if self.vocab < self.length {
             return p("vocab", format!("|V| = {} < n = {}: sequences cannot avoid repeated tokens", self.vocab, self.length));
         }
-        if !(self.r_min.is_finite() && self.r_min > 0.0) {
-            return p("r_min", format!("must be positive and finite, got {}", self.r_min));
-        }
-        if !(self.r_max.is_finite() && self.r_max >= self.r_min) {
-            return p("r_max", format!("must be finite and ≥ r_min = {}, got {}", self.r_min, self.r_max));
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return p("eps", format!("must be positive and finite, got {}", self.eps));
+        if self.vocab_kind == VocabKind::Random {
+            if !(self.r_min.is_finite() && self.r_min > 0.0) {
+                return p("r_min", format!("must be positive and finite, got {}", self.r_min));
+            }
+            if !(self.r_max.is_finite() && self.r_max >= self.r_min) {
+                return p("r_max", format!("must be finite and ≥ r_min = {}, got {}", self.r_min, self.r_max));
+            }
+            if !(self.eps.is_finite() && self.eps > 0.0) {
+                return p("eps", format!("must be positive and finite, got {}", self.eps));
+            }
         }
         if self.classes == 0 {
             return p("classes", "at least one class is needed".into());
@@ -104,16 +253,27 @@ impl<T: Real> Dataset<T> {
         Ok(Self { inputs, targets, spec })
     }
 
-    /// Generates a tokenwise-separated dataset (see the module docs). Deterministic in `spec.seed`.
+    /// Generates a dataset of the family `spec.vocab_kind` (see the module docs and [`VocabKind`]).
+    /// Deterministic in `spec.seed`; [`VocabKind::Random`] gives the same values as before the other
+    /// families existed.
     ///
-    /// Fails with [`Error::InvalidParameter`] on bad ranges and [`Error::Infeasible`] when the vocabulary
-    /// cannot be placed (ε too large for the shell of radii in `R^d`) or holds fewer than N distinct
-    /// n-token sets.
+    /// Fails with [`Error::InvalidParameter`] on bad ranges (naming the field) and [`Error::Infeasible`]
+    /// when the vocabulary cannot be placed (ε too large for the shell of radii in `R^d`), holds fewer than
+    /// N distinct n-token sets, or (PTE) offers too few distinct pairs.
     pub fn generate(spec: &DatasetSpec) -> Result<Self> {
         spec.validate()?;
         let mut rng = SeededRng::new(spec.seed);
-        let vocab = generate_vocabulary::<T>(spec, &mut rng)?;
-        let sets = sample_token_sets(spec, &mut rng)?;
+        let (vocab, sets) = match spec.vocab_kind {
+            VocabKind::Random => {
+                let vocab = generate_vocabulary::<T>(spec, &mut rng)?;
+                (vocab, sample_token_sets(spec, &mut rng)?)
+            }
+            VocabKind::Grid => {
+                let vocab = grid_vocabulary::<T>(spec, &mut rng)?;
+                (vocab, sample_token_sets(spec, &mut rng)?)
+            }
+            VocabKind::Pte => pte_sequences::<T>(spec, &mut rng)?,
+        };
         let (n, d) = (spec.length, spec.dim);
         let mut inputs = Vec::with_capacity(spec.sequences * n * d);
         let mut targets = vec![T::from_f64(0.0); spec.sequences * n * d];
@@ -174,6 +334,163 @@ fn generate_vocabulary<T: Real>(spec: &DatasetSpec, rng: &mut SeededRng) -> Resu
     }
     let data = tokens.concat().into_iter().map(T::from_f64).collect();
     Matrix::new(spec.vocab, spec.dim, data)
+}
+
+/// Saturating `base^exp`.
+fn saturating_pow(base: u128, exp: usize) -> u128 {
+    let mut r: u128 = 1;
+    for _ in 0..exp {
+        r = r.saturating_mul(base);
+    }
+    r
+}
+
+/// Fails on `vocab` when the integer `value` does not survive the round trip through `T`.
+fn check_exact_integer<T: Real>(value: u64, what: &str) -> Result<()> {
+    let v = value as f64;
+    if v as u64 != value || T::from_f64(v).to_f64() != v {
+        return Err(Error::param("vocab", format!("{what} {value} is not exactly representable in the element type; lower vocab")));
+    }
+    Ok(())
+}
+
+/// `|V|` distinct non-zero points of `{-k..=k}^d` (see [`VocabKind::Grid`]).
+fn grid_vocabulary<T: Real>(spec: &DatasetSpec, rng: &mut SeededRng) -> Result<Matrix<T>> {
+    let (v, d) = (spec.vocab, spec.dim);
+    let mut k: u64 = 1;
+    while saturating_pow(2 * u128::from(k) + 1, d) - 1 < v as u128 {
+        k += 1;
+    }
+    check_exact_integer::<T>(k, "grid coordinate bound k =")?;
+    let side = 2 * k + 1;
+    let total = saturating_pow(u128::from(side), d) - 1;
+    let points: Vec<Vec<i64>> = if total <= 4 * v as u128 {
+        // Dense: enumerate every non-zero point (mixed radix), take a random |V| of them.
+        let mut all = Vec::with_capacity(total as usize);
+        let mut digits = vec![0u64; d];
+        loop {
+            if digits.iter().any(|&x| x != k) {
+                all.push(digits.iter().map(|&x| x as i64 - k as i64).collect::<Vec<i64>>());
+            }
+            let Some(i) = (0..d).rev().find(|&i| digits[i] + 1 < side) else { break };
+            digits[i] += 1;
+            for x in &mut digits[i + 1..] {
+                *x = 0;
+            }
+        }
+        rng.shuffle(&mut all);
+        all.truncate(v);
+        all
+    } else {
+        // Sparse: rejection; each draw is new and non-zero with probability ≥ 3/4.
+        let mut seen = HashSet::with_capacity(v);
+        let mut out = Vec::with_capacity(v);
+        while out.len() < v {
+            let p: Vec<i64> = (0..d).map(|_| rng.below(side) as i64 - k as i64).collect();
+            if p.iter().any(|&x| x != 0) && seen.insert(p.clone()) {
+                out.push(p);
+            }
+        }
+        out
+    };
+    let data = points.concat().into_iter().map(|x| T::from_f64(x as f64)).collect();
+    Matrix::new(v, d, data)
+}
+
+/// PTE pairs (see [`VocabKind::Pte`]): the `|V| × 1` vocabulary `1..=|V|` and, per sequence, indices into
+/// it (value `x` is row `x − 1`).
+fn pte_sequences<T: Real>(spec: &DatasetSpec, rng: &mut SeededRng) -> Result<(Matrix<T>, Vec<Vec<usize>>)> {
+    let (v, n, big_n) = (spec.vocab, spec.length, spec.sequences);
+    let m = pte_order(n).ok_or_else(|| Error::param("length", "vocab_kind = pte needs n ≥ 3"))?;
+    let h = 1usize << (m - 1);
+    let block = 2 * h;
+    let shared = n - h;
+    check_exact_integer::<T>(v as u64, "largest PTE token")?;
+    let (a, b): (Vec<usize>, Vec<usize>) = (0..block).partition(|x| x.count_ones() % 2 == 0);
+    let offsets = v - block + 1; // c ∈ 1..=offsets
+                                 // Shared tokens are drawn from the `rest` values outside the block c..c+2^m; rest index j ↦ value:
+                                 // the c − 1 values below the block, then those above it.
+    let rest = v - block;
+    let value = |c: usize, j: usize| if j + 1 < c { j + 1 } else { j + 1 + block };
+    let pairs = big_n.div_ceil(2);
+    let available = (offsets as u128).saturating_mul(binomial(rest, shared));
+    if available < pairs as u128 {
+        return Err(Error::Infeasible(format!(
+            "vocab_kind = pte with |V| = {v}, n = {n} (m = {m}) offers only {offsets} offsets × C({rest}, {shared}) shared sets = \
+             {available} pairs, fewer than the {pairs} pairs that N = {big_n} sequences need; raise vocab or lower sequences"
+        )));
+    }
+    let mut seen: HashSet<Vec<usize>> = HashSet::with_capacity(2 * pairs);
+    let mut out: Vec<Vec<usize>> = Vec::with_capacity(2 * pairs);
+    let mut try_pair = |c: usize, js: &[usize], out: &mut Vec<Vec<usize>>| {
+        let common: Vec<usize> = js.iter().map(|&j| value(c, j)).collect();
+        let make = |half: &[usize]| {
+            let mut s: Vec<usize> = common.iter().copied().chain(half.iter().map(|&x| c + x)).collect();
+            s.sort_unstable();
+            s
+        };
+        let (x, x2) = (make(&a), make(&b));
+        if !seen.contains(&x) && !seen.contains(&x2) {
+            seen.insert(x.clone());
+            seen.insert(x2.clone());
+            out.push(x);
+            out.push(x2);
+        }
+    };
+    if available <= 4 * pairs as u128 {
+        // Dense: enumerate every (offset, shared set), in random order.
+        let mut all: Vec<(usize, Vec<usize>)> = Vec::with_capacity(available as usize);
+        for c in 1..=offsets {
+            let mut comb: Vec<usize> = (0..shared).collect();
+            loop {
+                all.push((c, comb.clone()));
+                let Some(i) = (0..shared).rev().find(|&i| comb[i] < rest - shared + i) else { break };
+                comb[i] += 1;
+                for j in i + 1..shared {
+                    comb[j] = comb[j - 1] + 1;
+                }
+            }
+        }
+        rng.shuffle(&mut all);
+        for (c, js) in &all {
+            if out.len() >= 2 * pairs {
+                break;
+            }
+            try_pair(*c, js, &mut out);
+        }
+    } else {
+        // Sparse: rejection with a cap (a draw repeats an earlier set with probability ≤ 1/4 but for
+        // rare coincidences between different configurations).
+        let cap = 64 * pairs + 1024;
+        let mut pool: Vec<usize> = (0..rest).collect();
+        let mut tries = 0;
+        while out.len() < 2 * pairs && tries < cap {
+            tries += 1;
+            let c = 1 + rng.below(offsets as u64) as usize;
+            for i in 0..shared {
+                let j = i + rng.below((rest - i) as u64) as usize;
+                pool.swap(i, j);
+            }
+            let js = pool[..shared].to_vec();
+            try_pair(c, &js, &mut out);
+        }
+    }
+    if out.len() < 2 * pairs {
+        return Err(Error::Infeasible(format!(
+            "vocab_kind = pte with |V| = {v}, n = {n} (m = {m}) gave only {} distinct pairs of sequences, fewer than the {pairs} \
+             that N = {big_n} sequences need; raise vocab or lower sequences",
+            out.len() / 2
+        )));
+    }
+    out.truncate(big_n);
+    for s in &mut out {
+        rng.shuffle(s);
+        for x in s.iter_mut() {
+            *x -= 1;
+        }
+    }
+    let vocab = Matrix::new(v, 1, (1..=v).map(|x| T::from_f64(x as f64)).collect())?;
+    Ok((vocab, out))
 }
 
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
@@ -431,8 +748,13 @@ pub struct Memorization {
     pub exact: usize,
     /// `decoded / tokens`.
     pub accuracy: f64,
-    /// Largest `|output − target|` over all coordinates (computed in the element type, reported as f64).
+    /// Largest `|output − target|` over all coordinates (computed in the element type, reported as f64:
+    /// 0 when it underflows f64 — see `log10_max_abs_error`).
     pub max_abs_error: f64,
+    /// `log10` of that largest error, exact for any magnitude (`-inf`, written as `null`, when every
+    /// output equals its target).
+    #[serde(default)]
+    pub log10_max_abs_error: f64,
 }
 
 impl Memorization {
@@ -443,15 +765,26 @@ impl Memorization {
         }
         let d = outputs.dim();
         let half = T::from_f64(0.5);
-        let (mut decoded, mut exact, mut max_err) = (0, 0, 0.0f64);
+        let (mut decoded, mut exact) = (0, 0);
+        let mut max_err: Option<T> = None;
         for (y, t) in outputs.as_slice().chunks(d).zip(targets.as_slice().chunks(d)) {
             let errs: Vec<T> = y.iter().zip(t).map(|(a, b)| a.sub(b).abs()).collect();
             decoded += usize::from(errs.iter().all(|e| *e < half));
             exact += usize::from(y == t);
-            max_err = errs.iter().fold(max_err, |m, e| m.max(e.to_f64()));
+            for e in errs {
+                // NaN errors win (a non-finite output must not look accurate).
+                if max_err.as_ref().is_none_or(|m| !(e <= *m)) {
+                    max_err = Some(e);
+                }
+            }
         }
         let tokens = outputs.batch() * outputs.len();
-        Ok(Self { tokens, decoded, exact, accuracy: decoded as f64 / tokens as f64, max_abs_error: max_err })
+        let (max_abs_error, log10_max_abs_error) = match &max_err {
+            None => (0.0, f64::NEG_INFINITY),
+            Some(e) if !e.is_finite() => (f64::NAN, f64::NAN),
+            Some(e) => (e.to_f64(), e.to_exact().log2_abs() * std::f64::consts::LOG10_2),
+        };
+        Ok(Self { tokens, decoded, exact, accuracy: decoded as f64 / tokens as f64, max_abs_error, log10_max_abs_error })
     }
 
     /// Every token decodes to its label.

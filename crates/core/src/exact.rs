@@ -80,6 +80,24 @@ impl ExactFloat {
         bit_len(&self.mantissa)
     }
 
+    /// `log2 |x|` to f64 accuracy for any magnitude (`-inf` for zero): the exponent plus the log of the
+    /// leading 64 mantissa bits, so values far beyond f64's range keep their fractional part (reading
+    /// only the exponent would be up to one binary order, 0.3 decimal orders, low).
+    pub fn log2_abs(&self) -> f64 {
+        let len = self.mantissa_bits();
+        if len == 0 {
+            return f64::NEG_INFINITY;
+        }
+        // The top (up to) 64 bits as an integer `top`, so that |x| = top · 2^(exponent + len − taken) · (1 + tail).
+        let taken = len.min(64);
+        let shift = len - taken;
+        let (word, bit) = ((shift / 64) as usize, shift % 64);
+        let lo = self.mantissa[word] >> bit;
+        let hi = if bit > 0 { self.mantissa.get(word + 1).map_or(0, |w| w << (64 - bit)) } else { 0 };
+        let top = (lo | hi) as f64;
+        top.log2() + (self.exponent as f64 + shift as f64)
+    }
+
     fn normalize(&mut self) {
         while self.mantissa.last() == Some(&0) {
             self.mantissa.pop();
@@ -272,6 +290,20 @@ fn shr(limbs: &[u64], shift: u64) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log2_abs_is_exact_beyond_f64() {
+        for x in [1.0f64, 3.0, 0.1, -7.5e-300, 1e300, 5e-324] {
+            assert!((x.to_exact().log2_abs() - x.abs().log2()).abs() < 1e-12, "{x}");
+        }
+        // 3 · 2^-5000: log2 = log2 3 − 5000 (the exponent alone would say −4999).
+        let tiny = ExactFloat::from_parts(false, vec![3], -5000);
+        assert!((tiny.log2_abs() - (3f64.log2() - 5000.0)).abs() < 1e-9);
+        // A 130-bit mantissa: (2^129 + 2^128 + 1) · 2^-1000.
+        let long = ExactFloat::from_parts(true, vec![1, 0, 3], -1000);
+        assert!((long.log2_abs() - (1.5f64.log2() + 129.0 - 1000.0)).abs() < 1e-9, "{}", long.log2_abs());
+        assert_eq!(ExactFloat::zero().log2_abs(), f64::NEG_INFINITY);
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -30,7 +30,7 @@ pub mod tensor;
 pub mod workloads;
 
 pub use backend::{check_input, Backend, DeviceInfo};
-pub use dataset::{DataReport, Dataset, DatasetSpec, Memorization, Requirements, Vocabulary};
+pub use dataset::{DataReport, Dataset, DatasetSpec, Memorization, Requirements, VocabKind, Vocabulary};
 pub use error::{Error, Result};
 pub use exact::{ExactConvert, ExactFloat};
 pub use model::{Attention, AttentionHead, Block, FeedForward, LayerCount, Model, ModelInfo, Normalizer, ParamCount, Weight};

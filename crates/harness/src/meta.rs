@@ -125,10 +125,13 @@ pub fn write_csv(path: &Path, rows: &[serde_json::Value]) -> Result<()> {
             }
         }
     }
+    // RFC 4180: strings, and lists/objects (written as their JSON text), quoted with doubled quotes.
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let cell = |v: Option<&serde_json::Value>| -> String {
         match v {
             None | Some(serde_json::Value::Null) => String::new(),
-            Some(serde_json::Value::String(s)) => format!("\"{}\"", s.replace('"', "\"\"")),
+            Some(serde_json::Value::String(s)) => quoted(s),
+            Some(other @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => quoted(&other.to_string()),
             Some(other) => other.to_string(),
         }
     };
@@ -143,6 +146,18 @@ pub fn write_csv(path: &Path, rows: &[serde_json::Value]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_quotes_lists_and_strings() {
+        let dir = std::env::temp_dir().join(format!("boltz-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.csv");
+        let rows = vec![serde_json::json!({"a": 1, "b": [[35, 35], [37, 100]], "c": "x,\"y\""}), serde_json::json!({"a": 2})];
+        write_csv(&path, &rows).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "a,b,c\n1,\"[[35,35],[37,100]]\",\"x,\"\"y\"\"\"\n2,,\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn iso_dates() {
