@@ -1,14 +1,17 @@
 //! Layer and parameter formulas of the deep hardmax baselines (`shared/research/baselines.md` §1.7, §2),
 //! used as reference curves until (and next to) the executable constructions.
 
-use boltz_core::{Batch, DataReport, Real};
+use boltz_core::{Batch, DataReport, Real, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::yun::{YunDelta, YunGrid};
 
 /// Yun et al.'s memorization construction: layers per stage and parameters in the class T^{2,1,4}
 /// (`8d + 2` per two-head size-1 attention layer, `9d + 4` per width-4 feed-forward layer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct YunCounts {
-    /// Grid cells per coordinate `1/δ` (a power of two).
+    /// Grid cells per coordinate `1/δ` (a power of two for [`YunDelta::Dyadic`], any integer `≥ 2` for
+    /// [`YunDelta::Minimal`]).
     pub cells: u64,
     /// Stage A, quantization: `d/δ + d` feed-forward layers.
     pub quantization: f64,
@@ -22,8 +25,10 @@ pub struct YunCounts {
     pub params: f64,
 }
 
-/// Grid cells `1/δ` for data rescaled into `[0, 1)`: the smallest power of two with `δ ≤` the smallest
-/// ∞-norm gap between distinct tokens after the rescaling `x ↦ (x − lo)·(15/16)/(hi − lo)`.
+/// `⌈1/gap⌉`, `gap` the smallest ∞-norm gap between distinct tokens after the rescaling
+/// `x ↦ (x − lo)·(15/16)/(hi − lo)` (not a power of two; [`yun_counts`] rounds it up to one). This is
+/// neither grid that [`crate::yun::Yun::build`] uses — the dyadic build also rounds its input scale to a
+/// power of two, so its `K` can be 2× larger; [`yun_cells_for`] gives the built `K` for either choice.
 pub fn yun_cells<T: Real>(inputs: &Batch<T>) -> u64 {
     let report = DataReport::analyze(inputs, None);
     let (lo, hi) = inputs.as_slice().iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x.to_f64()), b.max(x.to_f64())));
@@ -32,10 +37,28 @@ pub fn yun_cells<T: Real>(inputs: &Batch<T>) -> u64 {
     (1.0 / gap).ceil().max(2.0) as u64
 }
 
-/// Yun et al.'s counts for `d`-dimensional tokens, `cells` = 1/δ, `vocab` distinct tokens and `ids`
-/// distinct context ids. `full = true` sweeps every grid id (`δ^{−d} + 1` attention layers).
+/// The cells `K = 1/δ` that [`crate::yun::Yun::build`] uses on `inputs` with grid choice `delta` (see
+/// [`YunGrid::choose`]).
+pub fn yun_cells_for<T: Real>(inputs: &Batch<T>, delta: YunDelta) -> Result<u64> {
+    let report = DataReport::analyze(inputs, None);
+    let (lo, hi) = inputs.as_slice().iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x.to_f64()), b.max(x.to_f64())));
+    Ok(YunGrid::choose(lo, hi, report.eps_inf, delta, None)?.cells)
+}
+
+/// Yun et al.'s counts for `d`-dimensional tokens, `cells` = 1/δ (rounded up to a power of two: the dyadic
+/// grid), `vocab` distinct tokens and `ids` distinct context ids. `full = true` sweeps every grid id
+/// (`δ^{−d} + 1` attention layers).
 pub fn yun_counts(d: usize, cells: u64, vocab: usize, ids: usize, full: bool) -> YunCounts {
-    let cells = cells.next_power_of_two();
+    yun_counts_for(d, cells, vocab, ids, full, YunDelta::Dyadic)
+}
+
+/// [`yun_counts`] for either grid: `cells` is rounded up to a power of two for [`YunDelta::Dyadic`] and used
+/// as given for [`YunDelta::Minimal`].
+pub fn yun_counts_for(d: usize, cells: u64, vocab: usize, ids: usize, full: bool, delta: YunDelta) -> YunCounts {
+    let cells = match delta {
+        YunDelta::Dyadic => cells.next_power_of_two(),
+        YunDelta::Minimal => cells,
+    };
     let d_f = d as f64;
     let quantization = d_f * cells as f64 + d_f;
     let contextual = if full { (cells as f64).powf(d_f) + 1.0 } else { vocab as f64 + 1.0 };
@@ -68,5 +91,35 @@ mod tests {
         assert_eq!(adaptive.contextual, 6.0);
         assert_eq!(adaptive.params, 6.0 * 18.0 + 23.0 * 22.0);
         assert_eq!(kim_reference(4, 8, 2), (16.0 + 4.0, 4.0 + 8.0 + 4.0 * 4.0));
+        // The minimal grid keeps K = 5; the dyadic one rounds it to 8.
+        let minimal = yun_counts_for(2, 5, 5, 10, true, YunDelta::Minimal);
+        assert_eq!((minimal.cells, minimal.quantization, minimal.contextual), (5, 12.0, 26.0));
+        assert_eq!(yun_counts_for(2, 5, 5, 10, true, YunDelta::Dyadic), yun_counts(2, 8, 5, 10, true));
+    }
+
+    #[test]
+    fn yun_delta_parses_its_two_names_only() {
+        for k in YunDelta::ALL {
+            assert_eq!(k.as_str().parse::<YunDelta>().unwrap(), k);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+        }
+        assert_eq!(YunDelta::default(), YunDelta::Dyadic);
+        let err = "bogus".parse::<YunDelta>().unwrap_err();
+        assert!(err.to_string().contains("minimal, dyadic"), "{err}");
+    }
+
+    #[test]
+    fn grids_minimal_is_the_smallest_integer_and_dyadic_rounds_twice() {
+        // hi − lo = 4.3, ε_∞ = 1: K·1 > 4.3 needs K = 5. Dyadic: s = 2^⌊log2(0.9375/4.3)⌋ = 1/8, 1/(s ε) = 8 → 8.
+        let m = YunGrid::choose(-2.1, 2.2, 1.0, YunDelta::Minimal, None).unwrap();
+        assert_eq!((m.cells, m.minimal_cells, m.scale), (5, 5, 1.0));
+        assert!(m.width <= 1.0 && 5.0 * m.width > 4.3, "{m:?}");
+        // The data sits inside [0, K w) with margins on both sides.
+        assert!(-2.1 + m.shift > 0.0 && 2.2 + m.shift < 5.0 * m.width, "{m:?}");
+        let dy = YunGrid::choose(-2.1, 2.2, 1.0, YunDelta::Dyadic, None).unwrap();
+        assert_eq!((dy.cells, dy.minimal_cells, dy.scale, dy.width), (8, 5, 0.125, 0.125));
+        // A given K below the minimal one is an error for the minimal grid; above it is used as given.
+        assert!(YunGrid::choose(-2.1, 2.2, 1.0, YunDelta::Minimal, Some(4)).is_err());
+        assert_eq!(YunGrid::choose(-2.1, 2.2, 1.0, YunDelta::Minimal, Some(6)).unwrap().cells, 6);
     }
 }

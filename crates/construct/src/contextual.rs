@@ -6,7 +6,7 @@
 //! different tokens stay `g/2` apart along `v`. For query token `t` of sequence `X` the layer outputs
 //! `t + γ v · boltz(a)/(λ vᵀt)` with `a_i = λ (vᵀx_i)(vᵀt)`.
 //!
-//! Three policies for `v` and `λ` ([`Policy`]); every constant is reported ([`ContextReport`]), the
+//! Five policies for `v` and `λ` ([`Policy`]); every constant is reported ([`ContextReport`]), the
 //! separation is *measured* in high precision and in f64, and Theorem 2's δ is given in log10 because it
 //! underflows f64.
 
@@ -24,7 +24,7 @@ use crate::boltzmann::lemma1_gap;
 
 /// How `v` and `λ` are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Policy {
     /// The paper's worst-case constants: `v` from the projection lemma (`c = sqrt(8/(πd))/(|V|+1)²`,
     /// random unit vectors until the data meets it), `λ = (2 ln n + 3)/(c² ε r_min)`.
@@ -32,21 +32,64 @@ pub enum Policy {
     /// `v` chosen on the data (best of the candidates by `g·m`), `λ = (2 ln n + 3)/(g m)` with the measured
     /// gap `g` between projected tokens and `m = min |vᵀx|`: Lemma 1's gap condition holds exactly.
     Measured,
-    /// Beyond the paper: `v` minimising `r_a = λ max(vᵀx)²`, then the smallest `λ` that keeps all contexts
-    /// separated (checked in high precision): `λ = 0` (mean pooling) when that already separates them, as it
-    /// does on generic data, else bisection down to 2⁻³⁰ of the unshrunk value.
+    /// Beyond the paper: `v` minimising `r_a = λ max(vᵀx)²`, then the smallest softmax scale `λ > 0` that
+    /// keeps all contexts separated (checked in high precision), by bisection of `log2 λ` down to 2⁻³⁰ of the
+    /// unshrunk value. It minimises `λ`, not bits: on generic data it ends at the bottom of that window.
     Tuned,
+    /// `λ = 0`: attention averages the sequence (key–query rank 0 — *not* the rank-1 softmax construction).
+    /// Separates every context of generic data (equal token sums have probability 0) and fails, with an
+    /// [`Error::Infeasible`], where two contexts of one token have equal token sums (grid, PTE data).
+    MeanPool,
+    /// Beyond the paper: softmax with `λ > 0` and `(v, λ)` chosen to minimise the bits the construction
+    /// needs. Directions: the best drawn candidate by the Tuned score and by the Measured score; scales:
+    /// `λ = 2⁻ᵏ λ₀` for `k = 40, 38, …, 0`, each ranked by the bits its ids need to be told apart
+    /// (`log2(max |vᵀz| / min gap)`, from one high-precision forward; [`LambdaCandidate`]). The
+    /// contextual mapping takes the best-ranked; the memorizer ([`crate::Memorizer`]) bisects the fewest
+    /// bits of the best few and keeps the one that needs fewest.
+    FewestBits,
 }
 
 impl Policy {
-    /// Lower-case name.
+    /// The name used by the CLI, configs and results.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Theory => "theory",
             Self::Measured => "measured",
             Self::Tuned => "tuned",
+            Self::MeanPool => "mean-pool",
+            Self::FewestBits => "fewest-bits",
         }
     }
+
+    /// Every policy, in the order the CLI lists them.
+    pub const ALL: [Policy; 5] = [Self::Theory, Self::Measured, Self::Tuned, Self::MeanPool, Self::FewestBits];
+}
+
+impl std::str::FromStr for Policy {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown policy {s:?} (expected one of: {})", Self::ALL.map(Policy::as_str).join(", ")))
+    }
+}
+
+/// One `(v, λ)` tried by the [`Policy::FewestBits`] search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LambdaCandidate {
+    /// Index of the direction (0: best by the Tuned score, 1: best by the Measured score).
+    pub direction: usize,
+    /// The unit direction `v`.
+    pub v: Vec<f64>,
+    /// `k` in `λ = 2⁻ᵏ λ₀`.
+    pub shrink_log2: i32,
+    /// `λ`.
+    pub lambda: f64,
+    /// `log2(max |vᵀz| / min gap)` of the ids: the bits needed to tell them apart (`None` if they collide).
+    pub resolve_bits: Option<f64>,
+    /// Fewest bits of the memorizer built with it, where the memorizer measured them.
+    pub fewest_bits: Option<u64>,
 }
 
 /// Options of [`ContextualMapping::build`].
@@ -64,6 +107,20 @@ pub struct ContextualOptions {
     pub max_bits: u64,
     /// Threads of the arbitrary-precision backend.
     pub threads: usize,
+    /// Use this direction `v` (normalised) instead of the policy's choice.
+    #[serde(default)]
+    pub direction: Option<Vec<f64>>,
+    /// Use this `λ` instead of the policy's choice (the build fails if it does not separate the contexts).
+    #[serde(default)]
+    pub lambda: Option<f64>,
+    /// [`Policy::FewestBits`]: how many of the best-ranked candidates the memorizer bisects the fewest bits
+    /// of (0: take the best-ranked without bisecting).
+    #[serde(default = "default_verify_top")]
+    pub verify_top: usize,
+}
+
+fn default_verify_top() -> usize {
+    2
 }
 
 impl Default for ContextualOptions {
@@ -75,6 +132,9 @@ impl Default for ContextualOptions {
             causal: false,
             max_bits: 1 << 20,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            direction: None,
+            lambda: None,
+            verify_top: default_verify_top(),
         }
     }
 }
@@ -163,6 +223,9 @@ pub struct ContextReport {
     pub is_contextual_mapping: bool,
     /// Precision of the high-precision measurement.
     pub bits: u64,
+    /// [`Policy::FewestBits`]: every `(v, λ)` tried, best-ranked first (empty for other policies).
+    #[serde(default)]
+    pub lambda_search: Vec<LambdaCandidate>,
 }
 
 /// A built contextual mapping.
@@ -276,13 +339,8 @@ pub(crate) fn log2_abs<T: Real>(x: &T) -> f64 {
     if f.is_finite() && f > 1e-300 {
         return f.log2();
     }
-    // Beyond f64's range: read the exponent of the exact value.
-    let e = x.to_exact();
-    if e.is_zero() {
-        f64::NEG_INFINITY
-    } else {
-        e.exponent() as f64 + e.mantissa_bits() as f64 - 1.0
-    }
+    // Beyond f64's range: the exact value's exponent and leading bits.
+    x.to_exact().log2_abs()
 }
 
 struct Measured {
@@ -338,6 +396,54 @@ fn measure_ids(
     )))
 }
 
+fn check_projection(proj: &Projection) -> Result<()> {
+    if !(proj.g > 0.0 && proj.m > 0.0) {
+        return Err(Error::Assumption {
+            what: "projections vᵀx: distinct tokens must project apart and no token to 0".into(),
+            required: "g > 0 and m > 0".into(),
+            measured: format!("g = {:e}, m = {:e}", proj.g, proj.m),
+        });
+    }
+    Ok(())
+}
+
+/// The [`Policy::FewestBits`] ranking: for each direction, `λ = 2⁻ᵏ λ₀(v)` from `k = 40` up to `k = 0` in
+/// steps of 2, each ranked by the bits its ids need to be told apart; a direction's sweep stops once a
+/// candidate needs 48 bits more than its best (larger λ only widens the softmax's dynamic range further).
+/// Best-ranked first; colliding candidates last.
+fn search_lambda(
+    directions: &[Projection],
+    lambda0: impl Fn(&Projection) -> f64,
+    separated: impl Fn(&Projection, f64) -> Result<Option<(Model<BigReal>, Measured)>>,
+) -> Result<Vec<LambdaCandidate>> {
+    let mut out = Vec::new();
+    for (i, p) in directions.iter().enumerate() {
+        if directions[..i].iter().any(|q| q.v == p.v) || check_projection(p).is_err() {
+            continue;
+        }
+        let mut best = f64::INFINITY;
+        for k in (0..=40).rev().step_by(2) {
+            let lambda = lambda0(p) * f64::from(-k).exp2();
+            let resolve_bits = separated(p, lambda)?.map(|(_, meas)| {
+                let scale = meas.projected.iter().map(log2_abs).fold(f64::NEG_INFINITY, f64::max);
+                scale - meas.sep.min_gap_log10 / std::f64::consts::LOG10_2
+            });
+            out.push(LambdaCandidate { direction: i, v: p.v.clone(), shrink_log2: k, lambda, resolve_bits, fewest_bits: None });
+            if let Some(b) = resolve_bits {
+                best = best.min(b);
+                if b > best + 48.0 {
+                    break;
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        let key = |c: &LambdaCandidate| c.resolve_bits.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b)).then(a.direction.cmp(&b.direction)).then(b.shrink_log2.cmp(&a.shrink_log2))
+    });
+    Ok(out)
+}
+
 fn random_direction(rng: &mut SeededRng, d: usize) -> Vec<f64> {
     rng.unit_vector(d)
 }
@@ -363,8 +469,27 @@ impl ContextualMapping {
         let c = (8.0 / (std::f64::consts::PI * d as f64)).sqrt() / ((vocab.len() + 1) as f64).powi(2);
         let mut rng = SeededRng::new(opts.seed);
         let candidates = opts.candidates.max(1);
-        let proj = match opts.policy {
-            Policy::Theory => {
+        let tuned_score = |p: &Projection| p.big_m * p.big_m / (p.g * p.m);
+        let measured_score = |p: &Projection| 1.0 / (p.g * p.m);
+        // Best drawn direction by each score (the same random draws for every policy).
+        let draw_best = |rng: &mut SeededRng| {
+            let first = Projection::measure(&random_direction(rng, d), &tokens);
+            let (mut by_tuned, mut by_measured) = (first.clone(), first);
+            for _ in 1..candidates {
+                let p = Projection::measure(&random_direction(rng, d), &tokens);
+                if tuned_score(&p) < tuned_score(&by_tuned) {
+                    by_tuned = p.clone();
+                }
+                if measured_score(&p) < measured_score(&by_measured) {
+                    by_measured = p;
+                }
+            }
+            (by_tuned, by_measured)
+        };
+        let mut directions: Vec<Projection> = Vec::new();
+        let proj = match (&opts.direction, opts.policy) {
+            (Some(v), _) => Projection::measure(v, &tokens),
+            (None, Policy::Theory) => {
                 let mut found = None;
                 for _ in 0..10_000 {
                     let p = Projection::measure(&random_direction(&mut rng, d), &tokens);
@@ -375,81 +500,106 @@ impl ContextualMapping {
                 }
                 found.ok_or_else(|| Error::Infeasible("no direction met the projection lemma's constant in 10 000 tries".into()))?
             }
-            Policy::Measured | Policy::Tuned => {
-                let score = |p: &Projection| match opts.policy {
-                    Policy::Tuned => p.big_m * p.big_m / (p.g * p.m),
-                    _ => 1.0 / (p.g * p.m),
-                };
-                let mut best = Projection::measure(&random_direction(&mut rng, d), &tokens);
-                for _ in 1..candidates {
-                    let p = Projection::measure(&random_direction(&mut rng, d), &tokens);
-                    if score(&p) < score(&best) {
-                        best = p;
-                    }
+            (None, policy) => {
+                let (by_tuned, by_measured) = draw_best(&mut rng);
+                directions = vec![by_tuned.clone(), by_measured.clone()];
+                if policy == Policy::Measured {
+                    by_measured
+                } else {
+                    by_tuned
                 }
-                best
             }
         };
-        if !(proj.g > 0.0 && proj.m > 0.0) {
-            return Err(Error::Assumption {
-                what: "projections vᵀx: distinct tokens must project apart and no token to 0".into(),
-                required: "g > 0 and m > 0".into(),
-                measured: format!("g = {:e}, m = {:e}", proj.g, proj.m),
-            });
-        }
-        let lambda0 = match opts.policy {
+        check_projection(&proj)?;
+        let lambda0_of = |p: &Projection| match opts.policy {
             Policy::Theory => k / (c * c * eps * data.r_min),
-            _ => k / (proj.g * proj.m),
+            _ => k / (p.g * p.m),
         };
-        let gamma = (eps / (4.0 * data.r_max)).min(proj.g / (4.0 * proj.big_m));
+        let gamma_of = |p: &Projection| (eps / (4.0 * data.r_max)).min(p.g / (4.0 * p.big_m));
         let keys = context_keys(&vocab, inputs.batch(), n, opts.causal);
         let x: Batch<BigReal> = inputs.convert()?;
-        let info = |lambda: f64| {
-            ModelInfo::named("contextual-mapping")
+        let make = |p: &Projection, lambda: f64| {
+            let gamma = gamma_of(p);
+            let info = ModelInfo::named("contextual-mapping")
                 .with("policy", opts.policy.as_str())
                 .with("lambda", lambda)
                 .with("gamma", gamma)
-                .with("v", format!("{:?}", proj.v))
-                .with("causal", opts.causal)
+                .with("v", format!("{:?}", p.v))
+                .with("causal", opts.causal);
+            Model::new(d, vec![attention_block(&p.v, lambda, gamma, opts.causal)], info)
         };
-        let make = |lambda: f64| Model::new(d, vec![attention_block(&proj.v, lambda, gamma, opts.causal)], info(lambda));
-        let estimate = |lambda: f64| {
-            let r_a = lambda * proj.big_m * proj.big_m;
-            2.0 * r_a * std::f64::consts::LOG2_E + (lambda * proj.big_m / gamma).max(1.0).log2()
+        let estimate = |p: &Projection, lambda: f64| {
+            let r_a = lambda * p.big_m * p.big_m;
+            2.0 * r_a * std::f64::consts::LOG2_E + (lambda * p.big_m / gamma_of(p)).max(1.0).log2()
         };
-        let separated = |lambda: f64| -> Result<Option<(Model<BigReal>, Measured)>> {
-            let m = make(lambda)?;
-            Ok(match measure_ids(&m, &x, &proj.v, &keys, estimate(lambda), opts) {
+        // Searches cap the precision at which a candidate's ids are resolved: a collision would otherwise
+        // double the bits up to `max_bits`.
+        let capped = ContextualOptions { max_bits: opts.max_bits.min(1 << 13), ..opts.clone() };
+        let separated = |p: &Projection, lambda: f64, o: &ContextualOptions| -> Result<Option<(Model<BigReal>, Measured)>> {
+            let m = make(p, lambda)?;
+            Ok(match measure_ids(&m, &x, &p.v, &keys, estimate(p, lambda), o) {
                 Ok(meas) if meas.sep.collisions == 0 => Some((m, meas)),
                 _ => None,
             })
         };
-        // Tuned: λ = 0 is mean pooling, which already separates every context of generic data. Otherwise
-        // bisect log2 λ in [log2 λ0 − 30, log2 λ0] for the smallest λ that keeps all contexts separated.
-        let tuned_zero = if opts.policy == Policy::Tuned { separated(0.0)? } else { None };
-        let (lambda, model, measured) = match tuned_zero {
-            Some((m, meas)) => (0.0, m, meas),
-            None => {
-                let unshrunk = make(lambda0)?;
-                let meas = measure_ids(&unshrunk, &x, &proj.v, &keys, estimate(lambda0), opts)?;
+        let lambda0 = lambda0_of(&proj);
+        let mut lambda_search = Vec::new();
+        let (proj, lambda, model, measured) = match (opts.lambda, opts.policy) {
+            (Some(lambda), _) => {
+                if !(lambda.is_finite() && lambda >= 0.0) {
+                    return Err(Error::InvalidParameter { name: "lambda".into(), reason: format!("{lambda} is not a finite λ ≥ 0") });
+                }
+                let m = make(&proj, lambda)?;
+                let meas = measure_ids(&m, &x, &proj.v, &keys, estimate(&proj, lambda), opts)?;
+                (proj, lambda, m, meas)
+            }
+            (None, Policy::MeanPool) => match separated(&proj, 0.0, &capped)? {
+                Some((m, meas)) => (proj, 0.0, m, meas),
+                None => {
+                    return Err(Error::Infeasible(
+                        "mean pooling (λ = 0) gives two distinct contexts of one token the same id (their sequences have \
+                         equal token sums); use a softmax policy (fewest-bits, measured)"
+                            .into(),
+                    ))
+                }
+            },
+            (None, Policy::FewestBits) => {
+                lambda_search = search_lambda(&directions, |p| lambda0_of(p), |p, l| separated(p, l, &capped))?;
+                let best = lambda_search.first().filter(|c| c.resolve_bits.is_some()).ok_or_else(|| {
+                    Error::Infeasible("no softmax scale λ = 2^-k λ0 (k = 0…40) separated the contexts within 8192 bits".into())
+                })?;
+                let p = directions[best.direction].clone();
+                let lambda = best.lambda;
+                let (m, meas) = separated(&p, lambda, opts)?
+                    .ok_or_else(|| Error::Infeasible(format!("the chosen λ = {lambda:e} no longer separates the contexts")))?;
+                (p, lambda, m, meas)
+            }
+            (None, Policy::Tuned) => {
+                // Bisect log2 λ in [log2 λ0 − 30, log2 λ0] for the smallest λ > 0 that keeps all contexts separated.
+                let unshrunk = make(&proj, lambda0)?;
+                let meas = measure_ids(&unshrunk, &x, &proj.v, &keys, estimate(&proj, lambda0), opts)?;
                 let mut best = (lambda0, unshrunk, meas);
-                if opts.policy == Policy::Tuned {
-                    let (mut lo, mut hi) = (-30.0f64, 0.0f64);
-                    for _ in 0..12 {
-                        let mid = 0.5 * (lo + hi);
-                        let cand = lambda0 * mid.exp2();
-                        match separated(cand)? {
-                            Some((m, meas)) => {
-                                hi = mid;
-                                best = (cand, m, meas);
-                            }
-                            None => lo = mid,
+                let (mut lo, mut hi) = (-30.0f64, 0.0f64);
+                for _ in 0..12 {
+                    let mid = 0.5 * (lo + hi);
+                    let cand = lambda0 * mid.exp2();
+                    match separated(&proj, cand, opts)? {
+                        Some((m, meas)) => {
+                            hi = mid;
+                            best = (cand, m, meas);
                         }
+                        None => lo = mid,
                     }
                 }
-                best
+                (proj, best.0, best.1, best.2)
+            }
+            (None, Policy::Theory | Policy::Measured) => {
+                let m = make(&proj, lambda0)?;
+                let meas = measure_ids(&m, &x, &proj.v, &keys, estimate(&proj, lambda0), opts)?;
+                (proj, lambda0, m, meas)
             }
         };
+        let gamma = gamma_of(&proj);
         let m64: Model<f64> = model.convert()?;
         let z64 = ReferenceBackend.run(&m64, inputs)?;
         let proj64: Vec<f64> = z64.as_slice().chunks(d).map(|z| project(&proj.v, z)).collect();
@@ -463,7 +613,7 @@ impl ContextualMapping {
             causal: opts.causal,
             c_projection_lemma: c,
             lambda,
-            lambda_unshrunk: lambda0,
+            lambda_unshrunk: lambda0_of(&proj),
             gamma,
             r_a: lambda * proj.big_m * proj.big_m,
             lemma1_gap_required: k,
@@ -478,6 +628,7 @@ impl ContextualMapping {
             bits: measured.bits,
             projection: proj,
             data,
+            lambda_search,
         };
         Ok(Self { model, report, ids: measured.ids, projected: measured.projected, keys })
     }

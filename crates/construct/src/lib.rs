@@ -35,5 +35,5 @@ pub mod verify;
 pub mod yun;
 pub mod yun_eval;
 
-pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy, Projection, Separation};
+pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, LambdaCandidate, Policy, Projection, Separation};
 pub use memorizer::{Memorizer, MemorizerReport};

@@ -19,7 +19,7 @@ use boltz_bigfloat::{BigFloatBackend, BigReal, BitsSearch, FfnEvaluation};
 use boltz_core::{Backend, Batch, Block, Dataset, Error, FeedForward, Matrix, Memorization, Model, ParamCount, Real, Result, Weight};
 use serde::{Deserialize, Serialize};
 
-use crate::contextual::{ContextReport, ContextualMapping, ContextualOptions};
+use crate::contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy};
 
 /// Everything about a built memorizer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,10 @@ pub struct MemorizerReport {
     pub memorization: Memorization,
     /// Seconds for that verification forward.
     pub verify_seconds: f64,
+    /// [`Policy::FewestBits`]: the fewest-bits search of the chosen candidate, made while choosing it
+    /// (`None` for other policies: call [`Memorizer::fewest_bits`]).
+    #[serde(default)]
+    pub fewest_bits: Option<BitsSearch>,
 }
 
 /// A built one-layer memorizer.
@@ -65,7 +69,47 @@ pub fn paper_params(s: usize, d: usize, n: usize, big_n: usize) -> u64 {
 impl Memorizer {
     /// Builds and verifies the memorizer for `data` (targets consistent under permutation, no repeated token
     /// inside a sequence).
+    ///
+    /// [`Policy::FewestBits`] (without an explicit `λ`): the contextual mapping ranks its `(v, λ)` candidates;
+    /// the memorizers of the `verify_top` best-ranked are built and their fewest bits bisected; the one that
+    /// needs fewest is returned, with every candidate's measurement in `contextual.lambda_search`.
     pub fn build(data: &Dataset<f64>, opts: &ContextualOptions) -> Result<Self> {
+        if opts.policy == Policy::FewestBits && opts.lambda.is_none() && opts.verify_top > 0 {
+            return Self::build_fewest_bits(data, opts);
+        }
+        Self::build_with(data, opts)
+    }
+
+    fn build_fewest_bits(data: &Dataset<f64>, opts: &ContextualOptions) -> Result<Self> {
+        let start = Instant::now();
+        let ranked = ContextualMapping::build(&data.inputs, opts)?.report.lambda_search;
+        let mut search = ranked.clone();
+        let mut best: Option<(Self, BitsSearch)> = None;
+        for (i, c) in ranked.iter().enumerate().take(opts.verify_top) {
+            if c.resolve_bits.is_none() {
+                break;
+            }
+            let o = ContextualOptions { direction: Some(c.v.clone()), lambda: Some(c.lambda), ..opts.clone() };
+            let m = Self::build_with(data, &o)?;
+            let bits = m.fewest_bits(data, 8, m.report.build_bits, opts.threads)?;
+            search[i].fewest_bits = bits.fewest;
+            let better = match (&best, bits.fewest) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some((_, b)), Some(f)) => b.fewest.is_none_or(|g| f < g),
+            };
+            if better || best.is_none() {
+                best = Some((m, bits));
+            }
+        }
+        let (mut m, bits) = best.ok_or_else(|| Error::Infeasible("no softmax scale λ separated the contexts".into()))?;
+        m.report.contextual.lambda_search = search;
+        m.report.fewest_bits = Some(bits);
+        m.report.build_seconds = start.elapsed().as_secs_f64();
+        Ok(m)
+    }
+
+    fn build_with(data: &Dataset<f64>, opts: &ContextualOptions) -> Result<Self> {
         let start = Instant::now();
         let cm = ContextualMapping::build(&data.inputs, opts)?;
         let bits = cm.report.bits;
@@ -125,6 +169,7 @@ impl Memorizer {
             memorization,
             verify_seconds: t.elapsed().as_secs_f64(),
             contextual: cm.report,
+            fewest_bits: None,
         };
         Ok(Self { model, report })
     }

@@ -3,9 +3,9 @@
 //!
 //! Layers, each its own block:
 //!
-//! 1. **Input affine layer** (one FFN, not part of Yun's count): `x ↦ s x + c` with `s` a power of two and
-//!    `c` dyadic, mapping the data into `[0, 1)^d` exactly.
-//! 2. **Stage A, quantization** (`d/δ + d` FFN layers, `1/δ = K` a power of two): `d` out-of-range layers
+//! 1. **Input affine layer** (one FFN, not part of Yun's count): `x ↦ s x + c` with `s` and `c` dyadic (see
+//!    [`YunDelta`] for the two grids).
+//! 2. **Stage A, quantization** (`d/δ + d` FFN layers, `1/δ = K`): `d` out-of-range layers
 //!    `x_i ↦ x_i − J·1{x_i ∉ [0, 1)}` (4 ReLUs; Yun's `ζ_1` maps to exactly `−J`, which needs 6) and `dK` rounding layers
 //!    `x_i ↦ x_i + ζ_2(x_i − kδ)` (`ζ_2 = −t` on `[0, δ)`, 0 elsewhere; 4 ReLUs, ramps of width `η = δ·2⁻²⁰`).
 //!    The data is checked to stay off the ramps, so the quantization is exact on it.
@@ -16,6 +16,27 @@
 //! 4. **Stage C, value mapping** (`1 + d + K_ids` FFN layers): zero invalid columns (ids outside
 //!    `[t_l, t_r]`), clamp negatives (`d` layers), then one layer per distinct context id `c`, adding
 //!    `(A − g_c)·ζ_5(uᵀx − c)` with `ζ_5 = 1` on `[−δ/2, δ/2]` and 0 for `|t| ≥ δ` (4 ReLUs).
+//!
+//! **The grid, δ = 1/K** ([`YunDelta`], [`YunGrid`]). Yun's separation condition (`baselines.md` §1.7): after
+//! an affine map of the data into `[0, 1)^d`, `δ ≤ ε_∞`, the smallest ∞-norm gap between distinct (mapped)
+//! tokens — then distinct tokens fall into distinct cells (they differ by `≥ δ` in some coordinate), which is
+//! what Lemma 6 needs (distinct columns; distinct sequences give distinct grid sequences).
+//!
+//! * [`YunDelta::Dyadic`] (the default, and the only grid before the choice existed) rounds to powers of two
+//!   *twice*: the input scale is `s = 2^⌊log2((15/16)/(hi − lo))⌋` (up to 2× smaller than `(15/16)/(hi − lo)`,
+//!   so the mapped gap `s·ε_∞` is up to 2× smaller), and then `K = 2^⌈log2 ⌈1/(s ε_∞)⌉⌉` (up to 2× more). With
+//!   `δ` a power of two every weight is dyadic and the model runs in the `[0, 1)` coordinates of the paper.
+//! * [`YunDelta::Minimal`]: `K = max(2, ⌊(hi − lo)/ε_∞⌋ + 1)`, the smallest integer for which *some* affine
+//!   map into `[0, 1)` gives `δ = 1/K ≤` the mapped gap (it must stretch `hi − lo < K ε_∞`). `1/K` is not dyadic
+//!   for `K ≠ 2^k`, so this model runs in the coordinates `λt` instead of `t ∈ [0, 1)`, `λ = K w`: the input
+//!   layer is the translation `x ↦ x − a` (anchor `a` centring the data in `[0, K w)`), cells have width `w`,
+//!   the largest dyadic `≤ ε_∞` with few significant bits and `K w > hi − lo`. This is Yun's network with
+//!   `δ = 1/K` conjugated by the scaling `t ↦ λt`: every FFN is `x + F(x)` with ReLUs, and hardmax attention is
+//!   unchanged when its queries' biases scale with its inputs, so the conjugate has the *same* weights and the
+//!   biases times `λ` — and every `λ·(bias)` is a multiple of `w/2` (ids `l = mδ ↦ m w`, `kδ ↦ k w`), `u = (1, K,
+//!   …, K^{d−1})`, the shift scales `K^d`, `n K^{(n+1)d+1}` are integers, and the ramps (widths `η`, `ρ`) are
+//!   powers of two `≤ w`. So this model, too, is exact in enough bits and the same layers (the same formula,
+//!   with this `K`) are built. The value layers write the targets themselves, so outputs are not rescaled.
 //!
 //! Every quantity is a dyadic rational, so the model runs *exactly* in enough bits; [`Yun::build`] computes
 //! that many and verifies memorization there — with the event-driven evaluator [`FusedYun`], which skips
@@ -32,7 +53,7 @@ use boltz_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::{yun_counts, YunCounts};
+use crate::baselines::{yun_counts_for, YunCounts};
 pub use crate::yun_eval::{FusedYun, YunLayout};
 
 /// Which grid ids stage B sweeps.
@@ -45,13 +66,170 @@ pub enum YunVariant {
     Full,
 }
 
+/// How the grid width `δ = 1/K` is chosen (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum YunDelta {
+    /// `K = max(2, ⌊(hi − lo)/ε_∞⌋ + 1)`: the smallest integer `K` with `δ = 1/K ≤` the rescaled ∞-norm gap
+    /// for some affine map of the data into `[0, 1)`.
+    Minimal,
+    /// `K` rounded up to a power of two after a power-of-two input scale (every weight dyadic in the paper's
+    /// `[0, 1)` coordinates); the grid of every Yun result before this choice existed.
+    #[default]
+    Dyadic,
+}
+
+impl YunDelta {
+    /// Both choices.
+    pub const ALL: [YunDelta; 2] = [YunDelta::Minimal, YunDelta::Dyadic];
+
+    /// `"minimal"` or `"dyadic"` (the serde and command-line spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minimal => "minimal",
+            Self::Dyadic => "dyadic",
+        }
+    }
+}
+
+impl std::fmt::Display for YunDelta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for YunDelta {
+    type Err = Error;
+
+    /// Accepts `"minimal"` and `"dyadic"`; anything else is [`Error::InvalidParameter`] on `delta`.
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| Error::InvalidParameter {
+            name: "delta".into(),
+            reason: format!("unknown Yun grid {s:?}; valid values: minimal, dyadic"),
+        })
+    }
+}
+
+/// The quantization grid of a Yun model. The paper's coordinate is `t = (s x + c)/(K w) ∈ [0, 1)` with
+/// `δ = 1/K`; the model works in `s x + c ∈ [0, K w)`, where a cell has width `w` (`w = 1/K`, `K w = 1` for
+/// [`YunDelta::Dyadic`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct YunGrid {
+    /// How `K` was chosen.
+    pub delta: YunDelta,
+    /// Cells per coordinate `K = 1/δ`.
+    pub cells: u64,
+    /// Input scale `s` (a power of two; 1 for [`YunDelta::Minimal`]).
+    pub scale: f64,
+    /// Input shift `c` (dyadic).
+    pub shift: f64,
+    /// Cell width `w` in model coordinates (a dyadic rational).
+    pub width: f64,
+    /// `max(2, ⌊(hi − lo)/ε_∞⌋ + 1)`: the cells of [`YunDelta::Minimal`] for this data.
+    pub minimal_cells: u64,
+}
+
+/// `floor(log2 x)` of a positive normal `x`.
+fn floor_log2(x: f64) -> i64 {
+    ((x.to_bits() >> 52) & 0x7ff) as i64 - 1023
+}
+
+/// The largest number `≤ x` (positive, normal) with at most `b` significant bits.
+fn round_down_bits(x: f64, b: u32) -> f64 {
+    let unit = 2f64.powi((floor_log2(x) - i64::from(b) + 1) as i32);
+    (x / unit).floor() * unit
+}
+
+impl YunGrid {
+    /// The grid for data in `[lo, hi]` (every coordinate) whose distinct tokens are at least `eps_inf` apart in
+    /// the ∞-norm; `cells` overrides `K` (rounded up to a power of two for [`YunDelta::Dyadic`]; used as given
+    /// for [`YunDelta::Minimal`]). Errors ([`Error::Assumption`]) when `cells` is too coarse for the data.
+    pub fn choose(lo: f64, hi: f64, eps_inf: f64, delta: YunDelta, cells: Option<u64>) -> Result<Self> {
+        let range = hi - lo;
+        let minimal_cells = if eps_inf.is_finite() && eps_inf > 0.0 { ((range / eps_inf).floor() as u64 + 1).max(2) } else { 2 };
+        let too_coarse = |k: u64, gap: f64, needed: u64| Error::Assumption {
+            what: format!("grid width δ = 1/{k} must not exceed the smallest ∞-norm gap between distinct (rescaled) tokens"),
+            required: format!("δ ≤ {gap:.4e} (cells ≥ {needed})"),
+            measured: format!("δ = {:.4e}, {:.2}× too coarse", 1.0 / k as f64, gap.recip() / k as f64),
+        };
+        match delta {
+            YunDelta::Dyadic => {
+                // Input affine map: s a power of two with s·(hi − lo) ≤ 15/16, c = −lo·s rounded up to 2⁻²⁴.
+                let s_exp = -(range.max(f64::MIN_POSITIVE) / 0.9375).log2().ceil() as i64;
+                let s = 2f64.powi(s_exp as i32);
+                let c = (-lo * s * 2f64.powi(24)).ceil() / 2f64.powi(24);
+                let gap = eps_inf * s;
+                let needed = (1.0 / gap).ceil().max(2.0) as u64;
+                let cells = match cells {
+                    None => needed.next_power_of_two(),
+                    Some(k) => {
+                        let k = k.max(2).next_power_of_two();
+                        if (k as f64) < 1.0 / gap {
+                            return Err(too_coarse(k, gap, needed));
+                        }
+                        k
+                    }
+                };
+                Ok(Self { delta, cells, scale: s, shift: c, width: 1.0 / cells as f64, minimal_cells })
+            }
+            YunDelta::Minimal => {
+                let k = match cells {
+                    None => minimal_cells,
+                    Some(k) if k >= minimal_cells => k,
+                    Some(k) => return Err(too_coarse(k.max(1), eps_inf / range.max(f64::MIN_POSITIVE), minimal_cells)),
+                };
+                // The widest cell allowed (any width works for a single token).
+                let w_max = if eps_inf.is_finite() && eps_inf > 0.0 {
+                    eps_inf
+                } else if range > 0.0 {
+                    range
+                } else {
+                    1.0
+                };
+                // w ≤ ε_∞ with as few significant bits as keep both ends of [0, K w) at least 2⁻¹⁷ w away from the
+                // data (the ramps are ≤ 2⁻²⁰ w wide). K w > hi − lo holds for w = ε_∞, so only an extremely thin
+                // margin (K ε_∞ − (hi − lo) < 2⁻¹⁶ ε_∞) needs a further cell, and only when K was not given.
+                let mut k = k;
+                loop {
+                    let fits = (1..=52).map(|b| round_down_bits(w_max, b)).find(|&w| k as f64 * w - range > w * 2f64.powi(-16));
+                    if let Some(w) = fits {
+                        let a = lo - (k as f64 * w - range) / 2.0;
+                        return Ok(Self { delta, cells: k, scale: 1.0, shift: -a, width: w, minimal_cells });
+                    }
+                    if cells.is_some() {
+                        return Err(Error::Assumption {
+                            what: format!("{k} cells of width ≤ ε_∞ = {eps_inf:e} leave no margin around the data"),
+                            required: "K·ε_∞ − (hi − lo) ≥ 2⁻¹⁶ ε_∞".into(),
+                            measured: format!("hi − lo = {range:e}"),
+                        });
+                    }
+                    k += 1;
+                }
+            }
+        }
+    }
+
+    /// `δ = 1/K`.
+    pub fn delta_value(&self) -> f64 {
+        1.0 / self.cells as f64
+    }
+
+    /// Width of one cell in data coordinates, `w/s`.
+    pub fn data_width(&self) -> f64 {
+        self.width / self.scale
+    }
+}
+
 /// Options of [`Yun::build`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct YunOptions {
     /// Stage B variant.
     pub variant: YunVariant,
-    /// Grid cells per coordinate `1/δ` (rounded up to a power of two); `None`: the coarsest grid that
-    /// separates the data.
+    /// How `δ` is chosen (default: dyadic, as before the choice existed).
+    #[serde(default)]
+    pub delta: YunDelta,
+    /// Grid cells per coordinate `1/δ` (rounded up to a power of two for [`YunDelta::Dyadic`], as given for
+    /// [`YunDelta::Minimal`]); `None`: the coarsest grid of that kind that separates the data.
     pub cells: Option<u64>,
     /// Refuse to build more layers than this.
     pub max_layers: usize,
@@ -63,6 +241,7 @@ impl Default for YunOptions {
     fn default() -> Self {
         Self {
             variant: YunVariant::Adaptive,
+            delta: YunDelta::Dyadic,
             cells: None,
             max_layers: 200_000,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -89,8 +268,20 @@ pub struct SoftmaxRealisation {
 pub struct YunReport {
     /// The variant.
     pub variant: YunVariant,
-    /// `1/δ`.
+    /// How `δ` was chosen.
+    #[serde(default)]
+    pub delta_kind: YunDelta,
+    /// `1/δ = K`, the cells per coordinate actually used.
     pub cells: u64,
+    /// `δ = 1/K`.
+    #[serde(default)]
+    pub delta: f64,
+    /// Width of one cell in data coordinates (`δ` divided by the input scale into `[0, 1)`).
+    #[serde(default)]
+    pub cell_width: f64,
+    /// `K` of [`YunDelta::Minimal`] on this data (equal to `cells` for it), for comparing the two choices.
+    #[serde(default)]
+    pub minimal_cells: u64,
     /// Layers as built, by stage: `[input affine, quantization, contextual, value]`.
     pub layers_by_stage: [usize; 4],
     /// Layers of the model (all stages).
@@ -131,6 +322,23 @@ pub struct Yun {
 
 fn pow2(e: i64) -> BigReal {
     BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], e))
+}
+
+/// `k^e` exactly (an integer of any size).
+fn int_pow(k: u64, e: u64) -> BigReal {
+    let mut limbs: Vec<u64> = vec![1];
+    for _ in 0..e {
+        let mut carry = 0u128;
+        for limb in &mut limbs {
+            let v = u128::from(*limb) * u128::from(k) + carry;
+            *limb = v as u64;
+            carry = v >> 64;
+        }
+        if carry > 0 {
+            limbs.push(carry as u64);
+        }
+    }
+    BigReal::from_exact(&ExactFloat::from_parts(false, limbs, 0))
 }
 
 fn r(x: f64) -> BigReal {
@@ -182,43 +390,43 @@ impl Yun {
         let (big_n, n, d) = (x.batch(), x.len(), x.dim());
         let rep = DataReport::analyze(x, Some(&data.targets));
         rep.check(&Requirements { no_duplicate_tokens: true, ..Default::default() })?;
-        // Input affine map: s a power of two with s·(hi − lo) ≤ 15/16, c = −lo·s rounded up to 2⁻²⁴.
         let (lo, hi) = x.as_slice().iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let s_exp = -((hi - lo).max(f64::MIN_POSITIVE) / 0.9375).log2().ceil() as i64;
-        let s = 2f64.powi(s_exp as i32);
-        let c = (-lo * s * 2f64.powi(24)).ceil() / 2f64.powi(24);
-        let gap = rep.eps_inf * s;
-        let needed = (1.0 / gap).ceil().max(2.0) as u64;
-        let cells = match opts.cells {
-            None => needed.next_power_of_two(),
-            Some(k) => {
-                let k = k.max(2).next_power_of_two();
-                if (k as f64) < 1.0 / gap {
-                    return Err(Error::Assumption {
-                        what: format!("grid width δ = 1/{k} must not exceed the smallest ∞-norm gap between distinct (rescaled) tokens"),
-                        required: format!("δ ≤ {gap:.4e} (cells ≥ {needed})"),
-                        measured: format!("δ = {:.4e}, {:.2}× too coarse", 1.0 / k as f64, gap.recip() / k as f64),
-                    });
-                }
-                k
-            }
-        };
-        let log2k = cells.trailing_zeros() as i64;
-        let eta_exp = -(log2k + 20);
-        // The data must stay off the ramps (kδ − η, kδ) of the rounding layers and below 1 − η.
+        let grid = YunGrid::choose(lo, hi, rep.eps_inf, opts.delta, opts.cells)?;
+        let (s, c, cells, width) = (grid.scale, grid.shift, grid.cells, grid.width);
+        let minimal = opts.delta == YunDelta::Minimal;
+        // log2 K (an integer for the dyadic grid) and the ramps: ρ = 2^rho_exp ≤ w (the id windows of stage C),
+        // η = ρ·2⁻²⁰ (the quantization ramps). Dyadic: ρ = δ = w.
+        let log2k = if minimal { (cells as f64).log2() } else { f64::from(cells.trailing_zeros()) };
+        let log2k_int = log2k.ceil() as i64;
+        let rho_exp = if minimal { floor_log2(width) } else { -log2k_int };
+        let eta_exp = rho_exp - 20;
+        // Significant bits of w beyond the first (0 for a power of two).
+        let w_bits = if minimal { width.to_exact().mantissa_bits() as i64 - 1 } else { 0 };
+        // Exact arithmetic in enough bits: ids stay below n² δ^{−2(n+1)d−1} (Lemma 10) with resolution δ/2,
+        // and the hardmax scores are products of two ids, so they need twice that range (plus, for the minimal
+        // grid, twice the extra significant bits of w: ids are multiples of w/2).
+        let log2_bound = 2.0 * (n as f64).log2() + ((2 * (n + 1) * d + 1) as f64) * log2k + 2.0;
+        let bits =
+            (2.0 * log2_bound) as u64 + 3 * log2k_int as u64 + (log2k_int + 20) as u64 + 128 + 2 * (w_bits as u64 + 1) * u64::from(minimal);
+        // The minimal grid's constants are computed at the build precision (exact: every one fits in it).
+        let hp = |v: BigReal| if minimal { v.with_bits(bits) } else { v };
+        let kpow = |e: u64| if minimal { hp(int_pow(cells, e)) } else { pow2(log2k_int * e as i64) };
+        // The data must stay off the ramps (kw − η, kw) of the rounding layers and below K w − η.
         let eta = 2f64.powi(eta_exp as i32);
+        let top_f = cells as f64 * width;
         for (i, v) in x.as_slice().iter().enumerate() {
             let t = s * v + c;
-            let frac = t * cells as f64 - (t * cells as f64).floor();
-            if !(0.0..1.0 - eta).contains(&t) || frac > 1.0 - eta * cells as f64 {
+            let pos = t / width;
+            let frac = pos - pos.floor();
+            if !(0.0..top_f - eta).contains(&t) || frac > 1.0 - eta / width {
                 return Err(Error::Assumption {
-                    what: format!("input value {i} lies on a quantization ramp (within η = δ·2⁻²⁰ below a grid line)"),
+                    what: format!("input value {i} lies on a quantization ramp (within η = 2^{eta_exp} below a grid line)"),
                     required: "every rescaled coordinate at least η below the next grid line".into(),
                     measured: format!("{t}"),
                 });
             }
         }
-        let u: Vec<BigReal> = (0..d).map(|i| pow2(log2k * i as i64)).collect();
+        let u: Vec<BigReal> = (0..d).map(|i| kpow(i as u64)).collect();
         let mut blocks = Vec::new();
         // 1. Input affine layer: x + (s − 1)(ReLU(x) − ReLU(−x)) + c.
         {
@@ -229,74 +437,89 @@ impl Yun {
                 ffn: Some(FeedForward { w1: Weight::Dense(w1), b1: vec![r(0.0); 2 * d], w2: Weight::Dense(w2), b2: vec![r(c); d] }),
             });
         }
-        // 2a. Out-of-range layers: x_i ↦ x_i − J·(1{x_i < 0} + 1{x_i ≥ 1}) with ramped indicators (4 ReLUs, width
-        // η, exact 0 on [0, 1 − η)); an out-of-range entry becomes negative and its column's id invalid.
-        let j = pow2(log2k * d as i64 + 1);
+        // 2a. Out-of-range layers: x_i ↦ x_i − J·(1{x_i < 0} + 1{x_i ≥ K w}) with ramped indicators (4 ReLUs,
+        // width η, exact 0 on [0, K w − η)); an out-of-range entry becomes negative and its column's id invalid.
+        // J = 2 δ^{−d} in the paper's [0, 1) coordinates, times λ = K w (rounded up to a power of two).
+        let j = if minimal {
+            pow2(((cells as f64).powi(d as i32 + 1) * width).log2().ceil() as i64 + 1)
+        } else {
+            pow2(log2k_int * d as i64 + 1)
+        };
         let inv_eta = pow2(-eta_exp);
+        let w_b = if minimal { hp(r(width)) } else { pow2(-log2k_int) };
+        let top_over_eta = if minimal { w_b.mul(&r(cells as f64)).mul(&inv_eta) } else { inv_eta.clone() };
         for i in 0..d {
             let scales = [inv_eta.neg(), inv_eta.neg(), inv_eta.clone(), inv_eta.clone()];
-            let b1 = vec![r(0.0), r(-1.0), inv_eta.neg().add(&r(1.0)), inv_eta.neg()];
+            let b1 = vec![r(0.0), r(-1.0), top_over_eta.neg().add(&r(1.0)), top_over_eta.neg()];
             let coefs = [j.neg(), j.clone(), j.neg(), j.clone()];
             blocks.push(coordinate_ffn(d, i, &scales, b1, &coefs));
         }
         // 2b. Rounding layers ζ_2, k = 0..K−1 per coordinate.
-        let delta_b = pow2(-log2k);
         for i in 0..d {
             for k in 0..cells {
-                let kd = delta_b.mul(&r(k as f64));
-                let edge = kd.add(&delta_b);
+                let kd = w_b.mul(&r(k as f64));
+                let edge = kd.add(&w_b);
                 let scales = [r(1.0), r(1.0), inv_eta.clone(), inv_eta.clone()];
                 let b1 = vec![kd.neg(), edge.neg(), edge.neg().mul(&inv_eta).add(&r(1.0)), edge.neg().mul(&inv_eta)];
-                let coefs = [r(-1.0), r(1.0), delta_b.clone(), delta_b.neg()];
+                let coefs = [r(-1.0), r(1.0), w_b.clone(), w_b.neg()];
                 blocks.push(coordinate_ffn(d, i, &scales, b1, &coefs));
             }
         }
         let quantization_layers = blocks.len() - 1;
-        // Grid ids of the quantized tokens.
-        let grid_id = |t: &[f64]| -> u64 { (0..d).map(|i| (((s * t[i] + c) * cells as f64).floor() as u64) * cells.pow(i as u32)).sum() };
-        let mut token_ids: Vec<u64> = x.as_slice().chunks(d).map(grid_id).collect();
-        token_ids.sort_unstable();
-        token_ids.dedup();
+        // Grid ids of the quantized tokens; the grid must separate the distinct tokens (δ ≤ ε_∞ guarantees it;
+        // checked, since ε_∞ is measured in f64).
+        let grid_id = |t: &[f64]| -> u64 { (0..d).map(|i| (((s * t[i] + c) / width).floor() as u64) * cells.pow(i as u32)).sum() };
+        let mut cell_of: BTreeMap<u64, &[f64]> = BTreeMap::new();
+        for t in x.as_slice().chunks(d) {
+            if let Some(other) = cell_of.insert(grid_id(t), t) {
+                if other != t {
+                    return Err(Error::Assumption {
+                        what: format!("the grid of {cells} cells separates distinct tokens"),
+                        required: format!("{other:?} and {t:?} in different cells"),
+                        measured: format!("both in cell {}", grid_id(t)),
+                    });
+                }
+            }
+        }
+        let token_ids: Vec<u64> = cell_of.keys().copied().collect();
         let sweep: Vec<u64> = match opts.variant {
             YunVariant::Adaptive => token_ids,
             YunVariant::Full => (0..cells.pow(d as u32)).collect(),
         };
-        let formula = yun_counts(d, cells, rep.vocab_size, big_n * n, opts.variant == YunVariant::Full);
+        let formula = yun_counts_for(d, cells, rep.vocab_size, big_n * n, opts.variant == YunVariant::Full, opts.delta);
         let planned = 1 + quantization_layers + sweep.len() + 1 + 1 + d + big_n * n;
         if planned > opts.max_layers {
             return Err(Error::Infeasible(format!("{planned} layers exceed max_layers = {}", opts.max_layers)));
         }
-        // 3. Selective shifts (ids l = m·δ for grid index m), then the global shift.
-        let scale = pow2(log2k * d as i64);
-        let half = delta_b.mul(&r(0.5));
+        // 3. Selective shifts (ids l = m·w for grid index m), then the global shift.
+        let scale = kpow(d as u64);
+        let half = w_b.mul(&r(0.5));
         for &m in &sweep {
-            let l = delta_b.mul(&r(m as f64));
+            let l = w_b.mul(&r(m as f64));
             blocks.push(hardmax(vec![
                 selective_head(&u, l.sub(&half).neg(), scale.clone(), d),
                 selective_head(&u, l.add(&half).neg(), scale.neg(), d),
             ]));
         }
-        let global = r(n as f64).mul(&pow2(log2k * ((n as i64 + 1) * d as i64 + 1)));
+        let global = r(n as f64).mul(&kpow(((n + 1) * d + 1) as u64));
         blocks.push(hardmax(vec![selective_head(&u, r(0.0), global, d)]));
         let contextual_layers = sweep.len() + 1;
 
-        // Exact arithmetic in enough bits: ids stay below n² δ^{−2(n+1)d−1} (Lemma 10) with resolution δ/2,
-        // and the hardmax scores are products of two ids, so they need twice that range.
-        let log2_bound = 2.0 * (n as f64).log2() + ((2 * (n + 1) * d + 1) as f64) * log2k as f64 + 2.0;
-        let bits = (2.0 * log2_bound) as u64 + 3 * log2k as u64 + (-eta_exp) as u64 + 128;
         let prefix = Model::new(d, blocks.clone(), ModelInfo::named("yun-prefix"))?;
         let xb: Batch<BigReal> = x.convert()?;
         let backend = BigFloatBackend::with_threads(bits, opts.threads)?;
         let a_end = 1 + quantization_layers;
+        // ρ ≤ w: the ramp width of the stage-C id windows (Dyadic: ρ = δ).
+        let rho = pow2(rho_exp);
         let mut layout = YunLayout {
             tokenwise_a: 0..a_end,
             selective: a_end..a_end + sweep.len(),
-            shift_ids: sweep.iter().map(|&m| delta_b.mul(&r(m as f64))).collect(),
+            shift_ids: sweep.iter().map(|&m| w_b.mul(&r(m as f64))).collect(),
             half: half.clone(),
             dense: a_end + sweep.len()..a_end + sweep.len() + 1,
             values: 0..0,
             value_ids: Vec::new(),
-            delta: delta_b.clone(),
+            delta: rho.clone(),
             u: u.clone(),
         };
         // The event-driven evaluator pays per event; below ~10⁵ token-layers the plain forward is cheaper
@@ -324,10 +547,10 @@ impl Yun {
         let (t_l, t_r) = ids
             .iter()
             .fold((ids[0].clone(), ids[0].clone()), |(a, b), v| (if *v < a { v.clone() } else { a }, if *v > b { v.clone() } else { b }));
-        let (t_l, t_r) = (t_l.sub(&delta_b), t_r.add(&delta_b));
+        let (t_l, t_r) = (t_l.sub(&rho), t_r.add(&rho));
         // 4a. Zero invalid columns: X − (M+1) 1_d ζ_3(uᵀX).
         {
-            let inv_w = pow2(log2k);
+            let inv_w = pow2(-rho_exp);
             let big_m = t_r.add(&r(2.0));
             let w1 = Weight::rank_one(vec![inv_w.clone(), inv_w.clone(), inv_w.clone(), inv_w.clone()], u.clone());
             let a = t_l.mul(&inv_w);
@@ -340,13 +563,14 @@ impl Yun {
         for i in 0..d {
             blocks.push(coordinate_ffn(d, i, &[r(-1.0)], vec![r(0.0)], &[r(1.0)]));
         }
-        // 4c. One layer per distinct context id.
-        let two_over_delta = pow2(log2k + 1);
+        // 4c. One layer per distinct context id (ζ_5 = 1 on [−ρ/2, ρ/2], 0 for |t| ≥ ρ; ids differ by ≥ w ≥ ρ).
+        let two_over_rho = pow2(1 - rho_exp);
+        let rho_half = rho.mul(&r(0.5));
         for (id, col, target) in by_id.values() {
             let diff: Vec<BigReal> = target.iter().zip(col).map(|(t, gc)| r(*t).sub(gc)).collect();
-            let up = id.neg().add(&delta_b).mul(&two_over_delta);
-            let down = id.neg().sub(&half).mul(&two_over_delta);
-            let w1 = Weight::rank_one(vec![r(1.0); 4], u.iter().map(|v| v.mul(&two_over_delta)).collect());
+            let up = id.neg().add(&rho).mul(&two_over_rho);
+            let down = id.neg().sub(&rho_half).mul(&two_over_rho);
+            let w1 = Weight::rank_one(vec![r(1.0); 4], u.iter().map(|v| v.mul(&two_over_rho)).collect());
             let b1 = vec![up.clone(), up.sub(&r(1.0)), down.clone(), down.sub(&r(1.0))];
             let w2 = Matrix::from_fn(d, 4, |row, c| diff[row].mul(&r([1.0, -1.0, -1.0, 1.0][c])));
             blocks.push(ffn(w1, b1, Weight::Dense(w2), d));
@@ -358,7 +582,9 @@ impl Yun {
         })
         .with("cells", cells)
         .with("scale", s)
-        .with("shift", c);
+        .with("shift", c)
+        .with("delta", opts.delta)
+        .with("cell_width", width);
         let model = Model::new(d, blocks, info)?;
         let build_seconds = start.elapsed().as_secs_f64();
         let t = Instant::now();
@@ -372,7 +598,11 @@ impl Yun {
         let layers_by_stage = [1, quantization_layers, contextual_layers, value_layers];
         let report = YunReport {
             variant: opts.variant,
+            delta_kind: opts.delta,
             cells,
+            delta: grid.delta_value(),
+            cell_width: grid.data_width(),
+            minimal_cells: grid.minimal_cells,
             layers: model.blocks().len(),
             layers_by_stage,
             formula,

@@ -16,7 +16,10 @@
 //!
 //! [`FusedYun::forward`] therefore follows each sequence (stage B) or token (stage C) from one affecting
 //! layer to the next (binary search over the layers' sorted ids), in layer order, evaluating each affecting
-//! block exactly on the backend. Its output is checked bit for bit against the plain forward in the tests.
+//! block exactly on the backend. Its output is checked bit for bit against the plain forward in the tests,
+//! for both grids ([`crate::yun::YunDelta`]): the minimal grid's `δ = 1/K` is not dyadic, but its model is
+//! built in coordinates where every weight is (see [`crate::yun`]), so the evaluator's exactness assumption
+//! holds for it too.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -35,7 +38,7 @@ pub struct YunLayout {
     pub selective: Range<usize>,
     /// Grid ids `l` of the selective layers (ascending).
     pub shift_ids: Vec<BigReal>,
-    /// `δ/2`.
+    /// Half a cell, `w/2` (`δ/2` on the dyadic grid): the selective layers' window half-width.
     pub half: BigReal,
     /// The global shift, zeroing and clamping layers (run on the whole batch).
     pub dense: Range<usize>,
@@ -43,9 +46,10 @@ pub struct YunLayout {
     pub values: Range<usize>,
     /// Context ids of the value layers (model order).
     pub value_ids: Vec<BigReal>,
-    /// `δ`.
+    /// The value layers' window half-width `ρ` (they add zero unless `uᵀz ∈ (c − ρ, c + ρ)`): `δ` on the
+    /// dyadic grid, the largest power of two `≤ w` on the minimal one.
     pub delta: BigReal,
-    /// `u = (1, δ⁻¹, …)`.
+    /// `u = (1, K, …, K^{d−1})` (`δ⁻¹ = K`).
     pub u: Vec<BigReal>,
 }
 

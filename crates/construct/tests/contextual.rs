@@ -60,30 +60,50 @@ fn theorem2_delta_matches_the_table_of_paper_md() {
     assert!((log10_delta_theory(10, 10, 16, 1.0, 1.0, 2.0) / -2.4e6 - 1.0).abs() < 0.05);
 }
 
-#[test]
-fn tuned_policy_shrinks_lambda_and_needs_fewer_bits() {
-    // Generic data: mean pooling (λ = 0) already separates every context.
-    let ds = data(40, 4, 3, 8, 1);
-    let measured = ContextualMapping::build(&ds.inputs, &opts(Policy::Measured)).unwrap().report;
-    let tuned = ContextualMapping::build(&ds.inputs, &opts(Policy::Tuned)).unwrap().report;
-    assert_eq!(tuned.lambda, 0.0);
-    assert!(tuned.is_contextual_mapping && tuned.bits < measured.bits);
-    // Lattice data where equal sums collide under mean pooling: {1,2,5} and {1,3,4} share token 1.
-    let sets: Vec<[f64; 3]> = {
-        let mut v = Vec::new();
-        for a in 1..=6 {
-            for b in a + 1..=6 {
-                for c in b + 1..=6 {
-                    v.push([a as f64, b as f64, c as f64]);
-                }
+/// `{1..6}` choose 3 in d = 1: `{1,2,5}` and `{1,3,4}` share token 1 and have equal sums.
+fn lattice_triples() -> Batch<f64> {
+    let mut v = Vec::new();
+    for a in 1..=6 {
+        for b in a + 1..=6 {
+            for c in b + 1..=6 {
+                v.push([a as f64, b as f64, c as f64]);
             }
         }
-        v
-    };
-    let x = Batch::new(sets.len(), 3, 1, sets.iter().flatten().copied().collect()).unwrap();
+    }
+    Batch::new(v.len(), 3, 1, v.iter().flatten().copied().collect()).unwrap()
+}
+
+#[test]
+fn mean_pooling_separates_generic_data_and_fails_on_equal_sums() {
+    let ds = data(40, 4, 3, 8, 1);
+    let measured = ContextualMapping::build(&ds.inputs, &opts(Policy::Measured)).unwrap().report;
+    let mean = ContextualMapping::build(&ds.inputs, &opts(Policy::MeanPool)).unwrap().report;
+    assert_eq!(mean.lambda, 0.0);
+    assert_eq!(mean.policy.as_str(), "mean-pool");
+    assert!(mean.is_contextual_mapping && mean.bits < measured.bits);
+    let err = ContextualMapping::build(&lattice_triples(), &opts(Policy::MeanPool)).unwrap_err();
+    assert!(matches!(err, Error::Infeasible(_)) && err.to_string().contains("mean pooling"), "{err}");
+}
+
+#[test]
+fn tuned_and_fewest_bits_use_softmax_with_positive_lambda() {
+    let x = lattice_triples();
     let tuned = ContextualMapping::build(&x, &opts(Policy::Tuned)).unwrap().report;
     assert!(tuned.lambda > 0.0 && tuned.lambda <= tuned.lambda_unshrunk, "{tuned:?}");
     assert!(tuned.is_contextual_mapping);
+    let fewest = ContextualMapping::build(&x, &opts(Policy::FewestBits)).unwrap().report;
+    assert!(fewest.lambda > 0.0 && fewest.is_contextual_mapping, "{fewest:?}");
+    // The ranking is sorted, and the chosen λ is the best-ranked candidate.
+    let s = &fewest.lambda_search;
+    assert!(s.len() >= 5, "{s:?}");
+    assert_eq!(s[0].lambda, fewest.lambda);
+    let ranked: Vec<f64> = s.iter().filter_map(|c| c.resolve_bits).collect();
+    assert!(ranked.windows(2).all(|w| w[0] <= w[1]), "{ranked:?}");
+    // On generic data the search still keeps λ > 0.
+    let ds = data(30, 4, 3, 8, 2);
+    let generic = ContextualMapping::build(&ds.inputs, &opts(Policy::FewestBits)).unwrap().report;
+    assert!(generic.lambda > 0.0 && generic.is_contextual_mapping);
+    assert!("fewest-bits".parse::<Policy>().unwrap() == Policy::FewestBits && "hardmax".parse::<Policy>().is_err());
 }
 
 #[test]

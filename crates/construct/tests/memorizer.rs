@@ -32,13 +32,13 @@ fn memorizes_exactly_in_arbitrary_precision() {
 
 #[test]
 fn memorizes_across_sizes_with_f64_and_f32_measured() {
-    // (N, n, d, |V>, policy): Measured where its precision is affordable, Tuned for long sequences.
+    // (N, n, d, |V>, policy): Measured where its precision is affordable, mean pooling for long sequences.
     let configs = [
         (1000, 8, 4, 16, Policy::Measured),
-        (1000, 8, 4, 16, Policy::Tuned),
+        (1000, 8, 4, 16, Policy::MeanPool),
         (200, 4, 2, 12, Policy::Measured),
         (100, 6, 16, 12, Policy::Measured),
-        (100, 16, 8, 24, Policy::Tuned),
+        (100, 16, 8, 24, Policy::MeanPool),
     ];
     for (big_n, n, d, v, policy) in configs {
         let ds = data(big_n, n, d, v, 3);

@@ -773,7 +773,7 @@ impl Memorization {
             exact += usize::from(y == t);
             for e in errs {
                 // NaN errors win (a non-finite output must not look accurate).
-                if max_err.as_ref().is_none_or(|m| !(e <= *m)) {
+                if max_err.as_ref().is_none_or(|m| matches!(e.partial_cmp(m), Some(std::cmp::Ordering::Greater) | None)) {
                     max_err = Some(e);
                 }
             }

@@ -61,6 +61,8 @@ pub struct Chart {
     pub y_log: bool,
     /// The series.
     pub series: Vec<Series>,
+    /// Names of categorical x positions `1, 2, …` (empty: a numeric x axis).
+    pub x_categories: Vec<String>,
 }
 
 const COLORS: [RGBColor; 8] = [
@@ -109,6 +111,14 @@ where
         .build_cartesian_2d(x, y)
         .map_err(err)?;
     let compact = |v: &f64| {
+        if !chart.x_categories.is_empty() {
+            let i = v.round();
+            return if (v - i).abs() < 1e-6 && i >= 1.0 {
+                chart.x_categories.get(i as usize - 1).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            };
+        }
         let a = v.abs();
         if a != 0.0 && !(1e-3..1e5).contains(&a) {
             format!("{v:.0e}")
@@ -118,11 +128,22 @@ where
             format!("{v:.2}")
         }
     };
+    let compact_y = |v: &f64| {
+        let a = v.abs();
+        if a != 0.0 && !(1e-3..1e5).contains(&a) {
+            format!("{v:.0e}")
+        } else if a >= 10.0 || *v == v.round() {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        }
+    };
+    let x_labels = if chart.x_categories.is_empty() { 8 } else { chart.x_categories.len() + 2 };
     ctx.configure_mesh()
-        .x_labels(8)
+        .x_labels(x_labels)
         .y_labels(8)
         .x_label_formatter(&compact)
-        .y_label_formatter(&compact)
+        .y_label_formatter(&compact_y)
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .label_style(("sans-serif", 14))
@@ -164,8 +185,16 @@ where
 
 fn draw_backend<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, chart: &Chart) -> Result<()> {
     let all: Vec<(f64, f64)> = chart.series.iter().flat_map(|s| clean(&s.points, chart.x_log, chart.y_log)).collect();
-    let (x0, x1) = bounds(all.iter().map(|p| p.0), chart.x_log);
-    let (y0, y1) = bounds(all.iter().map(|p| p.1), chart.y_log);
+    let (x0, x1) = if chart.x_categories.is_empty() {
+        bounds(all.iter().map(|p| p.0), chart.x_log)
+    } else {
+        (0.5, chart.x_categories.len() as f64 + 0.5)
+    };
+    let (y0, mut y1) = bounds(all.iter().map(|p| p.1), chart.y_log);
+    if !chart.x_categories.is_empty() && chart.y_log {
+        // Room above the points for the legend.
+        y1 *= 12.0;
+    }
     match (chart.x_log, chart.y_log) {
         (true, true) => draw_on(&root, chart, (x0..x1).log_scale(), (y0..y1).log_scale()),
         (true, false) => draw_on(&root, chart, (x0..x1).log_scale(), RangedCoordf64::from(y0..y1)),
@@ -199,15 +228,38 @@ fn is_policy(p: &'static str) -> impl Fn(&Value) -> bool {
     move |r| r.get("policy").and_then(Value::as_str) == Some(p)
 }
 
+/// The constructions in chart order, with what a reader should see in the legend.
+const POLICIES: [(&str, &str); 7] = [
+    ("measured", "one layer, softmax, λ of Lemma 1 (Measured)"),
+    ("fewest-bits", "one layer, softmax, λ > 0 chosen for fewest bits"),
+    ("tuned", "one layer, softmax, smallest separating λ > 0"),
+    ("theory", "one layer, softmax, Theorem 2 constants"),
+    ("mean-pool", "one layer, mean pooling (λ = 0, not softmax)"),
+    ("yun", "Yun et al., deep hardmax (exact, dyadic δ)"),
+    ("yun-minimal", "Yun et al., deep hardmax (exact, minimal δ)"),
+];
+
+fn policy_label(p: &str) -> &str {
+    POLICIES.iter().find(|(k, _)| *k == p).map_or(p, |(_, label)| label)
+}
+
 /// Every chart the result files allow.
 pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<Chart> {
     let mut out = Vec::new();
     if let Some(cap) = results.get("capacity") {
         let rows = &cap.rows;
         let any = |_: &Value| true;
-        let first_policy = rows.first().and_then(|r| r.get("policy")).and_then(Value::as_str).unwrap_or("measured").to_string();
-        let fp = move |r: &Value| r.get("policy").and_then(Value::as_str) == Some(first_policy.as_str());
+        // The one-layer depth and parameter curves come from a softmax policy's rows (every one-layer
+        // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
+        let first_policy = ["measured", "fewest-bits", "tuned", "theory", "mean-pool"]
+            .into_iter()
+            .find(|p| rows.iter().any(is_policy(p)))
+            .unwrap_or("measured")
+            .to_string();
+        let fp_name = first_policy.clone();
+        let fp = move |r: &Value| r.get("policy").and_then(Value::as_str) == Some(fp_name.as_str());
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "depth_vs_n".into(),
             title: "Depth to memorize N sequences (n, d, |V| fixed)".into(),
             x_label: "N (sequences)".into(),
@@ -216,12 +268,12 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             y_log: true,
             series: vec![
                 Series {
-                    name: "one layer, rank-1 softmax (built)".into(),
+                    name: format!("one layer, attention + FFN (built, {})", policy_label(&first_policy)),
                     points: series_by(rows, &fp, "N", |r| num(r, "layers")),
                     style: Style::Measured,
                 },
                 Series {
-                    name: "Yun et al., data-adaptive (built, exact)".into(),
+                    name: "Yun et al., data-adaptive (built, exact, dyadic δ)".into(),
                     points: series_by(rows, is_policy("yun"), "N", |r| num(r, "layers")),
                     style: Style::Measured,
                 },
@@ -243,6 +295,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             ],
         });
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "params_vs_n".into(),
             title: "Parameters to memorize N sequences".into(),
             x_label: "N (sequences)".into(),
@@ -285,46 +338,32 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
         let mut precision = Vec::new();
         let mut accuracy = Vec::new();
         let mut latency = Vec::new();
-        for p in ["measured", "tuned", "theory", "yun"] {
+        for (p, label) in POLICIES {
             if rows.iter().any(is_policy(p)) {
                 precision.push(Series {
-                    name: format!("fewest bits, {p}"),
+                    name: label.to_string(),
                     points: series_by(rows, is_policy(p), "N", |r| num(r, "fewest_bits")),
                     style: Style::Measured,
                 });
+                // Rows whose run failed (weights overflow the format) have no accuracy: no point, not 0.
                 accuracy.push(Series {
-                    name: format!("f64, {p}"),
-                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f64_accuracy").unwrap_or(0.0))),
+                    name: format!("f64: {label}"),
+                    points: series_by(rows, is_policy(p), "N", |r| num(r, "f64_accuracy")),
                     style: Style::Measured,
                 });
                 accuracy.push(Series {
-                    name: format!("f32, {p}"),
-                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f32_accuracy").unwrap_or(0.0))),
-                    style: Style::Measured,
+                    name: format!("f32: {label}"),
+                    points: series_by(rows, is_policy(p), "N", |r| num(r, "f32_accuracy")),
+                    style: Style::Formula,
                 });
                 latency.push(Series {
-                    name: format!("bigfloat at build bits, {p}"),
+                    name: format!("bigfloat at build bits: {label}"),
                     points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_bigfloat_ms")),
                     style: Style::Measured,
                 });
                 latency.push(Series {
-                    name: format!("reference f64, {p}"),
-                    points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_reference_f64_ms")),
-                    style: Style::Measured,
-                });
-                latency.push(Series {
-                    name: format!("cpu (rayon) f64, {p}"),
+                    name: format!("cpu (rayon) f64: {label}"),
                     points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_cpu_f64_ms")),
-                    style: Style::Measured,
-                });
-                accuracy.push(Series {
-                    name: format!("f64 on the cpu backend, {p}"),
-                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f64_accuracy_cpu").unwrap_or(0.0))),
-                    style: Style::Formula,
-                });
-                accuracy.push(Series {
-                    name: format!("f32 on the cpu backend, {p}"),
-                    points: series_by(rows, is_policy(p), "N", |r| Some(num(r, "f32_accuracy_cpu").unwrap_or(0.0))),
                     style: Style::Formula,
                 });
             }
@@ -334,6 +373,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
         precision.push(Series { name: "f64 (53 bits)".into(), points: vec![(xmin, 53.0), (xmax, 53.0)], style: Style::Formula });
         precision.push(Series { name: "f32 (24 bits)".into(), points: vec![(xmin, 24.0), (xmax, 24.0)], style: Style::Formula });
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "precision_vs_n".into(),
             title: "Fewest mantissa bits for exact memorization".into(),
             x_label: "N (sequences)".into(),
@@ -343,6 +383,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             series: precision,
         });
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "accuracy_vs_n".into(),
             title: "Memorization accuracy in f64 and f32 (one layer vs Yun et al.)".into(),
             x_label: "N (sequences)".into(),
@@ -352,6 +393,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             series: accuracy,
         });
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "latency_vs_n".into(),
             title: "Forward latency over the training set (one layer vs Yun et al.)".into(),
             x_label: "N (sequences)".into(),
@@ -361,11 +403,55 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             series: latency,
         });
     }
+    if let Some(adv) = results.get("adversarial") {
+        let rows = &adv.rows;
+        let mut families: Vec<String> = Vec::new();
+        for f in rows.iter().filter_map(|r| r.get("family").and_then(Value::as_str)) {
+            if !families.iter().any(|g| g == f) {
+                families.push(f.to_string());
+            }
+        }
+        let big_n = rows.iter().filter_map(|r| num(r, "N")).fold(0.0f64, f64::max);
+        let at_n = |r: &Value| num(r, "N") == Some(big_n);
+        let mut series = Vec::new();
+        for (p, label) in POLICIES {
+            let points: Vec<(f64, f64)> = families
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| {
+                    let row =
+                        rows.iter().find(|r| at_n(r) && is_policy(p)(r) && r.get("family").and_then(Value::as_str) == Some(f.as_str()))?;
+                    Some(((i + 1) as f64, num(row, "fewest_bits")?))
+                })
+                .collect();
+            if rows.iter().any(is_policy(p)) {
+                series.push(Series { name: label.to_string(), points, style: Style::Scatter });
+            }
+        }
+        let describe = |f: &str| match f {
+            "random" => "generic (random tokens)".to_string(),
+            "grid" => "integer grid".to_string(),
+            "pte" => "Prouhet–Tarry–Escott (d = 1)".to_string(),
+            other => other.to_string(),
+        };
+        let (n, v) = rows.first().map_or((0.0, 0.0), |r| (num(r, "n").unwrap_or(0.0), num(r, "vocab").unwrap_or(0.0)));
+        out.push(Chart {
+            x_categories: families.iter().map(|f| describe(f)).collect(),
+            name: "adversarial_bits".into(),
+            title: format!("Fewest bits on generic vs adversarial data (N = {big_n}, n = {n}, |V| = {v}; no point: does not memorize)"),
+            x_label: "data family".into(),
+            y_label: "mantissa bits".into(),
+            x_log: false,
+            y_log: true,
+            series,
+        });
+    }
     if let Some(sep) = results.get("separation") {
         let rows = &sep.rows;
         let neg = |key: &'static str| move |r: &Value| num(r, key).map(|v| -v);
         let all = |_: &Value| true;
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "separation".into(),
             title: "Context-id separation: measured vs Lemma 1 and Theorem 2 (−log10)".into(),
             x_label: "largest attention logit r_a = λ M²".into(),
@@ -417,6 +503,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             });
         }
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "approximation_vs_delta".into(),
             title: "Universal approximation (Proposition 1): L² error vs grid width δ".into(),
             x_label: "δ".into(),
@@ -426,6 +513,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             series: err,
         });
         out.push(Chart {
+            x_categories: Vec::new(),
             name: "approximation_vs_params".into(),
             title: "Universal approximation: L² error vs parameters".into(),
             x_label: "parameters".into(),
@@ -463,6 +551,7 @@ pub fn history_chart(jsonl: &str) -> Result<Chart> {
         anyhow::bail!("the history has no runs");
     }
     Ok(Chart {
+        x_categories: Vec::new(),
         name: "bench_history".into(),
         title: "Wall-clock ratios per recorded run (speedup over the reference path; Yun / one-layer build time)".into(),
         x_label: "recorded run (results/bench-history.jsonl line)".into(),

@@ -15,8 +15,9 @@ pub struct CapacityConfig {
     pub dim: usize,
     /// Vocabulary size |V|.
     pub vocab: usize,
-    /// Constructions to build: one-layer policies (`measured`, `tuned`, `theory`) and/or `yun` (Yun et al.'s
-    /// data-adaptive deep hardmax construction).
+    /// Constructions to build: one-layer policies (`measured`, `fewest-bits`, `mean-pool`, `tuned`,
+    /// `theory`) and/or `yun` / `yun-minimal` (Yun et al.'s data-adaptive deep hardmax construction with the
+    /// dyadic or the minimal grid width δ).
     pub policies: Vec<String>,
     /// Build `yun` only up to this N (its depth grows with nN, and so does its forward).
     pub yun_max_sequences: usize,
@@ -27,6 +28,32 @@ pub struct CapacityConfig {
     /// Bisect only up to this N (each probe is a full forward at that precision; large N at thousands of
     /// bits takes minutes per probe).
     pub bisect_max_sequences: usize,
+}
+
+/// One data family of the adversarial comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyConfig {
+    /// `random` (generic tokens), `grid` (integer lattice points) or `pte` (Prouhet–Tarry–Escott, d = 1).
+    pub kind: String,
+    /// Token dimension d.
+    pub dim: usize,
+}
+
+/// Bits needed per construction on generic vs adversarial data (where mean pooling collides).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdversarialConfig {
+    /// Data families.
+    pub families: Vec<FamilyConfig>,
+    /// Values of N.
+    pub sequences: Vec<usize>,
+    /// Sequence length n.
+    pub length: usize,
+    /// Vocabulary size |V|.
+    pub vocab: usize,
+    /// Constructions (as in `capacity.policies`); every point bisects its fewest bits.
+    pub policies: Vec<String>,
 }
 
 /// The separation grid: contextual mappings for (n, |V|, d).
@@ -75,6 +102,9 @@ pub struct SuiteConfig {
     pub threads: usize,
     /// Capacity sweep.
     pub capacity: CapacityConfig,
+    /// Generic vs adversarial data (absent in configurations older than the data families: no points).
+    #[serde(default)]
+    pub adversarial: AdversarialConfig,
     /// Separation grid.
     pub separation: SeparationConfig,
     /// Approximation sweep.
@@ -116,9 +146,25 @@ impl SuiteConfig {
             bail!("fields capacity.length/dim/vocab: need n ≥ 2, d ≥ 1, |V| ≥ n");
         }
         for p in &c.policies {
-            if !["measured", "tuned", "theory", "yun"].contains(&p.as_str()) {
-                bail!("field capacity.policies: unknown policy {p:?} (measured, tuned, theory, yun)");
+            check_policy(p).context("field capacity.policies")?;
+        }
+        let a = &self.adversarial;
+        for (i, f) in a.families.iter().enumerate() {
+            let kind: boltz_core::VocabKind = f.kind.parse().with_context(|| format!("field adversarial.families[{i}].kind"))?;
+            if f.dim == 0 || (kind == boltz_core::VocabKind::Pte && f.dim != 1) {
+                bail!("field adversarial.families[{i}].dim: need d ≥ 1, and d = 1 for pte (got {})", f.dim);
             }
+        }
+        if !a.families.is_empty() {
+            if a.sequences.is_empty() || a.sequences.contains(&0) || a.policies.is_empty() {
+                bail!("fields adversarial.sequences/policies: need at least one N ≥ 1 and one policy");
+            }
+            if a.length < 3 || a.vocab < a.length {
+                bail!("fields adversarial.length/vocab: need n ≥ 3 and |V| ≥ n");
+            }
+        }
+        for p in &a.policies {
+            check_policy(p).context("field adversarial.policies")?;
         }
         for (i, [n, v, d]) in self.separation.grid.iter().enumerate() {
             if *n < 2 || v < n || *d == 0 {
@@ -138,6 +184,13 @@ impl SuiteConfig {
         }
         Ok(())
     }
+}
+
+fn check_policy(p: &str) -> Result<()> {
+    if p == "yun" || p == "yun-minimal" {
+        return Ok(());
+    }
+    p.parse::<boltz_construct::Policy>().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}, or yun, yun-minimal"))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use anyhow::{anyhow, Context, Result};
 use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
 use boltz_construct::boltzmann::lemma1_bound_log10;
-use boltz_construct::yun::{Yun, YunOptions};
+use boltz_construct::yun::{Yun, YunDelta, YunOptions};
 use boltz_construct::{hardmax, ContextualMapping, ContextualOptions, Memorizer, Policy};
-use boltz_core::{Backend, Dataset, DatasetSpec, ReferenceBackend};
+use boltz_core::{Backend, Dataset, DatasetSpec, ReferenceBackend, VocabKind};
 use boltz_cpu::CpuBackend;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use crate::config::SuiteConfig;
 use crate::meta::{write_csv, write_json, RunMeta};
 
 /// The experiments, in suite order.
-pub const EXPERIMENTS: [&str; 4] = ["capacity", "separation", "approximation", "hardmax"];
+pub const EXPERIMENTS: [&str; 5] = ["capacity", "adversarial", "separation", "approximation", "hardmax"];
 
 /// One independently computable point of the suite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,8 @@ pub const EXPERIMENTS: [&str; 4] = ["capacity", "separation", "approximation", "
 pub enum PointSpec {
     /// A one-layer memorizer for N sequences under a policy.
     Capacity { sequences: usize, policy: String },
+    /// A construction on a data family (generic, grid, Prouhet–Tarry–Escott) with token dimension `dim`.
+    Adversarial { family: String, dim: usize, sequences: usize, policy: String },
     /// A contextual mapping for (n, |V|, d).
     Separation { length: usize, vocab: usize, dim: usize },
     /// An approximator for a target at 1/δ cells.
@@ -41,6 +43,7 @@ impl PointSpec {
     pub fn experiment(&self) -> &'static str {
         match self {
             Self::Capacity { .. } => "capacity",
+            Self::Adversarial { .. } => "adversarial",
             Self::Separation { .. } => "separation",
             Self::Approximation { .. } => "approximation",
             Self::Hardmax { .. } => "hardmax",
@@ -53,8 +56,16 @@ pub fn points(cfg: &SuiteConfig) -> Vec<PointSpec> {
     let mut out = Vec::new();
     for &n in &cfg.capacity.sequences {
         for p in &cfg.capacity.policies {
-            if p != "yun" || n <= cfg.capacity.yun_max_sequences {
+            if !p.starts_with("yun") || n <= cfg.capacity.yun_max_sequences {
                 out.push(PointSpec::Capacity { sequences: n, policy: p.clone() });
+            }
+        }
+    }
+    let a = &cfg.adversarial;
+    for f in &a.families {
+        for &n in &a.sequences {
+            for p in &a.policies {
+                out.push(PointSpec::Adversarial { family: f.kind.clone(), dim: f.dim, sequences: n, policy: p.clone() });
             }
         }
     }
@@ -95,12 +106,17 @@ impl std::str::FromStr for Shard {
 }
 
 fn policy(name: &str) -> Result<Policy> {
-    match name {
-        "measured" => Ok(Policy::Measured),
-        "tuned" => Ok(Policy::Tuned),
-        "theory" => Ok(Policy::Theory),
-        other => Err(anyhow!("unknown policy {other:?}")),
-    }
+    name.parse::<Policy>().map_err(|e| anyhow!(e))
+}
+
+/// The fewest-bits search as row fields: `fewest_bits` (the start of the top run of holding probes: every
+/// probe from there up held), what bisection alone said, the runs of holding probes, monotonicity.
+fn insert_bits_search(row: &mut serde_json::Map<String, Value>, search: &boltz_bigfloat::BitsSearch) {
+    row.insert("fewest_bits".into(), json!(search.fewest));
+    row.insert("fewest_bits_bisection".into(), json!(search.bisection));
+    row.insert("fewest_bits_holds_at".into(), json!(search.holds_at));
+    row.insert("fewest_bits_monotone".into(), json!(search.monotone));
+    row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
 }
 
 fn target(name: &str) -> Result<Target> {
@@ -145,18 +161,23 @@ fn model_forward_ms<B: Backend<f64>>(
     Ok(t.elapsed().as_secs_f64() * 1e3)
 }
 
-/// Yun et al.'s data-adaptive construction on the capacity dataset.
-fn yun_point(cfg: &SuiteConfig, ds: &Dataset<f64>, threads: usize) -> Result<PointResult> {
-    let c = &cfg.capacity;
-    let sequences = ds.inputs.batch();
-    let y = Yun::build(ds, &YunOptions { threads, ..Default::default() }).context("building Yun et al.'s construction")?;
+/// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
+/// (`yun-minimal`) grid width δ.
+fn yun_point(ds: &Dataset<f64>, name: &str, bisect: bool, softmax_sweep: bool, threads: usize) -> Result<PointResult> {
+    let [sequences, length, dim] = ds.inputs.shape();
+    let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
+    let delta = if name == "yun-minimal" { YunDelta::Minimal } else { YunDelta::Dyadic };
+    let y = Yun::build(ds, &YunOptions { threads, delta, ..Default::default() }).context("building Yun et al.'s construction")?;
     let r = &y.report;
     let mut row = serde_json::Map::new();
     row.insert("N".into(), json!(sequences));
-    row.insert("n".into(), json!(c.length));
-    row.insert("d".into(), json!(c.dim));
-    row.insert("vocab".into(), json!(c.vocab));
-    row.insert("policy".into(), json!("yun"));
+    row.insert("n".into(), json!(length));
+    row.insert("d".into(), json!(dim));
+    row.insert("vocab".into(), json!(vocab));
+    row.insert("policy".into(), json!(name));
+    row.insert("yun_delta".into(), json!(r.delta_kind.as_str()));
+    row.insert("yun_delta_value".into(), json!(r.delta));
+    row.insert("yun_minimal_cells".into(), json!(r.minimal_cells));
     row.insert("layers".into(), json!(r.layers));
     row.insert("layers_by_stage".into(), json!(r.layers_by_stage));
     row.insert("formula_layers".into(), json!(r.formula.layers));
@@ -170,12 +191,11 @@ fn yun_point(cfg: &SuiteConfig, ds: &Dataset<f64>, threads: usize) -> Result<Poi
     row.insert("exact_in_bigfloat".into(), json!(r.memorization.is_perfect()));
     row.insert("build_seconds".into(), json!(r.build_seconds));
     row.insert("latency_bigfloat_ms".into(), json!(r.verify_seconds * 1e3));
-    if c.bisect && sequences <= c.bisect_max_sequences {
+    if bisect {
         let search = y.fewest_bits(ds, 8, r.bits, threads).context("bisecting the fewest bits")?;
-        row.insert("fewest_bits".into(), json!(search.fewest));
-        row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
+        insert_bits_search(&mut row, &search);
     }
-    if sequences <= c.softmax_max_sequences {
+    if softmax_sweep {
         // "Softmax as approximate hardmax": the smallest scale λ = 2^k at which softmax still memorizes.
         let sweep = y.softmax_realisation(ds, 0, 600, threads).context("softmax realisation sweep")?;
         row.insert("softmax_min_log2_lambda".into(), json!(sweep.min_log2_lambda));
@@ -196,57 +216,118 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     let c = &cfg.capacity;
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
-    if policy_name == "yun" {
-        return yun_point(cfg, &ds, threads);
+    let bisect = c.bisect && sequences <= c.bisect_max_sequences;
+    if policy_name.starts_with("yun") {
+        return yun_point(&ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads);
     }
-    let opts = ContextualOptions { policy: policy(policy_name)?, seed: cfg.seed, candidates: 1000, threads, ..Default::default() };
-    let m = Memorizer::build(&ds, &opts).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {policy_name})"))?;
-    let r = &m.report;
+    one_layer_point(&ds, policy_name, cfg.seed, bisect, threads)
+}
+
+/// A construction on one data family: the same measurements as a capacity point, plus the family.
+fn adversarial_point(
+    cfg: &SuiteConfig,
+    family: &str,
+    dim: usize,
+    sequences: usize,
+    policy_name: &str,
+    threads: usize,
+) -> Result<PointResult> {
+    let a = &cfg.adversarial;
+    let kind: VocabKind = family.parse().map_err(|e: boltz_core::Error| anyhow!("{e}"))?;
+    let spec = DatasetSpec {
+        sequences,
+        length: a.length,
+        dim,
+        vocab: a.vocab,
+        seed: cfg.seed,
+        classes: 2,
+        vocab_kind: kind,
+        ..Default::default()
+    };
+    let ds = Dataset::<f64>::generate(&spec).with_context(|| format!("generating the {family} dataset"))?;
+    let mut result = if policy_name.starts_with("yun") {
+        yun_point(&ds, policy_name, true, false, threads)?
+    } else {
+        one_layer_point(&ds, policy_name, cfg.seed, true, threads)?
+    };
+    if let Some(obj) = result.row.as_object_mut() {
+        obj.insert("family".into(), json!(family));
+    }
+    Ok(result)
+}
+
+/// The one-layer memorizer on `ds` under a policy. A mean-pooling build that fails because two contexts
+/// collide is a result (the row says so), not an error: no theorem promises that mean pooling separates.
+fn one_layer_point(ds: &Dataset<f64>, policy_name: &str, seed: u64, bisect: bool, threads: usize) -> Result<PointResult> {
+    let [sequences, length, dim] = ds.inputs.shape();
+    let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
+    let policy = policy(policy_name)?;
     let mut row = serde_json::Map::new();
-    let nn = sequences * c.length;
-    let layers = m.model.layer_count();
+    let nn = sequences * length;
     row.insert("N".into(), json!(sequences));
-    row.insert("n".into(), json!(c.length));
-    row.insert("d".into(), json!(c.dim));
-    row.insert("vocab".into(), json!(c.vocab));
+    row.insert("n".into(), json!(length));
+    row.insert("d".into(), json!(dim));
+    row.insert("vocab".into(), json!(vocab));
     row.insert("policy".into(), json!(policy_name));
+    row.insert("attention".into(), json!(if policy == Policy::MeanPool { "mean pooling (λ = 0)" } else { "softmax (λ > 0)" }));
+    let opts = ContextualOptions { policy, seed, candidates: 1000, threads, verify_top: if bisect { 2 } else { 0 }, ..Default::default() };
+    let m = match Memorizer::build(ds, &opts) {
+        Ok(m) => m,
+        Err(e @ boltz_core::Error::Infeasible(_)) if policy == Policy::MeanPool => {
+            row.insert("exact_in_bigfloat".into(), json!(false));
+            row.insert("build_error".into(), json!(e.to_string()));
+            return Ok(PointResult { property_held: true, row: Value::Object(row) });
+        }
+        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {policy_name})")),
+    };
+    let r = &m.report;
+    let layers = m.model.layer_count();
     row.insert("layers".into(), json!(layers.attention + layers.ffn));
     row.insert("params_dense".into(), json!(r.params.dense));
     row.insert("params_factored".into(), json!(r.params.factored));
     row.insert("paper_params".into(), json!(r.paper_params));
     row.insert("lower_bound_sqrt_nN".into(), json!((nn as f64).sqrt()));
     let cells = yun_cells(&ds.inputs);
-    let (yun_a, yun_f) = (yun_counts(c.dim, cells, c.vocab, nn, false), yun_counts(c.dim, cells, c.vocab, nn, true));
+    let (yun_a, yun_f) = (yun_counts(dim, cells, vocab, nn, false), yun_counts(dim, cells, vocab, nn, true));
     row.insert("yun_cells".into(), json!(yun_a.cells));
     row.insert("yun_adaptive_layers".into(), json!(yun_a.layers));
     row.insert("yun_adaptive_params".into(), json!(yun_a.params));
     row.insert("yun_full_layers".into(), json!(yun_f.layers));
     row.insert("yun_full_params".into(), json!(yun_f.params));
-    let (kim_depth, kim_params) = kim_reference(c.dim, c.length, sequences);
+    let (kim_depth, kim_params) = kim_reference(dim, length, sequences);
     row.insert("kim_depth_reference".into(), json!(kim_depth));
     row.insert("kim_params_reference".into(), json!(kim_params));
     row.insert("lambda".into(), json!(r.contextual.lambda));
+    row.insert("lambda_unshrunk".into(), json!(r.contextual.lambda_unshrunk));
     row.insert("r_a".into(), json!(r.contextual.r_a));
+    if let Some(best) = r.contextual.lambda_search.iter().find(|c| c.lambda == r.contextual.lambda) {
+        row.insert("lambda_shrink_log2".into(), json!(best.shrink_log2));
+        row.insert("lambda_candidates".into(), json!(r.contextual.lambda_search.len()));
+    }
     row.insert("separation_log10".into(), json!(r.contextual.separation_bigfloat.min_gap_log10));
     row.insert("theory_delta_log10".into(), json!(r.contextual.log10_delta_theory));
     row.insert("build_bits".into(), json!(r.build_bits));
     row.insert("exact_in_bigfloat".into(), json!(r.memorization.is_perfect()));
     row.insert("bigfloat_max_abs_error".into(), json!(r.memorization.max_abs_error));
+    row.insert("bigfloat_log10_max_abs_error".into(), json!(r.memorization.log10_max_abs_error));
     row.insert("build_seconds".into(), json!(r.build_seconds));
     row.insert("latency_bigfloat_ms".into(), json!(r.verify_seconds * 1e3));
-    if c.bisect && sequences <= c.bisect_max_sequences {
-        let search = m.fewest_bits(&ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?;
-        row.insert("fewest_bits".into(), json!(search.fewest));
-        row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
+    let search = match (&r.fewest_bits, bisect) {
+        (Some(s), _) => Some(s.clone()),
+        (None, true) => Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?),
+        (None, false) => None,
+    };
+    if let Some(search) = &search {
+        insert_bits_search(&mut row, search);
     }
     // The same model rounded to f64 and f32, on every CPU backend: accuracy and forward latency.
     let cpu = CpuBackend::new(threads)?;
-    value_or_reason(&mut row, "f64_accuracy", m.in_precision::<f64, _>(&ds, &ReferenceBackend).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f32_accuracy", m.in_precision::<f32, _>(&ds, &ReferenceBackend).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f64_accuracy_cpu", m.in_precision::<f64, _>(&ds, &cpu).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f32_accuracy_cpu", m.in_precision::<f32, _>(&ds, &cpu).map(|x| x.accuracy));
-    value_or_reason(&mut row, "latency_reference_f64_ms", model_forward_ms(&ReferenceBackend, &m.model, &ds));
-    value_or_reason(&mut row, "latency_cpu_f64_ms", model_forward_ms(&cpu, &m.model, &ds));
+    value_or_reason(&mut row, "f64_accuracy", m.in_precision::<f64, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f32_accuracy", m.in_precision::<f32, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f64_accuracy_cpu", m.in_precision::<f64, _>(ds, &cpu).map(|x| x.accuracy));
+    value_or_reason(&mut row, "f32_accuracy_cpu", m.in_precision::<f32, _>(ds, &cpu).map(|x| x.accuracy));
+    value_or_reason(&mut row, "latency_reference_f64_ms", model_forward_ms(&ReferenceBackend, &m.model, ds));
+    value_or_reason(&mut row, "latency_cpu_f64_ms", model_forward_ms(&cpu, &m.model, ds));
     Ok(PointResult { property_held: r.memorization.is_perfect(), row: Value::Object(row) })
 }
 
@@ -296,6 +377,7 @@ fn hardmax_point(cfg: &SuiteConfig, dim: usize) -> Result<PointResult> {
 pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<PointResult> {
     match spec {
         PointSpec::Capacity { sequences, policy } => capacity_point(cfg, *sequences, policy, threads),
+        PointSpec::Adversarial { family, dim, sequences, policy } => adversarial_point(cfg, family, *dim, *sequences, policy, threads),
         PointSpec::Separation { length, vocab, dim } => separation_point(cfg, *length, *vocab, *dim, threads),
         PointSpec::Approximation { target, cells } => approximation_point(cfg, target, *cells, threads),
         PointSpec::Hardmax { dim } => hardmax_point(cfg, *dim),

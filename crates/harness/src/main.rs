@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use boltz_bigfloat::{BigFloatBackend, BigReal};
+use boltz_bigfloat::{BigFloatBackend, BigReal, BitsSearch};
 use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::verify::fewest_bits_to_memorize;
-use boltz_construct::yun::{Yun, YunOptions, YunVariant};
+use boltz_construct::yun::{Yun, YunDelta, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format::{self, Encoding};
-use boltz_core::{workloads, Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend};
+use boltz_core::{workloads, Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend, VocabKind};
 use boltz_cpu::CpuBackend;
 use boltz_harness::charts;
 use boltz_harness::config::{SuiteConfig, DEFAULT, QUICK};
@@ -94,8 +94,32 @@ enum PolicyArg {
     Theory,
     /// λ from the measured gaps of the data (Lemma 1's condition holds exactly).
     Measured,
-    /// The smallest λ that still separates every context (mean pooling when it suffices).
+    /// The smallest softmax scale λ > 0 that still separates every context (minimises λ, not bits).
     Tuned,
+    /// λ = 0: attention averages the sequence (rank 0, not softmax); fails where token sums collide.
+    MeanPool,
+    /// Softmax with λ > 0 and (v, λ) searched for the fewest bits the memorizer needs.
+    FewestBits,
+}
+
+impl PolicyArg {
+    fn policy(self) -> Policy {
+        match self {
+            Self::Theory => Policy::Theory,
+            Self::Measured => Policy::Measured,
+            Self::Tuned => Policy::Tuned,
+            Self::MeanPool => Policy::MeanPool,
+            Self::FewestBits => Policy::FewestBits,
+        }
+    }
+}
+
+fn parse_yun_delta(s: &str) -> Result<YunDelta, String> {
+    s.parse::<YunDelta>().map_err(|e| e.to_string())
+}
+
+fn parse_vocab_kind(s: &str) -> Result<VocabKind, String> {
+    s.parse::<VocabKind>().map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -138,6 +162,10 @@ struct MemorizeArgs {
     /// How the one-layer construction picks v and λ.
     #[arg(long, value_enum, default_value = "measured")]
     policy: PolicyArg,
+    /// Yun et al.: grid width δ = 1/K with K rounded up to a power of two (dyadic: every weight dyadic) or
+    /// the smallest K that separates the tokens (minimal: the construction's own δ, fewer layers).
+    #[arg(long, value_parser = parse_yun_delta, default_value = "dyadic")]
+    delta: YunDelta,
     /// Backend that runs the built model.
     #[arg(long, value_enum, default_value = "bigfloat")]
     backend: BackendArg,
@@ -156,6 +184,10 @@ struct MemorizeArgs {
     /// Vocabulary size |V|.
     #[arg(long, default_value_t = 16)]
     vocab: usize,
+    /// Data family: random (generic tokens), grid (integer lattice points: equal token sums abound) or
+    /// pte (d = 1, Prouhet–Tarry–Escott pairs: equal power sums; mean pooling collides).
+    #[arg(long, value_parser = parse_vocab_kind, default_value = "random")]
+    vocab_kind: VocabKind,
     /// Seed of the dataset and of the direction search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -292,22 +324,20 @@ struct Built {
     /// Seconds of a verification at `bits` that already ran the whole model exactly (Yun's
     /// event-driven evaluator); a bigfloat run at `bits` reuses it instead of a plain forward.
     verified_seconds: Option<f64>,
+    /// The fewest-bits search the construction already made (the fewest-bits policy).
+    fewest_bits: Option<BitsSearch>,
 }
 
 fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built> {
     match a.construction {
         Construction::OneLayer => {
-            let policy = match a.policy {
-                PolicyArg::Theory => Policy::Theory,
-                PolicyArg::Measured => Policy::Measured,
-                PolicyArg::Tuned => Policy::Tuned,
-            };
+            let policy = a.policy.policy();
             let m = Memorizer::build(data, &ContextualOptions { policy, seed: a.seed, threads, ..Default::default() })
                 .context("building the memorizer")?;
             let r = &m.report;
             let c = &r.contextual;
             let summary = vec![
-                format!("one-layer memorizer ({:?} policy)", a.policy),
+                format!("one-layer memorizer ({} policy)", policy.as_str()),
                 format!("  λ = {:.4e}, r_a = λM² = {:.1}, γ = {:.3e}, v = {:?}", c.lambda, c.r_a, c.gamma, c.projection.v),
                 format!(
                     "  separation of context ids: 1e{:.1} measured (arbitrary precision); Theorem 2 worst case 1e{:.3e}; f64 collisions: {}",
@@ -322,15 +352,21 @@ fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built>
                 report: serde_json::to_value(r)?,
                 summary,
                 verified_seconds: None,
+                fewest_bits: r.fewest_bits.clone(),
             })
         }
         Construction::Yun | Construction::YunFull => {
             let variant = if matches!(a.construction, Construction::Yun) { YunVariant::Adaptive } else { YunVariant::Full };
-            let y =
-                Yun::build(data, &YunOptions { variant, threads, ..Default::default() }).context("building Yun et al.'s construction")?;
+            let y = Yun::build(data, &YunOptions { variant, threads, delta: a.delta, ..Default::default() })
+                .context("building Yun et al.'s construction")?;
             let r = &y.report;
             let summary = vec![
-                format!("Yun et al. selective-shift construction ({variant:?}), 1/δ = {}", r.cells),
+                format!(
+                    "Yun et al. selective-shift construction ({variant:?}), {} δ: 1/δ = {} (minimal {})",
+                    r.delta_kind.as_str(),
+                    r.cells,
+                    r.minimal_cells
+                ),
                 format!(
                     "  layers by stage [input affine, quantization, contextual, value] = {:?}; formula {} (+1 affine)",
                     r.layers_by_stage, r.formula.layers
@@ -347,6 +383,7 @@ fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built>
                 report: serde_json::to_value(r)?,
                 summary,
                 verified_seconds: Some(r.verify_seconds),
+                fewest_bits: None,
             })
         }
         Construction::Kim => {
@@ -357,7 +394,15 @@ fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built>
 
 fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let threads = threads(a.threads)?;
-    let spec = DatasetSpec { sequences: a.sequences, length: a.length, dim: a.dim, vocab: a.vocab, seed: a.seed, ..Default::default() };
+    let spec = DatasetSpec {
+        sequences: a.sequences,
+        length: a.length,
+        dim: a.dim,
+        vocab: a.vocab,
+        seed: a.seed,
+        vocab_kind: a.vocab_kind,
+        ..Default::default()
+    };
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
     let built = build(a, &data, threads)?;
     let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
@@ -390,7 +435,11 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         Ok((mem, s)) => (Some(mem), Some(s), None),
         Err(e) => (None, None, Some(format!("{e:#}"))),
     };
-    let bits = if a.no_bisect { None } else { Some(fewest_bits_to_memorize(&built.model, &data, 8, built.bits, threads)?) };
+    let bits = match (&built.fewest_bits, a.no_bisect) {
+        (_, true) => None,
+        (Some(search), false) => Some(search.clone()),
+        (None, false) => Some(fewest_bits_to_memorize(&built.model, &data, 8, built.bits, threads)?),
+    };
     if let Some(dir) = &a.export {
         format::save_model(&built.model, &dir.join("model.exact.json"), Encoding::Exact)?;
         if let Ok(m64) = built.model.convert::<f64>() {
@@ -447,13 +496,13 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         }
         match (&mem, &run_error) {
             (Some(mem), _) => println!(
-                "  {:?} at {:?}: {}/{} tokens decoded ({:.1}%), max |error| {:.3e}, forward {:.3}s",
+                "  {:?} at {:?}: {}/{} tokens decoded ({:.1}%), max |error| 1e{:.2}, forward {:.3}s",
                 a.backend,
                 precision,
                 mem.decoded,
                 mem.tokens,
                 100.0 * mem.accuracy,
-                mem.max_abs_error,
+                mem.log10_max_abs_error,
                 forward_seconds.unwrap_or(0.0)
             ),
             (None, Some(e)) => println!("  {:?} at {:?}: could not run: {e}", a.backend, precision),
@@ -461,7 +510,12 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         }
         if let Some(b) = &bits {
             match b.fewest {
-                Some(f) => println!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len()),
+                Some(f) => {
+                    println!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len());
+                    if !b.monotone {
+                        println!("  not monotone in the precision: holds at {:?} (probed ranges)", b.holds_at);
+                    }
+                }
                 None => println!("  not exact even at {} bits", b.hi),
             }
         }

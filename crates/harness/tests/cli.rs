@@ -25,7 +25,8 @@ fn read_json(path: &Path) -> Value {
 
 const SMALL: &str = r#"{
   "seed": 7, "threads": 2,
-  "capacity": { "sequences": [8, 20], "length": 4, "dim": 3, "vocab": 10, "policies": ["measured", "tuned", "yun"], "softmax_max_sequences": 8, "yun_max_sequences": 8, "bisect": true, "bisect_max_sequences": 20 },
+  "capacity": { "sequences": [8, 20], "length": 4, "dim": 3, "vocab": 10, "policies": ["measured", "fewest-bits", "mean-pool", "yun"], "softmax_max_sequences": 8, "yun_max_sequences": 8, "bisect": true, "bisect_max_sequences": 20 },
+  "adversarial": { "families": [{ "kind": "grid", "dim": 2 }, { "kind": "pte", "dim": 1 }], "sequences": [8], "length": 4, "vocab": 10, "policies": ["fewest-bits", "mean-pool", "yun-minimal"] },
   "separation": { "grid": [[2, 4, 1], [3, 6, 2]], "sequences": 10 },
   "approximation": { "targets": ["product-mean"], "length": 2, "cells": [2, 4], "samples": 50 },
   "hardmax": { "dims": [2], "draws": 20, "family": 3 }
@@ -36,7 +37,7 @@ fn quick_reproduce_writes_results_and_charts() {
     let out = tmp("quick");
     let o = boltz(&["reproduce", "--quick", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for exp in ["capacity", "separation", "approximation", "hardmax"] {
+    for exp in ["capacity", "adversarial", "separation", "approximation", "hardmax"] {
         let file = read_json(&out.join(format!("{exp}.json")));
         assert_eq!(file["experiment"], exp);
         let backends: Vec<&str> = file["meta"]["devices"].as_array().unwrap().iter().map(|d| d["backend"].as_str().unwrap()).collect();
@@ -54,6 +55,16 @@ fn quick_reproduce_writes_results_and_charts() {
     for r in cap["rows"].as_array().unwrap() {
         assert_eq!(r["exact_in_bigfloat"], true, "{r}");
         assert!(r["fewest_bits"].as_u64().unwrap() <= r["build_bits"].as_u64().unwrap());
+        // The fewest bits open the top run of holding probes, which ends at the build precision.
+        let runs = r["fewest_bits_holds_at"].as_array().unwrap();
+        assert_eq!(runs.last().unwrap()[0], r["fewest_bits"], "{r}");
+        assert_eq!(runs.last().unwrap()[1], r["build_bits"], "{r}");
+        assert!(r["fewest_bits_monotone"].is_boolean());
+        match r["policy"].as_str().unwrap() {
+            "mean-pool" => assert_eq!(r["lambda"], 0.0),
+            "fewest-bits" | "measured" => assert!(r["lambda"].as_f64().unwrap() > 0.0, "{r}"),
+            _ => {}
+        }
         if r["policy"] == "yun" {
             // Yun et al.'s depth: its formula plus the input affine layer.
             assert_eq!(r["layers"].as_f64().unwrap(), r["formula_layers"].as_f64().unwrap() + 1.0);
@@ -61,7 +72,23 @@ fn quick_reproduce_writes_results_and_charts() {
             assert_eq!(r["layers"], 2);
         }
     }
+    // Adversarial data: Prouhet–Tarry–Escott pairs make mean pooling collide (a result row, not an error);
+    // the softmax with λ > 0 still memorizes exactly.
+    let adv = read_json(&out.join("adversarial.json"));
+    let adv_rows = adv["rows"].as_array().unwrap();
+    let find = |family: &str, policy: &str| adv_rows.iter().find(|r| r["family"] == family && r["policy"] == policy).unwrap().clone();
+    let pte_mean = find("pte", "mean-pool");
+    assert_eq!(pte_mean["exact_in_bigfloat"], false, "{pte_mean}");
+    assert!(pte_mean["build_error"].as_str().unwrap().contains("mean pooling"));
+    for family in ["grid", "pte"] {
+        let r = find(family, "fewest-bits");
+        assert_eq!(r["exact_in_bigfloat"], true, "{r}");
+        assert!(r["lambda"].as_f64().unwrap() > 0.0 && r["fewest_bits"].as_u64().is_some(), "{r}");
+        let y = find(family, "yun-minimal");
+        assert_eq!((y["exact_in_bigfloat"].clone(), y["yun_delta"].clone()), (Value::Bool(true), Value::from("minimal")), "{y}");
+    }
     for chart in [
+        "adversarial_bits",
         "depth_vs_n",
         "params_vs_n",
         "precision_vs_n",
@@ -143,7 +170,7 @@ fn shards_merge_into_the_whole_run() {
 fn errors_have_exit_code_2_and_name_the_problem() {
     let dir = tmp("errors");
     let cfg = dir.join("bad.json");
-    std::fs::write(&cfg, SMALL.replace("\"tuned\"", "\"fastest\"")).unwrap();
+    std::fs::write(&cfg, SMALL.replace("\"mean-pool\"", "\"fastest\"")).unwrap();
     let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("capacity.policies"), "{}", String::from_utf8_lossy(&o.stderr));
@@ -177,7 +204,7 @@ fn memorize_reports_json_and_exports_the_model() {
         "--vocab",
         "8",
         "--policy",
-        "tuned",
+        "fewest-bits",
         "--backend",
         "reference",
         "--precision",
@@ -300,24 +327,64 @@ fn memorize_on_blas_reports_rank_one_attention() {
     assert_eq!(ranks.len(), 1);
     // Theorem 2's construction: both attention products have rank exactly one.
     assert_eq!((ranks[0]["key_query"]["numerical_rank"].as_u64(), ranks[0]["value_output"]["numerical_rank"].as_u64()), (Some(1), Some(1)));
-    // The tuned policy may pick λ = 0 (mean pooling): then W_Kᵀ W_Q vanishes and the report says rank 0.
-    let o = boltz(&[
-        "memorize",
-        "--sequences",
-        "10",
-        "--length",
-        "4",
-        "--dim",
-        "3",
-        "--vocab",
-        "8",
-        "--policy",
-        "tuned",
-        "--no-bisect",
-        "--json",
-    ]);
+    // Mean pooling (λ = 0): W_Kᵀ W_Q vanishes and the report says rank 0; the fewest-bits policy keeps
+    // a rank-1 softmax (λ > 0).
+    for (policy, rank) in [("mean-pool", 0u64), ("fewest-bits", 1)] {
+        let o = boltz(&[
+            "memorize",
+            "--sequences",
+            "10",
+            "--length",
+            "4",
+            "--dim",
+            "3",
+            "--vocab",
+            "8",
+            "--policy",
+            policy,
+            "--no-bisect",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let kq = v["attention_rank"][0]["key_query"]["numerical_rank"].as_u64().unwrap();
+        let lambda = v["report"]["contextual"]["lambda"].as_f64().unwrap();
+        assert_eq!(kq, rank, "{policy}: λ = {lambda}");
+        assert_eq!(lambda > 0.0, rank == 1);
+    }
+}
+
+#[test]
+fn data_families_and_yun_delta_from_the_cli() {
+    // PTE data: mean pooling collides (exit 2, a clear message); fewest-bits memorizes with λ > 0.
+    let pte = ["memorize", "--vocab-kind", "pte", "--dim", "1", "--sequences", "8", "--length", "6", "--vocab", "12"];
+    let o = boltz(&[&pte[..], &["--policy", "mean-pool", "--no-bisect"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mean pooling"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = boltz(&[&pte[..], &["--policy", "fewest-bits", "--json"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let kq = v["attention_rank"][0]["key_query"]["numerical_rank"].as_u64().unwrap();
-    let lambda = v["report"]["contextual"]["lambda"].as_f64().unwrap();
-    assert_eq!(kq, u64::from(lambda != 0.0), "λ = {lambda}");
+    assert_eq!(v["exact_at_build_bits"]["decoded"], 48);
+    assert!(v["report"]["contextual"]["lambda"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["dataset"]["vocab_kind"], "pte");
+    let f = v["fewest_bits"]["fewest"].as_u64().unwrap();
+    assert!(f < 64, "fewest-bits policy needs {f} bits");
+    // Bad values are usage errors naming the valid ones.
+    let o = boltz(&["memorize", "--vocab-kind", "spiral"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("random, grid, pte"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = boltz(&["memorize", "--construction", "yun", "--delta", "tiny"]);
+    assert_eq!(o.status.code(), Some(2));
+    // Yun et al. with the minimal δ: fewer cells, still exact.
+    let yun =
+        ["memorize", "--construction", "yun", "--sequences", "6", "--length", "3", "--dim", "2", "--vocab", "6", "--no-bisect", "--json"];
+    let run = |delta: &str| -> Value {
+        let o = boltz(&[&yun[..], &["--delta", delta]].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (minimal, dyadic) = (run("minimal"), run("dyadic"));
+    assert_eq!(minimal["exact_at_build_bits"]["decoded"], 18);
+    assert_eq!(minimal["report"]["delta_kind"], "minimal");
+    assert!(minimal["report"]["cells"].as_u64().unwrap() <= dyadic["report"]["cells"].as_u64().unwrap());
 }
