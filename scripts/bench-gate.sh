@@ -8,7 +8,7 @@
 #                                           (feature gate-slowdown) and expect the comparison to fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --gate
 BASELINE=results/bench-baselines/gate.json
 GUNGRAUN=0.20.0   # must equal the gungraun library version pinned in Cargo.toml
 if [ "$(gungraun-runner --version 2>/dev/null | awk '{print $2}')" != "$GUNGRAUN" ]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages boltzformer needs, only where they are missing.
 # Debian/Ubuntu: apt-get. Elsewhere: prints what to install and fails.
+#   bash scripts/setup.sh          what the build, the tests and the main job need
+#   bash scripts/setup.sh --gate   also valgrind, for the instruction-count gate (scripts/bench-gate.sh)
 set -euo pipefail
 
 # Debian package -> a file it provides (checked before installing).
@@ -9,9 +11,11 @@ declare -A NEEDED=(
   [python3]=/usr/bin/python3
   # OpenBLAS (cblas + Fortran LAPACK symbols) for crates/blas; provides openblas.pc.
   [libopenblas-dev]=/usr/lib/x86_64-linux-gnu/pkgconfig/openblas.pc
-  # Instruction-count regression gate (benches/gate.rs runs under callgrind).
-  [valgrind]=/usr/bin/valgrind
 )
+if [ "${1:-}" = "--gate" ]; then
+  # Instruction-count regression gate (benches/gate.rs runs under callgrind).
+  NEEDED[valgrind]=/usr/bin/valgrind
+fi
 
 missing=()
 for pkg in "${!NEEDED[@]}"; do
