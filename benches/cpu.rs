@@ -26,8 +26,8 @@ fn builders(c: &mut Criterion) {
     let n = 100;
     let spec = DatasetSpec { sequences: n, length: 8, dim: 4, vocab: 64, seed: 1, ..Default::default() };
     let data = Dataset::<f64>::generate(&spec).expect("dataset");
-    let opts = ContextualOptions { policy: Policy::Tuned, seed: 1, threads: 1, ..Default::default() };
-    group.bench_with_input(BenchmarkId::new("memorizer/tuned", format!("N={n},n=8,d=4")), &data, |b, d| {
+    let opts = ContextualOptions { policy: Policy::MeanPool, seed: 1, threads: 1, ..Default::default() };
+    group.bench_with_input(BenchmarkId::new("memorizer/mean-pool", format!("N={n},n=8,d=4")), &data, |b, d| {
         b.iter(|| black_box(Memorizer::build(d, &opts).expect("memorizer")))
     });
     let yopts = YunOptions { threads: 1, ..Default::default() };

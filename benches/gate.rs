@@ -62,7 +62,7 @@ fn dataset(sequences: usize) -> Dataset<f64> {
 #[library_benchmark]
 #[bench::n20(args = (20), setup = dataset)]
 fn build_memorizer(data: Dataset<f64>) -> Memorizer {
-    Memorizer::build(black_box(&data), &ContextualOptions { policy: Policy::Tuned, seed: 1, threads: 1, ..Default::default() })
+    Memorizer::build(black_box(&data), &ContextualOptions { policy: Policy::MeanPool, seed: 1, threads: 1, ..Default::default() })
         .expect("memorizer")
 }
 

@@ -9,7 +9,8 @@
 //! * [`BigFloatBackend`]: the [`boltz_core::Backend`]; rayon over sequences on its own pool, sparse and
 //!   factored weights applied without multiplying out, softmax max-shifted with cached exponentials,
 //!   hardmax exact (exact comparisons, ties averaged).
-//! * [`fewest_bits`]: bisection for the fewest bits at which a predicate (exact memorization) holds.
+//! * [`fewest_bits`]: bisection plus a local scan for the fewest bits at which a predicate (exact
+//!   memorization) holds from there up.
 //!
 //! ## Choice of library
 //!
@@ -23,9 +24,19 @@
 //! | rug (MPFR) | — | — | — | — | correctly rounded | excluded: links GMP/MPFR (C), not pure Rust |
 //! | num-bigfloat, fastnum, twofloat | — | — | — | — | — | fixed precision (≤ ~130 bits): not configurable |
 //!
-//! astro-float is used. Its results are correctly rounded to a multiple of 64 bits; [`BigReal`] then rounds
-//! to the requested number of bits (see its docs for the bound). The test `exp_is_consistent_across_precisions`
-//! checks the correct-rounding claim: `exp` at p bits equals `exp` at 4p bits rounded to p.
+//! astro-float is used. Its results are correctly rounded to a multiple of 64 bits; [`BigReal`] rounds them
+//! to the requested number of bits and recomputes the rare results that land exactly on a midpoint, so that
+//! **every operation is correctly rounded to `p` bits** (see its docs). The test
+//! `exp_is_consistent_across_precisions` checks astro-float's correct rounding (`exp` at p bits equals `exp`
+//! at 4p bits rounded to p); `tests/p_bit_arithmetic.rs` checks that the backend at 24 bits is binary32
+//! and at 53 bits binary64 arithmetic bit for bit, and `tests/precision_audit.rs` that every value of a
+//! forward carries exactly the backend's precision ([`PrecisionAudit`]).
+//!
+//! ## What "fewest bits" means
+//!
+//! [`fewest_bits`] reports the smallest probed precision from which on every probed precision held; the
+//! predicate is not monotone at low precision, so the bisection is followed by a dense scan around its
+//! answer and isolated precisions that hold lower down are reported separately ([`BitsSearch`]).
 
 pub mod backend;
 pub mod bits;

@@ -435,8 +435,13 @@ pub fn run_suite(cfg: &SuiteConfig, out: &Path, shard: Option<Shard>, progress: 
     let mut rows: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
     let mut seconds: BTreeMap<&'static str, f64> = BTreeMap::new();
     let mut failed = Vec::new();
-    for (index, spec) in &mine {
+    // Without a terminal (Slurm logs, CI) the bar is invisible: one line per point on stderr instead.
+    let plain = progress && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for (done, (index, spec)) in mine.iter().enumerate() {
         bar.set_message(format!("{spec:?}"));
+        if plain {
+            eprintln!("[{}/{}] point {index}: {spec:?}", done + 1, mine.len());
+        }
         let t = Instant::now();
         let result = run_point(cfg, spec, threads).with_context(|| format!("point {index} ({spec:?})"))?;
         let exp = spec.experiment();
