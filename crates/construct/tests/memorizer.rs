@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use boltz_bigfloat::BigReal;
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::{Dataset, DatasetSpec, ReferenceBackend};
 
@@ -58,4 +59,37 @@ fn memorizes_across_sizes_with_f64_and_f32_measured() {
         assert!(r.memorization.is_perfect(), "{:?}", r.memorization);
         assert_eq!(r.ids, big_n * n);
     }
+}
+
+/// Prouhet–Tarry–Escott data: mean pooling collides, the fewest-bits softmax (λ > 0) memorizes exactly and
+/// needs far fewer bits than the Measured constants; its reported fewest bits are re-checked by fresh runs
+/// at that precision and one bit below.
+#[test]
+fn fewest_bits_policy_memorizes_adversarial_data_with_few_bits() {
+    use boltz_bigfloat::BigFloatBackend;
+    use boltz_core::{Backend, Batch, Memorization, VocabKind};
+    let spec = DatasetSpec { sequences: 12, length: 6, dim: 1, vocab: 12, seed: 5, classes: 2, vocab_kind: VocabKind::Pte, ..Default::default() };
+    let ds = Dataset::<f64>::generate(&spec).unwrap();
+    let opts = |policy| ContextualOptions { policy, seed: 5, candidates: 300, threads: 2, ..Default::default() };
+    let err = Memorizer::build(&ds, &opts(Policy::MeanPool)).unwrap_err();
+    assert!(err.to_string().contains("mean pooling"), "{err}");
+    let fewest = Memorizer::build(&ds, &opts(Policy::FewestBits)).unwrap();
+    let r = &fewest.report;
+    assert!(r.memorization.is_perfect() && r.contextual.lambda > 0.0, "{r:?}");
+    let search = r.fewest_bits.clone().unwrap();
+    let f = search.fewest.unwrap();
+    // The chosen candidate is the verified one that needs fewest bits.
+    let verified: Vec<u64> = r.contextual.lambda_search.iter().filter_map(|c| c.fewest_bits).collect();
+    assert_eq!(verified.iter().min(), Some(&f), "{:?}", r.contextual.lambda_search);
+    let measured = Memorizer::build(&ds, &opts(Policy::Measured)).unwrap();
+    let m_bits = measured.fewest_bits(&ds, 8, measured.report.build_bits, 2).unwrap().fewest.unwrap();
+    assert!(4 * f < m_bits, "fewest-bits {f} vs measured {m_bits}");
+    let x: Batch<BigReal> = ds.inputs.convert().unwrap();
+    let y: Batch<BigReal> = ds.targets.convert().unwrap();
+    let at = |bits: u64| {
+        let out = BigFloatBackend::with_threads(bits, 2).unwrap().run(&fewest.model, &x).unwrap();
+        Memorization::measure(&out, &y).unwrap().is_perfect()
+    };
+    assert!(at(f), "not exact at its fewest bits {f}");
+    assert!(!at(f - 1), "exact at {} bits, below the reported fewest {f}", f - 1);
 }

@@ -94,7 +94,13 @@ fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
-fn draw_on<DB: DrawingBackend, X, Y>(root: &DrawingArea<DB, plotters::coord::Shift>, chart: &Chart, x: X, y: Y) -> Result<()>
+fn draw_on<DB: DrawingBackend, X, Y>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    chart: &Chart,
+    x: X,
+    y: Y,
+    legend: SeriesLabelPosition,
+) -> Result<()>
 where
     X: AsRangedCoord<Value = f64>,
     Y: AsRangedCoord<Value = f64>,
@@ -176,11 +182,52 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// The legend corner that covers the fewest data points (the legend box is taken as 45 % of the width
+/// and 35 % of the height of the plot).
+fn legend_corner(chart: &Chart, x: (f64, f64, bool), y: (f64, f64, bool)) -> SeriesLabelPosition {
+    let unit = |v: f64, (lo, hi, log): (f64, f64, bool)| {
+        let (v, lo, hi) = if log { (v.log10(), lo.log10(), hi.log10()) } else { (v, lo, hi) };
+        if hi > lo {
+            (v - lo) / (hi - lo)
+        } else {
+            0.5
+        }
+    };
+    // Points and the lines between them (sampled), in unit coordinates.
+    let mut unit_points: Vec<(f64, f64)> = Vec::new();
+    for s in &chart.series {
+        let pts: Vec<(f64, f64)> = clean(&s.points, chart.x_log, chart.y_log).iter().map(|&(a, b)| (unit(a, x), unit(b, y))).collect();
+        unit_points.extend(&pts);
+        if s.style != Style::Scatter {
+            for w in pts.windows(2) {
+                unit_points.extend((1..16).map(|i| {
+                    let t = f64::from(i) / 16.0;
+                    (w[0].0 + t * (w[1].0 - w[0].0), w[0].1 + t * (w[1].1 - w[0].1))
+                }));
+            }
+        }
+    }
+    let covered = |x_range: (f64, f64), y_range: (f64, f64)| {
+        unit_points.iter().filter(|(a, b)| (x_range.0..=x_range.1).contains(a) && (y_range.0..=y_range.1).contains(b)).count()
+    };
+    let (left, right, top, middle, bottom) = ((0.0, 0.45), (0.55, 1.0), (0.65, 1.0), (0.33, 0.67), (0.0, 0.35));
+    [
+        (SeriesLabelPosition::UpperLeft, covered(left, top)),
+        (SeriesLabelPosition::UpperRight, covered(right, top)),
+        (SeriesLabelPosition::LowerRight, covered(right, bottom)),
+        (SeriesLabelPosition::LowerLeft, covered(left, bottom)),
+        (SeriesLabelPosition::MiddleRight, covered(right, middle)),
+    ]
+    .into_iter()
+    .min_by_key(|(_, n)| *n)
+    .map_or(SeriesLabelPosition::UpperLeft, |(p, _)| p)
 }
 
 fn draw_backend<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, chart: &Chart) -> Result<()> {
@@ -193,13 +240,14 @@ fn draw_backend<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift
     let (y0, mut y1) = bounds(all.iter().map(|p| p.1), chart.y_log);
     if !chart.x_categories.is_empty() && chart.y_log {
         // Room above the points for the legend.
-        y1 *= 12.0;
+        y1 *= 6.0;
     }
+    let legend = legend_corner(chart, (x0, x1, chart.x_log), (y0, y1, chart.y_log));
     match (chart.x_log, chart.y_log) {
-        (true, true) => draw_on(&root, chart, (x0..x1).log_scale(), (y0..y1).log_scale()),
-        (true, false) => draw_on(&root, chart, (x0..x1).log_scale(), RangedCoordf64::from(y0..y1)),
-        (false, true) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), (y0..y1).log_scale()),
-        (false, false) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), RangedCoordf64::from(y0..y1)),
+        (true, true) => draw_on(&root, chart, (x0..x1).log_scale(), (y0..y1).log_scale(), legend),
+        (true, false) => draw_on(&root, chart, (x0..x1).log_scale(), RangedCoordf64::from(y0..y1), legend),
+        (false, true) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), (y0..y1).log_scale(), legend),
+        (false, false) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), RangedCoordf64::from(y0..y1), legend),
     }
 }
 
@@ -268,7 +316,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             y_log: true,
             series: vec![
                 Series {
-                    name: format!("one layer, attention + FFN (built, {})", policy_label(&first_policy)),
+                    name: "one layer: attention + FFN (built)".into(),
                     points: series_by(rows, &fp, "N", |r| num(r, "layers")),
                     style: Style::Measured,
                 },
@@ -304,7 +352,7 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             y_log: true,
             series: vec![
                 Series {
-                    name: "one layer (built, factored)".into(),
+                    name: format!("one layer (built, factored; {})", policy_label(&first_policy)),
                     points: series_by(rows, &fp, "N", |r| num(r, "params_factored")),
                     style: Style::Measured,
                 },
@@ -414,14 +462,18 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
         let big_n = rows.iter().filter_map(|r| num(r, "N")).fold(0.0f64, f64::max);
         let at_n = |r: &Value| num(r, "N") == Some(big_n);
         let mut series = Vec::new();
+        let present: Vec<&str> = POLICIES.iter().map(|(p, _)| *p).filter(|p| rows.iter().any(is_policy(p))).collect();
         for (p, label) in POLICIES {
+            // Side by side within a family, so that equal values stay visible.
+            let slot = present.iter().position(|q| *q == p).unwrap_or(0) as f64;
+            let offset = 0.08 * (slot - (present.len() as f64 - 1.0) / 2.0);
             let points: Vec<(f64, f64)> = families
                 .iter()
                 .enumerate()
                 .filter_map(|(i, f)| {
                     let row =
                         rows.iter().find(|r| at_n(r) && is_policy(p)(r) && r.get("family").and_then(Value::as_str) == Some(f.as_str()))?;
-                    Some(((i + 1) as f64, num(row, "fewest_bits")?))
+                    Some(((i + 1) as f64 + offset, num(row, "fewest_bits")?))
                 })
                 .collect();
             if rows.iter().any(is_policy(p)) {
