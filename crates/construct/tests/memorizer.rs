@@ -68,7 +68,8 @@ fn memorizes_across_sizes_with_f64_and_f32_measured() {
 fn fewest_bits_policy_memorizes_adversarial_data_with_few_bits() {
     use boltz_bigfloat::BigFloatBackend;
     use boltz_core::{Backend, Batch, Memorization, VocabKind};
-    let spec = DatasetSpec { sequences: 12, length: 6, dim: 1, vocab: 12, seed: 5, classes: 2, vocab_kind: VocabKind::Pte, ..Default::default() };
+    let spec =
+        DatasetSpec { sequences: 12, length: 6, dim: 1, vocab: 12, seed: 5, classes: 2, vocab_kind: VocabKind::Pte, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).unwrap();
     let opts = |policy| ContextualOptions { policy, seed: 5, candidates: 300, threads: 2, ..Default::default() };
     let err = Memorizer::build(&ds, &opts(Policy::MeanPool)).unwrap_err();
