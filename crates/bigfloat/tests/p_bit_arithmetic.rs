@@ -143,7 +143,7 @@ fn random_case(seed: u64, normalizer: Normalizer, factor_rank: Option<usize>) ->
         head_size: 2,
         hidden: 6,
         normalizer,
-        causal: seed % 2 == 0,
+        causal: seed.is_multiple_of(2),
         query_bias: true,
         factor_rank,
     };

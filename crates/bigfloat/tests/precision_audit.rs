@@ -27,7 +27,7 @@ fn models() -> Vec<(String, Model<BigReal>, Batch<BigReal>)> {
             head_size: 2,
             hidden: 5,
             normalizer,
-            causal: seed % 2 == 0,
+            causal: seed.is_multiple_of(2),
             query_bias: true,
             factor_rank,
         };

@@ -564,6 +564,10 @@ impl ContextualMapping {
                 }
             },
             (None, Policy::FewestBits) => {
+                // A direction given in the options is the only one searched.
+                if directions.is_empty() {
+                    directions.push(proj.clone());
+                }
                 lambda_search = search_lambda(&directions, |p| lambda0_of(p), |p, l| separated(p, l, &capped))?;
                 let best = lambda_search.first().filter(|c| c.resolve_bits.is_some()).ok_or_else(|| {
                     Error::Infeasible("no softmax scale λ = 2^-k λ0 (k = 0…40) separated the contexts within 8192 bits".into())
