@@ -10,8 +10,13 @@ fn main() {
         Ok(b) => b,
         Err(e) => {
             eprintln!("SKIPPED cuda: {e}");
-            let required = std::env::var("BOLTZ_REQUIRE_BACKEND").is_ok_and(|v| v.split(',').any(|x| x.trim() == "cuda"));
-            std::process::exit(i32::from(required));
+            match boltz_core::conformance::backend_required("cuda") {
+                Ok(required) => std::process::exit(i32::from(required)),
+                Err(msg) => {
+                    eprintln!("error: {msg}");
+                    std::process::exit(2);
+                }
+            }
         }
     };
     let mut c = common::criterion();

@@ -189,7 +189,7 @@ impl Memorizer {
 
 /// A piecewise-linear interpolating FFN through points `(s_k, y_k)` of the projection `s = vᵀz`.
 pub struct Interpolation {
-    /// The FFN (`None` for a single point: then only `b_2` would be needed and no layer is built).
+    /// The FFN (`None` only without points; a single point gets one unit with a zero slope and its bias).
     pub ffn: Option<FeedForward<BigReal>>,
     /// Number of distinct points K.
     pub points: usize,
@@ -229,7 +229,8 @@ impl Interpolation {
             coefficients.push(c);
             previous = slope.clone();
         }
-        let q = if big_k > 1 { big_k } else { 0 };
+        // One point still needs the layer: its bias b_2 = y_1 − z_1 (one unit with a zero slope).
+        let q = big_k;
         let ffn = (q > 0).then(|| FeedForward {
             w1: Weight::rank_one(vec![BigReal::from_f64(1.0); q], v.to_vec()),
             b1: points.iter().map(|p| p.0.neg()).collect(),

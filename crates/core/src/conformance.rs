@@ -386,13 +386,41 @@ pub fn overflow_is_an_error<T: Real, B: Backend<T>>(backend: &B, _tol: f64) -> R
     }
 }
 
+/// The backends `BOLTZ_REQUIRE_BACKEND` may name.
+pub const KNOWN_BACKENDS: [&str; 5] = ["reference", "cpu", "blas", "bigfloat", "cuda"];
+
+/// The backends a `BOLTZ_REQUIRE_BACKEND` value names: comma-separated, case-insensitive (`CUDA` = `cuda`);
+/// an unknown name is an error (a typo must not turn a required backend into a silent skip).
+pub fn parse_required_backends(value: &str) -> std::result::Result<Vec<String>, String> {
+    value
+        .split(',')
+        .map(|x| x.trim().to_ascii_lowercase())
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            if KNOWN_BACKENDS.contains(&x.as_str()) {
+                Ok(x)
+            } else {
+                Err(format!("BOLTZ_REQUIRE_BACKEND names an unknown backend {x:?} (known: {})", KNOWN_BACKENDS.join(", ")))
+            }
+        })
+        .collect()
+}
+
+/// Whether `BOLTZ_REQUIRE_BACKEND` (see [`parse_required_backends`]) names `name`; unset means no.
+pub fn backend_required(name: &str) -> std::result::Result<bool, String> {
+    match std::env::var("BOLTZ_REQUIRE_BACKEND") {
+        Ok(v) => Ok(parse_required_backends(&v)?.iter().any(|x| x == name)),
+        Err(_) => Ok(false),
+    }
+}
+
 /// Obtains the backend for a test, or `None` (after printing `SKIPPED`) when it has no device and
 /// `BOLTZ_REQUIRE_BACKEND` does not name it.
 pub fn obtain<B>(name: &str, ctor: impl FnOnce() -> Result<B>) -> Option<B> {
     match ctor() {
         Ok(b) => Some(b),
         Err(Error::NoDevice { reason, .. }) => {
-            let required = std::env::var("BOLTZ_REQUIRE_BACKEND").is_ok_and(|v| v.split(',').any(|x| x.trim() == name));
+            let required = backend_required(name).unwrap_or_else(|e| panic!("{e}"));
             assert!(!required, "BOLTZ_REQUIRE_BACKEND={name} but the backend has no device: {reason}");
             eprintln!("SKIPPED {name}: {reason}");
             None

@@ -85,3 +85,14 @@ fn missing_device_skips_unless_required() {
         || -> Result<ReferenceBackend> { Err(boltz_core::Error::NoDevice { backend: "ghost", reason: "no such device".into() }) };
     assert!(conformance::obtain("ghost", no_device).is_none());
 }
+
+/// `BOLTZ_REQUIRE_BACKEND` is case-insensitive and refuses unknown names (a typo must not silently skip).
+#[test]
+fn required_backend_names_are_checked() {
+    use boltz_core::conformance::parse_required_backends;
+    assert_eq!(parse_required_backends("CUDA").unwrap(), vec!["cuda"]);
+    assert_eq!(parse_required_backends(" cpu , Blas ,").unwrap(), vec!["cpu", "blas"]);
+    assert_eq!(parse_required_backends("").unwrap(), Vec::<String>::new());
+    let err = parse_required_backends("cuda,gpu").unwrap_err();
+    assert!(err.contains("\"gpu\"") && err.contains("reference, cpu, blas, bigfloat, cuda"), "{err}");
+}

@@ -520,6 +520,10 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
             }
         }
     }
+    if let Some(e) = run_error {
+        // The record is written (it says why); the exit code must not claim the requested run happened.
+        bail!("--backend {:?} at {precision:?} did not run: {e}", a.backend);
+    }
     Ok(built.exact.is_perfect())
 }
 

@@ -388,3 +388,33 @@ fn data_families_and_yun_delta_from_the_cli() {
     assert_eq!(minimal["report"]["delta_kind"], "minimal");
     assert!(minimal["report"]["cells"].as_u64().unwrap() <= dyadic["report"]["cells"].as_u64().unwrap());
 }
+
+#[test]
+fn memorize_exit_codes_are_honest() {
+    // The Measured weights overflow f64 (slopes ~10^1000 at n = 8, d = 4): the requested run did not happen,
+    // so exit 2 (the record says why).
+    let dir = tmp("honest");
+    let out = dir.join("record.json");
+    let o = boltz(&[
+        "memorize",
+        "--sequences",
+        "10",
+        "--policy",
+        "measured",
+        "--backend",
+        "reference",
+        "--precision",
+        "f64",
+        "--no-bisect",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did not run"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(read_json(&out)["run_error"].is_string());
+    // N = n = 1: one token, one label — memorized exactly.
+    let o = boltz(&["memorize", "--sequences", "1", "--length", "1", "--dim", "1", "--vocab", "1", "--policy", "mean-pool", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["exact_at_build_bits"]["decoded"], 1);
+}
