@@ -7,4 +7,9 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/openblas-env.sh
 . scripts/openblas-env.sh
 bash scripts/setup.sh
-cargo run --release -p boltz-harness --bin boltz -- reproduce --out results/reproduce "$@"
+# results/reproduce/ unless the arguments name another --out.
+out=(--out results/reproduce)
+for arg in "$@"; do
+  case "$arg" in --out | --out=*) out=() ;; esac
+done
+cargo run --release -p boltz-harness --bin boltz -- reproduce "${out[@]}" "$@"
