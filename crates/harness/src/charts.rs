@@ -76,8 +76,11 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The drawable points: finite, within ±1e300 (the axis padding must stay finite), and on log axes at
+/// least 1e-300 (log ticks of subnormal ranges never end). Values outside stay in the JSON, not in the chart.
 fn clean(points: &[(f64, f64)], x_log: bool, y_log: bool) -> Vec<(f64, f64)> {
-    points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!x_log || *x > 0.0) && (!y_log || *y > 0.0)).collect()
+    let ok = |v: f64, log: bool| v.is_finite() && v.abs() <= 1e300 && (!log || v >= 1e-300);
+    points.iter().copied().filter(|&(x, y)| ok(x, x_log) && ok(y, y_log)).collect()
 }
 
 fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
@@ -257,8 +260,21 @@ pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let png = dir.join(format!("{}.png", chart.name));
     let svg = dir.join(format!("{}.svg", chart.name));
-    draw_backend(BitMapBackend::new(&png, (960, 620)).into_drawing_area(), chart)?;
-    draw_backend(SVGBackend::new(&svg, (960, 620)).into_drawing_area(), chart)?;
+    // Drawn into temporary files in the same directory and renamed into place: a reader (or a kill) never
+    // sees a half-written chart, and a failed draw leaves the previous chart and no temporary file.
+    let tmp = |ext: &str| dir.join(format!(".{}.{}.tmp.{ext}", chart.name, std::process::id()));
+    let (png_tmp, svg_tmp) = (tmp("png"), tmp("svg"));
+    let result = draw_backend(BitMapBackend::new(&png_tmp, (960, 620)).into_drawing_area(), chart)
+        .and_then(|()| draw_backend(SVGBackend::new(&svg_tmp, (960, 620)).into_drawing_area(), chart))
+        .and_then(|()| {
+            std::fs::rename(&png_tmp, &png).map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
+            std::fs::rename(&svg_tmp, &svg).map_err(|e| anyhow!("writing {}: {e}", svg.display()))
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&png_tmp);
+        let _ = std::fs::remove_file(&svg_tmp);
+    }
+    result?;
     Ok(vec![png, svg])
 }
 
@@ -617,6 +633,28 @@ pub fn history_chart(jsonl: &str) -> Result<Chart> {
 #[cfg(test)]
 mod history_tests {
     use super::*;
+
+    #[test]
+    fn extreme_values_are_dropped_not_drawn_forever() {
+        let pts = [(1.0, 1.7e308), (2.0, 5e-324), (3.0, 10.0), (f64::NAN, 1.0), (4.0, -1.0)];
+        assert_eq!(clean(&pts, false, true), vec![(3.0, 10.0)]);
+        assert_eq!(clean(&pts, false, false), vec![(2.0, 5e-324), (3.0, 10.0), (4.0, -1.0)]);
+        let chart = Chart {
+            x_categories: Vec::new(),
+            name: "extreme".into(),
+            title: "extreme".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            x_log: true,
+            y_log: true,
+            series: vec![Series { name: "s".into(), points: pts.to_vec(), style: Style::Measured }],
+        };
+        let dir = std::env::temp_dir().join(format!("boltz-chart-extreme-{}", std::process::id()));
+        let files = draw(&chart, &dir).unwrap();
+        assert!(files.iter().all(|f| f.exists()));
+        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp.")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn history_lines_become_series() {

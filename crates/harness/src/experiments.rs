@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
 use boltz_construct::boltzmann::lemma1_bound_log10;
@@ -478,43 +478,123 @@ pub fn run_suite(cfg: &SuiteConfig, out: &Path, shard: Option<Shard>, progress: 
     Ok(SuiteOutcome { files, failed_properties: failed })
 }
 
-/// Merges the shard files of every experiment in `dir` into whole result files.
+/// `(i, k)` from a shard file name `<experiment>.shard-<i>-of-<k>.json`.
+fn shard_of_name(name: &str, experiment: &str) -> Option<(usize, usize)> {
+    let rest = name.strip_prefix(experiment)?.strip_prefix(".shard-")?.strip_suffix(".json")?;
+    let (i, k) = rest.split_once("-of-")?;
+    Some((i.parse().ok()?, k.parse().ok()?))
+}
+
+/// Merges the shard files of every experiment in `dir` into whole result files — complete or nothing.
+///
+/// Everything is validated before anything is written: each file holds the experiment and the shard its
+/// name says; all shards of all experiments share one configuration, one shard count and one build (git
+/// revision, dirty flag, version, compiler); and every point the configuration defines for an experiment
+/// is present exactly once. Any violation is an error naming the files and points.
 pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().and_then(|e| e.file_name().to_str().map(String::from)))
+        .collect();
+    // (experiment, shard files) with their parsed contents.
+    let mut per_experiment: Vec<(&str, Vec<(PathBuf, ResultFile)>)> = Vec::new();
     for exp in EXPERIMENTS {
-        let prefix = format!("{exp}.shard-");
-        let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.starts_with(&prefix) && f.ends_with(".json")))
-            .collect();
-        if shards.is_empty() {
-            continue;
+        let mut files = Vec::new();
+        let mut shard_names: Vec<&String> =
+            names.iter().filter(|n| n.starts_with(&format!("{exp}.shard-")) && n.ends_with(".json")).collect();
+        shard_names.sort();
+        for name in shard_names {
+            let path = dir.join(name);
+            let (i, k) = shard_of_name(name, exp)
+                .ok_or_else(|| anyhow!("{}: not a shard file name (<experiment>.shard-<i>-of-<k>.json)", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            if file.experiment != exp {
+                bail!("{}: holds experiment {:?}, not {exp:?} as its name says", path.display(), file.experiment);
+            }
+            if file.shard.as_deref() != Some(format!("{i}/{k}").as_str()) {
+                bail!("{}: holds shard {:?}, not {i}/{k} as its name says", path.display(), file.shard);
+            }
+            files.push((path, file));
         }
-        shards.sort();
-        let mut files: Vec<ResultFile> = Vec::new();
-        for p in &shards {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            files.push(serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?);
+        if !files.is_empty() {
+            per_experiment.push((exp, files));
         }
-        let first = &files[0];
-        if files.iter().any(|f| f.config != first.config) {
-            anyhow::bail!("{exp}: shards were run with different configurations; refusing to mix them");
+    }
+    let Some(first) = per_experiment.first().and_then(|(_, f)| f.first()) else { return Ok(Vec::new()) };
+    let (first_path, first) = (first.0.clone(), first.1.clone());
+    let build = |f: &ResultFile| (f.meta.git_rev.clone(), f.meta.git_dirty, f.meta.version.clone(), f.meta.rustc.clone());
+    let count_of = |f: &ResultFile| f.shard.as_deref().and_then(|s| s.split_once('/')).map(|(_, k)| k.to_string());
+    for (path, f) in per_experiment.iter().flat_map(|(_, files)| files) {
+        if f.config != first.config {
+            bail!("{} and {} were run with different configurations; refusing to mix them", path.display(), first_path.display());
         }
-        let mut rows: Vec<Value> = files.iter().flat_map(|f| f.rows.clone()).collect();
+        if count_of(f) != count_of(&first) {
+            bail!(
+                "{} ({:?}) and {} ({:?}) split the suite into different numbers of shards",
+                path.display(),
+                f.shard,
+                first_path.display(),
+                first.shard
+            );
+        }
+        if build(f) != build(&first) {
+            bail!(
+                "{} comes from build {:?} and {} from {:?} (git revision, dirty, version, compiler); merge shards of one build",
+                path.display(),
+                build(f),
+                first_path.display(),
+                build(&first)
+            );
+        }
+    }
+    // Completeness: every point of each experiment exactly once.
+    let all = points(&first.config);
+    let mut merged = Vec::new();
+    for (exp, files) in &per_experiment {
+        let expected: Vec<usize> = all.iter().enumerate().filter(|(_, p)| p.experiment() == *exp).map(|(i, _)| i).collect();
+        let mut seen: BTreeMap<u64, &Path> = BTreeMap::new();
+        let mut duplicates = Vec::new();
+        for (path, f) in files {
+            for row in &f.rows {
+                let point =
+                    row.get("point").and_then(Value::as_u64).ok_or_else(|| anyhow!("{}: a row without a point index", path.display()))?;
+                if let Some(other) = seen.insert(point, path) {
+                    duplicates.push(format!("point {point} in {} and {}", other.display(), path.display()));
+                }
+            }
+        }
+        if !duplicates.is_empty() {
+            bail!("{exp}: duplicate points: {}", duplicates.join("; "));
+        }
+        let missing: Vec<usize> = expected.iter().copied().filter(|i| !seen.contains_key(&(*i as u64))).collect();
+        if !missing.is_empty() {
+            let k: usize = count_of(&first).and_then(|k| k.parse().ok()).unwrap_or(1);
+            let which: Vec<String> = missing.iter().map(|i| format!("{i} (shard {}/{k})", i % k)).collect();
+            bail!("{exp}: incomplete, missing points {}; run the missing shards before merging", which.join(", "));
+        }
+        let unknown: Vec<u64> = seen.keys().copied().filter(|p| !expected.contains(&(*p as usize))).collect();
+        if !unknown.is_empty() {
+            bail!("{exp}: points {unknown:?} are not points of this experiment in the configuration");
+        }
+        let mut rows: Vec<Value> = files.iter().flat_map(|(_, f)| f.rows.clone()).collect();
         rows.sort_by_key(|r| r.get("point").and_then(Value::as_u64).unwrap_or(u64::MAX));
-        let merged = ResultFile {
-            experiment: exp.into(),
+        merged.push(ResultFile {
+            experiment: (*exp).into(),
             meta: first.meta.clone(),
             config: first.config.clone(),
             shard: None,
-            merged_from: shards.iter().map(|p| p.display().to_string()).collect(),
-            seconds: files.iter().map(|f| f.seconds).sum(),
+            merged_from: files.iter().map(|(p, _)| p.display().to_string()).collect(),
+            seconds: files.iter().map(|(_, f)| f.seconds).sum(),
             rows,
-        };
-        let path = result_path(dir, exp, None);
-        write_json(&path, &merged)?;
-        write_csv(&path.with_extension("csv"), &merged.rows)?;
+        });
+    }
+    // Only now write, every file atomically.
+    let mut written = Vec::new();
+    for file in merged {
+        let path = result_path(dir, &file.experiment, None);
+        write_json(&path, &file)?;
+        write_csv(&path.with_extension("csv"), &file.rows)?;
         written.push(path);
     }
     Ok(written)

@@ -418,3 +418,59 @@ fn memorize_exit_codes_are_honest() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["exact_at_build_bits"]["decoded"], 1);
 }
+
+/// `merge` is complete or nothing: a missing shard, another experiment under a shard's name, shards of
+/// another build or another shard count are refused (exit 2, naming files and points) before anything is
+/// written; the complete set merges.
+#[test]
+fn merge_refuses_incomplete_or_mixed_shards() {
+    const TINY: &str = r#"{
+  "seed": 3, "threads": 1,
+  "capacity": { "sequences": [4], "length": 3, "dim": 2, "vocab": 6, "policies": ["mean-pool"], "softmax_max_sequences": 0, "yun_max_sequences": 0, "bisect": false, "bisect_max_sequences": 0 },
+  "separation": { "grid": [[2, 4, 1], [3, 4, 1]], "sequences": 6 },
+  "approximation": { "targets": ["product-mean"], "length": 2, "cells": [2], "samples": 20 },
+  "hardmax": { "dims": [1, 2], "draws": 5, "family": 3 }
+}"#;
+    let dir = tmp("merge-refuses");
+    let cfg = dir.join("tiny.json");
+    std::fs::write(&cfg, TINY).unwrap();
+    let parts = dir.join("parts");
+    for s in ["0/3", "1/3", "2/3"] {
+        let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", parts.to_str().unwrap(), "--no-plot", "--shard", s]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let merge = || boltz(&["merge", parts.to_str().unwrap()]);
+    let refused = |why: &str| {
+        let o = merge();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{why}: {err}");
+        assert!(!parts.join("capacity.json").exists() && !parts.join("separation.json").exists(), "{why}: wrote a result");
+        err
+    };
+    // Points: capacity 0, separation 1–2, approximation 3, hardmax 4–5; shard 1/3 holds 1 and 4.
+    let sep1 = parts.join("separation.shard-1-of-3.json");
+    let saved = std::fs::read_to_string(&sep1).unwrap();
+    std::fs::remove_file(&sep1).unwrap();
+    let err = refused("missing shard");
+    assert!(err.contains("separation") && err.contains("missing points 1 (shard 1/3)"), "{err}");
+    // Another experiment's file under this name.
+    std::fs::copy(parts.join("hardmax.shard-1-of-3.json"), &sep1).unwrap();
+    assert!(refused("wrong experiment").contains("holds experiment \"hardmax\""));
+    // Another build.
+    let mut other: Value = serde_json::from_str(&saved).unwrap();
+    other["meta"]["git_rev"] = Value::from("0000000");
+    std::fs::write(&sep1, other.to_string()).unwrap();
+    assert!(refused("another build").contains("from build"));
+    // A stray copy from a two-way split.
+    std::fs::write(&sep1, &saved).unwrap();
+    let stray = parts.join("separation.shard-0-of-2.json");
+    std::fs::write(&stray, saved.replace("\"1/3\"", "\"0/2\"")).unwrap();
+    assert!(refused("mixed shard counts").contains("numbers of shards"));
+    std::fs::remove_file(&stray).unwrap();
+    // Complete: merges.
+    let o = merge();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sep = read_json(&parts.join("separation.json"));
+    let points: Vec<u64> = sep["rows"].as_array().unwrap().iter().map(|r| r["point"].as_u64().unwrap()).collect();
+    assert_eq!(points, [1, 2]);
+}
