@@ -97,6 +97,18 @@ fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// A tick label: `1e-5`, `12`, `0.25` (scientific outside [1e-3, 1e5)).
+fn tick_label(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        format!("{v:.0e}")
+    } else if a >= 10.0 || v == v.round() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn draw_on<DB: DrawingBackend, X, Y>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     chart: &Chart,
@@ -119,40 +131,25 @@ where
         .y_label_area_size(78)
         .build_cartesian_2d(x, y)
         .map_err(err)?;
-    let compact = |v: &f64| {
-        if !chart.x_categories.is_empty() {
-            let i = v.round();
-            return if (v - i).abs() < 1e-6 && i >= 1.0 {
-                chart.x_categories.get(i as usize - 1).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            };
+    // Categorical x axes name their positions; numeric axes use the compact numbers of `tick_label`.
+    let x_tick = |v: &f64| {
+        if chart.x_categories.is_empty() {
+            return tick_label(*v);
         }
-        let a = v.abs();
-        if a != 0.0 && !(1e-3..1e5).contains(&a) {
-            format!("{v:.0e}")
-        } else if a >= 10.0 || *v == v.round() {
-            format!("{v:.0}")
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 1.0 {
+            chart.x_categories.get(i as usize - 1).cloned().unwrap_or_default()
         } else {
-            format!("{v:.2}")
+            String::new()
         }
     };
-    let compact_y = |v: &f64| {
-        let a = v.abs();
-        if a != 0.0 && !(1e-3..1e5).contains(&a) {
-            format!("{v:.0e}")
-        } else if a >= 10.0 || *v == v.round() {
-            format!("{v:.0}")
-        } else {
-            format!("{v:.2}")
-        }
-    };
+    let y_tick = |v: &f64| tick_label(*v);
     let x_labels = if chart.x_categories.is_empty() { 8 } else { chart.x_categories.len() + 2 };
     ctx.configure_mesh()
         .x_labels(x_labels)
         .y_labels(8)
-        .x_label_formatter(&compact)
-        .y_label_formatter(&compact_y)
+        .x_label_formatter(&x_tick)
+        .y_label_formatter(&y_tick)
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .label_style(("sans-serif", 14))

@@ -187,7 +187,7 @@ impl SuiteConfig {
 }
 
 fn check_policy(p: &str) -> Result<()> {
-    if p == "yun" || p == "yun-minimal" {
+    if crate::experiments::yun_construction(p).is_some() {
         return Ok(());
     }
     p.parse::<boltz_construct::Policy>().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}, or yun, yun-minimal"))

@@ -56,7 +56,7 @@ pub fn points(cfg: &SuiteConfig) -> Vec<PointSpec> {
     let mut out = Vec::new();
     for &n in &cfg.capacity.sequences {
         for p in &cfg.capacity.policies {
-            if !p.starts_with("yun") || n <= cfg.capacity.yun_max_sequences {
+            if yun_construction(p).is_none() || n <= cfg.capacity.yun_max_sequences {
                 out.push(PointSpec::Capacity { sequences: n, policy: p.clone() });
             }
         }
@@ -102,6 +102,16 @@ impl std::str::FromStr for Shard {
             return Err(format!("shard {index}/{count}: need 0 ≤ i < k"));
         }
         Ok(Self { index, count })
+    }
+}
+
+/// The grid of a Yun et al. construction name (`yun`: dyadic δ, `yun-minimal`: minimal δ); `None` for the
+/// one-layer policies. The one place that decides which config names mean Yun's model.
+pub fn yun_construction(name: &str) -> Option<YunDelta> {
+    match name {
+        "yun" => Some(YunDelta::Dyadic),
+        "yun-minimal" => Some(YunDelta::Minimal),
+        _ => None,
     }
 }
 
@@ -163,10 +173,9 @@ fn model_forward_ms<B: Backend<f64>>(
 
 /// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
 /// (`yun-minimal`) grid width δ.
-fn yun_point(ds: &Dataset<f64>, name: &str, bisect: bool, softmax_sweep: bool, threads: usize) -> Result<PointResult> {
+fn yun_point(ds: &Dataset<f64>, name: &str, delta: YunDelta, bisect: bool, softmax_sweep: bool, threads: usize) -> Result<PointResult> {
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
-    let delta = if name == "yun-minimal" { YunDelta::Minimal } else { YunDelta::Dyadic };
     let y = Yun::build(ds, &YunOptions { threads, delta, ..Default::default() }).context("building Yun et al.'s construction")?;
     let r = &y.report;
     let mut row = serde_json::Map::new();
@@ -217,8 +226,8 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
     let bisect = c.bisect && sequences <= c.bisect_max_sequences;
-    if policy_name.starts_with("yun") {
-        return yun_point(&ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads);
+    if let Some(delta) = yun_construction(policy_name) {
+        return yun_point(&ds, policy_name, delta, bisect, sequences <= c.softmax_max_sequences, threads);
     }
     one_layer_point(&ds, policy_name, cfg.seed, bisect, threads)
 }
@@ -245,8 +254,8 @@ fn adversarial_point(
         ..Default::default()
     };
     let ds = Dataset::<f64>::generate(&spec).with_context(|| format!("generating the {family} dataset"))?;
-    let mut result = if policy_name.starts_with("yun") {
-        yun_point(&ds, policy_name, true, false, threads)?
+    let mut result = if let Some(delta) = yun_construction(policy_name) {
+        yun_point(&ds, policy_name, delta, true, false, threads)?
     } else {
         one_layer_point(&ds, policy_name, cfg.seed, true, threads)?
     };
