@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 . scripts/openblas-env.sh
 bash scripts/setup.sh
 cargo test --workspace --all-targets "$@"
+# The standard-library Python reader (scripts/read_boltz.py): valid files, every malformed variant, the CLI.
+python3 -m unittest discover -s scripts/tests

@@ -121,6 +121,11 @@ impl BigReal {
         Self::new(exact_to_bigfloat(x), bits)
     }
 
+    /// The precision p (bits) this value was rounded to.
+    pub fn bits(&self) -> u64 {
+        u64::from(self.bits)
+    }
+
     /// This value rounded to (and tagged with) precision `bits`.
     pub fn with_bits(&self, bits: u64) -> Self {
         Self::new(self.value.clone(), bits)

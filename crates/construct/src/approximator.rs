@@ -109,6 +109,9 @@ pub struct Approximator {
 }
 
 /// All multisets of size `n` from `0..k` (sorted tuples).
+/// The most multisets of grid tokens the approximator enumerates.
+pub const MAX_MULTISETS: usize = 20_000;
+
 fn multisets(k: usize, n: usize) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     let mut cur = vec![0usize; n];
@@ -159,21 +162,43 @@ fn quantizer(d: usize, cells: usize, eta: f64) -> FeedForward<BigReal> {
 }
 
 impl Approximator {
-    /// Builds the approximator of `target` for sequences of `n` tokens in `[0,1)^d` with `cells` grid cells
-    /// per coordinate (δ = 1/cells), and measures its L² error on `samples` random inputs.
-    pub fn build(target: Target, n: usize, d: usize, cells: usize, samples: usize, seed: u64, threads: usize) -> Result<Self> {
+    /// Checks the sizes before anything is built and returns the number of grid tokens `cells^d`: cells ≥ 2,
+    /// n, d, samples ≥ 1, at most 4096 grid tokens and [`MAX_MULTISETS`] multisets of n of them (the
+    /// construction enumerates them all), counted with overflow checks before any is enumerated.
+    pub fn check_size(n: usize, d: usize, cells: usize, samples: usize) -> Result<usize> {
         if cells < 2 || n == 0 || d == 0 {
             return Err(Error::InvalidParameter { name: "cells/n/d".into(), reason: "need cells ≥ 2, n ≥ 1, d ≥ 1".into() });
         }
-        let grid_points = cells.checked_pow(d as u32).filter(|g| *g <= 4096).ok_or_else(|| {
+        if samples == 0 || samples > 1 << 28 {
+            return Err(Error::InvalidParameter {
+                name: "samples".into(),
+                reason: format!("the L² error needs 1 to 2^28 random inputs, got {samples}"),
+            });
+        }
+        let grid_points = u32::try_from(d).ok().and_then(|d| cells.checked_pow(d)).filter(|g| *g <= 4096).ok_or_else(|| {
             Error::Infeasible(format!(
                 "{cells}^{d} grid tokens: the approximator enumerates every multiset of grid tokens; use fewer cells or d"
             ))
         })?;
-        let sets = multisets(grid_points, n);
-        if sets.len() > 20_000 {
-            return Err(Error::Infeasible(format!("{} multisets of {n} grid tokens: too many to enumerate", sets.len())));
+        // C(g + n − 1, n) multisets.
+        let count = (0..n).try_fold(1u128, |acc, i| {
+            let next = acc.checked_mul((grid_points + i) as u128)? / (i as u128 + 1);
+            (next <= MAX_MULTISETS as u128).then_some(next)
+        });
+        if count.is_none() {
+            return Err(Error::Infeasible(format!(
+                "more than {MAX_MULTISETS} multisets of {n} tokens from {grid_points} grid tokens: too many to enumerate; use fewer cells or a shorter n"
+            )));
         }
+        Ok(grid_points)
+    }
+
+    /// Builds the approximator of `target` for sequences of `n` tokens in `[0,1)^d` with `cells` grid cells
+    /// per coordinate (δ = 1/cells), and measures its L² error on `samples` random inputs. The sizes are
+    /// checked first ([`Self::check_size`]).
+    pub fn build(target: Target, n: usize, d: usize, cells: usize, samples: usize, seed: u64, threads: usize) -> Result<Self> {
+        let grid_points = Self::check_size(n, d, cells, samples)?;
+        let sets = multisets(grid_points, n);
         let delta = 1.0 / cells as f64;
         let eta = delta / (1u64 << 30) as f64;
         // Grid token g (index) → its coordinates 1 + δ·digit.
@@ -291,5 +316,12 @@ mod tests {
     fn multisets_are_counted_right() {
         assert_eq!(multisets(4, 2).len(), 10);
         assert_eq!(multisets(5, 3).len(), 35);
+    }
+
+    #[test]
+    fn too_many_multisets_are_refused_before_enumerating() {
+        // C(4096 + 2, 3) ≈ 1.1·10¹⁰ multisets: refused at once, not after an enumeration that exhausts memory.
+        let err = Approximator::build(Target::ProductMean, 3, 1, 4096, 10, 0, 1).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("too many to enumerate"), "{err}");
     }
 }

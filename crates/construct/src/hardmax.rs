@@ -32,6 +32,25 @@ pub struct HardmaxReport {
     pub softmax_min_gap_log10: f64,
 }
 
+/// The largest family the demonstration builds (sequences of 3 tokens; each draw runs all of them).
+pub const MAX_FAMILY: usize = 1 << 20;
+
+/// Checks the demonstration's parameters: d ≥ 1, a family of 2 to [`MAX_FAMILY`] sequences (a collision
+/// needs two), at least one draw.
+pub fn check_params(d: usize, size: usize, draws: usize) -> Result<()> {
+    let bad = |name: &str, reason: String| Err(boltz_core::Error::InvalidParameter { name: name.into(), reason });
+    if d == 0 || d > 1 << 16 {
+        return bad("dim", format!("the token dimension must be between 1 and 65536, got {d}"));
+    }
+    if !(2..=MAX_FAMILY).contains(&size) {
+        return bad("family", format!("the family needs 2 to {MAX_FAMILY} sequences, got {size}"));
+    }
+    if draws == 0 {
+        return bad("draws", "at least one random hardmax layer is needed".into());
+    }
+    Ok(())
+}
+
 /// The family `(a, m_i, c)` in `R^d`, `m_i = a + τ_i (c − a)` with `τ_i ∈ (0, 1)` distinct.
 pub fn family(d: usize, size: usize) -> Batch<f64> {
     let a: Vec<f64> = (0..d).map(|i| if i == 0 { 1.0 } else { 0.25 * i as f64 }).collect();
@@ -75,7 +94,10 @@ fn random_layer(rng: &mut SeededRng, d: usize) -> Model<f64> {
 
 /// Runs the demonstration: `draws` random one-layer hardmax attentions on a family of `size` sequences in
 /// `R^d`, and the Measured softmax construction on the same family.
+///
+/// Fails with [`boltz_core::Error::InvalidParameter`] (see [`check_params`]) instead of panicking on bad sizes.
 pub fn demonstrate(d: usize, size: usize, draws: usize, seed: u64) -> Result<HardmaxReport> {
+    check_params(d, size, draws)?;
     let x = family(d, size);
     let mut rng = SeededRng::new(seed);
     let mut collisions = 0;
@@ -103,6 +125,9 @@ mod tests {
 
     #[test]
     fn hardmax_collides_where_softmax_separates() {
+        assert!(demonstrate(0, 4, 10, 0).is_err_and(|e| e.to_string().contains("dim")));
+        assert!(demonstrate(2, 1, 10, 0).is_err_and(|e| e.to_string().contains("family")));
+        assert!(demonstrate(2, 4, 0, 0).is_err_and(|e| e.to_string().contains("draws")));
         for d in [1, 2, 5] {
             let rep = demonstrate(d, 4, 200, d as u64).unwrap();
             assert_eq!(rep.draws_with_collision, rep.draws, "{rep:?}");

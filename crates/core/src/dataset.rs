@@ -182,6 +182,14 @@ impl DatasetSpec {
         if self.dim == 0 {
             return p("dim", "d must be at least 1".into());
         }
+        // Sizes are products; refuse those that overflow instead of panicking in an allocation.
+        let elements = self.sequences.checked_mul(self.length).and_then(|t| t.checked_mul(self.dim));
+        if elements.is_none_or(|e| e.checked_mul(std::mem::size_of::<f64>()).is_none_or(|b| b > isize::MAX as usize)) {
+            return p("sequences", format!("N·n·d = {}·{}·{} values do not fit in memory", self.sequences, self.length, self.dim));
+        }
+        if self.vocab.checked_mul(self.dim).is_none_or(|e| e > isize::MAX as usize / 8) {
+            return p("vocab", format!("|V|·d = {}·{} values do not fit in memory", self.vocab, self.dim));
+        }
         if self.vocab_kind == VocabKind::Pte {
             if self.dim != 1 {
                 return p("dim", format!("vocab_kind = pte needs d = 1, got d = {}", self.dim));

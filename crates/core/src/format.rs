@@ -157,7 +157,22 @@ pub fn encode<T: Storable>(dict: &TensorDict<T>, encoding: Encoding) -> Result<V
     }
 }
 
-/// Decodes a file written by [`encode`] in any encoding (detected from the first byte).
+/// Whether `bytes` are the exact JSON encoding rather than safetensors. A safetensors file starts with its
+/// header length `n` (8 bytes, little-endian) followed by the header, which is a JSON object: when the
+/// 9th byte is `{` and `8 + n` fits in the file it is safetensors, whatever its first bytes look like (a
+/// header length such as 0x7b or 0x7b20 begins with `{` or ` {`). Otherwise a file whose first
+/// non-whitespace byte is `{` is exact JSON (eight bytes of JSON text read as a length exceed any file).
+pub fn is_exact_json(bytes: &[u8]) -> bool {
+    if let (Some(len), Some(&b'{')) = (bytes.get(..8), bytes.get(8)) {
+        let n = u64::from_le_bytes(len.try_into().unwrap_or([0xff; 8]));
+        if n.checked_add(8).is_some_and(|end| end <= bytes.len() as u64) {
+            return false;
+        }
+    }
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Decodes a file written by [`encode`] in any encoding (detected by [`is_exact_json`]).
 pub fn decode<T: Storable>(bytes: &[u8], rounding: Rounding) -> Result<TensorDict<T>> {
     let convert = |name: &str, i: usize, e: &ExactFloat| -> Result<T> {
         let v = T::from_exact(e);
@@ -170,7 +185,7 @@ pub fn decode<T: Storable>(bytes: &[u8], rounding: Rounding) -> Result<TensorDic
         Ok(v)
     };
     let mut dict = TensorDict::default();
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+    if is_exact_json(bytes) {
         let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("exact JSON: {e}")))?;
         if doc.get("format").and_then(|f| f.as_str()) != Some(EXACT_FORMAT) {
             return Err(Error::Format(format!("not a {EXACT_FORMAT} file (missing or wrong \"format\")")));
@@ -237,14 +252,53 @@ pub fn decode<T: Storable>(bytes: &[u8], rounding: Rounding) -> Result<TensorDic
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename), creating
 /// parent directories. An interrupted write never leaves a truncated file at `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let io = |source| Error::Io { path: path.display().to_string(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
+    let tmp = temp_sibling(path);
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => {
+            sync_parent(path);
+            Ok(())
+        }
+        Err(e) => {
+            // Never leave the temporary file behind on an error path.
+            let _ = std::fs::remove_file(&tmp);
+            Err(io(e))
+        }
+    }
+}
+
+/// The marker in the names of temporary files (see [`temp_sibling`]).
+pub const TEMP_MARKER: &str = ".boltz-tmp";
+
+/// A temporary file next to `path` for an atomic write: `.<name>.<pid>.boltz-tmp.<ext>` in the same
+/// directory (so the final rename stays on one file system), keeping the extension last for writers that
+/// pick the format from it (PNG/SVG). A file of this form whose process is gone is stale ([`stale_temp_pid`]).
+pub fn temp_sibling(path: &Path) -> std::path::PathBuf {
     let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "tmp".into());
+    path.with_file_name(format!(".{file_name}.{}{TEMP_MARKER}.{ext}", std::process::id()))
+}
+
+/// The process id of a temporary file name made by [`temp_sibling`], `None` for other names.
+pub fn stale_temp_pid(file_name: &str) -> Option<u32> {
+    let (head, _ext) = file_name.strip_prefix('.')?.split_once(TEMP_MARKER)?;
+    head.rsplit_once('.')?.1.parse().ok()
+}
+
+/// Makes a rename in `path`'s directory durable (best effort; a no-op where directories cannot be synced).
+pub fn sync_parent(path: &Path) {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(dir) = std::fs::File::open(parent) {
+        let _ = dir.sync_all();
+    }
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {

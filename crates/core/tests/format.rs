@@ -166,3 +166,24 @@ fn forward_of_loaded_model_is_identical() {
     let loaded = round_trip(&m, Encoding::Exact, "fw.exact.json");
     assert_eq!(ReferenceBackend.run(&m, &x).unwrap(), ReferenceBackend.run(&loaded, &x).unwrap());
 }
+
+/// A safetensors file whose header length begins with the bytes of `{` or ` {` (0x7b, 0x7b20) is still
+/// safetensors: detection does not look at the first bytes alone.
+#[test]
+fn safetensors_whose_length_bytes_look_like_json_are_not_misread() {
+    for (len, first) in [(0x7busize, b"{".as_slice()), (0x7b20, b" {".as_slice())] {
+        // A header padded with spaces to exactly `len` bytes (JSON allows trailing whitespace).
+        let mut header = br#"{"t":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}}"#.to_vec();
+        header.resize(len, b' ');
+        let mut bytes = (len as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&1.5f64.to_le_bytes());
+        bytes.extend_from_slice(&(-2.0f64).to_le_bytes());
+        assert_eq!(&bytes[..first.len()], first);
+        assert!(!format::is_exact_json(&bytes));
+        let back: TensorDict<f64> = decode(&bytes, Rounding::Forbid).unwrap();
+        assert_eq!(back.tensors["t"], (vec![2], vec![1.5, -2.0]));
+    }
+    // Exact JSON is still detected, leading whitespace included.
+    assert!(format::is_exact_json(b"  {\"format\": \"boltzformer-exact/1\"}"));
+}

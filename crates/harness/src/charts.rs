@@ -259,13 +259,14 @@ pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
     let svg = dir.join(format!("{}.svg", chart.name));
     // Drawn into temporary files in the same directory and renamed into place: a reader (or a kill) never
     // sees a half-written chart, and a failed draw leaves the previous chart and no temporary file.
-    let tmp = |ext: &str| dir.join(format!(".{}.{}.tmp.{ext}", chart.name, std::process::id()));
-    let (png_tmp, svg_tmp) = (tmp("png"), tmp("svg"));
+    let (png_tmp, svg_tmp) = (boltz_core::format::temp_sibling(&png), boltz_core::format::temp_sibling(&svg));
     let result = draw_backend(BitMapBackend::new(&png_tmp, (960, 620)).into_drawing_area(), chart)
         .and_then(|()| draw_backend(SVGBackend::new(&svg_tmp, (960, 620)).into_drawing_area(), chart))
         .and_then(|()| {
             std::fs::rename(&png_tmp, &png).map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
-            std::fs::rename(&svg_tmp, &svg).map_err(|e| anyhow!("writing {}: {e}", svg.display()))
+            std::fs::rename(&svg_tmp, &svg).map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
+            boltz_core::format::sync_parent(&png);
+            Ok(())
         });
     if result.is_err() {
         let _ = std::fs::remove_file(&png_tmp);
@@ -649,7 +650,7 @@ mod history_tests {
         let dir = std::env::temp_dir().join(format!("boltz-chart-extreme-{}", std::process::id()));
         let files = draw(&chart, &dir).unwrap();
         assert!(files.iter().all(|f| f.exists()));
-        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp.")));
+        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(boltz_core::format::TEMP_MARKER)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,6 +1,7 @@
 //! The experiment suite's configuration: an embedded default, a `--quick` variant for CI, or a JSON file.
 
 use anyhow::{bail, Context, Result};
+use boltz_construct::approximator::Approximator;
 use serde::{Deserialize, Serialize};
 
 /// The capacity sweep: one-layer memorizers for growing N.
@@ -121,7 +122,11 @@ pub const QUICK: &str = include_str!("../configs/quick.json");
 impl SuiteConfig {
     /// Parses and validates a configuration, naming the offending field on error.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let cfg: Self = serde_json::from_str(text).with_context(|| format!("{origin}: invalid configuration"))?;
+        // serde_path_to_error names the field of a type error too (`capacity.sequences[1]: invalid type …`).
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let cfg: Self = serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow::anyhow!("field {}: {}", e.path(), e.inner()))
+            .with_context(|| format!("{origin}: invalid configuration"))?;
         cfg.validate().with_context(|| format!("{origin}: invalid configuration"))?;
         Ok(cfg)
     }
@@ -166,6 +171,10 @@ impl SuiteConfig {
         for p in &a.policies {
             check_policy(p).context("field adversarial.policies")?;
         }
+        crate::resources::threads(Some(self.threads), "field threads")?;
+        if !self.separation.grid.is_empty() && self.separation.sequences == 0 {
+            bail!("field separation.sequences: needs at least 1 sequence per dataset");
+        }
         for (i, [n, v, d]) in self.separation.grid.iter().enumerate() {
             if *n < 2 || v < n || *d == 0 {
                 bail!("field separation.grid[{i}]: need n ≥ 2, |V| ≥ n, d ≥ 1, got [{n}, {v}, {d}]");
@@ -176,11 +185,17 @@ impl SuiteConfig {
                 bail!("field approximation.targets: unknown target {t:?} (product-mean, softmax-pool)");
             }
         }
-        if self.approximation.cells.iter().any(|&k| k < 2) {
-            bail!("field approximation.cells: every value must be ≥ 2");
+        let ap = &self.approximation;
+        if !ap.targets.is_empty() {
+            for (i, &cells) in ap.cells.iter().enumerate() {
+                // The suite's approximation points are one-dimensional (d = 1).
+                Approximator::check_size(ap.length, 1, cells, ap.samples)
+                    .with_context(|| format!("field approximation.cells[{i}] (with length {}, samples {})", ap.length, ap.samples))?;
+            }
         }
-        if self.hardmax.family < 2 || self.hardmax.draws == 0 {
-            bail!("fields hardmax.family/draws: need a family of ≥ 2 sequences and ≥ 1 draw");
+        for (i, &dim) in self.hardmax.dims.iter().enumerate() {
+            boltz_construct::hardmax::check_params(dim, self.hardmax.family, self.hardmax.draws)
+                .with_context(|| format!("field hardmax.dims[{i}] (with family {}, draws {})", self.hardmax.family, self.hardmax.draws))?;
         }
         Ok(())
     }
@@ -211,5 +226,29 @@ mod tests {
         let bad = DEFAULT.replace("\"seed\"", "\"sede\"");
         let err = format!("{:#}", SuiteConfig::parse(&bad, "x").unwrap_err());
         assert!(err.contains("sede"), "{err}");
+    }
+
+    /// Every config value that used to fail only when its point ran (a panic after minutes of finished
+    /// work, or an error) is refused at load, naming the field.
+    #[test]
+    fn late_failures_are_refused_at_load() {
+        let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v: serde_json::Value = serde_json::from_str(DEFAULT).unwrap();
+            edit(&mut v);
+            format!("{:#}", SuiteConfig::parse(&v.to_string(), "x").unwrap_err())
+        };
+        let cases: [(&str, &dyn Fn(&mut serde_json::Value)); 7] = [
+            ("hardmax.dims[2]", &|v| v["hardmax"]["dims"] = serde_json::json!([1, 2, 0])),
+            ("separation.sequences", &|v| v["separation"]["sequences"] = serde_json::json!(0)),
+            ("approximation.cells[0]", &|v| v["approximation"]["samples"] = serde_json::json!(0)),
+            ("approximation.cells[", &|v| v["approximation"]["cells"] = serde_json::json!([2, 100000])),
+            ("capacity.sequences[1]", &|v| v["capacity"]["sequences"] = serde_json::json!([10, "x"])),
+            ("capacity.sequences", &|v| v["capacity"]["sequences"] = serde_json::json!(7)),
+            ("threads", &|v| v["threads"] = serde_json::json!(usize::MAX)),
+        ];
+        for (field, edit) in cases {
+            let err = with(edit);
+            assert!(err.contains(field), "expected {field} in: {err}");
+        }
     }
 }

@@ -407,6 +407,10 @@ pub struct ResultFile {
     /// Files merged into this one (by `boltz merge`).
     #[serde(default)]
     pub merged_from: Vec<String>,
+    /// Earlier runs whose finished points this file includes (`--resume`), oldest first; `meta` is the
+    /// run that finished it.
+    #[serde(default)]
+    pub resumed_from: Vec<RunMeta>,
     /// Seconds the rows took.
     pub seconds: f64,
     /// One object per point, each with its `point` index.
@@ -427,64 +431,136 @@ pub struct SuiteOutcome {
     pub files: Vec<PathBuf>,
     /// Points whose checked property failed (`experiment#point`).
     pub failed_properties: Vec<String>,
+    /// Points taken from an earlier run's checkpoint (`--resume`).
+    pub resumed_points: usize,
 }
 
-/// Runs the suite (or a shard of it) and writes one JSON and one CSV file per experiment into `out`.
-pub fn run_suite(cfg: &SuiteConfig, out: &Path, shard: Option<Shard>, progress: bool) -> Result<SuiteOutcome> {
-    let threads = if cfg.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cfg.threads };
+/// Checks every point of the suite before any runs: the dataset each point generates is valid
+/// ([`DatasetSpec::validate`]) and its memory lower bound fits `budget`. Errors name the point.
+pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) -> Result<()> {
+    for (index, spec) in points(cfg).iter().enumerate() {
+        let named = || format!("point {index} ({spec:?})");
+        let data = match spec {
+            PointSpec::Capacity { sequences, .. } => {
+                let c = &cfg.capacity;
+                Some(DatasetSpec { sequences: *sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() })
+            }
+            PointSpec::Adversarial { family, dim, sequences, .. } => {
+                let a = &cfg.adversarial;
+                let vocab_kind: VocabKind = family.parse().map_err(|e: boltz_core::Error| anyhow!("{e}")).with_context(named)?;
+                Some(DatasetSpec { sequences: *sequences, length: a.length, dim: *dim, vocab: a.vocab, seed: cfg.seed, classes: 2, vocab_kind, ..Default::default() })
+            }
+            PointSpec::Separation { length, vocab, dim } => {
+                Some(DatasetSpec { sequences: cfg.separation.sequences, length: *length, dim: *dim, vocab: *vocab, seed: cfg.seed, ..Default::default() })
+            }
+            PointSpec::Approximation { .. } => {
+                let a = &cfg.approximation;
+                budget.check(&named(), crate::resources::approximate_bytes(a.samples, a.length, 1))?;
+                None
+            }
+            PointSpec::Hardmax { .. } => None,
+        };
+        if let Some(d) = data {
+            d.validate().map_err(|e| anyhow!("{e}")).with_context(named)?;
+            budget.check(&named(), crate::resources::memorize_bytes(d.sequences, d.length, d.dim))?;
+        }
+    }
+    Ok(())
+}
+
+/// How a suite run starts (see [`crate::checkpoint::Mode`]) and reports.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Only this shard's points.
+    pub shard: Option<Shard>,
+    /// Fresh, resume or restart.
+    pub mode: crate::checkpoint::Mode,
+    /// Show progress (a bar on a terminal, one line per point on stderr otherwise).
+    pub progress: bool,
+}
+
+/// Runs the suite (or a shard of it) into a locked output directory: every finished point is appended to
+/// the checkpoint (synced) as it finishes, points finished by an earlier run are skipped under
+/// `Mode::Resume`, and one JSON and one CSV file per experiment are then derived from the checkpoint.
+/// A shard writes a file for every experiment of the configuration, with no rows where it has no points
+/// (an explicit marker that the shard ran).
+pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOptions) -> Result<SuiteOutcome> {
+    use crate::checkpoint::{Checkpoint, FinishedPoint};
+    let threads = crate::resources::threads(Some(cfg.threads), "field threads")?;
     let meta = RunMeta::collect(threads);
     let all = points(cfg);
-    let mine: Vec<(usize, PointSpec)> = all.into_iter().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index)).collect();
-    let bar = if progress { indicatif::ProgressBar::new(mine.len() as u64) } else { indicatif::ProgressBar::hidden() };
+    let shard = opts.shard;
+    let mine: Vec<(usize, PointSpec)> = all.iter().cloned().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index)).collect();
+    let mut cp = Checkpoint::open(out.path(), cfg, shard, mine.len(), &meta, opts.mode)?;
+    let resumed = mine.iter().filter(|(i, _)| cp.finished.contains_key(i)).count();
+    let todo: Vec<&(usize, PointSpec)> = mine.iter().filter(|(i, _)| !cp.finished.contains_key(i)).collect();
+    let bar = if opts.progress { indicatif::ProgressBar::new(mine.len() as u64) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             .map_err(|e| anyhow!("progress style: {e}"))?
             .progress_chars("=> "),
     );
-    let mut rows: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
-    let mut seconds: BTreeMap<&'static str, f64> = BTreeMap::new();
-    let mut failed = Vec::new();
+    bar.set_position(resumed as u64);
     // Without a terminal (Slurm logs, CI) the bar is invisible: one line per point on stderr instead.
-    let plain = progress && !std::io::IsTerminal::is_terminal(&std::io::stderr());
-    for (done, (index, spec)) in mine.iter().enumerate() {
+    let plain = opts.progress && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if resumed > 0 && opts.progress {
+        crate::note(format_args!("resuming: {resumed} of {} points already finished in {}", mine.len(), cp.file_path().display()));
+    }
+    for (done, (index, spec)) in todo.iter().enumerate() {
         bar.set_message(format!("{spec:?}"));
         if plain {
-            eprintln!("[{}/{}] point {index}: {spec:?}", done + 1, mine.len());
+            crate::note(format_args!("[{}/{}] point {index}: {spec:?}", resumed + done + 1, mine.len()));
         }
         let t = Instant::now();
-        let result = run_point(cfg, spec, threads).with_context(|| format!("point {index} ({spec:?})"))?;
-        let exp = spec.experiment();
-        *seconds.entry(exp).or_default() += t.elapsed().as_secs_f64();
+        let result = run_point(cfg, spec, threads).with_context(|| {
+            format!(
+                "point {index} ({spec:?}); the {} finished points are kept in {} (run again with --resume)",
+                cp.finished.len(),
+                cp.file_path().display()
+            )
+        })?;
         let mut row = result.row;
         if let Some(obj) = row.as_object_mut() {
             obj.insert("point".into(), json!(index));
             obj.insert("seconds".into(), json!(t.elapsed().as_secs_f64()));
             obj.insert("property_held".into(), json!(result.property_held));
         }
-        if !result.property_held {
-            failed.push(format!("{exp}#{index}"));
-        }
-        rows.entry(exp).or_default().push(row);
+        cp.record(FinishedPoint { experiment: spec.experiment().into(), row })?;
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // The result files, derived from the checkpoint.
+    let mut failed = Vec::new();
     let mut files = Vec::new();
-    for (exp, rows) in rows {
+    for exp in EXPERIMENTS {
+        if !all.iter().any(|p| p.experiment() == exp) {
+            continue;
+        }
+        let rows: Vec<Value> = cp.finished.values().filter(|p| p.experiment == exp).map(|p| p.row.clone()).collect();
+        if shard.is_none() && rows.is_empty() {
+            continue;
+        }
+        for row in &rows {
+            if row.get("property_held").and_then(Value::as_bool) == Some(false) {
+                failed.push(format!("{exp}#{}", row.get("point").and_then(Value::as_u64).unwrap_or(u64::MAX)));
+            }
+        }
         let file = ResultFile {
             experiment: exp.into(),
             meta: meta.clone(),
             config: cfg.clone(),
             shard: shard.map(|s| format!("{}/{}", s.index, s.count)),
             merged_from: vec![],
-            seconds: seconds.get(exp).copied().unwrap_or(0.0),
+            resumed_from: cp.runs[..cp.runs.len() - 1].to_vec(),
+            seconds: rows.iter().filter_map(|r| r.get("seconds").and_then(Value::as_f64)).sum(),
             rows,
         };
-        let path = result_path(out, exp, shard);
+        let path = result_path(out.path(), exp, shard);
         write_json(&path, &file)?;
         write_csv(&path.with_extension("csv"), &file.rows)?;
         files.push(path);
     }
-    Ok(SuiteOutcome { files, failed_properties: failed })
+    Ok(SuiteOutcome { files, failed_properties: failed, resumed_points: resumed })
 }
 
 /// `(i, k)` from a shard file name `<experiment>.shard-<i>-of-<k>.json`.
@@ -557,10 +633,18 @@ pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
             );
         }
     }
-    // Completeness: every point of each experiment exactly once.
+    // Completeness: every shard's file (a shard without points of an experiment writes one with no rows)
+    // and every point of each experiment exactly once.
     let all = points(&first.config);
+    let k: usize = count_of(&first).and_then(|k| k.parse().ok()).unwrap_or(1);
     let mut merged = Vec::new();
     for (exp, files) in &per_experiment {
+        let present: Vec<usize> = files.iter().filter_map(|(_, f)| f.shard.as_deref()?.split_once('/')?.0.parse().ok()).collect();
+        let absent: Vec<String> =
+            (0..k).filter(|i| !present.contains(i)).map(|i| result_path(dir, exp, Some(Shard { index: i, count: k })).display().to_string()).collect();
+        if !absent.is_empty() {
+            bail!("{exp}: incomplete, shard files missing: {}; run the missing shards before merging", absent.join(", "));
+        }
         let expected: Vec<usize> = all.iter().enumerate().filter(|(_, p)| p.experiment() == *exp).map(|(i, _)| i).collect();
         let mut seen: BTreeMap<u64, &Path> = BTreeMap::new();
         let mut duplicates = Vec::new();
@@ -578,7 +662,6 @@ pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
         }
         let missing: Vec<usize> = expected.iter().copied().filter(|i| !seen.contains_key(&(*i as u64))).collect();
         if !missing.is_empty() {
-            let k: usize = count_of(&first).and_then(|k| k.parse().ok()).unwrap_or(1);
             let which: Vec<String> = missing.iter().map(|i| format!("{i} (shard {}/{k})", i % k)).collect();
             bail!("{exp}: incomplete, missing points {}; run the missing shards before merging", which.join(", "));
         }
@@ -594,6 +677,7 @@ pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
             config: first.config.clone(),
             shard: None,
             merged_from: files.iter().map(|(p, _)| p.display().to_string()).collect(),
+            resumed_from: files.iter().flat_map(|(_, f)| f.resumed_from.clone()).collect(),
             seconds: files.iter().map(|(_, f)| f.seconds).sum(),
             rows,
         });

@@ -5,6 +5,17 @@
 //! machine, and paper-style charts drawn from those files.
 
 pub mod charts;
+pub mod check;
+pub mod checkpoint;
 pub mod config;
 pub mod experiments;
 pub mod meta;
+pub mod outdir;
+pub mod resources;
+
+/// Writes one line to stderr, ignoring failures (progress must never stop a run, and a closed stderr
+/// must not panic as `eprintln!` would).
+pub fn note(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}

@@ -8,23 +8,42 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use boltz_bigfloat::{BigFloatBackend, BigReal, BitsSearch};
 use boltz_construct::approximator::{Approximator, Target};
-use boltz_construct::verify::fewest_bits_to_memorize;
 use boltz_construct::yun::{Yun, YunDelta, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format::{self, Encoding};
 use boltz_core::{workloads, Backend, Batch, Dataset, DatasetSpec, Memorization, ReferenceBackend, VocabKind};
 use boltz_cpu::CpuBackend;
 use boltz_harness::charts;
+use boltz_harness::checkpoint::Mode;
 use boltz_harness::config::{SuiteConfig, DEFAULT, QUICK};
-use boltz_harness::experiments::{self, Shard};
+use boltz_harness::experiments::{self, RunOptions, Shard};
 use boltz_harness::meta::{write_json, RunMeta};
+use boltz_harness::outdir::OutDir;
+use boltz_harness::resources::{self, MemoryBudget};
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 use serde_json::json;
+
+/// `println!` that returns an error instead of panicking when stdout is closed or full (`main` ends
+/// quietly on a closed pipe, as ripgrep does, and reports other write errors with exit 2).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        {
+            use std::io::Write as _;
+            writeln!(std::io::stdout().lock(), $($arg)*).context("writing to stdout")?
+        }
+    };
+}
+
+/// `eprintln!` that never panics (see [`boltz_harness::note`]).
+macro_rules! errln {
+    ($($arg:tt)*) => { boltz_harness::note(format_args!($($arg)*)) };
+}
 
 #[derive(Parser, Debug)]
 #[command(
     name = "boltz",
-    version,
+    version = boltz_harness::meta::LONG_VERSION,
     about = "Build, verify and measure one-layer rank-1 softmax Transformers (Kajitsuka & Sato, ICLR 2024)",
     long_about = "Build, verify and measure the constructions of Kajitsuka & Sato, \"Are Transformers with One Layer \
                   Self-Attention Using Low-Rank Weight Matrices Universal Approximators?\" (ICLR 2024): the rank-1 \
@@ -68,6 +87,10 @@ enum Command {
         /// Directory holding the shard files.
         dir: PathBuf,
     },
+    /// Compare result files with a re-run: exact fields exactly, timing fields (seconds, milliseconds)
+    /// within --time-factor. Without --with, re-runs the files' own configuration first. Exit 0 when
+    /// everything agrees, 1 when something differs (a table says what), 2 on errors.
+    Check(CheckArgs),
     /// Print an embedded suite configuration (a starting point for --config).
     Config {
         /// The quick configuration instead of the default.
@@ -76,7 +99,8 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 enum Construction {
     /// The one-layer rank-1 memorizer (Corollary 1).
     OneLayer,
@@ -88,7 +112,8 @@ enum Construction {
     Kim,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 enum PolicyArg {
     /// The paper's worst-case constants (projection lemma).
     Theory,
@@ -122,7 +147,8 @@ fn parse_vocab_kind(s: &str) -> Result<VocabKind, String> {
     s.parse::<VocabKind>().map_err(|e| e.to_string())
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
 enum BackendArg {
     /// The scalar f64/f32 reference forward.
     Reference,
@@ -132,8 +158,34 @@ enum BackendArg {
     Cpu,
     /// The BLAS backend (ndarray + system OpenBLAS; f32/f64; needs the `blas` feature, on by default).
     Blas,
-    /// CUDA backend (not yet available: issue #9).
+    /// The CUDA backend (not wired into the CLI yet).
     Cuda,
+}
+
+impl BackendArg {
+    /// The name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Reference => "reference",
+            Self::Bigfloat => "bigfloat",
+            Self::Cpu => "cpu",
+            Self::Blas => "blas",
+            Self::Cuda => "cuda",
+        }
+    }
+
+    /// Refuses, before any work, a backend this build lacks or a precision the backend cannot run.
+    fn check(self, precision: Precision) -> Result<()> {
+        match (self, precision) {
+            (Self::Cuda, _) => bail!("--backend cuda is not available from the CLI yet; use reference, cpu, blas or bigfloat"),
+            #[cfg(not(feature = "blas"))]
+            (Self::Blas, _) => bail!("--backend blas is not in this build (built without the `blas` feature)"),
+            (Self::Reference | Self::Cpu | Self::Blas, Precision::Bits(_)) => {
+                bail!("--backend {} runs f32 or f64 (got --precision {precision}); use --backend bigfloat for bits=N", self.name())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -143,18 +195,35 @@ enum Precision {
     Bits(u64),
 }
 
+/// The command-line spelling: `f32`, `f64`, `bits=N`.
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::F32 => f.write_str("f32"),
+            Self::F64 => f.write_str("f64"),
+            Self::Bits(b) => write!(f, "bits={b}"),
+        }
+    }
+}
+
+impl Serialize for Precision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 fn parse_precision(s: &str) -> Result<Precision, String> {
     match s {
         "f32" => Ok(Precision::F32),
         "f64" => Ok(Precision::F64),
         _ => match s.strip_prefix("bits=").map(str::parse::<u64>) {
-            Some(Ok(b)) if b >= 2 => Ok(Precision::Bits(b)),
-            _ => Err(format!("expected f32, f64 or bits=N (N ≥ 2), got {s:?}")),
+            Some(Ok(b)) if (2..=boltz_bigfloat::MAX_BITS).contains(&b) => Ok(Precision::Bits(b)),
+            _ => Err(format!("expected f32, f64 or bits=N (2 ≤ N ≤ {}), got {s:?}", boltz_bigfloat::MAX_BITS)),
         },
     }
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Serialize)]
 struct MemorizeArgs {
     /// Which construction to build.
     #[arg(long, value_enum, default_value = "one-layer")]
@@ -197,7 +266,12 @@ struct MemorizeArgs {
     /// Skip the bisection for the fewest bits.
     #[arg(long)]
     no_bisect: bool,
-    /// Write model (exact JSON, plus f64 safetensors when representable) and dataset (safetensors) here.
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    max_memory: Option<u64>,
+    /// Write model (exact JSON, plus f64 safetensors when representable) and dataset (safetensors) into
+    /// this directory (created fresh; a directory of an earlier export is replaced as a whole).
     #[arg(long)]
     export: Option<PathBuf>,
     /// Print the JSON record instead of the human summary.
@@ -208,7 +282,7 @@ struct MemorizeArgs {
     out: Option<PathBuf>,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Serialize)]
 struct ApproximateArgs {
     /// The permutation-equivariant target.
     #[arg(long, value_enum, default_value = "product-mean")]
@@ -225,6 +299,10 @@ struct ApproximateArgs {
     /// Random inputs for the L² error.
     #[arg(long, default_value_t = 300)]
     samples: usize,
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    max_memory: Option<u64>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -239,7 +317,8 @@ struct ApproximateArgs {
     out: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 enum TargetArg {
     /// f(X)_k = x_k ⊙ mean(X).
     ProductMean,
@@ -247,7 +326,7 @@ enum TargetArg {
     SoftmaxPool,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Serialize)]
 struct BenchArgs {
     /// Workload of the shared table: practical, memorizer, deep-narrow.
     #[arg(long)]
@@ -267,7 +346,29 @@ struct BenchArgs {
     /// Sequences per forward (default: the workload's batch).
     #[arg(long)]
     batch: Option<usize>,
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    max_memory: Option<u64>,
     /// Print JSON instead of a summary line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// The committed results (e.g. results/reproduce).
+    dir: PathBuf,
+    /// A directory holding the re-run's results (skip the re-run).
+    #[arg(long)]
+    with: Option<PathBuf>,
+    /// Where the re-run writes (default: a new directory under the system's temporary directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Largest allowed ratio between committed and re-run timings (either direction).
+    #[arg(long, default_value_t = 5.0)]
+    time_factor: f64,
+    /// Print the comparison as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -289,14 +390,108 @@ struct ReproduceArgs {
     /// Do not draw charts.
     #[arg(long)]
     no_plot: bool,
+    /// Continue the run whose checkpoint is in --out (same configuration, shard and build): finished
+    /// points are skipped.
+    #[arg(long, conflicts_with = "restart")]
+    resume: bool,
+    /// Discard an unfinished run's checkpoint in --out and start over.
+    #[arg(long)]
+    restart: bool,
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    max_memory: Option<u64>,
 }
 
 fn threads(t: Option<usize>) -> Result<usize> {
     match t {
         Some(0) => bail!("--threads must be at least 1"),
-        Some(t) => Ok(t),
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        t => resources::threads(t, "--threads"),
     }
+}
+
+/// Checks, before any work, that `path` (a result file to write) can be created: its directory exists or
+/// can be created, and a file can be written there.
+fn check_writable_file(path: &Path, flag: &str) -> Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {}: is a directory; give a file name", path.display());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("{flag} {}: cannot create its directory", path.display()))?;
+    let probe = boltz_core::format::temp_sibling(path);
+    std::fs::write(&probe, b"probe")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| format!("{flag} {}: cannot write there", path.display()))
+}
+
+/// The files an export writes (and the only files an earlier export's directory may hold).
+const EXPORT_FILES: [&str; 3] = ["model.exact.json", "model.safetensors", "dataset.safetensors"];
+
+/// Checks, before any work, that `dir` can receive an export: absent, empty, or an earlier export (only
+/// [`EXPORT_FILES`]), in a directory where a sibling can be created.
+fn check_export_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("--export {}: not a readable directory", dir.display()))?;
+        let foreign: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !EXPORT_FILES.contains(&n.as_str()))
+            .collect();
+        if !foreign.is_empty() {
+            bail!("--export {}: holds files that are not an export ({}); choose a new or empty directory", dir.display(), foreign.join(", "));
+        }
+    }
+    let staging = export_staging(dir);
+    std::fs::create_dir_all(&staging)
+        .and_then(|()| std::fs::remove_dir(&staging))
+        .with_context(|| format!("--export {}: cannot create directories next to it", dir.display()))
+}
+
+fn export_staging(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "export".into());
+    dir.with_file_name(format!(".{name}.{}{}", std::process::id(), boltz_core::format::TEMP_MARKER))
+}
+
+/// Writes the export into a fresh staging directory and renames it into place, so `dir` holds exactly
+/// this model's files (never a stale file of an earlier export); returns the files written.
+fn export(dir: &Path, model: &boltz_core::Model<BigReal>, data: &Dataset<f64>) -> Result<Vec<PathBuf>> {
+    let staging = export_staging(dir);
+    let write = || -> Result<Vec<&'static str>> {
+        std::fs::create_dir_all(&staging)?;
+        let mut names = vec!["model.exact.json"];
+        format::save_model(model, &staging.join("model.exact.json"), Encoding::Exact)?;
+        if let Ok(m64) = model.convert::<f64>() {
+            format::save_model(&m64, &staging.join("model.safetensors"), Encoding::F64)?;
+            names.push("model.safetensors");
+        }
+        format::save_dataset(data, &staging.join("dataset.safetensors"), Encoding::F64)?;
+        names.push("dataset.safetensors");
+        Ok(names)
+    };
+    let names = match write() {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e.context(format!("exporting into {}", dir.display())));
+        }
+    };
+    // An earlier export is moved aside (not merged into), then removed once the new one is in place.
+    let old = dir.exists().then(|| PathBuf::from(format!("{}.old", staging.display())));
+    if let Some(old) = &old {
+        std::fs::rename(dir, old).with_context(|| format!("moving the earlier export {} aside", dir.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&staging, dir) {
+        if let Some(old) = &old {
+            let _ = std::fs::rename(old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e).with_context(|| format!("moving the export into {}", dir.display()));
+    }
+    if let Some(old) = &old {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    boltz_core::format::sync_parent(dir);
+    Ok(names.iter().map(|n| dir.join(n)).collect())
 }
 
 fn run_on<B: Backend<T>, T: boltz_core::Real>(
@@ -386,9 +581,7 @@ fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built>
                 fewest_bits: None,
             })
         }
-        Construction::Kim => {
-            bail!("--construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction (issue #5)")
-        }
+        Construction::Kim => bail!("--construction kim has no executable construction"),
     }
 }
 
@@ -403,15 +596,40 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         vocab_kind: a.vocab_kind,
         ..Default::default()
     };
+    // Everything that can be refused is refused before the dataset is generated or a model built.
+    spec.validate().context("invalid dataset parameters")?;
+    MemoryBudget::new(a.max_memory).check(
+        &format!("--sequences {} --length {} --dim {}", a.sequences, a.length, a.dim),
+        resources::memorize_bytes(a.sequences, a.length, a.dim),
+    )?;
+    match a.precision {
+        Some(p) => a.backend.check(p)?,
+        None if a.backend != BackendArg::Bigfloat => {
+            bail!("--backend {} needs --precision f32 or f64 (the construction's own precision is bits=N, for bigfloat)", a.backend.name())
+        }
+        None => {}
+    }
+    if let Construction::Kim = a.construction {
+        bail!("--construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction yet");
+    }
+    if let Some(out) = &a.out {
+        check_writable_file(out, "--out")?;
+    }
+    if let Some(dir) = &a.export {
+        check_export_dir(dir)?;
+    }
+    let clock = Instant::now();
+    let stage = |what: std::fmt::Arguments<'_>| errln!("[{:>7.1}s] {what}", clock.elapsed().as_secs_f64());
+    stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
+    stage(format_args!("building the {} construction", clap::ValueEnum::to_possible_value(&a.construction).map_or(String::new(), |v| v.get_name().to_string())));
     let built = build(a, &data, threads)?;
+    stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
     let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
+    stage(format_args!("running on {} at {precision}", a.backend.name()));
     let run = match (a.backend, precision) {
         (BackendArg::Reference, Precision::F64) => run_on::<_, f64>(&ReferenceBackend, &built.model, &data),
         (BackendArg::Reference, Precision::F32) => run_on::<_, f32>(&ReferenceBackend, &built.model, &data),
-        (BackendArg::Reference | BackendArg::Cpu | BackendArg::Blas, Precision::Bits(_)) => {
-            bail!("--backend {:?} runs f32 or f64; use --backend bigfloat for bits=N", a.backend)
-        }
         (BackendArg::Cpu, Precision::F64) => run_on::<_, f64>(&CpuBackend::new(threads)?, &built.model, &data),
         (BackendArg::Cpu, Precision::F32) => run_on::<_, f32>(&CpuBackend::new(threads)?, &built.model, &data),
         #[cfg(feature = "blas")]
@@ -429,7 +647,8 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
             };
             run_on::<_, BigReal>(&BigFloatBackend::with_threads(bits, threads)?, &built.model, &data)
         }
-        (other, _) => bail!("--backend {other:?} is not available in this build; use reference, cpu, blas or bigfloat"),
+        // Refused by `BackendArg::check` before the build.
+        (other, p) => bail!("--backend {} cannot run {p}", other.name()),
     };
     let (mem, forward_seconds, run_error) = match run {
         Ok((mem, s)) => (Some(mem), Some(s), None),
@@ -438,25 +657,35 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let bits = match (&built.fewest_bits, a.no_bisect) {
         (_, true) => None,
         (Some(search), false) => Some(search.clone()),
-        (None, false) => Some(fewest_bits_to_memorize(&built.model, &data, 8, built.bits, threads)?),
-    };
-    if let Some(dir) = &a.export {
-        format::save_model(&built.model, &dir.join("model.exact.json"), Encoding::Exact)?;
-        if let Ok(m64) = built.model.convert::<f64>() {
-            format::save_model(&m64, &dir.join("model.safetensors"), Encoding::F64)?;
+        (None, false) => {
+            stage(format_args!("searching the fewest bits for exact memorization (8..={} bits; each probe is a forward)", built.bits));
+            let x: Batch<BigReal> = data.inputs.convert()?;
+            let y: Batch<BigReal> = data.targets.convert()?;
+            let probes = std::cell::Cell::new(0usize);
+            let search = boltz_bigfloat::fewest_bits(&built.model, &x, 8, built.bits, threads, |out| {
+                let held = Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect());
+                probes.set(probes.get() + 1);
+                let p = out.as_slice().first().map_or(0, BigReal::bits);
+                stage(format_args!("  probe {}: {p} bits {}", probes.get(), if held { "memorizes" } else { "fails" }));
+                held
+            })?;
+            Some(search)
         }
-        format::save_dataset(&data, &dir.join("dataset.safetensors"), Encoding::F64)?;
-    }
+    };
+    let exported = match &a.export {
+        Some(dir) => export(dir, &built.model, &data)?,
+        None => Vec::new(),
+    };
     let layers = built.model.layer_count();
     let params = built.model.param_count();
     let record = json!({
         "command": "memorize",
         "meta": RunMeta::collect(threads),
-        "args": format!("{a:?}"),
+        "args": a,
         "dataset": spec,
-        "construction": format!("{:?}", a.construction).to_lowercase(),
-        "backend": format!("{:?}", a.backend).to_lowercase(),
-        "precision": format!("{precision:?}"),
+        "construction": a.construction,
+        "backend": a.backend,
+        "precision": precision,
         "memorization": mem,
         "run_error": run_error,
         "forward_seconds": forward_seconds,
@@ -467,26 +696,27 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         "report": built.report,
         "fewest_bits": bits,
         "attention_rank": attention_rank(&built.model),
+        "exported": exported,
     });
     if let Some(out) = &a.out {
         write_json(out, &record)?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
-        println!("N = {}, n = {}, d = {}, |V| = {}, seed {}", a.sequences, a.length, a.dim, a.vocab, a.seed);
+        outln!("N = {}, n = {}, d = {}, |V| = {}, seed {}", a.sequences, a.length, a.dim, a.vocab, a.seed);
         for line in &built.summary {
-            println!("{line}");
+            outln!("{line}");
         }
-        println!(
+        outln!(
             "  {} attention + {} FFN layers; {} parameters dense, {} factored",
             layers.attention, layers.ffn, params.dense, params.factored
         );
-        println!("  built at {} bits; exact in arbitrary precision: {}", built.bits, built.exact.is_perfect());
+        outln!("  built at {} bits; exact in arbitrary precision: {}", built.bits, built.exact.is_perfect());
         if let Some(ranks) = attention_rank(&built.model).as_array() {
             let max = |key: &str| ranks.iter().filter_map(|h| h[key]["numerical_rank"].as_u64()).max().unwrap_or(0);
             if !ranks.is_empty() {
-                println!(
+                outln!(
                     "  attention products (SVD, LAPACK): rank W_Kᵀ W_Q ≤ {}, rank W_Vᵀ W_Oᵀ ≤ {} over {} heads",
                     max("key_query"),
                     max("value_output"),
@@ -495,9 +725,9 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
             }
         }
         match (&mem, &run_error) {
-            (Some(mem), _) => println!(
-                "  {:?} at {:?}: {}/{} tokens decoded ({:.1}%), max |error| 1e{:.2}, forward {:.3}s",
-                a.backend,
+            (Some(mem), _) => outln!(
+                "  {} at {}: {}/{} tokens decoded ({:.1}%), max |error| 1e{:.2}, forward {:.3}s",
+                a.backend.name(),
                 precision,
                 mem.decoded,
                 mem.tokens,
@@ -505,24 +735,27 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
                 mem.log10_max_abs_error,
                 forward_seconds.unwrap_or(0.0)
             ),
-            (None, Some(e)) => println!("  {:?} at {:?}: could not run: {e}", a.backend, precision),
+            (None, Some(e)) => outln!("  {} at {precision}: could not run: {e}", a.backend.name()),
             _ => {}
         }
         if let Some(b) = &bits {
             match b.fewest {
                 Some(f) => {
-                    println!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len());
+                    outln!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len());
                     if !b.monotone {
-                        println!("  not monotone in the precision: holds at {:?} (probed ranges)", b.holds_at);
+                        outln!("  not monotone in the precision: holds at {:?} (probed ranges)", b.holds_at);
                     }
                 }
-                None => println!("  not exact even at {} bits", b.hi),
+                None => outln!("  not exact even at {} bits", b.hi),
             }
+        }
+        for f in &exported {
+            outln!("  exported {}", f.display());
         }
     }
     if let Some(e) = run_error {
         // The record is written (it says why); the exit code must not claim the requested run happened.
-        bail!("--backend {:?} at {precision:?} did not run: {e}", a.backend);
+        bail!("--backend {} at {precision} did not run: {e}", a.backend.name());
     }
     Ok(built.exact.is_perfect())
 }
@@ -533,23 +766,33 @@ fn approximate(a: &ApproximateArgs) -> Result<bool> {
         TargetArg::ProductMean => Target::ProductMean,
         TargetArg::SoftmaxPool => Target::SoftmaxPool,
     };
+    for &cells in &a.cells {
+        Approximator::check_size(a.length, a.dim, cells, a.samples).with_context(|| format!("--cells {cells}"))?;
+    }
+    MemoryBudget::new(a.max_memory).check(
+        &format!("--samples {} --length {} --dim {}", a.samples, a.length, a.dim),
+        resources::approximate_bytes(a.samples, a.length, a.dim),
+    )?;
+    if let Some(out) = &a.out {
+        check_writable_file(out, "--out")?;
+    }
     let mut rows = Vec::new();
     for &cells in &a.cells {
         let ap =
             Approximator::build(target, a.length, a.dim, cells, a.samples, a.seed, threads).with_context(|| format!("cells = {cells}"))?;
         rows.push(ap.report);
     }
-    let record = json!({ "command": "approximate", "meta": RunMeta::collect(threads), "args": format!("{a:?}"), "rows": rows });
+    let record = json!({ "command": "approximate", "meta": RunMeta::collect(threads), "args": a, "rows": rows });
     if let Some(out) = &a.out {
         write_json(out, &record)?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
-        println!("FF∘SA∘FF approximator of {} (n = {}, d = {})", target.as_str(), a.length, a.dim);
-        println!("{:>8} {:>12} {:>12} {:>10} {:>8}", "delta", "L2 error", "f̄ floor", "params", "bits");
+        outln!("FF∘SA∘FF approximator of {} (n = {}, d = {})", target.as_str(), a.length, a.dim);
+        outln!("{:>8} {:>12} {:>12} {:>10} {:>8}", "delta", "L2 error", "f̄ floor", "params", "bits");
         for r in &rows {
-            println!(
+            outln!(
                 "{:>8.4} {:>12.4e} {:>12.4e} {:>10} {:>8}",
                 r.delta, r.l2_error, r.l2_error_piecewise_constant, r.params.dense, r.bits
             );
@@ -590,6 +833,12 @@ fn bench(a: &BenchArgs) -> Result<bool> {
     if a.batch == Some(0) {
         bail!("--batch must be at least 1");
     }
+    a.backend.check(a.precision)?;
+    let batch = a.batch.unwrap_or(workload.batch);
+    MemoryBudget::new(a.max_memory).check(
+        &format!("--batch {batch} of the {} workload (n = {}, d = {})", workload.name, workload.n, workload.d),
+        resources::forward_bytes(batch, workload.n, workload.d, workload.d, 16),
+    )?;
     let (model, x) = workload.build(a.batch)?;
     let flops = workloads::flops(&model, x.batch(), x.len());
     let times = match (a.backend, a.precision) {
@@ -623,8 +872,9 @@ fn bench(a: &BenchArgs) -> Result<bool> {
         "workload": workload.name,
         "description": workload.description,
         "batch": x.batch(), "n": x.len(), "d": x.dim(),
-        "backend": format!("{:?}", a.backend).to_lowercase(),
-        "precision": format!("{:?}", a.precision),
+        "args": a,
+        "backend": a.backend,
+        "precision": a.precision,
         "threads": threads,
         "flops_per_forward": flops,
         "seconds": times,
@@ -633,12 +883,12 @@ fn bench(a: &BenchArgs) -> Result<bool> {
         "peak_rss_bytes": peak_rss_bytes(),
     });
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
-        println!(
-            "{} on {:?} {:?}, {} threads: {:.3} ms per forward (median of {}), {:.2} GFLOP/s, peak RSS {} MiB",
+        outln!(
+            "{} on {} {}, {} threads: {:.3} ms per forward (median of {}), {:.2} GFLOP/s, peak RSS {} MiB",
             workload.name,
-            a.backend,
+            a.backend.name(),
             a.precision,
             threads,
             median * 1e3,
@@ -650,35 +900,88 @@ fn bench(a: &BenchArgs) -> Result<bool> {
     Ok(true)
 }
 
-fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
-    let results = experiments::load_results(dir)?;
+/// Redraws the charts of a directory whose lock the caller holds.
+fn plot(dir: &OutDir) -> Result<Vec<PathBuf>> {
+    let results = experiments::load_results(dir.path())?;
     if results.is_empty() {
-        bail!("{}: no result files (capacity.json, separation.json, ...) to plot", dir.display());
+        bail!("{}: no result files (capacity.json, separation.json, ...) to plot", dir.path().display());
     }
     let mut files = Vec::new();
     for chart in charts::charts(&results) {
-        files.extend(charts::draw(&chart, dir)?);
+        files.extend(charts::draw(&chart, dir.path())?);
     }
     Ok(files)
 }
 
 fn reproduce(a: &ReproduceArgs) -> Result<bool> {
+    // Everything is checked before the first point runs: the configuration (every field), every point's
+    // dataset and memory, and the output directory (created, writable, locked against a second writer).
     let cfg = SuiteConfig::load(a.config.as_deref(), a.quick)?;
+    experiments::check_points(&cfg, &MemoryBudget::new(a.max_memory))?;
+    let out = OutDir::lock(&a.out)?;
+    let mode = match (a.resume, a.restart) {
+        (true, _) => Mode::Resume,
+        (_, true) => Mode::Restart,
+        _ => Mode::Fresh,
+    };
     let start = Instant::now();
-    let outcome = experiments::run_suite(&cfg, &a.out, a.shard, true)?;
+    let outcome = experiments::run_suite(&cfg, &out, RunOptions { shard: a.shard, mode, progress: true })?;
     for f in &outcome.files {
-        eprintln!("wrote {}", f.display());
+        errln!("wrote {}", f.display());
     }
     if a.shard.is_none() && !a.no_plot {
-        for f in plot(&a.out)? {
-            eprintln!("drew {}", f.display());
+        for f in plot(&out)? {
+            errln!("drew {}", f.display());
         }
     }
-    eprintln!("done in {:.1}s", start.elapsed().as_secs_f64());
+    errln!(
+        "done in {:.1}s{}",
+        start.elapsed().as_secs_f64(),
+        if outcome.resumed_points > 0 { format!(" ({} points resumed from the checkpoint)", outcome.resumed_points) } else { String::new() }
+    );
     if !outcome.failed_properties.is_empty() {
-        eprintln!("checked properties failed at: {}", outcome.failed_properties.join(", "));
+        errln!("checked properties failed at: {}", outcome.failed_properties.join(", "));
     }
     Ok(outcome.failed_properties.is_empty())
+}
+
+fn check(a: &CheckArgs) -> Result<bool> {
+    let rerun_dir = match &a.with {
+        Some(dir) => dir.clone(),
+        None => {
+            // Re-run the committed results' own configuration into a fresh directory.
+            let results = experiments::load_results(&a.dir)?;
+            let Some(first) = results.values().next() else {
+                bail!("{}: no result files to check", a.dir.display());
+            };
+            let dir = a.out.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("boltz-check-{}", std::process::id())));
+            let out = OutDir::lock(&dir)?;
+            errln!("re-running the configuration of {} into {}", a.dir.display(), dir.display());
+            let outcome = experiments::run_suite(&first.config, &out, RunOptions { shard: None, mode: Mode::Restart, progress: true })?;
+            if !outcome.failed_properties.is_empty() {
+                errln!("checked properties failed in the re-run at: {}", outcome.failed_properties.join(", "));
+            }
+            dir
+        }
+    };
+    let report = boltz_harness::check::compare_dirs(&a.dir, &rerun_dir, a.time_factor)?;
+    if a.json {
+        let diffs: Vec<serde_json::Value> = report
+            .differences
+            .iter()
+            .map(|d| json!({"experiment": d.experiment, "point": d.point, "field": d.field, "committed": d.committed, "rerun": d.rerun, "why": d.why}))
+            .collect();
+        let record = json!({
+            "command": "check", "committed": a.dir, "rerun": rerun_dir, "time_factor": a.time_factor,
+            "rows": report.rows, "exact_fields": report.exact_fields, "timing_fields": report.timing_fields,
+            "differences": diffs,
+        });
+        outln!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        use std::io::Write as _;
+        std::io::stdout().lock().write_all(boltz_harness::check::render(&report, a.time_factor).as_bytes()).context("writing to stdout")?;
+    }
+    Ok(report.differences.is_empty())
 }
 
 fn run(cli: Cli) -> Result<bool> {
@@ -687,32 +990,37 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Approximate(a) => approximate(&a),
         Command::Reproduce(a) => reproduce(&a),
         Command::Bench(a) => bench(&a),
+        Command::Check(a) => check(&a),
         Command::Plot { dir } => {
+            let dir = OutDir::lock(&dir)?;
             for f in plot(&dir)? {
-                eprintln!("drew {}", f.display());
+                errln!("drew {}", f.display());
             }
             Ok(true)
         }
         Command::PlotHistory { file, out } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let chart = charts::history_chart(&text).with_context(|| file.display().to_string())?;
-            for f in charts::draw(&chart, &out)? {
-                eprintln!("drew {}", f.display());
+            let out = OutDir::lock(&out)?;
+            for f in charts::draw(&chart, out.path())? {
+                errln!("drew {}", f.display());
             }
             Ok(true)
         }
         Command::Merge { dir } => {
-            let files = experiments::merge(&dir)?;
+            let dir = OutDir::lock(&dir)?;
+            let files = experiments::merge(dir.path())?;
             if files.is_empty() {
-                bail!("{}: no shard files to merge", dir.display());
+                bail!("{}: no shard files to merge", dir.path().display());
             }
             for f in files {
-                eprintln!("wrote {}", f.display());
+                errln!("wrote {}", f.display());
             }
             Ok(true)
         }
         Command::Config { quick } => {
-            print!("{}", if quick { QUICK } else { DEFAULT });
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(if quick { QUICK } else { DEFAULT }.as_bytes()).context("writing to stdout")?;
             Ok(true)
         }
     }
@@ -741,8 +1049,12 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        // A closed stdout (`boltz config | head -1`) ends the program quietly, as ripgrep does.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(2)
         }
     }

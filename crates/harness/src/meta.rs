@@ -6,12 +6,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+/// The git revision the binary was built from (`build.rs`), "unknown" outside a git checkout.
+pub const BUILD_GIT_REV: &str = env!("BOLTZ_GIT_REV");
+/// Whether tracked sources differed from [`BUILD_GIT_REV`] when the binary was built.
+pub const BUILD_GIT_DIRTY: bool = matches!(env!("BOLTZ_GIT_DIRTY").as_bytes(), b"true");
+/// `boltz --version`: package version, build revision and dirty flag, compiler.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("BOLTZ_GIT_REV"),
+    ", dirty: ",
+    env!("BOLTZ_GIT_DIRTY"),
+    "; ",
+    env!("BOLTZ_RUSTC_VERSION"),
+    ")"
+);
+
 /// Who, where and what produced a result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
-    /// `git rev-parse HEAD` of the working tree (or "unknown").
+    /// The git revision this binary was built from (embedded at build time; "unknown" outside a
+    /// checkout), whatever directory it runs in.
     pub git_rev: String,
-    /// Whether the working tree had uncommitted changes.
+    /// Whether the source tree had uncommitted changes to tracked files when this binary was built.
     pub git_dirty: bool,
     /// Host name.
     pub machine: String,
@@ -91,8 +108,8 @@ impl RunMeta {
             .or_else(|| command_output("hostname", &[]))
             .unwrap_or_else(|| "unknown".into());
         Self {
-            git_rev: command_output("git", &["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
-            git_dirty: command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()),
+            git_rev: BUILD_GIT_REV.to_string(),
+            git_dirty: BUILD_GIT_DIRTY,
             machine,
             cpu,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -452,7 +452,13 @@ fn merge_refuses_incomplete_or_mixed_shards() {
     let saved = std::fs::read_to_string(&sep1).unwrap();
     std::fs::remove_file(&sep1).unwrap();
     let err = refused("missing shard");
-    assert!(err.contains("separation") && err.contains("missing points 1 (shard 1/3)"), "{err}");
+    assert!(err.contains("separation") && err.contains("shard files missing") && err.contains("separation.shard-1-of-3.json"), "{err}");
+    // Its rows missing from a file that is present: named by point and shard.
+    let mut emptied: Value = serde_json::from_str(&saved).unwrap();
+    emptied["rows"] = Value::Array(vec![]);
+    std::fs::write(&sep1, emptied.to_string()).unwrap();
+    let err = refused("missing point");
+    assert!(err.contains("missing points 1 (shard 1/3)"), "{err}");
     // Another experiment's file under this name.
     std::fs::copy(parts.join("hardmax.shard-1-of-3.json"), &sep1).unwrap();
     assert!(refused("wrong experiment").contains("holds experiment \"hardmax\""));

@@ -1,0 +1,206 @@
+//! The suite's checkpoint: every finished point is appended as one JSON line and synced to disk before
+//! the next point starts, so Ctrl-C, `kill -9` or a crash loses at most the point in progress.
+//! `boltz reproduce --resume` reads it back and skips the finished points of the same configuration,
+//! shard and build; the result files are derived from it.
+//!
+//! Format (`checkpoint.jsonl`, or `checkpoint.shard-<i>-of-<k>.jsonl`): one header line
+//! `{"checkpoint": 1, "config": …, "shard": …, "build": {…}, "points": m}`, then one line per run start
+//! `{"run": RunMeta}` and one line per finished point `{"experiment": …, "row": {…, "point": i, …}}`.
+//! A last line cut short by a kill is ignored (and cut off before appending); any other malformed line is
+//! an error.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::SuiteConfig;
+use crate::experiments::Shard;
+use crate::meta::RunMeta;
+
+/// The checkpoint format version.
+const VERSION: u32 = 1;
+
+/// What must match for finished points to be reused: the build that computed them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Build {
+    /// Git revision the binary was built from.
+    pub git_rev: String,
+    /// Whether its sources were dirty.
+    pub git_dirty: bool,
+    /// Package version.
+    pub version: String,
+    /// Compiler.
+    pub rustc: String,
+}
+
+impl Build {
+    /// The build recorded in run metadata.
+    pub fn of(meta: &RunMeta) -> Self {
+        Self { git_rev: meta.git_rev.clone(), git_dirty: meta.git_dirty, version: meta.version.clone(), rustc: meta.rustc.clone() }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    checkpoint: u32,
+    config: SuiteConfig,
+    shard: Option<String>,
+    build: Build,
+    points: usize,
+}
+
+/// A finished point as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FinishedPoint {
+    /// Its experiment.
+    pub experiment: String,
+    /// Its result row (with `point`, `seconds`, `property_held`).
+    pub row: Value,
+}
+
+impl FinishedPoint {
+    /// The point index of the row.
+    pub fn index(&self) -> Option<usize> {
+        self.row.get("point").and_then(Value::as_u64).map(|p| p as usize)
+    }
+}
+
+/// An open checkpoint, appending.
+#[derive(Debug)]
+pub struct Checkpoint {
+    path: PathBuf,
+    file: File,
+    /// Finished points read back (by point index), plus those appended since.
+    pub finished: BTreeMap<usize, FinishedPoint>,
+    /// Metadata of every run that wrote into it, oldest first (this run last).
+    pub runs: Vec<RunMeta>,
+}
+
+/// The checkpoint file of a whole run or a shard.
+pub fn path(dir: &Path, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        None => dir.join("checkpoint.jsonl"),
+        Some(s) => dir.join(format!("checkpoint.shard-{}-of-{}.jsonl", s.index, s.count)),
+    }
+}
+
+/// How to treat an existing checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Start a new run; an unfinished earlier run's checkpoint is an error (so it is never overwritten
+    /// by accident).
+    Fresh,
+    /// Continue an earlier run of the same configuration, shard and build.
+    Resume,
+    /// Start a new run, discarding any earlier checkpoint.
+    Restart,
+}
+
+/// Lines of a checkpoint file: header, run starts, finished points. A last line without its newline (cut
+/// by a kill) is dropped; the returned length is that of the valid prefix.
+fn read(path: &Path) -> Result<(Header, Vec<RunMeta>, BTreeMap<usize, FinishedPoint>, u64)> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let text = std::str::from_utf8(&text[..complete]).with_context(|| format!("{}: not UTF-8", path.display()))?;
+    let mut lines = text.lines().enumerate();
+    let (_, first) = lines.next().ok_or_else(|| anyhow!("{}: empty checkpoint (no header line)", path.display()))?;
+    let header: Header = serde_json::from_str(first).with_context(|| format!("{}: line 1 is not a checkpoint header", path.display()))?;
+    if header.checkpoint != VERSION {
+        bail!("{}: checkpoint format {} (this build reads {VERSION})", path.display(), header.checkpoint);
+    }
+    let mut runs = Vec::new();
+    let mut finished = BTreeMap::new();
+    for (i, line) in lines {
+        let v: Value = serde_json::from_str(line).with_context(|| format!("{}: line {} is corrupt", path.display(), i + 1))?;
+        if let Some(run) = v.get("run") {
+            runs.push(serde_json::from_value(run.clone()).with_context(|| format!("{}: line {}", path.display(), i + 1))?);
+        } else {
+            let p: FinishedPoint = serde_json::from_value(v).with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+            let index = p.index().ok_or_else(|| anyhow!("{}: line {} has no point index", path.display(), i + 1))?;
+            finished.insert(index, p);
+        }
+    }
+    Ok((header, runs, finished, complete as u64))
+}
+
+impl Checkpoint {
+    /// Opens the checkpoint of `dir` for a run of `config`/`shard` with `points` points, as `mode` says.
+    pub fn open(dir: &Path, config: &SuiteConfig, shard: Option<Shard>, points: usize, meta: &RunMeta, mode: Mode) -> Result<Self> {
+        let path = path(dir, shard);
+        let shard_text = shard.map(|s| format!("{}/{}", s.index, s.count));
+        let build = Build::of(meta);
+        let existing = if path.exists() && mode != Mode::Restart { Some(read(&path)?) } else { None };
+        let (runs, finished, file) = match existing {
+            Some((header, runs, finished, valid_len)) => {
+                let done = finished.len();
+                match mode {
+                    Mode::Fresh if done < header.points => bail!(
+                        "{} holds an unfinished run ({done} of {} points done); pass --resume to continue it or --restart to discard it",
+                        path.display(),
+                        header.points
+                    ),
+                    Mode::Resume => {
+                        if header.config != *config {
+                            bail!("{}: the checkpoint's configuration differs from this run's; --resume needs the same --config", path.display());
+                        }
+                        if header.shard != shard_text {
+                            bail!("{}: the checkpoint is of shard {:?}, this run is {:?}", path.display(), header.shard, shard_text);
+                        }
+                        if header.build != build {
+                            bail!(
+                                "{}: finished points come from build {:?}, this binary is {:?}; resume with the same build or --restart",
+                                path.display(),
+                                header.build,
+                                build
+                            );
+                        }
+                        let file = File::options().write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+                        // Cut off a last line a kill left half-written, then append after the valid prefix.
+                        file.set_len(valid_len).with_context(|| format!("truncating {}", path.display()))?;
+                        (runs, finished, file)
+                    }
+                    // A finished run (or --restart): start over.
+                    _ => (Vec::new(), BTreeMap::new(), Self::create(&path, config, &shard_text, &build, points)?),
+                }
+            }
+            None => (Vec::new(), BTreeMap::new(), Self::create(&path, config, &shard_text, &build, points)?),
+        };
+        let mut cp = Self { path, file, finished, runs };
+        cp.append(&serde_json::json!({ "run": meta }))?;
+        cp.runs.push(meta.clone());
+        Ok(cp)
+    }
+
+    fn create(path: &Path, config: &SuiteConfig, shard: &Option<String>, build: &Build, points: usize) -> Result<File> {
+        let header = Header { checkpoint: VERSION, config: config.clone(), shard: shard.clone(), build: build.clone(), points };
+        let line = serde_json::to_string(&header)? + "\n";
+        // The header is written atomically, so a checkpoint file always starts with a whole header.
+        boltz_core::format::write_atomic(path, line.as_bytes())?;
+        File::options().append(true).open(path).with_context(|| format!("opening {}", path.display()))
+    }
+
+    fn append(&mut self, value: &Value) -> Result<()> {
+        use std::io::Seek;
+        let line = serde_json::to_string(value)? + "\n";
+        self.file.seek(std::io::SeekFrom::End(0))?;
+        self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_data()).with_context(|| format!("appending to {}", self.path.display()))
+    }
+
+    /// Records a finished point (synced to disk before returning).
+    pub fn record(&mut self, point: FinishedPoint) -> Result<()> {
+        let index = point.index().ok_or_else(|| anyhow!("a finished point without a point index"))?;
+        self.append(&serde_json::to_value(&point)?)?;
+        self.finished.insert(index, point);
+        Ok(())
+    }
+
+    /// The checkpoint's file.
+    pub fn file_path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,182 @@
+//! Bounded resources: thread counts, and memory estimates checked before anything large is allocated.
+//!
+//! The estimates are **lower bounds** of what a command allocates (the inputs and the stored weights at
+//! the smallest precision a construction can use), computed with checked arithmetic. A command whose
+//! lower bound exceeds the memory available (or `--max-memory`) is refused with the parameter and the
+//! estimate named, instead of aborting in an allocation or growing until the OOM killer stops it.
+
+use anyhow::{bail, Result};
+
+/// Worker threads from a `--threads`/config value: `None` or 0 means all cores; more than
+/// [`max_threads`] is refused.
+pub fn threads(requested: Option<usize>, what: &str) -> Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match requested {
+        None | Some(0) => Ok(cores),
+        Some(t) if t > max_threads() => {
+            bail!("{what} = {t}: more than {} threads (64 per core, {cores} cores) is refused", max_threads())
+        }
+        Some(t) => Ok(t),
+    }
+}
+
+/// The largest thread count accepted: 64 per logical CPU (oversubscription beyond that only costs memory
+/// and scheduling, and 10⁶ threads exhaust the process's memory map).
+pub fn max_threads() -> usize {
+    64 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Bytes of memory available to this process: `MemAvailable` of `/proc/meminfo`, capped by a cgroup v2
+/// limit (`/sys/fs/cgroup/memory.max`) when one is set. `None` where neither can be read.
+pub fn available_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|s| s.trim().parse::<u64>().ok());
+    match (meminfo, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Parses a byte count: `123`, `512K`, `8M`, `16G`, `1T` (binary units; a trailing `B`/`iB` is allowed).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let t = lower.strip_suffix("ib").or_else(|| lower.strip_suffix('b')).unwrap_or(&lower);
+    let (digits, shift) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 10),
+        Some('m') => (&t[..t.len() - 1], 20),
+        Some('g') => (&t[..t.len() - 1], 30),
+        Some('t') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| format!("expected a byte count such as 512M or 16G, got {s:?}"))?;
+    n.checked_mul(1u64 << shift).filter(|&b| b > 0).ok_or_else(|| format!("{s:?}: must be between 1 byte and 16 EiB"))
+}
+
+/// A human-readable byte count (binary units).
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The memory a command may use: `--max-memory`, or what the machine has available.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryBudget {
+    /// The limit in bytes (`None`: unknown, nothing is refused).
+    pub limit: Option<u64>,
+    /// Whether the limit came from `--max-memory`.
+    pub explicit: bool,
+}
+
+impl MemoryBudget {
+    /// `--max-memory` when given, else the available memory.
+    pub fn new(max_memory: Option<u64>) -> Self {
+        match max_memory {
+            Some(b) => Self { limit: Some(b), explicit: true },
+            None => Self { limit: available_bytes(), explicit: false },
+        }
+    }
+
+    /// Refuses `estimate` (a lower bound, `None` when it overflows 64 bits) when it exceeds the budget.
+    /// `what` names the parameters that drive the estimate.
+    pub fn check(&self, what: &str, estimate: Option<u64>) -> Result<()> {
+        let source = if self.explicit { "--max-memory" } else { "available memory" };
+        match (estimate, self.limit) {
+            (None, _) => bail!("{what}: the memory needed overflows 64 bits; refusing"),
+            (Some(e), Some(limit)) if e > limit => bail!(
+                "{what}: needs at least {} of memory, more than the {} of {source}; use smaller sizes{}",
+                human(e),
+                human(limit),
+                if self.explicit { "" } else { " or raise the limit with --max-memory" }
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Checked product of sizes.
+fn product(factors: &[u64]) -> Option<u64> {
+    factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(f))
+}
+
+fn sum(terms: &[Option<u64>]) -> Option<u64> {
+    terms.iter().try_fold(0u64, |acc, t| acc.checked_add((*t)?))
+}
+
+/// Bytes of one arbitrary-precision number at the smallest precision a construction stores (a 64-bit
+/// mantissa word plus the number's header).
+const BIGREAL_BYTES: u64 = 64;
+
+/// Lower bound of a memorizer run on N sequences of n tokens in d dimensions: the dataset in f64
+/// (inputs and targets), the context ids, and the FFN of the one-layer memorizer (width ≥ the n·N
+/// context ids, each with d + 2 stored numbers) — the deep constructions store at least as many.
+pub fn memorize_bytes(sequences: usize, length: usize, dim: usize) -> Option<u64> {
+    let (n_seq, n, d) = (sequences as u64, length as u64, dim as u64);
+    let tokens = product(&[n_seq, n])?;
+    sum(&[
+        product(&[tokens, d, 2, 8]),
+        product(&[tokens, BIGREAL_BYTES]),
+        product(&[tokens, d.checked_add(2)?, BIGREAL_BYTES]),
+    ])
+}
+
+/// Lower bound of a batched forward over `batch` sequences of n tokens: input, output and one
+/// hidden activation of width `width` per token, in `elem` bytes.
+pub fn forward_bytes(batch: usize, length: usize, dim: usize, width: usize, elem: usize) -> Option<u64> {
+    let tokens = product(&[batch as u64, length as u64])?;
+    product(&[tokens, (dim as u64).checked_mul(2)?.checked_add(width as u64)?, elem as u64])
+}
+
+/// Lower bound of the approximator (Proposition 1): `samples` random inputs of n tokens in d dimensions,
+/// with their targets and outputs, in f64 (the grid it enumerates is bounded by the construction itself).
+pub fn approximate_bytes(samples: usize, length: usize, dim: usize) -> Option<u64> {
+    product(&[samples as u64, length as u64, dim as u64, 3, 8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_parse() {
+        assert_eq!(parse_bytes("512"), Ok(512));
+        assert_eq!(parse_bytes("8M"), Ok(8 << 20));
+        assert_eq!(parse_bytes("16GiB"), Ok(16 << 30));
+        assert_eq!(parse_bytes("2tb"), Ok(2 << 40));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999T").is_err());
+    }
+
+    #[test]
+    fn estimates_overflow_to_none_and_refuse() {
+        assert_eq!(memorize_bytes(usize::MAX, 8, 4), None);
+        assert!(memorize_bytes(100, 8, 4).is_some_and(|b| b < 1 << 20));
+        assert_eq!(approximate_bytes(usize::MAX, 2, 2), None);
+        let budget = MemoryBudget { limit: Some(1 << 30), explicit: true };
+        assert!(budget.check("x", memorize_bytes(100, 8, 4)).is_ok());
+        let err = budget.check("--sequences 10000000", memorize_bytes(10_000_000, 8, 4)).unwrap_err().to_string();
+        assert!(err.contains("--sequences 10000000") && err.contains("GiB") && err.contains("--max-memory"), "{err}");
+        assert!(budget.check("x", None).unwrap_err().to_string().contains("overflows"));
+    }
+
+    #[test]
+    fn thread_cap() {
+        assert!(threads(Some(1), "--threads").is_ok());
+        assert!(threads(None, "--threads").is_ok_and(|t| t >= 1));
+        let err = threads(Some(1_000_000), "--threads").unwrap_err().to_string();
+        assert!(err.contains("--threads = 1000000"), "{err}");
+    }
+}
