@@ -1,7 +1,7 @@
 //! The suite's checkpoint: every finished point is appended as one JSON line and synced to disk before
 //! the next point starts, so Ctrl-C, `kill -9` or a crash loses at most the point in progress.
 //! `boltz reproduce --resume` reads it back and skips the finished points of the same configuration,
-//! shard and build; the result files are derived from it.
+//! shard and build; the result files are derived from it, and it is removed once they are written.
 //!
 //! Format (`checkpoint.jsonl`, or `checkpoint.shard-<i>-of-<k>.jsonl`): one header line
 //! `{"checkpoint": 1, "config": …, "shard": …, "build": {…}, "points": m}`, then one line per run start
@@ -196,6 +196,14 @@ impl Checkpoint {
         let index = point.index().ok_or_else(|| anyhow!("a finished point without a point index"))?;
         self.append(&serde_json::to_value(&point)?)?;
         self.finished.insert(index, point);
+        Ok(())
+    }
+
+    /// Removes the checkpoint once the result files derived from it are written: a finished run leaves
+    /// only its result files (a later run starts fresh; `--resume` with nothing to resume starts fresh too).
+    pub fn finish(self) -> Result<()> {
+        std::fs::remove_file(&self.path).with_context(|| format!("removing {}", self.path.display()))?;
+        boltz_core::format::sync_parent(&self.path);
         Ok(())
     }
 

@@ -560,6 +560,7 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
         write_csv(&path.with_extension("csv"), &file.rows)?;
         files.push(path);
     }
+    cp.finish()?;
     Ok(SuiteOutcome { files, failed_properties: failed, resumed_points: resumed })
 }
 

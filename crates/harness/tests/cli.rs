@@ -480,3 +480,316 @@ fn merge_refuses_incomplete_or_mixed_shards() {
     let points: Vec<u64> = sep["rows"].as_array().unwrap().iter().map(|r| r["point"].as_u64().unwrap()).collect();
     assert_eq!(points, [1, 2]);
 }
+
+/// A suite of ~a dozen cheap points (a few seconds), for kills, resumes and locks.
+const KILLABLE: &str = r#"{
+  "seed": 5, "threads": 1,
+  "capacity": { "sequences": [4, 6], "length": 3, "dim": 2, "vocab": 6, "policies": ["mean-pool", "measured"], "softmax_max_sequences": 0, "yun_max_sequences": 0, "bisect": true, "bisect_max_sequences": 6 },
+  "separation": { "grid": [[2, 4, 1], [3, 4, 1], [3, 5, 2]], "sequences": 6 },
+  "approximation": { "targets": ["product-mean"], "length": 2, "cells": [2, 3], "samples": 20 },
+  "hardmax": { "dims": [1, 2], "draws": 5, "family": 3 }
+}"#;
+
+/// Whether a file of the output directory is complete: JSON parses, CSV rows have the header's column
+/// count (read with the `csv` crate), PNG ends with its IEND chunk, SVG with `</svg>`, the checkpoint's
+/// lines parse (its last line may be cut by a kill: that one is dropped by design on resume).
+fn assert_complete(path: &Path) {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let bytes = std::fs::read(path).unwrap();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_string()).unwrap_or_default();
+    match ext.as_str() {
+        "json" => {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: truncated JSON: {e}"));
+            assert!(v["rows"].is_array(), "{name}");
+        }
+        "csv" => {
+            let mut r = csv::Reader::from_reader(bytes.as_slice());
+            let columns = r.headers().unwrap_or_else(|e| panic!("{name}: {e}")).len();
+            for rec in r.records() {
+                assert_eq!(rec.unwrap_or_else(|e| panic!("{name}: {e}")).len(), columns, "{name}");
+            }
+        }
+        "png" => assert!(bytes.len() > 12 && bytes[bytes.len() - 8..bytes.len() - 4] == *b"IEND", "{name}: truncated PNG"),
+        "svg" => assert!(String::from_utf8_lossy(&bytes).trim_end().ends_with("</svg>"), "{name}: truncated SVG"),
+        "jsonl" => {
+            let text = String::from_utf8_lossy(&bytes);
+            let whole = text.rsplit_once('\n').map_or("", |(w, _)| w);
+            for line in whole.lines() {
+                let _: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}: corrupt line {line:?}: {e}"));
+            }
+        }
+        "lock" => {}
+        _ => panic!("{name}: unexpected file in the output directory"),
+    }
+}
+
+/// Files of `dir` that are not temporary files of an interrupted write.
+fn visible_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| !p.file_name().unwrap().to_string_lossy().contains(".boltz-tmp"));
+    out.sort();
+    out
+}
+
+#[test]
+fn killed_runs_leave_complete_files_and_resume_finishes_them() {
+    let dir = tmp("kill");
+    let cfg = dir.join("killable.json");
+    std::fs::write(&cfg, KILLABLE).unwrap();
+    let clean = dir.join("clean");
+    let t = std::time::Instant::now();
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", clean.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = t.elapsed().as_secs_f64();
+    assert!(!clean.join("checkpoint.jsonl").exists(), "a finished run removes its checkpoint");
+    // Kill at moments spread over the run (points, result files, charts), each into a directory that
+    // already holds an earlier complete run (whose files must never be destroyed or truncated).
+    let trials = 8;
+    let mut resumed_any = false;
+    for k in 0..trials {
+        let out = dir.join(format!("killed-{k}"));
+        std::fs::create_dir_all(&out).unwrap();
+        for f in visible_files(&clean) {
+            std::fs::copy(&f, out.join(f.file_name().unwrap())).unwrap();
+        }
+        let delay = full * (0.1 + 0.9 * (k as f64 + 0.5) / trials as f64);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_boltz"))
+            .args(["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs_f64(delay));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        for f in visible_files(&out) {
+            assert_complete(&f);
+        }
+        for exp in ["capacity", "separation", "approximation", "hardmax"] {
+            assert!(out.join(format!("{exp}.json")).exists(), "trial {k}: the earlier {exp}.json was destroyed");
+        }
+        // Resume (or find a finished run and start fresh: both must end complete).
+        let resumable = out.join("checkpoint.jsonl").exists();
+        let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"]);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "trial {k}: {err}");
+        resumed_any |= resumable && err.contains("resuming:");
+        let names: Vec<String> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+        assert!(names.iter().all(|n| !n.contains(".boltz-tmp")), "trial {k}: temporary files left: {names:?}");
+        assert!(!out.join("checkpoint.jsonl").exists());
+        for f in visible_files(&out) {
+            assert_complete(&f);
+        }
+        // The resumed results equal the clean run's in every exact field (timings within a wide factor).
+        let o = boltz(&["check", clean.to_str().unwrap(), "--with", out.to_str().unwrap(), "--time-factor", "1000"]);
+        assert!(o.status.success(), "trial {k}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(resumed_any, "no kill landed while points were running; the test did not exercise --resume");
+}
+
+#[test]
+fn unfinished_checkpoints_are_not_overwritten_or_mixed() {
+    let dir = tmp("checkpoint");
+    let cfg = dir.join("killable.json");
+    std::fs::write(&cfg, KILLABLE).unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // A checkpoint of an unfinished run: header and no points, as a run killed early leaves it.
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-plot"]);
+    assert!(o.status.success());
+    let version = String::from_utf8_lossy(&boltz(&["--version"]).stdout).to_string();
+    let rev = version.split("(git ").nth(1).unwrap().split(',').next().unwrap().to_string();
+    let file = read_json(&out.join("capacity.json"));
+    let header = serde_json::json!({
+        "checkpoint": 1, "config": file["config"], "shard": null, "points": 11,
+        "build": { "git_rev": rev, "git_dirty": file["meta"]["git_dirty"], "version": file["meta"]["version"], "rustc": file["meta"]["rustc"] },
+    });
+    std::fs::write(out.join("checkpoint.jsonl"), format!("{header}\n")).unwrap();
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-plot"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unfinished run (0 of 11 points done); pass --resume"));
+    // Another configuration cannot resume it.
+    let other = dir.join("other.json");
+    std::fs::write(&other, KILLABLE.replace("\"seed\": 5", "\"seed\": 6")).unwrap();
+    let o = boltz(&["reproduce", "--config", other.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume", "--no-plot"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("configuration differs"), "{}", String::from_utf8_lossy(&o.stderr));
+    // Another build cannot either.
+    let mut h2 = header.clone();
+    h2["build"]["git_rev"] = Value::from("0000000");
+    std::fs::write(out.join("checkpoint.jsonl"), format!("{h2}\n")).unwrap();
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume", "--no-plot"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("finished points come from build"), "{}", String::from_utf8_lossy(&o.stderr));
+    // --restart discards it.
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--restart", "--no-plot"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_second_writer_is_refused() {
+    let dir = tmp("lock");
+    let cfg = dir.join("killable.json");
+    std::fs::write(&cfg, KILLABLE).unwrap();
+    let out = dir.join("out");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_boltz"))
+        .args(["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the lock (its checkpoint exists).
+    let t = std::time::Instant::now();
+    while !out.join("checkpoint.jsonl").exists() && t.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for args in [vec!["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()], vec!["plot", out.to_str().unwrap()]] {
+        let o = boltz(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("another boltz process is writing"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn bad_config_values_fail_before_any_point_runs() {
+    let dir = tmp("late-config");
+    for (edit, field) in [
+        (("\"dims\": [1, 2]", "\"dims\": [1, 2, 0]"), "hardmax.dims[2]"),
+        (("\"sequences\": 6 }", "\"sequences\": 0 }"), "separation.sequences"),
+        (("\"samples\": 20", "\"samples\": 0"), "approximation.cells[0]"),
+        (("\"sequences\": [4, 6]", "\"sequences\": [4, \"six\"]"), "capacity.sequences[1]"),
+    ] {
+        let cfg = dir.join("bad.json");
+        std::fs::write(&cfg, KILLABLE.replace(edit.0, edit.1)).unwrap();
+        let out = dir.join("never");
+        let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{field}: {err}");
+        assert!(err.contains(field), "{field}: {err}");
+        assert!(!out.exists(), "{field}: the output directory was touched before the config was checked");
+    }
+    // An output directory that cannot be created: refused before computing.
+    let o = boltz(&["reproduce", "--quick", "--out", "/proc/boltz-cannot"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("output directory"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn huge_arguments_are_refused_not_crashed() {
+    let cases: [(&[&str], &str); 9] = [
+        (&["memorize", "--sequences", "18446744073709551615"], "do not fit in memory"),
+        (&["memorize", "--sequences", "1000000000000"], "memory"),
+        (&["memorize", "--sequences", "10000000", "--max-memory", "1G"], "--max-memory"),
+        (&["memorize", "--dim", "1000000", "--max-memory", "1G"], "--dim 1000000"),
+        (&["memorize", "--threads", "1000000"], "--threads = 1000000"),
+        (&["approximate", "--samples", "1000000000000"], "samples"),
+        (&["approximate", "--cells", "4096", "--length", "3"], "too many to enumerate"),
+        (&["bench", "--workload", "practical", "--batch", "10000000"], "--batch 10000000"),
+        (&["memorize", "--precision", "bits=99999999999"], "bits=N"),
+    ];
+    for (args, expected) in cases {
+        let t = std::time::Instant::now();
+        let o = boltz(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(t.elapsed().as_secs() < 30, "{args:?} was refused only after {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn closed_or_full_stdout_never_panics() {
+    // A reader that goes away: quiet exit 0, no panic message.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boltz"))
+        .args(["config"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?}", o.status);
+    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A full disk: an error (exit 2) that says so.
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_boltz")).args(["config"]).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("writing to stdout") && !err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn provenance_is_the_builds_not_the_working_directorys() {
+    let version = String::from_utf8_lossy(&boltz(&["--version"]).stdout).to_string();
+    let head = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(env!("CARGO_MANIFEST_DIR")).output().ok();
+    let Some(head) = head.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()) else {
+        eprintln!("skipped: not a git checkout, the build records \"unknown\"");
+        assert!(version.contains("(git unknown"), "{version}");
+        return;
+    };
+    assert!(version.contains(&format!("(git {head}, dirty: ")), "{version}");
+    // Run from a directory outside any repository: the record still names the build's revision.
+    let elsewhere = tmp("provenance");
+    let out = elsewhere.join("m.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_boltz"))
+        .args(["memorize", "--sequences", "3", "--length", "2", "--dim", "2", "--vocab", "4", "--no-bisect", "--out", out.to_str().unwrap()])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec = read_json(&out);
+    assert_eq!(rec["meta"]["git_rev"], Value::from(head));
+    // Structured arguments and CLI spellings, not Rust Debug text.
+    assert_eq!(rec["args"]["sequences"], 3);
+    assert_eq!(rec["construction"], "one-layer");
+    assert!(rec["precision"].as_str().unwrap().starts_with("bits="), "{}", rec["precision"]);
+}
+
+#[test]
+fn export_replaces_a_whole_earlier_export_and_refuses_foreign_directories() {
+    let dir = tmp("export");
+    let exp = dir.join("exp");
+    std::fs::create_dir_all(&exp).unwrap();
+    for f in ["model.exact.json", "model.safetensors", "dataset.safetensors"] {
+        std::fs::write(exp.join(f), "stale").unwrap();
+    }
+    let args = ["memorize", "--sequences", "3", "--length", "2", "--dim", "2", "--vocab", "4", "--no-bisect", "--export"];
+    let o = boltz(&[&args[..], &[exp.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("exported") && stdout.contains("model.exact.json"), "{stdout}");
+    for f in std::fs::read_dir(&exp).unwrap().flatten() {
+        assert_ne!(std::fs::read(f.path()).unwrap(), b"stale", "{}: a stale file survived", f.path().display());
+    }
+    let siblings: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(siblings, ["exp"], "staging directories left behind");
+    // A directory with other files is refused before anything is built.
+    std::fs::write(exp.join("notes.txt"), "mine").unwrap();
+    let o = boltz(&[&args[..], &[exp.to_str().unwrap()]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("notes.txt"));
+    assert_eq!(std::fs::read_to_string(exp.join("notes.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn memorize_refuses_before_building() {
+    for (args, expected) in [
+        (vec!["--backend", "cpu", "--precision", "bits=64"], "runs f32 or f64"),
+        (vec!["--backend", "cpu"], "needs --precision"),
+        (vec!["--out", "/proc/boltz-no/record.json"], "--out"),
+        (vec!["--construction", "kim"], "kim"),
+    ] {
+        // N = 1000 takes seconds to build: a refusal must come first, and fast.
+        let t = std::time::Instant::now();
+        let o = boltz(&[&["memorize", "--sequences", "1000"][..], &args[..]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("building the"), "{args:?} was refused after the build started: {err}");
+        assert!(t.elapsed().as_secs() < 20, "{args:?}");
+    }
+}
