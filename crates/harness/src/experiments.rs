@@ -393,9 +393,20 @@ pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<
     }
 }
 
+/// The version of the result-file schema (`docs/results.md`). Fields are only added within a version;
+/// renaming or removing one bumps it. Files without the field are version 1 (the same fields).
+pub const SCHEMA_VERSION: u32 = 2;
+
+fn schema_version_1() -> u32 {
+    1
+}
+
 /// A result file: rows of one experiment with the metadata and configuration of the run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResultFile {
+    /// The schema version ([`SCHEMA_VERSION`] when written by this build).
+    #[serde(default = "schema_version_1")]
+    pub schema_version: u32,
     /// Experiment name.
     pub experiment: String,
     /// Run metadata.
@@ -546,6 +557,7 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
             }
         }
         let file = ResultFile {
+            schema_version: SCHEMA_VERSION,
             experiment: exp.into(),
             meta: meta.clone(),
             config: cfg.clone(),
@@ -673,6 +685,7 @@ pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
         let mut rows: Vec<Value> = files.iter().flat_map(|(_, f)| f.rows.clone()).collect();
         rows.sort_by_key(|r| r.get("point").and_then(Value::as_u64).unwrap_or(u64::MAX));
         merged.push(ResultFile {
+            schema_version: SCHEMA_VERSION,
             experiment: (*exp).into(),
             meta: first.meta.clone(),
             config: first.config.clone(),
@@ -702,6 +715,9 @@ pub fn load_results(dir: &Path) -> Result<BTreeMap<String, ResultFile>> {
         if path.exists() {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             let file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            if file.schema_version > SCHEMA_VERSION {
+                bail!("{}: schema version {} is newer than this build reads ({SCHEMA_VERSION}); use a newer boltz", path.display(), file.schema_version);
+            }
             out.insert(exp.to_string(), file);
         }
     }

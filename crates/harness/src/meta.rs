@@ -130,7 +130,9 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     boltz_core::format::write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes rows (JSON objects) as CSV with the union of their keys as columns, atomically.
+/// Writes rows (JSON objects) as CSV through the `csv` crate (RFC 4180 quoting), atomically. The
+/// columns are the union of the rows' keys in first-seen order; a missing or null value is an empty cell,
+/// a string its text, a number or boolean its JSON text, a list or object its JSON text in one cell.
 pub fn write_csv(path: &Path, rows: &[serde_json::Value]) -> Result<()> {
     let mut columns: Vec<String> = Vec::new();
     for row in rows {
@@ -142,22 +144,20 @@ pub fn write_csv(path: &Path, rows: &[serde_json::Value]) -> Result<()> {
             }
         }
     }
-    // RFC 4180: strings, and lists/objects (written as their JSON text), quoted with doubled quotes.
-    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let cell = |v: Option<&serde_json::Value>| -> String {
         match v {
             None | Some(serde_json::Value::Null) => String::new(),
-            Some(serde_json::Value::String(s)) => quoted(s),
-            Some(other @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => quoted(&other.to_string()),
+            Some(serde_json::Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         }
     };
-    let mut text = columns.join(",") + "\n";
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    w.write_record(&columns).context("writing CSV")?;
     for row in rows {
-        let line: Vec<String> = columns.iter().map(|c| cell(row.get(c))).collect();
-        text += &(line.join(",") + "\n");
+        w.write_record(columns.iter().map(|c| cell(row.get(c)))).context("writing CSV")?;
     }
-    boltz_core::format::write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?;
+    boltz_core::format::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
@@ -173,6 +173,11 @@ mod tests {
         write_csv(&path, &rows).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "a,b,c\n1,\"[[35,35],[37,100]]\",\"x,\"\"y\"\"\"\n2,,\n");
+        // And a CSV parser reads the values back.
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let rec: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(&rec[0][1], "[[35,35],[37,100]]");
+        assert_eq!(&rec[0][2], "x,\"y\"");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
