@@ -523,21 +523,27 @@ fn assert_complete(path: &Path) {
     }
 }
 
+/// A fresh test directory holding the [`KILLABLE`] configuration as `killable.json`.
+fn killable_config(name: &str) -> (PathBuf, PathBuf) {
+    let dir = tmp(name);
+    let cfg = dir.join("killable.json");
+    std::fs::write(&cfg, KILLABLE).unwrap();
+    (dir, cfg)
+}
+
 /// Files of `dir` that are not temporary files of an interrupted write.
 fn visible_files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    out.retain(|p| !p.file_name().unwrap().to_string_lossy().contains(".boltz-tmp"));
+    out.retain(|p| !p.file_name().unwrap().to_string_lossy().contains(boltz_core::format::TEMP_MARKER));
     out.sort();
     out
 }
 
 #[test]
 fn killed_runs_leave_complete_files_and_resume_finishes_them() {
-    let dir = tmp("kill");
-    let cfg = dir.join("killable.json");
-    std::fs::write(&cfg, KILLABLE).unwrap();
+    let (dir, cfg) = killable_config("kill");
     let clean = dir.join("clean");
     let t = std::time::Instant::now();
     let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", clean.to_str().unwrap()]);
@@ -577,7 +583,7 @@ fn killed_runs_leave_complete_files_and_resume_finishes_them() {
         assert!(o.status.success(), "trial {k}: {err}");
         resumed_any |= resumable && err.contains("resuming:");
         let names: Vec<String> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
-        assert!(names.iter().all(|n| !n.contains(".boltz-tmp")), "trial {k}: temporary files left: {names:?}");
+        assert!(names.iter().all(|n| !n.contains(boltz_core::format::TEMP_MARKER)), "trial {k}: temporary files left: {names:?}");
         assert!(!out.join("checkpoint.jsonl").exists());
         for f in visible_files(&out) {
             assert_complete(&f);
@@ -591,9 +597,7 @@ fn killed_runs_leave_complete_files_and_resume_finishes_them() {
 
 #[test]
 fn unfinished_checkpoints_are_not_overwritten_or_mixed() {
-    let dir = tmp("checkpoint");
-    let cfg = dir.join("killable.json");
-    std::fs::write(&cfg, KILLABLE).unwrap();
+    let (dir, cfg) = killable_config("checkpoint");
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     // A checkpoint of an unfinished run: header and no points, as a run killed early leaves it.
@@ -629,9 +633,7 @@ fn unfinished_checkpoints_are_not_overwritten_or_mixed() {
 
 #[test]
 fn a_second_writer_is_refused() {
-    let dir = tmp("lock");
-    let cfg = dir.join("killable.json");
-    std::fs::write(&cfg, KILLABLE).unwrap();
+    let (dir, cfg) = killable_config("lock");
     let out = dir.join("out");
     let mut first = Command::new(env!("CARGO_BIN_EXE_boltz"))
         .args(["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
