@@ -18,8 +18,8 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let workspace = manifest.ancestors().nth(2).unwrap_or(&manifest).to_path_buf();
     let rev = output("git", &["rev-parse", "HEAD"], &workspace);
-    let dirty = rev.is_some()
-        && output("git", &["status", "--porcelain", "--untracked-files=no"], &workspace).is_some_and(|s| !s.is_empty());
+    let dirty =
+        rev.is_some() && output("git", &["status", "--porcelain", "--untracked-files=no"], &workspace).is_some_and(|s| !s.is_empty());
     println!("cargo:rustc-env=BOLTZ_GIT_REV={}", rev.as_deref().unwrap_or("unknown"));
     println!("cargo:rustc-env=BOLTZ_GIT_DIRTY={dirty}");
 

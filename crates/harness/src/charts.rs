@@ -650,7 +650,11 @@ mod history_tests {
         let dir = std::env::temp_dir().join(format!("boltz-chart-extreme-{}", std::process::id()));
         let files = draw(&chart, &dir).unwrap();
         assert!(files.iter().all(|f| f.exists()));
-        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(boltz_core::format::TEMP_MARKER)));
+        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(boltz_core::format::TEMP_MARKER)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -115,7 +115,13 @@ pub fn compare_dirs(committed: &Path, rerun: &Path, time_factor: f64) -> Result<
     let mut report = Report::default();
     for (exp, a) in &old {
         let Some(b) = new.get(exp) else {
-            report.differences.push(file_difference(exp, "file", format!("{exp}.json"), "(absent)".into(), "experiment missing from the re-run"));
+            report.differences.push(file_difference(
+                exp,
+                "file",
+                format!("{exp}.json"),
+                "(absent)".into(),
+                "experiment missing from the re-run",
+            ));
             continue;
         };
         if a.config != b.config {
@@ -124,7 +130,13 @@ pub fn compare_dirs(committed: &Path, rerun: &Path, time_factor: f64) -> Result<
         compare_files(exp, a, b, time_factor, &mut report);
     }
     for exp in new.keys().filter(|e| !old.contains_key(*e)) {
-        report.differences.push(file_difference(exp, "file", "(absent)".into(), format!("{exp}.json"), "experiment not in the committed results"));
+        report.differences.push(file_difference(
+            exp,
+            "file",
+            "(absent)".into(),
+            format!("{exp}.json"),
+            "experiment not in the committed results",
+        ));
     }
     Ok(report)
 }

@@ -101,9 +101,18 @@ pub enum Mode {
     Restart,
 }
 
+/// What a checkpoint file holds.
+struct Contents {
+    header: Header,
+    runs: Vec<RunMeta>,
+    finished: BTreeMap<usize, FinishedPoint>,
+    /// Length in bytes of the valid prefix (whole lines).
+    valid_len: u64,
+}
+
 /// Lines of a checkpoint file: header, run starts, finished points. A last line without its newline (cut
-/// by a kill) is dropped; the returned length is that of the valid prefix.
-fn read(path: &Path) -> Result<(Header, Vec<RunMeta>, BTreeMap<usize, FinishedPoint>, u64)> {
+/// by a kill) is dropped; `valid_len` is the length of the valid prefix.
+fn read(path: &Path) -> Result<Contents> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let text = std::str::from_utf8(&text[..complete]).with_context(|| format!("{}: not UTF-8", path.display()))?;
@@ -125,7 +134,26 @@ fn read(path: &Path) -> Result<(Header, Vec<RunMeta>, BTreeMap<usize, FinishedPo
             finished.insert(index, p);
         }
     }
-    Ok((header, runs, finished, complete as u64))
+    Ok(Contents { header, runs, finished, valid_len: complete as u64 })
+}
+
+/// Refuses to resume `existing` unless it is the checkpoint of the same configuration, shard and build.
+fn check_resumable(path: &Path, existing: &Header, config: &SuiteConfig, shard: &Option<String>, build: &Build) -> Result<()> {
+    if existing.config != *config {
+        bail!("{}: the checkpoint's configuration differs from this run's; --resume needs the same --config", path.display());
+    }
+    if existing.shard != *shard {
+        bail!("{}: the checkpoint is of shard {:?}, this run is {:?}", path.display(), existing.shard, shard);
+    }
+    if existing.build != *build {
+        bail!(
+            "{}: finished points come from build {:?}, this binary is {:?}; resume with the same build or --restart",
+            path.display(),
+            existing.build,
+            build
+        );
+    }
+    Ok(())
 }
 
 impl Checkpoint {
@@ -135,40 +163,22 @@ impl Checkpoint {
         let shard_text = shard.map(|s| format!("{}/{}", s.index, s.count));
         let build = Build::of(meta);
         let existing = if path.exists() && mode != Mode::Restart { Some(read(&path)?) } else { None };
-        let (runs, finished, file) = match existing {
-            Some((header, runs, finished, valid_len)) => {
-                let done = finished.len();
-                match mode {
-                    Mode::Fresh if done < header.points => bail!(
-                        "{} holds an unfinished run ({done} of {} points done); pass --resume to continue it or --restart to discard it",
-                        path.display(),
-                        header.points
-                    ),
-                    Mode::Resume => {
-                        if header.config != *config {
-                            bail!("{}: the checkpoint's configuration differs from this run's; --resume needs the same --config", path.display());
-                        }
-                        if header.shard != shard_text {
-                            bail!("{}: the checkpoint is of shard {:?}, this run is {:?}", path.display(), header.shard, shard_text);
-                        }
-                        if header.build != build {
-                            bail!(
-                                "{}: finished points come from build {:?}, this binary is {:?}; resume with the same build or --restart",
-                                path.display(),
-                                header.build,
-                                build
-                            );
-                        }
-                        let file = File::options().write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
-                        // Cut off a last line a kill left half-written, then append after the valid prefix.
-                        file.set_len(valid_len).with_context(|| format!("truncating {}", path.display()))?;
-                        (runs, finished, file)
-                    }
-                    // A finished run (or --restart): start over.
-                    _ => (Vec::new(), BTreeMap::new(), Self::create(&path, config, &shard_text, &build, points)?),
-                }
+        let (runs, finished, file) = match (existing, mode) {
+            (Some(c), Mode::Fresh) if c.finished.len() < c.header.points => bail!(
+                "{} holds an unfinished run ({} of {} points done); pass --resume to continue it or --restart to discard it",
+                path.display(),
+                c.finished.len(),
+                c.header.points
+            ),
+            (Some(c), Mode::Resume) => {
+                check_resumable(&path, &c.header, config, &shard_text, &build)?;
+                let file = File::options().write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+                // Cut off a last line a kill left half-written, then append after the valid prefix.
+                file.set_len(c.valid_len).with_context(|| format!("truncating {}", path.display()))?;
+                (c.runs, c.finished, file)
             }
-            None => (Vec::new(), BTreeMap::new(), Self::create(&path, config, &shard_text, &build, points)?),
+            // No checkpoint, a finished run, or --restart: start over.
+            _ => (Vec::new(), BTreeMap::new(), Self::create(&path, config, &shard_text, &build, points)?),
         };
         let mut cp = Self { path, file, finished, runs };
         cp.append(&serde_json::json!({ "run": meta }))?;
@@ -188,7 +198,10 @@ impl Checkpoint {
         use std::io::Seek;
         let line = serde_json::to_string(value)? + "\n";
         self.file.seek(std::io::SeekFrom::End(0))?;
-        self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_data()).with_context(|| format!("appending to {}", self.path.display()))
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("appending to {}", self.path.display()))
     }
 
     /// Records a finished point (synced to disk before returning).

@@ -237,7 +237,8 @@ mod tests {
             edit(&mut v);
             format!("{:#}", SuiteConfig::parse(&v.to_string(), "x").unwrap_err())
         };
-        let cases: [(&str, &dyn Fn(&mut serde_json::Value)); 7] = [
+        type Edit = dyn Fn(&mut serde_json::Value);
+        let cases: [(&str, &Edit); 7] = [
             ("hardmax.dims[2]", &|v| v["hardmax"]["dims"] = serde_json::json!([1, 2, 0])),
             ("separation.sequences", &|v| v["separation"]["sequences"] = serde_json::json!(0)),
             ("approximation.cells[0]", &|v| v["approximation"]["samples"] = serde_json::json!(0)),

@@ -454,16 +454,38 @@ pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) 
         let data = match spec {
             PointSpec::Capacity { sequences, .. } => {
                 let c = &cfg.capacity;
-                Some(DatasetSpec { sequences: *sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() })
+                Some(DatasetSpec {
+                    sequences: *sequences,
+                    length: c.length,
+                    dim: c.dim,
+                    vocab: c.vocab,
+                    seed: cfg.seed,
+                    classes: 2,
+                    ..Default::default()
+                })
             }
             PointSpec::Adversarial { family, dim, sequences, .. } => {
                 let a = &cfg.adversarial;
                 let vocab_kind: VocabKind = family.parse().map_err(|e: boltz_core::Error| anyhow!("{e}")).with_context(named)?;
-                Some(DatasetSpec { sequences: *sequences, length: a.length, dim: *dim, vocab: a.vocab, seed: cfg.seed, classes: 2, vocab_kind, ..Default::default() })
+                Some(DatasetSpec {
+                    sequences: *sequences,
+                    length: a.length,
+                    dim: *dim,
+                    vocab: a.vocab,
+                    seed: cfg.seed,
+                    classes: 2,
+                    vocab_kind,
+                    ..Default::default()
+                })
             }
-            PointSpec::Separation { length, vocab, dim } => {
-                Some(DatasetSpec { sequences: cfg.separation.sequences, length: *length, dim: *dim, vocab: *vocab, seed: cfg.seed, ..Default::default() })
-            }
+            PointSpec::Separation { length, vocab, dim } => Some(DatasetSpec {
+                sequences: cfg.separation.sequences,
+                length: *length,
+                dim: *dim,
+                vocab: *vocab,
+                seed: cfg.seed,
+                ..Default::default()
+            }),
             PointSpec::Approximation { .. } => {
                 let a = &cfg.approximation;
                 budget.check(&named(), crate::resources::approximate_bytes(a.samples, a.length, 1))?;
@@ -501,7 +523,8 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
     let meta = RunMeta::collect(threads);
     let all = points(cfg);
     let shard = opts.shard;
-    let mine: Vec<(usize, PointSpec)> = all.iter().cloned().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index)).collect();
+    let mine: Vec<(usize, PointSpec)> =
+        all.iter().cloned().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index)).collect();
     let mut cp = Checkpoint::open(out.path(), cfg, shard, mine.len(), &meta, opts.mode)?;
     let resumed = mine.iter().filter(|(i, _)| cp.finished.contains_key(i)).count();
     let todo: Vec<&(usize, PointSpec)> = mine.iter().filter(|(i, _)| !cp.finished.contains_key(i)).collect();
@@ -653,8 +676,10 @@ pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut merged = Vec::new();
     for (exp, files) in &per_experiment {
         let present: Vec<usize> = files.iter().filter_map(|(_, f)| f.shard.as_deref()?.split_once('/')?.0.parse().ok()).collect();
-        let absent: Vec<String> =
-            (0..k).filter(|i| !present.contains(i)).map(|i| result_path(dir, exp, Some(Shard { index: i, count: k })).display().to_string()).collect();
+        let absent: Vec<String> = (0..k)
+            .filter(|i| !present.contains(i))
+            .map(|i| result_path(dir, exp, Some(Shard { index: i, count: k })).display().to_string())
+            .collect();
         if !absent.is_empty() {
             bail!("{exp}: incomplete, shard files missing: {}; run the missing shards before merging", absent.join(", "));
         }
@@ -716,7 +741,11 @@ pub fn load_results(dir: &Path) -> Result<BTreeMap<String, ResultFile>> {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             let file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             if file.schema_version > SCHEMA_VERSION {
-                bail!("{}: schema version {} is newer than this build reads ({SCHEMA_VERSION}); use a newer boltz", path.display(), file.schema_version);
+                bail!(
+                    "{}: schema version {} is newer than this build reads ({SCHEMA_VERSION}); use a newer boltz",
+                    path.display(),
+                    file.schema_version
+                );
             }
             out.insert(exp.to_string(), file);
         }

@@ -438,7 +438,11 @@ fn check_export_dir(dir: &Path) -> Result<()> {
             .filter(|n| !EXPORT_FILES.contains(&n.as_str()))
             .collect();
         if !foreign.is_empty() {
-            bail!("--export {}: holds files that are not an export ({}); choose a new or empty directory", dir.display(), foreign.join(", "));
+            bail!(
+                "--export {}: holds files that are not an export ({}); choose a new or empty directory",
+                dir.display(),
+                foreign.join(", ")
+            );
         }
     }
     let staging = export_staging(dir);
@@ -622,7 +626,10 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let stage = |what: std::fmt::Arguments<'_>| errln!("[{:>7.1}s] {what}", clock.elapsed().as_secs_f64());
     stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
-    stage(format_args!("building the {} construction", clap::ValueEnum::to_possible_value(&a.construction).map_or(String::new(), |v| v.get_name().to_string())));
+    stage(format_args!(
+        "building the {} construction",
+        clap::ValueEnum::to_possible_value(&a.construction).map_or(String::new(), |v| v.get_name().to_string())
+    ));
     let built = build(a, &data, threads)?;
     stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
     let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
@@ -710,7 +717,10 @@ fn memorize(a: &MemorizeArgs) -> Result<bool> {
         }
         outln!(
             "  {} attention + {} FFN layers; {} parameters dense, {} factored",
-            layers.attention, layers.ffn, params.dense, params.factored
+            layers.attention,
+            layers.ffn,
+            params.dense,
+            params.factored
         );
         outln!("  built at {} bits; exact in arbitrary precision: {}", built.bits, built.exact.is_perfect());
         if let Some(ranks) = attention_rank(&built.model).as_array() {
@@ -792,10 +802,7 @@ fn approximate(a: &ApproximateArgs) -> Result<bool> {
         outln!("FF∘SA∘FF approximator of {} (n = {}, d = {})", target.as_str(), a.length, a.dim);
         outln!("{:>8} {:>12} {:>12} {:>10} {:>8}", "delta", "L2 error", "f̄ floor", "params", "bits");
         for r in &rows {
-            outln!(
-                "{:>8.4} {:>12.4e} {:>12.4e} {:>10} {:>8}",
-                r.delta, r.l2_error, r.l2_error_piecewise_constant, r.params.dense, r.bits
-            );
+            outln!("{:>8.4} {:>12.4e} {:>12.4e} {:>10} {:>8}", r.delta, r.l2_error, r.l2_error_piecewise_constant, r.params.dense, r.bits);
         }
     }
     Ok(rows.iter().all(|r| r.l2_error.is_finite()))
@@ -937,7 +944,11 @@ fn reproduce(a: &ReproduceArgs) -> Result<bool> {
     errln!(
         "done in {:.1}s{}",
         start.elapsed().as_secs_f64(),
-        if outcome.resumed_points > 0 { format!(" ({} points resumed from the checkpoint)", outcome.resumed_points) } else { String::new() }
+        if outcome.resumed_points > 0 {
+            format!(" ({} points resumed from the checkpoint)", outcome.resumed_points)
+        } else {
+            String::new()
+        }
     );
     if !outcome.failed_properties.is_empty() {
         errln!("checked properties failed at: {}", outcome.failed_properties.join(", "));

@@ -125,11 +125,7 @@ const BIGREAL_BYTES: u64 = 64;
 pub fn memorize_bytes(sequences: usize, length: usize, dim: usize) -> Option<u64> {
     let (n_seq, n, d) = (sequences as u64, length as u64, dim as u64);
     let tokens = product(&[n_seq, n])?;
-    sum(&[
-        product(&[tokens, d, 2, 8]),
-        product(&[tokens, BIGREAL_BYTES]),
-        product(&[tokens, d.checked_add(2)?, BIGREAL_BYTES]),
-    ])
+    sum(&[product(&[tokens, d, 2, 8]), product(&[tokens, BIGREAL_BYTES]), product(&[tokens, d.checked_add(2)?, BIGREAL_BYTES])])
 }
 
 /// Lower bound of a batched forward over `batch` sequences of n tokens: input, output and one

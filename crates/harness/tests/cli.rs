@@ -533,9 +533,7 @@ fn killable_config(name: &str) -> (PathBuf, PathBuf) {
 
 /// Files of `dir` that are not temporary files of an interrupted write.
 fn visible_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     out.retain(|p| !p.file_name().unwrap().to_string_lossy().contains(boltz_core::format::TEMP_MARKER));
     out.sort();
     out
@@ -645,7 +643,8 @@ fn a_second_writer_is_refused() {
     while !out.join("checkpoint.jsonl").exists() && t.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    for args in [vec!["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()], vec!["plot", out.to_str().unwrap()]] {
+    for args in [vec!["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()], vec!["plot", out.to_str().unwrap()]]
+    {
         let o = boltz(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&o.stderr).contains("another boltz process is writing"), "{}", String::from_utf8_lossy(&o.stderr));
@@ -738,7 +737,20 @@ fn provenance_is_the_builds_not_the_working_directorys() {
     let elsewhere = tmp("provenance");
     let out = elsewhere.join("m.json");
     let o = Command::new(env!("CARGO_BIN_EXE_boltz"))
-        .args(["memorize", "--sequences", "3", "--length", "2", "--dim", "2", "--vocab", "4", "--no-bisect", "--out", out.to_str().unwrap()])
+        .args([
+            "memorize",
+            "--sequences",
+            "3",
+            "--length",
+            "2",
+            "--dim",
+            "2",
+            "--vocab",
+            "4",
+            "--no-bisect",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .current_dir(&elsewhere)
         .output()
         .unwrap();

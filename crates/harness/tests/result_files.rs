@@ -68,7 +68,12 @@ fn committed_csv_files_parse_and_match_their_json() {
         for (i, (rec, row)) in records.iter().zip(rows).enumerate() {
             assert_eq!(rec.len(), header.len(), "{} record {i}: column count", csv_path.display());
             for (col, cell) in header.iter().zip(rec.iter()) {
-                assert!(cell_matches(cell, row.get(col)), "{} record {i}, column {col}: {cell:?} vs {:?}", csv_path.display(), row.get(col));
+                assert!(
+                    cell_matches(cell, row.get(col)),
+                    "{} record {i}, column {col}: {cell:?} vs {:?}",
+                    csv_path.display(),
+                    row.get(col)
+                );
             }
         }
         // Types: within a column, numbers are numbers and booleans booleans in every non-empty cell.
