@@ -12,6 +12,8 @@ bench_bin=$(cargo bench --bench cuda --no-run --message-format=json 2>/dev/null 
   | python3 -c 'import json,sys; print([j["executable"] for j in map(json.loads, sys.stdin) if j.get("executable") and j["target"]["name"]=="cuda"][-1])')
 cp "$test_bin" device-bundle/cuda-conformance
 cp "$bench_bin" device-bundle/cuda-bench
+# Debug info is most of their size; the device tool carries at most 64 MiB.
+strip device-bundle/cuda-conformance device-bundle/cuda-bench
 cp scripts/cuda-device-check.sh scripts/torch_compare.py device-bundle/
 if ldd device-bundle/cuda-bench device-bundle/cuda-conformance | grep -q openblas; then
   echo "build-cuda-bundle: a binary links OpenBLAS, which the GPU machine lacks" >&2

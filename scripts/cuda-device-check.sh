@@ -27,4 +27,34 @@ BOLTZ_REQUIRE_BACKEND=cuda ./cuda-bench --bench --warm-up-time 1 --measurement-t
 echo "{\"bench_exit\": $?}" >"$OUT/bench.json"
 [ -d target/criterion ] && cp -r target/criterion "$OUT/criterion"
 python3 torch_compare.py --device cuda --out "$OUT/torch.json" >"$OUT/torch.txt" 2>&1
-cat "$OUT/device.txt" | head -20; tail -5 "$OUT/conformance.txt"; grep -E "time:|thrpt:|forward/" "$OUT/bench.txt" | head -40; tail -10 "$OUT/torch.txt"
+# Side by side, from this one run: criterion's median per workload/dtype against PyTorch eager's median.
+python3 - "$OUT" <<'PY' >"$OUT/summary.txt" 2>&1
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+rows = {}
+for est in pathlib.Path("target/criterion").glob("forward/*/*/new/estimates.json"):
+    bench = json.loads((est.parent / "benchmark.json").read_text())
+    name = bench["function_id"].split("/", 1)[1]           # e.g. practical
+    dtype = bench["value_str"].split(",")[0]                # e.g. f32
+    rows[f"{name}/{dtype}"] = {"boltz_cuda_median_ms": json.loads(est.read_text())["median"]["point_estimate"] / 1e6,
+                               "boltz_cuda_id": f'{bench["function_id"]}/{bench["value_str"]}'}
+try:
+    torch = json.loads((out / "torch.json").read_text())
+    for key, t in torch["workloads"].items():
+        if key.endswith("/with_transfers"):
+            rows.setdefault(key.rsplit("/", 1)[0], {})["torch_eager_with_transfers_median_ms"] = t["median_ms"]
+        else:
+            rows.setdefault(key, {})["torch_eager_median_ms"] = t["median_ms"]
+except (OSError, ValueError, KeyError) as e:
+    torch = {"error": str(e)}
+for key, r in rows.items():
+    if "boltz_cuda_median_ms" in r and "torch_eager_median_ms" in r:
+        r["speedup_vs_torch"] = r["torch_eager_median_ms"] / r["boltz_cuda_median_ms"]
+    if "boltz_cuda_median_ms" in r and "torch_eager_with_transfers_median_ms" in r:
+        # Like for like: boltz's forward takes a host batch and returns one (upload, download, output check).
+        r["speedup_vs_torch_with_transfers"] = r["torch_eager_with_transfers_median_ms"] / r["boltz_cuda_median_ms"]
+summary = {"torch": torch.get("torch"), "workloads": dict(sorted(rows.items()))}
+(out / "cuda-vs-torch.json").write_text(json.dumps(summary, indent=2) + "\n")
+print(json.dumps(summary, indent=2))
+PY
+cat "$OUT/device.txt" | head -20; cat "$OUT/summary.txt"; tail -5 "$OUT/conformance.txt"; grep -E "time:|thrpt:|forward/" "$OUT/bench.txt" | head -40; tail -10 "$OUT/torch.txt"

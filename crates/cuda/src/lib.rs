@@ -3,8 +3,9 @@
 //! The CUDA backend: cuBLAS GEMMs for every token-wise product (projections, FFN, output maps) and
 //! NVRTC-compiled kernels (`kernels/stack.cu`, embedded and compiled once per process) for what cuBLAS
 //! cannot do: a **fused attention kernel** for head sizes 1…[`MAX_HEAD`] (scores, online max-shifted
-//! softmax or exact-tie hardmax, weighted sum, in one pass — no n×n matrix in global memory), and the
-//! bias + ReLU and residual epilogues. Weights are uploaded once in [`Backend::prepare`].
+//! softmax or exact-tie hardmax, weighted sum, in one pass — no n×n matrix in global memory; a thread per
+//! query row up to head size [`WARP_HEAD_MIN`], a warp per row above), and the bias + ReLU and residual
+//! epilogues. Weights are uploaded once in [`Backend::prepare`].
 //!
 //! **No CUDA, no panic.** cudarc is built with `dynamic-loading` and the `cuda-13000` feature (the GPU
 //! machines run driver 580 / CUDA 13; cudarc then looks for `libcuda.so.1`, `libnvrtc.so.13`,
@@ -16,8 +17,9 @@
 //! Layout: the forward runs layer by layer over all `M = batch · n` tokens (the GPU wants wide
 //! products); FFNs are tiled over [`TOKEN_CHUNK`] tokens × [`HIDDEN_CHUNK`] hidden units, so the
 //! memorizer's width-nN layer never materialises an `M × nN` activation. Overflow is checked once, on
-//! the output. Not yet done (needs a device to measure): a fused/graph-captured path for deep-narrow
-//! stacks, where launch overhead dominates.
+//! the output. Measured on an H200 (`results/backends/cuda-nvidia-h200/`): conformance passes in f32
+//! and f64; not yet done: a graph-captured path for deep-narrow stacks (launch overhead dominates) and
+//! pinned, reused host/device buffers (the practical workload's time is mostly transfers and allocation).
 
 use std::sync::{Arc, OnceLock};
 
@@ -30,6 +32,8 @@ use cudarc::driver::{
 
 /// Largest head size of the fused attention kernel.
 pub const MAX_HEAD: usize = 64;
+/// Head sizes up to this run the thread-per-row attention kernel; larger ones the warp-per-row kernel.
+pub const WARP_HEAD_MIN: usize = 4;
 /// Tokens per FFN tile.
 pub const TOKEN_CHUNK: usize = 16_384;
 /// Hidden units per FFN tile.
@@ -80,6 +84,15 @@ fn ptx() -> Result<cudarc::nvrtc::Ptx> {
         op: "nvrtc compile",
         message,
     })
+}
+
+/// Compiles the kernels with NVRTC, which needs no GPU: lets a machine with NVRTC but no device check
+/// that `kernels/stack.cu` compiles. `NoDevice` when NVRTC itself is missing.
+pub fn compile_kernels() -> Result<()> {
+    if !probe_libraries().nvrtc {
+        return Err(no_device("libnvrtc (CUDA 13) not found; set LD_LIBRARY_PATH to its folder"));
+    }
+    ptx().map(|_| ())
 }
 
 /// Element types with cuBLAS and kernel support: `f32`, `f64`.
@@ -153,7 +166,7 @@ impl CudaBackend {
         let blas = CudaBlas::new(stream.clone()).map_err(blas_err("cublas init"))?;
         let module = ctx.load_module(ptx()?).map_err(driver_err("load module"))?;
         let mut functions = std::collections::HashMap::new();
-        for base in ["attend", "bias_act", "residual"] {
+        for base in ["attend", "attend_warp", "bias_act", "residual"] {
             for suffix in ["f32", "f64"] {
                 let name = format!("{base}_{suffix}");
                 functions.insert((base, suffix), module.load_function(&name).map_err(driver_err("load function"))?);
@@ -398,15 +411,19 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
         let mut z = self.upload(input.as_slice())?;
         let mut delta = self.zeros::<T>(m * d)?;
         let mut tmp = self.zeros::<T>(1)?;
-        let attend = self.function::<T>("attend")?;
+        let (attend, attend_warp) = (self.function::<T>("attend")?, self.function::<T>("attend_warp")?);
         let (m_i, n_i) = (int(m)?, int(n)?);
+        // One set of head buffers for the whole forward, sized for the widest head (a deep stack of small
+        // heads would otherwise allocate and free four buffers per head per block).
+        let widest = model.blocks.iter().filter_map(|b| b.attention.as_ref()).flat_map(|(heads, ..)| heads.iter().map(|h| h.w_q.rows())).max();
+        let head_len = m * widest.unwrap_or(0);
+        let (mut q, mut k, mut v, mut mixed) =
+            (self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?);
         for block in &model.blocks {
             if let Some((heads, normalizer, causal)) = &block.attention {
                 self.stream.memset_zeros(&mut delta).map_err(driver_err("memset"))?;
                 for head in heads {
                     let hs = head.w_q.rows();
-                    let (mut q, mut k, mut v, mut mixed) =
-                        (self.zeros::<T>(m * hs)?, self.zeros::<T>(m * hs)?, self.zeros::<T>(m * hs)?, self.zeros::<T>(m * hs)?);
                     let zv = z.slice(..);
                     head.w_q.apply(self, m, &zv, &mut q.slice_mut(..), hs, zero, 0..hs, 0..d, &mut tmp)?;
                     head.w_k.apply(self, m, &zv, &mut k.slice_mut(..), hs, zero, 0..hs, 0..d, &mut tmp)?;
@@ -415,10 +432,18 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
                         self.bias_act(&mut q, &bq.slice(..), m, hs, false)?;
                     }
                     let (hs_i, hard, caus) = (int(hs)?, i32::from(*normalizer == Normalizer::Hardmax), i32::from(*causal));
+                    // Tiny heads (Yun's size-1 hardmax heads): a thread per query row; wider heads: a warp
+                    // per row (lanes split the head), 32× the parallelism and coalesced key/value loads.
+                    let (kernel, threads_per_row) = if hs <= WARP_HEAD_MIN { (attend, 1) } else { (attend_warp, 32) };
+                    let launch = LaunchConfig {
+                        grid_dim: (u32::try_from((m * threads_per_row).div_ceil(128)).unwrap_or(u32::MAX), 1, 1),
+                        block_dim: (128, 1, 1),
+                        shared_mem_bytes: 0,
+                    };
                     // SAFETY: q, k, v and mixed hold m·hs elements; the kernel reads keys of its own sequence only.
                     unsafe {
                         self.stream
-                            .launch_builder(attend)
+                            .launch_builder(kernel)
                             .arg(&q)
                             .arg(&k)
                             .arg(&v)
@@ -428,7 +453,7 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
                             .arg(&hs_i)
                             .arg(&hard)
                             .arg(&caus)
-                            .launch(LaunchConfig { grid_dim: (m.div_ceil(128) as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 })
+                            .launch(launch)
                     }
                     .map_err(driver_err("attention kernel"))?;
                     head.w_o.apply(self, m, &mixed.slice(..), &mut delta.slice_mut(..), d, one, 0..d, 0..hs, &mut tmp)?;
