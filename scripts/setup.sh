@@ -3,6 +3,7 @@
 # Debian/Ubuntu: apt-get. Elsewhere: prints what to install and fails.
 #   bash scripts/setup.sh          what the build, the tests and the main job need
 #   bash scripts/setup.sh --gate   also valgrind, for the instruction-count gate (scripts/bench-gate.sh)
+#   bash scripts/setup.sh --nvrtc  also python3-venv, for installing NVRTC from PyPI (scripts/nvrtc-check.sh)
 set -euo pipefail
 
 # Debian package -> a file it provides (checked before installing).
@@ -15,6 +16,11 @@ declare -A NEEDED=(
 if [ "${1:-}" = "--gate" ]; then
   # Instruction-count regression gate (benches/gate.rs runs under callgrind).
   NEEDED[valgrind]=/usr/bin/valgrind
+fi
+if [ "${1:-}" = "--nvrtc" ]; then
+  # A virtual environment with pip, for NVRTC from PyPI (the CUDA kernels compile without a GPU).
+  # (Debian ships ensurepip, which venv needs, only in pythonX.Y-venv.)
+  NEEDED[python3-venv]=$(python3 -c 'import sys; print(f"/usr/lib/python3.{sys.version_info.minor}/ensurepip/__main__.py")' 2>/dev/null || echo /nonexistent)
 fi
 
 missing=()
