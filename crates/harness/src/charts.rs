@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use serde_json::Value;
 
 use crate::experiments::ResultFile;
+use crate::rows::{self, ApproximationRow, Built, ConstructionRow, OneLayerFields, SeparationRow};
 
 static FONT: Once = Once::new();
 
@@ -276,18 +277,34 @@ pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(vec![png, svg])
 }
 
-fn num(row: &Value, key: &str) -> Option<f64> {
-    row.get(key).and_then(Value::as_f64)
-}
-
-fn series_by(rows: &[Value], filter: impl Fn(&Value) -> bool, x: &str, y: impl Fn(&Value) -> Option<f64>) -> Vec<(f64, f64)> {
-    let mut pts: Vec<(f64, f64)> = rows.iter().filter(|r| filter(r)).filter_map(|r| Some((num(r, x)?, y(r)?))).collect();
+/// The points `(x(r), y(r))` of the rows `keep` selects that have a y value, sorted by x.
+fn series_by<R>(rows: &[R], keep: impl Fn(&R) -> bool, x: impl Fn(&R) -> f64, y: impl Fn(&R) -> Option<f64>) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> = rows.iter().filter(|r| keep(r)).filter_map(|r| Some((x(r), y(r)?))).collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     pts
 }
 
-fn is_policy(p: &'static str) -> impl Fn(&Value) -> bool {
-    move |r| r.get("policy").and_then(Value::as_str) == Some(p)
+fn is_policy(p: &str) -> impl Fn(&ConstructionRow) -> bool + '_ {
+    move |r| r.policy == p
+}
+
+/// N of a construction row, the x axis of the capacity charts.
+fn big_n(r: &ConstructionRow) -> f64 {
+    r.sequences as f64
+}
+
+/// A value of a built one-layer row.
+fn one_layer(f: impl Fn(&OneLayerFields) -> f64) -> impl Fn(&ConstructionRow) -> Option<f64> {
+    move |r| r.built.as_ref()?.one_layer.as_ref().map(&f)
+}
+
+/// A value of a built row of any construction.
+fn built(f: impl Fn(&Built) -> Option<f64>) -> impl Fn(&ConstructionRow) -> Option<f64> {
+    move |r| f(r.built.as_ref()?)
+}
+
+fn fewest_bits(r: &ConstructionRow) -> Option<f64> {
+    r.built.as_ref()?.bits.as_ref()?.fewest_bits.map(|b| b as f64)
 }
 
 /// The constructions in chart order, with what a reader should see in the legend.
@@ -305,217 +322,22 @@ fn policy_label(p: &str) -> &str {
     POLICIES.iter().find(|(k, _)| *k == p).map_or(p, |(_, label)| label)
 }
 
-/// Every chart the result files allow.
-pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<Chart> {
+/// Every chart the result files allow, drawn from their typed rows ([`crate::rows`]); a row that does
+/// not match its experiment's row type is an error naming it.
+pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Result<Vec<Chart>> {
     let mut out = Vec::new();
     if let Some(cap) = results.get("capacity") {
-        let rows = &cap.rows;
-        let any = |_: &Value| true;
-        // The one-layer depth and parameter curves come from a softmax policy's rows (every one-layer
-        // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
-        let first_policy = ["measured", "fewest-bits", "tuned", "theory", "mean-pool"]
-            .into_iter()
-            .find(|p| rows.iter().any(is_policy(p)))
-            .unwrap_or("measured")
-            .to_string();
-        let fp_name = first_policy.clone();
-        let fp = move |r: &Value| r.get("policy").and_then(Value::as_str) == Some(fp_name.as_str());
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "depth_vs_n".into(),
-            title: "Depth to memorize N sequences (n, d, |V| fixed)".into(),
-            x_label: "N (sequences)".into(),
-            y_label: "layers".into(),
-            x_log: true,
-            y_log: true,
-            series: vec![
-                Series {
-                    name: "one layer: attention + FFN (built)".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "layers")),
-                    style: Style::Measured,
-                },
-                Series {
-                    name: "Yun et al., data-adaptive (built, exact, dyadic δ)".into(),
-                    points: series_by(rows, is_policy("yun"), "N", |r| num(r, "layers")),
-                    style: Style::Measured,
-                },
-                Series {
-                    name: "Yun et al., data-adaptive (formula)".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "yun_adaptive_layers")),
-                    style: Style::Formula,
-                },
-                Series {
-                    name: "Yun et al., full grid (formula)".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "yun_full_layers")),
-                    style: Style::Formula,
-                },
-                Series {
-                    name: "Kim et al. (reference curve)".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "kim_depth_reference")),
-                    style: Style::Formula,
-                },
-            ],
-        });
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "params_vs_n".into(),
-            title: "Parameters to memorize N sequences".into(),
-            x_label: "N (sequences)".into(),
-            y_label: "parameters".into(),
-            x_log: true,
-            y_log: true,
-            series: vec![
-                Series {
-                    name: format!("one layer (built, factored; {})", policy_label(&first_policy)),
-                    points: series_by(rows, &fp, "N", |r| num(r, "params_factored")),
-                    style: Style::Measured,
-                },
-                Series {
-                    name: "Yun et al., data-adaptive (built)".into(),
-                    points: series_by(rows, is_policy("yun"), "N", |r| num(r, "params_dense")),
-                    style: Style::Measured,
-                },
-                Series {
-                    name: "paper: 4(s+d) + d(2nN+d)".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "paper_params")),
-                    style: Style::Formula,
-                },
-                Series {
-                    name: "Yun et al., data-adaptive (formula)".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "yun_adaptive_params")),
-                    style: Style::Formula,
-                },
-                Series {
-                    name: "Kim et al. (reference curve)".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "kim_params_reference")),
-                    style: Style::Formula,
-                },
-                Series {
-                    name: "lower bound Ω(√(nN))".into(),
-                    points: series_by(rows, &fp, "N", |r| num(r, "lower_bound_sqrt_nN")),
-                    style: Style::Formula,
-                },
-            ],
-        });
-        let mut precision = Vec::new();
-        let mut accuracy = Vec::new();
-        let mut latency = Vec::new();
-        for (p, label) in POLICIES {
-            if rows.iter().any(is_policy(p)) {
-                precision.push(Series {
-                    name: label.to_string(),
-                    points: series_by(rows, is_policy(p), "N", |r| num(r, "fewest_bits")),
-                    style: Style::Measured,
-                });
-                // Rows whose run failed (weights overflow the format) have no accuracy: no point, not 0.
-                accuracy.push(Series {
-                    name: format!("f64: {label}"),
-                    points: series_by(rows, is_policy(p), "N", |r| num(r, "f64_accuracy")),
-                    style: Style::Measured,
-                });
-                accuracy.push(Series {
-                    name: format!("f32: {label}"),
-                    points: series_by(rows, is_policy(p), "N", |r| num(r, "f32_accuracy")),
-                    style: Style::Formula,
-                });
-                latency.push(Series {
-                    name: format!("bigfloat at build bits: {label}"),
-                    points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_bigfloat_ms")),
-                    style: Style::Measured,
-                });
-                latency.push(Series {
-                    name: format!("cpu (rayon) f64: {label}"),
-                    points: series_by(rows, is_policy(p), "N", |r| num(r, "latency_cpu_f64_ms")),
-                    style: Style::Formula,
-                });
-            }
-        }
-        let xs: Vec<f64> = rows.iter().filter(|r| any(r)).filter_map(|r| num(r, "N")).collect();
-        let (xmin, xmax) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
-        precision.push(Series { name: "f64 (53 bits)".into(), points: vec![(xmin, 53.0), (xmax, 53.0)], style: Style::Formula });
-        precision.push(Series { name: "f32 (24 bits)".into(), points: vec![(xmin, 24.0), (xmax, 24.0)], style: Style::Formula });
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "precision_vs_n".into(),
-            title: "Fewest mantissa bits for exact memorization".into(),
-            x_label: "N (sequences)".into(),
-            y_label: "mantissa bits".into(),
-            x_log: true,
-            y_log: true,
-            series: precision,
-        });
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "accuracy_vs_n".into(),
-            title: "Memorization accuracy in f64 and f32 (one layer vs Yun et al.)".into(),
-            x_label: "N (sequences)".into(),
-            y_label: "fraction of tokens decoded".into(),
-            x_log: true,
-            y_log: false,
-            series: accuracy,
-        });
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "latency_vs_n".into(),
-            title: "Forward latency over the training set (one layer vs Yun et al.)".into(),
-            x_label: "N (sequences)".into(),
-            y_label: "ms per forward".into(),
-            x_log: true,
-            y_log: true,
-            series: latency,
-        });
+        let rows: Vec<ConstructionRow> = rows::typed("capacity", &cap.rows)?;
+        capacity_charts(&rows, &mut out);
     }
     if let Some(adv) = results.get("adversarial") {
-        let rows = &adv.rows;
-        let mut families: Vec<String> = Vec::new();
-        for f in rows.iter().filter_map(|r| r.get("family").and_then(Value::as_str)) {
-            if !families.iter().any(|g| g == f) {
-                families.push(f.to_string());
-            }
-        }
-        let big_n = rows.iter().filter_map(|r| num(r, "N")).fold(0.0f64, f64::max);
-        let at_n = |r: &Value| num(r, "N") == Some(big_n);
-        let mut series = Vec::new();
-        let present: Vec<&str> = POLICIES.iter().map(|(p, _)| *p).filter(|p| rows.iter().any(is_policy(p))).collect();
-        for (p, label) in POLICIES {
-            // Side by side within a family, so that equal values stay visible.
-            let slot = present.iter().position(|q| *q == p).unwrap_or(0) as f64;
-            let offset = 0.08 * (slot - (present.len() as f64 - 1.0) / 2.0);
-            let points: Vec<(f64, f64)> = families
-                .iter()
-                .enumerate()
-                .filter_map(|(i, f)| {
-                    let row =
-                        rows.iter().find(|r| at_n(r) && is_policy(p)(r) && r.get("family").and_then(Value::as_str) == Some(f.as_str()))?;
-                    Some(((i + 1) as f64 + offset, num(row, "fewest_bits")?))
-                })
-                .collect();
-            if rows.iter().any(is_policy(p)) {
-                series.push(Series { name: label.to_string(), points, style: Style::Scatter });
-            }
-        }
-        let describe = |f: &str| match f {
-            "random" => "generic (random tokens)".to_string(),
-            "grid" => "integer grid".to_string(),
-            "pte" => "Prouhet–Tarry–Escott (d = 1)".to_string(),
-            other => other.to_string(),
-        };
-        let (n, v) = rows.first().map_or((0.0, 0.0), |r| (num(r, "n").unwrap_or(0.0), num(r, "vocab").unwrap_or(0.0)));
-        out.push(Chart {
-            x_categories: families.iter().map(|f| describe(f)).collect(),
-            name: "adversarial_bits".into(),
-            title: format!("Fewest bits on generic vs adversarial data (N = {big_n}, n = {n}, |V| = {v}; no point: does not memorize)"),
-            x_label: "data family".into(),
-            y_label: "mantissa bits".into(),
-            x_log: false,
-            y_log: true,
-            series,
-        });
+        let rows: Vec<ConstructionRow> = rows::typed("adversarial", &adv.rows)?;
+        out.push(adversarial_chart(&rows));
     }
     if let Some(sep) = results.get("separation") {
-        let rows = &sep.rows;
-        let neg = |key: &'static str| move |r: &Value| num(r, key).map(|v| -v);
-        let all = |_: &Value| true;
+        let rows: Vec<SeparationRow> = rows::typed("separation", &sep.rows)?;
+        let all = |_: &SeparationRow| true;
+        let r_a = |r: &SeparationRow| r.r_a;
         out.push(Chart {
             x_categories: Vec::new(),
             name: "separation".into(),
@@ -527,44 +349,43 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             series: vec![
                 Series {
                     name: "measured (arbitrary precision)".into(),
-                    points: series_by(rows, all, "r_a", neg("measured_log10")),
+                    points: series_by(&rows, all, r_a, |r| Some(-r.measured_log10)),
                     style: Style::Measured,
                 },
                 Series {
                     name: "Lemma 1 implied bound".into(),
-                    points: series_by(rows, all, "r_a", neg("lemma1_implied_log10")),
+                    points: series_by(&rows, all, r_a, |r| Some(-r.lemma1_implied_log10)),
                     style: Style::Formula,
                 },
                 Series {
                     name: "Theorem 2 δ (worst case for the same n, |V|, d, ε)".into(),
-                    points: series_by(rows, all, "r_a", neg("theory_delta_log10")),
+                    points: series_by(&rows, all, r_a, |r| Some(-r.theory_delta_log10)),
                     style: Style::Scatter,
                 },
             ],
         });
     }
     if let Some(app) = results.get("approximation") {
-        let rows = &app.rows;
+        let rows: Vec<ApproximationRow> = rows::typed("approximation", &app.rows)?;
         let mut err = Vec::new();
         let mut par = Vec::new();
-        let mut targets: Vec<String> = rows.iter().filter_map(|r| r.get("target").and_then(Value::as_str).map(String::from)).collect();
+        let mut targets: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
         targets.dedup();
         for t in targets {
-            let tt = t.clone();
-            let f = move |r: &Value| r.get("target").and_then(Value::as_str) == Some(tt.as_str());
+            let f = |r: &ApproximationRow| r.target == t;
             err.push(Series {
                 name: format!("{t}: FF∘SA∘FF"),
-                points: series_by(rows, &f, "delta", |r| num(r, "l2_error")),
+                points: series_by(&rows, f, |r| r.delta, |r| Some(r.l2_error)),
                 style: Style::Measured,
             });
             err.push(Series {
                 name: format!("{t}: piecewise-constant floor"),
-                points: series_by(rows, &f, "delta", |r| num(r, "l2_floor")),
+                points: series_by(&rows, f, |r| r.delta, |r| Some(r.l2_floor)),
                 style: Style::Formula,
             });
             par.push(Series {
-                name: t.clone(),
-                points: series_by(rows, &f, "params_dense", |r| num(r, "l2_error")),
+                name: t.to_string(),
+                points: series_by(&rows, f, |r| r.params_dense as f64, |r| Some(r.l2_error)),
                 style: Style::Measured,
             });
         }
@@ -589,7 +410,208 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Vec<C
             series: par,
         });
     }
-    out
+    Ok(out)
+}
+
+/// Depth, parameters, precision, accuracy and latency against N.
+fn capacity_charts(rows: &[ConstructionRow], out: &mut Vec<Chart>) {
+    // The one-layer depth and parameter curves come from a softmax policy's rows (every one-layer
+    // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
+    let first_policy = ["measured", "fewest-bits", "tuned", "theory", "mean-pool"]
+        .into_iter()
+        .find(|p| rows.iter().any(is_policy(p)))
+        .unwrap_or("measured");
+    let fp = is_policy(first_policy);
+    out.push(Chart {
+        x_categories: Vec::new(),
+        name: "depth_vs_n".into(),
+        title: "Depth to memorize N sequences (n, d, |V| fixed)".into(),
+        x_label: "N (sequences)".into(),
+        y_label: "layers".into(),
+        x_log: true,
+        y_log: true,
+        series: vec![
+            Series {
+                name: "one layer: attention + FFN (built)".into(),
+                points: series_by(rows, &fp, big_n, built(|b| Some(b.layers as f64))),
+                style: Style::Measured,
+            },
+            Series {
+                name: "Yun et al., data-adaptive (built, exact, dyadic δ)".into(),
+                points: series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.layers as f64))),
+                style: Style::Measured,
+            },
+            Series {
+                name: "Yun et al., data-adaptive (formula)".into(),
+                points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_layers)),
+                style: Style::Formula,
+            },
+            Series {
+                name: "Yun et al., full grid (formula)".into(),
+                points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_full_layers)),
+                style: Style::Formula,
+            },
+            Series {
+                name: "Kim et al. (reference curve)".into(),
+                points: series_by(rows, &fp, big_n, one_layer(|o| o.kim_depth_reference)),
+                style: Style::Formula,
+            },
+        ],
+    });
+    out.push(Chart {
+        x_categories: Vec::new(),
+        name: "params_vs_n".into(),
+        title: "Parameters to memorize N sequences".into(),
+        x_label: "N (sequences)".into(),
+        y_label: "parameters".into(),
+        x_log: true,
+        y_log: true,
+        series: vec![
+            Series {
+                name: format!("one layer (built, factored; {})", policy_label(first_policy)),
+                points: series_by(rows, &fp, big_n, built(|b| Some(b.params_factored as f64))),
+                style: Style::Measured,
+            },
+            Series {
+                name: "Yun et al., data-adaptive (built)".into(),
+                points: series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.params_dense as f64))),
+                style: Style::Measured,
+            },
+            Series {
+                name: "paper: 4(s+d) + d(2nN+d)".into(),
+                points: series_by(rows, &fp, big_n, one_layer(|o| o.paper_params as f64)),
+                style: Style::Formula,
+            },
+            Series {
+                name: "Yun et al., data-adaptive (formula)".into(),
+                points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_params)),
+                style: Style::Formula,
+            },
+            Series {
+                name: "Kim et al. (reference curve)".into(),
+                points: series_by(rows, &fp, big_n, one_layer(|o| o.kim_params_reference)),
+                style: Style::Formula,
+            },
+            Series {
+                name: "lower bound Ω(√(nN))".into(),
+                points: series_by(rows, &fp, big_n, one_layer(|o| o.lower_bound_sqrt_nN)),
+                style: Style::Formula,
+            },
+        ],
+    });
+    let mut precision = Vec::new();
+    let mut accuracy = Vec::new();
+    let mut latency = Vec::new();
+    for (p, label) in POLICIES {
+        if rows.iter().any(is_policy(p)) {
+            precision.push(Series {
+                name: label.to_string(),
+                points: series_by(rows, is_policy(p), big_n, fewest_bits),
+                style: Style::Measured,
+            });
+            // Rows whose run failed (weights overflow the format) have no accuracy: no point, not 0.
+            accuracy.push(Series {
+                name: format!("f64: {label}"),
+                points: series_by(rows, is_policy(p), big_n, built(|b| b.runs.f64_accuracy)),
+                style: Style::Measured,
+            });
+            accuracy.push(Series {
+                name: format!("f32: {label}"),
+                points: series_by(rows, is_policy(p), big_n, built(|b| b.runs.f32_accuracy)),
+                style: Style::Formula,
+            });
+            latency.push(Series {
+                name: format!("bigfloat at build bits: {label}"),
+                points: series_by(rows, is_policy(p), big_n, built(|b| Some(b.latency_bigfloat_ms))),
+                style: Style::Measured,
+            });
+            latency.push(Series {
+                name: format!("cpu (rayon) f64: {label}"),
+                points: series_by(rows, is_policy(p), big_n, built(|b| b.runs.latency_cpu_f64_ms)),
+                style: Style::Formula,
+            });
+        }
+    }
+    let (xmin, xmax) = rows.iter().map(big_n).fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    precision.push(Series { name: "f64 (53 bits)".into(), points: vec![(xmin, 53.0), (xmax, 53.0)], style: Style::Formula });
+    precision.push(Series { name: "f32 (24 bits)".into(), points: vec![(xmin, 24.0), (xmax, 24.0)], style: Style::Formula });
+    out.push(Chart {
+        x_categories: Vec::new(),
+        name: "precision_vs_n".into(),
+        title: "Fewest mantissa bits for exact memorization".into(),
+        x_label: "N (sequences)".into(),
+        y_label: "mantissa bits".into(),
+        x_log: true,
+        y_log: true,
+        series: precision,
+    });
+    out.push(Chart {
+        x_categories: Vec::new(),
+        name: "accuracy_vs_n".into(),
+        title: "Memorization accuracy in f64 and f32 (one layer vs Yun et al.)".into(),
+        x_label: "N (sequences)".into(),
+        y_label: "fraction of tokens decoded".into(),
+        x_log: true,
+        y_log: false,
+        series: accuracy,
+    });
+    out.push(Chart {
+        x_categories: Vec::new(),
+        name: "latency_vs_n".into(),
+        title: "Forward latency over the training set (one layer vs Yun et al.)".into(),
+        x_label: "N (sequences)".into(),
+        y_label: "ms per forward".into(),
+        x_log: true,
+        y_log: true,
+        series: latency,
+    });
+}
+
+/// Fewest bits per data family at the largest N, constructions side by side.
+fn adversarial_chart(rows: &[ConstructionRow]) -> Chart {
+    let mut families: Vec<&str> = Vec::new();
+    for f in rows.iter().filter_map(|r| r.family.as_deref()) {
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
+    let largest = rows.iter().map(|r| r.sequences).max().unwrap_or(0);
+    let mut series = Vec::new();
+    let present: Vec<&str> = POLICIES.iter().map(|(p, _)| *p).filter(|p| rows.iter().any(is_policy(p))).collect();
+    for (p, label) in POLICIES {
+        if !present.contains(&p) {
+            continue;
+        }
+        // Side by side within a family, so that equal values stay visible.
+        let slot = present.iter().position(|q| *q == p).unwrap_or(0) as f64;
+        let offset = 0.08 * (slot - (present.len() as f64 - 1.0) / 2.0);
+        let points: Vec<(f64, f64)> = families
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                let row = rows.iter().find(|r| r.sequences == largest && r.policy == p && r.family.as_deref() == Some(f))?;
+                Some(((i + 1) as f64 + offset, fewest_bits(row)?))
+            })
+            .collect();
+        series.push(Series { name: label.to_string(), points, style: Style::Scatter });
+    }
+    let describe = |f: &str| match f {
+        "random" => "generic (random tokens)".to_string(),
+        "grid" => "integer grid".to_string(),
+        "pte" => "Prouhet–Tarry–Escott (d = 1)".to_string(),
+        other => other.to_string(),
+    };
+    let (n, v) = rows.first().map_or((0, 0), |r| (r.n, r.vocab));
+    Chart {
+        x_categories: families.iter().map(|f| describe(f)).collect(),
+        name: "adversarial_bits".into(),
+        title: format!("Fewest bits on generic vs adversarial data (N = {largest}, n = {n}, |V| = {v}; no point: does not memorize)"),
+        x_label: "data family".into(),
+        y_label: "mantissa bits".into(),
+        x_log: false,
+        y_log: true,
+        series,
+    }
 }
 
 /// The wall-clock history (`results/bench-history.jsonl`, one JSON record per recorded run, appended by

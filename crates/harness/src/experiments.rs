@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
 use boltz_construct::boltzmann::lemma1_bound_log10;
+use boltz_construct::verify::memorization_in;
 use boltz_construct::yun::{Yun, YunDelta, YunOptions};
 use boltz_construct::{hardmax, ContextualMapping, ContextualOptions, Memorizer, Policy};
 use boltz_core::{Backend, Dataset, DatasetSpec, ReferenceBackend, VocabKind};
@@ -18,6 +19,9 @@ use serde_json::{json, Value};
 
 use crate::config::SuiteConfig;
 use crate::meta::{write_csv, write_json, RunMeta};
+use crate::rows::{
+    value_or_reason, ApproximationRow, BitsSearchFields, Built, ConstructionRow, OneLayerFields, PrecisionRuns, SeparationRow, YunFields,
+};
 
 /// The experiments, in suite order.
 pub const EXPERIMENTS: [&str; 5] = ["capacity", "adversarial", "separation", "approximation", "hardmax"];
@@ -119,34 +123,11 @@ fn policy(name: &str) -> Result<Policy> {
     name.parse::<Policy>().map_err(|e| anyhow!(e))
 }
 
-/// The fewest-bits search as row fields: `fewest_bits` (the start of the top run of holding probes: every
-/// probe from there up held), what bisection alone said, the runs of holding probes, monotonicity.
-fn insert_bits_search(row: &mut serde_json::Map<String, Value>, search: &boltz_bigfloat::BitsSearch) {
-    row.insert("fewest_bits".into(), json!(search.fewest));
-    row.insert("fewest_bits_bisection".into(), json!(search.bisection));
-    row.insert("fewest_bits_holds_at".into(), json!(search.holds_at));
-    row.insert("fewest_bits_monotone".into(), json!(search.monotone));
-    row.insert("fewest_bits_probes".into(), json!(search.probes.len()));
-}
-
 fn target(name: &str) -> Result<Target> {
     match name {
         "product-mean" => Ok(Target::ProductMean),
         "softmax-pool" => Ok(Target::SoftmaxPool),
         other => Err(anyhow!("unknown target {other:?}")),
-    }
-}
-
-/// `Ok(v)` as the value, `Err(e)` as null plus a reason column.
-fn value_or_reason<T: Serialize>(row: &mut serde_json::Map<String, Value>, key: &str, r: boltz_core::Result<T>) {
-    match r {
-        Ok(v) => {
-            row.insert(key.into(), json!(v));
-        }
-        Err(e) => {
-            row.insert(key.into(), Value::Null);
-            row.insert(format!("{key}_error"), json!(e.to_string()));
-        }
     }
 }
 
@@ -156,6 +137,13 @@ pub struct PointResult {
     pub row: Value,
     /// `false` when a property the construction guarantees failed (exit code 1).
     pub property_held: bool,
+}
+
+impl PointResult {
+    /// A typed row ([`crate::rows`]) and whether its property held.
+    fn of<R: Serialize>(row: &R, property_held: bool) -> Result<Self> {
+        Ok(Self { row: serde_json::to_value(row)?, property_held })
+    }
 }
 
 /// Milliseconds of one forward of `model` rounded to f64 over the inputs (after `prepare`).
@@ -171,53 +159,89 @@ fn model_forward_ms<B: Backend<f64>>(
     Ok(t.elapsed().as_secs_f64() * 1e3)
 }
 
+/// The model rounded to f64 and f32 on the reference and CPU backends: accuracy and forward latency.
+fn precision_runs(threads: usize, model: &boltz_core::Model<boltz_bigfloat::BigReal>, ds: &Dataset<f64>) -> Result<PrecisionRuns> {
+    let cpu = CpuBackend::new(threads)?;
+    let (f64_accuracy, f64_accuracy_error) = value_or_reason(memorization_in::<f64, _>(model, ds, &ReferenceBackend).map(|m| m.accuracy));
+    let (f32_accuracy, f32_accuracy_error) = value_or_reason(memorization_in::<f32, _>(model, ds, &ReferenceBackend).map(|m| m.accuracy));
+    let (f64_accuracy_cpu, f64_accuracy_cpu_error) = value_or_reason(memorization_in::<f64, _>(model, ds, &cpu).map(|m| m.accuracy));
+    let (f32_accuracy_cpu, f32_accuracy_cpu_error) = value_or_reason(memorization_in::<f32, _>(model, ds, &cpu).map(|m| m.accuracy));
+    let (latency_reference_f64_ms, latency_reference_f64_ms_error) = value_or_reason(model_forward_ms(&ReferenceBackend, model, ds));
+    let (latency_cpu_f64_ms, latency_cpu_f64_ms_error) = value_or_reason(model_forward_ms(&cpu, model, ds));
+    Ok(PrecisionRuns {
+        f64_accuracy,
+        f64_accuracy_error,
+        f32_accuracy,
+        f32_accuracy_error,
+        f64_accuracy_cpu,
+        f64_accuracy_cpu_error,
+        f32_accuracy_cpu,
+        f32_accuracy_cpu_error,
+        latency_reference_f64_ms,
+        latency_reference_f64_ms_error,
+        latency_cpu_f64_ms,
+        latency_cpu_f64_ms_error,
+    })
+}
+
 /// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
 /// (`yun-minimal`) grid width δ.
-fn yun_point(ds: &Dataset<f64>, name: &str, delta: YunDelta, bisect: bool, softmax_sweep: bool, threads: usize) -> Result<PointResult> {
+fn yun_point(
+    ds: &Dataset<f64>,
+    name: &str,
+    delta: YunDelta,
+    bisect: bool,
+    softmax_sweep: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool)> {
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let y = Yun::build(ds, &YunOptions { threads, delta, ..Default::default() }).context("building Yun et al.'s construction")?;
     let r = &y.report;
-    let mut row = serde_json::Map::new();
-    row.insert("N".into(), json!(sequences));
-    row.insert("n".into(), json!(length));
-    row.insert("d".into(), json!(dim));
-    row.insert("vocab".into(), json!(vocab));
-    row.insert("policy".into(), json!(name));
-    row.insert("yun_delta".into(), json!(r.delta_kind.as_str()));
-    row.insert("yun_delta_value".into(), json!(r.delta));
-    row.insert("yun_minimal_cells".into(), json!(r.minimal_cells));
-    row.insert("layers".into(), json!(r.layers));
-    row.insert("layers_by_stage".into(), json!(r.layers_by_stage));
-    row.insert("formula_layers".into(), json!(r.formula.layers));
-    row.insert("params_dense".into(), json!(r.params.dense));
-    row.insert("params_factored".into(), json!(r.params.factored));
-    row.insert("realised_params_formula".into(), json!(r.realised_params));
-    row.insert("t214_params_formula".into(), json!(r.formula.params));
-    row.insert("yun_cells".into(), json!(r.cells));
-    row.insert("log2_max_id".into(), json!(r.log2_max_id));
-    row.insert("build_bits".into(), json!(r.bits));
-    row.insert("exact_in_bigfloat".into(), json!(r.memorization.is_perfect()));
-    row.insert("build_seconds".into(), json!(r.build_seconds));
-    row.insert("latency_bigfloat_ms".into(), json!(r.verify_seconds * 1e3));
-    if bisect {
-        let search = y.fewest_bits(ds, 8, r.bits, threads).context("bisecting the fewest bits")?;
-        insert_bits_search(&mut row, &search);
-    }
-    if softmax_sweep {
+    let bits = if bisect { Some(y.fewest_bits(ds, 8, r.bits, threads).context("bisecting the fewest bits")?) } else { None };
+    let softmax_min_log2_lambda = if softmax_sweep {
         // "Softmax as approximate hardmax": the smallest scale λ = 2^k at which softmax still memorizes.
-        let sweep = y.softmax_realisation(ds, 0, 600, threads).context("softmax realisation sweep")?;
-        row.insert("softmax_min_log2_lambda".into(), json!(sweep.min_log2_lambda));
-    }
-    let cpu = CpuBackend::new(threads)?;
-    value_or_reason(&mut row, "f64_accuracy", y.in_precision::<f64, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f32_accuracy", y.in_precision::<f32, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f64_accuracy_cpu", y.in_precision::<f64, _>(ds, &cpu).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f32_accuracy_cpu", y.in_precision::<f32, _>(ds, &cpu).map(|x| x.accuracy));
-    value_or_reason(&mut row, "latency_reference_f64_ms", model_forward_ms(&ReferenceBackend, &y.model, ds));
-    value_or_reason(&mut row, "latency_cpu_f64_ms", model_forward_ms(&cpu, &y.model, ds));
+        Some(y.softmax_realisation(ds, 0, 600, threads).context("softmax realisation sweep")?.min_log2_lambda)
+    } else {
+        None
+    };
+    let runs = precision_runs(threads, &y.model, ds)?;
+    let row = ConstructionRow {
+        sequences,
+        n: length,
+        d: dim,
+        vocab,
+        policy: name.to_string(),
+        family: None,
+        attention: None,
+        exact_in_bigfloat: r.memorization.is_perfect(),
+        build_error: None,
+        built: Some(Built {
+            layers: r.layers,
+            params_dense: r.params.dense,
+            params_factored: r.params.factored,
+            yun_cells: r.cells,
+            build_bits: r.bits,
+            build_seconds: r.build_seconds,
+            latency_bigfloat_ms: r.verify_seconds * 1e3,
+            runs,
+            bits: bits.as_ref().map(BitsSearchFields::from),
+            one_layer: None,
+            yun: Some(YunFields {
+                yun_delta: r.delta_kind.as_str().to_string(),
+                yun_delta_value: r.delta,
+                yun_minimal_cells: r.minimal_cells,
+                layers_by_stage: r.layers_by_stage,
+                formula_layers: r.formula.layers,
+                realised_params_formula: r.realised_params,
+                t214_params_formula: r.formula.params,
+                log2_max_id: r.log2_max_id,
+                softmax_min_log2_lambda,
+            }),
+        }),
+    };
     let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64 && r.params.dense == r.realised_params;
-    Ok(PointResult { property_held: exact, row: Value::Object(row) })
+    Ok((row, exact))
 }
 
 /// Runs the capacity point: build, verify in arbitrary precision, bisect bits, run in f64/f32.
@@ -226,10 +250,11 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
     let bisect = c.bisect && sequences <= c.bisect_max_sequences;
-    if let Some(delta) = yun_construction(policy_name) {
-        return yun_point(&ds, policy_name, delta, bisect, sequences <= c.softmax_max_sequences, threads);
-    }
-    one_layer_point(&ds, policy_name, cfg.seed, bisect, threads)
+    let (row, held) = match yun_construction(policy_name) {
+        Some(delta) => yun_point(&ds, policy_name, delta, bisect, sequences <= c.softmax_max_sequences, threads)?,
+        None => one_layer_point(&ds, policy_name, cfg.seed, bisect, threads)?,
+    };
+    PointResult::of(&row, held)
 }
 
 /// A construction on one data family: the same measurements as a capacity point, plus the family.
@@ -254,90 +279,89 @@ fn adversarial_point(
         ..Default::default()
     };
     let ds = Dataset::<f64>::generate(&spec).with_context(|| format!("generating the {family} dataset"))?;
-    let mut result = if let Some(delta) = yun_construction(policy_name) {
-        yun_point(&ds, policy_name, delta, true, false, threads)?
-    } else {
-        one_layer_point(&ds, policy_name, cfg.seed, true, threads)?
+    let (mut row, held) = match yun_construction(policy_name) {
+        Some(delta) => yun_point(&ds, policy_name, delta, true, false, threads)?,
+        None => one_layer_point(&ds, policy_name, cfg.seed, true, threads)?,
     };
-    if let Some(obj) = result.row.as_object_mut() {
-        obj.insert("family".into(), json!(family));
-    }
-    Ok(result)
+    row.family = Some(family.to_string());
+    PointResult::of(&row, held)
 }
 
 /// The one-layer memorizer on `ds` under a policy. A mean-pooling build that fails because two contexts
 /// collide is a result (the row says so), not an error: no theorem promises that mean pooling separates.
-fn one_layer_point(ds: &Dataset<f64>, policy_name: &str, seed: u64, bisect: bool, threads: usize) -> Result<PointResult> {
+fn one_layer_point(ds: &Dataset<f64>, policy_name: &str, seed: u64, bisect: bool, threads: usize) -> Result<(ConstructionRow, bool)> {
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let policy = policy(policy_name)?;
-    let mut row = serde_json::Map::new();
     let nn = sequences * length;
-    row.insert("N".into(), json!(sequences));
-    row.insert("n".into(), json!(length));
-    row.insert("d".into(), json!(dim));
-    row.insert("vocab".into(), json!(vocab));
-    row.insert("policy".into(), json!(policy_name));
-    row.insert("attention".into(), json!(if policy == Policy::MeanPool { "mean pooling (λ = 0)" } else { "softmax (λ > 0)" }));
+    let mut row = ConstructionRow {
+        sequences,
+        n: length,
+        d: dim,
+        vocab,
+        policy: policy_name.to_string(),
+        family: None,
+        attention: Some(if policy == Policy::MeanPool { "mean pooling (λ = 0)" } else { "softmax (λ > 0)" }.to_string()),
+        exact_in_bigfloat: false,
+        build_error: None,
+        built: None,
+    };
     let opts = ContextualOptions { policy, seed, candidates: 1000, threads, verify_top: if bisect { 2 } else { 0 }, ..Default::default() };
     let m = match Memorizer::build(ds, &opts) {
         Ok(m) => m,
         Err(e @ boltz_core::Error::Infeasible(_)) if policy == Policy::MeanPool => {
-            row.insert("exact_in_bigfloat".into(), json!(false));
-            row.insert("build_error".into(), json!(e.to_string()));
-            return Ok(PointResult { property_held: true, row: Value::Object(row) });
+            row.build_error = Some(e.to_string());
+            return Ok((row, true));
         }
         Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {policy_name})")),
     };
     let r = &m.report;
+    let c = &r.contextual;
     let layers = m.model.layer_count();
-    row.insert("layers".into(), json!(layers.attention + layers.ffn));
-    row.insert("params_dense".into(), json!(r.params.dense));
-    row.insert("params_factored".into(), json!(r.params.factored));
-    row.insert("paper_params".into(), json!(r.paper_params));
-    row.insert("lower_bound_sqrt_nN".into(), json!((nn as f64).sqrt()));
     let cells = yun_cells(&ds.inputs);
     let (yun_a, yun_f) = (yun_counts(dim, cells, vocab, nn, false), yun_counts(dim, cells, vocab, nn, true));
-    row.insert("yun_cells".into(), json!(yun_a.cells));
-    row.insert("yun_adaptive_layers".into(), json!(yun_a.layers));
-    row.insert("yun_adaptive_params".into(), json!(yun_a.params));
-    row.insert("yun_full_layers".into(), json!(yun_f.layers));
-    row.insert("yun_full_params".into(), json!(yun_f.params));
     let (kim_depth, kim_params) = kim_reference(dim, length, sequences);
-    row.insert("kim_depth_reference".into(), json!(kim_depth));
-    row.insert("kim_params_reference".into(), json!(kim_params));
-    row.insert("lambda".into(), json!(r.contextual.lambda));
-    row.insert("lambda_unshrunk".into(), json!(r.contextual.lambda_unshrunk));
-    row.insert("r_a".into(), json!(r.contextual.r_a));
-    if let Some(best) = r.contextual.lambda_search.iter().find(|c| c.lambda == r.contextual.lambda) {
-        row.insert("lambda_shrink_log2".into(), json!(best.shrink_log2));
-        row.insert("lambda_candidates".into(), json!(r.contextual.lambda_search.len()));
-    }
-    row.insert("separation_log10".into(), json!(r.contextual.separation_bigfloat.min_gap_log10));
-    row.insert("theory_delta_log10".into(), json!(r.contextual.log10_delta_theory));
-    row.insert("build_bits".into(), json!(r.build_bits));
-    row.insert("exact_in_bigfloat".into(), json!(r.memorization.is_perfect()));
-    row.insert("bigfloat_max_abs_error".into(), json!(r.memorization.max_abs_error));
-    row.insert("bigfloat_log10_max_abs_error".into(), json!(r.memorization.log10_max_abs_error));
-    row.insert("build_seconds".into(), json!(r.build_seconds));
-    row.insert("latency_bigfloat_ms".into(), json!(r.verify_seconds * 1e3));
+    let best = c.lambda_search.iter().find(|cand| cand.lambda == c.lambda);
     let search = match (&r.fewest_bits, bisect) {
         (Some(s), _) => Some(s.clone()),
         (None, true) => Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?),
         (None, false) => None,
     };
-    if let Some(search) = &search {
-        insert_bits_search(&mut row, search);
-    }
-    // The same model rounded to f64 and f32, on every CPU backend: accuracy and forward latency.
-    let cpu = CpuBackend::new(threads)?;
-    value_or_reason(&mut row, "f64_accuracy", m.in_precision::<f64, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f32_accuracy", m.in_precision::<f32, _>(ds, &ReferenceBackend).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f64_accuracy_cpu", m.in_precision::<f64, _>(ds, &cpu).map(|x| x.accuracy));
-    value_or_reason(&mut row, "f32_accuracy_cpu", m.in_precision::<f32, _>(ds, &cpu).map(|x| x.accuracy));
-    value_or_reason(&mut row, "latency_reference_f64_ms", model_forward_ms(&ReferenceBackend, &m.model, ds));
-    value_or_reason(&mut row, "latency_cpu_f64_ms", model_forward_ms(&cpu, &m.model, ds));
-    Ok(PointResult { property_held: r.memorization.is_perfect(), row: Value::Object(row) })
+    let runs = precision_runs(threads, &m.model, ds)?;
+    row.exact_in_bigfloat = r.memorization.is_perfect();
+    row.built = Some(Built {
+        layers: layers.attention + layers.ffn,
+        params_dense: r.params.dense,
+        params_factored: r.params.factored,
+        yun_cells: yun_a.cells,
+        build_bits: r.build_bits,
+        build_seconds: r.build_seconds,
+        latency_bigfloat_ms: r.verify_seconds * 1e3,
+        runs,
+        bits: search.as_ref().map(BitsSearchFields::from),
+        one_layer: Some(OneLayerFields {
+            paper_params: r.paper_params,
+            lower_bound_sqrt_nN: (nn as f64).sqrt(),
+            yun_adaptive_layers: yun_a.layers,
+            yun_adaptive_params: yun_a.params,
+            yun_full_layers: yun_f.layers,
+            yun_full_params: yun_f.params,
+            kim_depth_reference: kim_depth,
+            kim_params_reference: kim_params,
+            lambda: c.lambda,
+            lambda_unshrunk: c.lambda_unshrunk,
+            r_a: c.r_a,
+            lambda_shrink_log2: best.map(|b| b.shrink_log2),
+            lambda_candidates: best.map(|_| c.lambda_search.len()),
+            separation_log10: c.separation_bigfloat.min_gap_log10,
+            theory_delta_log10: c.log10_delta_theory,
+            bigfloat_max_abs_error: r.memorization.max_abs_error,
+            bigfloat_log10_max_abs_error: r.memorization.log10_max_abs_error,
+        }),
+        yun: None,
+    });
+    let held = r.memorization.is_perfect();
+    Ok((row, held))
 }
 
 fn separation_point(cfg: &SuiteConfig, length: usize, vocab: usize, dim: usize, threads: usize) -> Result<PointResult> {
@@ -348,38 +372,51 @@ fn separation_point(cfg: &SuiteConfig, length: usize, vocab: usize, dim: usize, 
     let cm = ContextualMapping::build(&ds.inputs, &ContextualOptions { seed: cfg.seed, candidates: 1000, threads, ..Default::default() })?;
     let r = &cm.report;
     let implied = lemma1_bound_log10(length, r.r_a) + (r.gamma / (r.lambda * r.projection.big_m)).log10();
-    let row = json!({
-        "n": length, "vocab": vocab, "d": dim, "N": sequences,
-        "lambda": r.lambda, "r_a": r.r_a, "gamma": r.gamma,
-        "measured_log10": r.separation_bigfloat.min_gap_log10,
-        "lemma1_implied_log10": implied,
-        "lemma1_margin_log10": r.separation_bigfloat.min_gap_log10 - implied,
-        "theory_delta_log10": r.log10_delta_theory,
-        "f64_collisions": r.separation_f64.collisions,
-        "contexts": r.separation_bigfloat.contexts,
-        "bits": r.bits,
-        "is_contextual_mapping": r.is_contextual_mapping,
-    });
+    let row = SeparationRow {
+        n: length,
+        vocab,
+        d: dim,
+        sequences,
+        lambda: r.lambda,
+        r_a: r.r_a,
+        gamma: r.gamma,
+        measured_log10: r.separation_bigfloat.min_gap_log10,
+        lemma1_implied_log10: implied,
+        lemma1_margin_log10: r.separation_bigfloat.min_gap_log10 - implied,
+        theory_delta_log10: r.log10_delta_theory,
+        f64_collisions: r.separation_f64.collisions,
+        contexts: r.separation_bigfloat.contexts,
+        bits: r.bits,
+        is_contextual_mapping: r.is_contextual_mapping,
+    };
     // Lemma 1 implies the measured separation is at least the implied bound.
     let held = r.is_contextual_mapping && r.separation_bigfloat.min_gap_log10 >= implied - 1e-9;
-    Ok(PointResult { row, property_held: held })
+    PointResult::of(&row, held)
 }
 
 fn approximation_point(cfg: &SuiteConfig, target_name: &str, cells: usize, threads: usize) -> Result<PointResult> {
     let a = Approximator::build(target(target_name)?, cfg.approximation.length, 1, cells, cfg.approximation.samples, cfg.seed, threads)?;
     let r = &a.report;
-    let row = json!({
-        "target": target_name, "n": r.n, "d": r.d, "cells": cells, "delta": r.delta,
-        "l2_error": r.l2_error, "l2_floor": r.l2_error_piecewise_constant,
-        "params_dense": r.params.dense, "ids": r.ids, "colliding_ids": r.colliding_ids, "bits": r.bits,
-    });
-    Ok(PointResult { row, property_held: r.l2_error.is_finite() })
+    let row = ApproximationRow {
+        target: target_name.to_string(),
+        n: r.n,
+        d: r.d,
+        cells,
+        delta: r.delta,
+        l2_error: r.l2_error,
+        l2_floor: r.l2_error_piecewise_constant,
+        params_dense: r.params.dense,
+        ids: r.ids,
+        colliding_ids: r.colliding_ids,
+        bits: r.bits,
+    };
+    PointResult::of(&row, r.l2_error.is_finite())
 }
 
 fn hardmax_point(cfg: &SuiteConfig, dim: usize) -> Result<PointResult> {
     let r = hardmax::demonstrate(dim, cfg.hardmax.family, cfg.hardmax.draws, cfg.seed)?;
     let held = r.draws_with_collision == r.draws && r.softmax_separates;
-    Ok(PointResult { row: serde_json::to_value(&r)?, property_held: held })
+    PointResult::of(&r, held)
 }
 
 /// Runs one point.

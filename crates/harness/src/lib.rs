@@ -12,6 +12,7 @@ pub mod experiments;
 pub mod meta;
 pub mod outdir;
 pub mod resources;
+pub mod rows;
 
 /// Writes one line to stderr, ignoring failures (progress must never stop a run, and a closed stderr
 /// must not panic as `eprintln!` would).

@@ -914,7 +914,7 @@ fn plot(dir: &OutDir) -> Result<Vec<PathBuf>> {
         bail!("{}: no result files (capacity.json, separation.json, ...) to plot", dir.path().display());
     }
     let mut files = Vec::new();
-    for chart in charts::charts(&results) {
+    for chart in charts::charts(&results)? {
         files.extend(charts::draw(&chart, dir.path())?);
     }
     Ok(files)

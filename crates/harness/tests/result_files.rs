@@ -155,3 +155,33 @@ fn every_committed_field_is_documented() {
     missing.dedup();
     assert!(missing.is_empty(), "undocumented fields in docs/results.md:\n{}", missing.join("\n"));
 }
+
+/// Every committed row reads into its experiment's typed row and writes back to the same JSON: no field is
+/// dropped or retyped (an integer read into a float would come back as `3.0`), so the charts, which read
+/// only typed rows, see every field the files hold.
+#[test]
+fn every_committed_row_round_trips_through_its_typed_row() {
+    use boltz_harness::rows::{ApproximationRow, ConstructionRow, HardmaxRow, PointRow, SeparationRow};
+    fn round_trip<R: serde::Serialize + serde::de::DeserializeOwned>(row: &Value) -> Result<Value, String> {
+        let typed: PointRow<R> = serde_json::from_value(row.clone()).map_err(|e| e.to_string())?;
+        serde_json::to_value(&typed).map_err(|e| e.to_string())
+    }
+    let files = result_files();
+    let mut checked = 0;
+    for (path, file) in &files {
+        let experiment = file["experiment"].as_str().unwrap();
+        for (i, row) in file["rows"].as_array().unwrap().iter().enumerate() {
+            let back = match experiment {
+                "capacity" | "adversarial" => round_trip::<ConstructionRow>(row),
+                "separation" => round_trip::<SeparationRow>(row),
+                "approximation" => round_trip::<ApproximationRow>(row),
+                "hardmax" => round_trip::<HardmaxRow>(row),
+                other => panic!("{}: unknown experiment {other:?}", path.display()),
+            };
+            let back = back.unwrap_or_else(|e| panic!("{} row {i}: {e}", path.display()));
+            assert_eq!(&back, row, "{} row {i} changed in the round trip", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "only {checked} committed rows found");
+}
