@@ -27,6 +27,24 @@ BOLTZ_REQUIRE_BACKEND=cuda ./cuda-bench --bench --warm-up-time 1 --measurement-t
 echo "{\"bench_exit\": $?}" >"$OUT/bench.json"
 [ -d target/criterion ] && cp -r target/criterion "$OUT/criterion"
 python3 torch_compare.py --device cuda --out "$OUT/torch.json" >"$OUT/torch.txt" 2>&1
+# The CLI on the GPU: the one-layer memorizer built here and run on cuda and on the CPU backend (same model,
+# same data: the accuracies must agree), and `boltz bench` on the full memorizer batch (N = 10^4).
+if [ -x ./boltz ]; then
+  {
+    ./boltz --version
+    for p in f64 f32; do
+      for b in cuda cpu; do
+        ./boltz memorize --sequences 1000 --length 8 --dim 4 --vocab 16 --no-bisect --backend $b --precision $p \
+          --out "$OUT/memorize-n1000-$b-$p.json"
+        echo "memorize $b $p exit $?"
+      done
+    done
+    ./boltz bench --workload memorizer --backend cuda --precision f64 --repeats 5 --json >"$OUT/bench-memorizer-full-cuda-f64.json"
+    ./boltz bench --workload memorizer --backend cpu --precision f64 --repeats 3 --json >"$OUT/bench-memorizer-full-cpu-f64.json"
+    ./boltz bench --workload practical --backend cuda --precision f32 --repeats 20 --json >"$OUT/bench-practical-cuda-f32.json"
+    echo "bench exit $?"
+  } >"$OUT/cli.txt" 2>&1
+fi
 # Side by side, from this one run: criterion's median per workload/dtype against PyTorch eager's median.
 python3 - "$OUT" <<'PY' >"$OUT/summary.txt" 2>&1
 import json, pathlib, sys
@@ -57,4 +75,4 @@ summary = {"torch": torch.get("torch"), "workloads": dict(sorted(rows.items()))}
 (out / "cuda-vs-torch.json").write_text(json.dumps(summary, indent=2) + "\n")
 print(json.dumps(summary, indent=2))
 PY
-cat "$OUT/device.txt" | head -20; cat "$OUT/summary.txt"; tail -5 "$OUT/conformance.txt"; grep -E "time:|thrpt:|forward/" "$OUT/bench.txt" | head -40; tail -10 "$OUT/torch.txt"
+cat "$OUT/device.txt" | head -20; cat "$OUT/summary.txt"; grep -E "exit|accuracy|memoriz" "$OUT/cli.txt" | head -20; tail -5 "$OUT/conformance.txt"; grep -E "time:|thrpt:|forward/" "$OUT/bench.txt" | head -40; tail -10 "$OUT/torch.txt"

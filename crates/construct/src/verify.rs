@@ -15,7 +15,24 @@ pub fn memorization_in<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Da
 /// The fewest bits in `lo..=hi` at which every token of `data` still decodes to its label when `model` runs
 /// with weights, inputs and arithmetic at that precision (faithful evaluation).
 pub fn fewest_bits_to_memorize(model: &Model<BigReal>, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
+    fewest_bits_to_memorize_with(model, data, lo, hi, threads, |_, _| {})
+}
+
+/// [`fewest_bits_to_memorize`], calling `on_probe(bits, held)` after every probe (progress for long
+/// searches: each probe is a whole forward at that precision).
+pub fn fewest_bits_to_memorize_with(
+    model: &Model<BigReal>,
+    data: &Dataset<f64>,
+    lo: u64,
+    hi: u64,
+    threads: usize,
+    on_probe: impl Fn(u64, bool),
+) -> Result<BitsSearch> {
     let x: Batch<BigReal> = data.inputs.convert()?;
     let y: Batch<BigReal> = data.targets.convert()?;
-    fewest_bits(model, &x, lo, hi, threads, |out| Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect()))
+    fewest_bits(model, &x, lo, hi, threads, |out| {
+        let held = Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect());
+        on_probe(out.as_slice().first().map_or(0, BigReal::bits), held);
+        held
+    })
 }

@@ -415,7 +415,8 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
         let (m_i, n_i) = (int(m)?, int(n)?);
         // One set of head buffers for the whole forward, sized for the widest head (a deep stack of small
         // heads would otherwise allocate and free four buffers per head per block).
-        let widest = model.blocks.iter().filter_map(|b| b.attention.as_ref()).flat_map(|(heads, ..)| heads.iter().map(|h| h.w_q.rows())).max();
+        let widest =
+            model.blocks.iter().filter_map(|b| b.attention.as_ref()).flat_map(|(heads, ..)| heads.iter().map(|h| h.w_q.rows())).max();
         let head_len = m * widest.unwrap_or(0);
         let (mut q, mut k, mut v, mut mixed) =
             (self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?);

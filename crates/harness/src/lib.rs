@@ -4,6 +4,7 @@
 //! need (depth, parameters, precision, time), result files that record their own configuration and
 //! machine, and paper-style charts drawn from those files.
 
+pub mod backends;
 pub mod charts;
 pub mod check;
 pub mod checkpoint;

@@ -86,6 +86,11 @@ fn devices(threads: usize) -> Vec<boltz_core::DeviceInfo> {
     if let Ok(blas) = boltz_blas::BlasBackend::new(threads.max(1)) {
         out.push(Backend::<f64>::device_info(&blas));
     }
+    // A GPU where one is (the probe is an error value, never a panic, without CUDA).
+    #[cfg(feature = "cuda")]
+    if let Ok(cuda) = boltz_cuda::CudaBackend::new() {
+        out.push(Backend::<f64>::device_info(&cuda));
+    }
     if let Ok(big) = boltz_bigfloat::BigFloatBackend::with_threads(64, threads.max(1)) {
         let mut info = Backend::<boltz_bigfloat::BigReal>::device_info(&big);
         info.details.insert("precision_bits".into(), "per experiment (see the rows)".into());

@@ -807,3 +807,132 @@ fn memorize_refuses_before_building() {
         assert!(t.elapsed().as_secs() < 20, "{args:?}");
     }
 }
+
+/// A sweep of bad inputs across every subcommand, as a new user would type them: each must end with exit
+/// code 2, say what is wrong on stderr, and never panic or succeed. The counts are printed (issue #13's
+/// note quotes them); a silent success or a panic fails the test and names the input.
+#[test]
+fn bad_input_sweep_gives_clear_errors_only() {
+    let dir = tmp("sweep");
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let not_json = file("not.json", "{ seed: 1");
+    let empty = file("empty.json", "");
+    let wrong_type = file("wrong-type.json", r#"{"seed": "x"}"#);
+    let unknown_field = file("unknown.json", r#"{"sed": 1}"#);
+    let bad_points = file("bad-points.json", r#"{"capacity": {"sequences": [-1]}}"#);
+    let a_dir = dir.to_str().unwrap().to_string();
+    let missing = dir.join("absent").to_str().unwrap().to_string();
+    let small = ["--length", "2", "--dim", "2", "--vocab", "4", "--no-bisect"];
+    let mut cases: Vec<Vec<String>> = Vec::new();
+    let mut add = |args: &[&str]| cases.push(args.iter().map(|s| s.to_string()).collect());
+    // memorize: every numeric flag with values that are not sizes, zero where zero means nothing to build,
+    // enum flags with unknown values, precisions that do not exist.
+    for flag in ["--sequences", "--length", "--dim", "--vocab", "--seed", "--threads", "--max-memory"] {
+        for value in ["-1", "abc", "1.5", "", "18446744073709551616", "NaN"] {
+            add(&["memorize", flag, value]);
+        }
+    }
+    for flag in ["--sequences", "--length", "--dim", "--vocab"] {
+        let mut args = vec!["memorize", flag, "0"];
+        args.extend(small.iter().filter(|s| **s != flag));
+        add(&args);
+    }
+    for (flag, value) in [
+        ("--construction", "two-layer"),
+        ("--policy", "best"),
+        ("--delta", "tiny"),
+        ("--backend", "gpu"),
+        ("--vocab-kind", "primes"),
+        ("--precision", "f16"),
+        ("--precision", "bits=0"),
+        ("--precision", "bits=1"),
+        ("--precision", "bits=-3"),
+        ("--precision", "bits=99999999999999999999"),
+        ("--precision", "BITS=24x"),
+        ("--max-memory", "12Q"),
+        ("--max-memory", "1"),
+        ("--threads", "100000"),
+        ("--sequences", "1000000000000"),
+        ("--vocab", "1"),
+        ("--export", "/proc/boltz"),
+        ("--out", "/proc/boltz/m.json"),
+    ] {
+        let mut args = vec!["memorize", "--sequences", "3", flag, value];
+        args.extend(small.iter().filter(|s| **s != flag));
+        add(&args);
+    }
+    // approximate
+    for (flag, value) in [
+        ("--target", "sine"),
+        ("--cells", "0"),
+        ("--cells", "1"),
+        ("--cells", "x"),
+        ("--samples", "0"),
+        ("--length", "0"),
+        ("--dim", "0"),
+        ("--cells", "100000"),
+        ("--out", "/proc/boltz/a.json"),
+    ] {
+        add(&["approximate", "--target", "product-mean", "--length", "2", "--cells", "2", "--samples", "20", flag, value]);
+    }
+    // bench
+    for (flag, value) in [
+        ("--workload", "huge"),
+        ("--batch", "0"),
+        ("--batch", "-2"),
+        ("--repeats", "0"),
+        ("--precision", "f16"),
+        ("--precision", "bits=64"),
+        ("--backend", "tpu"),
+        ("--batch", "100000000000"),
+    ] {
+        add(&["bench", "--workload", "practical", "--batch", "1", "--repeats", "1", flag, value]);
+    }
+    add(&["bench"]);
+    // reproduce, merge, plot, check, config
+    for config in [&not_json, &empty, &wrong_type, &unknown_field, &bad_points, &missing, &a_dir] {
+        add(&["reproduce", "--config", config, "--out", dir.join("r").to_str().unwrap(), "--no-plot"]);
+    }
+    add(&["reproduce", "--quick", "--shard", "3/2", "--out", dir.join("r").to_str().unwrap()]);
+    add(&["reproduce", "--quick", "--shard", "0/0", "--out", dir.join("r").to_str().unwrap()]);
+    add(&["reproduce", "--quick", "--shard", "x", "--out", dir.join("r").to_str().unwrap()]);
+    add(&["reproduce", "--quick", "--resume", "--restart", "--out", dir.join("r").to_str().unwrap()]);
+    add(&["reproduce", "--quick", "--out", "/proc/boltz"]);
+    add(&["merge", &missing]);
+    add(&["merge", &a_dir]);
+    add(&["plot", &missing]);
+    add(&["plot", &a_dir]);
+    add(&["plot-history", &missing]);
+    add(&["check", &missing]);
+    add(&["check", &a_dir]);
+    add(&["config", "--name", "nope"]);
+    add(&["nonsense"]);
+    add(&["memorize", "--sequences"]);
+
+    let (mut clear, mut panics, mut silent) = (0, Vec::new(), Vec::new());
+    for args in &cases {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = boltz(&argv);
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("panicked") || o.status.code() == Some(101) {
+            panics.push(format!("{argv:?}: {err}"));
+        } else if o.status.code() == Some(2) && !err.trim().is_empty() {
+            clear += 1;
+        } else {
+            silent.push(format!("{argv:?}: exit {:?}, stderr {err:?}", o.status.code()));
+        }
+    }
+    eprintln!(
+        "bad-input sweep: {} inputs, {clear} clear errors (exit 2), {} panics, {} other outcomes",
+        cases.len(),
+        panics.len(),
+        silent.len()
+    );
+    assert!(panics.is_empty(), "panics:\n{}", panics.join("\n"));
+    assert!(silent.is_empty(), "not a clear error:\n{}", silent.join("\n"));
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+}

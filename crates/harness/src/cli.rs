@@ -1,0 +1,311 @@
+//! The command line: clap types of every subcommand and their argument parsers.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use boltz_construct::yun::YunDelta;
+use boltz_construct::Policy;
+use boltz_core::VocabKind;
+use boltz_harness::backends::{BackendKind, Precision};
+use boltz_harness::experiments::Shard;
+use boltz_harness::resources::{self};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "boltz",
+    version = boltz_harness::meta::LONG_VERSION,
+    about = "Build, verify and measure one-layer rank-1 softmax Transformers (Kajitsuka & Sato, ICLR 2024)",
+    long_about = "Build, verify and measure the constructions of Kajitsuka & Sato, \"Are Transformers with One Layer \
+                  Self-Attention Using Low-Rank Weight Matrices Universal Approximators?\" (ICLR 2024): the rank-1 \
+                  contextual mapping, the one-layer memorizer and the FF∘SA∘FF approximator, next to the deep hardmax \
+                  baselines' formulas. Results are JSON (with run metadata) and CSV; charts are PNG and SVG.\n\n\
+                  Exit codes: 0 ok, 1 a checked property failed (e.g. memorization in arbitrary precision), 2 usage or \
+                  runtime error.",
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Build a memorizer for a generated dataset, verify it, and run it on a backend and precision.
+    Memorize(MemorizeArgs),
+    /// Build FF∘SA∘FF approximators of a target for several grid widths and measure their L² error.
+    Approximate(ApproximateArgs),
+    /// Run the experiment suite and draw every chart.
+    Reproduce(ReproduceArgs),
+    /// Time a workload of the shared table on a backend: median of repeated forwards after a warm-up.
+    Bench(BenchArgs),
+    /// Redraw the charts from the result files in a directory, without re-running anything.
+    Plot {
+        /// Directory with capacity.json, separation.json, ... (as written by reproduce).
+        dir: PathBuf,
+    },
+    /// Draw the wall-clock history of the benches (results/bench-history.jsonl, appended by
+    /// `scripts/bench-track.sh --record`) as bench_history.png/.svg.
+    PlotHistory {
+        /// The history file (one JSON record per line).
+        file: PathBuf,
+        /// Directory for the chart.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
+    /// Merge shard files (`<experiment>.shard-i-of-k.json`) in a directory into whole result files.
+    Merge {
+        /// Directory holding the shard files.
+        dir: PathBuf,
+    },
+    /// Compare result files with a re-run: exact fields exactly, timing fields (seconds, milliseconds)
+    /// within --time-factor. Without --with, re-runs the files' own configuration first. Exit 0 when
+    /// everything agrees, 1 when something differs (a table says what), 2 on errors.
+    Check(CheckArgs),
+    /// Print an embedded suite configuration (a starting point for --config).
+    Config {
+        /// The quick configuration instead of the default.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Construction {
+    /// The one-layer rank-1 memorizer (Corollary 1).
+    OneLayer,
+    /// Yun et al.'s data-adaptive selective-shift construction (exact, |V| + 1 attention layers).
+    Yun,
+    /// Yun et al.'s full-grid construction (δ^{−d} + 1 attention layers).
+    YunFull,
+    /// A Kim et al.-style construction (formula only: issue #5).
+    Kim,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum PolicyArg {
+    /// The paper's worst-case constants (projection lemma).
+    Theory,
+    /// λ from the measured gaps of the data (Lemma 1's condition holds exactly).
+    Measured,
+    /// The smallest softmax scale λ > 0 that still separates every context (minimises λ, not bits).
+    Tuned,
+    /// λ = 0: attention averages the sequence (rank 0, not softmax); fails where token sums collide.
+    MeanPool,
+    /// Softmax with λ > 0 and (v, λ) searched for the fewest bits the memorizer needs.
+    FewestBits,
+}
+
+impl PolicyArg {
+    pub(crate) fn policy(self) -> Policy {
+        match self {
+            Self::Theory => Policy::Theory,
+            Self::Measured => Policy::Measured,
+            Self::Tuned => Policy::Tuned,
+            Self::MeanPool => Policy::MeanPool,
+            Self::FewestBits => Policy::FewestBits,
+        }
+    }
+}
+
+pub(crate) fn parse_yun_delta(s: &str) -> Result<YunDelta, String> {
+    s.parse::<YunDelta>().map_err(|e| e.to_string())
+}
+
+pub(crate) fn parse_vocab_kind(s: &str) -> Result<VocabKind, String> {
+    s.parse::<VocabKind>().map_err(|e| e.to_string())
+}
+
+pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse()
+}
+
+#[derive(clap::Args, Debug, Serialize)]
+pub(crate) struct MemorizeArgs {
+    /// Which construction to build.
+    #[arg(long, value_enum, default_value = "one-layer")]
+    pub(crate) construction: Construction,
+    /// How the one-layer construction picks v and λ.
+    #[arg(long, value_enum, default_value = "measured")]
+    pub(crate) policy: PolicyArg,
+    /// Yun et al.: grid width δ = 1/K with K rounded up to a power of two (dyadic: every weight dyadic) or
+    /// the smallest K that separates the tokens (minimal: the construction's own δ, fewer layers).
+    #[arg(long, value_parser = parse_yun_delta, default_value = "dyadic")]
+    pub(crate) delta: YunDelta,
+    /// Backend that runs the built model.
+    #[arg(long, value_enum, default_value = "bigfloat")]
+    pub(crate) backend: BackendKind,
+    /// f32, f64 or bits=N (default: the bits the construction was built with).
+    #[arg(long, value_parser = parse_precision)]
+    pub(crate) precision: Option<Precision>,
+    /// Number of sequences N.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) sequences: usize,
+    /// Sequence length n.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) length: usize,
+    /// Token dimension d.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) dim: usize,
+    /// Vocabulary size |V|.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) vocab: usize,
+    /// Data family: random (generic tokens), grid (integer lattice points: equal token sums abound) or
+    /// pte (d = 1, Prouhet–Tarry–Escott pairs: equal power sums; mean pooling collides).
+    #[arg(long, value_parser = parse_vocab_kind, default_value = "random")]
+    pub(crate) vocab_kind: VocabKind,
+    /// Seed of the dataset and of the direction search.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Skip the bisection for the fewest bits.
+    #[arg(long)]
+    pub(crate) no_bisect: bool,
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    pub(crate) max_memory: Option<u64>,
+    /// Write model (exact JSON, plus f64 safetensors when representable) and dataset (safetensors) into
+    /// this directory (created fresh; a directory of an earlier export is replaced as a whole).
+    #[arg(long)]
+    pub(crate) export: Option<PathBuf>,
+    /// Print the JSON record instead of the human summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write the JSON record to this file.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Serialize)]
+pub(crate) struct ApproximateArgs {
+    /// The permutation-equivariant target.
+    #[arg(long, value_enum, default_value = "product-mean")]
+    pub(crate) target: TargetArg,
+    /// Sequence length n.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) length: usize,
+    /// Token dimension d.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) dim: usize,
+    /// Grid cells per coordinate (1/δ), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![2usize, 4, 8, 16])]
+    pub(crate) cells: Vec<usize>,
+    /// Random inputs for the L² error.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) samples: usize,
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    pub(crate) max_memory: Option<u64>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write the JSON record to this file.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum TargetArg {
+    /// f(X)_k = x_k ⊙ mean(X).
+    ProductMean,
+    /// f(X)_k = Σ_i softmax_i(⟨x_k, x_i⟩) x_i.
+    SoftmaxPool,
+}
+
+#[derive(clap::Args, Debug, Serialize)]
+pub(crate) struct BenchArgs {
+    /// Workload of the shared table: practical, memorizer, deep-narrow.
+    #[arg(long)]
+    pub(crate) workload: String,
+    /// Backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub(crate) backend: BackendKind,
+    /// f32 or f64 (bits=N with --backend bigfloat).
+    #[arg(long, value_parser = parse_precision, default_value = "f32")]
+    pub(crate) precision: Precision,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Timed forwards after one warm-up forward.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) repeats: usize,
+    /// Sequences per forward (default: the workload's batch).
+    #[arg(long)]
+    pub(crate) batch: Option<usize>,
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    pub(crate) max_memory: Option<u64>,
+    /// Print JSON instead of a summary line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct CheckArgs {
+    /// The committed results (e.g. results/reproduce).
+    pub(crate) dir: PathBuf,
+    /// A directory holding the re-run's results (skip the re-run).
+    #[arg(long)]
+    pub(crate) with: Option<PathBuf>,
+    /// Where the re-run writes (default: a new directory under the system's temporary directory).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Largest allowed ratio between committed and re-run timings (either direction).
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) time_factor: f64,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ReproduceArgs {
+    /// The CI configuration (under 3 minutes on 2 cores).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// A JSON suite configuration (see `boltz config`).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "results/reproduce")]
+    pub(crate) out: PathBuf,
+    /// Run only shard i of k (points with index ≡ i mod k); combine with `boltz merge`.
+    #[arg(long)]
+    pub(crate) shard: Option<Shard>,
+    /// Do not draw charts.
+    #[arg(long)]
+    pub(crate) no_plot: bool,
+    /// Continue the run whose checkpoint is in --out (same configuration, shard and build): finished
+    /// points are skipped.
+    #[arg(long, conflicts_with = "restart")]
+    pub(crate) resume: bool,
+    /// Discard an unfinished run's checkpoint in --out and start over.
+    #[arg(long)]
+    pub(crate) restart: bool,
+    /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory
+    /// available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    pub(crate) max_memory: Option<u64>,
+}
+
+pub(crate) fn threads(t: Option<usize>) -> Result<usize> {
+    match t {
+        Some(0) => bail!("--threads must be at least 1"),
+        t => resources::threads(t, "--threads"),
+    }
+}

@@ -1,0 +1,368 @@
+//! `boltz memorize`: build a construction on a generated dataset, verify it, run it on a backend.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use boltz_bigfloat::{BigReal, BitsSearch};
+use boltz_construct::yun::{Yun, YunOptions, YunVariant};
+use boltz_construct::{ContextualOptions, Memorizer};
+use boltz_core::format::{self, Encoding};
+use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization};
+use boltz_harness::backends::{self, BackendKind, Job, Precision};
+use boltz_harness::meta::{write_json, RunMeta};
+use boltz_harness::resources::{self, MemoryBudget};
+use serde_json::json;
+
+use crate::cli::{threads, Construction, MemorizeArgs};
+use crate::commands::check_writable_file;
+
+/// The files an export writes (and the only files an earlier export's directory may hold).
+pub(crate) const EXPORT_FILES: [&str; 3] = ["model.exact.json", "model.safetensors", "dataset.safetensors"];
+
+/// Checks, before any work, that `dir` can receive an export: absent, empty, or an earlier export (only
+/// [`EXPORT_FILES`]), in a directory where a sibling can be created.
+pub(crate) fn check_export_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("--export {}: not a readable directory", dir.display()))?;
+        let foreign: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !EXPORT_FILES.contains(&n.as_str()))
+            .collect();
+        if !foreign.is_empty() {
+            bail!(
+                "--export {}: holds files that are not an export ({}); choose a new or empty directory",
+                dir.display(),
+                foreign.join(", ")
+            );
+        }
+    }
+    let staging = export_staging(dir);
+    std::fs::create_dir_all(&staging)
+        .and_then(|()| std::fs::remove_dir(&staging))
+        .with_context(|| format!("--export {}: cannot create directories next to it", dir.display()))
+}
+
+pub(crate) fn export_staging(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "export".into());
+    dir.with_file_name(format!(".{name}.{}{}", std::process::id(), boltz_core::format::TEMP_MARKER))
+}
+
+/// Writes the export into a fresh staging directory and renames it into place, so `dir` holds exactly
+/// this model's files (never a stale file of an earlier export); returns the files written.
+pub(crate) fn export(dir: &Path, model: &boltz_core::Model<BigReal>, data: &Dataset<f64>) -> Result<Vec<PathBuf>> {
+    let staging = export_staging(dir);
+    let write = || -> Result<Vec<&'static str>> {
+        std::fs::create_dir_all(&staging)?;
+        let mut names = vec!["model.exact.json"];
+        format::save_model(model, &staging.join("model.exact.json"), Encoding::Exact)?;
+        if let Ok(m64) = model.convert::<f64>() {
+            format::save_model(&m64, &staging.join("model.safetensors"), Encoding::F64)?;
+            names.push("model.safetensors");
+        }
+        format::save_dataset(data, &staging.join("dataset.safetensors"), Encoding::F64)?;
+        names.push("dataset.safetensors");
+        Ok(names)
+    };
+    let names = match write() {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e.context(format!("exporting into {}", dir.display())));
+        }
+    };
+    // An earlier export is moved aside (not merged into), then removed once the new one is in place.
+    let old = dir.exists().then(|| PathBuf::from(format!("{}.old", staging.display())));
+    if let Some(old) = &old {
+        std::fs::rename(dir, old).with_context(|| format!("moving the earlier export {} aside", dir.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&staging, dir) {
+        if let Some(old) = &old {
+            let _ = std::fs::rename(old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e).with_context(|| format!("moving the export into {}", dir.display()));
+    }
+    if let Some(old) = &old {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    boltz_core::format::sync_parent(dir);
+    Ok(names.iter().map(|n| dir.join(n)).collect())
+}
+
+/// Runs a built model rounded to the backend's element type over the dataset: memorization and seconds.
+pub(crate) struct RunOn<'a> {
+    model: &'a boltz_core::Model<BigReal>,
+    data: &'a Dataset<f64>,
+}
+
+impl Job for RunOn<'_> {
+    type Output = (Memorization, f64);
+    fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> Result<Self::Output> {
+        let m: boltz_core::Model<T> = self.model.convert().context("the weights do not fit this precision")?;
+        let x: Batch<T> = self.data.inputs.convert()?;
+        let y: Batch<T> = self.data.targets.convert()?;
+        let prepared = backend.prepare(&m)?;
+        let t = Instant::now();
+        let out = backend.forward(&prepared, &x)?;
+        let secs = t.elapsed().as_secs_f64();
+        Ok((Memorization::measure(&out, &y)?, secs))
+    }
+}
+
+/// A built memorizing model, whatever the construction.
+pub(crate) struct Built {
+    model: boltz_core::Model<BigReal>,
+    bits: u64,
+    exact: Memorization,
+    report: serde_json::Value,
+    summary: Vec<String>,
+    /// Seconds of a verification at `bits` that already ran the whole model exactly (Yun's
+    /// event-driven evaluator); a bigfloat run at `bits` reuses it instead of a plain forward.
+    verified_seconds: Option<f64>,
+    /// The fewest-bits search the construction already made (the fewest-bits policy).
+    fewest_bits: Option<BitsSearch>,
+}
+
+pub(crate) fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built> {
+    match a.construction {
+        Construction::OneLayer => {
+            let policy = a.policy.policy();
+            let m = Memorizer::build(data, &ContextualOptions { policy, seed: a.seed, threads, ..Default::default() })
+                .context("building the memorizer")?;
+            let r = &m.report;
+            let c = &r.contextual;
+            let summary = vec![
+                format!("one-layer memorizer ({} policy)", policy.as_str()),
+                format!("  λ = {:.4e}, r_a = λM² = {:.1}, γ = {:.3e}, v = {:?}", c.lambda, c.r_a, c.gamma, c.projection.v),
+                format!(
+                    "  separation of context ids: 1e{:.1} measured (arbitrary precision); Theorem 2 worst case 1e{:.3e}; f64 collisions: {}",
+                    c.separation_bigfloat.min_gap_log10, c.log10_delta_theory, c.separation_f64.collisions
+                ),
+                format!("  params {} dense / {} factored (paper's count: {}); FFN width {}", r.params.dense, r.params.factored, r.paper_params, r.hidden),
+            ];
+            Ok(Built {
+                model: m.model.clone(),
+                bits: r.build_bits,
+                exact: r.memorization.clone(),
+                report: serde_json::to_value(r)?,
+                summary,
+                verified_seconds: None,
+                fewest_bits: r.fewest_bits.clone(),
+            })
+        }
+        Construction::Yun | Construction::YunFull => {
+            let variant = if matches!(a.construction, Construction::Yun) { YunVariant::Adaptive } else { YunVariant::Full };
+            let y = Yun::build(data, &YunOptions { variant, threads, delta: a.delta, ..Default::default() })
+                .context("building Yun et al.'s construction")?;
+            let r = &y.report;
+            let summary = vec![
+                format!(
+                    "Yun et al. selective-shift construction ({variant:?}), {} δ: 1/δ = {} (minimal {})",
+                    r.delta_kind.as_str(),
+                    r.cells,
+                    r.minimal_cells
+                ),
+                format!(
+                    "  layers by stage [input affine, quantization, contextual, value] = {:?}; formula {} (+1 affine)",
+                    r.layers_by_stage, r.formula.layers
+                ),
+                format!(
+                    "  {} context ids, largest ≈ 2^{:.0}; params {} dense (formula {})",
+                    r.ids, r.log2_max_id, r.params.dense, r.formula.params
+                ),
+            ];
+            Ok(Built {
+                model: y.model.clone(),
+                bits: r.bits,
+                exact: r.memorization.clone(),
+                report: serde_json::to_value(r)?,
+                summary,
+                verified_seconds: Some(r.verify_seconds),
+                fewest_bits: None,
+            })
+        }
+        Construction::Kim => bail!("--construction kim has no executable construction"),
+    }
+}
+
+pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
+    let threads = threads(a.threads)?;
+    let spec = DatasetSpec {
+        sequences: a.sequences,
+        length: a.length,
+        dim: a.dim,
+        vocab: a.vocab,
+        seed: a.seed,
+        vocab_kind: a.vocab_kind,
+        ..Default::default()
+    };
+    // Everything that can be refused is refused before the dataset is generated or a model built.
+    spec.validate().context("invalid dataset parameters")?;
+    MemoryBudget::new(a.max_memory).check(
+        &format!("--sequences {} --length {} --dim {}", a.sequences, a.length, a.dim),
+        resources::memorize_bytes(a.sequences, a.length, a.dim),
+    )?;
+    match a.precision {
+        Some(p) => {
+            backends::check(a.backend, p)?;
+            backends::probe(a.backend)?;
+        }
+        None if a.backend != BackendKind::Bigfloat => {
+            bail!("--backend {} needs --precision f32 or f64 (the construction's own precision is bits=N, for bigfloat)", a.backend.name())
+        }
+        None => {}
+    }
+    if let Construction::Kim = a.construction {
+        bail!("--construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction yet");
+    }
+    if let Some(out) = &a.out {
+        check_writable_file(out, "--out")?;
+    }
+    if let Some(dir) = &a.export {
+        check_export_dir(dir)?;
+    }
+    let clock = Instant::now();
+    let stage = |what: std::fmt::Arguments<'_>| errln!("[{:>7.1}s] {what}", clock.elapsed().as_secs_f64());
+    stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
+    let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
+    stage(format_args!(
+        "building the {} construction",
+        clap::ValueEnum::to_possible_value(&a.construction).map_or(String::new(), |v| v.get_name().to_string())
+    ));
+    let built = build(a, &data, threads)?;
+    stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
+    let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
+    stage(format_args!("running on {} at {precision}", a.backend.name()));
+    let run = match (a.backend, precision) {
+        // The build already ran the whole model exactly at its own bits: reuse that verification.
+        (BackendKind::Bigfloat, Precision::Bits(b)) if b == built.bits && built.verified_seconds.is_some() => {
+            Ok((built.exact.clone(), built.verified_seconds.unwrap_or(0.0)))
+        }
+        (kind, p) => backends::dispatch(kind, p, threads, RunOn { model: &built.model, data: &data }),
+    };
+    let (mem, forward_seconds, run_error) = match run {
+        Ok((mem, s)) => (Some(mem), Some(s), None),
+        Err(e) => (None, None, Some(format!("{e:#}"))),
+    };
+    let bits = match (&built.fewest_bits, a.no_bisect) {
+        (_, true) => None,
+        (Some(search), false) => Some(search.clone()),
+        (None, false) => {
+            stage(format_args!("searching the fewest bits for exact memorization (8..={} bits; each probe is a forward)", built.bits));
+            let probes = std::cell::Cell::new(0usize);
+            let search =
+                boltz_construct::verify::fewest_bits_to_memorize_with(&built.model, &data, 8, built.bits, threads, |bits, held| {
+                    probes.set(probes.get() + 1);
+                    stage(format_args!("  probe {}: {bits} bits {}", probes.get(), if held { "memorizes" } else { "fails" }));
+                })?;
+            Some(search)
+        }
+    };
+    let exported = match &a.export {
+        Some(dir) => export(dir, &built.model, &data)?,
+        None => Vec::new(),
+    };
+    let layers = built.model.layer_count();
+    let params = built.model.param_count();
+    let record = json!({
+        "command": "memorize",
+        "meta": RunMeta::collect(threads),
+        "args": a,
+        "dataset": spec,
+        "construction": a.construction,
+        "backend": a.backend,
+        "precision": precision,
+        "memorization": mem,
+        "run_error": run_error,
+        "forward_seconds": forward_seconds,
+        "layers": layers,
+        "params": params,
+        "build_bits": built.bits,
+        "exact_at_build_bits": built.exact,
+        "report": built.report,
+        "fewest_bits": bits,
+        "attention_rank": attention_rank(&built.model),
+        "exported": exported,
+    });
+    if let Some(out) = &a.out {
+        write_json(out, &record)?;
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        outln!("N = {}, n = {}, d = {}, |V| = {}, seed {}", a.sequences, a.length, a.dim, a.vocab, a.seed);
+        for line in &built.summary {
+            outln!("{line}");
+        }
+        outln!(
+            "  {} attention + {} FFN layers; {} parameters dense, {} factored",
+            layers.attention,
+            layers.ffn,
+            params.dense,
+            params.factored
+        );
+        outln!("  built at {} bits; exact in arbitrary precision: {}", built.bits, built.exact.is_perfect());
+        if let Some(ranks) = attention_rank(&built.model).as_array() {
+            let max = |key: &str| ranks.iter().filter_map(|h| h[key]["numerical_rank"].as_u64()).max().unwrap_or(0);
+            if !ranks.is_empty() {
+                outln!(
+                    "  attention products (SVD, LAPACK): rank W_Kᵀ W_Q ≤ {}, rank W_Vᵀ W_Oᵀ ≤ {} over {} heads",
+                    max("key_query"),
+                    max("value_output"),
+                    ranks.len()
+                );
+            }
+        }
+        match (&mem, &run_error) {
+            (Some(mem), _) => outln!(
+                "  {} at {}: {}/{} tokens decoded ({:.1}%), max |error| 1e{:.2}, forward {:.3}s",
+                a.backend.name(),
+                precision,
+                mem.decoded,
+                mem.tokens,
+                100.0 * mem.accuracy,
+                mem.log10_max_abs_error,
+                forward_seconds.unwrap_or(0.0)
+            ),
+            (None, Some(e)) => outln!("  {} at {precision}: could not run: {e}", a.backend.name()),
+            _ => {}
+        }
+        if let Some(b) = &bits {
+            match b.fewest {
+                Some(f) => {
+                    outln!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len());
+                    if !b.monotone {
+                        outln!("  not monotone in the precision: holds at {:?} (probed ranges)", b.holds_at);
+                    }
+                }
+                None => outln!("  not exact even at {} bits", b.hi),
+            }
+        }
+        for f in &exported {
+            outln!("  exported {}", f.display());
+        }
+    }
+    if let Some(e) = run_error {
+        // The record is written (it says why); the exit code must not claim the requested run happened.
+        bail!("--backend {} at {precision} did not run: {e}", a.backend.name());
+    }
+    Ok(built.exact.is_perfect())
+}
+
+/// The SVD rank report of every attention head (`null` without the `blas` feature, or the error text).
+pub(crate) fn attention_rank(model: &boltz_core::Model<boltz_bigfloat::BigReal>) -> serde_json::Value {
+    #[cfg(feature = "blas")]
+    {
+        match boltz_blas::rank_report(model) {
+            Ok(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+            Err(e) => json!({ "error": e.to_string() }),
+        }
+    }
+    #[cfg(not(feature = "blas"))]
+    {
+        let _ = model;
+        serde_json::Value::Null
+    }
+}

@@ -1,0 +1,29 @@
+//! One module per subcommand; shared argument checks here.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+pub(crate) mod approximate;
+pub(crate) mod bench;
+pub(crate) mod memorize;
+pub(crate) mod reproduce;
+
+pub(crate) use approximate::approximate;
+pub(crate) use bench::bench;
+pub(crate) use memorize::memorize;
+pub(crate) use reproduce::{check, plot, reproduce};
+
+/// Checks, before any work, that `path` (a result file to write) can be created: its directory exists or
+/// can be created, and a file can be written there.
+pub(crate) fn check_writable_file(path: &Path, flag: &str) -> Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {}: is a directory; give a file name", path.display());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("{flag} {}: cannot create its directory", path.display()))?;
+    let probe = boltz_core::format::temp_sibling(path);
+    std::fs::write(&probe, b"probe")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| format!("{flag} {}: cannot write there", path.display()))
+}
