@@ -1,8 +1,8 @@
 //! A small end-to-end demo of the foundation: generate a tokenwise-separated dataset, build a model,
 //! run it on the reference backend in f64 and f32, and write the model, the dataset and a JSON summary.
 //!
-//! `cargo run --release --example demo -- [OUT_DIR]` (default `results/demo`). The `boltz` harness
-//! replaces this with `boltz reproduce` once the constructions land.
+//! `cargo run --release --example demo -- [OUT_DIR]` (default `results/demo`). The constructions themselves
+//! run through `boltz memorize` and `boltz reproduce`.
 
 use std::path::PathBuf;
 

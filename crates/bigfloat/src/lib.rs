@@ -2,7 +2,7 @@
 //!
 //! The arbitrary-precision backend of boltzformer: runs any [`boltz_core::Model`] with a configurable
 //! number of mantissa bits (2 to 2²⁴), so that "the construction fails" can be told apart from "the
-//! arithmetic fails". The paper's constants are far beyond floating point (`shared/research/paper.md` §5, §8:
+//! arithmetic fails". The paper's constants are far beyond floating point (Kajitsuka & Sato, ICLR 2024, Theorem 2 and its worst-case δ:
 //! separations of 10⁻¹⁵⁰ … 10⁻¹⁰⁰⁰⁰⁰ on small datasets).
 //!
 //! * [`BigReal`]: the element type ([`boltz_core::Real`]), precision carried per value.

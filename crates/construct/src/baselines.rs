@@ -1,4 +1,4 @@
-//! Layer and parameter formulas of the deep hardmax baselines (`shared/research/baselines.md` §1.7, §2),
+//! Layer and parameter formulas of the deep hardmax baselines (Yun et al., ICLR 2020, Lemmas 5–7 as restated in Hu et al., NeurIPS 2024, Appendix E; Kim et al., ICLR 2023),
 //! used as reference curves until (and next to) the executable constructions.
 
 use boltz_core::{Batch, DataReport, Real, Result};

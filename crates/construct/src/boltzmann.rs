@@ -1,4 +1,4 @@
-//! The Boltzmann operator and Lemma 1 (`shared/research/paper.md` §1.3, §2.1).
+//! The Boltzmann operator and Lemma 1 (Kajitsuka & Sato, ICLR 2024, Section 3 and Lemma 1).
 
 use boltz_bigfloat::BigReal;
 use boltz_core::Real;

@@ -12,7 +12,7 @@
 //! * [`yun`]: Yun et al.'s selective-shift construction as an executable, exactly verified model.
 //!
 //! Constructions build their weights in arbitrary precision ([`boltz_bigfloat::BigReal`]): the constants
-//! the paper needs do not fit f64 (`shared/research/paper.md` §5, §8). Convert with `model.convert::<f64>()`
+//! the paper needs do not fit f64 (Theorem 2's worst-case δ is about 10^-124 already for n = |V| = 2). Convert with `model.convert::<f64>()`
 //! to run them in f64 or f32 — and to see them fail there.
 //!
 //! ## What was checked of the INFERRED parts of `paper.md`
@@ -21,7 +21,7 @@
 //!   (`boltzmann::tests::lemma1_holds_on_random_families`), measured margin reported by [`boltzmann::check_lemma1`].
 //! * Theorem 2's construction (`W_K = W_V = vᵀ`, `W_Q = λvᵀ`, `λ = (2 ln n + 3)/(g m)`): the measured
 //!   separation of distinct contexts is positive and the ids are bounded by `r = r_max + ε/4` on every
-//!   tested dataset (`tests/constructions.rs`); Theorem 2's δ formula is reported in log10 next to it.
+//!   tested dataset (`tests/contextual.rs`, `tests/memorizer.rs`); Theorem 2's δ formula is reported in log10 next to it.
 //! * Corollary 1: exact memorization in arbitrary precision; the parameter count is reported next to the
 //!   paper's `4(s+d) + d(2nN+d)`.
 

@@ -1,5 +1,5 @@
 //! Yun et al. (ICLR 2020), adapted to memorization: the deep hardmax baseline, as an executable model
-//! (`shared/research/baselines.md` §1.4–1.7).
+//! (Lemmas 5–7, as restated in Hu et al., NeurIPS 2024, Appendix E: quantization, selective shifts, value mapping).
 //!
 //! Layers, each its own block:
 //!

@@ -1,5 +1,5 @@
 //! Seeded generators and validators for *tokenwise (r_min, r_max, ε)-separated* data
-//! (Kajitsuka & Sato, Definition 1; `shared/research/paper.md` §1.4), and for adversarial families of it.
+//! (Kajitsuka & Sato, ICLR 2024, Definition 1), and for adversarial families of it.
 //!
 //! A vocabulary `V` of `|V|` tokens in `R^d` has norms in `[r_min, r_max]` and pairwise distances
 //! `> ε`. Each of the `N` sequences holds `n` *distinct* tokens of `V` (no repeats inside a sequence, as

@@ -11,15 +11,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// A tensor has the wrong shape (`tensor` uses the file-format names, e.g. `blocks.0.attn.1.w_k`).
     #[error("shape mismatch in {tensor}: expected {expected}, found {found}")]
-    ShapeMismatch { tensor: String, expected: String, found: String },
+    ShapeMismatch {
+        /// The tensor, by its file-format name.
+        tensor: String,
+        /// The shape it should have.
+        expected: String,
+        /// The shape it has.
+        found: String,
+    },
 
     /// A NaN or infinity in an input, a weight, or a result.
     #[error("non-finite value (NaN or inf) at {location}")]
-    NonFinite { location: String },
+    NonFinite {
+        /// Where: a tensor and index, or a stage of a forward.
+        location: String,
+    },
 
     /// A forward produced a non-finite value although the inputs and weights were finite.
     #[error("numeric overflow: {location} produced a non-finite value; the model's weights or inputs are too large for {dtype}")]
-    Overflow { location: String, dtype: &'static str },
+    Overflow {
+        /// The stage of the forward that overflowed.
+        location: String,
+        /// The element type (`f32`, `f64`, …).
+        dtype: &'static str,
+    },
 
     /// A batch with no sequences.
     #[error("empty batch: at least one sequence is needed")]
@@ -27,27 +42,59 @@ pub enum Error {
 
     /// A sequence of length zero, or tokens of dimension zero.
     #[error("zero-sized {what}: sequences need n ≥ 1 tokens of dimension d ≥ 1")]
-    ZeroSize { what: &'static str },
+    ZeroSize {
+        /// What is empty (`sequence length`, `token dimension`, …).
+        what: &'static str,
+    },
 
     /// The same token twice in one sequence, where a construction or theorem forbids it.
     #[error("duplicate token in sequence {sequence}: positions {first} and {second} hold the same token")]
-    DuplicateToken { sequence: usize, first: usize, second: usize },
+    DuplicateToken {
+        /// Index of the sequence.
+        sequence: usize,
+        /// First position holding the token.
+        first: usize,
+        /// Second position holding the same token.
+        second: usize,
+    },
 
     /// Two sequences that are permutations of each other where distinct contexts are required.
     #[error("sequences {first} and {second} are permutations of each other")]
-    PermutedDuplicate { first: usize, second: usize },
+    PermutedDuplicate {
+        /// Index of the first sequence.
+        first: usize,
+        /// Index of the sequence that permutes it.
+        second: usize,
+    },
 
     /// Targets that are not consistent under a permutation of the same input sequence.
     #[error("targets of sequences {first} and {second} disagree although the inputs are permutations of each other")]
-    InconsistentTargets { first: usize, second: usize },
+    InconsistentTargets {
+        /// Index of the first sequence.
+        first: usize,
+        /// Index of the sequence that permutes it with other targets.
+        second: usize,
+    },
 
     /// Data that violates a quantitative assumption (separation, norm bounds, ...).
     #[error("assumption violated: {what} (required {required}, measured {measured})")]
-    Assumption { what: String, required: String, measured: String },
+    Assumption {
+        /// The assumption.
+        what: String,
+        /// What it requires.
+        required: String,
+        /// What the data has.
+        measured: String,
+    },
 
     /// A parameter outside its valid range.
     #[error("invalid parameter {name}: {reason}")]
-    InvalidParameter { name: String, reason: String },
+    InvalidParameter {
+        /// The parameter (a CLI flag, config field or tensor name).
+        name: String,
+        /// Why its value is refused, with the valid range.
+        reason: String,
+    },
 
     /// A request that cannot be met (e.g. more distinct sequences than the vocabulary allows).
     #[error("infeasible: {0}")]
@@ -55,7 +102,14 @@ pub enum Error {
 
     /// A value that cannot be stored exactly in the requested format.
     #[error("value {index} of {tensor} is not exactly representable as {dtype}; use the exact JSON format or allow rounding")]
-    Inexact { tensor: String, index: usize, dtype: &'static str },
+    Inexact {
+        /// The tensor, by its file-format name.
+        tensor: String,
+        /// Flat index of the value.
+        index: usize,
+        /// The format it does not fit exactly.
+        dtype: &'static str,
+    },
 
     /// A malformed file or text encoding.
     #[error("format error: {0}")]
@@ -63,15 +117,32 @@ pub enum Error {
 
     /// The backend has no device to run on (no driver, no GPU, library missing).
     #[error("backend {backend} has no device: {reason}")]
-    NoDevice { backend: &'static str, reason: String },
+    NoDevice {
+        /// The backend (`cuda`, …).
+        backend: &'static str,
+        /// What is missing (a library, a driver, a device).
+        reason: String,
+    },
 
     /// An error reported by a backend's driver or library.
     #[error("backend {backend} failed in {op}: {message}")]
-    Backend { backend: &'static str, op: &'static str, message: String },
+    Backend {
+        /// The backend.
+        backend: &'static str,
+        /// The operation that failed (`nvrtc compile`, `upload`, …).
+        op: &'static str,
+        /// The driver's or library's message.
+        message: String,
+    },
 
     /// File-system errors, with the path.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
 }
 
 impl Error {

@@ -1,6 +1,6 @@
 //! Exact binary floating-point values of any mantissa length, and their text encoding.
 //!
-//! The paper's constructions need far more than 53 mantissa bits (`shared/research/paper.md` §8), so
+//! The paper's constructions need far more than 53 mantissa bits (Theorem 2's worst-case δ underflows f64), so
 //! weights and datasets must be storable exactly at any precision. An [`ExactFloat`] is the value
 //! `(-1)^negative · mantissa · 2^exponent` with an arbitrary-length integer mantissa. Its text form is a
 //! C99 hexadecimal float with an integer mantissa, e.g. `-0x1b3p-12` = −0x1b3 · 2⁻¹², which

@@ -80,7 +80,7 @@ pub(crate) enum Construction {
     Yun,
     /// Yun et al.'s full-grid construction (δ^{−d} + 1 attention layers).
     YunFull,
-    /// A Kim et al.-style construction (formula only: issue #5).
+    /// A Kim et al.-style construction (only its depth and parameter reference curve exists; refused).
     Kim,
 }
 

@@ -30,16 +30,45 @@ pub const EXPERIMENTS: [&str; 5] = ["capacity", "adversarial", "separation", "ap
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "experiment", rename_all = "lowercase")]
 pub enum PointSpec {
-    /// A one-layer memorizer for N sequences under a policy.
-    Capacity { sequences: usize, policy: String },
+    /// A one-layer memorizer (or Yun et al.'s construction) for N sequences under a policy.
+    Capacity {
+        /// Sequences N.
+        sequences: usize,
+        /// Construction (CLI spelling).
+        policy: String,
+    },
     /// A construction on a data family (generic, grid, Prouhet–Tarry–Escott) with token dimension `dim`.
-    Adversarial { family: String, dim: usize, sequences: usize, policy: String },
+    Adversarial {
+        /// Data family (`random`, `grid`, `pte`).
+        family: String,
+        /// Token dimension d.
+        dim: usize,
+        /// Sequences N.
+        sequences: usize,
+        /// Construction (CLI spelling).
+        policy: String,
+    },
     /// A contextual mapping for (n, |V|, d).
-    Separation { length: usize, vocab: usize, dim: usize },
+    Separation {
+        /// Sequence length n.
+        length: usize,
+        /// Vocabulary size |V|.
+        vocab: usize,
+        /// Token dimension d.
+        dim: usize,
+    },
     /// An approximator for a target at 1/δ cells.
-    Approximation { target: String, cells: usize },
+    Approximation {
+        /// Target function (`product-mean`, `softmax-pool`).
+        target: String,
+        /// Grid cells per coordinate, 1/δ.
+        cells: usize,
+    },
     /// The hardmax demonstration in dimension d.
-    Hardmax { dim: usize },
+    Hardmax {
+        /// Token dimension d.
+        dim: usize,
+    },
 }
 
 impl PointSpec {

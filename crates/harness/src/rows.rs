@@ -231,7 +231,7 @@ pub struct YunFields {
     pub formula_layers: f64,
     /// Parameters of the built stack by its closed formula.
     pub realised_params_formula: u64,
-    /// Parameters by Yun et al.'s Theorem 2.14 formula.
+    /// Dense parameters in the class T^{2,1,4} (every attention layer 8d + 2, every FFN layer 9d + 4).
     pub t214_params_formula: f64,
     /// log2 of the largest context id.
     pub log2_max_id: f64,
