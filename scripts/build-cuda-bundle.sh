@@ -17,7 +17,7 @@ cp "$test_bin" device-bundle/cuda-conformance
 cp "$bench_bin" device-bundle/cuda-bench
 # Debug info is most of their size; the device tool carries at most 64 MiB.
 strip device-bundle/cuda-conformance device-bundle/cuda-bench device-bundle/boltz
-cp scripts/cuda-device-check.sh scripts/torch_compare.py device-bundle/
+cp scripts/cuda-device-check.sh scripts/torch_compare.py scripts/read_boltz.py device-bundle/
 if ldd device-bundle/cuda-bench device-bundle/cuda-conformance device-bundle/boltz | grep -q openblas; then
   echo "build-cuda-bundle: a binary links OpenBLAS, which the GPU machine lacks" >&2
   exit 1

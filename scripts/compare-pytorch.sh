@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side by side in one run: the cpu and blas backends (`boltz bench`) and PyTorch eager on the same
-# shapes and thread count (scripts/torch_compare.py), written to results/backends/pytorch-cpu.json.
+# weights and batches (`boltz export`, then scripts/torch_compare.py, which checks PyTorch's outputs against
+# boltz's reference first) and thread count, written to results/backends/pytorch-cpu.json.
 # PyTorch is an optional development dependency: PYTHON=/path/to/venv/bin/python with torch installed.
 #   PYTHON=/opt/torch-venv/bin/python bash scripts/compare-pytorch.sh [threads]
 set -euo pipefail
@@ -21,7 +22,8 @@ for w in practical:32 memorizer:64 deep-narrow:64; do
     done
   done
 done
-"$PYTHON" scripts/torch_compare.py --device cpu --threads "$THREADS" --repeats 20 --out "$tmp/torch.json"
+target/release/boltz export --workload all "$tmp/weights"
+"$PYTHON" scripts/torch_compare.py --weights "$tmp/weights" --device cpu --threads "$THREADS" --repeats 20 --out "$tmp/torch.json"
 python3 - "$tmp" "$OUT" <<'PY'
 import json, sys, glob, os
 tmp, out = sys.argv[1], sys.argv[2]

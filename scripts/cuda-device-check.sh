@@ -26,7 +26,12 @@ echo "{\"conformance_exit\": $?}" >"$OUT/conformance.json"
 BOLTZ_REQUIRE_BACKEND=cuda ./cuda-bench --bench --warm-up-time 1 --measurement-time 3 >"$OUT/bench.txt" 2>&1
 echo "{\"bench_exit\": $?}" >"$OUT/bench.json"
 [ -d target/criterion ] && cp -r target/criterion "$OUT/criterion"
-python3 torch_compare.py --device cuda --out "$OUT/torch.json" >"$OUT/torch.txt" 2>&1
+# PyTorch on the exact weights and batches the benches run (exported by the bundle's boltz; outputs checked
+# against boltz's reference before timing). Kept out of $OUT: the memorizer's weights are 23 MB.
+weights=$(mktemp -d)
+./boltz export --workload all "$weights" >"$OUT/export.txt" 2>&1
+python3 torch_compare.py --weights "$weights" --device cuda --out "$OUT/torch.json" >"$OUT/torch.txt" 2>&1
+echo "torch_compare exit $?" >>"$OUT/torch.txt"
 # The CLI on the GPU: the one-layer memorizer built here and run on cuda and on the CPU backend (same model,
 # same data: the accuracies must agree), and `boltz bench` on the full memorizer batch (N = 10^4).
 if [ -x ./boltz ]; then
@@ -40,7 +45,7 @@ if [ -x ./boltz ]; then
       done
     done
     ./boltz bench --workload memorizer --backend cuda --precision f64 --repeats 5 --json >"$OUT/bench-memorizer-full-cuda-f64.json"
-    ./boltz bench --workload memorizer --backend cpu --precision f64 --repeats 3 --json >"$OUT/bench-memorizer-full-cpu-f64.json"
+    ./boltz bench --workload memorizer --backend cpu --precision f64 --repeats 1 --json >"$OUT/bench-memorizer-full-cpu-f64.json"
     ./boltz bench --workload practical --backend cuda --precision f32 --repeats 20 --json >"$OUT/bench-practical-cuda-f32.json"
     echo "bench exit $?"
   } >"$OUT/cli.txt" 2>&1
@@ -61,8 +66,12 @@ try:
     for key, t in torch["workloads"].items():
         if key.endswith("/with_transfers"):
             rows.setdefault(key.rsplit("/", 1)[0], {})["torch_eager_with_transfers_median_ms"] = t["median_ms"]
-        else:
-            rows.setdefault(key, {})["torch_eager_median_ms"] = t["median_ms"]
+            continue
+        r = rows.setdefault(key, {})
+        r["torch_matches_boltz_reference"] = t.get("matches")
+        r["torch_max_abs_diff"] = t.get("max_abs_diff_vs_boltz_reference")
+        if "median_ms" in t:
+            r["torch_eager_median_ms"] = t["median_ms"]
 except (OSError, ValueError, KeyError) as e:
     torch = {"error": str(e)}
 for key, r in rows.items():

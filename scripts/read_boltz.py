@@ -617,9 +617,9 @@ def _check_spec(text):
         raise ValueError(f"metadata spec: expected a JSON object, got {doc!r}")
 
 
-def _check_dataset(meta, shapes):
-    if "spec" in meta:
-        _check_spec(meta["spec"])
+def _check_pair(shapes, first, second, file_kind):
+    """Exactly two [N, n, d] tensors `first` and `second` of one shape (a dataset's inputs and targets, a
+    workload's inputs and reference outputs)."""
     left = dict(shapes)
 
     def batch(name):
@@ -633,11 +633,17 @@ def _check_dataset(meta, shapes):
                 raise ValueError(f"{name}: {what} (shape {shape})")
         return shape
 
-    inputs, targets = batch("inputs"), batch("targets")
+    a, b = batch(first), batch(second)
     if left:
-        raise ValueError(f"unknown tensor {min(left)} in a dataset file")
-    if inputs != targets:
-        raise ValueError(f"targets: shape mismatch: expected {inputs} (the inputs' shape), found {targets}")
+        raise ValueError(f"unknown tensor {min(left)} in a {file_kind} file")
+    if a != b:
+        raise ValueError(f"{second}: shape mismatch: expected {a} (the {first}' shape), found {b}")
+
+
+def _check_dataset(meta, shapes):
+    if "spec" in meta:
+        _check_spec(meta["spec"])
+    _check_pair(shapes, "inputs", "targets", "dataset")
 
 
 def _check_structure(meta, shapes):
@@ -648,8 +654,10 @@ def _check_structure(meta, shapes):
         _check_model(meta, shapes)
     elif kind == "dataset":
         _check_dataset(meta, shapes)
+    elif kind == "workload-io":  # `boltz export --workload`: a bench batch and its reference outputs
+        _check_pair(shapes, "inputs", "outputs", "workload-io")
     else:
-        raise ValueError(f'not a {FORMAT} model or dataset (metadata "kind" = {json.dumps(kind)})')
+        raise ValueError(f'not a {FORMAT} model, dataset or workload-io file (metadata "kind" = {json.dumps(kind)})')
 
 
 def read(path):

@@ -1,22 +1,106 @@
 #!/usr/bin/env python3
-"""PyTorch (eager) timings of the shared workload table, for side-by-side ratios with the benches.
+"""PyTorch (eager) on the exact numbers of the shared workload table, for side-by-side ratios with the benches.
 
-  python3 scripts/torch_compare.py --device cpu --threads 2 --out results/torch-cpu.json
-  python3 scripts/torch_compare.py --device cuda --out torch.json
+  boltz export --workload all DIR                      # the weights, bench batch and reference outputs
+  python3 scripts/torch_compare.py --weights DIR --device cpu --threads 2 --out torch-cpu.json
+  python3 scripts/torch_compare.py --weights DIR --device cuda --out torch.json
 
-The shapes follow boltz_core::workloads (practical: batch 32, n 128, d 256, one head of size 64, FFN
-1024; memorizer: rank-1 softmax head + FFN of width n*N with N = 10^4, n = d = 16, run on the bench batch
-of 64 sequences; deep-narrow: 500 blocks of 2 hardmax heads of size 1 + width-4 FFN, batch 64, n 8,
-d 4). PyTorch is an optional development dependency (pip install torch), never used by tests or CI.
-FLOPs are counted as in boltz_core::workloads::flops.
+For every workload exported under DIR (`DIR/<workload>/model.safetensors`, `io.safetensors`, read with
+scripts/read_boltz.py) the model runs in PyTorch with the same semantics as boltz's reference forward
+(q = W_q z + b_q, k = W_k z, v = W_v z, scores k_i·q_j, softmax or hardmax with exact ties averaged, causal
+masks, z += Σ_heads W_o mixed, then z += W2 relu(W1 z + b1) + b2; factored weights W = U Vᵀ applied as two
+products). Before any timing, PyTorch's outputs are compared with boltz's exported f64 reference outputs:
+a workload whose outputs differ beyond the tolerance is reported and not timed, and the exit code is 1.
+FLOPs come from the export (boltz_core::workloads::flops). PyTorch is an optional development
+dependency (pip install torch), never used by tests or CI.
 """
 import argparse
 import json
+import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import read_boltz  # noqa: E402
+
+# |ours − reference| ≤ TOL · max(1, max |reference|): f64 must agree to rounding; f32 within its precision.
+TOL = {"f64": 1e-9, "f32": 2e-3}
+
+
+def load(workload_dir, torch, dtype, dev):
+    meta, t = read_boltz.read(os.path.join(workload_dir, "model.safetensors"))
+    io_meta, io = read_boltz.read(os.path.join(workload_dir, "io.safetensors"))
+
+    def tensor(tensors, name):
+        shape, values = tensors[name]
+        return torch.tensor([float(v) for v in values], dtype=torch.float64).reshape(shape)
+
+    def weight(name):
+        if name in t:
+            return ("dense", tensor(t, name).to(dtype=dtype, device=dev))
+        return ("factored", tensor(t, name + ".u").to(dtype=dtype, device=dev), tensor(t, name + ".v").to(dtype=dtype, device=dev))
+
+    def vector(name):
+        return tensor(t, name).to(dtype=dtype, device=dev) if name in t else None
+
+    blocks = []
+    for b in range(int(meta["blocks"])):
+        block = {"attn": None, "ffn": None}
+        if f"blocks.{b}.attn.kind" in meta:
+            heads = []
+            for h in range(int(meta[f"blocks.{b}.attn.heads"])):
+                p = f"blocks.{b}.attn.{h}"
+                heads.append({k: weight(f"{p}.{k}") for k in ("w_q", "w_k", "w_v", "w_o")} | {"b_q": vector(f"{p}.b_q")})
+            block["attn"] = {"heads": heads, "hardmax": meta[f"blocks.{b}.attn.kind"] == "hardmax",
+                             "causal": meta[f"blocks.{b}.attn.causal"] == "true"}
+        if f"blocks.{b}.ffn.b1" in t:
+            block["ffn"] = {k: weight(f"blocks.{b}.ffn.{k}") for k in ("w1", "w2")} | {
+                k: vector(f"blocks.{b}.ffn.{k}") for k in ("b1", "b2")}
+        blocks.append(block)
+    x = tensor(io, "inputs")
+    y = tensor(io, "outputs")
+    flops = float(io_meta.get("flops_per_forward", "nan"))
+    return blocks, x, y, flops
+
+
+def lin(w, x):
+    """x Wᵀ over the last axis; a factored W = U Vᵀ as (x V) Uᵀ."""
+    if w[0] == "dense":
+        return x @ w[1].T
+    return (x @ w[2]) @ w[1].T
+
+
+def forward(torch, blocks, x):
+    z = x
+    for block in blocks:
+        a = block["attn"]
+        if a is not None:
+            n = z.shape[1]
+            delta = torch.zeros_like(z)
+            for h in a["heads"]:
+                q = lin(h["w_q"], z)
+                if h["b_q"] is not None:
+                    q = q + h["b_q"]
+                k, v = lin(h["w_k"], z), lin(h["w_v"], z)
+                s = q @ k.transpose(1, 2)  # s[:, j, i] = k_i · q_j
+                if a["causal"]:
+                    s = s.masked_fill(torch.ones(n, n, dtype=torch.bool, device=z.device).triu(1), float("-inf"))
+                if a["hardmax"]:
+                    w = (s == s.max(dim=-1, keepdim=True).values).to(z.dtype)
+                    w = w / w.sum(dim=-1, keepdim=True)
+                else:
+                    w = torch.softmax(s, dim=-1)
+                delta = delta + lin(h["w_o"], w @ v)
+            z = z + delta
+        f = block["ffn"]
+        if f is not None:
+            z = z + lin(f["w2"], torch.relu(lin(f["w1"], z) + f["b1"])) + f["b2"]
+    return z
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", required=True, help="directory written by `boltz export --workload all DIR`")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=10)
@@ -28,11 +112,9 @@ def main():
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
-    results = {"torch": torch.__version__, "device": args.device, "threads": torch.get_num_threads(), "workloads": {}}
-    g = torch.Generator().manual_seed(0)
-
-    def rnd(*shape, dtype):
-        return (torch.randn(*shape, generator=g, dtype=torch.float64) / max(1.0, shape[-1]) ** 0.5).to(dtype=dtype, device=dev)
+    results = {"torch": torch.__version__, "device": args.device, "threads": torch.get_num_threads(),
+               "weights": os.path.abspath(args.weights), "workloads": {}}
+    mismatches = []
 
     def timeit(fn, flops, name):
         fn(); sync()
@@ -44,72 +126,41 @@ def main():
         results["workloads"][name] = {"median_ms": med * 1e3, "gflops": flops / med / 1e9}
         print(f"{name}: {med*1e3:.3f} ms, {flops/med/1e9:.2f} GFLOP/s")
 
-    def time_both(fn, x, flops, name):
-        """Device-resident input and output (PyTorch's usual timing), and on a GPU also from a host tensor
-        to a host tensor, as boltz's Backend::forward (host batch in, host batch out) is timed."""
-        timeit(lambda: fn(x), flops, name)
-        if dev.type == "cuda":
-            xh = x.cpu()
-            timeit(lambda: fn(xh.to(dev)).cpu(), flops, name + "/with_transfers")
-
-    for dtype, tag in [(torch.float32, "f32"), (torch.float64, "f64")]:
-        b, n, d, s, q = 32, 128, 256, 64, 1024
-        x = rnd(b, n, d, dtype=dtype)
-        wq, wk, wv, wo = rnd(s, d, dtype=dtype), rnd(s, d, dtype=dtype), rnd(s, d, dtype=dtype), rnd(d, s, dtype=dtype)
-        w1, b1, w2, b2 = rnd(q, d, dtype=dtype), rnd(q, dtype=dtype), rnd(d, q, dtype=dtype), rnd(d, dtype=dtype)
-
-        def practical(x):
+    names = sorted(d for d in os.listdir(args.weights) if os.path.isfile(os.path.join(args.weights, d, "io.safetensors")))
+    if not names:
+        sys.exit(f"torch_compare: no exported workloads under {args.weights} (run `boltz export --workload all DIR`)")
+    for name in names:
+        for dtype, tag in [(torch.float32, "f32"), (torch.float64, "f64")]:
+            blocks, x, y, flops = load(os.path.join(args.weights, name), torch, dtype, dev)
+            xd = x.to(dtype=dtype, device=dev)
             with torch.no_grad():
-                qq, kk, vv = x @ wq.T, x @ wk.T, x @ wv.T
-                z = x + torch.softmax(qq @ kk.transpose(1, 2), dim=-1) @ vv @ wo.T
-                return z + torch.relu(z @ w1.T + b1) @ w2.T + b2
+                got = forward(torch, blocks, xd).to(dtype=torch.float64, device="cpu")
+            diff = (got - y).abs().max().item()
+            tol = TOL[tag] * max(1.0, y.abs().max().item())
+            key = f"{name}/{tag}"
+            check = {"max_abs_diff_vs_boltz_reference": diff, "tolerance": tol, "matches": diff <= tol}
+            print(f"{key}: max |torch − boltz reference| = {diff:.3e} (tolerance {tol:.1e})")
+            if diff > tol:
+                mismatches.append(key)
+                results["workloads"][key] = check
+                continue
 
-        flops = b * (8 * n * s * d + 4 * n * n * s + 4 * n * d * q)
-        time_both(practical, x, flops, f"practical/{tag}")
+            def run(inp):
+                with torch.no_grad():
+                    return forward(torch, blocks, inp)
 
-        b, n, d, N = 64, 16, 16, 10_000
-        q = N * n
-        x = rnd(b, n, d, dtype=dtype)
-        v = rnd(d, dtype=dtype)
-        u1, b1m, w2m = torch.ones(q, dtype=dtype, device=dev), rnd(q, dtype=dtype), rnd(d, q, dtype=dtype)
-
-        def memorizer(x):
-            with torch.no_grad():
-                p = x @ v  # rank-1 projection [b, n]
-                att = torch.softmax(3.0 * p.unsqueeze(2) * p.unsqueeze(1), dim=-1) @ p.unsqueeze(2)
-                z = x + 0.01 * att * v
-                h = torch.relu((z @ v).unsqueeze(-1) * u1 + b1m)  # [b, n, q], W1 = 1 v^T
-                return z + h @ w2m.T
-
-        flops = b * n * (2 * 4 * (1 + d) + 2 * (q + d) + 2 * d * q) + b * 4 * n * n
-        time_both(memorizer, x, flops, f"memorizer/{tag}")
-
-        b, n, d, L = 64, 8, 4, 500
-        x = rnd(b, n, d, dtype=dtype)
-        layers = [[rnd(1, d, dtype=dtype) for _ in range(8)] + [rnd(4, d, dtype=dtype), rnd(4, dtype=dtype), rnd(d, 4, dtype=dtype), rnd(d, dtype=dtype)] for _ in range(L)]
-
-        def hardmax(s):
-            m = s.max(dim=-1, keepdim=True).values
-            w = (s == m).to(s.dtype)
-            return w / w.sum(dim=-1, keepdim=True)
-
-        def deep(x):
-            with torch.no_grad():
-                z = x
-                for l in layers:
-                    delta = 0
-                    for h in range(2):
-                        wq, wk, wv, wo = l[4 * h:4 * h + 4]
-                        delta = delta + hardmax((z @ wq.T) @ (z @ wk.T).transpose(1, 2)) @ (z @ wv.T) @ wo
-                    z = z + delta
-                    z = z + torch.relu(z @ l[8].T + l[9]) @ l[10].T + l[11]
-                return z
-
-        flops = L * b * (2 * (n * 4 * 2 * d + 4 * n * n) + n * 4 * d * 4)
-        time_both(deep, x, flops, f"deep-narrow/{tag}")
+            timeit(lambda: run(xd), flops, key)
+            results["workloads"][key].update(check)
+            if dev.type == "cuda":
+                # Like boltz's Backend::forward: a host batch in, a host batch out.
+                xh = xd.cpu()
+                timeit(lambda: run(xh.to(dev)).cpu(), flops, key + "/with_transfers")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
+    if mismatches:
+        print(f"torch_compare: outputs differ from boltz's reference beyond tolerance: {', '.join(mismatches)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

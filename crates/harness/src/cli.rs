@@ -63,6 +63,26 @@ pub(crate) enum Command {
     /// within --time-factor. Without --with, re-runs the files' own configuration first. Exit 0 when
     /// everything agrees, 1 when something differs (a table says what), 2 on errors.
     Check(CheckArgs),
+    /// The shared workload table (the benches', `boltz bench`'s and the PyTorch comparison's shapes):
+    /// name, batch, n, d, parameters and FLOPs per forward.
+    Workloads {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a workload's exact weights and bench batch, and the reference f64 outputs on that batch, as
+    /// safetensors (`DIR/<workload>/model.safetensors`, `io.safetensors` with `inputs` and `outputs`): the
+    /// numbers the Rust benches run, for other frameworks to load and check against.
+    Export {
+        /// Workload name, or `all`.
+        #[arg(long)]
+        workload: String,
+        /// Sequences in the batch (default: the workload's bench batch).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Output directory.
+        dir: std::path::PathBuf,
+    },
     /// Print an embedded suite configuration (a starting point for --config).
     Config {
         /// The quick configuration instead of the default.

@@ -30,7 +30,7 @@ use boltz_harness::outdir::OutDir;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{approximate, bench, check, memorize, plot, reproduce};
+use crate::commands::{approximate, bench, check, export, memorize, plot, reproduce, workloads};
 
 fn run(cli: Cli) -> Result<bool> {
     match cli.command {
@@ -66,6 +66,8 @@ fn run(cli: Cli) -> Result<bool> {
             }
             Ok(true)
         }
+        Command::Workloads { json } => workloads(json),
+        Command::Export { workload, batch, dir } => export(&workload, batch, &dir),
         Command::Config { quick } => {
             use std::io::Write as _;
             std::io::stdout().lock().write_all(if quick { QUICK } else { DEFAULT }.as_bytes()).context("writing to stdout")?;

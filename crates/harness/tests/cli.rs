@@ -936,3 +936,44 @@ fn bad_input_sweep_gives_clear_errors_only() {
     assert!(silent.is_empty(), "not a clear error:\n{}", silent.join("\n"));
     assert!(cases.len() >= 100, "{} cases", cases.len());
 }
+
+/// `boltz workloads --json` is the table the benches use, and `boltz export` writes exactly the weights and
+/// batch of a workload with outputs that boltz's own reference forward reproduces bit for bit after
+/// reading the files back (what scripts/torch_compare.py checks PyTorch against).
+#[test]
+fn workloads_table_and_export_are_the_benches_numbers() {
+    use boltz_core::{format, workloads, Backend, Batch, ReferenceBackend};
+    let o = boltz(&["workloads", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = table["workloads"].as_array().unwrap();
+    assert_eq!(rows.len(), workloads::WORKLOADS.len());
+    for (row, w) in rows.iter().zip(workloads::WORKLOADS) {
+        assert_eq!(row["name"], w.name);
+        assert_eq!(row["bench_batch"], w.bench_batch);
+        let (model, x) = w.build(Some(w.batch)).unwrap();
+        assert_eq!(row["flops_per_forward"].as_f64().unwrap(), workloads::flops(&model, x.batch(), x.len()));
+        assert_eq!(row["params_dense"], model.param_count().dense);
+    }
+    let dir = tmp("export-workload");
+    let o = boltz(&["export", "--workload", "deep-narrow", "--batch", "3", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model: boltz_core::Model<f64> = format::load_model(&dir.join("deep-narrow/model.safetensors"), format::Rounding::Forbid).unwrap();
+    let io = format::decode::<f64>(&std::fs::read(dir.join("deep-narrow/io.safetensors")).unwrap(), format::Rounding::Forbid).unwrap();
+    let batch = |name: &str| {
+        let (shape, values) = io.tensors[name].clone();
+        Batch::new(shape[0], shape[1], shape[2], values).unwrap()
+    };
+    let (x, y) = (batch("inputs"), batch("outputs"));
+    let (built, bx) = workloads::find("deep-narrow").unwrap().build(Some(3)).unwrap();
+    assert_eq!(x.as_slice(), bx.as_slice(), "the exported batch is the benches' batch");
+    let again = ReferenceBackend.forward(&Backend::<f64>::prepare(&ReferenceBackend, &model).unwrap(), &x).unwrap();
+    assert_eq!(again.as_slice(), y.as_slice(), "reloaded weights reproduce the exported outputs exactly");
+    let direct = ReferenceBackend.forward(&Backend::<f64>::prepare(&ReferenceBackend, &built).unwrap(), &x).unwrap();
+    assert_eq!(direct.as_slice(), y.as_slice(), "the exported weights are the benches' weights");
+    // Bad requests: unknown workload, zero batch.
+    for args in [vec!["export", "--workload", "nope", "x"], vec!["export", "--workload", "practical", "--batch", "0", "x"]] {
+        let o = boltz(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+}

@@ -18,6 +18,14 @@ pub(crate) fn peak_rss_bytes() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
+/// Refuses a batch whose forward would not fit the memory available (or `max_memory`).
+pub(crate) fn check_batch_memory(workload: &workloads::Workload, batch: usize, max_memory: Option<u64>) -> Result<()> {
+    MemoryBudget::new(max_memory).check(
+        &format!("--batch {batch} of the {} workload (n = {}, d = {})", workload.name, workload.n, workload.d),
+        resources::forward_bytes(batch, workload.n, workload.d, workload.d, 16),
+    )
+}
+
 /// Times `repeats` forwards of a workload after one warm-up forward (seconds each).
 pub(crate) struct TimeForwards<'a> {
     model: &'a boltz_core::Model<f64>,
@@ -53,10 +61,7 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
     }
     backends::check(a.backend, a.precision)?;
     let batch = a.batch.unwrap_or(workload.batch);
-    MemoryBudget::new(a.max_memory).check(
-        &format!("--batch {batch} of the {} workload (n = {}, d = {})", workload.name, workload.n, workload.d),
-        resources::forward_bytes(batch, workload.n, workload.d, workload.d, 16),
-    )?;
+    check_batch_memory(&workload, batch, a.max_memory)?;
     let (model, x) = workload.build(a.batch)?;
     let flops = workloads::flops(&model, x.batch(), x.len());
     let times = backends::dispatch(a.backend, a.precision, threads, TimeForwards { model: &model, x: &x, repeats: a.repeats })?;

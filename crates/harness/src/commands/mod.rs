@@ -8,11 +8,13 @@ pub(crate) mod approximate;
 pub(crate) mod bench;
 pub(crate) mod memorize;
 pub(crate) mod reproduce;
+pub(crate) mod workloads;
 
 pub(crate) use approximate::approximate;
 pub(crate) use bench::bench;
 pub(crate) use memorize::memorize;
 pub(crate) use reproduce::{check, plot, reproduce};
+pub(crate) use workloads::{export, workloads};
 
 /// Checks, before any work, that `path` (a result file to write) can be created: its directory exists or
 /// can be created, and a file can be written there.
