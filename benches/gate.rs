@@ -13,9 +13,9 @@ use std::hint::black_box;
 use boltz_blas::OpenBlas;
 use boltz_construct::yun::{Yun, YunOptions};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
-use boltz_core::engine::{PreparedModel, Workspace};
 use boltz_core::{workloads, Dataset, DatasetSpec, ReferenceBackend};
 use boltz_core::{Backend, Batch};
+use boltz_cpu::engine::{PreparedModel, Workspace};
 use boltz_cpu::MatrixMultiply;
 use gungraun::prelude::*;
 

@@ -4,3 +4,4 @@
 pub use boltz_bigfloat as bigfloat;
 pub use boltz_construct as construct;
 pub use boltz_core as core;
+pub use boltz_cpu as cpu;

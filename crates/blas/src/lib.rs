@@ -5,7 +5,7 @@
 //! model's attention products ([`rank`]), and a safe, reported choice of OpenBLAS kernel ([`openblas`]).
 //!
 //! ## How a forward runs
-//! The shared stack engine ([`boltz_core::engine`]: groups of whole sequences, one GEMM per token-wise
+//! The shared stack engine ([`boltz_cpu::engine`]: groups of whole sequences, one GEMM per token-wise
 //! product over a group, tiled FFNs, factored weights kept factored) with its matrix products in
 //! OpenBLAS (`cblas_?gemm` through `ndarray`). Each worker of the backend's own rayon pool runs whole
 //! groups and calls OpenBLAS single-threaded (OpenBLAS's thread count is set to 1, process-wide): the
@@ -19,11 +19,12 @@ pub mod rank;
 extern crate blas_src as _;
 extern crate openblas_src as _;
 
+use std::collections::BTreeMap;
 use std::sync::Once;
 
-use boltz_core::engine::{Gemm, Operand, PreparedModel};
-use boltz_core::{Backend, Batch, DeviceInfo, Float, Model, Result};
-use boltz_cpu::{grouped_forward, worker_pool};
+use boltz_core::{Float, Result};
+use boltz_cpu::engine::{Gemm, Operand, PreparedModel};
+use boltz_cpu::{EngineBackend, Multiplier};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ShapeBuilder};
 
@@ -35,48 +36,53 @@ pub trait BlasFloat: Float + LinalgScalar + Send + Sync {}
 impl BlasFloat for f32 {}
 impl BlasFloat for f64 {}
 
-/// The BLAS backend (see the crate docs).
-pub struct BlasBackend {
-    threads: usize,
-    pool: rayon::ThreadPool,
-    core: CoreReport,
-}
-
-impl std::fmt::Debug for BlasBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlasBackend").field("threads", &self.threads).field("core", &self.core.corename).finish()
-    }
-}
+/// The BLAS backend (see the crate docs): the engine with [`OpenBlas`]. Its OpenBLAS kernel report is
+/// `backend.multiplier().core()`.
+pub type BlasBackend = EngineBackend<OpenBlas>;
 
 static WARN_ONCE: Once = Once::new();
 
-impl BlasBackend {
-    /// A backend with its own pool of `threads` workers, each calling single-threaded OpenBLAS.
-    /// Prints (once per process) a warning when OpenBLAS runs a generic kernel on a modern CPU.
-    pub fn new(threads: usize) -> Result<Self> {
-        let pool = worker_pool("blas", threads)?;
-        openblas::set_threads(1);
-        let core = CoreReport::current();
-        if let Some(w) = core.warning() {
-            WARN_ONCE.call_once(|| eprintln!("{w}"));
-        }
-        Ok(Self { threads, pool, core })
-    }
+/// The OpenBLAS multiplier: `cblas_?gemm` through ndarray's `general_mat_mul` on strided views, each
+/// worker calling single-threaded OpenBLAS.
+#[derive(Clone, Debug)]
+pub struct OpenBlas {
+    core: CoreReport,
+}
 
-    /// Worker threads.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
+impl OpenBlas {
     /// The OpenBLAS kernel report.
     pub fn core(&self) -> &CoreReport {
         &self.core
     }
 }
 
-/// The OpenBLAS multiplier: `cblas_?gemm` through ndarray's `general_mat_mul` on strided views.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OpenBlas;
+impl Multiplier for OpenBlas {
+    const BACKEND: &'static str = "blas";
+    const DEVICE: &'static str = "host (OpenBLAS)";
+
+    /// Sets OpenBLAS's own thread count to 1 (process-wide) and reports its kernel; prints (once per
+    /// process) a warning when OpenBLAS runs a generic kernel on a modern CPU.
+    fn create() -> Result<Self> {
+        openblas::set_threads(1);
+        let core = CoreReport::current();
+        if let Some(w) = core.warning() {
+            WARN_ONCE.call_once(|| eprintln!("{w}"));
+        }
+        Ok(Self { core })
+    }
+
+    fn details(&self, details: &mut BTreeMap<String, String>) {
+        details.insert("openblas_corename".into(), self.core.corename.clone());
+        details.insert("openblas_config".into(), self.core.config.clone());
+        details.insert("openblas_coretype_env".into(), self.core.coretype_env.clone().unwrap_or_else(|| "(unset)".into()));
+        details.insert("openblas_core_source".into(), format!("{:?}", self.core.source));
+        details.insert("openblas_threads_per_worker".into(), "1".into());
+        details.insert("cpu_isa".into(), format!("{:?}", self.core.cpu_isa));
+        if let Some(w) = self.core.warning() {
+            details.insert("warning".into(), w);
+        }
+    }
+}
 
 impl<T: BlasFloat> Gemm<T> for OpenBlas {
     fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
@@ -94,34 +100,3 @@ impl<T: BlasFloat> Gemm<T> for OpenBlas {
 
 /// A model laid out for the BLAS backend.
 pub type BlasModel<T> = PreparedModel<T>;
-
-impl<T: BlasFloat> Backend<T> for BlasBackend {
-    type Prepared = BlasModel<T>;
-
-    fn name(&self) -> &'static str {
-        "blas"
-    }
-
-    fn device_info(&self) -> DeviceInfo {
-        let mut details = std::collections::BTreeMap::new();
-        details.insert("dtype".into(), T::DTYPE.into());
-        details.insert("openblas_corename".into(), self.core.corename.clone());
-        details.insert("openblas_config".into(), self.core.config.clone());
-        details.insert("openblas_coretype_env".into(), self.core.coretype_env.clone().unwrap_or_else(|| "(unset)".into()));
-        details.insert("openblas_core_source".into(), format!("{:?}", self.core.source));
-        details.insert("openblas_threads_per_worker".into(), "1".into());
-        details.insert("cpu_isa".into(), format!("{:?}", self.core.cpu_isa));
-        if let Some(w) = self.core.warning() {
-            details.insert("warning".into(), w);
-        }
-        DeviceInfo { backend: "blas".into(), device: "host (OpenBLAS)".into(), threads: self.threads, details }
-    }
-
-    fn prepare(&self, model: &Model<T>) -> Result<BlasModel<T>> {
-        Ok(PreparedModel::new(model))
-    }
-
-    fn forward(&self, model: &BlasModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
-        grouped_forward(&self.pool, self.threads, model, &OpenBlas, input)
-    }
-}

@@ -16,11 +16,9 @@ pub mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod dataset;
-pub mod engine;
 pub mod error;
 pub mod exact;
 pub mod format;
-pub mod kernels;
 pub mod model;
 pub mod random;
 pub mod real;

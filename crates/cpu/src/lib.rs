@@ -1,9 +1,11 @@
 //! # boltz-cpu
 //!
-//! A multi-threaded, pure-Rust CPU backend for `f32` and `f64`: the shared stack engine
-//! ([`boltz_core::engine`]) with its matrix products in `matrixmultiply` (pure-Rust packed GEMM kernels
-//! that detect AVX2/FMA/AVX-512 at run time) and its groups of sequences spread over the backend's
-//! *own* rayon pool (the thread count is a constructor argument, reported in [`DeviceInfo`]).
+//! The CPU execution engine and the backends built on it. [`engine`] runs a model's stack over groups
+//! of whole sequences with one GEMM per token-wise product; [`EngineBackend`] is the one generic backend
+//! that spreads those groups over its *own* rayon pool (the thread count is a constructor argument,
+//! reported in [`DeviceInfo`]) and multiplies with a plugged-in [`Multiplier`] — the burn pattern: one
+//! backend, runtimes plugged in. [`CpuBackend`] is `EngineBackend<MatrixMultiply>` (pure-Rust packed GEMM
+//! kernels that detect AVX2/FMA/AVX-512 at run time); `boltz-blas` plugs in OpenBLAS the same way.
 //!
 //! * **Low rank stays low rank:** a factored weight `U Vᵀ` is applied as `(X V) Uᵀ`, so a rank-1 head
 //!   costs O(n·d) for its projections and O(n²) for its scores — never a dense d×d product.
@@ -16,37 +18,88 @@
 //! * **Numerics:** softmax is max-shifted; hardmax sums the exactly tied maxima and divides by their count
 //!   (deterministic, same rule as the reference); every block's result is checked for overflow.
 
+pub mod engine;
+pub mod kernels;
+
+use std::collections::BTreeMap;
+
 use boltz_core::backend::check_input;
-use boltz_core::engine::{sequences_per_group, Gemm, Operand, PreparedModel, Workspace};
 use boltz_core::{Backend, Batch, DeviceInfo, Error, Float, Model, Result};
+use engine::{sequences_per_group, Gemm, Operand, PreparedModel, Workspace};
 use rayon::prelude::*;
 
-/// The CPU backend (see the crate docs).
-pub struct CpuBackend {
-    threads: usize,
-    pool: rayon::ThreadPool,
+/// What plugs into [`EngineBackend`]: a matrix multiplier ([`Gemm`] for its element types), how the
+/// backend that uses it is named, and what it reports about itself.
+pub trait Multiplier: Send + Sync + Sized {
+    /// The backend's name (`cpu`, `blas`).
+    const BACKEND: &'static str;
+    /// The device, as [`DeviceInfo::device`] reports it.
+    const DEVICE: &'static str;
+    /// Sets the multiplier up (once per backend).
+    fn create() -> Result<Self>;
+    /// Entries for [`DeviceInfo::details`] (library, kernel, warnings).
+    fn details(&self, details: &mut BTreeMap<String, String>);
 }
 
-impl std::fmt::Debug for CpuBackend {
+/// The one engine-based CPU backend, generic over its [`Multiplier`] (see the crate docs).
+pub struct EngineBackend<G> {
+    threads: usize,
+    pool: rayon::ThreadPool,
+    multiplier: G,
+}
+
+/// The pure-Rust CPU backend: the engine with `matrixmultiply`.
+pub type CpuBackend = EngineBackend<MatrixMultiply>;
+
+impl<G: Multiplier> std::fmt::Debug for EngineBackend<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CpuBackend").field("threads", &self.threads).finish()
+        f.debug_struct("EngineBackend").field("backend", &G::BACKEND).field("threads", &self.threads).finish()
     }
 }
 
-impl CpuBackend {
-    /// A backend with its own pool of `threads` worker threads.
+impl<G: Multiplier> EngineBackend<G> {
+    /// A backend with its own pool of `threads` worker threads (zero is an error).
     pub fn new(threads: usize) -> Result<Self> {
-        Ok(Self { threads, pool: worker_pool("cpu", threads)? })
+        let pool = worker_pool(G::BACKEND, threads)?;
+        Ok(Self { threads, pool, multiplier: G::create()? })
     }
 
     /// Worker threads.
     pub fn threads(&self) -> usize {
         self.threads
     }
+
+    /// The plugged-in multiplier.
+    pub fn multiplier(&self) -> &G {
+        &self.multiplier
+    }
+}
+
+impl<T: Float + Send + Sync, G: Multiplier + Gemm<T>> Backend<T> for EngineBackend<G> {
+    type Prepared = PreparedModel<T>;
+
+    fn name(&self) -> &'static str {
+        G::BACKEND
+    }
+
+    fn device_info(&self) -> DeviceInfo {
+        let mut details = BTreeMap::new();
+        details.insert("dtype".into(), T::DTYPE.into());
+        self.multiplier.details(&mut details);
+        DeviceInfo { backend: G::BACKEND.into(), device: G::DEVICE.into(), threads: self.threads, details }
+    }
+
+    fn prepare(&self, model: &Model<T>) -> Result<PreparedModel<T>> {
+        Ok(PreparedModel::new(model))
+    }
+
+    fn forward(&self, model: &PreparedModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
+        grouped_forward(&self.pool, self.threads, model, &self.multiplier, input)
+    }
 }
 
 /// A backend's own pool of `threads` rayon workers (named `boltz-<backend>-<i>`); zero threads is an
-/// error. Shared by the engine-based CPU backends (this one and `boltz-blas`).
+/// error.
 pub fn worker_pool(backend: &'static str, threads: usize) -> Result<rayon::ThreadPool> {
     if threads == 0 {
         return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
@@ -60,8 +113,8 @@ pub fn worker_pool(backend: &'static str, threads: usize) -> Result<rayon::Threa
 
 /// One forward of `model` on `input` with the stack engine: the batch cut into groups of whole
 /// sequences ([`sequences_per_group`] for `workers` workers), each group run through the whole stack on
-/// one worker of `pool`, multiplying with `gemm`. Shared by the engine-based CPU backends.
-pub fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
+/// one worker of `pool`, multiplying with `gemm`.
+fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
     pool: &rayon::ThreadPool,
     workers: usize,
     model: &PreparedModel<T>,
@@ -202,31 +255,21 @@ impl<T: CpuFloat> Gemm<T> for MatrixMultiply {
     }
 }
 
-/// A model laid out for the CPU backend.
-pub type CpuModel<T> = PreparedModel<T>;
+impl Multiplier for MatrixMultiply {
+    const BACKEND: &'static str = "cpu";
+    const DEVICE: &'static str = "host (rayon)";
 
-impl<T: CpuFloat> Backend<T> for CpuBackend {
-    type Prepared = CpuModel<T>;
-
-    fn name(&self) -> &'static str {
-        "cpu"
+    fn create() -> Result<Self> {
+        Ok(Self)
     }
 
-    fn device_info(&self) -> DeviceInfo {
-        let mut details = std::collections::BTreeMap::new();
-        details.insert("dtype".into(), T::DTYPE.into());
+    fn details(&self, details: &mut BTreeMap<String, String>) {
         details.insert("gemm".into(), "matrixmultiply 0.3 (runtime-detected SIMD)".into());
-        DeviceInfo { backend: "cpu".into(), device: "host (rayon)".into(), threads: self.threads, details }
-    }
-
-    fn prepare(&self, model: &Model<T>) -> Result<CpuModel<T>> {
-        Ok(PreparedModel::new(model))
-    }
-
-    fn forward(&self, model: &CpuModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
-        grouped_forward(&self.pool, self.threads, model, &MatrixMultiply, input)
     }
 }
+
+/// A model laid out for the CPU backend.
+pub type CpuModel<T> = PreparedModel<T>;
 
 #[cfg(test)]
 mod tests {

@@ -32,7 +32,17 @@ pub(crate) fn workloads(json: bool) -> Result<bool> {
     if json {
         outln!("{}", serde_json::to_string_pretty(&json!({ "workloads": table }))?);
     } else {
-        outln!("{:<12} {:>7} {:>7} {:>4} {:>4} {:>7} {:>12} {:>16}", "workload", "batch", "bench", "n", "d", "blocks", "params", "GFLOP/forward");
+        outln!(
+            "{:<12} {:>7} {:>7} {:>4} {:>4} {:>7} {:>12} {:>16}",
+            "workload",
+            "batch",
+            "bench",
+            "n",
+            "d",
+            "blocks",
+            "params",
+            "GFLOP/forward"
+        );
         for (w, t) in workloads::WORKLOADS.iter().zip(&table) {
             outln!(
                 "{:<12} {:>7} {:>7} {:>4} {:>4} {:>7} {:>12} {:>16.3}",

@@ -24,11 +24,11 @@
 //! path's `R × r`; on top of the input/output batch. Practical workload in f32 (R = 256, s = 64,
 //! n = 128, q = 1024): about 1.6 MB per worker.
 
-use crate::backend::check_output;
-use crate::error::Result;
 use crate::kernels::{attend_sequence, dot};
-use crate::model::{Model, Normalizer, Weight};
-use crate::real::Float;
+use boltz_core::backend::check_output;
+use boltz_core::Float;
+use boltz_core::Result;
+use boltz_core::{Model, Normalizer, Weight};
 
 /// Tokens per group that the backends aim for.
 pub const GROUP_ROWS: usize = 256;
@@ -448,9 +448,9 @@ impl<T: Float> Gemm<T> for NaiveGemm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::{random_batch, random_model, RandomModelSpec};
-    use crate::rng::SeededRng;
-    use crate::{Backend, ReferenceBackend};
+    use boltz_core::random::{random_batch, random_model, RandomModelSpec};
+    use boltz_core::rng::SeededRng;
+    use boltz_core::{Backend, ReferenceBackend};
 
     #[test]
     fn grouped_forward_matches_the_reference() {

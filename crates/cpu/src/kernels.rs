@@ -2,8 +2,8 @@
 //! product's summation order and for the softmax/hardmax mixing rule, so that the backends agree with
 //! each other bit for bit where they run the same loop.
 
-use crate::model::Normalizer;
-use crate::real::Float;
+use boltz_core::Float;
+use boltz_core::Normalizer;
 
 /// `Σ aᵢ bᵢ` with four independent accumulators (the compiler vectorises it); the summation order is
 /// fixed, so results are deterministic.
