@@ -50,9 +50,21 @@ pub struct OpenBlas {
 }
 
 impl OpenBlas {
+    /// The multiplier alone, without setting OpenBLAS's thread count (for calling the engine directly,
+    /// as the instruction-count gate does); [`Multiplier::create`] is what the backend uses.
+    pub fn new() -> Self {
+        Self { core: CoreReport::current() }
+    }
+
     /// The OpenBLAS kernel report.
     pub fn core(&self) -> &CoreReport {
         &self.core
+    }
+}
+
+impl Default for OpenBlas {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -64,11 +76,11 @@ impl Multiplier for OpenBlas {
     /// process) a warning when OpenBLAS runs a generic kernel on a modern CPU.
     fn create() -> Result<Self> {
         openblas::set_threads(1);
-        let core = CoreReport::current();
-        if let Some(w) = core.warning() {
+        let multiplier = Self::new();
+        if let Some(w) = multiplier.core.warning() {
             WARN_ONCE.call_once(|| eprintln!("{w}"));
         }
-        Ok(Self { core })
+        Ok(multiplier)
     }
 
     fn details(&self, details: &mut BTreeMap<String, String>) {
