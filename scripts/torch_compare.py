@@ -16,6 +16,7 @@ dependency (pip install torch), never used by tests or CI.
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -25,6 +26,15 @@ import read_boltz  # noqa: E402
 
 # |ours − reference| ≤ TOL · max(1, max |reference|): f64 must agree to rounding; f32 within its precision.
 TOL = {"f64": 1e-9, "f32": 2e-3}
+
+
+def within_tolerance(max_abs_diff, tol):
+    """True when the largest |torch - boltz| is a finite number at most `tol`.
+
+    NaN compares false both ways, so `diff > tol` would let a NaN output pass: the test is `diff <= tol`
+    and finite (a NaN or infinite difference is a mismatch).
+    """
+    return math.isfinite(max_abs_diff) and max_abs_diff <= tol
 
 
 def load(workload_dir, torch, dtype, dev):
@@ -135,12 +145,18 @@ def main():
             xd = x.to(dtype=dtype, device=dev)
             with torch.no_grad():
                 got = forward(torch, blocks, xd).to(dtype=torch.float64, device="cpu")
+            key = f"{name}/{tag}"
+            if tuple(got.shape) != tuple(y.shape):
+                print(f"{key}: output shape {tuple(got.shape)} != boltz reference {tuple(y.shape)}")
+                mismatches.append(key)
+                results["workloads"][key] = {"matches": False, "shape": list(got.shape), "reference_shape": list(y.shape)}
+                continue
             diff = (got - y).abs().max().item()
             tol = TOL[tag] * max(1.0, y.abs().max().item())
-            key = f"{name}/{tag}"
-            check = {"max_abs_diff_vs_boltz_reference": diff, "tolerance": tol, "matches": diff <= tol}
+            matches = within_tolerance(diff, tol)
+            check = {"max_abs_diff_vs_boltz_reference": diff if math.isfinite(diff) else None, "tolerance": tol, "matches": matches}
             print(f"{key}: max |torch − boltz reference| = {diff:.3e} (tolerance {tol:.1e})")
-            if diff > tol:
+            if not matches:
                 mismatches.append(key)
                 results["workloads"][key] = check
                 continue

@@ -177,7 +177,27 @@ mod tests {
         assert_eq!(dispatch(BackendKind::Bigfloat, Precision::Bits(80), 1, Name).unwrap().0, "bigfloat");
         for kind in [BackendKind::Reference, BackendKind::Cpu, BackendKind::Blas, BackendKind::Cuda] {
             let err = dispatch(kind, Precision::Bits(80), 1, Name).unwrap_err().to_string();
-            assert!(err.contains("runs f32 or f64"), "{err}");
+            let in_build = match kind {
+                BackendKind::Blas => cfg!(feature = "blas"),
+                BackendKind::Cuda => cfg!(feature = "cuda"),
+                _ => true,
+            };
+            let expected = if in_build { "runs f32 or f64" } else { "is not in this build" };
+            assert!(err.contains(expected), "{}: {err}", kind.name());
+        }
+    }
+
+    /// A build without a backend's feature refuses it by name, whatever the precision.
+    #[test]
+    fn a_backend_left_out_of_the_build_is_refused_by_name() {
+        for (kind, present) in [(BackendKind::Blas, cfg!(feature = "blas")), (BackendKind::Cuda, cfg!(feature = "cuda"))] {
+            let got = check(kind, Precision::F64);
+            if present {
+                assert!(got.is_ok(), "{}: {got:?}", kind.name());
+            } else {
+                let err = got.unwrap_err().to_string();
+                assert!(err.contains(&format!("--backend {} is not in this build", kind.name())), "{err}");
+            }
         }
     }
 

@@ -29,6 +29,7 @@ pub struct PointRow<R> {
     /// Index of the point in the configuration's point list (`boltz reproduce --list`).
     pub point: usize,
     /// Wall-clock seconds the point took.
+    #[serde(deserialize_with = "nan_if_null")]
     pub seconds: f64,
     /// Whether the property the point checks held.
     pub property_held: bool,
@@ -82,8 +83,10 @@ pub struct Built {
     /// Mantissa bits the model was built and verified at.
     pub build_bits: u64,
     /// Seconds to build.
+    #[serde(deserialize_with = "nan_if_null")]
     pub build_seconds: f64,
     /// Milliseconds of the arbitrary-precision forward over the dataset at `build_bits`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub latency_bigfloat_ms: f64,
     /// The model rounded to f64 and f32 on the reference and CPU backends.
     #[serde(flatten)]
@@ -177,24 +180,34 @@ pub struct OneLayerFields {
     /// The paper's parameter count `4(s+d) + d(2nN+d)`.
     pub paper_params: u64,
     /// The lower bound `√(nN)` on parameters.
+    #[serde(deserialize_with = "nan_if_null")]
     pub lower_bound_sqrt_nN: f64,
     /// Yun et al. data-adaptive layers (formula).
+    #[serde(deserialize_with = "nan_if_null")]
     pub yun_adaptive_layers: f64,
     /// Yun et al. data-adaptive parameters (formula).
+    #[serde(deserialize_with = "nan_if_null")]
     pub yun_adaptive_params: f64,
     /// Yun et al. full-grid layers (formula).
+    #[serde(deserialize_with = "nan_if_null")]
     pub yun_full_layers: f64,
     /// Yun et al. full-grid parameters (formula).
+    #[serde(deserialize_with = "nan_if_null")]
     pub yun_full_params: f64,
     /// Kim et al. depth (reference curve).
+    #[serde(deserialize_with = "nan_if_null")]
     pub kim_depth_reference: f64,
     /// Kim et al. parameters (reference curve).
+    #[serde(deserialize_with = "nan_if_null")]
     pub kim_params_reference: f64,
     /// Attention scale λ used.
+    #[serde(deserialize_with = "nan_if_null")]
     pub lambda: f64,
     /// λ before the fewest-bits shrink.
+    #[serde(deserialize_with = "nan_if_null")]
     pub lambda_unshrunk: f64,
     /// Largest attention logit `λ M²`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub r_a: f64,
     /// log2 of the shrink applied to λ, where a λ search ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -222,18 +235,22 @@ pub struct YunFields {
     /// Grid kind (`dyadic` or `minimal`).
     pub yun_delta: String,
     /// Grid width δ.
+    #[serde(deserialize_with = "nan_if_null")]
     pub yun_delta_value: f64,
     /// The fewest cells per coordinate that separate the data.
     pub yun_minimal_cells: u64,
     /// Layers per stage: quantization, selective shifts, global shift, memorization FFNs.
     pub layers_by_stage: [usize; 4],
     /// Layers by the paper's formula.
+    #[serde(deserialize_with = "nan_if_null")]
     pub formula_layers: f64,
     /// Parameters of the built stack by its closed formula.
     pub realised_params_formula: u64,
     /// Dense parameters in the class T^{2,1,4} (every attention layer 8d + 2, every FFN layer 9d + 4).
+    #[serde(deserialize_with = "nan_if_null")]
     pub t214_params_formula: f64,
     /// log2 of the largest context id.
+    #[serde(deserialize_with = "nan_if_null")]
     pub log2_max_id: f64,
     /// Smallest log2 λ at which softmax in place of hardmax still memorizes (`null`: none up to the
     /// sweep's end); absent when the sweep did not run.
@@ -254,10 +271,13 @@ pub struct SeparationRow {
     #[serde(rename = "N")]
     pub sequences: usize,
     /// Attention scale λ.
+    #[serde(deserialize_with = "nan_if_null")]
     pub lambda: f64,
     /// Largest attention logit `λ M²`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub r_a: f64,
     /// The projection's token separation γ.
+    #[serde(deserialize_with = "nan_if_null")]
     pub gamma: f64,
     /// log10 of the smallest measured context-id gap (arbitrary precision).
     #[serde(deserialize_with = "nan_if_null")]
@@ -293,6 +313,7 @@ pub struct ApproximationRow {
     /// Grid cells per coordinate.
     pub cells: usize,
     /// Grid width δ.
+    #[serde(deserialize_with = "nan_if_null")]
     pub delta: f64,
     /// L² error of the network.
     #[serde(deserialize_with = "nan_if_null")]
@@ -322,4 +343,118 @@ pub fn typed<R: DeserializeOwned>(experiment: &str, rows: &[Value]) -> anyhow::R
             R::deserialize(r).map_err(|e| anyhow::anyhow!("{experiment} row {i}: {e} (the file does not match this build's schema)"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_layer_row() -> ConstructionRow {
+        ConstructionRow {
+            sequences: 10,
+            n: 4,
+            d: 3,
+            vocab: 40,
+            policy: "measured".into(),
+            family: None,
+            attention: Some("softmax (λ > 0)".into()),
+            exact_in_bigfloat: true,
+            build_error: None,
+            built: Some(Built {
+                layers: 2,
+                params_dense: 100,
+                params_factored: 50,
+                yun_cells: 8,
+                build_bits: 200,
+                build_seconds: 0.5,
+                latency_bigfloat_ms: 3.0,
+                runs: PrecisionRuns { f64_accuracy: Some(1.0), ..Default::default() },
+                bits: Some(BitsSearchFields {
+                    fewest_bits: Some(60),
+                    fewest_bits_bisection: Some(60),
+                    fewest_bits_holds_at: vec![[60, 200]],
+                    fewest_bits_monotone: true,
+                    fewest_bits_probes: 8,
+                }),
+                one_layer: Some(OneLayerFields {
+                    paper_params: 1000,
+                    lower_bound_sqrt_nN: 6.3,
+                    yun_adaptive_layers: 10.0,
+                    yun_adaptive_params: 100.0,
+                    yun_full_layers: 1e300,
+                    yun_full_params: 1e300,
+                    kim_depth_reference: 5.0,
+                    kim_params_reference: 50.0,
+                    lambda: 2.0,
+                    lambda_unshrunk: 4.0,
+                    r_a: 8.0,
+                    lambda_shrink_log2: Some(1),
+                    lambda_candidates: Some(3),
+                    separation_log10: -5.0,
+                    theory_delta_log10: -100.0,
+                    bigfloat_max_abs_error: 1e-60,
+                    bigfloat_log10_max_abs_error: -60.0,
+                }),
+                yun: None,
+            }),
+        }
+    }
+
+    fn yun_row() -> ConstructionRow {
+        let mut row = one_layer_row();
+        let built = row.built.as_mut().unwrap();
+        built.one_layer = None;
+        built.yun = Some(YunFields {
+            yun_delta: "dyadic".into(),
+            yun_delta_value: 0.25,
+            yun_minimal_cells: 4,
+            layers_by_stage: [3, 16, 1, 40],
+            formula_layers: 59.0,
+            realised_params_formula: 900,
+            t214_params_formula: 1200.0,
+            log2_max_id: 30.0,
+            softmax_min_log2_lambda: Some(None),
+        });
+        row
+    }
+
+    /// Every float of a flattened group, written as `null` (how serde_json writes an overflow to ∞),
+    /// must read back as NaN inside a present group: a plain `f64` would fail to parse and, flattened into
+    /// an `Option`, silently turn the whole group into `None`.
+    #[test]
+    fn a_null_float_keeps_its_flattened_group() {
+        for row in [one_layer_row(), yun_row()] {
+            let json = serde_json::to_value(&row).unwrap();
+            let floats: Vec<String> = json
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, v)| v.is_f64())
+                .map(|(k, _)| k.clone())
+                .collect();
+            assert!(floats.len() >= 7, "the row has its floats: {floats:?}");
+            for key in &floats {
+                let mut nulled = json.clone();
+                nulled[key.as_str()] = Value::Null;
+                let back: ConstructionRow =
+                    serde_json::from_value(nulled).unwrap_or_else(|e| panic!("{key} = null does not parse: {e}"));
+                let built = back.built.as_ref().unwrap_or_else(|| panic!("{key} = null dropped `built`"));
+                assert!(built.bits.is_some(), "{key} = null dropped the bits group");
+                assert_eq!(built.one_layer.is_some(), row.built.as_ref().unwrap().one_layer.is_some(), "{key} = null dropped the one-layer group");
+                assert_eq!(built.yun.is_some(), row.built.as_ref().unwrap().yun.is_some(), "{key} = null dropped the Yun group");
+                let again = serde_json::to_value(&back).unwrap();
+                assert!(again[key.as_str()].is_null(), "{key} reads back as NaN (written as null)");
+            }
+        }
+    }
+
+    /// An overflowed formula (∞, written as `null`) keeps its row: Yun's full-grid layers overflow f64
+    /// at realistic sizes.
+    #[test]
+    fn an_infinite_formula_round_trips_as_nan() {
+        let mut row = one_layer_row();
+        row.built.as_mut().unwrap().one_layer.as_mut().unwrap().yun_full_layers = f64::INFINITY;
+        let back: ConstructionRow = serde_json::from_str(&serde_json::to_string(&row).unwrap()).unwrap();
+        assert!(back.built.unwrap().one_layer.unwrap().yun_full_layers.is_nan());
+    }
 }
