@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let record = serde_json::json!({
         "experiment": "bigfloat-speed",
-        "machine": { "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
+        "machine": { "cpus": boltz_cpu::threads::all_cores(), "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
         "threads": threads,
         "library": "astro-float 0.9.6",
         "ops": ops,

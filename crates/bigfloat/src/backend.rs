@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use astro_float::Sign;
 use boltz_core::backend::{check_input, check_output};
-use boltz_core::{Backend, Batch, DeviceInfo, Error, ExactConvert, FeedForward, Model, Normalizer, Real, Result, Weight};
+use boltz_core::{Attention, Backend, Batch, DeviceInfo, Error, ExactConvert, FeedForward, Model, Normalizer, Real, Result, Stack, Weight};
 use rayon::prelude::*;
 
 use crate::real::{BigReal, MAX_BITS, MIN_BITS};
@@ -27,7 +27,7 @@ impl std::fmt::Debug for BigFloatBackend {
 impl BigFloatBackend {
     /// A backend computing with `bits` mantissa bits on all available cores.
     pub fn new(bits: u64) -> Result<Self> {
-        Self::with_threads(bits, std::thread::available_parallelism().map_or(1, |n| n.get()))
+        Self::with_threads(bits, boltz_cpu::threads::all_cores())
     }
 
     /// A backend computing with `bits` mantissa bits on its own pool of `threads` threads.
@@ -40,14 +40,7 @@ impl BigFloatBackend {
                 reason: format!("{bits} bits is outside the supported range {MIN_BITS}..={MAX_BITS}"),
             });
         }
-        if threads == 0 {
-            return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("boltz-bigfloat-{i}"))
-            .build()
-            .map_err(|e| Error::Backend { backend: "bigfloat", op: "thread pool", message: e.to_string() })?;
+        let pool = boltz_cpu::threads::worker_pool("bigfloat", threads)?;
         Ok(Self { bits, threads, ffn_evaluation: FfnEvaluation::Faithful, pool })
     }
 
@@ -242,21 +235,15 @@ impl PreparedFfn {
     }
 }
 
+/// A model with every weight rounded to the backend's precision: the model's [`Stack`] skeleton over
+/// rounded heads and feed-forward layers.
 #[derive(Clone, Debug)]
-struct PreparedBlock {
-    attention: Option<(Vec<PreparedHead>, Normalizer, bool)>,
-    ffn: Option<PreparedFfn>,
-}
-
-/// A model with every weight rounded to the backend's precision.
-#[derive(Clone, Debug)]
-pub struct PreparedModel {
-    dim: usize,
+pub struct RoundedModel {
     bits: u64,
-    blocks: Vec<PreparedBlock>,
+    stack: Stack<PreparedHead, PreparedFfn>,
 }
 
-impl PreparedModel {
+impl RoundedModel {
     /// The precision the model was prepared for.
     pub fn bits(&self) -> u64 {
         self.bits
@@ -304,14 +291,14 @@ impl ExpCache {
     }
 }
 
-impl PreparedModel {
+impl RoundedModel {
     fn forward_sequence(&self, x: &[BigReal], cache: &ExpCache) -> Result<Vec<BigReal>> {
-        let d = self.dim;
+        let d = self.stack.dim();
         let n = x.len() / d;
         let zero = BigReal::zero(self.bits);
         let mut z: Vec<Vec<BigReal>> = x.chunks(d).map(|t| t.iter().map(|v| v.with_bits(self.bits)).collect()).collect();
-        for (b, block) in self.blocks.iter().enumerate() {
-            if let Some((heads, normalizer, causal)) = &block.attention {
+        for (b, block) in self.stack.blocks().iter().enumerate() {
+            if let Some(Attention { heads, normalizer, causal }) = &block.attention {
                 let mut delta = vec![vec![zero.clone(); d]; n];
                 for head in heads {
                     let q: Vec<Vec<BigReal>> = z
@@ -429,7 +416,7 @@ fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, c
 }
 
 impl Backend<BigReal> for BigFloatBackend {
-    type Prepared = PreparedModel;
+    type Prepared = RoundedModel;
 
     fn name(&self) -> &'static str {
         "bigfloat"
@@ -444,35 +431,24 @@ impl Backend<BigReal> for BigFloatBackend {
         DeviceInfo { backend: "bigfloat".into(), device: format!("host ({} threads)", self.threads), threads: self.threads, details }
     }
 
-    fn prepare(&self, model: &Model<BigReal>) -> Result<PreparedModel> {
+    fn prepare(&self, model: &Model<BigReal>) -> Result<RoundedModel> {
         let bits = self.bits;
         let round = |v: &[BigReal]| v.iter().map(|x| x.with_bits(bits)).collect::<Vec<_>>();
-        let blocks = model
-            .blocks()
-            .iter()
-            .map(|b| PreparedBlock {
-                attention: b.attention.as_ref().map(|a| {
-                    let heads = a
-                        .heads
-                        .iter()
-                        .map(|h| PreparedHead {
-                            w_q: PreparedWeight::new(&h.w_q, bits),
-                            w_k: PreparedWeight::new(&h.w_k, bits),
-                            w_v: PreparedWeight::new(&h.w_v, bits),
-                            w_o: PreparedWeight::new(&h.w_o, bits),
-                            b_q: h.b_q.as_deref().map(round),
-                        })
-                        .collect();
-                    (heads, a.normalizer, a.causal)
-                }),
-                ffn: b.ffn.as_ref().map(|f| PreparedFfn::new(f, bits, self.ffn_evaluation)),
-            })
-            .collect();
-        Ok(PreparedModel { dim: model.dim(), bits, blocks })
+        let stack = model.stack().map(
+            |_, h| PreparedHead {
+                w_q: PreparedWeight::new(&h.w_q, bits),
+                w_k: PreparedWeight::new(&h.w_k, bits),
+                w_v: PreparedWeight::new(&h.w_v, bits),
+                w_o: PreparedWeight::new(&h.w_o, bits),
+                b_q: h.b_q.as_deref().map(round),
+            },
+            |_, f| PreparedFfn::new(f, bits, self.ffn_evaluation),
+        );
+        Ok(RoundedModel { bits, stack })
     }
 
-    fn forward(&self, model: &PreparedModel, input: &Batch<BigReal>) -> Result<Batch<BigReal>> {
-        check_input(model.dim, input)?;
+    fn forward(&self, model: &RoundedModel, input: &Batch<BigReal>) -> Result<Batch<BigReal>> {
+        check_input(model.stack.dim(), input)?;
         if model.bits != self.bits {
             return Err(Error::InvalidParameter {
                 name: "precision".into(),

@@ -42,6 +42,6 @@ pub mod backend;
 pub mod bits;
 pub mod real;
 
-pub use backend::{BigFloatBackend, FfnEvaluation, PreparedModel};
+pub use backend::{BigFloatBackend, FfnEvaluation, RoundedModel};
 pub use bits::{fewest_bits, fewest_bits_scanned, smallest_holding, BitsSearch, Probe, ScanWindow};
 pub use real::{AuditReport, BigReal, PrecisionAudit, MAX_BITS, MIN_BITS};

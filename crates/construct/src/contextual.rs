@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use boltz_bigfloat::{BigFloatBackend, BigReal};
 use boltz_core::rng::SeededRng;
 use boltz_core::{
-    Attention, AttentionHead, Backend, Batch, Block, DataReport, Error, Model, ModelInfo, Normalizer, Real, ReferenceBackend, Requirements,
-    Result, Vocabulary, Weight,
+    Attention, AttentionHead, Backend, Batch, Block, DataReport, Error, Model, ModelBlock, ModelInfo, Normalizer, Real, ReferenceBackend,
+    Requirements, Result, Vocabulary, Weight,
 };
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +131,7 @@ impl Default for ContextualOptions {
             candidates: 2000,
             causal: false,
             max_bits: 1 << 20,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: boltz_cpu::threads::all_cores(),
             direction: None,
             lambda: None,
             verify_top: default_verify_top(),
@@ -267,7 +267,7 @@ fn rank_one_head(v: &[f64], lambda: f64, gamma: f64) -> AttentionHead<BigReal> {
 }
 
 /// The attention block of the construction.
-pub fn attention_block(v: &[f64], lambda: f64, gamma: f64, causal: bool) -> Block<BigReal> {
+pub fn attention_block(v: &[f64], lambda: f64, gamma: f64, causal: bool) -> ModelBlock<BigReal> {
     Block {
         attention: Some(Attention { heads: vec![rank_one_head(v, lambda, gamma)], normalizer: Normalizer::Softmax, causal }),
         ffn: None,

@@ -49,7 +49,7 @@ use std::time::Instant;
 use boltz_bigfloat::{smallest_holding, BigFloatBackend, BigReal, BitsSearch};
 use boltz_core::{
     Attention, AttentionHead, Backend, Batch, Block, DataReport, Dataset, Error, ExactConvert, ExactFloat, FeedForward, Matrix,
-    Memorization, Model, ModelInfo, Normalizer, ParamCount, Real, Requirements, Result, Weight,
+    Memorization, Model, ModelBlock, ModelInfo, Normalizer, ParamCount, Real, Requirements, Result, Weight,
 };
 use serde::{Deserialize, Serialize};
 
@@ -244,7 +244,7 @@ impl Default for YunOptions {
             delta: YunDelta::Dyadic,
             cells: None,
             max_layers: 200_000,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: boltz_cpu::threads::all_cores(),
         }
     }
 }
@@ -345,12 +345,12 @@ fn r(x: f64) -> BigReal {
     BigReal::from_f64(x)
 }
 
-fn ffn(w1: Weight<BigReal>, b1: Vec<BigReal>, w2: Weight<BigReal>, d: usize) -> Block<BigReal> {
+fn ffn(w1: Weight<BigReal>, b1: Vec<BigReal>, w2: Weight<BigReal>, d: usize) -> ModelBlock<BigReal> {
     Block { attention: None, ffn: Some(FeedForward { w1, b1, w2, b2: vec![r(0.0); d] }) }
 }
 
 /// A width-`k` FFN acting on coordinate `i` only: `W_1 = [scales ⊗ e_i]`, `W_2 = e_i ⊗ coefficients`.
-fn coordinate_ffn(d: usize, i: usize, scales: &[BigReal], b1: Vec<BigReal>, coefs: &[BigReal]) -> Block<BigReal> {
+fn coordinate_ffn(d: usize, i: usize, scales: &[BigReal], b1: Vec<BigReal>, coefs: &[BigReal]) -> ModelBlock<BigReal> {
     let k = scales.len();
     let w1 = Matrix::from_fn(k, d, |row, c| if c == i { scales[row].clone() } else { r(0.0) });
     let w2 = Matrix::from_fn(d, k, |row, c| if row == i { coefs[c].clone() } else { r(0.0) });
@@ -363,7 +363,7 @@ fn selective_head(u: &[BigReal], bias: BigReal, out: BigReal, d: usize) -> Atten
     AttentionHead { w_q: row.clone(), w_k: row.clone(), w_v: row, w_o: Weight::Dense(e1), b_q: Some(vec![bias]) }
 }
 
-fn hardmax(heads: Vec<AttentionHead<BigReal>>) -> Block<BigReal> {
+fn hardmax(heads: Vec<AttentionHead<BigReal>>) -> ModelBlock<BigReal> {
     Block { attention: Some(Attention { heads, normalizer: Normalizer::Hardmax, causal: false }), ffn: None }
 }
 

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use boltz_bigfloat::{BigFloatBackend, BigReal};
-use boltz_core::{Backend, Batch, Block, ExactConvert, Model, ModelInfo, Real, Result};
+use boltz_core::{Backend, Batch, ExactConvert, Model, ModelBlock, ModelInfo, Real, Result};
 
 use crate::contextual::project;
 
@@ -70,7 +70,7 @@ impl<'a> FusedYun<'a> {
     }
 
     fn sub_model(&self, range: Range<usize>) -> Result<Model<BigReal>> {
-        let blocks: Vec<Block<BigReal>> = self.model.blocks()[range].to_vec();
+        let blocks: Vec<ModelBlock<BigReal>> = self.model.blocks()[range].to_vec();
         Model::new(self.model.dim(), blocks, ModelInfo::named("yun-segment"))
     }
 

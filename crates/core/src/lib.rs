@@ -24,6 +24,7 @@ pub mod random;
 pub mod real;
 pub mod reference;
 pub mod rng;
+pub mod skeleton;
 pub mod tensor;
 pub mod workloads;
 
@@ -31,7 +32,8 @@ pub use backend::{check_input, Backend, DeviceInfo};
 pub use dataset::{DataReport, Dataset, DatasetSpec, Memorization, Requirements, VocabKind, Vocabulary};
 pub use error::{Error, Result};
 pub use exact::{ExactConvert, ExactFloat};
-pub use model::{Attention, AttentionHead, Block, FeedForward, LayerCount, Model, ModelInfo, Normalizer, ParamCount, Weight};
+pub use model::{AttentionHead, FeedForward, LayerCount, Model, ModelAttention, ModelBlock, ModelInfo, Normalizer, ParamCount, Weight};
 pub use real::{Float, Real};
 pub use reference::{ForwardTrace, ReferenceBackend};
+pub use skeleton::{Attention, Block, Site, Stack};
 pub use tensor::{Batch, Matrix};

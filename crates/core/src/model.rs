@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::real::Real;
+pub use crate::skeleton::{Attention, Block, Site, Stack};
 use crate::tensor::Matrix;
 
 /// The column-wise normalizer σ of an attention layer.
@@ -184,17 +185,6 @@ impl<T: Real> AttentionHead<T> {
     }
 }
 
-/// A multi-head self-attention layer with a residual connection.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Attention<T> {
-    /// The heads; their outputs are summed.
-    pub heads: Vec<AttentionHead<T>>,
-    /// Softmax or hardmax.
-    pub normalizer: Normalizer,
-    /// Whether query `j` sees only keys `i ≤ j`.
-    pub causal: bool,
-}
-
 /// A token-wise one-hidden-layer ReLU network with a residual connection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedForward<T> {
@@ -215,14 +205,11 @@ impl<T: Real> FeedForward<T> {
     }
 }
 
-/// One Transformer block: attention (if any), then the feed-forward layer (if any).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Block<T> {
-    /// `F_SA`, applied first.
-    pub attention: Option<Attention<T>>,
-    /// `F_FF`, applied second.
-    pub ffn: Option<FeedForward<T>>,
-}
+/// A block of a [`Model`]: the [`Block`] skeleton over stored heads and feed-forward layers.
+pub type ModelBlock<T> = Block<AttentionHead<T>, FeedForward<T>>;
+
+/// The attention layer of a [`Model`]'s block.
+pub type ModelAttention<T> = Attention<AttentionHead<T>>;
 
 /// What built a model and with which parameters (stored in the file metadata).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,14 +259,13 @@ pub struct LayerCount {
 /// offending tensor in the file-format spelling (`blocks.{b}.attn.{h}.w_k`, `blocks.{b}.ffn.b1`, ...).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model<T> {
-    dim: usize,
-    blocks: Vec<Block<T>>,
+    stack: Stack<AttentionHead<T>, FeedForward<T>>,
     info: ModelInfo,
 }
 
 impl<T: Real> Model<T> {
     /// Validates and assembles a model over tokens of dimension `dim`.
-    pub fn new(dim: usize, blocks: Vec<Block<T>>, info: ModelInfo) -> Result<Self> {
+    pub fn new(dim: usize, blocks: Vec<ModelBlock<T>>, info: ModelInfo) -> Result<Self> {
         if dim == 0 {
             return Err(Error::ZeroSize { what: "token dimension d" });
         }
@@ -288,50 +274,53 @@ impl<T: Real> Model<T> {
                 if attn.heads.is_empty() {
                     return Err(Error::shape(format!("blocks.{b}.attn"), "at least one head", "none"));
                 }
-                for (h, head) in attn.heads.iter().enumerate() {
-                    let p = format!("blocks.{b}.attn.{h}");
-                    let s = head.head_size();
-                    if s == 0 {
-                        return Err(Error::shape(format!("{p}.w_q"), "head size s ≥ 1", "s = 0"));
-                    }
-                    head.w_q.validate(&format!("{p}.w_q"), s, dim)?;
-                    head.w_k.validate(&format!("{p}.w_k"), s, dim)?;
-                    head.w_v.validate(&format!("{p}.w_v"), s, dim)?;
-                    head.w_o.validate(&format!("{p}.w_o"), dim, s)?;
-                    if let Some(bq) = &head.b_q {
-                        if bq.len() != s {
-                            return Err(Error::shape(format!("{p}.b_q"), format!("[{s}]"), format!("[{}]", bq.len())));
-                        }
-                        check_finite(&format!("{p}.b_q"), bq)?;
-                    }
-                }
-            }
-            if let Some(ffn) = &block.ffn {
-                let p = format!("blocks.{b}.ffn");
-                let q = ffn.hidden();
-                if q == 0 {
-                    return Err(Error::shape(format!("{p}.w1"), "hidden width q ≥ 1", "q = 0"));
-                }
-                ffn.w1.validate(&format!("{p}.w1"), q, dim)?;
-                ffn.w2.validate(&format!("{p}.w2"), dim, q)?;
-                for (name, bias, len) in [("b1", &ffn.b1, q), ("b2", &ffn.b2, dim)] {
-                    if bias.len() != len {
-                        return Err(Error::shape(format!("{p}.{name}"), format!("[{len}]"), format!("[{}]", bias.len())));
-                    }
-                    check_finite(&format!("{p}.{name}"), bias)?;
-                }
             }
         }
-        Ok(Self { dim, blocks, info })
+        let stack = Stack::new(dim, blocks);
+        for (site, head) in stack.heads() {
+            let s = head.head_size();
+            if s == 0 {
+                return Err(Error::shape(site.tensor("w_q"), "head size s ≥ 1", "s = 0"));
+            }
+            head.w_q.validate(&site.tensor("w_q"), s, dim)?;
+            head.w_k.validate(&site.tensor("w_k"), s, dim)?;
+            head.w_v.validate(&site.tensor("w_v"), s, dim)?;
+            head.w_o.validate(&site.tensor("w_o"), dim, s)?;
+            if let Some(bq) = &head.b_q {
+                if bq.len() != s {
+                    return Err(Error::shape(site.tensor("b_q"), format!("[{s}]"), format!("[{}]", bq.len())));
+                }
+                check_finite(&site.tensor("b_q"), bq)?;
+            }
+        }
+        for (site, ffn) in stack.ffns() {
+            let q = ffn.hidden();
+            if q == 0 {
+                return Err(Error::shape(site.tensor("w1"), "hidden width q ≥ 1", "q = 0"));
+            }
+            ffn.w1.validate(&site.tensor("w1"), q, dim)?;
+            ffn.w2.validate(&site.tensor("w2"), dim, q)?;
+            for (name, bias, len) in [("b1", &ffn.b1, q), ("b2", &ffn.b2, dim)] {
+                if bias.len() != len {
+                    return Err(Error::shape(site.tensor(name), format!("[{len}]"), format!("[{}]", bias.len())));
+                }
+                check_finite(&site.tensor(name), bias)?;
+            }
+        }
+        Ok(Self { stack, info })
     }
 
     /// Token dimension `d`.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.stack.dim()
     }
     /// The blocks, in application order.
-    pub fn blocks(&self) -> &[Block<T>] {
-        &self.blocks
+    pub fn blocks(&self) -> &[ModelBlock<T>] {
+        self.stack.blocks()
+    }
+    /// The skeleton, for a backend's [`Stack::try_map`].
+    pub fn stack(&self) -> &Stack<AttentionHead<T>, FeedForward<T>> {
+        &self.stack
     }
     /// Construction name and parameters.
     pub fn info(&self) -> &ModelInfo {
@@ -351,20 +340,16 @@ impl<T: Real> Model<T> {
             c.factored += w.stored_params();
         };
         let mut biases = 0u64;
-        for block in &self.blocks {
-            if let Some(attn) = &block.attention {
-                for head in &attn.heads {
-                    for (_, w) in head.weights() {
-                        add(w);
-                    }
-                    biases += head.b_q.as_ref().map_or(0, |b| b.len() as u64);
-                }
+        for (_, head) in self.stack.heads() {
+            for (_, w) in head.weights() {
+                add(w);
             }
-            if let Some(ffn) = &block.ffn {
-                add(&ffn.w1);
-                add(&ffn.w2);
-                biases += (ffn.b1.len() + ffn.b2.len()) as u64;
-            }
+            biases += head.b_q.as_ref().map_or(0, |b| b.len() as u64);
+        }
+        for (_, ffn) in self.stack.ffns() {
+            add(&ffn.w1);
+            add(&ffn.w2);
+            biases += (ffn.b1.len() + ffn.b2.len()) as u64;
         }
         c.dense += biases;
         c.factored += biases;
@@ -374,49 +359,38 @@ impl<T: Real> Model<T> {
     /// Numbers of blocks, attention layers and feed-forward layers.
     pub fn layer_count(&self) -> LayerCount {
         LayerCount {
-            blocks: self.blocks.len(),
-            attention: self.blocks.iter().filter(|b| b.attention.is_some()).count(),
-            ffn: self.blocks.iter().filter(|b| b.ffn.is_some()).count(),
+            blocks: self.blocks().len(),
+            attention: self.blocks().iter().filter(|b| b.attention.is_some()).count(),
+            ffn: self.stack.ffns().count(),
         }
     }
 
     /// Element-wise conversion through exact values: lossless into a wider type; into a narrower one,
     /// rounded to nearest, failing if a value leaves the target's range.
     pub fn convert<U: Real>(&self) -> Result<Model<U>> {
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| Block {
-                attention: b.attention.as_ref().map(|a| Attention {
-                    heads: a.heads.iter().map(AttentionHead::convert).collect(),
-                    normalizer: a.normalizer,
-                    causal: a.causal,
-                }),
-                ffn: b.ffn.as_ref().map(|f| FeedForward {
-                    w1: f.w1.convert(),
-                    b1: f.b1.iter().map(crate::tensor::convert_value).collect(),
-                    w2: f.w2.convert(),
-                    b2: f.b2.iter().map(crate::tensor::convert_value).collect(),
-                }),
-            })
-            .collect();
-        Model::new(self.dim, blocks, self.info.clone())
+        let converted = self.stack.map(
+            |_, h| h.convert(),
+            |_, f| FeedForward {
+                w1: f.w1.convert(),
+                b1: f.b1.iter().map(crate::tensor::convert_value).collect(),
+                w2: f.w2.convert(),
+                b2: f.b2.iter().map(crate::tensor::convert_value).collect(),
+            },
+        );
+        let dim = converted.dim();
+        Model::new(dim, converted.into_blocks(), self.info.clone())
     }
 
     /// Every weight tensor with its file-format name (`blocks.{b}.attn.{h}.w_q`, ...).
     pub fn named_weights(&self) -> Vec<(String, &Weight<T>)> {
         let mut out = Vec::new();
-        for (b, block) in self.blocks.iter().enumerate() {
-            if let Some(attn) = &block.attention {
-                for (h, head) in attn.heads.iter().enumerate() {
-                    for (name, w) in head.weights() {
-                        out.push((format!("blocks.{b}.attn.{h}.{name}"), w));
-                    }
-                }
+        for (b, block) in self.blocks().iter().enumerate() {
+            for (h, head) in block.attention.iter().flat_map(|a| a.heads.iter().enumerate()) {
+                out.extend(head.weights().map(|(name, w)| (Site::head(b, h).tensor(name), w)));
             }
             if let Some(ffn) = &block.ffn {
-                out.push((format!("blocks.{b}.ffn.w1"), &ffn.w1));
-                out.push((format!("blocks.{b}.ffn.w2"), &ffn.w2));
+                out.push((Site::ffn(b).tensor("w1"), &ffn.w1));
+                out.push((Site::ffn(b).tensor("w2"), &ffn.w2));
             }
         }
         out
@@ -435,7 +409,7 @@ mod tests {
         AttentionHead { w_q: dense(s, d, 1.0), w_k: dense(s, d, 1.0), w_v: dense(s, d, 1.0), w_o: dense(d, s, 1.0), b_q: None }
     }
 
-    fn attn(heads: Vec<AttentionHead<f64>>) -> Option<Attention<f64>> {
+    fn attn(heads: Vec<AttentionHead<f64>>) -> Option<ModelAttention<f64>> {
         Some(Attention { heads, normalizer: Normalizer::Softmax, causal: false })
     }
 

@@ -8,6 +8,7 @@ use crate::backend::{check_input, check_output, Backend, DeviceInfo};
 use crate::error::Result;
 use crate::model::{Model, Normalizer};
 use crate::real::Real;
+use crate::skeleton::{Attention, Stack};
 use crate::tensor::{dot, Batch, Matrix};
 
 /// The reference backend (see the module docs).
@@ -38,11 +39,11 @@ impl Default for ForwardTrace {
     }
 }
 
-/// A model with every weight multiplied out to a dense matrix.
+/// A model with every weight multiplied out to a dense matrix: the model's [`Stack`] skeleton over dense
+/// heads and feed-forward layers.
 #[derive(Clone, Debug)]
 pub struct DenseModel<T> {
-    dim: usize,
-    blocks: Vec<DenseBlock<T>>,
+    stack: Stack<DenseHead<T>, DenseFfn<T>>,
 }
 
 #[derive(Clone, Debug)]
@@ -52,12 +53,6 @@ struct DenseHead<T> {
     w_v: Matrix<T>,
     w_o: Matrix<T>,
     b_q: Option<Vec<T>>,
-}
-
-#[derive(Clone, Debug)]
-struct DenseBlock<T> {
-    attention: Option<(Vec<DenseHead<T>>, Normalizer, bool)>,
-    ffn: Option<DenseFfn<T>>,
 }
 
 #[derive(Clone, Debug)]
@@ -71,42 +66,31 @@ struct DenseFfn<T> {
 impl<T: Real> DenseModel<T> {
     /// Multiplies out every weight of `model`.
     pub fn new(model: &Model<T>) -> Self {
-        let blocks = model
-            .blocks()
-            .iter()
-            .map(|b| DenseBlock {
-                attention: b.attention.as_ref().map(|a| {
-                    let heads = a
-                        .heads
-                        .iter()
-                        .map(|h| DenseHead {
-                            w_q: h.w_q.to_dense(),
-                            w_k: h.w_k.to_dense(),
-                            w_v: h.w_v.to_dense(),
-                            w_o: h.w_o.to_dense(),
-                            b_q: h.b_q.clone(),
-                        })
-                        .collect();
-                    (heads, a.normalizer, a.causal)
-                }),
-                ffn: b.ffn.as_ref().map(|f| DenseFfn { w1: f.w1.to_dense(), b1: f.b1.clone(), w2: f.w2.to_dense(), b2: f.b2.clone() }),
-            })
-            .collect();
-        Self { dim: model.dim(), blocks }
+        let stack = model.stack().map(
+            |_, h| DenseHead {
+                w_q: h.w_q.to_dense(),
+                w_k: h.w_k.to_dense(),
+                w_v: h.w_v.to_dense(),
+                w_o: h.w_o.to_dense(),
+                b_q: h.b_q.clone(),
+            },
+            |_, f| DenseFfn { w1: f.w1.to_dense(), b1: f.b1.clone(), w2: f.w2.to_dense(), b2: f.b2.clone() },
+        );
+        Self { stack }
     }
 
     /// Token dimension `d`.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.stack.dim()
     }
 
     /// Forward of one sequence (`n × d` row-major), updating `trace`.
     pub fn forward_sequence(&self, x: &[T], trace: &mut ForwardTrace) -> Result<Vec<T>> {
-        let d = self.dim;
+        let d = self.dim();
         let n = x.len() / d;
         let mut z: Vec<Vec<T>> = x.chunks(d).map(<[T]>::to_vec).collect();
-        for (b, block) in self.blocks.iter().enumerate() {
-            if let Some((heads, normalizer, causal)) = &block.attention {
+        for (b, block) in self.stack.blocks().iter().enumerate() {
+            if let Some(Attention { heads, normalizer, causal }) = &block.attention {
                 let mut delta: Vec<Vec<T>> = vec![vec![T::from_f64(0.0); d]; n];
                 for head in heads {
                     let q: Vec<Vec<T>> = z
@@ -154,7 +138,7 @@ impl<T: Real> DenseModel<T> {
 
     /// Batched forward with a trace.
     pub fn forward_traced(&self, input: &Batch<T>) -> Result<(Batch<T>, ForwardTrace)> {
-        check_input(self.dim, input)?;
+        check_input(self.dim(), input)?;
         let mut trace = ForwardTrace::default();
         let mut out = Vec::with_capacity(input.as_slice().len());
         for b in 0..input.batch() {

@@ -28,7 +28,7 @@ use crate::kernels::{attend_sequence, dot};
 use boltz_core::backend::check_output;
 use boltz_core::Float;
 use boltz_core::Result;
-use boltz_core::{Model, Normalizer, Weight};
+use boltz_core::{Attention, Model, Normalizer, Stack, Weight};
 
 /// Tokens per group that the backends aim for.
 pub const GROUP_ROWS: usize = 256;
@@ -236,17 +236,11 @@ struct Ffn<T> {
     w2t: Option<Vec<T>>,
 }
 
+/// A model laid out for the engine (weights copied once, row-major, factors kept): the model's
+/// [`Stack`] skeleton over the engine's heads and feed-forward layers.
 #[derive(Clone, Debug)]
-struct PreparedBlock<T> {
-    attention: Option<(Vec<Head<T>>, Normalizer, bool)>,
-    ffn: Option<Ffn<T>>,
-}
-
-/// A model laid out for the engine (weights copied once, row-major, factors kept).
-#[derive(Clone, Debug)]
-pub struct PreparedModel<T> {
-    dim: usize,
-    blocks: Vec<PreparedBlock<T>>,
+pub struct EngineModel<T> {
+    stack: Stack<Head<T>, Ffn<T>>,
 }
 
 /// Per-worker buffers, reused across groups.
@@ -292,58 +286,47 @@ pub fn sequences_per_group(batch: usize, n: usize, workers: usize) -> usize {
     GROUP_ROWS.div_ceil(n.max(1)).min(batch.div_ceil(workers.max(1))).max(1)
 }
 
-impl<T: Float> PreparedModel<T> {
+impl<T: Float> EngineModel<T> {
     /// Lays `model` out for the engine.
     pub fn new(model: &Model<T>) -> Self {
-        let blocks = model
-            .blocks()
-            .iter()
-            .map(|b| PreparedBlock {
-                attention: b.attention.as_ref().map(|a| {
-                    let heads = a
-                        .heads
-                        .iter()
-                        .map(|h| Head {
-                            w_q: Linear::new(&h.w_q),
-                            w_k: Linear::new(&h.w_k),
-                            w_v: Linear::new(&h.w_v),
-                            w_o: Linear::new(&h.w_o),
-                            b_q: h.b_q.clone(),
-                        })
-                        .collect();
-                    (heads, a.normalizer, a.causal)
-                }),
-                ffn: b.ffn.as_ref().map(|f| Ffn {
-                    w1: Linear::new(&f.w1),
-                    b1: f.b1.clone(),
-                    w2: Linear::new(&f.w2),
-                    b2: f.b2.clone(),
-                    w2t: match &f.w2 {
-                        Weight::Dense(m) if m.rows() <= NARROW_OUTPUT => {
-                            Some((0..m.cols()).flat_map(|c| (0..m.rows()).map(move |r| (r, c))).map(|(r, c)| *m.get(r, c)).collect())
-                        }
-                        _ => None,
-                    },
-                }),
-            })
-            .collect();
-        Self { dim: model.dim(), blocks }
+        let stack = model.stack().map(
+            |_, h| Head {
+                w_q: Linear::new(&h.w_q),
+                w_k: Linear::new(&h.w_k),
+                w_v: Linear::new(&h.w_v),
+                w_o: Linear::new(&h.w_o),
+                b_q: h.b_q.clone(),
+            },
+            |_, f| Ffn {
+                w1: Linear::new(&f.w1),
+                b1: f.b1.clone(),
+                w2: Linear::new(&f.w2),
+                b2: f.b2.clone(),
+                w2t: match &f.w2 {
+                    Weight::Dense(m) if m.rows() <= NARROW_OUTPUT => {
+                        Some((0..m.cols()).flat_map(|c| (0..m.rows()).map(move |r| (r, c))).map(|(r, c)| *m.get(r, c)).collect())
+                    }
+                    _ => None,
+                },
+            },
+        );
+        Self { stack }
     }
 
     /// Token dimension.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.stack.dim()
     }
 
     /// Runs a group of whole sequences of length `n` (`z`: row-major tokens × d, updated in place)
     /// through the stack. `first_sequence` only names the group in overflow errors.
     pub fn forward_group<G: Gemm<T>>(&self, g: &G, z: &mut [T], n: usize, first_sequence: usize, w: &mut Workspace<T>) -> Result<()> {
-        let d = self.dim;
+        let d = self.dim();
         let rows = z.len() / d;
         let zero = T::default();
         let one = T::from_f64(1.0);
-        for (b, block) in self.blocks.iter().enumerate() {
-            if let Some((heads, normalizer, causal)) = &block.attention {
+        for (b, block) in self.stack.blocks().iter().enumerate() {
+            if let Some(Attention { heads, normalizer, causal }) = &block.attention {
                 sized(&mut w.delta, rows * d).fill(zero);
                 for head in heads {
                     let hs = head.w_q.rows();
@@ -465,7 +448,7 @@ mod tests {
             let model: Model<f64> = random_model(&mut rng, &spec);
             let x = random_batch(&mut rng, 5, 7, 12);
             let expected = ReferenceBackend.run(&model, &x).expect("reference");
-            let prepared = PreparedModel::new(&model);
+            let prepared = EngineModel::new(&model);
             let mut z = x.as_slice().to_vec();
             let mut ws = Workspace::default();
             for (i, group) in z.chunks_mut(2 * 7 * 12).enumerate() {

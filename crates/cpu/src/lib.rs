@@ -20,12 +20,15 @@
 
 pub mod engine;
 pub mod kernels;
+pub mod threads;
+
+pub use threads::worker_pool;
 
 use std::collections::BTreeMap;
 
 use boltz_core::backend::check_input;
-use boltz_core::{Backend, Batch, DeviceInfo, Error, Float, Model, Result};
-use engine::{sequences_per_group, Gemm, Operand, PreparedModel, Workspace};
+use boltz_core::{Backend, Batch, DeviceInfo, Float, Model, Result};
+use engine::{sequences_per_group, EngineModel, Gemm, Operand, Workspace};
 use rayon::prelude::*;
 
 /// What plugs into [`EngineBackend`]: a matrix multiplier ([`Gemm`] for its element types), how the
@@ -76,7 +79,7 @@ impl<G: Multiplier> EngineBackend<G> {
 }
 
 impl<T: Float + Send + Sync, G: Multiplier + Gemm<T>> Backend<T> for EngineBackend<G> {
-    type Prepared = PreparedModel<T>;
+    type Prepared = EngineModel<T>;
 
     fn name(&self) -> &'static str {
         G::BACKEND
@@ -89,26 +92,13 @@ impl<T: Float + Send + Sync, G: Multiplier + Gemm<T>> Backend<T> for EngineBacke
         DeviceInfo { backend: G::BACKEND.into(), device: G::DEVICE.into(), threads: self.threads, details }
     }
 
-    fn prepare(&self, model: &Model<T>) -> Result<PreparedModel<T>> {
-        Ok(PreparedModel::new(model))
+    fn prepare(&self, model: &Model<T>) -> Result<EngineModel<T>> {
+        Ok(EngineModel::new(model))
     }
 
-    fn forward(&self, model: &PreparedModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
+    fn forward(&self, model: &EngineModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
         grouped_forward(&self.pool, self.threads, model, &self.multiplier, input)
     }
-}
-
-/// A backend's own pool of `threads` rayon workers (named `boltz-<backend>-<i>`); zero threads is an
-/// error.
-pub fn worker_pool(backend: &'static str, threads: usize) -> Result<rayon::ThreadPool> {
-    if threads == 0 {
-        return Err(Error::InvalidParameter { name: "threads".into(), reason: "at least one thread is needed".into() });
-    }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(move |i| format!("boltz-{backend}-{i}"))
-        .build()
-        .map_err(|e| Error::Backend { backend, op: "thread pool", message: e.to_string() })
 }
 
 /// One forward of `model` on `input` with the stack engine: the batch cut into groups of whole
@@ -117,7 +107,7 @@ pub fn worker_pool(backend: &'static str, threads: usize) -> Result<rayon::Threa
 fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
     pool: &rayon::ThreadPool,
     workers: usize,
-    model: &PreparedModel<T>,
+    model: &EngineModel<T>,
     gemm: &G,
     input: &Batch<T>,
 ) -> Result<Batch<T>> {
@@ -269,7 +259,7 @@ impl Multiplier for MatrixMultiply {
 }
 
 /// A model laid out for the CPU backend.
-pub type CpuModel<T> = PreparedModel<T>;
+pub type CpuModel<T> = EngineModel<T>;
 
 #[cfg(test)]
 mod tests {

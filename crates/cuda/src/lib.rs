@@ -24,7 +24,7 @@
 use std::sync::{Arc, OnceLock};
 
 use boltz_core::backend::{check_input, check_output};
-use boltz_core::{Backend, Batch, DeviceInfo, Error, Float, Model, Normalizer, Result, Weight};
+use boltz_core::{Attention, Backend, Batch, DeviceInfo, Error, Float, Model, Normalizer, Result, Stack, Weight};
 use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
@@ -334,15 +334,10 @@ struct Ffn<T> {
     b2: CudaSlice<T>,
 }
 
-struct DeviceBlock<T> {
-    attention: Option<(Vec<Head<T>>, Normalizer, bool)>,
-    ffn: Option<Ffn<T>>,
-}
-
-/// A model uploaded to the device.
+/// A model uploaded to the device: the model's [`Stack`] skeleton over device heads and feed-forward
+/// layers.
 pub struct CudaModel<T> {
-    dim: usize,
-    blocks: Vec<DeviceBlock<T>>,
+    stack: Stack<Head<T>, Ffn<T>>,
 }
 
 fn launch_1d(total: usize) -> LaunchConfig {
@@ -365,46 +360,31 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
     }
 
     fn prepare(&self, model: &Model<T>) -> Result<CudaModel<T>> {
-        let mut blocks = Vec::with_capacity(model.blocks().len());
-        for (b, block) in model.blocks().iter().enumerate() {
-            let attention = match &block.attention {
-                Some(a) => {
-                    let mut heads = Vec::new();
-                    for h in &a.heads {
-                        if h.head_size() > MAX_HEAD {
-                            return Err(Error::InvalidParameter {
-                                name: format!("blocks.{b}.attn"),
-                                reason: format!("head size {} exceeds the fused kernel's maximum {MAX_HEAD}", h.head_size()),
-                            });
-                        }
-                        heads.push(Head {
-                            w_q: Linear::new(self, &h.w_q)?,
-                            w_k: Linear::new(self, &h.w_k)?,
-                            w_v: Linear::new(self, &h.w_v)?,
-                            w_o: Linear::new(self, &h.w_o)?,
-                            b_q: h.b_q.as_deref().map(|b| self.upload(b)).transpose()?,
-                        });
-                    }
-                    Some((heads, a.normalizer, a.causal))
+        let stack = model.stack().try_map(
+            |site, h| {
+                if h.head_size() > MAX_HEAD {
+                    return Err(Error::InvalidParameter {
+                        name: site.to_string(),
+                        reason: format!("head size {} exceeds the fused kernel's maximum {MAX_HEAD}", h.head_size()),
+                    });
                 }
-                None => None,
-            };
-            let ffn = match &block.ffn {
-                Some(f) => Some(Ffn {
-                    w1: Linear::new(self, &f.w1)?,
-                    b1: self.upload(&f.b1)?,
-                    w2: Linear::new(self, &f.w2)?,
-                    b2: self.upload(&f.b2)?,
-                }),
-                None => None,
-            };
-            blocks.push(DeviceBlock { attention, ffn });
-        }
-        Ok(CudaModel { dim: model.dim(), blocks })
+                Ok(Head {
+                    w_q: Linear::new(self, &h.w_q)?,
+                    w_k: Linear::new(self, &h.w_k)?,
+                    w_v: Linear::new(self, &h.w_v)?,
+                    w_o: Linear::new(self, &h.w_o)?,
+                    b_q: h.b_q.as_deref().map(|b| self.upload(b)).transpose()?,
+                })
+            },
+            |_, f| {
+                Ok(Ffn { w1: Linear::new(self, &f.w1)?, b1: self.upload(&f.b1)?, w2: Linear::new(self, &f.w2)?, b2: self.upload(&f.b2)? })
+            },
+        )?;
+        Ok(CudaModel { stack })
     }
 
     fn forward(&self, model: &CudaModel<T>, input: &Batch<T>) -> Result<Batch<T>> {
-        check_input(model.dim, input)?;
+        check_input(model.stack.dim(), input)?;
         let (batch, n, d) = (input.batch(), input.len(), input.dim());
         let m = batch * n;
         let (zero, one) = (T::default(), T::from_f64(1.0));
@@ -415,13 +395,12 @@ impl<T: CudaFloat> Backend<T> for CudaBackend {
         let (m_i, n_i) = (int(m)?, int(n)?);
         // One set of head buffers for the whole forward, sized for the widest head (a deep stack of small
         // heads would otherwise allocate and free four buffers per head per block).
-        let widest =
-            model.blocks.iter().filter_map(|b| b.attention.as_ref()).flat_map(|(heads, ..)| heads.iter().map(|h| h.w_q.rows())).max();
+        let widest = model.stack.heads().map(|(_, h)| h.w_q.rows()).max();
         let head_len = m * widest.unwrap_or(0);
         let (mut q, mut k, mut v, mut mixed) =
             (self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?, self.zeros::<T>(head_len)?);
-        for block in &model.blocks {
-            if let Some((heads, normalizer, causal)) = &block.attention {
+        for block in model.stack.blocks() {
+            if let Some(Attention { heads, normalizer, causal }) = &block.attention {
                 self.stream.memset_zeros(&mut delta).map_err(driver_err("memset"))?;
                 for head in heads {
                     let hs = head.w_q.rows();

@@ -117,7 +117,7 @@ impl RunMeta {
             git_dirty: BUILD_GIT_DIRTY,
             machine,
             cpu,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpus: boltz_cpu::threads::all_cores(),
             threads,
             rustc: env!("BOLTZ_RUSTC_VERSION").to_string(),
             rustflags: std::env::var("RUSTFLAGS").unwrap_or_default(),

@@ -10,20 +10,18 @@ use anyhow::{bail, Result};
 /// Worker threads from a `--threads`/config value: `None` or 0 means all cores; more than
 /// [`max_threads`] is refused.
 pub fn threads(requested: Option<usize>, what: &str) -> Result<usize> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match requested {
-        None | Some(0) => Ok(cores),
-        Some(t) if t > max_threads() => {
-            bail!("{what} = {t}: more than {} threads (64 per core, {cores} cores) is refused", max_threads())
+    match boltz_cpu::threads::resolve(requested) {
+        t if t > max_threads() => {
+            bail!("{what} = {t}: more than {} threads (64 per core, {} cores) is refused", max_threads(), boltz_cpu::threads::all_cores())
         }
-        Some(t) => Ok(t),
+        t => Ok(t),
     }
 }
 
 /// The largest thread count accepted: 64 per logical CPU (oversubscription beyond that only costs memory
 /// and scheduling, and 10⁶ threads exhaust the process's memory map).
 pub fn max_threads() -> usize {
-    64 * std::thread::available_parallelism().map_or(1, |n| n.get())
+    64 * boltz_cpu::threads::all_cores()
 }
 
 /// Bytes of memory available to this process: `MemAvailable` of `/proc/meminfo`, capped by a cgroup v2

@@ -425,22 +425,19 @@ mod tests {
     fn a_null_float_keeps_its_flattened_group() {
         for row in [one_layer_row(), yun_row()] {
             let json = serde_json::to_value(&row).unwrap();
-            let floats: Vec<String> = json
-                .as_object()
-                .unwrap()
-                .iter()
-                .filter(|(_, v)| v.is_f64())
-                .map(|(k, _)| k.clone())
-                .collect();
+            let floats: Vec<String> = json.as_object().unwrap().iter().filter(|(_, v)| v.is_f64()).map(|(k, _)| k.clone()).collect();
             assert!(floats.len() >= 7, "the row has its floats: {floats:?}");
             for key in &floats {
                 let mut nulled = json.clone();
                 nulled[key.as_str()] = Value::Null;
-                let back: ConstructionRow =
-                    serde_json::from_value(nulled).unwrap_or_else(|e| panic!("{key} = null does not parse: {e}"));
+                let back: ConstructionRow = serde_json::from_value(nulled).unwrap_or_else(|e| panic!("{key} = null does not parse: {e}"));
                 let built = back.built.as_ref().unwrap_or_else(|| panic!("{key} = null dropped `built`"));
                 assert!(built.bits.is_some(), "{key} = null dropped the bits group");
-                assert_eq!(built.one_layer.is_some(), row.built.as_ref().unwrap().one_layer.is_some(), "{key} = null dropped the one-layer group");
+                assert_eq!(
+                    built.one_layer.is_some(),
+                    row.built.as_ref().unwrap().one_layer.is_some(),
+                    "{key} = null dropped the one-layer group"
+                );
                 assert_eq!(built.yun.is_some(), row.built.as_ref().unwrap().yun.is_some(), "{key} = null dropped the Yun group");
                 let again = serde_json::to_value(&back).unwrap();
                 assert!(again[key.as_str()].is_null(), "{key} reads back as NaN (written as null)");
