@@ -31,6 +31,8 @@ pub mod boltzmann;
 pub mod contextual;
 pub mod hardmax;
 pub mod memorizer;
+#[cfg(feature = "suite")]
+pub mod suite;
 pub mod verify;
 pub mod yun;
 pub mod yun_eval;
