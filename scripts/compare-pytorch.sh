@@ -14,26 +14,17 @@ OUT=results/backends/pytorch-cpu.json
 "$PYTHON" -c 'import torch' 2>/dev/null || { echo "compare-pytorch: $PYTHON has no torch (pip install torch)" >&2; exit 2; }
 cargo build --quiet --release -p boltz-harness --bin boltz
 tmp=$(mktemp -d)
-for w in practical:32 memorizer:64 deep-narrow:64; do
-  name=${w%%:*}; batch=${w##*:}
-  for be in cpu blas; do
-    for p in f32 f64; do
-      target/release/boltz bench --workload "$name" --batch "$batch" --backend "$be" --precision "$p" --threads "$THREADS" --repeats 20 --json >"$tmp/$name-$be-$p.json"
-    done
-  done
-done
+# Every workload x {cpu, blas} x {f32, f64} at the benches' batch, each in its own process (bench --all).
+target/release/boltz bench --all --backend cpu,blas --precision f32,f64 --threads "$THREADS" --repeats 20 --json >"$tmp/bench.json"
 target/release/boltz export --workload all "$tmp/weights"
 "$PYTHON" scripts/torch_compare.py --weights "$tmp/weights" --device cpu --threads "$THREADS" --repeats 20 --out "$tmp/torch.json"
 python3 - "$tmp" "$OUT" <<'PY'
-import json, sys, glob, os
+import json, sys, os
 tmp, out = sys.argv[1], sys.argv[2]
 torch = json.load(open(os.path.join(tmp, "torch.json")))
-rows, meta = [], None
-for f in sorted(glob.glob(os.path.join(tmp, "*-*-*.json"))):
-    if f.endswith("torch.json"):
-        continue
-    r = json.load(open(f))
-    meta = meta or r["meta"]
+bench = json.load(open(os.path.join(tmp, "bench.json")))
+rows, meta = [], bench["meta"]
+for r in bench["rows"]:
     dtype = r["precision"].lower()
     t = torch["workloads"][f"{r['workload']}/{dtype}"]
     rows.append({

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Peak memory (maximum resident set size, from /usr/bin/time -v) of one forward of each workload of the
-# shared table on each CPU backend, f32 and f64, 2 threads, at the criterion benches' batch sizes.
-# Writes results/backends/peak-memory.json. The process's baseline (binary, OpenBLAS, the model itself)
-# is included: compare rows, or subtract the empty-model row.
+# Peak memory of one forward of each workload of the shared table on the cpu and blas backends, f32 and
+# f64, 2 threads, at the criterion benches' batch sizes: `boltz bench --all --json`, which runs every
+# combination in a process of its own and records that process's peak resident set (`peak_rss_bytes`,
+# Linux VmHWM: the binary, OpenBLAS, the model and the batch included — compare rows, not absolutes).
+# Writes results/backends/peak-memory.json (the run's metadata once, one row per combination).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/openblas-env.sh
@@ -10,25 +11,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --quiet --release -p boltz-harness --bin boltz
 OUT=results/backends/peak-memory.json
-rows=()
-for w in practical:32 memorizer:64 deep-narrow:64; do
-  name=${w%%:*}; batch=${w##*:}
-  for be in reference cpu blas; do
-    for p in f32 f64; do
-      [ "$be" = reference ] && [ "$name" = memorizer ] && continue   # the scalar path: minutes per forward
-      kib=$( { /usr/bin/time -v target/release/boltz bench --workload "$name" --batch "$batch" --backend "$be" --precision "$p" --threads 2 --repeats 1 >/dev/null; } 2>&1 \
-        | awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}')
-      echo "$name $be $p batch=$batch: peak RSS $((kib / 1024)) MiB"
-      rows+=("{\"workload\": \"$name\", \"backend\": \"$be\", \"dtype\": \"$p\", \"batch\": $batch, \"threads\": 2, \"peak_rss_kib\": $kib}")
-    done
-  done
-done
-{
-  echo "{\"what\": \"peak RSS of one boltz bench process (build + one warm-up + one timed forward)\","
-  echo " \"machine\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\", \"git_rev\": \"$(git rev-parse --short HEAD)\","
-  echo " \"rows\": ["
-  (IFS=$'\n'; echo "${rows[*]}" | sed '$!s/$/,/')
-  echo "]}"
-} >"$OUT"
-python3 -m json.tool "$OUT" >/dev/null
+target/release/boltz bench --all --backend cpu,blas --precision f32,f64 --threads 2 --repeats 1 --json >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+python3 - "$OUT" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for r in doc["rows"]:
+    print(f"{r['workload']:<12} {r['backend']:<5} {r['precision']} batch={r['batch']}: peak RSS {r['peak_rss_bytes'] >> 20} MiB")
+PY
 echo "wrote $OUT"

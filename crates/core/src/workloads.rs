@@ -7,8 +7,8 @@ use crate::random::{random_batch, random_model, RandomModelSpec};
 use crate::rng::SeededRng;
 use crate::tensor::{Batch, Matrix};
 
-/// A named workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A named workload: its shapes and the function that builds its model.
+#[derive(Clone, Copy, Debug)]
 pub struct Workload {
     /// Name (`practical`, `memorizer`, `deep-narrow`).
     pub name: &'static str,
@@ -23,6 +23,8 @@ pub struct Workload {
     /// Sequences per forward in the criterion benches (the memorizer keeps its FFN width nN but runs a
     /// slice of its training set, so that one sample takes well under a second).
     pub bench_batch: usize,
+    /// Builds the model (f64, from the seeded generator the batch is then drawn from).
+    pub model: fn(&Workload, &mut SeededRng) -> Result<Model<f64>>,
 }
 
 /// The table.
@@ -34,6 +36,7 @@ pub const WORKLOADS: [Workload; 3] = [
         n: 128,
         d: 256,
         bench_batch: 32,
+        model: practical_model,
     },
     Workload {
         name: "memorizer",
@@ -42,6 +45,7 @@ pub const WORKLOADS: [Workload; 3] = [
         n: 16,
         d: 16,
         bench_batch: 64,
+        model: memorizer_model,
     },
     Workload {
         name: "deep-narrow",
@@ -50,6 +54,7 @@ pub const WORKLOADS: [Workload; 3] = [
         n: 8,
         d: 4,
         bench_batch: 64,
+        model: deep_narrow_model,
     },
 ];
 
@@ -64,64 +69,70 @@ pub fn find(name: &str) -> Result<Workload> {
 impl Workload {
     /// The model and a batch of `batch` sequences (default: the workload's), seeded.
     pub fn build(&self, batch: Option<usize>) -> Result<(Model<f64>, Batch<f64>)> {
-        let batch = batch.unwrap_or(self.batch);
         let mut rng = SeededRng::new(0x5eed);
-        let (n, d) = (self.n, self.d);
-        let model = match self.name {
-            "practical" => random_model(
-                &mut rng,
-                &RandomModelSpec {
-                    dim: d,
-                    blocks: 1,
-                    heads: 1,
-                    head_size: 64,
-                    hidden: 1024,
-                    normalizer: Normalizer::Softmax,
-                    causal: false,
-                    query_bias: false,
-                    factor_rank: None,
-                },
-            ),
-            "memorizer" => {
-                let q = self.batch * n;
-                let v: Vec<f64> = rng.unit_vector(d);
-                let head = AttentionHead {
-                    w_q: Weight::rank_one(vec![3.0], v.clone()),
-                    w_k: Weight::rank_one(vec![1.0], v.clone()),
-                    w_v: Weight::rank_one(vec![1.0], v.clone()),
-                    w_o: Weight::rank_one(v.clone(), vec![0.01]),
-                    b_q: None,
-                };
-                let ffn = FeedForward {
-                    w1: Weight::rank_one(vec![1.0; q], v),
-                    b1: (0..q).map(|j| -2.0 + 4.0 * j as f64 / q as f64).collect(),
-                    w2: Weight::Dense(Matrix::from_fn(d, q, |_, _| 1e-3 * rng.normal())),
-                    b2: vec![0.0; d],
-                };
-                let block = Block {
-                    attention: Some(Attention { heads: vec![head], normalizer: Normalizer::Softmax, causal: false }),
-                    ffn: Some(ffn),
-                };
-                Model::new(d, vec![block], ModelInfo::named("memorizer-workload"))?
-            }
-            "deep-narrow" => random_model(
-                &mut rng,
-                &RandomModelSpec {
-                    dim: d,
-                    blocks: 500,
-                    heads: 2,
-                    head_size: 1,
-                    hidden: 4,
-                    normalizer: Normalizer::Hardmax,
-                    causal: false,
-                    query_bias: true,
-                    factor_rank: None,
-                },
-            ),
-            other => return Err(Error::param("workload", format!("no builder for {other:?}"))),
-        };
-        Ok((model, random_batch(&mut rng, batch, n, d)))
+        let model = (self.model)(self, &mut rng)?;
+        Ok((model, random_batch(&mut rng, batch.unwrap_or(self.batch), self.n, self.d)))
     }
+}
+
+/// `practical`: one block, one dense softmax head of size 64 and an FFN of width 1024.
+fn practical_model(w: &Workload, rng: &mut SeededRng) -> Result<Model<f64>> {
+    Ok(random_model(
+        rng,
+        &RandomModelSpec {
+            dim: w.d,
+            blocks: 1,
+            heads: 1,
+            head_size: 64,
+            hidden: 1024,
+            normalizer: Normalizer::Softmax,
+            causal: false,
+            query_bias: false,
+            factor_rank: None,
+        },
+    ))
+}
+
+/// `memorizer`: the one-layer memorizer's shape (Corollary 1): a rank-1 softmax head and an FFN of width
+/// `nN` whose first layer is `1 wᵀ`, with thresholds spread over the projections' range.
+fn memorizer_model(w: &Workload, rng: &mut SeededRng) -> Result<Model<f64>> {
+    let (n, d) = (w.n, w.d);
+    let q = w.batch * n;
+    let v: Vec<f64> = rng.unit_vector(d);
+    let head = AttentionHead {
+        w_q: Weight::rank_one(vec![3.0], v.clone()),
+        w_k: Weight::rank_one(vec![1.0], v.clone()),
+        w_v: Weight::rank_one(vec![1.0], v.clone()),
+        w_o: Weight::rank_one(v.clone(), vec![0.01]),
+        b_q: None,
+    };
+    let ffn = FeedForward {
+        w1: Weight::rank_one(vec![1.0; q], v),
+        b1: (0..q).map(|j| -2.0 + 4.0 * j as f64 / q as f64).collect(),
+        w2: Weight::Dense(Matrix::from_fn(d, q, |_, _| 1e-3 * rng.normal())),
+        b2: vec![0.0; d],
+    };
+    let block = Block { attention: Some(Attention { heads: vec![head], normalizer: Normalizer::Softmax, causal: false }), ffn: Some(ffn) };
+    Model::new(d, vec![block], ModelInfo::named("memorizer-workload"))
+}
+
+/// `deep-narrow`: a Yun-style stack of 500 blocks, each two size-1 hardmax heads with query biases and a
+/// width-4 FFN.
+fn deep_narrow_model(w: &Workload, rng: &mut SeededRng) -> Result<Model<f64>> {
+    Ok(random_model(
+        rng,
+        &RandomModelSpec {
+            dim: w.d,
+            blocks: 500,
+            heads: 2,
+            head_size: 1,
+            hidden: 4,
+            normalizer: Normalizer::Hardmax,
+            causal: false,
+            query_bias: true,
+            factor_rank: None,
+        },
+    ))
 }
 
 /// Floating-point operations of one forward of `model` on `batch` sequences of length `n`, counted

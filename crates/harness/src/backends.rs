@@ -6,10 +6,10 @@ use anyhow::{bail, Result};
 use boltz_bigfloat::{BigFloatBackend, BigReal};
 use boltz_core::{Backend, ReferenceBackend};
 use boltz_cpu::CpuBackend;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A backend, as the command line names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
     /// The scalar f64/f32 reference forward.
@@ -73,6 +73,13 @@ impl std::fmt::Display for Precision {
 impl Serialize for Precision {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// Reads the command-line spelling (`f32`, `f64`, `bits=N`).
+impl<'de> Deserialize<'de> for Precision {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -303,6 +303,15 @@ fn built(f: impl Fn(&Built) -> Option<f64>) -> impl Fn(&ConstructionRow) -> Opti
     move |r| f(r.built.as_ref()?)
 }
 
+/// A value of the run of `backend` in `precision`, where the row has one.
+fn run_value<'a>(
+    backend: &'a str,
+    precision: &'a str,
+    f: impl Fn(&rows::BackendRunRow) -> Option<f64> + 'a,
+) -> impl Fn(&ConstructionRow) -> Option<f64> + 'a {
+    move |r| r.built.as_ref().and_then(|b| rows::BackendRunRow::find(&b.runs, backend, precision)).and_then(&f)
+}
+
 fn fewest_bits(r: &ConstructionRow) -> Option<f64> {
     r.built.as_ref()?.bits.as_ref()?.fewest_bits.map(|b| b as f64)
 }
@@ -502,6 +511,25 @@ fn capacity_charts(rows: &[ConstructionRow], out: &mut Vec<Chart>) {
     let mut precision = Vec::new();
     let mut accuracy = Vec::new();
     let mut latency = Vec::new();
+    // The configured runs (backend, precision), in configuration order. Accuracy: the first run in f64 and
+    // the first in f32 (another backend in the same type decodes the same tokens up to rounding order).
+    // Latency: the first run of each backend other than the scalar reference (an oracle, not a contender).
+    let configured: Vec<(String, String)> = rows.iter().filter_map(|r| r.built.as_ref()).fold(Vec::new(), |mut acc, b| {
+        for r in &b.runs {
+            let key = (r.backend.clone(), r.precision.clone());
+            if !acc.contains(&key) {
+                acc.push(key);
+            }
+        }
+        acc
+    });
+    let accuracy_runs: Vec<&(String, String)> = ["f64", "f32"].iter().filter_map(|t| configured.iter().find(|(_, p)| p == t)).collect();
+    let latency_runs: Vec<&(String, String)> = configured
+        .iter()
+        .enumerate()
+        .filter(|(i, (b, _))| b != "reference" && !configured[..*i].iter().any(|(c, _)| c == b))
+        .map(|(_, r)| r)
+        .collect();
     for (p, label) in POLICIES {
         if rows.iter().any(is_policy(p)) {
             precision.push(Series {
@@ -510,26 +538,25 @@ fn capacity_charts(rows: &[ConstructionRow], out: &mut Vec<Chart>) {
                 style: Style::Measured,
             });
             // Rows whose run failed (weights overflow the format) have no accuracy: no point, not 0.
-            accuracy.push(Series {
-                name: format!("f64: {label}"),
-                points: series_by(rows, is_policy(p), big_n, built(|b| b.runs.f64_accuracy)),
-                style: Style::Measured,
-            });
-            accuracy.push(Series {
-                name: format!("f32: {label}"),
-                points: series_by(rows, is_policy(p), big_n, built(|b| b.runs.f32_accuracy)),
-                style: Style::Formula,
-            });
+            for (i, (backend, precision)) in accuracy_runs.iter().enumerate() {
+                accuracy.push(Series {
+                    name: format!("{precision} ({backend}): {label}"),
+                    points: series_by(rows, is_policy(p), big_n, run_value(backend, precision, |r| r.accuracy)),
+                    style: if i == 0 { Style::Measured } else { Style::Formula },
+                });
+            }
             latency.push(Series {
                 name: format!("bigfloat at build bits: {label}"),
                 points: series_by(rows, is_policy(p), big_n, built(|b| Some(b.latency_bigfloat_ms))),
                 style: Style::Measured,
             });
-            latency.push(Series {
-                name: format!("cpu (rayon) f64: {label}"),
-                points: series_by(rows, is_policy(p), big_n, built(|b| b.runs.latency_cpu_f64_ms)),
-                style: Style::Formula,
-            });
+            for (backend, precision) in &latency_runs {
+                latency.push(Series {
+                    name: format!("{backend} {precision}: {label}"),
+                    points: series_by(rows, is_policy(p), big_n, run_value(backend, precision, |r| r.latency_ms)),
+                    style: Style::Formula,
+                });
+            }
         }
     }
     let (xmin, xmax) = rows.iter().map(big_n).fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));

@@ -2,7 +2,7 @@
 //! point index). Measured quantities must agree exactly; timing fields (wall-clock seconds and
 //! milliseconds, which depend on the machine and its load) within a stated factor.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -11,9 +11,31 @@ use serde_json::Value;
 use crate::experiments::{load_results, ResultFile};
 
 /// Whether a row field is a wall-clock timing (compared within a factor, not exactly): `seconds`,
-/// `*_seconds`, `*_ms` and `latency_*`.
+/// `*_seconds`, `*_ms` and `latency_*`; for a nested field (`runs.2.latency_ms`), its last name decides.
 pub fn is_timing(field: &str) -> bool {
+    let field = field.rsplit('.').next().unwrap_or(field);
     field == "seconds" || field.ends_with("_seconds") || field.ends_with("_ms") || field.starts_with("latency_")
+}
+
+/// A row's fields by path: nested objects and lists of objects (a row's `runs`) are opened into
+/// `runs.0.accuracy`, `runs.0.latency_ms`, …, so each nested value is compared on its own (timings
+/// within the factor, the rest exactly); other lists (`fewest_bits_holds_at`) are one value.
+fn fields_by_path(row: &Value) -> BTreeMap<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+        let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, x)| walk(&key(k), x, out)),
+            Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_object) => {
+                a.iter().enumerate().for_each(|(i, x)| walk(&key(&i.to_string()), x, out));
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", row, &mut out);
+    out
 }
 
 /// One disagreement between the committed and the re-run results.
@@ -61,7 +83,10 @@ fn text(v: Option<&Value>) -> String {
 }
 
 fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, time_factor: f64, report: &mut Report) {
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return };
+    if !(a.is_object() && b.is_object()) {
+        return;
+    }
+    let (a, b) = (fields_by_path(a), fields_by_path(b));
     let fields: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for f in fields {
         let (x, y) = (a.get(f.as_str()), b.get(f.as_str()));
@@ -218,5 +243,22 @@ mod tests {
     fn timing_names() {
         assert!(is_timing("seconds") && is_timing("build_seconds") && is_timing("latency_cpu_f64_ms"));
         assert!(!is_timing("fewest_bits") && !is_timing("lambda"));
+        assert!(is_timing("runs.2.latency_ms") && !is_timing("runs.2.accuracy"));
+    }
+
+    /// A row's `runs` list is compared entry by entry: latencies within the factor, accuracies exactly.
+    #[test]
+    fn nested_runs_compare_field_by_field() {
+        let run = |acc: f64, ms: f64| json!({"backend": "cpu", "precision": "f64", "accuracy": acc, "latency_ms": ms});
+        let a = json!({"point": 0, "holds": [[3, 5]], "runs": [run(1.0, 2.0), run(0.5, 1.0)]});
+        let b = json!({"point": 0, "holds": [[3, 5]], "runs": [run(1.0, 4.0), run(0.5, 0.5)]});
+        let mut r = Report::default();
+        compare_rows("capacity", 0, &a, &b, 3.0, &mut r);
+        assert!(r.differences.is_empty(), "{:?}", r.differences);
+        assert_eq!(r.timing_fields, 2);
+        let c = json!({"point": 0, "holds": [[3, 6]], "runs": [run(1.0, 2.0), run(0.25, 1.0)]});
+        compare_rows("capacity", 0, &a, &c, 3.0, &mut r);
+        let fields: Vec<&str> = r.differences.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["holds", "runs.1.accuracy"]);
     }
 }

@@ -248,22 +248,28 @@ pub(crate) enum TargetArg {
 
 #[derive(clap::Args, Debug, Serialize)]
 pub(crate) struct BenchArgs {
-    /// Workload of the shared table: practical, memorizer, deep-narrow.
+    /// Workload of the shared table: practical, memorizer, deep-narrow (`boltz workloads`).
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    pub(crate) workload: Option<String>,
+    /// Every workload of the table × every --backend × every --precision, each at the criterion benches'
+    /// batch (`bench_batch`; --batch overrides it for all) in a process of its own (so each row's peak
+    /// RSS is its own); one JSON document with the run metadata and one row per combination (with
+    /// --json), else a table.
     #[arg(long)]
-    pub(crate) workload: String,
-    /// Backend.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub(crate) backend: BackendKind,
-    /// f32 or f64 (bits=N with --backend bigfloat).
-    #[arg(long, value_parser = parse_precision, default_value = "f32")]
-    pub(crate) precision: Precision,
+    pub(crate) all: bool,
+    /// Backend (with --all: a comma-separated list, e.g. cpu,blas).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu")]
+    pub(crate) backend: Vec<BackendKind>,
+    /// f32 or f64, bits=N with --backend bigfloat (with --all: a comma-separated list, e.g. f32,f64).
+    #[arg(long, value_parser = parse_precision, value_delimiter = ',', default_value = "f32")]
+    pub(crate) precision: Vec<Precision>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
     /// Timed forwards after one warm-up forward.
     #[arg(long, default_value_t = 5)]
     pub(crate) repeats: usize,
-    /// Sequences per forward (default: the workload's batch).
+    /// Sequences per forward (default: the workload's batch; with --all, its bench batch).
     #[arg(long)]
     pub(crate) batch: Option<usize>,
     /// Refuse to start when the estimated memory exceeds this many bytes (e.g. 8G; default: the memory

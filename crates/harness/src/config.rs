@@ -4,6 +4,31 @@ use anyhow::{bail, Context, Result};
 use boltz_construct::approximator::Approximator;
 use serde::{Deserialize, Serialize};
 
+use crate::backends::{BackendKind, Precision};
+
+/// A backend and element type on which the capacity and adversarial experiments run every model they
+/// build (rounded to that type): each run records the fraction of tokens decoded and the forward's
+/// latency in the row's `runs` list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendRun {
+    /// `reference`, `cpu`, `blas`, `bigfloat` or `cuda`.
+    pub backend: BackendKind,
+    /// `f32`, `f64`, or `bits=N` (bigfloat only).
+    pub precision: Precision,
+}
+
+/// The runs of configurations that do not list `backends`: reference and cpu in f64 and f32.
+pub fn default_backends() -> Vec<BackendRun> {
+    let run = |backend, precision| BackendRun { backend, precision };
+    vec![
+        run(BackendKind::Reference, Precision::F64),
+        run(BackendKind::Reference, Precision::F32),
+        run(BackendKind::Cpu, Precision::F64),
+        run(BackendKind::Cpu, Precision::F32),
+    ]
+}
+
 /// The capacity sweep: one-layer memorizers for growing N.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +126,10 @@ pub struct SuiteConfig {
     pub seed: u64,
     /// Worker threads (0 = all cores).
     pub threads: usize,
+    /// Backends and element types every built model runs on (capacity and adversarial rows' `runs`);
+    /// absent: [`default_backends`].
+    #[serde(default = "default_backends")]
+    pub backends: Vec<BackendRun>,
     /// Capacity sweep.
     pub capacity: CapacityConfig,
     /// Generic vs adversarial data (absent in configurations older than the data families: no points).
@@ -172,6 +201,15 @@ impl SuiteConfig {
             check_policy(p).context("field adversarial.policies")?;
         }
         crate::resources::threads(Some(self.threads), "field threads")?;
+        if self.backends.is_empty() {
+            bail!("field backends: needs at least one {{\"backend\": …, \"precision\": …}} (or leave the field out for the default)");
+        }
+        for (i, run) in self.backends.iter().enumerate() {
+            crate::backends::check(run.backend, run.precision).with_context(|| format!("field backends[{i}]"))?;
+            if self.backends[..i].contains(run) {
+                bail!("field backends[{i}]: {} {} is listed twice", run.backend.name(), run.precision);
+            }
+        }
         if !self.separation.grid.is_empty() && self.separation.sequences == 0 {
             bail!("field separation.sequences: needs at least 1 sequence per dataset");
         }
@@ -238,7 +276,13 @@ mod tests {
             format!("{:#}", SuiteConfig::parse(&v.to_string(), "x").unwrap_err())
         };
         type Edit = dyn Fn(&mut serde_json::Value);
-        let cases: [(&str, &Edit); 7] = [
+        let cases: [(&str, &Edit); 11] = [
+            ("backends[1]", &|v| {
+                v["backends"] = serde_json::json!([{"backend": "cpu", "precision": "f64"}, {"backend": "cpu", "precision": "f64"}])
+            }),
+            ("backends[0]", &|v| v["backends"] = serde_json::json!([{"backend": "cpu", "precision": "bits=80"}])),
+            ("backends[0].backend", &|v| v["backends"] = serde_json::json!([{"backend": "tpu", "precision": "f64"}])),
+            ("field backends", &|v| v["backends"] = serde_json::json!([])),
             ("hardmax.dims[2]", &|v| v["hardmax"]["dims"] = serde_json::json!([1, 2, 0])),
             ("separation.sequences", &|v| v["separation"]["sequences"] = serde_json::json!(0)),
             ("approximation.cells[0]", &|v| v["approximation"]["samples"] = serde_json::json!(0)),
@@ -251,5 +295,21 @@ mod tests {
             let err = with(edit);
             assert!(err.contains(field), "expected {field} in: {err}");
         }
+    }
+
+    #[test]
+    fn backends_default_and_parse() {
+        let mut v: serde_json::Value = serde_json::from_str(QUICK).unwrap();
+        v.as_object_mut().unwrap().remove("backends");
+        assert_eq!(SuiteConfig::parse(&v.to_string(), "x").unwrap().backends, default_backends());
+        v["backends"] = serde_json::json!([{"backend": "bigfloat", "precision": "bits=80"}, {"backend": "reference", "precision": "f32"}]);
+        let got = SuiteConfig::parse(&v.to_string(), "x").unwrap().backends;
+        assert_eq!(
+            got,
+            [
+                BackendRun { backend: BackendKind::Bigfloat, precision: Precision::Bits(80) },
+                BackendRun { backend: BackendKind::Reference, precision: Precision::F32 }
+            ]
+        );
     }
 }

@@ -9,18 +9,17 @@ use anyhow::{anyhow, bail, Context, Result};
 use boltz_construct::approximator::{Approximator, Target};
 use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
 use boltz_construct::boltzmann::lemma1_bound_log10;
-use boltz_construct::verify::memorization_in;
 use boltz_construct::yun::{Yun, YunDelta, YunOptions};
 use boltz_construct::{hardmax, ContextualMapping, ContextualOptions, Memorizer, Policy};
-use boltz_core::{Backend, Dataset, DatasetSpec, ReferenceBackend, VocabKind};
-use boltz_cpu::CpuBackend;
+use boltz_core::{Backend, Dataset, DatasetSpec, VocabKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::backends::{dispatch, Job};
 use crate::config::SuiteConfig;
 use crate::meta::{write_csv, write_json, RunMeta};
 use crate::rows::{
-    value_or_reason, ApproximationRow, BitsSearchFields, Built, ConstructionRow, OneLayerFields, PrecisionRuns, SeparationRow, YunFields,
+    value_or_reason, ApproximationRow, BackendRunRow, BitsSearchFields, Built, ConstructionRow, OneLayerFields, SeparationRow, YunFields,
 };
 
 /// The experiments, in suite order.
@@ -175,47 +174,61 @@ impl PointResult {
     }
 }
 
-/// Milliseconds of one forward of `model` rounded to f64 over the inputs (after `prepare`).
-fn model_forward_ms<B: Backend<f64>>(
-    backend: &B,
-    model: &boltz_core::Model<boltz_bigfloat::BigReal>,
-    ds: &Dataset<f64>,
-) -> boltz_core::Result<f64> {
-    let model = model.convert::<f64>()?;
-    let prepared = backend.prepare(&model)?;
-    let t = Instant::now();
-    backend.forward(&prepared, &ds.inputs)?;
-    Ok(t.elapsed().as_secs_f64() * 1e3)
+/// One run of a built model rounded to the backend's element type over the whole dataset: the fraction of
+/// tokens decoded and the milliseconds of the forward (after `prepare`), from that one forward.
+struct MeasureRun<'a> {
+    model: &'a boltz_core::Model<boltz_bigfloat::BigReal>,
+    ds: &'a Dataset<f64>,
 }
 
-/// The model rounded to f64 and f32 on the reference and CPU backends: accuracy and forward latency.
-fn precision_runs(threads: usize, model: &boltz_core::Model<boltz_bigfloat::BigReal>, ds: &Dataset<f64>) -> Result<PrecisionRuns> {
-    let cpu = CpuBackend::new(threads)?;
-    let (f64_accuracy, f64_accuracy_error) = value_or_reason(memorization_in::<f64, _>(model, ds, &ReferenceBackend).map(|m| m.accuracy));
-    let (f32_accuracy, f32_accuracy_error) = value_or_reason(memorization_in::<f32, _>(model, ds, &ReferenceBackend).map(|m| m.accuracy));
-    let (f64_accuracy_cpu, f64_accuracy_cpu_error) = value_or_reason(memorization_in::<f64, _>(model, ds, &cpu).map(|m| m.accuracy));
-    let (f32_accuracy_cpu, f32_accuracy_cpu_error) = value_or_reason(memorization_in::<f32, _>(model, ds, &cpu).map(|m| m.accuracy));
-    let (latency_reference_f64_ms, latency_reference_f64_ms_error) = value_or_reason(model_forward_ms(&ReferenceBackend, model, ds));
-    let (latency_cpu_f64_ms, latency_cpu_f64_ms_error) = value_or_reason(model_forward_ms(&cpu, model, ds));
-    Ok(PrecisionRuns {
-        f64_accuracy,
-        f64_accuracy_error,
-        f32_accuracy,
-        f32_accuracy_error,
-        f64_accuracy_cpu,
-        f64_accuracy_cpu_error,
-        f32_accuracy_cpu,
-        f32_accuracy_cpu_error,
-        latency_reference_f64_ms,
-        latency_reference_f64_ms_error,
-        latency_cpu_f64_ms,
-        latency_cpu_f64_ms_error,
-    })
+impl Job for MeasureRun<'_> {
+    /// The inner error is a property of the run (the model does not fit the format: recorded in the
+    /// row); the outer one means the backend could not run at all (the point fails).
+    type Output = boltz_core::Result<(f64, f64)>;
+
+    fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> Result<Self::Output> {
+        let measure = || -> boltz_core::Result<(f64, f64)> {
+            let model: boltz_core::Model<T> = self.model.convert()?;
+            let x: boltz_core::Batch<T> = self.ds.inputs.convert()?;
+            let y: boltz_core::Batch<T> = self.ds.targets.convert()?;
+            let prepared = backend.prepare(&model)?;
+            let t = Instant::now();
+            let out = backend.forward(&prepared, &x)?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            Ok((boltz_core::Memorization::measure(&out, &y)?.accuracy, ms))
+        };
+        Ok(measure())
+    }
+}
+
+/// The model on every configured backend and element type ([`SuiteConfig::backends`]), in order.
+fn backend_runs(
+    cfg: &SuiteConfig,
+    threads: usize,
+    model: &boltz_core::Model<boltz_bigfloat::BigReal>,
+    ds: &Dataset<f64>,
+) -> Result<Vec<BackendRunRow>> {
+    cfg.backends
+        .iter()
+        .map(|run| {
+            let measured = dispatch(run.backend, run.precision, threads, MeasureRun { model, ds })
+                .with_context(|| format!("running the model on {} {}", run.backend.name(), run.precision))?;
+            let (values, error) = value_or_reason(measured);
+            Ok(BackendRunRow {
+                backend: run.backend.name().to_string(),
+                precision: run.precision.to_string(),
+                accuracy: values.map(|v| v.0),
+                latency_ms: values.map(|v| v.1),
+                error,
+            })
+        })
+        .collect()
 }
 
 /// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
 /// (`yun-minimal`) grid width δ.
 fn yun_point(
+    cfg: &SuiteConfig,
     ds: &Dataset<f64>,
     name: &str,
     delta: YunDelta,
@@ -234,7 +247,7 @@ fn yun_point(
     } else {
         None
     };
-    let runs = precision_runs(threads, &y.model, ds)?;
+    let runs = backend_runs(cfg, threads, &y.model, ds)?;
     let row = ConstructionRow {
         sequences,
         n: length,
@@ -279,11 +292,24 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
     let bisect = c.bisect && sequences <= c.bisect_max_sequences;
-    let (row, held) = match yun_construction(policy_name) {
-        Some(delta) => yun_point(&ds, policy_name, delta, bisect, sequences <= c.softmax_max_sequences, threads)?,
-        None => one_layer_point(&ds, policy_name, cfg.seed, bisect, threads)?,
-    };
+    let (row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
     PointResult::of(&row, held)
+}
+
+/// Builds the named construction on `ds` — Yun et al.'s (`yun`, `yun-minimal`) or the one-layer
+/// memorizer under a policy — and measures it (the capacity and adversarial experiments' one path).
+fn construction_point(
+    cfg: &SuiteConfig,
+    ds: &Dataset<f64>,
+    policy_name: &str,
+    bisect: bool,
+    softmax_sweep: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool)> {
+    match yun_construction(policy_name) {
+        Some(delta) => yun_point(cfg, ds, policy_name, delta, bisect, softmax_sweep, threads),
+        None => one_layer_point(cfg, ds, policy_name, bisect, threads),
+    }
 }
 
 /// A construction on one data family: the same measurements as a capacity point, plus the family.
@@ -308,17 +334,21 @@ fn adversarial_point(
         ..Default::default()
     };
     let ds = Dataset::<f64>::generate(&spec).with_context(|| format!("generating the {family} dataset"))?;
-    let (mut row, held) = match yun_construction(policy_name) {
-        Some(delta) => yun_point(&ds, policy_name, delta, true, false, threads)?,
-        None => one_layer_point(&ds, policy_name, cfg.seed, true, threads)?,
-    };
+    let (mut row, held) = construction_point(cfg, &ds, policy_name, true, false, threads)?;
     row.family = Some(family.to_string());
     PointResult::of(&row, held)
 }
 
 /// The one-layer memorizer on `ds` under a policy. A mean-pooling build that fails because two contexts
 /// collide is a result (the row says so), not an error: no theorem promises that mean pooling separates.
-fn one_layer_point(ds: &Dataset<f64>, policy_name: &str, seed: u64, bisect: bool, threads: usize) -> Result<(ConstructionRow, bool)> {
+fn one_layer_point(
+    cfg: &SuiteConfig,
+    ds: &Dataset<f64>,
+    policy_name: &str,
+    bisect: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool)> {
+    let seed = cfg.seed;
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let policy = policy(policy_name)?;
@@ -356,7 +386,7 @@ fn one_layer_point(ds: &Dataset<f64>, policy_name: &str, seed: u64, bisect: bool
         (None, true) => Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?),
         (None, false) => None,
     };
-    let runs = precision_runs(threads, &m.model, ds)?;
+    let runs = backend_runs(cfg, threads, &m.model, ds)?;
     row.exact_in_bigfloat = r.memorization.is_perfect();
     row.built = Some(Built {
         layers: layers.attention + layers.ffn,
@@ -460,8 +490,10 @@ pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<
 }
 
 /// The version of the result-file schema (`docs/results.md`). Fields are only added within a version;
-/// renaming or removing one bumps it. Files without the field are version 1 (the same fields).
-pub const SCHEMA_VERSION: u32 = 2;
+/// renaming or removing one bumps it. Files without the field are version 1 (the same fields as 2).
+/// Version 3 replaced the flat `f64_accuracy`/`…_cpu`/`latency_*_ms` columns of capacity and adversarial
+/// rows by the `runs` list (one entry per configured backend); [`load_results`] migrates older rows.
+pub const SCHEMA_VERSION: u32 = 3;
 
 fn schema_version_1() -> u32 {
     1
@@ -586,6 +618,12 @@ pub struct RunOptions {
 pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOptions) -> Result<SuiteOutcome> {
     use crate::checkpoint::{Checkpoint, FinishedPoint};
     let threads = crate::resources::threads(Some(cfg.threads), "field threads")?;
+    // A configured backend that cannot run here (cuda without a GPU) is refused before any point runs.
+    if points(cfg).iter().any(|p| matches!(p, PointSpec::Capacity { .. } | PointSpec::Adversarial { .. })) {
+        for (i, run) in cfg.backends.iter().enumerate() {
+            crate::backends::probe(run.backend).with_context(|| format!("field backends[{i}]: {} cannot run here", run.backend.name()))?;
+        }
+    }
     let meta = RunMeta::collect(threads);
     let all = points(cfg);
     let shard = opts.shard;
@@ -805,7 +843,10 @@ pub fn load_results(dir: &Path) -> Result<BTreeMap<String, ResultFile>> {
         let path = result_path(dir, exp, None);
         if path.exists() {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let mut file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            if file.schema_version < 3 && ["capacity", "adversarial"].contains(&exp) {
+                file.rows.iter_mut().for_each(crate::rows::migrate_construction_row);
+            }
             if file.schema_version > SCHEMA_VERSION {
                 bail!(
                     "{}: schema version {} is newer than this build reads ({SCHEMA_VERSION}); use a newer boltz",

@@ -88,9 +88,8 @@ pub struct Built {
     /// Milliseconds of the arbitrary-precision forward over the dataset at `build_bits`.
     #[serde(deserialize_with = "nan_if_null")]
     pub latency_bigfloat_ms: f64,
-    /// The model rounded to f64 and f32 on the reference and CPU backends.
-    #[serde(flatten)]
-    pub runs: PrecisionRuns,
+    /// The model on every configured backend and element type, in the configuration's order.
+    pub runs: Vec<BackendRunRow>,
     /// The fewest-bits search, where it ran.
     #[serde(flatten)]
     pub bits: Option<BitsSearchFields>,
@@ -102,40 +101,29 @@ pub struct Built {
     pub yun: Option<YunFields>,
 }
 
-/// Accuracy and latency of the model rounded to a hardware format; each value is `null` with a reason
-/// in the matching `_error` field when that run was impossible (weights overflow the format).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PrecisionRuns {
-    /// Fraction of tokens decoded, f64, reference backend.
-    pub f64_accuracy: Option<f64>,
-    /// Why `f64_accuracy` is null.
+/// The model rounded to one configured backend's element type (the suite's `backends`), run once over the
+/// dataset: the fraction of tokens decoded and the forward's latency, or, when the run was impossible
+/// (weights or activations overflow the format), both `null` and the reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackendRunRow {
+    /// Backend (`reference`, `cpu`, `blas`, `bigfloat`, `cuda`).
+    pub backend: String,
+    /// Element type (`f32`, `f64`, `bits=N`).
+    pub precision: String,
+    /// Fraction of the N·n tokens that decode to their label.
+    pub accuracy: Option<f64>,
+    /// Milliseconds of the one forward over the whole dataset (after `prepare`).
+    pub latency_ms: Option<f64>,
+    /// Why `accuracy` and `latency_ms` are null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f64_accuracy_error: Option<String>,
-    /// Fraction of tokens decoded, f32, reference backend.
-    pub f32_accuracy: Option<f64>,
-    /// Why `f32_accuracy` is null.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f32_accuracy_error: Option<String>,
-    /// Fraction of tokens decoded, f64, cpu backend.
-    pub f64_accuracy_cpu: Option<f64>,
-    /// Why `f64_accuracy_cpu` is null.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f64_accuracy_cpu_error: Option<String>,
-    /// Fraction of tokens decoded, f32, cpu backend.
-    pub f32_accuracy_cpu: Option<f64>,
-    /// Why `f32_accuracy_cpu` is null.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f32_accuracy_cpu_error: Option<String>,
-    /// Milliseconds of one f64 forward over the dataset, reference backend.
-    pub latency_reference_f64_ms: Option<f64>,
-    /// Why `latency_reference_f64_ms` is null.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_reference_f64_ms_error: Option<String>,
-    /// Milliseconds of one f64 forward over the dataset, cpu backend.
-    pub latency_cpu_f64_ms: Option<f64>,
-    /// Why `latency_cpu_f64_ms` is null.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_cpu_f64_ms_error: Option<String>,
+    pub error: Option<String>,
+}
+
+impl BackendRunRow {
+    /// The run of `backend` in `precision` among `runs`, if configured.
+    pub fn find<'a>(runs: &'a [Self], backend: &str, precision: &str) -> Option<&'a Self> {
+        runs.iter().find(|r| r.backend == backend && r.precision == precision)
+    }
 }
 
 /// `Ok(v)` as the value, `Err(e)` as no value plus its reason.
@@ -334,6 +322,48 @@ pub struct ApproximationRow {
 /// A row of `hardmax` (Theorem 1 demonstrated).
 pub type HardmaxRow = HardmaxReport;
 
+/// The keys result schemas 1 and 2 used for what is now [`Built::runs`]: `(backend, precision, accuracy
+/// key, accuracy error key, latency key, latency error key)`. Those files ran exactly these four runs
+/// and timed only the f64 ones.
+const LEGACY_RUNS: [(&str, &str, &str, &str, Option<&str>); 4] = [
+    ("reference", "f64", "f64_accuracy", "f64_accuracy_error", Some("latency_reference_f64_ms")),
+    ("reference", "f32", "f32_accuracy", "f32_accuracy_error", None),
+    ("cpu", "f64", "f64_accuracy_cpu", "f64_accuracy_cpu_error", Some("latency_cpu_f64_ms")),
+    ("cpu", "f32", "f32_accuracy_cpu", "f32_accuracy_cpu_error", None),
+];
+
+/// Rewrites a capacity/adversarial row of result schema 1 or 2 (flat `f64_accuracy`, `f32_accuracy_cpu`,
+/// `latency_cpu_f64_ms`, … columns) into schema 3's `runs` list, value for value: the same four runs
+/// (reference and cpu, f64 and f32), f32 runs without a latency (schema 2 did not time them). A row
+/// without those columns (a build that failed, or already schema 3) is left as it is.
+pub fn migrate_construction_row(row: &mut Value) {
+    let Some(obj) = row.as_object_mut() else { return };
+    if obj.contains_key("runs") || !LEGACY_RUNS.iter().any(|(_, _, acc, ..)| obj.contains_key(*acc)) {
+        return;
+    }
+    let mut runs = Vec::new();
+    for (backend, precision, acc, acc_err, latency) in LEGACY_RUNS {
+        let accuracy = obj.remove(acc).unwrap_or(Value::Null);
+        let mut error = obj.remove(acc_err);
+        let latency_ms = match latency {
+            Some(key) => {
+                let err_key = format!("{key}_error");
+                if let Some(e) = obj.remove(&err_key) {
+                    error.get_or_insert(e);
+                }
+                obj.remove(key).unwrap_or(Value::Null)
+            }
+            None => Value::Null,
+        };
+        let mut run = serde_json::json!({ "backend": backend, "precision": precision, "accuracy": accuracy, "latency_ms": latency_ms });
+        if let Some(e) = error {
+            run["error"] = e;
+        }
+        runs.push(run);
+    }
+    obj.insert("runs".into(), Value::Array(runs));
+}
+
 /// Reads rows as `R` (the runner's `point`/`seconds`/`property_held` are ignored), naming the row that
 /// does not fit.
 pub fn typed<R: DeserializeOwned>(experiment: &str, rows: &[Value]) -> anyhow::Result<Vec<R>> {
@@ -368,7 +398,13 @@ mod tests {
                 build_bits: 200,
                 build_seconds: 0.5,
                 latency_bigfloat_ms: 3.0,
-                runs: PrecisionRuns { f64_accuracy: Some(1.0), ..Default::default() },
+                runs: vec![BackendRunRow {
+                    backend: "reference".into(),
+                    precision: "f64".into(),
+                    accuracy: Some(1.0),
+                    latency_ms: Some(0.5),
+                    error: None,
+                }],
                 bits: Some(BitsSearchFields {
                     fewest_bits: Some(60),
                     fewest_bits_bisection: Some(60),
@@ -426,7 +462,7 @@ mod tests {
         for row in [one_layer_row(), yun_row()] {
             let json = serde_json::to_value(&row).unwrap();
             let floats: Vec<String> = json.as_object().unwrap().iter().filter(|(_, v)| v.is_f64()).map(|(k, _)| k.clone()).collect();
-            assert!(floats.len() >= 7, "the row has its floats: {floats:?}");
+            assert!(floats.len() >= 6, "the row has its floats: {floats:?}");
             for key in &floats {
                 let mut nulled = json.clone();
                 nulled[key.as_str()] = Value::Null;
@@ -443,6 +479,53 @@ mod tests {
                 assert!(again[key.as_str()].is_null(), "{key} reads back as NaN (written as null)");
             }
         }
+    }
+
+    #[test]
+    fn schema_2_rows_migrate_value_for_value() {
+        let mut old = serde_json::to_value(one_layer_row()).unwrap();
+        let obj = old.as_object_mut().unwrap();
+        obj.remove("runs");
+        for (k, v) in [
+            ("f64_accuracy", serde_json::json!(1.0)),
+            ("f32_accuracy", Value::Null),
+            ("f32_accuracy_error", serde_json::json!("non-finite value at blocks.0.ffn.w2[3]")),
+            ("f64_accuracy_cpu", serde_json::json!(0.75)),
+            ("f32_accuracy_cpu", Value::Null),
+            ("f32_accuracy_cpu_error", serde_json::json!("non-finite value at blocks.0.ffn.w2[3]")),
+            ("latency_reference_f64_ms", serde_json::json!(2.5)),
+            ("latency_cpu_f64_ms", serde_json::json!(0.5)),
+        ] {
+            obj.insert(k.into(), v);
+        }
+        migrate_construction_row(&mut old);
+        let row: ConstructionRow = serde_json::from_value(old.clone()).unwrap();
+        let runs = row.built.unwrap().runs;
+        let got: Vec<_> =
+            runs.iter().map(|r| (r.backend.as_str(), r.precision.as_str(), r.accuracy, r.latency_ms, r.error.is_some())).collect();
+        assert_eq!(
+            got,
+            [
+                ("reference", "f64", Some(1.0), Some(2.5), false),
+                ("reference", "f32", None, None, true),
+                ("cpu", "f64", Some(0.75), Some(0.5), false),
+                ("cpu", "f32", None, None, true)
+            ]
+        );
+        let legacy = [
+            "f64_accuracy",
+            "f32_accuracy_error",
+            "f64_accuracy_cpu",
+            "f32_accuracy_cpu_error",
+            "latency_reference_f64_ms",
+            "latency_cpu_f64_ms",
+        ];
+        assert!(legacy.iter().all(|k| !old.as_object().unwrap().contains_key(*k)), "legacy keys removed: {old}");
+        // A schema-3 row is left alone.
+        let new = serde_json::to_value(one_layer_row()).unwrap();
+        let mut same = new.clone();
+        migrate_construction_row(&mut same);
+        assert_eq!(same, new);
     }
 
     /// An overflowed formula (∞, written as `null`) keeps its row: Yun's full-grid layers overflow f64

@@ -52,7 +52,21 @@ fn quick_reproduce_writes_results_and_charts() {
         assert!(out.join(format!("{exp}.csv")).exists());
     }
     let cap = read_json(&out.join("capacity.json"));
+    assert_eq!(cap["schema_version"], 3);
+    let configured: Vec<(Value, Value)> =
+        cap["config"]["backends"].as_array().unwrap().iter().map(|b| (b["backend"].clone(), b["precision"].clone())).collect();
+    assert_eq!(configured.len(), 4);
     for r in cap["rows"].as_array().unwrap() {
+        // One run per configured backend, in order; each decoded tokens and was timed, or says why not.
+        let runs: Vec<(Value, Value)> =
+            r["runs"].as_array().unwrap().iter().map(|x| (x["backend"].clone(), x["precision"].clone())).collect();
+        assert_eq!(runs, configured, "{r}");
+        for x in r["runs"].as_array().unwrap() {
+            match x["accuracy"].as_f64() {
+                Some(a) => assert!((0.0..=1.0).contains(&a) && x["latency_ms"].as_f64().unwrap() >= 0.0 && x.get("error").is_none(), "{x}"),
+                None => assert!(x["latency_ms"].is_null() && x["error"].is_string(), "{x}"),
+            }
+        }
         assert_eq!(r["exact_in_bigfloat"], true, "{r}");
         assert!(r["fewest_bits"].as_u64().unwrap() <= r["build_bits"].as_u64().unwrap());
         // The fewest bits open the top run of holding probes, which ends at the build precision.
@@ -131,18 +145,17 @@ fn shards_merge_into_the_whole_run() {
     assert!(parts.join("capacity.shard-1-of-3.json").exists());
     let o = boltz(&["merge", parts.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let strip = |v: &Value| -> Vec<Value> {
-        v["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let mut r = r.as_object().unwrap().clone();
-                r.retain(|k, _| !k.contains("seconds") && !k.contains("latency"));
-                Value::Object(r)
-            })
-            .collect()
-    };
+    // Timings removed, also inside a row's `runs`.
+    fn untimed(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter().filter(|(k, _)| !k.contains("seconds") && !k.contains("latency")).map(|(k, x)| (k.clone(), untimed(x))).collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(untimed).collect()),
+            other => other.clone(),
+        }
+    }
+    let strip = |v: &Value| -> Vec<Value> { v["rows"].as_array().unwrap().iter().map(untimed).collect() };
     // Rows agree exactly except in the last digits of reported error magnitudes (far below any decision:
     // the bits, accuracies and verdicts are identical).
     fn same(a: &Value, b: &Value) -> bool {
@@ -252,6 +265,61 @@ fn bench_times_a_workload() {
     let o = boltz(&["bench", "--workload", "huge"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("workload"));
+    // A list of backends needs --all.
+    let o = boltz(&["bench", "--workload", "practical", "--backend", "cpu,reference", "--batch", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--all"));
+}
+
+/// `bench --all --json`: one document, one row per workload × backend × precision in table order, each
+/// from its own process (its own peak RSS), with the whole run's metadata once.
+#[test]
+fn bench_all_is_the_whole_table_in_one_document() {
+    let o = boltz(&[
+        "bench",
+        "--all",
+        "--backend",
+        "cpu,reference",
+        "--precision",
+        "f64,f32",
+        "--batch",
+        "1",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["command"], "bench --all");
+    assert!(v["meta"]["git_rev"].is_string() && v["meta"]["devices"].is_array());
+    let rows = v["rows"].as_array().unwrap();
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {} {}", r["workload"].as_str().unwrap(), r["backend"].as_str().unwrap(), r["precision"].as_str().unwrap()))
+        .collect();
+    let mut expected = Vec::new();
+    for w in boltz_core::workloads::WORKLOADS {
+        for b in ["cpu", "reference"] {
+            for p in ["f64", "f32"] {
+                expected.push(format!("{} {b} {p}", w.name));
+            }
+        }
+    }
+    assert_eq!(got, expected);
+    for r in rows {
+        assert_eq!(r["batch"], 1, "{r}");
+        assert!(r.get("meta").is_none(), "the row repeats the metadata: {r}");
+        assert!(r["median_ms"].as_f64().unwrap() > 0.0 && r["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{r}");
+        // The FLOP count is the workload's formula, independent of the backend.
+        let twin = rows.iter().find(|x| x["workload"] == r["workload"] && x["backend"] == "cpu" && x["precision"] == "f64").unwrap();
+        assert_eq!(r["flops_per_forward"], twin["flops_per_forward"]);
+    }
+    // A backend that cannot take a precision is refused before any bench runs.
+    let o = boltz(&["bench", "--all", "--backend", "cpu", "--precision", "bits=80", "--batch", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("runs f32 or f64") && o.stdout.is_empty());
 }
 
 /// The `blas` device entry of a bench record.
@@ -422,6 +490,60 @@ fn memorize_exit_codes_are_honest() {
 /// `merge` is complete or nothing: a missing shard, another experiment under a shard's name, shards of
 /// another build or another shard count are refused (exit 2, naming files and points) before anything is
 /// written; the complete set merges.
+/// The suite's `backends` decide where every built model runs: each configured (backend, precision) is one
+/// entry of a row's `runs`; a backend that cannot run here is refused before any point runs.
+#[test]
+fn configured_backends_give_each_row_its_runs() {
+    let dir = tmp("suite-backends");
+    let config = |backends: &str| {
+        format!(
+            r#"{{ "seed": 3, "threads": 1, "backends": {backends},
+  "capacity": {{ "sequences": [4], "length": 3, "dim": 2, "vocab": 6, "policies": ["mean-pool", "yun"], "softmax_max_sequences": 0, "yun_max_sequences": 4, "bisect": false, "bisect_max_sequences": 0 }},
+  "separation": {{ "grid": [], "sequences": 1 }},
+  "approximation": {{ "targets": [], "length": 2, "cells": [], "samples": 1 }},
+  "hardmax": {{ "dims": [], "draws": 1, "family": 3 }} }}"#
+        )
+    };
+    let cfg = dir.join("b.json");
+    std::fs::write(&cfg, config(r#"[{"backend": "bigfloat", "precision": "bits=400"}, {"backend": "blas", "precision": "f32"}, {"backend": "reference", "precision": "f64"}]"#)).unwrap();
+    let out = dir.join("out");
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-plot"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cap = read_json(&out.join("capacity.json"));
+    let rows = cap["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        let runs = r["runs"].as_array().unwrap();
+        let names: Vec<String> =
+            runs.iter().map(|x| format!("{} {}", x["backend"].as_str().unwrap(), x["precision"].as_str().unwrap())).collect();
+        assert_eq!(names, ["bigfloat bits=400", "blas f32", "reference f64"], "{r}");
+        // Both constructions were verified exact at their build precision, below 400 bits here: at 400 bits
+        // the faithful evaluation decodes every token. (Yun's model needs more than f64's 53 bits on this
+        // data — log2 of its largest id is ~49 — so the hardware runs may decode fewer.)
+        assert!(r["exact_in_bigfloat"] == true && r["build_bits"].as_u64().unwrap() < 400, "{r}");
+        assert_eq!(runs[0]["accuracy"], 1.0, "{r}");
+        assert!(runs.iter().all(|x| x["latency_ms"].as_f64().is_some_and(|t| t >= 0.0)), "{r}");
+    }
+    // A backend this machine cannot run: refused before any point runs, naming the field.
+    let cfg = dir.join("cuda.json");
+    std::fs::write(&cfg, config(r#"[{"backend": "cuda", "precision": "f32"}]"#)).unwrap();
+    let out = dir.join("cuda-out");
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-plot"]);
+    if boltz_cuda_available() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    } else {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("backends[0]") && err.contains("cuda"), "{err}");
+        assert!(!out.join("capacity.json").exists() && !out.join("checkpoint.jsonl").exists(), "a point ran: {err}");
+    }
+}
+
+/// Whether this machine can run the cuda backend (a GPU and the CUDA libraries).
+fn boltz_cuda_available() -> bool {
+    boltz(&["bench", "--workload", "practical", "--backend", "cuda", "--repeats", "1"]).status.success()
+}
+
 #[test]
 fn merge_refuses_incomplete_or_mixed_shards() {
     const TINY: &str = r#"{
@@ -893,6 +1015,11 @@ fn bad_input_sweep_gives_clear_errors_only() {
         add(&["bench", "--workload", "practical", "--batch", "1", "--repeats", "1", flag, value]);
     }
     add(&["bench"]);
+    add(&["bench", "--all", "--workload", "practical"]);
+    add(&["bench", "--all", "--backend", "cpu,tpu"]);
+    add(&["bench", "--all", "--batch", "0"]);
+    add(&["bench", "--all", "--repeats", "0"]);
+    add(&["bench", "--workload", "practical", "--precision", "f32,f64"]);
     // reproduce, merge, plot, check, config
     for config in [&not_json, &empty, &wrong_type, &unknown_field, &bad_points, &missing, &a_dir] {
         add(&["reproduce", "--config", config, "--out", dir.join("r").to_str().unwrap(), "--no-plot"]);
