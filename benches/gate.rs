@@ -18,36 +18,36 @@ use boltz_construct::yun::{Yun, YunOptions};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::{workloads, Dataset, DatasetSpec, ReferenceBackend};
 use boltz_core::{Backend, Batch};
-use boltz_cpu::engine::{PreparedModel, Workspace};
+use boltz_cpu::engine::{EngineModel, Workspace};
 use boltz_cpu::MatrixMultiply;
 use gungraun::prelude::*;
 
 /// One sequence of the named workload, prepared for the engine, in f32.
-fn engine_input(name: &str) -> (PreparedModel<f32>, Vec<f32>, usize) {
+fn engine_input(name: &str) -> (EngineModel<f32>, Vec<f32>, usize) {
     let w = workloads::find(name).expect("workload");
     let (model, x) = w.build(Some(1)).expect("workload builds");
     let model = model.convert::<f32>().expect("f32");
     let x: Batch<f32> = x.convert().expect("f32");
-    (PreparedModel::new(&model), x.as_slice().to_vec(), w.n)
+    (EngineModel::new(&model), x.as_slice().to_vec(), w.n)
 }
 
 #[library_benchmark]
 #[benches::workloads(args = ["practical", "memorizer", "deep-narrow"], setup = engine_input)]
-fn forward_cpu(input: (PreparedModel<f32>, Vec<f32>, usize)) -> Vec<f32> {
+fn forward_cpu(input: (EngineModel<f32>, Vec<f32>, usize)) -> Vec<f32> {
     let (model, mut z, n) = input;
     model.forward_group(&MatrixMultiply, black_box(&mut z), n, 0, &mut Workspace::default()).expect("forward");
     z
 }
 
 /// [`engine_input`] and the OpenBLAS multiplier (made outside the measured function).
-fn engine_input_blas(name: &str) -> (PreparedModel<f32>, Vec<f32>, usize, OpenBlas) {
+fn engine_input_blas(name: &str) -> (EngineModel<f32>, Vec<f32>, usize, OpenBlas) {
     let (model, z, n) = engine_input(name);
     (model, z, n, OpenBlas::new())
 }
 
 #[library_benchmark]
 #[benches::workloads(args = ["practical", "memorizer", "deep-narrow"], setup = engine_input_blas)]
-fn forward_blas(input: (PreparedModel<f32>, Vec<f32>, usize, OpenBlas)) -> Vec<f32> {
+fn forward_blas(input: (EngineModel<f32>, Vec<f32>, usize, OpenBlas)) -> Vec<f32> {
     let (model, mut z, n, blas) = input;
     model.forward_group(&blas, black_box(&mut z), n, 0, &mut Workspace::default()).expect("forward");
     z

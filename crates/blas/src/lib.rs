@@ -97,13 +97,13 @@ impl Multiplier for OpenBlas {
 }
 
 impl<T: BlasFloat> Gemm<T> for OpenBlas {
-    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
-        fn view<'a, T>(o: Operand<'a, T>, r: usize, c: usize) -> Result<ArrayView2<'a, T>, ndarray::ShapeError> {
-            let len = if r == 0 || c == 0 { 0 } else { (r - 1) * o.row_stride + (c - 1) * o.col_stride + 1 };
-            ArrayView2::from_shape((r, c).strides((o.row_stride, o.col_stride)), o.data.get(..len).unwrap_or(&[]))
+    fn gemm(&self, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+        fn view<T>(o: Operand<'_, T>) -> Result<ArrayView2<'_, T>, ndarray::ShapeError> {
+            ArrayView2::from_shape((o.rows, o.cols).strides((o.row_stride, o.col_stride)), o.data.get(..o.extent()).unwrap_or(&[]))
         }
+        let (m, k, n) = (a.rows, a.cols, b.cols);
         // The engine's operands always cover their extents (a violation is a bug in the engine, not input).
-        match (view(a, m, k), view(b, k, n), ArrayViewMut2::from_shape((m, n), &mut c[..m * n])) {
+        match (view(a), view(b), ArrayViewMut2::from_shape((m, n), &mut c[..m * n])) {
             (Ok(a), Ok(b), Ok(mut c)) => general_mat_mul(T::one(), &a, &b, beta, &mut c),
             _ => unreachable!("engine operands out of bounds: m={m} k={k} n={n}"),
         }

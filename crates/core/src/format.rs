@@ -24,7 +24,7 @@ use safetensors::SafeTensors;
 use crate::dataset::{Dataset, DatasetSpec};
 use crate::error::{Error, Result};
 use crate::exact::{ExactConvert, ExactFloat};
-use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Weight};
+use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Site, Weight};
 use crate::real::Real;
 use crate::tensor::{Batch, Matrix};
 
@@ -377,16 +377,16 @@ pub fn model_to_dict<T: Real>(model: &Model<T>) -> TensorDict<T> {
             dict.metadata.insert(format!("blocks.{b}.attn.kind"), attn.normalizer.as_str().into());
             dict.metadata.insert(format!("blocks.{b}.attn.causal"), attn.causal.to_string());
             dict.metadata.insert(format!("blocks.{b}.attn.heads"), attn.heads.len().to_string());
-            for (h, head) in attn.heads.iter().enumerate() {
-                if let Some(bq) = &head.b_q {
-                    dict.tensors.insert(format!("blocks.{b}.attn.{h}.b_q"), (vec![bq.len()], bq.clone()));
-                }
-            }
         }
-        if let Some(ffn) = &block.ffn {
-            dict.tensors.insert(format!("blocks.{b}.ffn.b1"), (vec![ffn.b1.len()], ffn.b1.clone()));
-            dict.tensors.insert(format!("blocks.{b}.ffn.b2"), (vec![ffn.b2.len()], ffn.b2.clone()));
+    }
+    for (site, head) in model.stack().heads() {
+        if let Some(bq) = &head.b_q {
+            dict.tensors.insert(site.tensor("b_q"), (vec![bq.len()], bq.clone()));
         }
+    }
+    for (site, ffn) in model.stack().ffns() {
+        dict.tensors.insert(site.tensor("b1"), (vec![ffn.b1.len()], ffn.b1.clone()));
+        dict.tensors.insert(site.tensor("b2"), (vec![ffn.b2.len()], ffn.b2.clone()));
     }
     for (name, w) in model.named_weights() {
         put_weight(&mut dict, &name, w);
@@ -409,24 +409,24 @@ pub fn model_from_dict<T: Real>(mut dict: TensorDict<T>) -> Result<Model<T>> {
             let heads: usize = parse_meta(&dict, &format!("blocks.{b}.attn.heads"))?;
             let mut hs = Vec::with_capacity(heads);
             for h in 0..heads {
-                let p = format!("blocks.{b}.attn.{h}");
-                let mut w = |n: &str| -> Result<Weight<T>> { require(take_weight(&mut dict, &format!("{p}.{n}"))?, &format!("{p}.{n}")) };
+                let site = Site::head(b, h);
+                let mut w = |n: &str| -> Result<Weight<T>> { require(take_weight(&mut dict, &site.tensor(n))?, &site.tensor(n)) };
                 let (w_q, w_k, w_v, w_o) = (w("w_q")?, w("w_k")?, w("w_v")?, w("w_o")?);
-                let b_q = take_vector(&mut dict, &format!("{p}.b_q"))?;
+                let b_q = take_vector(&mut dict, &site.tensor("b_q"))?;
                 hs.push(AttentionHead { w_q, w_k, w_v, w_o, b_q });
             }
             Some(Attention { heads: hs, normalizer, causal })
         } else {
             None
         };
-        let p = format!("blocks.{b}.ffn");
-        let ffn = match take_weight(&mut dict, &format!("{p}.w1"))? {
+        let t = |name: &str| Site::ffn(b).tensor(name);
+        let ffn = match take_weight(&mut dict, &t("w1"))? {
             None => None,
             Some(w1) => Some(FeedForward {
                 w1,
-                b1: require(take_vector(&mut dict, &format!("{p}.b1"))?, &format!("{p}.b1"))?,
-                w2: require(take_weight(&mut dict, &format!("{p}.w2"))?, &format!("{p}.w2"))?,
-                b2: require(take_vector(&mut dict, &format!("{p}.b2"))?, &format!("{p}.b2"))?,
+                b1: require(take_vector(&mut dict, &t("b1"))?, &t("b1"))?,
+                w2: require(take_weight(&mut dict, &t("w2"))?, &t("w2"))?,
+                b2: require(take_vector(&mut dict, &t("b2"))?, &t("b2"))?,
             }),
         };
         blocks.push(Block { attention, ffn });

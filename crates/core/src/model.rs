@@ -120,31 +120,34 @@ impl<T: Real> Weight<T> {
         }
     }
 
-    fn validate(&self, name: &str, rows: usize, cols: usize) -> Result<()> {
+    /// Checks the shape and finiteness; `name` (the tensor's file-format name) is only built for an error.
+    fn validate(&self, name: impl Fn() -> String, rows: usize, cols: usize) -> Result<()> {
         let found = self.shape();
         if found != (rows, cols) {
-            return Err(Error::shape(name, format!("[{rows}, {cols}]"), format!("[{}, {}]", found.0, found.1)));
+            return Err(Error::shape(name(), format!("[{rows}, {cols}]"), format!("[{}, {}]", found.0, found.1)));
         }
         match self {
             Self::Dense(m) => check_finite(name, m.as_slice()),
             Self::Factored { u, v } => {
                 if u.cols() != v.cols() || u.cols() == 0 {
+                    let name = name();
                     return Err(Error::shape(
                         format!("{name}.u / {name}.v"),
                         "equal factor rank r ≥ 1",
                         format!("r = {} and {}", u.cols(), v.cols()),
                     ));
                 }
-                check_finite(&format!("{name}.u"), u.as_slice())?;
-                check_finite(&format!("{name}.v"), v.as_slice())
+                check_finite(|| format!("{}.u", name()), u.as_slice())?;
+                check_finite(|| format!("{}.v", name()), v.as_slice())
             }
         }
     }
 }
 
-fn check_finite<T: Real>(name: &str, values: &[T]) -> Result<()> {
+/// Refuses NaN/±∞, naming the first offender as `name[i]` (the name is built only then).
+fn check_finite<T: Real>(name: impl FnOnce() -> String, values: &[T]) -> Result<()> {
     match values.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(Error::NonFinite { location: format!("{name}[{i}]") }),
+        Some(i) => Err(Error::NonFinite { location: format!("{}[{i}]", name()) }),
         None => Ok(()),
     }
 }
@@ -282,15 +285,15 @@ impl<T: Real> Model<T> {
             if s == 0 {
                 return Err(Error::shape(site.tensor("w_q"), "head size s ≥ 1", "s = 0"));
             }
-            head.w_q.validate(&site.tensor("w_q"), s, dim)?;
-            head.w_k.validate(&site.tensor("w_k"), s, dim)?;
-            head.w_v.validate(&site.tensor("w_v"), s, dim)?;
-            head.w_o.validate(&site.tensor("w_o"), dim, s)?;
+            head.w_q.validate(|| site.tensor("w_q"), s, dim)?;
+            head.w_k.validate(|| site.tensor("w_k"), s, dim)?;
+            head.w_v.validate(|| site.tensor("w_v"), s, dim)?;
+            head.w_o.validate(|| site.tensor("w_o"), dim, s)?;
             if let Some(bq) = &head.b_q {
                 if bq.len() != s {
                     return Err(Error::shape(site.tensor("b_q"), format!("[{s}]"), format!("[{}]", bq.len())));
                 }
-                check_finite(&site.tensor("b_q"), bq)?;
+                check_finite(|| site.tensor("b_q"), bq)?;
             }
         }
         for (site, ffn) in stack.ffns() {
@@ -298,13 +301,13 @@ impl<T: Real> Model<T> {
             if q == 0 {
                 return Err(Error::shape(site.tensor("w1"), "hidden width q ≥ 1", "q = 0"));
             }
-            ffn.w1.validate(&site.tensor("w1"), q, dim)?;
-            ffn.w2.validate(&site.tensor("w2"), dim, q)?;
+            ffn.w1.validate(|| site.tensor("w1"), q, dim)?;
+            ffn.w2.validate(|| site.tensor("w2"), dim, q)?;
             for (name, bias, len) in [("b1", &ffn.b1, q), ("b2", &ffn.b2, dim)] {
                 if bias.len() != len {
                     return Err(Error::shape(site.tensor(name), format!("[{len}]"), format!("[{}]", bias.len())));
                 }
-                check_finite(&site.tensor(name), bias)?;
+                check_finite(|| site.tensor(name), bias)?;
             }
         }
         Ok(Self { stack, info })

@@ -39,11 +39,16 @@ pub const GEMM_HEAD_SIZE: usize = 8;
 /// Products with inner and output sizes both at most this run as plain dot products.
 pub const SMALL_PRODUCT: usize = 8;
 
-/// A strided matrix operand: element `(i, j)` is `data[i · row_stride + j · col_stride]`.
+/// A strided matrix operand with its dimensions (faer's `MatRef` shape): `rows × cols`, element `(i, j)`
+/// at `data[i · row_stride + j · col_stride]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Operand<'a, T> {
     /// The elements.
     pub data: &'a [T],
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
     /// Distance between rows.
     pub row_stride: usize,
     /// Distance between columns.
@@ -51,23 +56,33 @@ pub struct Operand<'a, T> {
 }
 
 impl<'a, T> Operand<'a, T> {
-    /// Row-major with `cols` columns.
-    pub fn rows(data: &'a [T], cols: usize) -> Self {
-        Self { data, row_stride: cols, col_stride: 1 }
+    /// `rows × cols`, row-major with rows `stride` apart (`stride = cols` when contiguous).
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize, stride: usize) -> Self {
+        Self { data, rows, cols, row_stride: stride, col_stride: 1 }
     }
-    /// The transpose of a row-major matrix with `cols` columns (column-major view).
-    pub fn transposed(data: &'a [T], cols: usize) -> Self {
-        Self { data, row_stride: 1, col_stride: cols }
+
+    /// `rows × cols`, column-major with columns `stride` apart: the transpose of a row-major `cols × rows`
+    /// matrix whose rows are `stride` apart.
+    pub fn col_major(data: &'a [T], rows: usize, cols: usize, stride: usize) -> Self {
+        Self { data, rows, cols, row_stride: 1, col_stride: stride }
+    }
+
+    /// The index one past the last element the operand reads (0 when it is empty).
+    pub fn extent(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1
+        }
     }
 }
 
-/// A matrix product: `C = A·B + beta·C` with `A` `m × k`, `B` `k × n` (any strides where one of the two
-/// is 1) and `C` row-major `m × n` (`c.len() == m·n`). Implementations must be usable from several
-/// threads at once.
+/// A matrix product: `C = A·B + beta·C` with `A` `m × k`, `B` `k × n` (their dimensions; any strides
+/// where one of the two is 1) and `C` row-major `m × n` (`c.len() ≥ m·n`). Implementations must be
+/// usable from several threads at once.
 pub trait Gemm<T>: Sync {
-    /// Computes the product.
-    #[allow(clippy::too_many_arguments)]
-    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]);
+    /// Computes the product (`a.cols == b.rows`).
+    fn gemm(&self, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]);
 
     /// Optionally computes an FFN's second product for narrow outputs itself: `y += h · w2t` with `h`
     /// row-major `rows × width` (a hidden tile), `w2t` row-major `width × d` (`W₂ᵀ` for the tile's hidden
@@ -83,21 +98,22 @@ pub trait Gemm<T>: Sync {
 pub const NARROW_OUTPUT: usize = 32;
 
 /// `C = A·B + beta·C` for tiny `k` and `n` (dot products in a fixed order, no packing).
-fn small_gemm<T: Float>(m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+fn small_gemm<T: Float>(a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     let zero = T::default();
     let store = |cij: &mut T, s: T| *cij = if beta == zero { s } else { s.add(&beta.mul(cij)) };
     if a.col_stride == 1 && b.row_stride == 1 {
         // Rows of A against columns of B, both contiguous (x·Wᵀ with W row-major): with the inner size
         // known at compile time the dot products unroll completely (the deep-narrow stacks' d = 4).
         match k {
-            1 => return small_rows::<T, 1>(m, n, a, b, beta, c),
-            2 => return small_rows::<T, 2>(m, n, a, b, beta, c),
-            3 => return small_rows::<T, 3>(m, n, a, b, beta, c),
-            4 => return small_rows::<T, 4>(m, n, a, b, beta, c),
-            5 => return small_rows::<T, 5>(m, n, a, b, beta, c),
-            6 => return small_rows::<T, 6>(m, n, a, b, beta, c),
-            7 => return small_rows::<T, 7>(m, n, a, b, beta, c),
-            8 => return small_rows::<T, 8>(m, n, a, b, beta, c),
+            1 => return small_rows::<T, 1>(a, b, beta, c),
+            2 => return small_rows::<T, 2>(a, b, beta, c),
+            3 => return small_rows::<T, 3>(a, b, beta, c),
+            4 => return small_rows::<T, 4>(a, b, beta, c),
+            5 => return small_rows::<T, 5>(a, b, beta, c),
+            6 => return small_rows::<T, 6>(a, b, beta, c),
+            7 => return small_rows::<T, 7>(a, b, beta, c),
+            8 => return small_rows::<T, 8>(a, b, beta, c),
             _ => {}
         }
         for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
@@ -120,7 +136,8 @@ fn small_gemm<T: Float>(m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Oper
 }
 
 /// [`small_gemm`]'s contiguous case for an inner size `K` known at compile time (terms summed in order).
-fn small_rows<T: Float, const K: usize>(m: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+fn small_rows<T: Float, const K: usize>(a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    let (m, n) = (a.rows, b.cols);
     let zero = T::default();
     let row = |data: &[T], start: usize| -> [T; K] { std::array::from_fn(|l| data[start + l]) };
     for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
@@ -137,7 +154,8 @@ fn small_rows<T: Float, const K: usize>(m: usize, n: usize, a: Operand<'_, T>, b
 }
 
 /// `C = a·bᵀ + beta·C` for an inner size of one (an outer product: what a rank-1 factor produces).
-fn outer<T: Float>(m: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+fn outer<T: Float>(a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    let (m, n) = (a.rows, b.cols);
     let zero = T::default();
     for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
         let ai = a.data[i * a.row_stride];
@@ -152,14 +170,15 @@ fn outer<T: Float>(m: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, bet
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn product<T: Float, G: Gemm<T>>(g: &G, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+fn product<T: Float, G: Gemm<T>>(g: &G, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+    debug_assert_eq!(a.cols, b.rows, "product: inner dimensions");
+    let (k, n) = (a.cols, b.cols);
     if k == 1 {
-        outer(m, n, a, b, beta, c);
+        outer(a, b, beta, c);
     } else if k <= SMALL_PRODUCT && n <= SMALL_PRODUCT {
-        small_gemm(m, k, n, a, b, beta, c);
+        small_gemm(a, b, beta, c);
     } else {
-        g.gemm(m, k, n, a, b, beta, c);
+        g.gemm(a, b, beta, c);
     }
 }
 
@@ -201,17 +220,18 @@ impl<T: Float> Linear<T> {
         tmp: &mut Vec<T>,
     ) {
         let k = cols.len();
-        let a = Operand::rows(x, k);
+        let a = Operand::row_major(x, m, k, k);
         match self {
             Self::Dense { cols: stride, w, .. } => {
-                let b = Operand::transposed(&w[rows.start * stride + cols.start..], *stride);
-                product(g, m, k, rows.len(), a, b, beta, out);
+                // W[rows, cols]ᵀ: k × |rows|, read from the row-major W in place.
+                let b = Operand::col_major(&w[rows.start * stride + cols.start..], k, rows.len(), *stride);
+                product(g, a, b, beta, out);
             }
             Self::Factored { r, u, v, .. } => {
                 tmp.clear();
                 tmp.resize(m * r, T::default());
-                product(g, m, k, *r, a, Operand::rows(&v[cols.start * r..], *r), T::default(), tmp);
-                product(g, m, *r, rows.len(), Operand::rows(tmp, *r), Operand::transposed(&u[rows.start * r..], *r), beta, out);
+                product(g, a, Operand::row_major(&v[cols.start * r..], k, *r, *r), T::default(), tmp);
+                product(g, Operand::row_major(tmp, m, *r, *r), Operand::col_major(&u[rows.start * r..], *r, rows.len(), *r), beta, out);
             }
         }
     }
@@ -400,7 +420,7 @@ fn attention_core<T: Float, G: Gemm<T>>(
     let mixed = &mut w.mixed[r];
     if normalizer == Normalizer::Softmax && hs >= GEMM_HEAD_SIZE {
         let scores = sized(&mut w.scores, n * n);
-        g.gemm(n, hs, n, Operand::rows(q, hs), Operand::transposed(k, hs), T::default(), scores);
+        g.gemm(Operand::row_major(q, n, hs, hs), Operand::col_major(k, hs, n, hs), T::default(), scores);
         for (j, row) in scores.chunks_exact_mut(n).enumerate() {
             let keys = if causal { j + 1 } else { n };
             let max = row[..keys].iter().copied().fold(row[0], |m, x| if x > m { x } else { m });
@@ -411,7 +431,7 @@ fn attention_core<T: Float, G: Gemm<T>>(
             }
             row.iter_mut().for_each(|x| *x = x.div(&total));
         }
-        g.gemm(n, n, hs, Operand::rows(&w.scores, n), Operand::rows(v, hs), T::default(), mixed);
+        g.gemm(Operand::row_major(&w.scores, n, n, n), Operand::row_major(v, n, hs, hs), T::default(), mixed);
     } else {
         attend_sequence(q, k, v, hs, normalizer, causal, &mut w.row, &mut w.mix_row, |j, m| mixed[j * hs..(j + 1) * hs].copy_from_slice(m));
     }
@@ -423,8 +443,8 @@ fn attention_core<T: Float, G: Gemm<T>>(
 pub struct NaiveGemm;
 
 impl<T: Float> Gemm<T> for NaiveGemm {
-    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
-        small_gemm(m, k, n, a, b, beta, c);
+    fn gemm(&self, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+        small_gemm(a, b, beta, c);
     }
 }
 

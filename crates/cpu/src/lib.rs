@@ -126,17 +126,18 @@ fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
 /// Element types with a `matrixmultiply` kernel.
 pub trait CpuFloat: Float + Send + Sync {
     /// `C = A·B + beta·C` through `matrixmultiply` (single-threaded).
-    fn mm(m: usize, k: usize, n: usize, a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]);
+    fn mm(a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]);
 }
 
 macro_rules! impl_cpu_float {
     ($t:ty, $f:path) => {
         impl CpuFloat for $t {
-            fn mm(m: usize, k: usize, n: usize, a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]) {
-                let last = |o: &Operand<'_, Self>, r: usize, cc: usize| (r.max(1) - 1) * o.row_stride + (cc.max(1) - 1) * o.col_stride;
+            fn mm(a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]) {
+                let (m, k, n) = (a.rows, a.cols, b.cols);
                 // The engine's operands always cover their extents; checked here because the kernel reads raw pointers.
-                assert!(m == 0 || k == 0 || last(&a, m, k) < a.data.len(), "gemm: A is too short");
-                assert!(k == 0 || n == 0 || last(&b, k, n) < b.data.len(), "gemm: B is too short");
+                assert_eq!(b.rows, k, "gemm: inner dimensions");
+                assert!(a.extent() <= a.data.len(), "gemm: A is too short");
+                assert!(b.extent() <= b.data.len(), "gemm: B is too short");
                 assert!(c.len() >= m * n, "gemm: C is too short");
                 let s = |x: usize| x as isize;
                 // SAFETY: the asserts above keep every access of the m×k, k×n and m×n operands in bounds.
@@ -240,8 +241,8 @@ impl<T: CpuFloat> Gemm<T> for MatrixMultiply {
         narrow_baseline(d, width, h, w2t, y)
     }
 
-    fn gemm(&self, m: usize, k: usize, n: usize, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
-        T::mm(m, k, n, a, b, beta, c);
+    fn gemm(&self, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+        T::mm(a, b, beta, c);
     }
 }
 
