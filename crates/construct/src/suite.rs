@@ -8,9 +8,11 @@
 //!
 //! * `p ≥ p* + margin` (`margin` = [`HARDWARE_MARGIN_BITS`] for IEEE types, whose exponent range is
 //!   bounded and whose kernels sum in their own order; 0 for the arbitrary-precision backend, which *is*
-//!   the bisection's arithmetic at `p` bits): every token decodes to its label (accuracy 1.0). The
-//!   bisection saw every probe from `p*` to the build precision hold; above the build precision the
-//!   evaluation only comes closer to the exact one, which memorizes by the theorem;
+//!   the bisection's arithmetic at `p` bits): every token decodes to its label (accuracy 1.0). This is
+//!   the bisection's conclusion, not a proof for every `p`: it saw every *probed* precision from `p*` up
+//!   to the build precision hold (the bisection's probes and the dense scan below its answer; between
+//!   probes it is inferred), and above the build precision the evaluation only comes closer to the exact
+//!   one, which memorizes by the theorem. The suite checks that conclusion on each backend;
 //! * otherwise the construction is not representable at that precision and the documented outcome is an
 //!   error *value* — the weights or activations leave the format ([`Error::NonFinite`] naming the tensor,
 //!   or an overflow naming the block) — or a run with whatever accuracy it reaches; never a panic.
@@ -20,7 +22,7 @@
 use std::sync::OnceLock;
 
 use boltz_bigfloat::{BigReal, BitsSearch};
-use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Error, Memorization, Model, Real};
+use boltz_core::{Backend, Dataset, DatasetSpec, Error, Model, Real};
 
 use crate::yun::{Yun, YunDelta, YunOptions};
 use crate::{ContextualOptions, Memorizer, Policy};
@@ -84,16 +86,10 @@ pub fn check_on<T: Real, B: Backend<T>>(fixture: &Fixture, backend: &B, bits: u6
     let name = fixture.name;
     let fewest = fixture.bits.fewest.ok_or_else(|| format!("{name}: the bisection found no precision that memorizes"))?;
     let margin = if backend.name() == "bigfloat" { 0 } else { HARDWARE_MARGIN_BITS };
-    // Every probe from `fewest` up to the build precision held (the top run of the bisection); above the
-    // build precision the evaluation is only closer to the exact one, which memorizes (the theorem).
+    // Every probed precision from `fewest` up to the build precision held (the top run of the bisection);
+    // above the build precision the evaluation is only closer to the exact one (see the module docs).
     let promised = bits >= fewest + margin;
-    let run = || -> boltz_core::Result<Memorization> {
-        let m: Model<T> = fixture.model.convert()?;
-        let x: Batch<T> = fixture.data.inputs.convert()?;
-        let y: Batch<T> = fixture.data.targets.convert()?;
-        Memorization::measure(&backend.run(&m, &x)?, &y)
-    };
-    match (run(), promised) {
+    match (crate::verify::memorization_in(&fixture.model, &fixture.data, backend), promised) {
         (Ok(m), true) if m.accuracy == 1.0 => Ok(format!("{name}: exact at {bits} bits (p* = {fewest})")),
         (Ok(m), true) => Err(format!("{name}: {bits} bits ≥ p* + {margin} = {} but accuracy {}", fewest + margin, m.accuracy)),
         (Err(e), true) => Err(format!("{name}: {bits} bits ≥ p* + {margin} = {} but the run failed: {e}", fewest + margin)),

@@ -3,13 +3,24 @@
 use boltz_bigfloat::{fewest_bits, BigReal, BitsSearch};
 use boltz_core::{Backend, Batch, Dataset, Memorization, Model, Real, Result};
 
-/// Runs `model` rounded to `T` on `backend` over `data` and measures memorization. An
-/// [`boltz_core::Error::NonFinite`] means the weights do not even fit `T`.
-pub fn memorization_in<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Dataset<f64>, backend: &B) -> Result<Memorization> {
+/// Runs `model` rounded to `T` on `backend` over `data` (one batched forward after `prepare`): how well it
+/// memorizes, and the seconds of that forward. An [`boltz_core::Error::NonFinite`] means the weights do
+/// not even fit `T`; an [`boltz_core::Error::Overflow`], that the forward left `T`'s range. The one place
+/// that runs a built model on a backend (the CLI, the experiments and the construction suite use it).
+pub fn run_and_measure<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Dataset<f64>, backend: &B) -> Result<(Memorization, f64)> {
     let m: Model<T> = model.convert()?;
     let x: Batch<T> = data.inputs.convert()?;
     let y: Batch<T> = data.targets.convert()?;
-    Memorization::measure(&backend.run(&m, &x)?, &y)
+    let prepared = backend.prepare(&m)?;
+    let start = std::time::Instant::now();
+    let out = backend.forward(&prepared, &x)?;
+    let seconds = start.elapsed().as_secs_f64();
+    Ok((Memorization::measure(&out, &y)?, seconds))
+}
+
+/// [`run_and_measure`] without the timing.
+pub fn memorization_in<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Dataset<f64>, backend: &B) -> Result<Memorization> {
+    run_and_measure(model, data, backend).map(|(m, _)| m)
 }
 
 /// The fewest bits in `lo..=hi` at which every token of `data` still decodes to its label when `model` runs

@@ -25,6 +25,7 @@ use crate::dataset::{Dataset, DatasetSpec};
 use crate::error::{Error, Result};
 use crate::exact::{ExactConvert, ExactFloat};
 use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Site, Weight};
+use crate::npy::{NpyArray, NpyData};
 use crate::real::Real;
 use crate::tensor::{Batch, Matrix};
 
@@ -501,4 +502,109 @@ pub fn save_dataset<T: Real>(dataset: &Dataset<T>, path: &Path, encoding: Encodi
 /// Reads a dataset written in any encoding.
 pub fn load_dataset<T: Real>(path: &Path, rounding: Rounding) -> Result<Dataset<T>> {
     dataset_from_dict(decode(&read_file(path)?, rounding)?)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Datasets from NumPy
+
+/// How a dataset's outputs are given in NumPy arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outputs {
+    /// `targets` `[N, n, d]` floats, as the boltz format stores them.
+    Targets,
+    /// `labels` `[N, n]` integers: token `(s, p)`'s target is the label in coordinate 0 and zeros elsewhere
+    /// (the generator's convention, `DatasetSpec::label_coord = 0`).
+    Labels,
+}
+
+/// A dataset from NumPy arrays: `inputs` `[N, n, d]` (floats, or integers exact in f64) and `outputs`
+/// as `kind` says. Errors name the array and, for a non-finite value, its `[sequence, position,
+/// coordinate]` (`origin` names where the inputs came from, `outputs_origin` the targets or labels); empty
+/// arrays are refused.
+pub fn dataset_from_arrays(
+    inputs: &NpyArray,
+    outputs: &NpyArray,
+    kind: Outputs,
+    origin: &str,
+    outputs_origin: &str,
+) -> Result<Dataset<f64>> {
+    let [big_n, n, d] = inputs.shape[..] else {
+        return Err(Error::shape(format!("{origin}: inputs"), "[N, n, d]", format!("{:?}", inputs.shape)));
+    };
+    if big_n == 0 || n == 0 || d == 0 {
+        return Err(Error::ZeroSize { what: "dataset (N, n and d must be at least 1)" });
+    }
+    let finite = |at: &str, name: &str, values: Vec<f64>| -> Result<Vec<f64>> {
+        match values.iter().position(|x| !f64::is_finite(*x)) {
+            Some(i) => Err(Error::NonFinite { location: format!("{at}: {name}[{}, {}, {}]", i / (n * d), (i / d) % n, i % d) }),
+            None => Ok(values),
+        }
+    };
+    let x = finite(origin, "inputs", inputs.to_f64(&format!("{origin}: inputs"))?)?;
+    let origin = outputs_origin;
+    let y = match kind {
+        Outputs::Targets => {
+            if outputs.shape != inputs.shape {
+                return Err(Error::shape(
+                    format!("{origin}: targets"),
+                    format!("{:?} (the inputs' shape)", inputs.shape),
+                    format!("{:?}", outputs.shape),
+                ));
+            }
+            finite(origin, "targets", outputs.to_f64(&format!("{origin}: targets"))?)?
+        }
+        Outputs::Labels => {
+            if outputs.shape != [big_n, n] {
+                return Err(Error::shape(
+                    format!("{origin}: labels"),
+                    format!("[{big_n}, {n}] (the inputs' N, n)"),
+                    format!("{:?}", outputs.shape),
+                ));
+            }
+            if !matches!(outputs.data, NpyData::Int(_)) {
+                return Err(Error::Format(format!("{origin}: labels must be integers (got a {} array)", outputs.kind())));
+            }
+            let labels = outputs.to_f64(&format!("{origin}: labels"))?;
+            let mut y = vec![0.0; big_n * n * d];
+            for (t, label) in labels.iter().enumerate() {
+                y[t * d] = *label;
+            }
+            y
+        }
+    };
+    Dataset::new(Batch::new(big_n, n, d, x)?, Batch::new(big_n, n, d, y)?, None)
+}
+
+/// Reads a dataset from `path`: the boltz format (`.safetensors`, exact `.json`; see `docs/format.md`), a
+/// `.npz` with arrays `inputs` and `targets` or `labels`, or an `.npy` of inputs with `outputs`
+/// (`.npy` targets or labels, as `kind` says). Values are read exactly (no rounding).
+pub fn load_dataset_file(path: &Path, outputs: Option<(&Path, Outputs)>) -> Result<Dataset<f64>> {
+    let origin = path.display().to_string();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match (ext.as_str(), outputs) {
+        ("npz", None) => {
+            let arrays = crate::npy::parse_npz(&read_file(path)?, &origin)?;
+            let inputs = arrays
+                .get("inputs")
+                .ok_or_else(|| Error::Format(format!("{origin}: no array `inputs` (arrays: {:?})", arrays.keys().collect::<Vec<_>>())))?;
+            let (outputs, kind) = match (arrays.get("targets"), arrays.get("labels")) {
+                (Some(t), None) => (t, Outputs::Targets),
+                (None, Some(l)) => (l, Outputs::Labels),
+                (Some(_), Some(_)) => return Err(Error::Format(format!("{origin}: both `targets` and `labels`; keep one"))),
+                (None, None) => return Err(Error::Format(format!("{origin}: no array `targets` or `labels`"))),
+            };
+            if let Some(other) = arrays.keys().find(|k| !["inputs", "targets", "labels"].contains(&k.as_str())) {
+                return Err(Error::Format(format!("{origin}: unknown array `{other}` (inputs, targets or labels)")));
+            }
+            dataset_from_arrays(inputs, outputs, kind, &origin, &origin)
+        }
+        ("npy", Some((out_path, kind))) => {
+            let inputs = crate::npy::parse_npy(&read_file(path)?, &origin)?;
+            let outputs = crate::npy::parse_npy(&read_file(out_path)?, &out_path.display().to_string())?;
+            dataset_from_arrays(&inputs, &outputs, kind, &origin, &out_path.display().to_string())
+        }
+        ("npy", None) => Err(Error::Format(format!("{origin}: an .npy holds the inputs only; give the labels or targets .npy too"))),
+        (_, Some(_)) => Err(Error::Format(format!("{origin}: separate labels/targets go with an .npy of inputs only"))),
+        _ => load_dataset(path, Rounding::Forbid),
+    }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod exact;
 pub mod format;
 pub mod model;
+pub mod npy;
 pub mod random;
 pub mod real;
 pub mod reference;

@@ -144,6 +144,42 @@ impl<T: Real> Weight<T> {
     }
 }
 
+/// A head's shapes (`W_Q, W_K, W_V ∈ R^{s×d}`, `W_O ∈ R^{d×s}`, `b_Q ∈ R^s`) and finiteness.
+fn check_head<T: Real>(site: Site, head: &AttentionHead<T>, dim: usize) -> Result<()> {
+    let s = head.head_size();
+    if s == 0 {
+        return Err(Error::shape(site.tensor("w_q"), "head size s ≥ 1", "s = 0"));
+    }
+    head.w_q.validate(|| site.tensor("w_q"), s, dim)?;
+    head.w_k.validate(|| site.tensor("w_k"), s, dim)?;
+    head.w_v.validate(|| site.tensor("w_v"), s, dim)?;
+    head.w_o.validate(|| site.tensor("w_o"), dim, s)?;
+    if let Some(bq) = &head.b_q {
+        if bq.len() != s {
+            return Err(Error::shape(site.tensor("b_q"), format!("[{s}]"), format!("[{}]", bq.len())));
+        }
+        check_finite(|| site.tensor("b_q"), bq)?;
+    }
+    Ok(())
+}
+
+/// A feed-forward layer's shapes (`W_1 ∈ R^{q×d}`, `b_1 ∈ R^q`, `W_2 ∈ R^{d×q}`, `b_2 ∈ R^d`) and finiteness.
+fn check_ffn<T: Real>(site: Site, ffn: &FeedForward<T>, dim: usize) -> Result<()> {
+    let q = ffn.hidden();
+    if q == 0 {
+        return Err(Error::shape(site.tensor("w1"), "hidden width q ≥ 1", "q = 0"));
+    }
+    ffn.w1.validate(|| site.tensor("w1"), q, dim)?;
+    ffn.w2.validate(|| site.tensor("w2"), dim, q)?;
+    for (name, bias, len) in [("b1", &ffn.b1, q), ("b2", &ffn.b2, dim)] {
+        if bias.len() != len {
+            return Err(Error::shape(site.tensor(name), format!("[{len}]"), format!("[{}]", bias.len())));
+        }
+        check_finite(|| site.tensor(name), bias)?;
+    }
+    Ok(())
+}
+
 /// Refuses NaN/±∞, naming the first offender as `name[i]` (the name is built only then).
 fn check_finite<T: Real>(name: impl FnOnce() -> String, values: &[T]) -> Result<()> {
     match values.iter().position(|x| !x.is_finite()) {
@@ -272,44 +308,22 @@ impl<T: Real> Model<T> {
         if dim == 0 {
             return Err(Error::ZeroSize { what: "token dimension d" });
         }
+        // Block by block in application order (a head before its block's FFN), so that the first
+        // offending tensor named is the first the forward would meet.
         for (b, block) in blocks.iter().enumerate() {
             if let Some(attn) = &block.attention {
                 if attn.heads.is_empty() {
                     return Err(Error::shape(format!("blocks.{b}.attn"), "at least one head", "none"));
                 }
+                for (h, head) in attn.heads.iter().enumerate() {
+                    check_head(Site::head(b, h), head, dim)?;
+                }
+            }
+            if let Some(ffn) = &block.ffn {
+                check_ffn(Site::ffn(b), ffn, dim)?;
             }
         }
         let stack = Stack::new(dim, blocks);
-        for (site, head) in stack.heads() {
-            let s = head.head_size();
-            if s == 0 {
-                return Err(Error::shape(site.tensor("w_q"), "head size s ≥ 1", "s = 0"));
-            }
-            head.w_q.validate(|| site.tensor("w_q"), s, dim)?;
-            head.w_k.validate(|| site.tensor("w_k"), s, dim)?;
-            head.w_v.validate(|| site.tensor("w_v"), s, dim)?;
-            head.w_o.validate(|| site.tensor("w_o"), dim, s)?;
-            if let Some(bq) = &head.b_q {
-                if bq.len() != s {
-                    return Err(Error::shape(site.tensor("b_q"), format!("[{s}]"), format!("[{}]", bq.len())));
-                }
-                check_finite(|| site.tensor("b_q"), bq)?;
-            }
-        }
-        for (site, ffn) in stack.ffns() {
-            let q = ffn.hidden();
-            if q == 0 {
-                return Err(Error::shape(site.tensor("w1"), "hidden width q ≥ 1", "q = 0"));
-            }
-            ffn.w1.validate(|| site.tensor("w1"), q, dim)?;
-            ffn.w2.validate(|| site.tensor("w2"), dim, q)?;
-            for (name, bias, len) in [("b1", &ffn.b1, q), ("b2", &ffn.b2, dim)] {
-                if bias.len() != len {
-                    return Err(Error::shape(site.tensor(name), format!("[{len}]"), format!("[{}]", bias.len())));
-                }
-                check_finite(|| site.tensor(name), bias)?;
-            }
-        }
         Ok(Self { stack, info })
     }
 
@@ -448,6 +462,19 @@ mod tests {
             let err = Model::new(2, vec![Block { attention: attn(vec![h]), ffn: None }], ModelInfo::default()).unwrap_err();
             assert!(matches!(&err, Error::NonFinite { location } if location == "blocks.0.attn.0.w_o.u[1]"), "{err}");
         }
+    }
+
+    /// With several bad tensors, the one named is the first the forward meets: block 0's FFN before
+    /// block 1's head.
+    #[test]
+    fn the_first_bad_tensor_in_application_order_is_named() {
+        let bad_ffn = FeedForward { w1: dense(2, 2, f64::INFINITY), b1: vec![0.0; 2], w2: dense(2, 2, 0.0), b2: vec![0.0; 2] };
+        let mut bad_head = head(1, 2);
+        bad_head.w_k = dense(1, 2, f64::NAN);
+        let blocks =
+            vec![Block { attention: attn(vec![head(1, 2)]), ffn: Some(bad_ffn) }, Block { attention: attn(vec![bad_head]), ffn: None }];
+        let err = Model::new(2, blocks, ModelInfo::default()).unwrap_err();
+        assert!(matches!(&err, Error::NonFinite { location } if location == "blocks.0.ffn.w1[0]"), "{err}");
     }
 
     #[test]

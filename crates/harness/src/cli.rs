@@ -40,6 +40,9 @@ pub(crate) enum Command {
     Reproduce(ReproduceArgs),
     /// Time a workload of the shared table on a backend: median of repeated forwards after a warm-up.
     Bench(BenchArgs),
+    /// Run a model file on a dataset file, on a backend and precision: tokens decoded, largest error, and
+    /// with --bisect the fewest bits at which every token decodes. Exit 1 when a token does not decode.
+    Verify(VerifyArgs),
     /// Redraw the charts from the result files in a directory, without re-running anything.
     Plot {
         /// Directory with capacity.json, separation.json, ... (as written by reproduce).
@@ -161,6 +164,19 @@ pub(crate) struct MemorizeArgs {
     /// f32, f64 or bits=N (default: the bits the construction was built with).
     #[arg(long, value_parser = parse_precision)]
     pub(crate) precision: Option<Precision>,
+    /// Memorize this dataset instead of a generated one: the boltz format (.safetensors or exact .json,
+    /// docs/format.md), an .npz with arrays `inputs` [N, n, d] and `targets` [N, n, d] or integer `labels`
+    /// [N, n] (label in coordinate 0), or an .npy of inputs with --labels or --targets. Checked before
+    /// anything is built: shapes, NaN/inf, empty data, a token twice in a sequence, permuted sequences with
+    /// inconsistent targets (exit 2 naming the sequence and position).
+    #[arg(long, conflicts_with_all = ["sequences", "length", "dim", "vocab", "vocab_kind"])]
+    pub(crate) dataset: Option<PathBuf>,
+    /// With an .npy --dataset: the integer labels [N, n] as .npy.
+    #[arg(long, requires = "dataset", conflicts_with = "targets")]
+    pub(crate) labels: Option<PathBuf>,
+    /// With an .npy --dataset: the targets [N, n, d] as .npy.
+    #[arg(long, requires = "dataset")]
+    pub(crate) targets: Option<PathBuf>,
     /// Number of sequences N.
     #[arg(long, default_value_t = 100)]
     pub(crate) sequences: usize,
@@ -200,6 +216,42 @@ pub(crate) struct MemorizeArgs {
     /// Also write the JSON record to this file.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Serialize)]
+pub(crate) struct VerifyArgs {
+    /// The model in the documented format (docs/format.md): safetensors (as boltz writes it, or as
+    /// `safetensors.torch.save_file` writes tensors with the documented names and metadata) or exact JSON.
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// The dataset, as `memorize --dataset` reads it (boltz format, .npz, or .npy with --labels/--targets).
+    #[arg(long)]
+    pub(crate) dataset: PathBuf,
+    /// With an .npy --dataset: the integer labels [N, n] as .npy.
+    #[arg(long, conflicts_with = "targets")]
+    pub(crate) labels: Option<PathBuf>,
+    /// With an .npy --dataset: the targets [N, n, d] as .npy.
+    #[arg(long)]
+    pub(crate) targets: Option<PathBuf>,
+    /// Backend that runs the model.
+    #[arg(long, value_enum, default_value = "reference")]
+    pub(crate) backend: BackendKind,
+    /// f32, f64 or bits=N (bigfloat).
+    #[arg(long, value_parser = parse_precision, default_value = "f64")]
+    pub(crate) precision: Precision,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Also search the fewest bits (8..=--max-bits, faithful p-bit evaluation on the bigfloat backend) at
+    /// which every token decodes.
+    #[arg(long)]
+    pub(crate) bisect: bool,
+    /// Upper end of the --bisect search.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(9..=1 << 20))]
+    pub(crate) max_bits: u64,
+    /// Print the JSON record instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(clap::Args, Debug, Serialize)]

@@ -187,17 +187,7 @@ impl Job for MeasureRun<'_> {
     type Output = boltz_core::Result<(f64, f64)>;
 
     fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> Result<Self::Output> {
-        let measure = || -> boltz_core::Result<(f64, f64)> {
-            let model: boltz_core::Model<T> = self.model.convert()?;
-            let x: boltz_core::Batch<T> = self.ds.inputs.convert()?;
-            let y: boltz_core::Batch<T> = self.ds.targets.convert()?;
-            let prepared = backend.prepare(&model)?;
-            let t = Instant::now();
-            let out = backend.forward(&prepared, &x)?;
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            Ok((boltz_core::Memorization::measure(&out, &y)?.accuracy, ms))
-        };
-        Ok(measure())
+        Ok(boltz_construct::verify::run_and_measure(self.model, self.ds, backend).map(|(m, s)| (m.accuracy, s * 1e3)))
     }
 }
 
@@ -732,8 +722,7 @@ pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
             let path = dir.join(name);
             let (i, k) = shard_of_name(name, exp)
                 .ok_or_else(|| anyhow!("{}: not a shard file name (<experiment>.shard-<i>-of-<k>.json)", path.display()))?;
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let file = read_result_file(&path)?;
             if file.experiment != exp {
                 bail!("{}: holds experiment {:?}, not {exp:?} as its name says", path.display(), file.experiment);
             }
@@ -836,24 +825,34 @@ pub fn merge(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// Reads one result file (whole or shard) as this build reads every file: a newer schema is refused, and
+/// the construction rows of schema 1–2 are migrated to schema 3 (`runs`), so the file is schema 3.
+pub fn read_result_file(path: &Path) -> Result<ResultFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if file.schema_version > SCHEMA_VERSION {
+        bail!(
+            "{}: schema version {} is newer than this build reads ({SCHEMA_VERSION}); use a newer boltz",
+            path.display(),
+            file.schema_version
+        );
+    }
+    if file.schema_version < 3 {
+        if ["capacity", "adversarial"].contains(&file.experiment.as_str()) {
+            file.rows.iter_mut().for_each(crate::rows::migrate_construction_row);
+        }
+        file.schema_version = 3;
+    }
+    Ok(file)
+}
+
 /// Loads the whole result files present in `dir`.
 pub fn load_results(dir: &Path) -> Result<BTreeMap<String, ResultFile>> {
     let mut out = BTreeMap::new();
     for exp in EXPERIMENTS {
         let path = result_path(dir, exp, None);
         if path.exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let mut file: ResultFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-            if file.schema_version < 3 && ["capacity", "adversarial"].contains(&exp) {
-                file.rows.iter_mut().for_each(crate::rows::migrate_construction_row);
-            }
-            if file.schema_version > SCHEMA_VERSION {
-                bail!(
-                    "{}: schema version {} is newer than this build reads ({SCHEMA_VERSION}); use a newer boltz",
-                    path.display(),
-                    file.schema_version
-                );
-            }
+            let file = read_result_file(&path)?;
             out.insert(exp.to_string(), file);
         }
     }

@@ -528,6 +528,22 @@ mod tests {
         assert_eq!(same, new);
     }
 
+    /// A hardmax row whose softmax gap is ±∞ (a collision, a single context) is written as `null` and reads back.
+    #[test]
+    fn a_hardmax_row_with_an_infinite_gap_reads_back() {
+        let row = HardmaxRow {
+            dim: 1,
+            family: 3,
+            draws: 5,
+            draws_with_collision: 5,
+            draws_separated: 0,
+            softmax_separates: false,
+            softmax_min_gap_log10: f64::NEG_INFINITY,
+        };
+        let back: HardmaxRow = serde_json::from_str(&serde_json::to_string(&row).unwrap()).unwrap();
+        assert!(back.softmax_min_gap_log10.is_nan());
+    }
+
     /// An overflowed formula (∞, written as `null`) keeps its row: Yun's full-grid layers overflow f64
     /// at realistic sizes.
     #[test]

@@ -202,3 +202,23 @@ fn every_committed_row_round_trips_through_its_typed_row() {
     }
     assert!(checked >= 50, "only {checked} committed rows found");
 }
+
+/// A file of schema 1 (`results/precision-n1000`) reads as schema 3, as `load_results` and `merge` read every
+/// file: its construction rows carry `runs` with the old columns' values, and the typed rows keep `built`.
+#[test]
+fn old_schema_files_read_as_schema_3() {
+    use boltz_harness::experiments::read_result_file;
+    use boltz_harness::rows::{typed, ConstructionRow};
+    let path = workspace().join("results/precision-n1000/capacity.json");
+    let raw: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(raw.get("schema_version").is_none(), "the committed file is schema 1");
+    let file = read_result_file(&path).unwrap();
+    assert_eq!(file.schema_version, 3);
+    let rows: Vec<ConstructionRow> = typed("capacity", &file.rows).unwrap();
+    for (row, old) in rows.iter().zip(raw["rows"].as_array().unwrap()) {
+        let built = row.built.as_ref().expect("a built row keeps its measurements");
+        let reference_f64 = built.runs.iter().find(|r| r.backend == "reference" && r.precision == "f64").unwrap();
+        assert_eq!(reference_f64.accuracy, old["f64_accuracy"].as_f64(), "{old}");
+        assert_eq!(reference_f64.latency_ms, old["latency_reference_f64_ms"].as_f64(), "{old}");
+    }
+}

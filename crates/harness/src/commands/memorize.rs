@@ -8,7 +8,7 @@ use boltz_bigfloat::{BigReal, BitsSearch};
 use boltz_construct::yun::{Yun, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer};
 use boltz_core::format::{self, Encoding};
-use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization};
+use boltz_core::{Backend, DataReport, Dataset, DatasetSpec, Memorization, Requirements};
 use boltz_harness::backends::{self, BackendKind, Job, Precision};
 use boltz_harness::meta::{write_json, RunMeta};
 use boltz_harness::resources::{self, MemoryBudget};
@@ -93,21 +93,14 @@ pub(crate) fn export(dir: &Path, model: &boltz_core::Model<BigReal>, data: &Data
 
 /// Runs a built model rounded to the backend's element type over the dataset: memorization and seconds.
 pub(crate) struct RunOn<'a> {
-    model: &'a boltz_core::Model<BigReal>,
-    data: &'a Dataset<f64>,
+    pub(crate) model: &'a boltz_core::Model<BigReal>,
+    pub(crate) data: &'a Dataset<f64>,
 }
 
 impl Job for RunOn<'_> {
     type Output = (Memorization, f64);
     fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> Result<Self::Output> {
-        let m: boltz_core::Model<T> = self.model.convert().context("the weights do not fit this precision")?;
-        let x: Batch<T> = self.data.inputs.convert()?;
-        let y: Batch<T> = self.data.targets.convert()?;
-        let prepared = backend.prepare(&m)?;
-        let t = Instant::now();
-        let out = backend.forward(&prepared, &x)?;
-        let secs = t.elapsed().as_secs_f64();
-        Ok((Memorization::measure(&out, &y)?, secs))
+        Ok(boltz_construct::verify::run_and_measure(self.model, self.data, backend)?)
     }
 }
 
@@ -187,6 +180,32 @@ pub(crate) fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Re
     }
 }
 
+/// A dataset file (`--dataset`, with `--labels`/`--targets` for an .npy of inputs), read and checked
+/// against what every construction needs (the data report: no token twice in a sequence, consistent
+/// targets for permuted sequences).
+fn read_dataset(a: &MemorizeArgs, path: &std::path::Path) -> Result<Dataset<f64>> {
+    read_dataset_file(path, a.labels.as_deref(), a.targets.as_deref())
+}
+
+/// `--dataset` with its `--labels`/`--targets`, read and checked against what every construction needs
+/// (the data report: no token twice in a sequence, consistent targets for permuted sequences).
+pub(crate) fn read_dataset_file(
+    path: &std::path::Path,
+    labels: Option<&std::path::Path>,
+    targets: Option<&std::path::Path>,
+) -> Result<Dataset<f64>> {
+    let outputs = match (labels, targets) {
+        (Some(l), _) => Some((l, format::Outputs::Labels)),
+        (None, Some(t)) => Some((t, format::Outputs::Targets)),
+        (None, None) => None,
+    };
+    let data = format::load_dataset_file(path, outputs).with_context(|| format!("reading --dataset {}", path.display()))?;
+    DataReport::analyze(&data.inputs, Some(&data.targets))
+        .check(&Requirements { no_duplicate_tokens: true, ..Default::default() })
+        .with_context(|| format!("--dataset {}: the data violates what the constructions need", path.display()))?;
+    Ok(data)
+}
+
 pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let threads = threads(a.threads)?;
     let spec = DatasetSpec {
@@ -199,11 +218,19 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         ..Default::default()
     };
     // Everything that can be refused is refused before the dataset is generated or a model built.
-    spec.validate().context("invalid dataset parameters")?;
-    MemoryBudget::new(a.max_memory).check(
-        &format!("--sequences {} --length {} --dim {}", a.sequences, a.length, a.dim),
-        resources::memorize_bytes(a.sequences, a.length, a.dim),
-    )?;
+    let file_data = match &a.dataset {
+        Some(path) => Some(read_dataset(a, path)?),
+        None => {
+            spec.validate().context("invalid dataset parameters")?;
+            None
+        }
+    };
+    let [big_n, n, d] = file_data.as_ref().map_or([a.sequences, a.length, a.dim], |f| f.inputs.shape());
+    let what = match &a.dataset {
+        Some(path) => format!("--dataset {} (N = {big_n}, n = {n}, d = {d})", path.display()),
+        None => format!("--sequences {big_n} --length {n} --dim {d}"),
+    };
+    MemoryBudget::new(a.max_memory).check(&what, resources::memorize_bytes(big_n, n, d))?;
     match a.precision {
         Some(p) => {
             backends::check(a.backend, p)?;
@@ -225,8 +252,18 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     }
     let clock = Instant::now();
     let stage = |what: std::fmt::Arguments<'_>| errln!("[{:>7.1}s] {what}", clock.elapsed().as_secs_f64());
-    stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
-    let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
+    let data = match file_data {
+        Some(data) => data,
+        None => {
+            stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
+            Dataset::<f64>::generate(&spec).context("generating the dataset")?
+        }
+    };
+    let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
+    let dataset_record = match &a.dataset {
+        Some(path) => json!({ "file": path, "N": big_n, "n": n, "d": d, "vocab": vocab }),
+        None => serde_json::to_value(&spec)?,
+    };
     stage(format_args!(
         "building the {} construction",
         clap::ValueEnum::to_possible_value(&a.construction).map_or(String::new(), |v| v.get_name().to_string())
@@ -270,7 +307,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         "command": "memorize",
         "meta": RunMeta::collect(threads),
         "args": a,
-        "dataset": spec,
+        "dataset": dataset_record,
         "construction": a.construction,
         "backend": a.backend,
         "precision": precision,
@@ -292,7 +329,10 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
-        outln!("N = {}, n = {}, d = {}, |V| = {}, seed {}", a.sequences, a.length, a.dim, a.vocab, a.seed);
+        match &a.dataset {
+            Some(path) => outln!("{}: N = {big_n}, n = {n}, d = {d}, |V| = {vocab}", path.display()),
+            None => outln!("N = {big_n}, n = {n}, d = {d}, |V| = {vocab}, seed {}", a.seed),
+        }
         for line in &built.summary {
             outln!("{line}");
         }

@@ -8,12 +8,14 @@ pub(crate) mod approximate;
 pub(crate) mod bench;
 pub(crate) mod memorize;
 pub(crate) mod reproduce;
+pub(crate) mod verify;
 pub(crate) mod workloads;
 
 pub(crate) use approximate::approximate;
 pub(crate) use bench::bench;
 pub(crate) use memorize::memorize;
 pub(crate) use reproduce::{check, plot, reproduce};
+pub(crate) use verify::verify;
 pub(crate) use workloads::{export, workloads};
 
 /// Checks, before any work, that `path` (a result file to write) can be created: its directory exists or
