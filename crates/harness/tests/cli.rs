@@ -1039,6 +1039,17 @@ fn bad_input_sweep_gives_clear_errors_only() {
     add(&["config", "--name", "nope"]);
     add(&["nonsense"]);
     add(&["memorize", "--sequences"]);
+    // verify and datasets in: missing files, wrong kinds of file, flags that need others.
+    let text = file("not-numpy.npz", "hello");
+    add(&["verify", "--model", &missing, "--dataset", &missing]);
+    add(&["verify", "--model", &text, "--dataset", &text]);
+    add(&["verify", "--dataset", &text]);
+    add(&["verify", "--model", &text, "--dataset", &text, "--backend", "cpu", "--precision", "bits=80"]);
+    add(&["verify", "--model", &text, "--dataset", &text, "--max-bits", "1"]);
+    add(&["memorize", "--dataset", &text]);
+    add(&["memorize", "--dataset", &missing]);
+    add(&["memorize", "--labels", &text]);
+    add(&["memorize", "--dataset", &text, "--labels", &text, "--targets", &text]);
 
     let (mut clear, mut panics, mut silent) = (0, Vec::new(), Vec::new());
     for args in &cases {
