@@ -1210,6 +1210,34 @@ fn numpy_datasets_memorize_and_verify() {
         assert_eq!(v["memorization"]["accuracy"], 1.0, "{v}");
         assert_eq!(v["fewest_bits"]["fewest"].as_u64(), Some(fewest[0]), "{}", model.display());
     }
+    // A model file from another safetensors writer (as `safetensors.torch.save_file(tensors, path, metadata)`
+    // lays one out: tensors in its own order, its own header padding, the documented names and metadata)
+    // loads unchanged: Python's stdlib re-writes the exported f64 model, and verify reports the same run.
+    let foreign = dir.join("foreign.safetensors");
+    let rewrite = r#"
+import json, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+raw = open(src, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n]); body = raw[8 + n:]
+meta = header.pop("__metadata__")
+out, blobs, offset = {"__metadata__": meta}, [], 0
+for name in sorted(header, reverse=True):                       # another order than the original
+    t = header[name]; a, b = t["data_offsets"]
+    out[name] = {"dtype": t["dtype"], "shape": t["shape"], "data_offsets": [offset, offset + b - a]}
+    blobs.append(body[a:b]); offset += b - a
+text = json.dumps(out).encode(); text += b" " * (-len(text) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+"#;
+    let o = Command::new("python3").arg("-c").arg(rewrite).arg(export.join("model.safetensors")).arg(&foreign).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = |model: &Path| {
+        let o = boltz(&["verify", "--model", model.to_str().unwrap(), "--dataset", &p("grid.npz"), "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["memorization"].clone()
+    };
+    assert_eq!(report(&foreign), report(&export.join("model.safetensors")));
+
     // Below the fewest bits a token fails to decode: exit 1, the report still written.
     let below = format!("bits={}", fewest[0] - 4);
     let o = boltz(&[
