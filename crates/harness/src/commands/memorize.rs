@@ -180,13 +180,6 @@ pub(crate) fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Re
     }
 }
 
-/// A dataset file (`--dataset`, with `--labels`/`--targets` for an .npy of inputs), read and checked
-/// against what every construction needs (the data report: no token twice in a sequence, consistent
-/// targets for permuted sequences).
-fn read_dataset(a: &MemorizeArgs, path: &std::path::Path) -> Result<Dataset<f64>> {
-    read_dataset_file(path, a.labels.as_deref(), a.targets.as_deref())
-}
-
 /// `--dataset` with its `--labels`/`--targets`, read and checked against what every construction needs
 /// (the data report: no token twice in a sequence, consistent targets for permuted sequences).
 pub(crate) fn read_dataset_file(
@@ -219,7 +212,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     };
     // Everything that can be refused is refused before the dataset is generated or a model built.
     let file_data = match &a.dataset {
-        Some(path) => Some(read_dataset(a, path)?),
+        Some(path) => Some(read_dataset_file(path, a.labels.as_deref(), a.targets.as_deref())?),
         None => {
             spec.validate().context("invalid dataset parameters")?;
             None
