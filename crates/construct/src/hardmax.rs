@@ -28,14 +28,10 @@ pub struct HardmaxReport {
     pub draws_separated: usize,
     /// Whether the rank-1 softmax contextual mapping separated every context of the same family.
     pub softmax_separates: bool,
-    /// `log10` of the softmax construction's smallest separation on the family.
-    #[serde(deserialize_with = "nan_if_null")]
+    /// `log10` of the softmax construction's smallest separation on the family (±∞ for a collision or a
+    /// single context: written as `null`, read back as NaN).
+    #[serde(deserialize_with = "boltz_core::format::nan_if_null")]
     pub softmax_min_gap_log10: f64,
-}
-
-/// `null` (how serde_json writes the ±∞ of a collision or of a single context) reads back as NaN.
-fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The largest family the demonstration builds (sequences of 3 tokens; each draw runs all of them).

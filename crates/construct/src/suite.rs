@@ -120,22 +120,17 @@ macro_rules! construction_suite {
         mod $m {
             #[allow(unused_imports)]
             use super::*;
-            #[test]
-            fn one_layer_memorizer() {
-                if let Some(backend) = boltz_core::conformance::obtain($name, $ctor) {
-                    match $crate::suite::check_on::<$t, _>($crate::suite::memorizer(), &backend, $bits) {
-                        Ok(msg) => eprintln!("{} ({}): {msg}", stringify!($m), $name),
-                        Err(msg) => panic!("{} ({}): {msg}", stringify!($m), $name),
-                    }
-                }
-            }
-            #[test]
-            fn yun_deep_hardmax() {
-                if let Some(backend) = boltz_core::conformance::obtain($name, $ctor) {
-                    match $crate::suite::check_on::<$t, _>($crate::suite::yun(), &backend, $bits) {
-                        Ok(msg) => eprintln!("{} ({}): {msg}", stringify!($m), $name),
-                        Err(msg) => panic!("{} ({}): {msg}", stringify!($m), $name),
-                    }
+            $crate::construction_suite!(@case one_layer_memorizer, memorizer, $m, $name, $t, $ctor, $bits);
+            $crate::construction_suite!(@case yun_deep_hardmax, yun, $m, $name, $t, $ctor, $bits);
+        }
+    };
+    (@case $test:ident, $fixture:ident, $m:ident, $name:expr, $t:ty, $ctor:expr, $bits:expr) => {
+        #[test]
+        fn $test() {
+            if let Some(backend) = boltz_core::conformance::obtain($name, $ctor) {
+                match $crate::suite::check_on::<$t, _>($crate::suite::$fixture(), &backend, $bits) {
+                    Ok(msg) => eprintln!("{} ({}): {msg}", stringify!($m), $name),
+                    Err(msg) => panic!("{} ({}): {msg}", stringify!($m), $name),
                 }
             }
         }

@@ -449,6 +449,12 @@ pub fn save_model<T: Real>(model: &Model<T>, path: &Path, encoding: Encoding) ->
     write_atomic(path, &encode(&model_to_dict(model), encoding)?)
 }
 
+/// Serde `deserialize_with` for an `f64` written by serde_json: `null` (how serde_json writes NaN and ±∞)
+/// reads back as NaN. Used by every result row with a float that can be non-finite.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Reads a model written in any encoding.
 pub fn load_model<T: Real>(path: &Path, rounding: Rounding) -> Result<Model<T>> {
     model_from_dict(decode(&read_file(path)?, rounding)?)

@@ -9,14 +9,10 @@
 //! JSON `null`, as serde_json writes every non-finite float; they read back as NaN.
 
 use boltz_construct::hardmax::HardmaxReport;
+use boltz_core::format::nan_if_null;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-
-/// `null` (how serde_json writes NaN and ±∞) reads back as NaN.
-fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
 
 /// A present field, possibly `null`, is `Some(value)`; an absent one is `None` (with `#[serde(default)]`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
