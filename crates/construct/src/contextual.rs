@@ -366,9 +366,11 @@ fn measure_ids(
     let vb: Vec<BigReal> = v.iter().map(|&a| BigReal::from_f64(a)).collect();
     if estimate > opts.max_bits as f64 {
         return Err(Error::Infeasible(format!(
-            "Lemma 1's worst case needs about {estimate:.3e} bits to resolve the context ids, more than max_bits = {}; \
-             use the Measured or Tuned policy, fewer tokens, or raise max_bits",
-            opts.max_bits
+            "Lemma 1's worst case needs about {estimate:.3e} bits to resolve the context ids, more than max_bits = {} \
+             (the {} policy; many distinct tokens make λ, and with it this bound, large); the fewest-bits policy \
+             measures the ids at the precision they need instead, or use fewer tokens, or raise max_bits",
+            opts.max_bits,
+            opts.policy.as_str()
         )));
     }
     let mut bits = (estimate.max(0.0) as u64 + 160).clamp(128, opts.max_bits);

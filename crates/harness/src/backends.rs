@@ -37,6 +37,23 @@ impl BackendKind {
     }
 }
 
+impl BackendKind {
+    /// Every backend, in the order `--help` lists them.
+    pub const ALL: [Self; 5] = [Self::Reference, Self::Bigfloat, Self::Cpu, Self::Blas, Self::Cuda];
+}
+
+/// The command-line spelling (`reference`, `bigfloat`, `cpu`, `blas`, `cuda`), for callers without clap
+/// (the Python package).
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown backend {s:?} (expected one of: {})", Self::ALL.map(Self::name).join(", ")))
+    }
+}
+
 /// An element type: a hardware format or `p` mantissa bits on the arbitrary-precision backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
@@ -107,6 +124,8 @@ pub fn check(kind: BackendKind, precision: Precision) -> Result<()> {
         (BackendKind::Blas, _) => bail!("--backend blas is not in this build (built without the `blas` feature)"),
         #[cfg(not(feature = "cuda"))]
         (BackendKind::Cuda, _) => bail!("--backend cuda is not in this build (built without the `cuda` feature)"),
+        // (Blas/Cuda are unreachable here in a build without them: the arms above took them.)
+        #[allow(unreachable_patterns)]
         (BackendKind::Reference | BackendKind::Cpu | BackendKind::Blas | BackendKind::Cuda, Precision::Bits(_)) => {
             bail!("--backend {} runs f32 or f64 (got --precision {precision}); use --backend bigfloat for bits=N", kind.name())
         }
@@ -175,6 +194,17 @@ mod tests {
         for s in ["f16", "bits=1", "bits=0", "bits=", "BITS=24", "bits=-3", "bits=99999999999999999999", ""] {
             assert!(s.parse::<Precision>().is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn backend_names_round_trip_and_unknown_ones_are_refused() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.name().parse::<BackendKind>(), Ok(kind));
+            let clap_name = clap::ValueEnum::to_possible_value(&kind).map(|v| v.get_name().to_string());
+            assert_eq!(clap_name.as_deref(), Some(kind.name()), "the CLI and FromStr spell {kind:?} alike");
+        }
+        let err = "gpu".parse::<BackendKind>().unwrap_err();
+        assert!(err.contains("unknown backend \"gpu\"") && err.contains("reference, bigfloat, cpu, blas, cuda"), "{err}");
     }
 
     #[test]

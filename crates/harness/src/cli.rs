@@ -7,6 +7,7 @@ use boltz_construct::yun::YunDelta;
 use boltz_construct::Policy;
 use boltz_core::VocabKind;
 use boltz_harness::backends::{BackendKind, Precision};
+use boltz_harness::construction::ConstructionKind;
 use boltz_harness::experiments::Shard;
 use boltz_harness::resources::{self};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -96,19 +97,6 @@ pub(crate) enum Command {
 
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Construction {
-    /// The one-layer rank-1 memorizer (Corollary 1).
-    OneLayer,
-    /// Yun et al.'s data-adaptive selective-shift construction (exact, |V| + 1 attention layers).
-    Yun,
-    /// Yun et al.'s full-grid construction (δ^{−d} + 1 attention layers).
-    YunFull,
-    /// A Kim et al.-style construction (only its depth and parameter reference curve exists; refused).
-    Kim,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub(crate) enum PolicyArg {
     /// The paper's worst-case constants (projection lemma).
     Theory,
@@ -150,7 +138,7 @@ pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
 pub(crate) struct MemorizeArgs {
     /// Which construction to build.
     #[arg(long, value_enum, default_value = "one-layer")]
-    pub(crate) construction: Construction,
+    pub(crate) construction: ConstructionKind,
     /// How the one-layer construction picks v and λ.
     #[arg(long, value_enum, default_value = "measured")]
     pub(crate) policy: PolicyArg,

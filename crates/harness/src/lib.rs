@@ -9,6 +9,7 @@ pub mod charts;
 pub mod check;
 pub mod checkpoint;
 pub mod config;
+pub mod construction;
 pub mod experiments;
 pub mod meta;
 pub mod outdir;

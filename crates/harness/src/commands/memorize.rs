@@ -4,17 +4,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use boltz_bigfloat::{BigReal, BitsSearch};
-use boltz_construct::yun::{Yun, YunOptions, YunVariant};
-use boltz_construct::{ContextualOptions, Memorizer};
+use boltz_bigfloat::BigReal;
 use boltz_core::format::{self, Encoding};
-use boltz_core::{Backend, DataReport, Dataset, DatasetSpec, Memorization, Requirements};
-use boltz_harness::backends::{self, BackendKind, Job, Precision};
+use boltz_core::{Dataset, DatasetSpec};
+use boltz_harness::backends::{self, BackendKind, Precision};
+use boltz_harness::construction::{self, BuildOptions, ConstructionKind, RunOn};
 use boltz_harness::meta::{write_json, RunMeta};
 use boltz_harness::resources::{self, MemoryBudget};
 use serde_json::json;
 
-use crate::cli::{threads, Construction, MemorizeArgs};
+use crate::cli::{threads, MemorizeArgs};
 use crate::commands::check_writable_file;
 
 /// The files an export writes (and the only files an earlier export's directory may hold).
@@ -91,114 +90,6 @@ pub(crate) fn export(dir: &Path, model: &boltz_core::Model<BigReal>, data: &Data
     Ok(names.iter().map(|n| dir.join(n)).collect())
 }
 
-/// Runs a built model rounded to the backend's element type over the dataset: memorization and seconds.
-pub(crate) struct RunOn<'a> {
-    pub(crate) model: &'a boltz_core::Model<BigReal>,
-    pub(crate) data: &'a Dataset<f64>,
-}
-
-impl Job for RunOn<'_> {
-    type Output = (Memorization, f64);
-    fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> Result<Self::Output> {
-        Ok(boltz_construct::verify::run_and_measure(self.model, self.data, backend)?)
-    }
-}
-
-/// A built memorizing model, whatever the construction.
-pub(crate) struct Built {
-    model: boltz_core::Model<BigReal>,
-    bits: u64,
-    exact: Memorization,
-    report: serde_json::Value,
-    summary: Vec<String>,
-    /// Seconds of a verification at `bits` that already ran the whole model exactly (Yun's
-    /// event-driven evaluator); a bigfloat run at `bits` reuses it instead of a plain forward.
-    verified_seconds: Option<f64>,
-    /// The fewest-bits search the construction already made (the fewest-bits policy).
-    fewest_bits: Option<BitsSearch>,
-}
-
-pub(crate) fn build(a: &MemorizeArgs, data: &Dataset<f64>, threads: usize) -> Result<Built> {
-    match a.construction {
-        Construction::OneLayer => {
-            let policy = a.policy.policy();
-            let m = Memorizer::build(data, &ContextualOptions { policy, seed: a.seed, threads, ..Default::default() })
-                .context("building the memorizer")?;
-            let r = &m.report;
-            let c = &r.contextual;
-            let summary = vec![
-                format!("one-layer memorizer ({} policy)", policy.as_str()),
-                format!("  λ = {:.4e}, r_a = λM² = {:.1}, γ = {:.3e}, v = {:?}", c.lambda, c.r_a, c.gamma, c.projection.v),
-                format!(
-                    "  separation of context ids: 1e{:.1} measured (arbitrary precision); Theorem 2 worst case 1e{:.3e}; f64 collisions: {}",
-                    c.separation_bigfloat.min_gap_log10, c.log10_delta_theory, c.separation_f64.collisions
-                ),
-                format!("  params {} dense / {} factored (paper's count: {}); FFN width {}", r.params.dense, r.params.factored, r.paper_params, r.hidden),
-            ];
-            Ok(Built {
-                model: m.model.clone(),
-                bits: r.build_bits,
-                exact: r.memorization.clone(),
-                report: serde_json::to_value(r)?,
-                summary,
-                verified_seconds: None,
-                fewest_bits: r.fewest_bits.clone(),
-            })
-        }
-        Construction::Yun | Construction::YunFull => {
-            let variant = if matches!(a.construction, Construction::Yun) { YunVariant::Adaptive } else { YunVariant::Full };
-            let y = Yun::build(data, &YunOptions { variant, threads, delta: a.delta, ..Default::default() })
-                .context("building Yun et al.'s construction")?;
-            let r = &y.report;
-            let summary = vec![
-                format!(
-                    "Yun et al. selective-shift construction ({variant:?}), {} δ: 1/δ = {} (minimal {})",
-                    r.delta_kind.as_str(),
-                    r.cells,
-                    r.minimal_cells
-                ),
-                format!(
-                    "  layers by stage [input affine, quantization, contextual, value] = {:?}; formula {} (+1 affine)",
-                    r.layers_by_stage, r.formula.layers
-                ),
-                format!(
-                    "  {} context ids, largest ≈ 2^{:.0}; params {} dense (formula {})",
-                    r.ids, r.log2_max_id, r.params.dense, r.formula.params
-                ),
-            ];
-            Ok(Built {
-                model: y.model.clone(),
-                bits: r.bits,
-                exact: r.memorization.clone(),
-                report: serde_json::to_value(r)?,
-                summary,
-                verified_seconds: Some(r.verify_seconds),
-                fewest_bits: None,
-            })
-        }
-        Construction::Kim => bail!("--construction kim has no executable construction"),
-    }
-}
-
-/// `--dataset` with its `--labels`/`--targets`, read and checked against what every construction needs
-/// (the data report: no token twice in a sequence, consistent targets for permuted sequences).
-pub(crate) fn read_dataset_file(
-    path: &std::path::Path,
-    labels: Option<&std::path::Path>,
-    targets: Option<&std::path::Path>,
-) -> Result<Dataset<f64>> {
-    let outputs = match (labels, targets) {
-        (Some(l), _) => Some((l, format::Outputs::Labels)),
-        (None, Some(t)) => Some((t, format::Outputs::Targets)),
-        (None, None) => None,
-    };
-    let data = format::load_dataset_file(path, outputs).with_context(|| format!("reading --dataset {}", path.display()))?;
-    DataReport::analyze(&data.inputs, Some(&data.targets))
-        .check(&Requirements { no_duplicate_tokens: true, ..Default::default() })
-        .with_context(|| format!("--dataset {}: the data violates what the constructions need", path.display()))?;
-    Ok(data)
-}
-
 pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let threads = threads(a.threads)?;
     let spec = DatasetSpec {
@@ -212,7 +103,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     };
     // Everything that can be refused is refused before the dataset is generated or a model built.
     let file_data = match &a.dataset {
-        Some(path) => Some(read_dataset_file(path, a.labels.as_deref(), a.targets.as_deref())?),
+        Some(path) => Some(construction::read_dataset_file("--dataset", path, a.labels.as_deref(), a.targets.as_deref())?),
         None => {
             spec.validate().context("invalid dataset parameters")?;
             None
@@ -234,7 +125,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         }
         None => {}
     }
-    if let Construction::Kim = a.construction {
+    if let ConstructionKind::Kim = a.construction {
         bail!("--construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction yet");
     }
     if let Some(out) = &a.out {
@@ -257,11 +148,9 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         Some(path) => json!({ "file": path, "N": big_n, "n": n, "d": d, "vocab": vocab }),
         None => serde_json::to_value(&spec)?,
     };
-    stage(format_args!(
-        "building the {} construction",
-        clap::ValueEnum::to_possible_value(&a.construction).map_or(String::new(), |v| v.get_name().to_string())
-    ));
-    let built = build(a, &data, threads)?;
+    stage(format_args!("building the {} construction", a.construction.as_str()));
+    let options = BuildOptions { construction: a.construction, policy: a.policy.policy(), delta: a.delta, seed: a.seed, threads };
+    let built = construction::build(&data, &options)?;
     stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
     let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
     stage(format_args!("running on {} at {precision}", a.backend.name()));
@@ -276,19 +165,17 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         Ok((mem, s)) => (Some(mem), Some(s), None),
         Err(e) => (None, None, Some(format!("{e:#}"))),
     };
-    let bits = match (&built.fewest_bits, a.no_bisect) {
-        (_, true) => None,
-        (Some(search), false) => Some(search.clone()),
-        (None, false) => {
+    let bits = if a.no_bisect {
+        None
+    } else {
+        if built.fewest_bits.is_none() {
             stage(format_args!("searching the fewest bits for exact memorization (8..={} bits; each probe is a forward)", built.bits));
-            let probes = std::cell::Cell::new(0usize);
-            let search =
-                boltz_construct::verify::fewest_bits_to_memorize_with(&built.model, &data, 8, built.bits, threads, |bits, held| {
-                    probes.set(probes.get() + 1);
-                    stage(format_args!("  probe {}: {bits} bits {}", probes.get(), if held { "memorizes" } else { "fails" }));
-                })?;
-            Some(search)
         }
+        let probes = std::cell::Cell::new(0usize);
+        Some(built.fewest_bits_search(&data, threads, |bits, held| {
+            probes.set(probes.get() + 1);
+            stage(format_args!("  probe {}: {bits} bits {}", probes.get(), if held { "memorizes" } else { "fails" }));
+        })?)
     };
     let exported = match &a.export {
         Some(dir) => export(dir, &built.model, &data)?,

@@ -4,11 +4,11 @@ use anyhow::{bail, Context, Result};
 use boltz_bigfloat::BigReal;
 use boltz_core::format::{self, Rounding};
 use boltz_harness::backends;
+use boltz_harness::construction::{read_dataset_file, RunOn};
 use boltz_harness::meta::RunMeta;
 use serde_json::json;
 
 use crate::cli::{threads, VerifyArgs};
-use crate::commands::memorize::{read_dataset_file, RunOn};
 
 pub(crate) fn verify(a: &VerifyArgs) -> Result<bool> {
     let threads = threads(a.threads)?;
@@ -18,7 +18,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<bool> {
     // model keeps every digit; the backend rounds to its own precision.
     let model: boltz_core::Model<BigReal> =
         format::load_model(&a.model, Rounding::Forbid).with_context(|| format!("reading --model {}", a.model.display()))?;
-    let data = read_dataset_file(&a.dataset, a.labels.as_deref(), a.targets.as_deref())?;
+    let data = read_dataset_file("--dataset", &a.dataset, a.labels.as_deref(), a.targets.as_deref())?;
     let [big_n, n, d] = data.inputs.shape();
     if model.dim() != d {
         bail!("--model {} has token dimension {} but --dataset {} has d = {d}", a.model.display(), model.dim(), a.dataset.display());
