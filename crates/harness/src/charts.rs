@@ -337,7 +337,9 @@ pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Resul
     let mut out = Vec::new();
     if let Some(cap) = results.get("capacity") {
         let rows: Vec<ConstructionRow> = rows::typed("capacity", &cap.rows)?;
-        capacity_charts(&rows, &mut out);
+        // The sweep over N on generated data; rows of dataset files (`family` = `file:…`) are not on its axes.
+        let generated: Vec<ConstructionRow> = rows.into_iter().filter(|r| r.family.is_none()).collect();
+        capacity_charts(&generated, &mut out);
     }
     if let Some(adv) = results.get("adversarial") {
         let rows: Vec<ConstructionRow> = rows::typed("adversarial", &adv.rows)?;

@@ -54,6 +54,49 @@ pub struct CapacityConfig {
     /// Bisect only up to this N (each probe is a full forward at that precision; large N at thousands of
     /// bits takes minutes per probe).
     pub bisect_max_sequences: usize,
+    /// Dataset files to build the constructions on as well (your own data, e.g. from NumPy): each gives one
+    /// capacity row per construction, with `family` = `file:<name>`. Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<DatasetFileConfig>,
+}
+
+/// A dataset file of the capacity experiment, read as `boltz memorize --dataset` reads it (and checked the
+/// same way when the configuration loads).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetFileConfig {
+    /// Its name in the rows (`family` = `file:<name>`); default: the file name without its extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The dataset: the boltz format (`.safetensors`, exact `.json`), an `.npz` (`inputs` with `targets` or
+    /// `labels`), or an `.npy` of inputs with `labels` or `targets`. A relative path is relative to the
+    /// configuration file's directory (results record the resolved path).
+    pub path: std::path::PathBuf,
+    /// With an `.npy` path: the integer labels `[N, n]` as `.npy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::path::PathBuf>,
+    /// With an `.npy` path: the targets `[N, n, d]` as `.npy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<std::path::PathBuf>,
+    /// Constructions to build on it (as `capacity.policies`; default: `capacity.policies`). Yun et al.'s
+    /// cost grows with nN: list it only for small files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<String>>,
+}
+
+impl DatasetFileConfig {
+    /// The name in the rows.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let stem = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            stem.split('.').next().unwrap_or_default().to_string()
+        })
+    }
+
+    /// Reads and checks the dataset ([`crate::construction::read_dataset_file`]).
+    pub fn read(&self) -> Result<boltz_core::Dataset<f64>> {
+        crate::construction::read_dataset_file("dataset", &self.path, self.labels.as_deref(), self.targets.as_deref())
+    }
 }
 
 /// One data family of the adversarial comparison.
@@ -160,15 +203,34 @@ impl SuiteConfig {
         Ok(cfg)
     }
 
-    /// Loads the embedded default, the quick variant, or a file.
+    /// Loads the embedded default, the quick variant, or a file. A file's dataset paths
+    /// (`capacity.datasets`) are resolved against its directory, and every dataset is read and checked.
     pub fn load(path: Option<&std::path::Path>, quick: bool) -> Result<Self> {
         match path {
             Some(p) => {
-                Self::parse(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?, &p.display().to_string())
+                let origin = p.display().to_string();
+                let mut cfg = Self::parse(&std::fs::read_to_string(p).with_context(|| format!("reading {origin}"))?, &origin)?;
+                let base = p.parent().unwrap_or(std::path::Path::new("."));
+                cfg.resolve_datasets(base).with_context(|| format!("{origin}: invalid configuration"))?;
+                Ok(cfg)
             }
             None if quick => Self::parse(QUICK, "embedded quick configuration"),
             None => Self::parse(DEFAULT, "embedded default configuration"),
         }
+    }
+
+    /// Makes every `capacity.datasets` path absolute (relative ones against `base`), then reads and checks
+    /// each dataset, so a missing or malformed file is refused before any point runs.
+    pub fn resolve_datasets(&mut self, base: &std::path::Path) -> Result<()> {
+        for (i, f) in self.capacity.datasets.iter_mut().enumerate() {
+            let field = || format!("field capacity.datasets[{i}]");
+            for p in [Some(&mut f.path), f.labels.as_mut(), f.targets.as_mut()].into_iter().flatten() {
+                let joined = base.join(&*p);
+                *p = std::fs::canonicalize(&joined).with_context(|| format!("{}: {}", field(), joined.display()))?;
+            }
+            f.read().with_context(field)?;
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<()> {
@@ -181,6 +243,25 @@ impl SuiteConfig {
         }
         for p in &c.policies {
             check_policy(p).context("field capacity.policies")?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, f) in c.datasets.iter().enumerate() {
+            let name = f.name();
+            if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+                bail!("field capacity.datasets[{i}].name: {name:?} must be letters, digits, '-', '_' or '.'");
+            }
+            if !names.insert(name.clone()) {
+                bail!("field capacity.datasets[{i}]: the name {name:?} is used twice (set `name`)");
+            }
+            if f.labels.is_some() && f.targets.is_some() {
+                bail!("field capacity.datasets[{i}]: give labels or targets, not both");
+            }
+            for p in f.policies.iter().flatten() {
+                check_policy(p).with_context(|| format!("field capacity.datasets[{i}].policies"))?;
+            }
+            if f.policies.as_ref().is_some_and(Vec::is_empty) {
+                bail!("field capacity.datasets[{i}].policies: needs at least one construction (or leave it out)");
+            }
         }
         let a = &self.adversarial;
         for (i, f) in a.families.iter().enumerate() {

@@ -36,6 +36,14 @@ pub enum PointSpec {
         /// Construction (CLI spelling).
         policy: String,
     },
+    /// A construction on a dataset file of `capacity.datasets` (a capacity row with `family` =
+    /// `file:<name>`).
+    Dataset {
+        /// The dataset's name (`capacity.datasets[i].name`, or its file stem).
+        dataset: String,
+        /// Construction (CLI spelling).
+        policy: String,
+    },
     /// A construction on a data family (generic, grid, Prouhet–Tarry–Escott) with token dimension `dim`.
     Adversarial {
         /// Data family (`random`, `grid`, `pte`).
@@ -74,7 +82,7 @@ impl PointSpec {
     /// The experiment this point belongs to.
     pub fn experiment(&self) -> &'static str {
         match self {
-            Self::Capacity { .. } => "capacity",
+            Self::Capacity { .. } | Self::Dataset { .. } => "capacity",
             Self::Adversarial { .. } => "adversarial",
             Self::Separation { .. } => "separation",
             Self::Approximation { .. } => "approximation",
@@ -91,6 +99,11 @@ pub fn points(cfg: &SuiteConfig) -> Vec<PointSpec> {
             if yun_construction(p).is_none() || n <= cfg.capacity.yun_max_sequences {
                 out.push(PointSpec::Capacity { sequences: n, policy: p.clone() });
             }
+        }
+    }
+    for f in &cfg.capacity.datasets {
+        for p in f.policies.as_ref().unwrap_or(&cfg.capacity.policies) {
+            out.push(PointSpec::Dataset { dataset: f.name(), policy: p.clone() });
         }
     }
     let a = &cfg.adversarial;
@@ -286,6 +299,23 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     PointResult::of(&row, held)
 }
 
+/// Runs a construction on a dataset file of `capacity.datasets`, with the capacity experiment's bisection
+/// and softmax-sweep limits.
+fn dataset_point(cfg: &SuiteConfig, name: &str, policy_name: &str, threads: usize) -> Result<PointResult> {
+    let c = &cfg.capacity;
+    let file = dataset_file(cfg, name)?;
+    let ds = file.read()?;
+    let sequences = ds.inputs.shape()[0];
+    let bisect = c.bisect && sequences <= c.bisect_max_sequences;
+    let (mut row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
+    row.family = Some(format!("file:{name}"));
+    PointResult::of(&row, held)
+}
+
+fn dataset_file<'a>(cfg: &'a SuiteConfig, name: &str) -> Result<&'a crate::config::DatasetFileConfig> {
+    cfg.capacity.datasets.iter().find(|f| f.name() == name).ok_or_else(|| anyhow!("no dataset named {name:?} in capacity.datasets"))
+}
+
 /// Builds the named construction on `ds` — Yun et al.'s (`yun`, `yun-minimal`) or the one-layer
 /// memorizer under a policy — and measures it (the capacity and adversarial experiments' one path).
 fn construction_point(
@@ -472,6 +502,7 @@ fn hardmax_point(cfg: &SuiteConfig, dim: usize) -> Result<PointResult> {
 pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<PointResult> {
     match spec {
         PointSpec::Capacity { sequences, policy } => capacity_point(cfg, *sequences, policy, threads),
+        PointSpec::Dataset { dataset, policy } => dataset_point(cfg, dataset, policy, threads),
         PointSpec::Adversarial { family, dim, sequences, policy } => adversarial_point(cfg, family, *dim, *sequences, policy, threads),
         PointSpec::Separation { length, vocab, dim } => separation_point(cfg, *length, *vocab, *dim, threads),
         PointSpec::Approximation { target, cells } => approximation_point(cfg, target, *cells, threads),
@@ -574,6 +605,12 @@ pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) 
                 seed: cfg.seed,
                 ..Default::default()
             }),
+            PointSpec::Dataset { dataset, .. } => {
+                let ds = dataset_file(cfg, dataset).and_then(|f| f.read()).with_context(named)?;
+                let [big_n, n, d] = ds.inputs.shape();
+                budget.check(&named(), crate::resources::memorize_bytes(big_n, n, d))?;
+                None
+            }
             PointSpec::Approximation { .. } => {
                 let a = &cfg.approximation;
                 budget.check(&named(), crate::resources::approximate_bytes(a.samples, a.length, 1))?;
@@ -609,7 +646,7 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
     use crate::checkpoint::{Checkpoint, FinishedPoint};
     let threads = crate::resources::threads(Some(cfg.threads), "field threads")?;
     // A configured backend that cannot run here (cuda without a GPU) is refused before any point runs.
-    if points(cfg).iter().any(|p| matches!(p, PointSpec::Capacity { .. } | PointSpec::Adversarial { .. })) {
+    if points(cfg).iter().any(|p| matches!(p, PointSpec::Capacity { .. } | PointSpec::Dataset { .. } | PointSpec::Adversarial { .. })) {
         for (i, run) in cfg.backends.iter().enumerate() {
             crate::backends::probe(run.backend).with_context(|| format!("field backends[{i}]: {} cannot run here", run.backend.name()))?;
         }

@@ -48,7 +48,8 @@ pub struct ConstructionRow {
     pub vocab: usize,
     /// Construction (CLI spelling: `measured`, `fewest-bits`, …, `yun`, `yun-minimal`).
     pub policy: String,
-    /// Data family (`adversarial` only).
+    /// Data family (`adversarial`), or `file:<name>` for a capacity row built on a dataset file
+    /// (`capacity.datasets`); absent for the capacity sweep on generated data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
     /// The one-layer construction's attention (`softmax (λ > 0)` or `mean pooling (λ = 0)`).

@@ -1303,3 +1303,87 @@ open(dst, "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
     );
     refused(&["verify", "--model", &p("grid.npz"), "--dataset", &p("grid.npz")], &["--model"]);
 }
+
+/// `capacity.datasets`: the suite builds its constructions on dataset files too (here PTE and grid data
+/// exported by `memorize`, where mean pooling collides), with paths relative to the configuration file; a
+/// missing, malformed or doubly named dataset is refused before any point runs.
+#[test]
+fn reproduce_runs_the_capacity_constructions_on_dataset_files() {
+    let dir = tmp("suite-datasets");
+    for (family, dim) in [("pte", "1"), ("grid", "2")] {
+        let export = dir.join(family);
+        let o = boltz(&[
+            "memorize",
+            "--vocab-kind",
+            family,
+            "--dim",
+            dim,
+            "--sequences",
+            "8",
+            "--length",
+            "5",
+            "--vocab",
+            "12",
+            "--policy",
+            "fewest-bits",
+            "--no-bisect",
+            "--export",
+            export.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{family}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let config = |datasets: &str| {
+        format!(
+            r#"{{ "seed": 3, "threads": 1,
+  "capacity": {{ "sequences": [4], "length": 3, "dim": 2, "vocab": 6, "policies": ["fewest-bits", "mean-pool"], "softmax_max_sequences": 0, "yun_max_sequences": 0, "bisect": true, "bisect_max_sequences": 10, "datasets": {datasets} }},
+  "separation": {{ "grid": [], "sequences": 1 }},
+  "approximation": {{ "targets": [], "length": 2, "cells": [], "samples": 1 }},
+  "hardmax": {{ "dims": [], "draws": 1, "family": 3 }} }}"#
+        )
+    };
+    let cfg = dir.join("suite.json");
+    std::fs::write(&cfg, config(r#"[{"path": "pte/dataset.safetensors", "name": "pte"}, {"path": "grid/dataset.safetensors", "name": "grid", "policies": ["fewest-bits"]}]"#)).unwrap();
+    let out = dir.join("out");
+    let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cap = read_json(&out.join("capacity.json"));
+    let rows = cap["rows"].as_array().unwrap();
+    let find = |family: Option<&str>, policy: &str| {
+        rows.iter().find(|r| r["family"].as_str() == family && r["policy"] == policy).unwrap_or_else(|| panic!("{family:?} {policy}"))
+    };
+    assert_eq!(rows.len(), 2 + 2 + 1, "two generated points, two on pte, one on grid");
+    for family in ["file:pte", "file:grid"] {
+        let r = find(Some(family), "fewest-bits");
+        // The one-layer construction memorizes the file's data exactly, verified in arbitrary precision,
+        // and the bisection found its fewest bits.
+        assert_eq!(r["N"], 8, "{r}");
+        assert!(r["exact_in_bigfloat"] == true && r["property_held"] == true, "{r}");
+        assert!(r["fewest_bits"].as_u64().is_some_and(|b| b >= 8 && b <= r["build_bits"].as_u64().unwrap()), "{r}");
+    }
+    // PTE sets have equal token sums: mean pooling (λ = 0) cannot separate them, and the row says so.
+    let mean = find(Some("file:pte"), "mean-pool");
+    assert!(mean["build_error"].as_str().is_some_and(|e| e.contains("mean pooling")), "{mean}");
+    assert!(find(None, "fewest-bits")["N"] == 4);
+    // The configuration records the resolved dataset paths.
+    let path = cap["config"]["capacity"]["datasets"][0]["path"].as_str().unwrap();
+    assert!(Path::new(path).is_absolute() && path.ends_with("pte/dataset.safetensors"), "{path}");
+    // Charts are drawn from the generated sweep (file rows are not on its N axis).
+    assert!(std::fs::read_dir(&out).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "png")));
+
+    // Refused before any point runs, naming the field.
+    std::fs::write(dir.join("dup.json"), r#"{"format":"boltzformer-exact/1","metadata":{"format":"boltzformer/1","kind":"dataset"},"tensors":{"inputs":{"shape":[1,2,1],"values":["0x1p0","0x1p0"]},"targets":{"shape":[1,2,1],"values":["0x0p0","0x1p0"]}}}"#).unwrap();
+    for (datasets, expected) in [
+        (r#"[{"path": "missing.npz"}]"#, "capacity.datasets[0]"),
+        (r#"[{"path": "dup.json"}]"#, "duplicate token in sequence 0"),
+        (r#"[{"path": "pte/dataset.safetensors"}, {"path": "grid/dataset.safetensors"}]"#, "used twice"),
+        (r#"[{"path": "pte/dataset.safetensors", "policies": ["best"]}]"#, "capacity.datasets[0].policies"),
+    ] {
+        std::fs::write(&cfg, config(datasets)).unwrap();
+        let bad_out = dir.join("bad-out");
+        let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", bad_out.to_str().unwrap(), "--no-plot"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{datasets}: {err}");
+        assert!(err.contains(expected), "{datasets}: {err}");
+        assert!(!bad_out.join("checkpoint.jsonl").exists(), "{datasets}: a point ran");
+    }
+}
