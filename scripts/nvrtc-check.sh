@@ -4,7 +4,7 @@
 # failure. Catches kernel source that NVRTC rejects before it reaches a GPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --nvrtc
+bash scripts/setup.sh
 venv=target/nvrtc-venv
 if ! compgen -G "$venv/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13" >/dev/null; then
   python3 -m venv "$venv"

@@ -3,7 +3,6 @@
 # Debian/Ubuntu: apt-get. Elsewhere: prints what to install and fails.
 #   bash scripts/setup.sh          what the build, the tests and the main job need
 #   bash scripts/setup.sh --gate   also valgrind, for the instruction-count gate (scripts/bench-gate.sh)
-#   bash scripts/setup.sh --nvrtc  also python3-venv, for installing NVRTC from PyPI (scripts/nvrtc-check.sh)
 set -euo pipefail
 
 # Debian package -> a file it provides (checked before installing).
@@ -17,9 +16,10 @@ if [ "${1:-}" = "--gate" ]; then
   # Instruction-count regression gate (benches/gate.rs runs under callgrind).
   NEEDED[valgrind]=/usr/bin/valgrind
 fi
-if [ "${1:-}" = "--nvrtc" ]; then
-  # A virtual environment with pip, for NVRTC from PyPI (the CUDA kernels compile without a GPU).
-  # (Debian ships ensurepip, which venv needs, only in pythonX.Y-venv.)
+# A virtual environment with pip: the Python package's tests (scripts/test-python.sh: maturin, numpy and
+# pytest from PyPI) and NVRTC from PyPI (scripts/nvrtc-check.sh). Debian ships ensurepip, which venv needs,
+# only in pythonX.Y-venv.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   NEEDED[python3-venv]=$(python3 -c 'import sys; print(f"/usr/lib/python3.{sys.version_info.minor}/ensurepip/__main__.py")' 2>/dev/null || echo /nonexistent)
 fi
 

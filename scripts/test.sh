@@ -8,3 +8,5 @@ bash scripts/setup.sh
 cargo test --workspace --all-targets "$@"
 # The standard-library Python reader (scripts/read_boltz.py): valid files, every malformed variant, the CLI.
 python3 -m unittest discover -s scripts/tests
+# The Python package (python/): built into a throwaway venv, its pytest suite against the CLI.
+bash scripts/test-python.sh

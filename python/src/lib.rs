@@ -1,0 +1,388 @@
+//! `boltzformer._native`: the Rust side of the `boltzformer` Python package.
+//!
+//! It exposes the library, not the CLI: datasets become `boltz_core::Dataset`s through the same readers and
+//! checks as `boltz memorize --dataset` (`format::dataset_from_arrays`, `construction::check_dataset`),
+//! models are built by `boltz_harness::construction::build` and run through the one backend dispatch
+//! (`boltz_harness::backends::dispatch`), so a NumPy dataset gives the same report here as through the CLI.
+//! Long computations release the GIL. Every error is a `boltzformer.BoltzError` (a `ValueError`) carrying
+//! the Rust message. The Python-facing API (argument conversion, `mpmath`, `to_torch`) is in
+//! `python/boltzformer/__init__.py`.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use boltz_bigfloat::BigReal;
+use boltz_core::exact::{ExactConvert, ExactFloat};
+use boltz_core::format::{self, Encoding, Outputs, Rounding};
+use boltz_core::npy::{NpyArray, NpyData};
+use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
+use boltz_harness::backends::{self, BackendKind, Job, Precision};
+use boltz_harness::construction::{self, BuildOptions, ConstructionKind, RunOn};
+use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+create_exception!(_native, BoltzError, PyValueError, "An error of the boltzformer library (its message is the Rust error chain).");
+
+type Result<T> = std::result::Result<T, PyErr>;
+
+/// The Rust error chain (`a: b: c`) as a `BoltzError`.
+fn err(e: impl Into<anyhow::Error>) -> PyErr {
+    BoltzError::new_err(format!("{:#}", e.into()))
+}
+
+/// A NumPy float64 array as the `.npy` reader's array (shape and row-major values).
+fn float_array(a: &PyReadonlyArrayDyn<'_, f64>) -> NpyArray {
+    NpyArray { shape: a.shape().to_vec(), data: NpyData::Float(a.as_array().iter().copied().collect()) }
+}
+
+/// A NumPy int64 array as the `.npy` reader's array.
+fn int_array(a: &PyReadonlyArrayDyn<'_, i64>) -> NpyArray {
+    NpyArray { shape: a.shape().to_vec(), data: NpyData::Int(a.as_array().iter().copied().collect()) }
+}
+
+/// A dataset from NumPy arrays, read and checked exactly as `boltz memorize --dataset` reads an `.npz`
+/// (shapes, NaN/inf, empty data; then the data report: no token twice in a sequence, consistent targets
+/// for permuted sequences).
+fn dataset(
+    inputs: &PyReadonlyArrayDyn<'_, f64>,
+    targets: Option<&PyReadonlyArrayDyn<'_, f64>>,
+    labels: Option<&PyReadonlyArrayDyn<'_, i64>>,
+) -> anyhow::Result<Dataset<f64>> {
+    let x = float_array(inputs);
+    let data = match (targets, labels) {
+        (Some(t), None) => format::dataset_from_arrays(&x, &float_array(t), Outputs::Targets, "inputs", "targets")?,
+        (None, Some(l)) => format::dataset_from_arrays(&x, &int_array(l), Outputs::Labels, "inputs", "labels")?,
+        (Some(_), Some(_)) => bail!("give targets or labels, not both"),
+        (None, None) => bail!("give targets [N, n, d] or integer labels [N, n]"),
+    };
+    construction::check_dataset(&data).context("the data violates what the constructions need")?;
+    Ok(data)
+}
+
+fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
+    match requested {
+        Some(0) => bail!("threads must be at least 1"),
+        t => boltz_harness::resources::threads(t, "threads"),
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> anyhow::Result<T> {
+    s.parse().map_err(|e: String| anyhow!("{what}: {e}"))
+}
+
+/// The backend and precision, checked (and the device probed) before any work.
+fn backend(kind: &str, precision: &str) -> anyhow::Result<(BackendKind, Precision)> {
+    let kind: BackendKind = parse("backend", kind)?;
+    let precision: Precision = parse("precision", precision)?;
+    backends::check(kind, precision)?;
+    backends::probe(kind)?;
+    Ok((kind, precision))
+}
+
+/// A model (any construction, or any file in the boltzformer format), kept exactly.
+#[pyclass(module = "boltzformer._native", name = "Model", frozen)]
+struct Model {
+    model: CoreModel<BigReal>,
+    /// The build record (`memorize` only): construction, bits, exact memorization and its report, JSON.
+    build: Option<String>,
+}
+
+/// Runs a model on a batch and returns its outputs exactly (whatever the element type).
+struct ForwardOn<'a> {
+    model: &'a CoreModel<BigReal>,
+    inputs: &'a Batch<f64>,
+}
+
+impl Job for ForwardOn<'_> {
+    type Output = Vec<ExactFloat>;
+    fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> anyhow::Result<Self::Output> {
+        let m: CoreModel<T> = self.model.convert()?;
+        let x: Batch<T> = self.inputs.convert()?;
+        let out = backend.run(&m, &x)?;
+        Ok(out.as_slice().iter().map(ExactConvert::to_exact).collect())
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Token dimension d.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    /// What built the model (`one-layer`, `yun`, … or what the file says).
+    #[getter]
+    fn construction(&self) -> String {
+        self.model.info().construction.clone()
+    }
+
+    /// `{"blocks": …, "attention": …, "ffn": …}` layer counts.
+    #[getter]
+    fn layers(&self) -> Result<String> {
+        serde_json::to_string(&self.model.layer_count()).map_err(err)
+    }
+
+    /// `{"dense": …, "factored": …}` parameter counts.
+    #[getter]
+    fn params(&self) -> Result<String> {
+        serde_json::to_string(&self.model.param_count()).map_err(err)
+    }
+
+    /// The build record as JSON (None for a loaded model).
+    #[getter]
+    fn build_json(&self) -> Option<String> {
+        self.build.clone()
+    }
+
+    /// The file format's metadata (`format`, `kind`, `dim`, `blocks`, `blocks.{b}.attn.*`, `construction*`).
+    fn metadata(&self) -> std::collections::BTreeMap<String, String> {
+        format::model_to_dict(&self.model).metadata
+    }
+
+    /// Every tensor under its documented name: `{name: (shape, [exact hex-float strings])}`.
+    fn tensors_exact(&self) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<String>)> {
+        format::model_to_dict(&self.model)
+            .tensors
+            .into_iter()
+            .map(|(name, (shape, values))| (name, (shape, values.iter().map(|v| v.to_exact().to_string()).collect())))
+            .collect()
+    }
+
+    /// Runs the model on `inputs` (float64 `[N, n, d]`) on `backend` at `precision` (`f32`, `f64` or
+    /// `bits=N`): the outputs as exact hex-float strings, row-major. The model and the inputs are rounded to
+    /// the precision first, as every backend run does.
+    #[pyo3(signature = (inputs, backend, precision, threads=None))]
+    fn forward_exact(
+        &self,
+        py: Python<'_>,
+        inputs: PyReadonlyArrayDyn<'_, f64>,
+        backend: &str,
+        precision: &str,
+        threads: Option<usize>,
+    ) -> Result<Vec<String>> {
+        let threads = self::threads(threads).map_err(err)?;
+        let (kind, precision) = self::backend(backend, precision).map_err(err)?;
+        let [b, n, d] = inputs.shape()[..] else {
+            return Err(err(anyhow!("inputs: expected shape [N, n, d], got {:?}", inputs.shape())));
+        };
+        if d != self.model.dim() {
+            return Err(err(anyhow!("inputs have d = {d} but the model's token dimension is {}", self.model.dim())));
+        }
+        let values: Vec<f64> = inputs.as_array().iter().copied().collect();
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(err(anyhow!("inputs[{}, {}, {}] is not finite ({})", i / (n * d), (i / d) % n, i % d, values[i])));
+        }
+        let batch = Batch::new(b, n, d, values).map_err(err)?;
+        let model = &self.model;
+        let out = py.detach(|| backends::dispatch(kind, precision, threads, ForwardOn { model, inputs: &batch })).map_err(err)?;
+        Ok(out.iter().map(ToString::to_string).collect())
+    }
+
+    /// Writes the model: `encoding` `exact` (JSON, any precision), `f64` or `f32` (safetensors; refused
+    /// where a value does not fit exactly).
+    #[pyo3(signature = (path, encoding="exact"))]
+    fn save(&self, py: Python<'_>, path: PathBuf, encoding: &str) -> Result<()> {
+        let encoding = match encoding {
+            "exact" => Encoding::Exact,
+            "f64" => Encoding::F64,
+            "f32" => Encoding::F32,
+            other => return Err(err(anyhow!("encoding: expected exact, f64 or f32, got {other:?}"))),
+        };
+        let model = &self.model;
+        py.detach(|| format::save_model(model, &path, encoding).with_context(|| format!("writing {}", path.display()))).map_err(err)
+    }
+}
+
+/// Builds `construction` on the dataset (`inputs` float64 `[N, n, d]` with `targets` float64 `[N, n, d]` or
+/// `labels` int64 `[N, n]`), checked first like `boltz memorize --dataset`; returns the model and its build
+/// record (JSON).
+#[pyfunction]
+#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", seed=0, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn memorize(
+    py: Python<'_>,
+    inputs: PyReadonlyArrayDyn<'_, f64>,
+    targets: Option<PyReadonlyArrayDyn<'_, f64>>,
+    labels: Option<PyReadonlyArrayDyn<'_, i64>>,
+    construction: &str,
+    policy: &str,
+    delta: &str,
+    seed: u64,
+    threads: Option<usize>,
+) -> Result<Model> {
+    let run = || -> anyhow::Result<(Dataset<f64>, BuildOptions)> {
+        let options = BuildOptions {
+            construction: parse::<ConstructionKind>("construction", construction)?,
+            policy: parse("policy", policy)?,
+            delta: delta.parse().map_err(|e| anyhow!("delta: {e}"))?,
+            seed,
+            threads: self::threads(threads)?,
+        };
+        Ok((dataset(&inputs, targets.as_ref(), labels.as_ref())?, options))
+    };
+    let (data, options) = run().map_err(err)?;
+    let built = py.detach(|| construction::build(&data, &options)).map_err(err)?;
+    let record = serde_json::json!({
+        "construction": options.construction,
+        "policy": options.policy.as_str(),
+        "seed": seed,
+        "dataset": { "N": data.inputs.shape()[0], "n": data.inputs.shape()[1], "d": data.inputs.shape()[2] },
+        "layers": built.model.layer_count(),
+        "params": built.model.param_count(),
+        "build_bits": built.bits,
+        "exact_at_build_bits": built.exact,
+        "report": built.report,
+        "fewest_bits": built.fewest_bits,
+        "summary": built.summary,
+    });
+    Ok(Model { model: built.model, build: Some(record.to_string()) })
+}
+
+/// Runs the model over the dataset on `backend` at `precision`: memorization (`tokens`, `decoded`,
+/// `accuracy`, `max_abs_error`, `log10_max_abs_error`) and the forward's seconds, as JSON.
+#[pyfunction]
+#[pyo3(signature = (model, inputs, targets=None, labels=None, *, backend="reference", precision="f64", threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn verify(
+    py: Python<'_>,
+    model: &Model,
+    inputs: PyReadonlyArrayDyn<'_, f64>,
+    targets: Option<PyReadonlyArrayDyn<'_, f64>>,
+    labels: Option<PyReadonlyArrayDyn<'_, i64>>,
+    backend: &str,
+    precision: &str,
+    threads: Option<usize>,
+) -> Result<String> {
+    let threads = self::threads(threads).map_err(err)?;
+    let (kind, precision) = self::backend(backend, precision).map_err(err)?;
+    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
+    check_dim(&model.model, &data).map_err(err)?;
+    let m = &model.model;
+    let (mem, seconds) = py.detach(|| backends::dispatch(kind, precision, threads, RunOn { model: m, data: &data })).map_err(err)?;
+    let record = serde_json::json!({ "backend": kind, "precision": precision, "memorization": mem, "forward_seconds": seconds });
+    Ok(record.to_string())
+}
+
+fn check_dim(model: &CoreModel<BigReal>, data: &Dataset<f64>) -> anyhow::Result<()> {
+    let d = data.inputs.shape()[2];
+    if model.dim() != d {
+        bail!("the model's token dimension is {} but the data has d = {d}", model.dim());
+    }
+    Ok(())
+}
+
+/// The fewest bits in `min_bits..=max_bits` at which every token still decodes when the model runs with
+/// weights, inputs and arithmetic at that precision (the bigfloat bisection of `boltz verify --bisect`), as
+/// JSON (`fewest`, `probes`, `monotone`, …).
+#[pyfunction]
+#[pyo3(signature = (model, inputs, targets=None, labels=None, *, min_bits=8, max_bits=4096, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn fewest_bits(
+    py: Python<'_>,
+    model: &Model,
+    inputs: PyReadonlyArrayDyn<'_, f64>,
+    targets: Option<PyReadonlyArrayDyn<'_, f64>>,
+    labels: Option<PyReadonlyArrayDyn<'_, i64>>,
+    min_bits: u64,
+    max_bits: u64,
+    threads: Option<usize>,
+) -> Result<String> {
+    let threads = self::threads(threads).map_err(err)?;
+    if min_bits < 2 || max_bits > boltz_bigfloat::MAX_BITS || min_bits >= max_bits {
+        return Err(err(anyhow!("need 2 ≤ min_bits < max_bits ≤ {}, got {min_bits}..={max_bits}", boltz_bigfloat::MAX_BITS)));
+    }
+    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
+    check_dim(&model.model, &data).map_err(err)?;
+    let m = &model.model;
+    let search = py.detach(|| boltz_construct::verify::fewest_bits_to_memorize(m, &data, min_bits, max_bits, threads)).map_err(err)?;
+    serde_json::to_string(&search).map_err(err)
+}
+
+/// Reads a model in the boltzformer format (safetensors or exact JSON, from any writer), exactly.
+#[pyfunction]
+fn load(py: Python<'_>, path: PathBuf) -> Result<Model> {
+    let model = py
+        .detach(|| format::load_model::<BigReal>(&path, Rounding::Forbid).with_context(|| format!("reading {}", path.display())))
+        .map_err(err)?;
+    Ok(Model { model, build: None })
+}
+
+/// Reads a dataset file as `boltz memorize --dataset` does (boltz format, `.npz`, or `.npy` inputs with
+/// `labels`/`targets` `.npy`), checked; returns (inputs, targets) as flat float64 arrays and the shape.
+#[pyfunction]
+#[pyo3(signature = (path, labels=None, targets=None))]
+#[allow(clippy::type_complexity)]
+fn load_dataset<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    labels: Option<PathBuf>,
+    targets: Option<PathBuf>,
+) -> Result<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>, [usize; 3])> {
+    let data = py.detach(|| construction::read_dataset_file("dataset", &path, labels.as_deref(), targets.as_deref())).map_err(err)?;
+    let shape = data.inputs.shape();
+    Ok((PyArray1::from_slice(py, data.inputs.as_slice()), PyArray1::from_slice(py, data.targets.as_slice()), shape))
+}
+
+/// Writes a dataset (float64 `inputs` and `targets` `[N, n, d]`) in the boltzformer format (`f64`
+/// safetensors or `exact` JSON), checked first.
+#[pyfunction]
+#[pyo3(signature = (path, inputs, targets=None, labels=None, encoding="f64"))]
+fn save_dataset(
+    py: Python<'_>,
+    path: PathBuf,
+    inputs: PyReadonlyArrayDyn<'_, f64>,
+    targets: Option<PyReadonlyArrayDyn<'_, f64>>,
+    labels: Option<PyReadonlyArrayDyn<'_, i64>>,
+    encoding: &str,
+) -> Result<()> {
+    let encoding = match encoding {
+        "exact" => Encoding::Exact,
+        "f64" => Encoding::F64,
+        other => return Err(err(anyhow!("encoding: expected f64 or exact, got {other:?}"))),
+    };
+    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
+    py.detach(|| format::save_dataset(&data, &path, encoding).with_context(|| format!("writing {}", path.display()))).map_err(err)
+}
+
+/// The exact value of a hex-float string as `(negative, mantissa hex, exponent)` (parsed by the same code
+/// as every exact file): `±int(mantissa, 16) · 2^exponent`.
+#[pyfunction]
+fn parse_exact(s: &str) -> Result<(bool, String, i64)> {
+    let x = ExactFloat::parse(s).map_err(err)?;
+    let text = x.to_string();
+    let digits = text.trim_start_matches('-').trim_start_matches("0x");
+    let mantissa = digits.split('p').next().unwrap_or("0").to_string();
+    Ok((x.is_negative(), mantissa, x.exponent()))
+}
+
+/// The names the API accepts: constructions, policies, backends.
+#[pyfunction]
+fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("construction", ConstructionKind::ALL.map(ConstructionKind::as_str).to_vec())?;
+    d.set_item("policy", boltz_construct::Policy::ALL.map(boltz_construct::Policy::as_str).to_vec())?;
+    d.set_item("backend", BackendKind::ALL.map(BackendKind::name).to_vec())?;
+    Ok(d)
+}
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("BoltzError", m.py().get_type::<BoltzError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("REVISION", boltz_harness::meta::LONG_VERSION)?;
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(memorize, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(fewest_bits, m)?)?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(save_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_exact, m)?)?;
+    m.add_function(wrap_pyfunction!(choices, m)?)?;
+    Ok(())
+}
