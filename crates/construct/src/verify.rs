@@ -8,13 +8,43 @@ use boltz_core::{Backend, Batch, Dataset, Memorization, Model, Real, Result};
 /// not even fit `T`; an [`boltz_core::Error::Overflow`], that the forward left `T`'s range. The one place
 /// that runs a built model on a backend (the CLI, the experiments and the construction suite use it).
 pub fn run_and_measure<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Dataset<f64>, backend: &B) -> Result<(Memorization, f64)> {
+    let (m, seconds) = run_and_time(model, data, backend, 1)?;
+    Ok((m, seconds[0]))
+}
+
+/// [`run_and_measure`] with the forward repeated `repeats` (≥ 1) times on the one prepared model: the
+/// memorization of the first forward and the seconds of every forward, in order (for a median and a
+/// spread). Every repeat must give the same outputs (backends are deterministic); a repeat that differs is
+/// an error.
+pub fn run_and_time<T: Real, B: Backend<T>>(
+    model: &Model<BigReal>,
+    data: &Dataset<f64>,
+    backend: &B,
+    repeats: usize,
+) -> Result<(Memorization, Vec<f64>)> {
     let m: Model<T> = model.convert()?;
     let x: Batch<T> = data.inputs.convert()?;
     let y: Batch<T> = data.targets.convert()?;
     let prepared = backend.prepare(&m)?;
-    let start = std::time::Instant::now();
-    let out = backend.forward(&prepared, &x)?;
-    let seconds = start.elapsed().as_secs_f64();
+    let mut seconds = Vec::with_capacity(repeats.max(1));
+    let mut first: Option<Batch<T>> = None;
+    for _ in 0..repeats.max(1) {
+        let start = std::time::Instant::now();
+        let out = backend.forward(&prepared, &x)?;
+        seconds.push(start.elapsed().as_secs_f64());
+        match &first {
+            None => first = Some(out),
+            Some(f) if f.as_slice() != out.as_slice() => {
+                return Err(boltz_core::Error::Backend {
+                    backend: backend.name(),
+                    op: "repeated forward",
+                    message: "a repeat gave different outputs from the first forward on the same prepared model".into(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let out = first.ok_or(boltz_core::Error::InvalidParameter { name: "repeats".into(), reason: "at least one forward".into() })?;
     Ok((Memorization::measure(&out, &y)?, seconds))
 }
 
@@ -46,4 +76,27 @@ pub fn fewest_bits_to_memorize_with(
         on_probe(out.as_slice().first().map_or(0, BigReal::bits), held);
         held
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ContextualOptions, Memorizer, Policy};
+    use boltz_core::{DatasetSpec, ReferenceBackend};
+
+    /// Repeated forwards of one prepared model: one timing each, and the memorization of a single run.
+    #[test]
+    fn repeats_time_every_forward_and_measure_the_same_memorization() {
+        let spec = DatasetSpec { sequences: 6, length: 4, dim: 3, vocab: 8, ..Default::default() };
+        let data = Dataset::<f64>::generate(&spec).expect("dataset");
+        let m =
+            Memorizer::build(&data, &ContextualOptions { policy: Policy::FewestBits, threads: 1, ..Default::default() }).expect("build");
+        let (once, _) = run_and_measure::<f64, _>(&m.model, &data, &ReferenceBackend).expect("one run");
+        let (repeated, seconds) = run_and_time::<f64, _>(&m.model, &data, &ReferenceBackend, 4).expect("repeats");
+        assert_eq!(once, repeated);
+        assert_eq!(seconds.len(), 4);
+        assert!(seconds.iter().all(|s| s.is_finite() && *s >= 0.0));
+        // Zero repeats still run (and time) one forward.
+        assert_eq!(run_and_time::<f32, _>(&m.model, &data, &ReferenceBackend, 0).expect("one forward").1.len(), 1);
+    }
 }

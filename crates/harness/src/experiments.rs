@@ -187,8 +187,31 @@ impl PointResult {
     }
 }
 
-/// One run of a built model rounded to the backend's element type over the whole dataset: the fraction of
-/// tokens decoded and the milliseconds of the forward (after `prepare`), from that one forward.
+/// The largest numerical ranks of the attention products over the model's heads (SVD by LAPACK; `None`
+/// in a build without the `blas` feature, or when the SVD failed).
+fn attention_rank(model: &boltz_core::Model<boltz_bigfloat::BigReal>) -> Option<crate::rows::AttentionRank> {
+    #[cfg(feature = "blas")]
+    {
+        let heads = boltz_blas::rank_report(model).ok()?;
+        Some(crate::rows::AttentionRank {
+            attention_heads: heads.len(),
+            rank_key_query_max: heads.iter().map(|h| h.key_query.numerical_rank).max().unwrap_or(0),
+            rank_value_output_max: heads.iter().map(|h| h.value_output.numerical_rank).max().unwrap_or(0),
+        })
+    }
+    #[cfg(not(feature = "blas"))]
+    {
+        let _ = model;
+        None
+    }
+}
+
+/// Forwards per configured backend run: the latency is their median, with the minimum and maximum.
+pub const LATENCY_REPEATS: usize = 5;
+
+/// A built model rounded to the backend's element type, prepared once and run [`LATENCY_REPEATS`] times
+/// over the whole dataset (one batched forward each): the fraction of tokens decoded and the milliseconds
+/// of every forward.
 struct MeasureRun<'a> {
     model: &'a boltz_core::Model<boltz_bigfloat::BigReal>,
     ds: &'a Dataset<f64>,
@@ -197,10 +220,23 @@ struct MeasureRun<'a> {
 impl Job for MeasureRun<'_> {
     /// The inner error is a property of the run (the model does not fit the format: recorded in the
     /// row); the outer one means the backend could not run at all (the point fails).
-    type Output = boltz_core::Result<(f64, f64)>;
+    type Output = boltz_core::Result<(f64, Vec<f64>)>;
 
     fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> Result<Self::Output> {
-        Ok(boltz_construct::verify::run_and_measure(self.model, self.ds, backend).map(|(m, s)| (m.accuracy, s * 1e3)))
+        Ok(boltz_construct::verify::run_and_time(self.model, self.ds, backend, LATENCY_REPEATS)
+            .map(|(m, s)| (m.accuracy, s.iter().map(|t| t * 1e3).collect())))
+    }
+}
+
+/// The median of a non-empty sample (the mean of the middle two for an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let k = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[k]
+    } else {
+        (s[k - 1] + s[k]) / 2.0
     }
 }
 
@@ -217,11 +253,15 @@ fn backend_runs(
             let measured = dispatch(run.backend, run.precision, threads, MeasureRun { model, ds })
                 .with_context(|| format!("running the model on {} {}", run.backend.name(), run.precision))?;
             let (values, error) = value_or_reason(measured);
+            let times = values.as_ref().map(|v| v.1.as_slice()).filter(|t| !t.is_empty());
             Ok(BackendRunRow {
                 backend: run.backend.name().to_string(),
                 precision: run.precision.to_string(),
-                accuracy: values.map(|v| v.0),
-                latency_ms: values.map(|v| v.1),
+                accuracy: values.as_ref().map(|v| v.0),
+                latency_ms: times.map(median),
+                latency_min_ms: times.map(|t| t.iter().copied().fold(f64::INFINITY, f64::min)),
+                latency_max_ms: times.map(|t| t.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+                repeats: times.map(<[f64]>::len),
                 error,
             })
         })
@@ -269,6 +309,7 @@ fn yun_point(
             build_bits: r.bits,
             build_seconds: r.build_seconds,
             latency_bigfloat_ms: r.verify_seconds * 1e3,
+            attention_rank: attention_rank(&y.model),
             runs,
             bits: bits.as_ref().map(BitsSearchFields::from),
             one_layer: None,
@@ -416,6 +457,7 @@ fn one_layer_point(
         build_bits: r.build_bits,
         build_seconds: r.build_seconds,
         latency_bigfloat_ms: r.verify_seconds * 1e3,
+        attention_rank: attention_rank(&m.model),
         runs,
         bits: search.as_ref().map(BitsSearchFields::from),
         one_layer: Some(OneLayerFields {

@@ -85,6 +85,10 @@ pub struct Built {
     /// Milliseconds of the arbitrary-precision forward over the dataset at `build_bits`.
     #[serde(deserialize_with = "nan_if_null")]
     pub latency_bigfloat_ms: f64,
+    /// The ranks of the attention products (absent in files before they were recorded, and in builds
+    /// without the `blas` feature).
+    #[serde(flatten)]
+    pub attention_rank: Option<AttentionRank>,
     /// The model on every configured backend and element type, in the configuration's order.
     pub runs: Vec<BackendRunRow>,
     /// The fewest-bits search, where it ran.
@@ -98,6 +102,18 @@ pub struct Built {
     pub yun: Option<YunFields>,
 }
 
+/// The numerical ranks of every head's `W_Kᵀ W_Q` and `W_Vᵀ W_Oᵀ` (`d × d`; SVD in f64 by LAPACK, singular
+/// values above `max(rows, cols) · ε · σ₁`), as their largest over the heads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttentionRank {
+    /// Attention heads in the model (over all blocks).
+    pub attention_heads: usize,
+    /// The largest numerical rank of `W_Kᵀ W_Q` over the heads (1 for the rank-1 construction).
+    pub rank_key_query_max: usize,
+    /// The largest numerical rank of `W_Vᵀ W_Oᵀ` over the heads.
+    pub rank_value_output_max: usize,
+}
+
 /// The model rounded to one configured backend's element type (the suite's `backends`), run once over the
 /// dataset: the fraction of tokens decoded and the forward's latency, or, when the run was impossible
 /// (weights or activations overflow the format), both `null` and the reason.
@@ -109,8 +125,18 @@ pub struct BackendRunRow {
     pub precision: String,
     /// Fraction of the N·n tokens that decode to their label.
     pub accuracy: Option<f64>,
-    /// Milliseconds of the one forward over the whole dataset (after `prepare`).
+    /// Milliseconds of one forward over the whole dataset (after `prepare`): the median of `repeats`
+    /// forwards of the one prepared model (files before the repeats: the one forward).
     pub latency_ms: Option<f64>,
+    /// The fastest of the `repeats` forwards (absent in files before the repeats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_min_ms: Option<f64>,
+    /// The slowest of the `repeats` forwards (absent in files before the repeats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_max_ms: Option<f64>,
+    /// Forwards timed ([`crate::experiments::LATENCY_REPEATS`]; absent in files before the repeats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<usize>,
     /// Why `accuracy` and `latency_ms` are null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -395,11 +421,15 @@ mod tests {
                 build_bits: 200,
                 build_seconds: 0.5,
                 latency_bigfloat_ms: 3.0,
+                attention_rank: Some(AttentionRank { attention_heads: 1, rank_key_query_max: 1, rank_value_output_max: 1 }),
                 runs: vec![BackendRunRow {
                     backend: "reference".into(),
                     precision: "f64".into(),
                     accuracy: Some(1.0),
                     latency_ms: Some(0.5),
+                    latency_min_ms: Some(0.4),
+                    latency_max_ms: Some(0.7),
+                    repeats: Some(5),
                     error: None,
                 }],
                 bits: Some(BitsSearchFields {
