@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 . scripts/openblas-env.sh
 bash scripts/setup.sh
 rm -rf target/criterion
-cargo bench --quiet --bench cpu --bench blas -- --warm-up-time 1 --measurement-time 1 >target/bench-track.log 2>&1 || {
+cargo bench --quiet --bench cpu --bench blas -- --warm-up-time 1 --measurement-time 1 --noplot >target/bench-track.log 2>&1 || {
   cat target/bench-track.log
   exit 2
 }

@@ -50,13 +50,20 @@ pub(crate) enum Command {
         dir: PathBuf,
     },
     /// Draw the wall-clock history of the benches (results/bench-history.jsonl, appended by
-    /// `scripts/bench-track.sh --record`) as bench_history.png/.svg.
+    /// `scripts/bench-track.sh --record`) as bench_history (ratios over commits, with the baseline and the
+    /// failing threshold) and throughput (GFLOP/s per backend against the GEMM ceiling), PNG/SVG/PDF.
     PlotHistory {
         /// The history file (one JSON record per line).
         file: PathBuf,
-        /// Directory for the chart.
+        /// Directory for the charts (`bench_history` and `throughput`).
         #[arg(long, default_value = "results")]
         out: PathBuf,
+        /// The committed ratio baseline and its failing factor (`lower`), for the thresholds.
+        #[arg(long, default_value = "results/bench-baselines/ratios.json")]
+        baseline: PathBuf,
+        /// The measured GEMM ceiling (OpenBLAS sgemm/dgemm GFLOP/s), for the throughput chart.
+        #[arg(long, default_value = "results/backends/gemm-ceiling.json")]
+        ceiling: PathBuf,
     },
     /// Merge shard files (`<experiment>.shard-i-of-k.json`) in a directory into whole result files.
     Merge {
@@ -303,9 +310,14 @@ pub(crate) struct BenchArgs {
     /// f32 or f64, bits=N with --backend bigfloat (with --all: a comma-separated list, e.g. f32,f64).
     #[arg(long, value_parser = parse_precision, value_delimiter = ',', default_value = "f32")]
     pub(crate) precision: Vec<Precision>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; with --all: a comma-separated list, e.g. 1,2, compared side by
+    /// side).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) threads: Vec<usize>,
+    /// With --all: also write the comparison table as CSV to this file (one row per workload × backend ×
+    /// precision × threads).
     #[arg(long)]
-    pub(crate) threads: Option<usize>,
+    pub(crate) csv: Option<PathBuf>,
     /// Timed forwards after one warm-up forward.
     #[arg(long, default_value_t = 5)]
     pub(crate) repeats: usize,

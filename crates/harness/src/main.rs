@@ -47,12 +47,18 @@ fn run(cli: Cli) -> Result<bool> {
             }
             Ok(true)
         }
-        Command::PlotHistory { file, out } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let chart = charts::history_chart(&text).with_context(|| file.display().to_string())?;
+        Command::PlotHistory { file, out, baseline, ceiling } => {
+            let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let text = read(&file)?;
+            let base = charts::Baseline::parse(&read(&baseline)?).with_context(|| baseline.display().to_string())?;
+            let history = charts::history_chart(&text, &base).with_context(|| file.display().to_string())?;
+            let throughput = charts::throughput_chart(&text, &read(&ceiling)?)
+                .with_context(|| format!("{} with {}", file.display(), ceiling.display()))?;
             let out = OutDir::lock(&out)?;
-            for f in charts::draw(&chart, out.path())? {
-                errln!("drew {}", f.display());
+            for chart in [history, throughput] {
+                for f in charts::draw(&chart, out.path())? {
+                    errln!("drew {}", f.display());
+                }
             }
             Ok(true)
         }

@@ -322,6 +322,46 @@ fn bench_all_is_the_whole_table_in_one_document() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("runs f32 or f64") && o.stdout.is_empty());
 }
 
+/// `bench --all` compares backends, types and thread counts in one table (median, spread, GFLOP/s; the
+/// fastest cell starred) and writes the same rows as CSV; min ≤ median ≤ max in every row.
+#[test]
+fn bench_all_prints_a_comparison_table_and_writes_csv() {
+    let dir = tmp("bench-table");
+    let csv = dir.join("table.csv");
+    let args = ["bench", "--all", "--backend", "cpu", "--precision", "f32,f64", "--batch", "1", "--repeats", "3", "--threads", "1,2"];
+    let o = boltz(&[&args[..], &["--csv", csv.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    for w in boltz_core::workloads::WORKLOADS {
+        assert!(table.contains(&format!("[{}, batch 1]", w.name)), "{table}");
+    }
+    assert!(
+        table.contains("threads=1") && table.contains("threads=2") && table.contains("cpu f32") && table.contains("cpu f64"),
+        "{table}"
+    );
+    assert_eq!(
+        table.matches('*').count(),
+        boltz_core::workloads::WORKLOADS.len() + 1,
+        "one fastest cell per workload (and the header's *): {table}"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "workload,backend,precision,threads,batch,median_ms,min_ms,max_ms,spread_pct,gflops,peak_rss_bytes");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), boltz_core::workloads::WORKLOADS.len() * 2 * 2);
+    for r in &rows {
+        let num = |i: usize| r[i].parse::<f64>().unwrap();
+        assert!(num(6) <= num(5) && num(5) <= num(7), "min ≤ median ≤ max: {r:?}");
+        assert!((num(8) - 100.0 * (num(7) - num(6)) / num(5)).abs() < 1e-2, "{r:?}");
+    }
+    assert_eq!(rows.iter().filter(|r| r[3] == "2").count(), rows.len() / 2);
+    // --csv needs --all; one --threads value without --all.
+    assert_eq!(boltz(&["bench", "--workload", "practical", "--csv", csv.to_str().unwrap()]).status.code(), Some(2));
+    let o = boltz(&["bench", "--workload", "practical", "--threads", "1,2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--threads takes one value"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// The `blas` device entry of a bench record.
 fn blas_device(v: &Value) -> Value {
     v["meta"]["devices"].as_array().unwrap().iter().find(|d| d["backend"] == "blas").cloned().expect("a blas device entry")
@@ -633,6 +673,9 @@ fn assert_complete(path: &Path) {
         }
         "png" => assert!(bytes.len() > 12 && bytes[bytes.len() - 8..bytes.len() - 4] == *b"IEND", "{name}: truncated PNG"),
         "svg" => assert!(String::from_utf8_lossy(&bytes).trim_end().ends_with("</svg>"), "{name}: truncated SVG"),
+        "pdf" => {
+            assert!(bytes.starts_with(b"%PDF") && String::from_utf8_lossy(&bytes).trim_end().ends_with("%%EOF"), "{name}: truncated PDF")
+        }
         "jsonl" => {
             let text = String::from_utf8_lossy(&bytes);
             let whole = text.rsplit_once('\n').map_or("", |(w, _)| w);

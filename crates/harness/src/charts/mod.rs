@@ -1,280 +1,127 @@
-//! Paper-style charts drawn from result files (PNG and SVG, embedded DejaVu font, log axes where growth
-//! is exponential). Charts are only ever drawn from the JSON, so `boltz plot` can redraw them.
+//! Paper-style charts drawn from result files, only ever from the JSON (so `boltz plot` can redraw them).
+//!
+//! A [`Chart`] is data: panels of [`Series`], each with a [`style::Look`] chosen by what the series *is*
+//! (construction → colour, backend → marker, precision or formula → line; see [`style`]). Measured values
+//! that are absent because a run failed are never drawn as a number: they are listed in
+//! [`Series::failed`] and marked ✕. [`render::draw`] writes PNG (2×), SVG and PDF.
 
-use std::path::{Path, PathBuf};
-use std::sync::Once;
+pub mod render;
+pub mod style;
+
+use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
-use plotters::coord::types::RangedCoordf64;
-use plotters::prelude::*;
 use serde_json::Value;
 
+pub use render::draw;
+use style::{Dash, Hue, Look, Marker};
+
+use crate::config::SuiteConfig;
 use crate::experiments::ResultFile;
 use crate::rows::{self, ApproximationRow, Built, ConstructionRow, OneLayerFields, SeparationRow};
 
-static FONT: Once = Once::new();
-
-fn register_font() {
-    FONT.call_once(|| {
-        // The embedded font makes bitmap text independent of system fontconfig.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
-    });
-}
-
-/// How a series is drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Style {
-    /// Measured values: line and markers.
-    Measured,
-    /// Formulas and references: a line only.
-    Formula,
-    /// Points only (values that depend on more than the x variable).
-    Scatter,
-}
-
-/// One named series.
-#[derive(Clone, Debug)]
+/// One named series of a panel.
+#[derive(Clone, Debug, Default)]
 pub struct Series {
-    /// Legend entry.
+    /// Legend entry (what a reader should see, never an internal name).
     pub name: String,
-    /// `(x, y)` points (non-finite and, on log axes, non-positive values are dropped).
+    /// Colour, marker and line.
+    pub look: Look,
+    /// `(x, y)` points (non-finite and, on log axes, non-positive values are not drawn).
     pub points: Vec<(f64, f64)>,
-    /// Style.
-    pub style: Style,
+    /// `(x, min, max)` whiskers (the spread of repeated measurements).
+    pub spread: Vec<(f64, f64, f64)>,
+    /// x positions where the measured value is absent because the run failed (drawn ✕ on the floor).
+    pub failed: Vec<f64>,
+    /// Points only, no joining line (values that depend on more than the x variable).
+    pub scatter: bool,
 }
 
-/// A chart.
-#[derive(Clone, Debug)]
-pub struct Chart {
-    /// File stem (`depth_vs_n` → `depth_vs_n.png` + `.svg`).
-    pub name: String,
-    /// Caption.
+impl Series {
+    /// A measured series.
+    pub fn measured(name: impl Into<String>, look: Look, points: Vec<(f64, f64)>) -> Self {
+        Self { name: name.into(), look, points, ..Default::default() }
+    }
+
+    /// Whether this series shows measurements (it has markers) rather than a formula or bound.
+    pub fn is_measured(&self) -> bool {
+        self.look.marker != Marker::None
+    }
+}
+
+impl Default for Look {
+    fn default() -> Self {
+        Look::formula(Hue::Reference)
+    }
+}
+
+/// One axis.
+#[derive(Clone, Debug, Default)]
+pub struct Axis {
+    /// Description, with the unit.
+    pub label: String,
+    /// Logarithmic.
+    pub log: bool,
+    /// A fixed range (else the data's, padded).
+    pub range: Option<(f64, f64)>,
+}
+
+impl Axis {
+    /// A linear axis.
+    pub fn linear(label: impl Into<String>) -> Self {
+        Self { label: label.into(), log: false, range: None }
+    }
+    /// A logarithmic axis.
+    pub fn log(label: impl Into<String>) -> Self {
+        Self { label: label.into(), log: true, range: None }
+    }
+}
+
+/// One plot area.
+#[derive(Clone, Debug, Default)]
+pub struct Panel {
+    /// Heading (empty for a one-panel chart).
     pub title: String,
-    /// X axis description.
-    pub x_label: String,
-    /// Y axis description.
-    pub y_label: String,
-    /// Log x axis.
-    pub x_log: bool,
-    /// Log y axis.
-    pub y_log: bool,
+    /// X axis.
+    pub x: Axis,
+    /// Y axis.
+    pub y: Axis,
     /// The series.
     pub series: Vec<Series>,
     /// Names of categorical x positions `1, 2, …` (empty: a numeric x axis).
     pub x_categories: Vec<String>,
+    /// Spread the measured series a little sideways, so that series with equal values stay visible (the
+    /// chart's subtitle says so).
+    pub dodge: bool,
 }
 
-const COLORS: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(127, 127, 127),
-    RGBColor(23, 190, 207),
-];
-
-/// The drawable points: finite, within ±1e300 (the axis padding must stay finite), and on log axes at
-/// least 1e-300 (log ticks of subnormal ranges never end). Values outside stay in the JSON, not in the chart.
-fn clean(points: &[(f64, f64)], x_log: bool, y_log: bool) -> Vec<(f64, f64)> {
-    let ok = |v: f64, log: bool| v.is_finite() && v.abs() <= 1e300 && (!log || v >= 1e-300);
-    points.iter().copied().filter(|&(x, y)| ok(x, x_log) && ok(y, y_log)).collect()
+/// A chart: a title, the fixed parameters, one to four panels and one legend.
+#[derive(Clone, Debug, Default)]
+pub struct Chart {
+    /// File stem (`depth_vs_n` → `depth_vs_n.png`, `.svg`, `.pdf`).
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Lines under the title: the fixed parameters, the seed, what one point is.
+    pub subtitle: Vec<String>,
+    /// The panels, side by side (four: 2 × 2).
+    pub panels: Vec<Panel>,
+    /// The legend text of the ✕ marks (what a failed run means here).
+    pub failed_note: Option<String>,
 }
 
-fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    if !lo.is_finite() {
-        return if log { (1.0, 10.0) } else { (0.0, 1.0) };
-    }
-    if log {
-        let (lo, hi) = if lo == hi { (lo / 2.0, hi * 2.0) } else { (lo, hi) };
-        (lo / 1.5, hi * 1.5)
-    } else {
-        let pad = if hi > lo { 0.08 * (hi - lo) } else { 1.0f64.max(hi.abs() * 0.1) };
-        (lo - pad, hi + pad)
-    }
-}
-
-/// A tick label: `1e-5`, `12`, `0.25` (scientific outside [1e-3, 1e5)).
-fn tick_label(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e5).contains(&a) {
-        format!("{v:.0e}")
-    } else if a >= 10.0 || v == v.round() {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn draw_on<DB: DrawingBackend, X, Y>(
-    root: &DrawingArea<DB, plotters::coord::Shift>,
-    chart: &Chart,
-    x: X,
-    y: Y,
-    legend: SeriesLabelPosition,
-) -> Result<()>
-where
-    X: AsRangedCoord<Value = f64>,
-    Y: AsRangedCoord<Value = f64>,
-    X::CoordDescType: ValueFormatter<f64>,
-    Y::CoordDescType: ValueFormatter<f64>,
-{
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing {}: {e:?}", chart.name);
-    root.fill(&WHITE).map_err(err)?;
-    let mut ctx = ChartBuilder::on(root)
-        .caption(&chart.title, ("sans-serif", 22))
-        .margin(18)
-        .x_label_area_size(48)
-        .y_label_area_size(78)
-        .build_cartesian_2d(x, y)
-        .map_err(err)?;
-    // Categorical x axes name their positions; numeric axes use the compact numbers of `tick_label`.
-    let x_tick = |v: &f64| {
-        if chart.x_categories.is_empty() {
-            return tick_label(*v);
-        }
-        let i = v.round();
-        if (v - i).abs() < 1e-6 && i >= 1.0 {
-            chart.x_categories.get(i as usize - 1).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
-    let y_tick = |v: &f64| tick_label(*v);
-    let x_labels = if chart.x_categories.is_empty() { 8 } else { chart.x_categories.len() + 2 };
-    ctx.configure_mesh()
-        .x_labels(x_labels)
-        .y_labels(8)
-        .x_label_formatter(&x_tick)
-        .y_label_formatter(&y_tick)
-        .x_desc(&chart.x_label)
-        .y_desc(&chart.y_label)
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 16))
-        .draw()
-        .map_err(err)?;
-    for (i, s) in chart.series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let pts = clean(&s.points, chart.x_log, chart.y_log);
-        if pts.is_empty() {
-            continue;
-        }
-        if s.style == Style::Scatter {
-            ctx.draw_series(pts.iter().map(|&(x, y)| TriangleMarker::new((x, y), 6, color.filled())))
-                .map_err(err)?
-                .label(&s.name)
-                .legend(move |(x, y)| TriangleMarker::new((x + 11, y), 6, color.filled()));
-            continue;
-        }
-        let width = if s.style == Style::Measured { 3 } else { 2 };
-        ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))
-            .map_err(err)?
-            .label(&s.name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
-        if s.style == Style::Measured {
-            ctx.draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled()))).map_err(err)?;
-        }
-    }
-    ctx.configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .position(legend)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
-}
-
-/// The legend corner that covers the fewest data points (the legend box is taken as 45 % of the width
-/// and 35 % of the height of the plot).
-fn legend_corner(chart: &Chart, x: (f64, f64, bool), y: (f64, f64, bool)) -> SeriesLabelPosition {
-    let unit = |v: f64, (lo, hi, log): (f64, f64, bool)| {
-        let (v, lo, hi) = if log { (v.log10(), lo.log10(), hi.log10()) } else { (v, lo, hi) };
-        if hi > lo {
-            (v - lo) / (hi - lo)
-        } else {
-            0.5
-        }
-    };
-    // Points and the lines between them (sampled), in unit coordinates.
-    let mut unit_points: Vec<(f64, f64)> = Vec::new();
-    for s in &chart.series {
-        let pts: Vec<(f64, f64)> = clean(&s.points, chart.x_log, chart.y_log).iter().map(|&(a, b)| (unit(a, x), unit(b, y))).collect();
-        unit_points.extend(&pts);
-        if s.style != Style::Scatter {
-            for w in pts.windows(2) {
-                unit_points.extend((1..16).map(|i| {
-                    let t = f64::from(i) / 16.0;
-                    (w[0].0 + t * (w[1].0 - w[0].0), w[0].1 + t * (w[1].1 - w[0].1))
-                }));
+impl Chart {
+    /// The legend: every distinct (name, look) in panel order, with whether it is drawn without lines.
+    pub fn legend_entries(&self) -> Vec<(String, Look, bool)> {
+        let mut out: Vec<(String, Look, bool)> = Vec::new();
+        for s in self.panels.iter().flat_map(|p| &p.series) {
+            let drawn = s.points.iter().any(|p| p.0.is_finite() && p.1.is_finite()) || !s.failed.is_empty();
+            if drawn && !out.iter().any(|(n, l, _)| *n == s.name && *l == s.look) {
+                out.push((s.name.clone(), s.look, s.scatter));
             }
         }
+        out
     }
-    let covered = |x_range: (f64, f64), y_range: (f64, f64)| {
-        unit_points.iter().filter(|(a, b)| (x_range.0..=x_range.1).contains(a) && (y_range.0..=y_range.1).contains(b)).count()
-    };
-    let (left, right, top, middle, bottom) = ((0.0, 0.45), (0.55, 1.0), (0.65, 1.0), (0.33, 0.67), (0.0, 0.35));
-    [
-        (SeriesLabelPosition::UpperLeft, covered(left, top)),
-        (SeriesLabelPosition::UpperRight, covered(right, top)),
-        (SeriesLabelPosition::LowerRight, covered(right, bottom)),
-        (SeriesLabelPosition::LowerLeft, covered(left, bottom)),
-        (SeriesLabelPosition::MiddleRight, covered(right, middle)),
-    ]
-    .into_iter()
-    .min_by_key(|(_, n)| *n)
-    .map_or(SeriesLabelPosition::UpperLeft, |(p, _)| p)
-}
-
-fn draw_backend<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, chart: &Chart) -> Result<()> {
-    let all: Vec<(f64, f64)> = chart.series.iter().flat_map(|s| clean(&s.points, chart.x_log, chart.y_log)).collect();
-    let (x0, x1) = if chart.x_categories.is_empty() {
-        bounds(all.iter().map(|p| p.0), chart.x_log)
-    } else {
-        (0.5, chart.x_categories.len() as f64 + 0.5)
-    };
-    let (y0, mut y1) = bounds(all.iter().map(|p| p.1), chart.y_log);
-    if !chart.x_categories.is_empty() && chart.y_log {
-        // Room above the points for the legend.
-        y1 *= 6.0;
-    }
-    let legend = legend_corner(chart, (x0, x1, chart.x_log), (y0, y1, chart.y_log));
-    match (chart.x_log, chart.y_log) {
-        (true, true) => draw_on(&root, chart, (x0..x1).log_scale(), (y0..y1).log_scale(), legend),
-        (true, false) => draw_on(&root, chart, (x0..x1).log_scale(), RangedCoordf64::from(y0..y1), legend),
-        (false, true) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), (y0..y1).log_scale(), legend),
-        (false, false) => draw_on(&root, chart, RangedCoordf64::from(x0..x1), RangedCoordf64::from(y0..y1), legend),
-    }
-}
-
-/// Draws `chart` as `dir/<name>.png` and `dir/<name>.svg`.
-pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
-    register_font();
-    std::fs::create_dir_all(dir)?;
-    let png = dir.join(format!("{}.png", chart.name));
-    let svg = dir.join(format!("{}.svg", chart.name));
-    // Drawn into temporary files in the same directory and renamed into place: a reader (or a kill) never
-    // sees a half-written chart, and a failed draw leaves the previous chart and no temporary file.
-    let (png_tmp, svg_tmp) = (boltz_core::format::temp_sibling(&png), boltz_core::format::temp_sibling(&svg));
-    let result = draw_backend(BitMapBackend::new(&png_tmp, (960, 620)).into_drawing_area(), chart)
-        .and_then(|()| draw_backend(SVGBackend::new(&svg_tmp, (960, 620)).into_drawing_area(), chart))
-        .and_then(|()| {
-            std::fs::rename(&png_tmp, &png).map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
-            std::fs::rename(&svg_tmp, &svg).map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
-            boltz_core::format::sync_parent(&png);
-            Ok(())
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&png_tmp);
-        let _ = std::fs::remove_file(&svg_tmp);
-    }
-    result?;
-    Ok(vec![png, svg])
 }
 
 /// The points `(x(r), y(r))` of the rows `keep` selects that have a y value, sorted by x.
@@ -303,13 +150,9 @@ fn built(f: impl Fn(&Built) -> Option<f64>) -> impl Fn(&ConstructionRow) -> Opti
     move |r| f(r.built.as_ref()?)
 }
 
-/// A value of the run of `backend` in `precision`, where the row has one.
-fn run_value<'a>(
-    backend: &'a str,
-    precision: &'a str,
-    f: impl Fn(&rows::BackendRunRow) -> Option<f64> + 'a,
-) -> impl Fn(&ConstructionRow) -> Option<f64> + 'a {
-    move |r| r.built.as_ref().and_then(|b| rows::BackendRunRow::find(&b.runs, backend, precision)).and_then(&f)
+/// The run of `backend` in `precision` of a built row, where it has one.
+fn run_of<'a>(r: &'a ConstructionRow, backend: &str, precision: &str) -> Option<&'a rows::BackendRunRow> {
+    r.built.as_ref().and_then(|b| rows::BackendRunRow::find(&b.runs, backend, precision))
 }
 
 fn fewest_bits(r: &ConstructionRow) -> Option<f64> {
@@ -318,204 +161,214 @@ fn fewest_bits(r: &ConstructionRow) -> Option<f64> {
 
 /// The constructions in chart order, with what a reader should see in the legend.
 const POLICIES: [(&str, &str); 7] = [
-    ("measured", "one layer, softmax, λ of Lemma 1 (Measured)"),
-    ("fewest-bits", "one layer, softmax, λ > 0 chosen for fewest bits"),
-    ("tuned", "one layer, softmax, smallest separating λ > 0"),
-    ("theory", "one layer, softmax, Theorem 2 constants"),
+    ("measured", "one layer, rank-1 softmax, λ of Lemma 1 (Measured)"),
+    ("fewest-bits", "one layer, rank-1 softmax, λ chosen for fewest bits"),
+    ("tuned", "one layer, rank-1 softmax, smallest separating λ"),
+    ("theory", "one layer, rank-1 softmax, Theorem 2 constants"),
     ("mean-pool", "one layer, mean pooling (λ = 0, not softmax)"),
-    ("yun", "Yun et al., deep hardmax (exact, dyadic δ)"),
-    ("yun-minimal", "Yun et al., deep hardmax (exact, minimal δ)"),
+    ("yun", "Yun et al., deep hardmax (dyadic δ)"),
+    ("yun-minimal", "Yun et al., deep hardmax (minimal δ)"),
 ];
 
 fn policy_label(p: &str) -> &str {
     POLICIES.iter().find(|(k, _)| *k == p).map_or(p, |(_, label)| label)
 }
 
+fn policy_hue(p: &str) -> Hue {
+    Hue::of_construction(p).unwrap_or(Hue::Slot(0))
+}
+
 /// Every chart the result files allow, drawn from their typed rows ([`crate::rows`]); a row that does
 /// not match its experiment's row type is an error naming it.
-pub fn charts(results: &std::collections::BTreeMap<String, ResultFile>) -> Result<Vec<Chart>> {
+pub fn charts(results: &BTreeMap<String, ResultFile>) -> Result<Vec<Chart>> {
     let mut out = Vec::new();
     if let Some(cap) = results.get("capacity") {
         let rows: Vec<ConstructionRow> = rows::typed("capacity", &cap.rows)?;
         // The sweep over N on generated data; rows of dataset files (`family` = `file:…`) are not on its axes.
         let generated: Vec<ConstructionRow> = rows.into_iter().filter(|r| r.family.is_none()).collect();
-        capacity_charts(&generated, &mut out);
+        capacity_charts(&generated, &cap.config, &mut out);
     }
     if let Some(adv) = results.get("adversarial") {
         let rows: Vec<ConstructionRow> = rows::typed("adversarial", &adv.rows)?;
-        out.push(adversarial_chart(&rows));
+        out.push(adversarial_chart(&rows, &adv.config));
     }
     if let Some(sep) = results.get("separation") {
         let rows: Vec<SeparationRow> = rows::typed("separation", &sep.rows)?;
-        let all = |_: &SeparationRow| true;
-        let r_a = |r: &SeparationRow| r.r_a;
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "separation".into(),
-            title: "Context-id separation: measured vs Lemma 1 and Theorem 2 (−log10)".into(),
-            x_label: "largest attention logit r_a = λ M²".into(),
-            y_label: "−log10 separation".into(),
-            x_log: true,
-            y_log: true,
-            series: vec![
-                Series {
-                    name: "measured (arbitrary precision)".into(),
-                    points: series_by(&rows, all, r_a, |r| Some(-r.measured_log10)),
-                    style: Style::Measured,
-                },
-                Series {
-                    name: "Lemma 1 implied bound".into(),
-                    points: series_by(&rows, all, r_a, |r| Some(-r.lemma1_implied_log10)),
-                    style: Style::Formula,
-                },
-                Series {
-                    name: "Theorem 2 δ (worst case for the same n, |V|, d, ε)".into(),
-                    points: series_by(&rows, all, r_a, |r| Some(-r.theory_delta_log10)),
-                    style: Style::Scatter,
-                },
-            ],
-        });
+        out.push(separation_chart(&rows, &sep.config));
     }
     if let Some(app) = results.get("approximation") {
         let rows: Vec<ApproximationRow> = rows::typed("approximation", &app.rows)?;
-        let mut err = Vec::new();
-        let mut par = Vec::new();
-        let mut targets: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
-        targets.dedup();
-        for t in targets {
-            let f = |r: &ApproximationRow| r.target == t;
-            err.push(Series {
-                name: format!("{t}: FF∘SA∘FF"),
-                points: series_by(&rows, f, |r| r.delta, |r| Some(r.l2_error)),
-                style: Style::Measured,
-            });
-            err.push(Series {
-                name: format!("{t}: piecewise-constant floor"),
-                points: series_by(&rows, f, |r| r.delta, |r| Some(r.l2_floor)),
-                style: Style::Formula,
-            });
-            par.push(Series {
-                name: t.to_string(),
-                points: series_by(&rows, f, |r| r.params_dense as f64, |r| Some(r.l2_error)),
-                style: Style::Measured,
-            });
-        }
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "approximation_vs_delta".into(),
-            title: "Universal approximation (Proposition 1): L² error vs grid width δ".into(),
-            x_label: "δ".into(),
-            y_label: "L² error".into(),
-            x_log: true,
-            y_log: true,
-            series: err,
-        });
-        out.push(Chart {
-            x_categories: Vec::new(),
-            name: "approximation_vs_params".into(),
-            title: "Universal approximation: L² error vs parameters".into(),
-            x_label: "parameters".into(),
-            y_label: "L² error".into(),
-            x_log: true,
-            y_log: true,
-            series: par,
-        });
+        out.extend(approximation_charts(&rows, &app.config));
     }
     Ok(out)
 }
 
-/// Depth, parameters, precision, accuracy and latency against N.
-fn capacity_charts(rows: &[ConstructionRow], out: &mut Vec<Chart>) {
+/// The capacity sweep's fixed parameters.
+fn capacity_subtitle(cfg: &SuiteConfig) -> String {
+    let c = &cfg.capacity;
+    format!(
+        "n = {}, d = {}, |V| = {} generic tokens, 2 label classes, seed {}; one generated dataset per N",
+        c.length, c.dim, c.vocab, cfg.seed
+    )
+}
+
+/// `reference` scaled by the factor that makes it meet `anchor` at the first x both have (a reference
+/// curve with arbitrary constants: only its shape means something).
+fn scaled_to_meet(reference: &[(f64, f64)], anchor: &[(f64, f64)]) -> Option<(Vec<(f64, f64)>, f64)> {
+    let (x0, a0) = anchor.iter().copied().find(|(x, _)| reference.iter().any(|(rx, _)| rx == x))?;
+    let r0 = reference.iter().find(|(rx, _)| *rx == x0)?.1;
+    (r0 > 0.0 && a0 > 0.0).then(|| (reference.iter().map(|&(x, y)| (x, y * a0 / r0)).collect(), x0))
+}
+
+/// Depth, parameters, precision, accuracy, latency and attention rank against N.
+fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, out: &mut Vec<Chart>) {
+    let fixed = capacity_subtitle(cfg);
     // The one-layer depth and parameter curves come from a softmax policy's rows (every one-layer
     // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
-    let first_policy = ["measured", "fewest-bits", "tuned", "theory", "mean-pool"]
-        .into_iter()
-        .find(|p| rows.iter().any(is_policy(p)))
-        .unwrap_or("measured");
+    let softmax_policy = ["measured", "fewest-bits", "tuned", "theory"].into_iter().find(|p| rows.iter().any(is_policy(p)));
+    let first_policy = softmax_policy.unwrap_or("mean-pool");
     let fp = is_policy(first_policy);
+    let one_layer_name = |what: &str| format!("{} — built, {what}", policy_label(first_policy));
+    let yun_built = series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.layers as f64)));
+    let kim_depth = series_by(rows, &fp, big_n, one_layer(|o| o.kim_depth_reference));
+    let mut depth = vec![
+        Series::measured(
+            one_layer_name("attention + FFN"),
+            Look::measured(policy_hue(first_policy), Marker::Circle, Dash::Solid),
+            series_by(rows, &fp, big_n, built(|b| Some(b.layers as f64))),
+        ),
+        Series::measured(
+            "Yun et al., data-adaptive (built, exact)",
+            Look::measured(Hue::Yun, Marker::Circle, Dash::Solid),
+            yun_built.clone(),
+        ),
+        Series {
+            name: "Yun et al., data-adaptive (formula; the built model has exactly 1 layer more)".into(),
+            look: Look::formula(Hue::Yun),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_layers)),
+            ..Default::default()
+        },
+        Series {
+            name: "Yun et al., full grid: δ⁻ᵈ + 1 attention layers (formula)".into(),
+            look: Look::bound(Hue::Yun),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_full_layers)),
+            ..Default::default()
+        },
+    ];
+    if let Some((pts, x0)) = scaled_to_meet(&kim_depth, &yun_built) {
+        depth.push(Series {
+            name: format!("Kim et al. depth, shape only (constants unknown; scaled to meet Yun et al. at N = {x0})"),
+            look: Look::formula(Hue::Kim),
+            points: pts,
+            ..Default::default()
+        });
+    }
     out.push(Chart {
-        x_categories: Vec::new(),
         name: "depth_vs_n".into(),
-        title: "Depth to memorize N sequences (n, d, |V| fixed)".into(),
-        x_label: "N (sequences)".into(),
-        y_label: "layers".into(),
-        x_log: true,
-        y_log: true,
-        series: vec![
-            Series {
-                name: "one layer: attention + FFN (built)".into(),
-                points: series_by(rows, &fp, big_n, built(|b| Some(b.layers as f64))),
-                style: Style::Measured,
-            },
-            Series {
-                name: "Yun et al., data-adaptive (built, exact, dyadic δ)".into(),
-                points: series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.layers as f64))),
-                style: Style::Measured,
-            },
-            Series {
-                name: "Yun et al., data-adaptive (formula)".into(),
-                points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_layers)),
-                style: Style::Formula,
-            },
-            Series {
-                name: "Yun et al., full grid (formula)".into(),
-                points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_full_layers)),
-                style: Style::Formula,
-            },
-            Series {
-                name: "Kim et al. (reference curve)".into(),
-                points: series_by(rows, &fp, big_n, one_layer(|o| o.kim_depth_reference)),
-                style: Style::Formula,
-            },
-        ],
+        title: "Depth to memorize N sequences".into(),
+        subtitle: vec![fixed.clone()],
+        panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("layers"), series: depth, ..Default::default() }],
+        ..Default::default()
     });
+
+    let one_layer_params = series_by(rows, &fp, big_n, built(|b| Some(b.params_factored as f64)));
+    let mut params = vec![
+        Series::measured(
+            one_layer_name("rank-1 weights as factors"),
+            Look::measured(policy_hue(first_policy), Marker::Circle, Dash::Solid),
+            one_layer_params.clone(),
+        ),
+        Series::measured(
+            "Yun et al., data-adaptive (built, dense)",
+            Look::measured(Hue::Yun, Marker::Circle, Dash::Solid),
+            series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.params_dense as f64))),
+        ),
+        Series {
+            name: "paper's count 4(s+d) + d(2nN+d)".into(),
+            look: Look::formula(policy_hue(first_policy)),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.paper_params as f64)),
+            ..Default::default()
+        },
+        Series {
+            name: "Yun et al., data-adaptive (formula; under the built curve where they agree)".into(),
+            look: Look::formula(Hue::Yun),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_params)),
+            ..Default::default()
+        },
+    ];
+    let kim_params = series_by(rows, &fp, big_n, one_layer(|o| o.kim_params_reference));
+    if let Some((pts, x0)) = scaled_to_meet(&kim_params, &one_layer_params) {
+        params.push(Series {
+            name: format!("Kim et al. Õ(d + n + √(nN)), shape only (scaled to meet the one-layer model at N = {x0})"),
+            look: Look::formula(Hue::Kim),
+            points: pts,
+            ..Default::default()
+        });
+    }
+    let lower = series_by(rows, &fp, big_n, one_layer(|o| o.lower_bound_sqrt_nN));
+    if let Some((pts, x0)) = scaled_to_meet(&lower, &one_layer_params) {
+        params.push(Series {
+            name: format!("lower bound Ω(√(nN)), shape only (scaled to meet the one-layer model at N = {x0})"),
+            look: Look::bound(Hue::Reference),
+            points: pts,
+            ..Default::default()
+        });
+    }
     out.push(Chart {
-        x_categories: Vec::new(),
         name: "params_vs_n".into(),
         title: "Parameters to memorize N sequences".into(),
-        x_label: "N (sequences)".into(),
-        y_label: "parameters".into(),
-        x_log: true,
-        y_log: true,
-        series: vec![
-            Series {
-                name: format!("one layer (built, factored; {})", policy_label(first_policy)),
-                points: series_by(rows, &fp, big_n, built(|b| Some(b.params_factored as f64))),
-                style: Style::Measured,
-            },
-            Series {
-                name: "Yun et al., data-adaptive (built)".into(),
-                points: series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.params_dense as f64))),
-                style: Style::Measured,
-            },
-            Series {
-                name: "paper: 4(s+d) + d(2nN+d)".into(),
-                points: series_by(rows, &fp, big_n, one_layer(|o| o.paper_params as f64)),
-                style: Style::Formula,
-            },
-            Series {
-                name: "Yun et al., data-adaptive (formula)".into(),
-                points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_params)),
-                style: Style::Formula,
-            },
-            Series {
-                name: "Kim et al. (reference curve)".into(),
-                points: series_by(rows, &fp, big_n, one_layer(|o| o.kim_params_reference)),
-                style: Style::Formula,
-            },
-            Series {
-                name: "lower bound Ω(√(nN))".into(),
-                points: series_by(rows, &fp, big_n, one_layer(|o| o.lower_bound_sqrt_nN)),
-                style: Style::Formula,
-            },
-        ],
+        subtitle: vec![fixed.clone()],
+        panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("parameters"), series: params, ..Default::default() }],
+        ..Default::default()
     });
+
+    // Precision: every construction's fewest bits, where it was bisected; the formats as dotted limits over
+    // the same N range.
     let mut precision = Vec::new();
-    let mut accuracy = Vec::new();
-    let mut latency = Vec::new();
-    // The configured runs (backend, precision), in configuration order. Accuracy: the first run in f64 and
-    // the first in f32 (another backend in the same type decodes the same tokens up to rounding order).
-    // Latency: the first run of each backend other than the scalar reference (an oracle, not a contender).
+    for (p, label) in POLICIES {
+        let pts = series_by(rows, is_policy(p), big_n, fewest_bits);
+        if !pts.is_empty() {
+            precision.push(Series::measured(label, Look::measured(policy_hue(p), Marker::Circle, Dash::Solid), pts));
+        }
+    }
+    let bisected: Vec<f64> = precision.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    let (xmin, xmax) = bisected.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    if xmin.is_finite() {
+        precision.push(Series {
+            name: "f64: 53 bits".into(),
+            look: Look::bound(Hue::Reference),
+            points: vec![(xmin, 53.0), (xmax, 53.0)],
+            ..Default::default()
+        });
+        precision.push(Series {
+            name: "f32: 24 bits".into(),
+            look: Look { hue: Hue::Reference, marker: Marker::None, dash: Dash::Short },
+            points: vec![(xmin, 24.0), (xmax, 24.0)],
+            ..Default::default()
+        });
+    }
+    out.push(Chart {
+        name: "precision_vs_n".into(),
+        title: "Fewest mantissa bits for exact memorization".into(),
+        subtitle: vec![
+            fixed.clone(),
+            format!(
+                "bisected in arbitrary precision (every operation rounded to p bits) for N ≤ {}; the one-layer model trades depth for bits",
+                cfg.capacity.bisect_max_sequences
+            ),
+            "points of different constructions at one N are dodged sideways so that equal values stay visible".into(),
+        ],
+        panels: vec![Panel {
+            x: Axis::log("N (sequences)"),
+            y: Axis::log("mantissa bits"),
+            series: precision,
+            dodge: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+
+    // The configured runs (backend, precision), in configuration order.
     let configured: Vec<(String, String)> = rows.iter().filter_map(|r| r.built.as_ref()).fold(Vec::new(), |mut acc, b| {
         for r in &b.runs {
             let key = (r.backend.clone(), r.precision.clone());
@@ -525,79 +378,145 @@ fn capacity_charts(rows: &[ConstructionRow], out: &mut Vec<Chart>) {
         }
         acc
     });
-    let accuracy_runs: Vec<&(String, String)> = ["f64", "f32"].iter().filter_map(|t| configured.iter().find(|(_, p)| p == t)).collect();
-    let latency_runs: Vec<&(String, String)> = configured
-        .iter()
-        .enumerate()
-        .filter(|(i, (b, _))| b != "reference" && !configured[..*i].iter().any(|(c, _)| c == b))
-        .map(|(_, r)| r)
-        .collect();
+    // Accuracy: one panel per hardware type, from its first configured run (another backend in the same
+    // type decodes the same tokens up to rounding order).
+    let mut panels = Vec::new();
+    for t in ["f64", "f32"] {
+        let Some((backend, _)) = configured.iter().find(|(_, p)| p == t) else { continue };
+        let mut series = Vec::new();
+        for (p, label) in POLICIES {
+            let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
+            if these.is_empty() {
+                continue;
+            }
+            let mut s = Series::measured(label, Look::measured(policy_hue(p), Marker::of_backend(backend), Dash::Solid), Vec::new());
+            for r in these {
+                if let Some(run) = run_of(r, backend, t) {
+                    match run.accuracy {
+                        Some(a) => s.points.push((big_n(r), a)),
+                        None => s.failed.push(big_n(r)),
+                    }
+                }
+            }
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            series.push(s);
+        }
+        panels.push(Panel {
+            title: format!("{t} ({} bits), {backend} backend", if t == "f64" { 53 } else { 24 }),
+            x: Axis::log("N (sequences)"),
+            y: Axis { label: "fraction of tokens decoded".into(), log: false, range: Some((-0.02, 1.05)) },
+            series,
+            dodge: true,
+            ..Default::default()
+        });
+    }
+    out.push(Chart {
+        name: "accuracy_vs_n".into(),
+        title: "Memorization accuracy when the exact model is rounded to f64 and f32".into(),
+        subtitle: vec![
+            fixed.clone(),
+            "weights, inputs and arithmetic in the format; a token decodes when every coordinate is within ½ of its target; points dodged sideways".into(),
+        ],
+        panels,
+        failed_note: Some("does not fit: a weight or an activation overflows the format (no accuracy; not 0)".into()),
+    });
+
+    // Latency: every configured run except the scalar reference (an oracle, not a contender), with its
+    // spread; the arbitrary-precision verification at each model's own build bits.
+    let mut latency = Vec::new();
     for (p, label) in POLICIES {
-        if rows.iter().any(is_policy(p)) {
-            precision.push(Series {
-                name: label.to_string(),
-                points: series_by(rows, is_policy(p), big_n, fewest_bits),
-                style: Style::Measured,
-            });
-            // Rows whose run failed (weights overflow the format) have no accuracy: no point, not 0.
-            for (i, (backend, precision)) in accuracy_runs.iter().enumerate() {
-                accuracy.push(Series {
-                    name: format!("{precision} ({backend}): {label}"),
-                    points: series_by(rows, is_policy(p), big_n, run_value(backend, precision, |r| r.accuracy)),
-                    style: if i == 0 { Style::Measured } else { Style::Formula },
-                });
+        let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
+        if these.is_empty() {
+            continue;
+        }
+        for (backend, precision) in configured.iter().filter(|(b, _)| b != "reference") {
+            let mut s = Series::measured(
+                format!("{backend} {precision}: {label}"),
+                Look::measured(policy_hue(p), Marker::of_backend(backend), Dash::of_precision(precision)),
+                Vec::new(),
+            );
+            for r in &these {
+                let Some(run) = run_of(r, backend, precision) else { continue };
+                match run.latency_ms {
+                    Some(t) => {
+                        s.points.push((big_n(r), t));
+                        if let (Some(lo), Some(hi)) = (run.latency_min_ms, run.latency_max_ms) {
+                            s.spread.push((big_n(r), lo, hi));
+                        }
+                    }
+                    None => s.failed.push(big_n(r)),
+                }
             }
-            latency.push(Series {
-                name: format!("bigfloat at build bits: {label}"),
-                points: series_by(rows, is_policy(p), big_n, built(|b| Some(b.latency_bigfloat_ms))),
-                style: Style::Measured,
-            });
-            for (backend, precision) in &latency_runs {
-                latency.push(Series {
-                    name: format!("{backend} {precision}: {label}"),
-                    points: series_by(rows, is_policy(p), big_n, run_value(backend, precision, |r| r.latency_ms)),
-                    style: Style::Formula,
-                });
-            }
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            latency.push(s);
+        }
+        let bits: Vec<u64> = these.iter().filter_map(|r| r.built.as_ref().map(|b| b.build_bits)).collect();
+        let (lo, hi) = (bits.iter().min().copied().unwrap_or(0), bits.iter().max().copied().unwrap_or(0));
+        let bits = if lo == hi { format!("{lo} bits") } else { format!("{lo}–{hi} bits") };
+        latency.push(Series::measured(
+            format!("bigfloat at the build precision ({bits}; one run): {label}"),
+            Look::measured(policy_hue(p), Marker::Triangle, Dash::Dotted),
+            series_by(rows, is_policy(p), big_n, built(|b| Some(b.latency_bigfloat_ms))),
+        ));
+    }
+    let repeats = rows.iter().filter_map(|r| r.built.as_ref()).flat_map(|b| &b.runs).filter_map(|r| r.repeats).max();
+    out.push(Chart {
+        name: "latency_vs_n".into(),
+        title: "Forward latency over the whole training set".into(),
+        subtitle: vec![
+            fixed.clone(),
+            match repeats {
+                Some(k) => format!(
+                    "one point = one batched forward over all N sequences (N·n tokens), median of {k}; bars: min–max; {} threads",
+                    cfg.threads
+                ),
+                None => "one point = one batched forward over all N sequences (N·n tokens), a single run (files before repeats)".into(),
+            },
+        ],
+        panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("ms per forward"), series: latency, ..Default::default() }],
+        failed_note: Some("no run: the model does not fit the format".into()),
+    });
+
+    // Attention rank, where recorded (builds with the blas feature).
+    let mut rank = Vec::new();
+    for (p, label) in POLICIES {
+        let kq = series_by(rows, is_policy(p), big_n, built(|b| b.attention_rank.map(|a| a.rank_key_query_max as f64)));
+        let vo = series_by(rows, is_policy(p), big_n, built(|b| b.attention_rank.map(|a| a.rank_value_output_max as f64)));
+        if !kq.is_empty() {
+            rank.push(Series::measured(format!("{label}: W_Kᵀ W_Q"), Look::measured(policy_hue(p), Marker::Circle, Dash::Solid), kq));
+            rank.push(Series::measured(format!("{label}: W_Vᵀ W_Oᵀ"), Look::measured(policy_hue(p), Marker::Diamond, Dash::Short), vo));
         }
     }
-    let (xmin, xmax) = rows.iter().map(big_n).fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
-    precision.push(Series { name: "f64 (53 bits)".into(), points: vec![(xmin, 53.0), (xmax, 53.0)], style: Style::Formula });
-    precision.push(Series { name: "f32 (24 bits)".into(), points: vec![(xmin, 24.0), (xmax, 24.0)], style: Style::Formula });
-    out.push(Chart {
-        x_categories: Vec::new(),
-        name: "precision_vs_n".into(),
-        title: "Fewest mantissa bits for exact memorization".into(),
-        x_label: "N (sequences)".into(),
-        y_label: "mantissa bits".into(),
-        x_log: true,
-        y_log: true,
-        series: precision,
-    });
-    out.push(Chart {
-        x_categories: Vec::new(),
-        name: "accuracy_vs_n".into(),
-        title: "Memorization accuracy in f64 and f32 (one layer vs Yun et al.)".into(),
-        x_label: "N (sequences)".into(),
-        y_label: "fraction of tokens decoded".into(),
-        x_log: true,
-        y_log: false,
-        series: accuracy,
-    });
-    out.push(Chart {
-        x_categories: Vec::new(),
-        name: "latency_vs_n".into(),
-        title: "Forward latency over the training set (one layer vs Yun et al.)".into(),
-        x_label: "N (sequences)".into(),
-        y_label: "ms per forward".into(),
-        x_log: true,
-        y_log: true,
-        series: latency,
-    });
+    if !rank.is_empty() {
+        let xs: Vec<f64> = rank.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+        let (xmin, xmax) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        let d = cfg.capacity.dim as f64;
+        rank.push(Series {
+            name: format!("full rank d = {}", cfg.capacity.dim),
+            look: Look::bound(Hue::Reference),
+            points: vec![(xmin, d), (xmax, d)],
+            ..Default::default()
+        });
+        out.push(Chart {
+            name: "attention_rank".into(),
+            title: "Rank of the attention products (largest over the model's heads)".into(),
+            subtitle: vec![
+                fixed,
+                "numerical rank by SVD (LAPACK, f64; singular values above max(rows, cols)·ε·σ₁) of the d × d products".into(),
+            ],
+            panels: vec![Panel {
+                x: Axis::log("N (sequences)"),
+                y: Axis { label: "numerical rank".into(), log: false, range: Some((-0.3, d + 0.6)) },
+                series: rank,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    }
 }
 
 /// Fewest bits per data family at the largest N, constructions side by side.
-fn adversarial_chart(rows: &[ConstructionRow]) -> Chart {
+fn adversarial_chart(rows: &[ConstructionRow], cfg: &SuiteConfig) -> Chart {
     let mut families: Vec<&str> = Vec::new();
     for f in rows.iter().filter_map(|r| r.family.as_deref()) {
         if !families.contains(&f) {
@@ -605,24 +524,24 @@ fn adversarial_chart(rows: &[ConstructionRow]) -> Chart {
         }
     }
     let largest = rows.iter().map(|r| r.sequences).max().unwrap_or(0);
-    let mut series = Vec::new();
     let present: Vec<&str> = POLICIES.iter().map(|(p, _)| *p).filter(|p| rows.iter().any(is_policy(p))).collect();
+    let mut series = Vec::new();
     for (p, label) in POLICIES {
-        if !present.contains(&p) {
-            continue;
-        }
+        let Some(slot) = present.iter().position(|q| *q == p) else { continue };
         // Side by side within a family, so that equal values stay visible.
-        let slot = present.iter().position(|q| *q == p).unwrap_or(0) as f64;
-        let offset = 0.08 * (slot - (present.len() as f64 - 1.0) / 2.0);
-        let points: Vec<(f64, f64)> = families
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| {
-                let row = rows.iter().find(|r| r.sequences == largest && r.policy == p && r.family.as_deref() == Some(f))?;
-                Some(((i + 1) as f64 + offset, fewest_bits(row)?))
-            })
-            .collect();
-        series.push(Series { name: label.to_string(), points, style: Style::Scatter });
+        let offset = 0.1 * (slot as f64 - (present.len() as f64 - 1.0) / 2.0);
+        let mut s =
+            Series { scatter: true, ..Series::measured(label, Look::measured(policy_hue(p), Marker::Circle, Dash::Solid), Vec::new()) };
+        for (i, f) in families.iter().enumerate() {
+            let Some(row) = rows.iter().find(|r| r.sequences == largest && r.policy == p && r.family.as_deref() == Some(f)) else {
+                continue;
+            };
+            match fewest_bits(row) {
+                Some(b) => s.points.push(((i + 1) as f64 + offset, b)),
+                None => s.failed.push((i + 1) as f64 + offset),
+            }
+        }
+        series.push(s);
     }
     let describe = |f: &str| match f {
         "random" => "generic (random tokens)".to_string(),
@@ -630,93 +549,356 @@ fn adversarial_chart(rows: &[ConstructionRow]) -> Chart {
         "pte" => "Prouhet–Tarry–Escott (d = 1)".to_string(),
         other => other.to_string(),
     };
-    let (n, v) = rows.first().map_or((0, 0), |r| (r.n, r.vocab));
+    let a = &cfg.adversarial;
+    let dims: Vec<String> = a.families.iter().map(|f| format!("{}: d = {}", f.kind, f.dim)).collect();
     Chart {
-        x_categories: families.iter().map(|f| describe(f)).collect(),
         name: "adversarial_bits".into(),
-        title: format!("Fewest bits on generic vs adversarial data (N = {largest}, n = {n}, |V| = {v}; no point: does not memorize)"),
-        x_label: "data family".into(),
-        y_label: "mantissa bits".into(),
-        x_log: false,
-        y_log: true,
-        series,
+        title: "Fewest bits on generic vs adversarial data".into(),
+        subtitle: vec![
+            format!("N = {largest}, n = {}, |V| = {}, seed {}; {}", a.length, a.vocab, cfg.seed, dims.join(", ")),
+            "grid and PTE data have equal token sums, where mean pooling (λ = 0) collides and softmax needs λ > 0".into(),
+        ],
+        panels: vec![Panel {
+            x: Axis::linear("data family"),
+            y: Axis::log("mantissa bits"),
+            series,
+            x_categories: families.iter().map(|f| describe(f)).collect(),
+            ..Default::default()
+        }],
+        failed_note: Some("does not memorize (mean pooling: two contexts collide; no bits suffice)".into()),
     }
 }
 
-/// The wall-clock history (`results/bench-history.jsonl`, one JSON record per recorded run, appended by
-/// `scripts/bench-track.sh --record`) as a chart: each tracked ratio against the run's index. Lines
-/// that are not JSON objects with a `ratios` map are errors naming the line.
-pub fn history_chart(jsonl: &str) -> Result<Chart> {
-    let mut by_name: std::collections::BTreeMap<String, Vec<(f64, f64)>> = std::collections::BTreeMap::new();
-    let mut runs = 0usize;
-    for (i, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("history line {}: {e}", i + 1))?;
-        let ratios =
-            v.get("ratios").and_then(Value::as_object).ok_or_else(|| anyhow::anyhow!("history line {}: no \"ratios\" object", i + 1))?;
-        runs += 1;
-        for (name, r) in ratios {
-            // Two threads are the tracked configuration; one-thread ratios stay in the file.
-            if name.ends_with("threads=1") {
-                continue;
-            }
-            if let Some(r) = r.as_f64() {
-                by_name.entry(name.clone()).or_default().push((runs as f64, r));
-            }
+/// The separation of context ids per (n, |V|, d) configuration: measured against Lemma 1's implied bound
+/// (left) and Theorem 2's worst-case δ (right, digits on a log axis).
+fn separation_chart(rows: &[SeparationRow], cfg: &SuiteConfig) -> Chart {
+    let categories: Vec<String> = rows.iter().map(|r| format!("{}·{}·{}", r.n, r.vocab, r.d)).collect();
+    let at =
+        |f: &dyn Fn(&SeparationRow) -> f64| -> Vec<(f64, f64)> { rows.iter().enumerate().map(|(i, r)| ((i + 1) as f64, f(r))).collect() };
+    let left = vec![
+        Series {
+            scatter: true,
+            ..Series::measured(
+                "measured smallest gap (arbitrary precision)",
+                Look::measured(Hue::Measured, Marker::Circle, Dash::Solid),
+                at(&|r| r.measured_log10),
+            )
+        },
+        Series {
+            scatter: true,
+            ..Series::measured(
+                "Lemma 1's implied lower bound for the same λ",
+                Look::measured(Hue::Reference, Marker::Square, Dash::Dotted),
+                at(&|r| r.lemma1_implied_log10),
+            )
+        },
+    ];
+    let right = vec![Series {
+        scatter: true,
+        ..Series::measured(
+            "Theorem 2's worst-case δ (same n, |V|, d): digits −log10 δ",
+            Look::measured(Hue::Theory, Marker::Triangle, Dash::Solid),
+            at(&|r| -r.theory_delta_log10),
+        )
+    }];
+    Chart {
+        name: "separation".into(),
+        title: "Context-id separation of the rank-1 attention layer (Theorem 2, Lemma 1)".into(),
+        subtitle: vec![
+            format!(
+                "Measured policy, up to {} sequences per configuration, seed {}; higher on the left = better separated",
+                cfg.separation.sequences, cfg.seed
+            ),
+            "each configuration is its own dataset: points are not joined".into(),
+        ],
+        panels: vec![
+            Panel {
+                title: "measured vs Lemma 1 (measured must lie above)".into(),
+                x: Axis::linear("configuration n·|V|·d"),
+                y: Axis::linear("log10 of the smallest gap between ids"),
+                series: left,
+                x_categories: categories.clone(),
+                dodge: false,
+            },
+            Panel {
+                title: "Theorem 2's δ".into(),
+                x: Axis::linear("configuration n·|V|·d"),
+                y: Axis::log("decimal digits, −log10 δ"),
+                series: right,
+                x_categories: categories,
+                dodge: false,
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+fn approximation_charts(rows: &[ApproximationRow], cfg: &SuiteConfig) -> Vec<Chart> {
+    let mut err = Vec::new();
+    let mut par = Vec::new();
+    let mut targets: Vec<&str> = Vec::new();
+    for r in rows {
+        if !targets.contains(&r.target.as_str()) {
+            targets.push(&r.target);
         }
     }
-    if runs == 0 {
+    for (i, t) in targets.iter().enumerate() {
+        let f = |r: &ApproximationRow| r.target == *t;
+        err.push(Series::measured(
+            format!("{t}: FF∘SA∘FF (built)"),
+            Look::measured(Hue::Slot(i), Marker::Circle, Dash::Solid),
+            series_by(rows, f, |r| r.delta, |r| Some(r.l2_error)),
+        ));
+        err.push(Series {
+            name: format!("{t}: best piecewise-constant error on the same grid"),
+            look: Look::formula(Hue::Slot(i)),
+            points: series_by(rows, f, |r| r.delta, |r| Some(r.l2_floor)),
+            ..Default::default()
+        });
+        par.push(Series::measured(
+            format!("{t}: FF∘SA∘FF (built)"),
+            Look::measured(Hue::Slot(i), Marker::Circle, Dash::Solid),
+            series_by(rows, f, |r| r.params_dense as f64, |r| Some(r.l2_error)),
+        ));
+    }
+    let a = &cfg.approximation;
+    let sub = vec![format!("n = {}, d = 1, {} random inputs for the L² error, seed {}", a.length, a.samples, cfg.seed)];
+    vec![
+        Chart {
+            name: "approximation_vs_delta".into(),
+            title: "Universal approximation (Proposition 1): L² error vs grid width δ".into(),
+            subtitle: sub.clone(),
+            panels: vec![Panel { x: Axis::log("δ (grid cell width)"), y: Axis::log("L² error"), series: err, ..Default::default() }],
+            ..Default::default()
+        },
+        Chart {
+            name: "approximation_vs_params".into(),
+            title: "Universal approximation: L² error vs parameters".into(),
+            subtitle: sub,
+            panels: vec![Panel { x: Axis::log("parameters (dense)"), y: Axis::log("L² error"), series: par, ..Default::default() }],
+            ..Default::default()
+        },
+    ]
+}
+
+/// One recorded run of `scripts/bench-track.sh --record`.
+struct HistoryRun {
+    label: String,
+    ratios: BTreeMap<String, f64>,
+    gflops: BTreeMap<String, f64>,
+}
+
+fn parse_history(jsonl: &str) -> Result<Vec<HistoryRun>> {
+    let mut runs = Vec::new();
+    for (i, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| anyhow!("history line {}: {e}", i + 1))?;
+        let ratios = v.get("ratios").and_then(Value::as_object).ok_or_else(|| anyhow!("history line {}: no \"ratios\" object", i + 1))?;
+        let rev = v.get("git_rev").and_then(Value::as_str).unwrap_or("?");
+        let dirty = if v.get("dirty").and_then(Value::as_bool) == Some(true) { "+" } else { "" };
+        let date = v.get("time").and_then(Value::as_str).map_or("", |t| t.get(5..10).unwrap_or(""));
+        let gflops = v
+            .get("benches")
+            .and_then(Value::as_object)
+            .map(|b| b.iter().filter_map(|(k, e)| Some((k.clone(), e.get("gflops")?.as_f64()?))).collect())
+            .unwrap_or_default();
+        runs.push(HistoryRun {
+            label: format!("{rev}{dirty}\n{date}"),
+            ratios: ratios.iter().filter_map(|(k, r)| Some((k.clone(), r.as_f64()?))).collect(),
+            gflops,
+        });
+    }
+    if runs.is_empty() {
         anyhow::bail!("the history has no runs");
     }
+    Ok(runs)
+}
+
+/// The committed ratio baseline (`results/bench-baselines/ratios.json`): ratios and the `lower` factor
+/// below which `scripts/bench-track.sh` fails.
+pub struct Baseline {
+    /// Ratio name → committed value.
+    pub ratios: BTreeMap<String, f64>,
+    /// The failing factor (0.33: a 3× loss).
+    pub lower: f64,
+}
+
+impl Baseline {
+    /// Reads the baseline JSON.
+    pub fn parse(text: &str) -> Result<Self> {
+        let v: Value = serde_json::from_str(text)?;
+        let ratios = v.get("ratios").and_then(Value::as_object).ok_or_else(|| anyhow!("no \"ratios\" object"))?;
+        Ok(Self {
+            ratios: ratios.iter().filter_map(|(k, r)| Some((k.clone(), r.as_f64()?))).collect(),
+            lower: v.get("lower").and_then(Value::as_f64).ok_or_else(|| anyhow!("no \"lower\" factor"))?,
+        })
+    }
+}
+
+/// `speedup/<backend>/<workload>/<dtype>,threads=<t>` → its parts.
+fn speedup_parts(name: &str) -> Option<(&str, &str, &str, &str)> {
+    let rest = name.strip_prefix("speedup/")?;
+    let mut it = rest.splitn(3, '/');
+    let (backend, workload, tail) = (it.next()?, it.next()?, it.next()?);
+    let (dtype, threads) = tail.split_once(",threads=")?;
+    Some((backend, workload, dtype, threads))
+}
+
+/// The wall-clock history (`results/bench-history.jsonl`) as a chart: every tracked ratio divided by its
+/// committed baseline, one panel per workload (and the build ratio), over the recorded runs labelled by
+/// commit and date, with the baseline (1) and the failing threshold (`lower`). Two threads are the
+/// tracked configuration (one-thread ratios stay in the file).
+pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
+    let runs = parse_history(jsonl)?;
+    let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
+    let names: Vec<String> = {
+        let mut v: Vec<String> = runs.iter().flat_map(|r| r.ratios.keys().cloned()).collect();
+        v.sort();
+        v.dedup();
+        v.into_iter().filter(|n| !n.ends_with("threads=1")).collect()
+    };
+    let mut groups: Vec<String> = names.iter().map(|n| speedup_parts(n).map_or("build".to_string(), |p| p.1.to_string())).collect();
+    groups.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    groups.retain(|g| seen.insert(g.clone()));
+    let backends: Vec<&str> = {
+        let mut b: Vec<&str> = names.iter().filter_map(|n| speedup_parts(n).map(|p| p.0)).collect();
+        b.sort();
+        b.dedup();
+        b
+    };
+    let mut panels = Vec::new();
+    for g in &groups {
+        let mut series = Vec::new();
+        for n in names.iter().filter(|n| speedup_parts(n).map_or("build", |p| p.1) == g) {
+            let Some(base) = baseline.ratios.get(n).copied().filter(|b| *b > 0.0) else { continue };
+            let (name, look) = match speedup_parts(n) {
+                Some((backend, _, dtype, _)) => (
+                    format!("{backend} {dtype}"),
+                    Look::measured(
+                        Hue::Slot(backends.iter().position(|b| *b == backend).unwrap_or(0)),
+                        Marker::of_backend(backend),
+                        Dash::of_precision(dtype),
+                    ),
+                ),
+                None => ("Yun et al. build time / one-layer build time".to_string(), Look::measured(Hue::Yun, Marker::Circle, Dash::Solid)),
+            };
+            let points: Vec<(f64, f64)> =
+                runs.iter().enumerate().filter_map(|(i, r)| Some(((i + 1) as f64, r.ratios.get(n)? / base))).collect();
+            series.push(Series::measured(name, look, points));
+        }
+        let k = runs.len() as f64;
+        series.push(Series {
+            name: "committed baseline (1)".into(),
+            look: Look::formula(Hue::Reference),
+            points: vec![(0.5, 1.0), (k + 0.5, 1.0)],
+            ..Default::default()
+        });
+        series.push(Series {
+            name: format!("check fails below {} × baseline", baseline.lower),
+            look: Look::bound(Hue::Reference),
+            points: vec![(0.5, baseline.lower), (k + 0.5, baseline.lower)],
+            ..Default::default()
+        });
+        panels.push(Panel {
+            title: if g == "build" { "build: Yun et al. / one layer".into() } else { format!("{g}: speedup over the reference path") },
+            x: Axis::linear("recorded run (commit, date; + = uncommitted changes)"),
+            y: Axis::log("ratio / committed baseline"),
+            series,
+            x_categories: labels.clone(),
+            dodge: true,
+        });
+    }
     Ok(Chart {
-        x_categories: Vec::new(),
         name: "bench_history".into(),
-        title: "Wall-clock ratios per recorded run (speedup over the reference path; Yun / one-layer build time)".into(),
-        x_label: "recorded run (results/bench-history.jsonl line)".into(),
-        y_label: "ratio".into(),
-        x_log: false,
-        y_log: true,
-        series: by_name.into_iter().map(|(name, points)| Series { name, points, style: Style::Measured }).collect(),
+        title: "Wall-clock ratios over recorded runs, relative to the committed baseline".into(),
+        subtitle: vec![
+            "results/bench-history.jsonl (scripts/bench-track.sh --record), 2 threads; ratios survive noisy machines better than times"
+                .into(),
+        ],
+        panels,
+        ..Default::default()
+    })
+}
+
+/// Throughput of every backend, workload and type at 2 threads in the latest recorded run, against the
+/// measured OpenBLAS GEMM ceiling (`results/backends/gemm-ceiling.json`: sgemm and dgemm, n = 1024).
+pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
+    let runs = parse_history(jsonl)?;
+    let last = runs.last().ok_or_else(|| anyhow!("the history has no runs"))?;
+    let c: Value = serde_json::from_str(ceiling)?;
+    let row = c
+        .get("rows")
+        .and_then(Value::as_array)
+        .and_then(|rows| rows.iter().find(|r| r.get("threads").and_then(Value::as_u64) == Some(2)))
+        .ok_or_else(|| anyhow!("the GEMM ceiling has no row for 2 threads"))?;
+    let (sgemm, dgemm) = (
+        row.get("sgemm_gflops").and_then(Value::as_f64).ok_or_else(|| anyhow!("no sgemm_gflops"))?,
+        row.get("dgemm_gflops").and_then(Value::as_f64).ok_or_else(|| anyhow!("no dgemm_gflops"))?,
+    );
+    // forward/<backend>/<workload>/<dtype>,batch=<b>,threads=2
+    let mut entries: Vec<(String, String, String, f64)> = Vec::new();
+    for (k, g) in &last.gflops {
+        let Some(rest) = k.strip_prefix("forward/") else { continue };
+        let parts: Vec<&str> = rest.splitn(3, '/').collect();
+        let [backend, workload, tail] = parts[..] else { continue };
+        let Some((dtype, _)) = tail.split_once(",batch=") else { continue };
+        if tail.ends_with("threads=2") && backend != "reference" {
+            entries.push((backend.into(), workload.into(), dtype.into(), *g));
+        }
+    }
+    let mut workloads: Vec<String> = entries.iter().map(|e| e.1.clone()).collect();
+    workloads.sort();
+    workloads.dedup();
+    let mut keys: Vec<(String, String)> = entries.iter().map(|e| (e.0.clone(), e.2.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    let mut series = Vec::new();
+    for (slot, (backend, dtype)) in keys.iter().enumerate() {
+        let offset = 0.08 * (slot as f64 - (keys.len() as f64 - 1.0) / 2.0);
+        let points = entries
+            .iter()
+            .filter(|e| e.0 == *backend && e.2 == *dtype)
+            .filter_map(|e| Some(((workloads.iter().position(|w| *w == e.1)? + 1) as f64 + offset, e.3)))
+            .collect();
+        // Points only: the line pattern is invisible, so colour (backend and type) and marker (backend) tell
+        // the series apart.
+        let hue = Hue::Slot(slot);
+        series.push(Series {
+            scatter: true,
+            ..Series::measured(
+                format!("{backend} {dtype}"),
+                Look::measured(hue, Marker::of_backend(backend), Dash::of_precision(dtype)),
+                points,
+            )
+        });
+    }
+    let k = workloads.len() as f64;
+    series.push(Series {
+        name: format!("OpenBLAS sgemm ceiling, {sgemm:.0} GFLOP/s"),
+        look: Look { hue: Hue::Reference, marker: Marker::None, dash: Dash::Short },
+        points: vec![(0.5, sgemm), (k + 0.5, sgemm)],
+        ..Default::default()
+    });
+    series.push(Series {
+        name: format!("OpenBLAS dgemm ceiling, {dgemm:.0} GFLOP/s"),
+        look: Look::bound(Hue::Reference),
+        points: vec![(0.5, dgemm), (k + 0.5, dgemm)],
+        ..Default::default()
+    });
+    Ok(Chart {
+        name: "throughput".into(),
+        title: "Forward throughput per backend vs the GEMM ceiling (2 threads)".into(),
+        subtitle: vec![
+            format!(
+                "criterion medians of run {} (results/bench-history.jsonl); the workload table of `boltz workloads`",
+                last.label.replace('\n', " ")
+            ),
+            "ceiling: OpenBLAS GEMM at n = 1024 on the same machine (results/backends/gemm-ceiling.json)".into(),
+        ],
+        panels: vec![Panel { x: Axis::linear("workload"), y: Axis::log("GFLOP/s"), series, x_categories: workloads, ..Default::default() }],
+        ..Default::default()
     })
 }
 
 #[cfg(test)]
-mod history_tests {
-    use super::*;
-
-    #[test]
-    fn extreme_values_are_dropped_not_drawn_forever() {
-        let pts = [(1.0, 1.7e308), (2.0, 5e-324), (3.0, 10.0), (f64::NAN, 1.0), (4.0, -1.0)];
-        assert_eq!(clean(&pts, false, true), vec![(3.0, 10.0)]);
-        assert_eq!(clean(&pts, false, false), vec![(2.0, 5e-324), (3.0, 10.0), (4.0, -1.0)]);
-        let chart = Chart {
-            x_categories: Vec::new(),
-            name: "extreme".into(),
-            title: "extreme".into(),
-            x_label: "x".into(),
-            y_label: "y".into(),
-            x_log: true,
-            y_log: true,
-            series: vec![Series { name: "s".into(), points: pts.to_vec(), style: Style::Measured }],
-        };
-        let dir = std::env::temp_dir().join(format!("boltz-chart-extreme-{}", std::process::id()));
-        let files = draw(&chart, &dir).unwrap();
-        assert!(files.iter().all(|f| f.exists()));
-        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .contains(boltz_core::format::TEMP_MARKER)));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn history_lines_become_series() {
-        let text = "{\"ratios\": {\"speedup/cpu/practical/f32,threads=2\": 40.0, \"speedup/cpu/practical/f32,threads=1\": 20.0}}\n\
-                    {\"ratios\": {\"speedup/cpu/practical/f32,threads=2\": 42.0}}\n";
-        let chart = history_chart(text).unwrap();
-        assert_eq!(chart.series.len(), 1);
-        assert_eq!(chart.series[0].points, vec![(1.0, 40.0), (2.0, 42.0)]);
-        assert!(history_chart("{\"x\": 1}").unwrap_err().to_string().contains("line 1"));
-        assert!(history_chart("").is_err());
-    }
-}
+mod tests;

@@ -57,10 +57,16 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
     if a.all {
         return bench_all(a);
     }
+    if a.csv.is_some() {
+        bail!("--csv writes the comparison table of --all; a single bench prints one line (or --json)");
+    }
     let (&[backend], &[precision]) = (a.backend.as_slice(), a.precision.as_slice()) else {
         bail!("--backend and --precision take one value each without --all (a list needs --all)");
     };
-    let threads = threads(a.threads)?;
+    if a.threads.len() > 1 {
+        bail!("--threads takes one value without --all (a list needs --all)");
+    }
+    let threads = threads(a.threads.first().copied())?;
     let workload = workloads::find(a.workload.as_deref().context("--workload NAME or --all is needed")?)?;
     if a.batch == Some(0) {
         bail!("--batch must be at least 1");
@@ -74,6 +80,7 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
+    let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
     let record = json!({
         "command": "bench",
         "meta": RunMeta::collect(threads),
@@ -87,6 +94,8 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
         "flops_per_forward": flops,
         "seconds": times,
         "median_ms": median * 1e3,
+        "min_ms": min * 1e3,
+        "max_ms": max * 1e3,
         "gflops": flops / median / 1e9,
         "peak_rss_bytes": peak_rss_bytes(),
     });
@@ -118,14 +127,21 @@ fn unique<T: PartialEq + Copy>(v: &[T]) -> Vec<T> {
     })
 }
 
-/// `bench --all`: every workload × backend × precision at the benches' batch, each timed in a process of
-/// its own (`boltz bench --workload … --json`), so that each row's `peak_rss_bytes` is that combination's
-/// peak and not the largest so far; the rows keep everything the single command reports except its
-/// `meta`, which the whole document carries once.
+/// `bench --all`: every workload × backend × precision × threads at the benches' batch, each timed in a
+/// process of its own (`boltz bench --workload … --json`), so that each row's `peak_rss_bytes` is that
+/// combination's peak and not the largest so far; the rows keep everything the single command reports
+/// except its `meta`, which the whole document carries once. Without --json: the comparison table.
 fn bench_all(a: &BenchArgs) -> Result<bool> {
-    let threads = threads(a.threads)?;
+    let thread_counts: Vec<usize> = if a.threads.is_empty() {
+        vec![threads(None)?]
+    } else {
+        unique(&a.threads).into_iter().map(|t| threads(Some(t))).collect::<Result<_>>()?
+    };
     if a.batch == Some(0) {
         bail!("--batch must be at least 1");
+    }
+    if let Some(csv) = &a.csv {
+        crate::commands::check_writable_file(csv, "--csv")?;
     }
     let (kinds, precisions) = (unique(&a.backend), unique(&a.precision));
     for &b in &kinds {
@@ -135,19 +151,21 @@ fn bench_all(a: &BenchArgs) -> Result<bool> {
         backends::probe(b).with_context(|| format!("--backend {} cannot run here", b.name()))?;
     }
     let exe = std::env::current_exe().context("finding the boltz binary to run each bench in")?;
-    let mut combos: Vec<(&workloads::Workload, BackendKind, Precision)> = Vec::new();
+    let mut combos: Vec<(&workloads::Workload, BackendKind, Precision, usize)> = Vec::new();
     for w in &workloads::WORKLOADS {
         for &b in &kinds {
-            combos.extend(precisions.iter().map(|&p| (w, b, p)));
+            for &p in &precisions {
+                combos.extend(thread_counts.iter().map(|&t| (w, b, p, t)));
+            }
         }
     }
     let mut rows = Vec::with_capacity(combos.len());
-    for (i, (w, b, p)) in combos.iter().enumerate() {
+    for (i, (w, b, p, t)) in combos.iter().enumerate() {
         let batch = a.batch.unwrap_or(w.bench_batch);
-        errln!("[{}/{}] {} on {} {} (batch {batch}, {threads} threads)", i + 1, combos.len(), w.name, b.name(), p);
+        errln!("[{}/{}] {} on {} {} (batch {batch}, {t} threads)", i + 1, combos.len(), w.name, b.name(), p);
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["bench", "--workload", w.name, "--backend", b.name(), "--precision", &p.to_string(), "--json"]);
-        cmd.args(["--threads", &threads.to_string(), "--repeats", &a.repeats.to_string(), "--batch", &batch.to_string()]);
+        cmd.args(["--threads", &t.to_string(), "--repeats", &a.repeats.to_string(), "--batch", &batch.to_string()]);
         if let Some(m) = a.max_memory {
             cmd.args(["--max-memory", &m.to_string()]);
         }
@@ -162,38 +180,121 @@ fn bench_all(a: &BenchArgs) -> Result<bool> {
         }
         rows.push(row);
     }
+    let table = comparison_table(&rows, &thread_counts);
+    if let Some(csv) = &a.csv {
+        write_csv(csv, &rows)?;
+        errln!("wrote {}", csv.display());
+    }
     if a.json {
         let doc = json!({
             "command": "bench --all",
-            "what": "every workload x backend x precision at the benches' batch; each row timed in its own process (median of `repeats` forwards after one warm-up; peak_rss_bytes: that process's peak resident memory, including the binary, the model and the batch)",
-            "meta": RunMeta::collect(threads),
+            "what": "every workload x backend x precision x threads at the benches' batch; each row timed in its own process (median, min and max of `repeats` forwards after one warm-up; peak_rss_bytes: that process's peak resident memory, including the binary, the model and the batch)",
+            "meta": RunMeta::collect(thread_counts.iter().copied().max().unwrap_or(1)),
             "args": a,
             "rows": rows,
+            "table": table,
         });
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        outln!(
-            "{:<12} {:<9} {:<9} {:>6} {:>12} {:>10} {:>10}",
-            "workload",
-            "backend",
-            "precision",
-            "batch",
-            "median ms",
-            "GFLOP/s",
-            "peak MiB"
-        );
-        for r in &rows {
-            outln!(
-                "{:<12} {:<9} {:<9} {:>6} {:>12.3} {:>10.2} {:>10}",
-                r["workload"].as_str().unwrap_or("?"),
-                r["backend"].as_str().unwrap_or("?"),
-                r["precision"].as_str().unwrap_or("?"),
-                r["batch"],
-                r["median_ms"].as_f64().unwrap_or(f64::NAN),
-                r["gflops"].as_f64().unwrap_or(f64::NAN),
-                r["peak_rss_bytes"].as_u64().map_or("?".into(), |b| (b >> 20).to_string())
-            );
-        }
+        outln!("{table}");
     }
     Ok(true)
+}
+
+/// The spread of a row as a percentage of its median: `(max − min) / median`.
+fn spread_pct(r: &serde_json::Value) -> f64 {
+    let (med, lo, hi) = (r["median_ms"].as_f64(), r["min_ms"].as_f64(), r["max_ms"].as_f64());
+    match (med, lo, hi) {
+        (Some(m), Some(lo), Some(hi)) if m > 0.0 => 100.0 * (hi - lo) / m,
+        _ => f64::NAN,
+    }
+}
+
+/// The comparison table, like `torch.utils.benchmark.Compare`: one block per workload, one line per
+/// backend and precision, one column per thread count; each cell the median milliseconds per forward with
+/// the spread (max − min over the repeats, in % of the median) and GFLOP/s; `*` marks the fastest cell of
+/// the block.
+fn comparison_table(rows: &[serde_json::Value], thread_counts: &[usize]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let col = 26;
+    let mut workloads: Vec<&str> = rows.iter().filter_map(|r| r["workload"].as_str()).collect();
+    workloads.dedup();
+    let _ = writeln!(out, "median ms per forward (± spread: max − min over the repeats, % of the median), GFLOP/s; * fastest");
+    for w in workloads {
+        let block: Vec<&serde_json::Value> = rows.iter().filter(|r| r["workload"] == w).collect();
+        let best = block.iter().filter_map(|r| r["median_ms"].as_f64()).fold(f64::INFINITY, f64::min);
+        let batch = block.first().map_or(serde_json::Value::Null, |r| r["batch"].clone());
+        let _ = write!(out, "\n[{w}, batch {batch}]\n{:<16}", "");
+        for t in thread_counts {
+            let _ = write!(out, "{:>col$}", format!("threads={t}"));
+        }
+        let _ = writeln!(out);
+        let mut labels: Vec<(String, String)> = Vec::new();
+        for r in &block {
+            let key = (r["backend"].as_str().unwrap_or("?").to_string(), r["precision"].as_str().unwrap_or("?").to_string());
+            if !labels.contains(&key) {
+                labels.push(key);
+            }
+        }
+        for (b, p) in labels {
+            let _ = write!(out, "{:<16}", format!("{b} {p}"));
+            for t in thread_counts {
+                let cell = block
+                    .iter()
+                    .find(|r| r["backend"] == b.as_str() && r["precision"] == p.as_str() && r["threads"].as_u64() == Some(*t as u64))
+                    .and_then(|r| {
+                        let m = r["median_ms"].as_f64()?;
+                        let star = if m == best { "*" } else { " " };
+                        Some(format!("{m:.3}{star} ±{:.0}% {:.1}", spread_pct(r), r["gflops"].as_f64().unwrap_or(f64::NAN)))
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let _ = write!(out, "{cell:>col$}");
+            }
+            let _ = writeln!(out);
+        }
+    }
+    out
+}
+
+/// The rows as CSV: workload, backend, precision, threads, batch, median/min/max ms, spread %, GFLOP/s,
+/// peak RSS (written atomically).
+fn write_csv(path: &std::path::Path, rows: &[serde_json::Value]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "workload",
+        "backend",
+        "precision",
+        "threads",
+        "batch",
+        "median_ms",
+        "min_ms",
+        "max_ms",
+        "spread_pct",
+        "gflops",
+        "peak_rss_bytes",
+    ])?;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    for r in rows {
+        w.write_record([
+            text(&r["workload"]),
+            text(&r["backend"]),
+            text(&r["precision"]),
+            text(&r["threads"]),
+            text(&r["batch"]),
+            text(&r["median_ms"]),
+            text(&r["min_ms"]),
+            text(&r["max_ms"]),
+            format!("{:.3}", spread_pct(r)),
+            text(&r["gflops"]),
+            text(&r["peak_rss_bytes"]),
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?;
+    boltz_core::format::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }

@@ -1,0 +1,164 @@
+//! How a series looks, by what it *is*: the colour says which construction (or which member of a chart's
+//! own open set: a target, a workload, a configuration), the marker which backend measured it, the line
+//! which precision or whether it is a formula or a bound. The same construction has the same colour in
+//! every chart, so a reader learns the legend once.
+//!
+//! Colours are the Okabe–Ito palette (distinguishable with every common colour-vision deficiency) for the
+//! named constructions, then Paul Tol's "muted" palette for open sets.
+
+use plotters::style::RGBColor;
+
+/// The colour of a series: who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hue {
+    /// One-layer memorizer, Measured policy (λ of Lemma 1).
+    Measured,
+    /// One-layer memorizer, fewest-bits policy.
+    FewestBits,
+    /// One-layer memorizer, Tuned policy.
+    Tuned,
+    /// One-layer memorizer, Theorem 2's constants.
+    Theory,
+    /// Mean pooling (λ = 0).
+    MeanPool,
+    /// Yun et al., dyadic δ.
+    Yun,
+    /// Yun et al., minimal δ.
+    YunMinimal,
+    /// Kim et al.'s reference curve.
+    Kim,
+    /// Formats, ceilings, bounds and thresholds that belong to no construction.
+    Reference,
+    /// The i-th member of a chart's own open set (targets, configurations, workloads, backends).
+    Slot(usize),
+}
+
+/// Tol "muted" (without its pale grey), for [`Hue::Slot`].
+const SLOTS: [RGBColor; 9] = [
+    RGBColor(51, 34, 136),
+    RGBColor(136, 204, 238),
+    RGBColor(68, 170, 153),
+    RGBColor(17, 119, 51),
+    RGBColor(153, 153, 51),
+    RGBColor(221, 204, 119),
+    RGBColor(204, 102, 119),
+    RGBColor(136, 34, 85),
+    RGBColor(170, 68, 153),
+];
+
+impl Hue {
+    /// The colour of a construction by its CLI name (`measured`, …, `yun-minimal`); `None` for others.
+    pub fn of_construction(name: &str) -> Option<Self> {
+        Some(match name {
+            "measured" => Self::Measured,
+            "fewest-bits" => Self::FewestBits,
+            "tuned" => Self::Tuned,
+            "theory" => Self::Theory,
+            "mean-pool" => Self::MeanPool,
+            "yun" => Self::Yun,
+            "yun-minimal" => Self::YunMinimal,
+            "kim" => Self::Kim,
+            _ => return None,
+        })
+    }
+
+    /// The RGB colour.
+    pub fn rgb(self) -> RGBColor {
+        match self {
+            // Okabe–Ito.
+            Self::Measured => RGBColor(0, 114, 178),
+            Self::FewestBits => RGBColor(213, 94, 0),
+            Self::Tuned => RGBColor(0, 158, 115),
+            Self::Theory => RGBColor(204, 121, 167),
+            Self::MeanPool => RGBColor(120, 120, 120),
+            Self::Yun => RGBColor(230, 159, 0),
+            Self::YunMinimal => RGBColor(86, 180, 233),
+            Self::Kim => RGBColor(136, 34, 85),
+            Self::Reference => RGBColor(0, 0, 0),
+            Self::Slot(i) => SLOTS[i % SLOTS.len()],
+        }
+    }
+}
+
+/// The marker of a measured series: which backend (or evaluation) produced the values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Marker {
+    /// No marker: formulas, bounds and references only.
+    None,
+    /// Built values, the scalar reference backend.
+    Circle,
+    /// The CPU engine.
+    Square,
+    /// OpenBLAS.
+    Diamond,
+    /// The arbitrary-precision backend.
+    Triangle,
+    /// CUDA.
+    Cross,
+}
+
+impl Marker {
+    /// The marker of a backend (`reference`, `cpu`, `blas`, `bigfloat`, `cuda`).
+    pub fn of_backend(name: &str) -> Self {
+        match name {
+            "cpu" => Self::Square,
+            "blas" => Self::Diamond,
+            "bigfloat" => Self::Triangle,
+            "cuda" => Self::Cross,
+            _ => Self::Circle,
+        }
+    }
+}
+
+/// The line of a series: solid for measured values in f64 (or exact), other patterns for f32, formulas
+/// and bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dash {
+    /// Measured, f64 or exact arithmetic.
+    Solid,
+    /// Measured in f32 (short dashes).
+    Short,
+    /// A formula or reference curve (long dashes).
+    Dashed,
+    /// A bound, threshold or format limit (dots).
+    Dotted,
+}
+
+impl Dash {
+    /// The line of a measured series in `precision` (`f32` short dashes, everything else solid).
+    pub fn of_precision(precision: &str) -> Self {
+        if precision == "f32" {
+            Self::Short
+        } else {
+            Self::Solid
+        }
+    }
+}
+
+/// Everything that tells two series apart on the page; no two series of a chart may share one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Look {
+    /// Colour.
+    pub hue: Hue,
+    /// Marker (`None` for formulas and bounds).
+    pub marker: Marker,
+    /// Line.
+    pub dash: Dash,
+}
+
+impl Look {
+    /// A measured series: the construction's colour, the backend's marker, the precision's line.
+    pub fn measured(hue: Hue, marker: Marker, dash: Dash) -> Self {
+        Self { hue, marker, dash }
+    }
+
+    /// A formula or reference curve (long dashes, no marker).
+    pub fn formula(hue: Hue) -> Self {
+        Self { hue, marker: Marker::None, dash: Dash::Dashed }
+    }
+
+    /// A bound, threshold or format limit (dots, no marker).
+    pub fn bound(hue: Hue) -> Self {
+        Self { hue, marker: Marker::None, dash: Dash::Dotted }
+    }
+}
