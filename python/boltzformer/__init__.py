@@ -205,10 +205,11 @@ class Model:
         return to_torch(self, dtype)
 
 
-def memorize(inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic",
+def memorize(inputs, labels=None, targets=None, *, construction="one-layer", policy="measured", delta="dyadic",
              seed=0, threads=None):
-    """Builds a model that memorizes the dataset (checked first, as ``boltz memorize --dataset`` checks it:
-    shapes, NaN/inf, empty data, a token twice in a sequence, permuted sequences with inconsistent targets).
+    """Builds a model that memorizes ``inputs`` ``[N, n, d]`` with integer ``labels`` ``[N, n]`` (or float
+    ``targets`` ``[N, n, d]``), checked first as ``boltz memorize --dataset`` checks it (shapes, NaN/inf,
+    empty data, a token twice in a sequence, permuted sequences with inconsistent targets).
 
     ``construction``: ``one-layer`` (Corollary 1: one rank-1 softmax attention layer + one FFN), ``yun`` or
     ``yun-full`` (Yun et al.'s deep hardmax baseline). ``policy`` (one-layer): ``measured``, ``fewest-bits``,

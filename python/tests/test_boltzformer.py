@@ -134,6 +134,13 @@ def test_fewest_bits_is_where_memorization_starts(built):
         assert below["decoded"] < below["tokens"]
 
 
+def test_labels_are_the_second_positional_argument_of_memorize(built):
+    x, labels, model = built
+    again = bf.memorize(x, labels, policy="tuned")
+    assert again.tensors(exact=True, as_mpf=False).keys() == model.tensors().keys()
+    assert again.build["exact_at_build_bits"] == model.build["exact_at_build_bits"]
+
+
 def test_yun_construction_runs_and_memorizes():
     x, labels = dataset(seed=3, sequences=4, length=3, dim=2, vocab=5)
     model = bf.memorize(x, labels=labels, construction="yun")

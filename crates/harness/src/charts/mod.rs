@@ -186,7 +186,7 @@ pub fn charts(results: &BTreeMap<String, ResultFile>) -> Result<Vec<Chart>> {
         let rows: Vec<ConstructionRow> = rows::typed("capacity", &cap.rows)?;
         // The sweep over N on generated data; rows of dataset files (`family` = `file:…`) are not on its axes.
         let generated: Vec<ConstructionRow> = rows.into_iter().filter(|r| r.family.is_none()).collect();
-        capacity_charts(&generated, &cap.config, &mut out);
+        capacity_charts(&generated, &cap.config, cap.meta.threads, &mut out);
     }
     if let Some(adv) = results.get("adversarial") {
         let rows: Vec<ConstructionRow> = rows::typed("adversarial", &adv.rows)?;
@@ -221,7 +221,7 @@ fn scaled_to_meet(reference: &[(f64, f64)], anchor: &[(f64, f64)]) -> Option<(Ve
 }
 
 /// Depth, parameters, precision, accuracy, latency and attention rank against N.
-fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, out: &mut Vec<Chart>) {
+fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threads: usize, out: &mut Vec<Chart>) {
     let fixed = capacity_subtitle(cfg);
     // The one-layer depth and parameter curves come from a softmax policy's rows (every one-layer
     // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
@@ -467,8 +467,7 @@ fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, out: &mut Vec<Ch
             fixed.clone(),
             match repeats {
                 Some(k) => format!(
-                    "one point = one batched forward over all N sequences (N·n tokens), median of {k}; bars: min–max; {} threads",
-                    cfg.threads
+                    "one point = one batched forward over all N sequences (N·n tokens), median of {k}; bars: min–max; {threads} threads"
                 ),
                 None => "one point = one batched forward over all N sequences (N·n tokens), a single run (files before repeats)".into(),
             },
@@ -477,37 +476,68 @@ fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, out: &mut Vec<Ch
         failed_note: Some("no run: the model does not fit the format".into()),
     });
 
-    // Attention rank, where recorded (builds with the blas feature).
+    // Attention rank, where recorded (builds with the blas feature): one category per construction, the
+    // rank at the largest N with whiskers over every N (ranks do not depend on the x axis, so a line per
+    // construction would hide the others).
+    let short = |p: &str| match p {
+        "measured" => "one layer,\nMeasured λ".to_string(),
+        "fewest-bits" => "one layer,\nλ for fewest bits".to_string(),
+        "tuned" => "one layer,\nsmallest λ".to_string(),
+        "theory" => "one layer,\nTheorem 2 λ".to_string(),
+        "mean-pool" => "one layer,\nmean pooling".to_string(),
+        "yun" => "Yun et al.,\ndyadic δ".to_string(),
+        "yun-minimal" => "Yun et al.,\nminimal δ".to_string(),
+        other => other.to_string(),
+    };
+    let mut categories = Vec::new();
     let mut rank = Vec::new();
     for (p, label) in POLICIES {
-        let kq = series_by(rows, is_policy(p), big_n, built(|b| b.attention_rank.map(|a| a.rank_key_query_max as f64)));
-        let vo = series_by(rows, is_policy(p), big_n, built(|b| b.attention_rank.map(|a| a.rank_value_output_max as f64)));
-        if !kq.is_empty() {
-            rank.push(Series::measured(format!("{label}: W_Kᵀ W_Q"), Look::measured(policy_hue(p), Marker::Circle, Dash::Solid), kq));
-            rank.push(Series::measured(format!("{label}: W_Vᵀ W_Oᵀ"), Look::measured(policy_hue(p), Marker::Diamond, Dash::Short), vo));
+        let ranked: Vec<(f64, rows::AttentionRank)> =
+            rows.iter().filter(|r| r.policy == p).filter_map(|r| Some((big_n(r), r.built.as_ref()?.attention_rank?))).collect();
+        let Some(&(_, at_largest)) = ranked.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { continue };
+        categories.push(short(p));
+        let x = categories.len() as f64;
+        for (name, marker, offset, value) in [
+            ("W_Kᵀ W_Q", Marker::Circle, -0.12, (|a: &rows::AttentionRank| a.rank_key_query_max) as fn(&rows::AttentionRank) -> usize),
+            ("W_Vᵀ W_Oᵀ", Marker::Diamond, 0.12, |a: &rows::AttentionRank| a.rank_value_output_max),
+        ] {
+            let values: Vec<f64> = ranked.iter().map(|(_, a)| value(a) as f64).collect();
+            let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            rank.push(Series {
+                scatter: true,
+                spread: if lo < hi { vec![(x + offset, lo, hi)] } else { Vec::new() },
+                ..Series::measured(
+                    format!("{label}: {name}"),
+                    Look::measured(policy_hue(p), marker, Dash::Solid),
+                    vec![(x + offset, value(&at_largest) as f64)],
+                )
+            });
         }
     }
     if !rank.is_empty() {
-        let xs: Vec<f64> = rank.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
-        let (xmin, xmax) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
         let d = cfg.capacity.dim as f64;
+        let k = categories.len() as f64;
         rank.push(Series {
             name: format!("full rank d = {}", cfg.capacity.dim),
             look: Look::bound(Hue::Reference),
-            points: vec![(xmin, d), (xmax, d)],
+            points: vec![(0.5, d), (k + 0.5, d)],
             ..Default::default()
         });
+        let largest = rows.iter().map(|r| r.sequences).max().unwrap_or(0);
         out.push(Chart {
             name: "attention_rank".into(),
             title: "Rank of the attention products (largest over the model's heads)".into(),
             subtitle: vec![
                 fixed,
-                "numerical rank by SVD (LAPACK, f64; singular values above max(rows, cols)·ε·σ₁) of the d × d products".into(),
+                format!(
+                    "at N = {largest} (whiskers: the range over every N); ● W_Kᵀ W_Q, ◆ W_Vᵀ W_Oᵀ, d × d; numerical rank by SVD (LAPACK, f64; σ > max(rows, cols)·ε·σ₁)"
+                ),
             ],
             panels: vec![Panel {
-                x: Axis::log("N (sequences)"),
+                x: Axis::linear("construction"),
                 y: Axis { label: "numerical rank".into(), log: false, range: Some((-0.3, d + 0.6)) },
                 series: rank,
+                x_categories: categories,
                 ..Default::default()
             }],
             ..Default::default()

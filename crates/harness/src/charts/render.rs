@@ -361,7 +361,7 @@ where
         .caption(&panel.title, font(15.0, scale))
         .margin(px(10.0))
         .margin_right(px(18.0))
-        .x_label_area_size(px(46.0))
+        .x_label_area_size(px(46.0 + 15.0 * (panel.x_categories.iter().map(|c| c.lines().count()).max().unwrap_or(1).max(1) - 1) as f64))
         .y_label_area_size(px(70.0))
         .build_cartesian_2d(x, y)
         .map_err(&e)?;
