@@ -19,8 +19,12 @@ fi
 # A virtual environment with pip: the Python package's tests (scripts/test-python.sh: maturin, numpy and
 # pytest from PyPI) and NVRTC from PyPI (scripts/nvrtc-check.sh). Debian ships ensurepip, which venv needs,
 # only in pythonX.Y-venv.
-if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-  NEEDED[python3-venv]=$(python3 -c 'import sys; print(f"/usr/lib/python3.{sys.version_info.minor}/ensurepip/__main__.py")' 2>/dev/null || echo /nonexistent)
+# The system python3 needs the file below; another interpreter first on PATH (pyenv, conda) needs only to
+# import ensurepip.
+py_minor=$(python3 -c 'import sys; print(sys.version_info.minor)' 2>/dev/null || echo none)
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1 \
+  || { [ "$(command -v python3)" = /usr/bin/python3 ] && [ ! -e "/usr/lib/python3.$py_minor/ensurepip/__main__.py" ]; }; then
+  NEEDED[python3-venv]=/usr/lib/python3.$py_minor/ensurepip/__main__.py
 fi
 
 missing=()

@@ -4,7 +4,7 @@
 //! of the plots, never over data.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Once};
+use std::sync::Once;
 
 use anyhow::{anyhow, Context, Result};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -81,7 +81,6 @@ fn svg_to_pdf(svg: &str) -> Result<Vec<u8>> {
         db.load_font_data(dejavu::sans::bold().to_vec());
         db.set_sans_serif_family("DejaVu Sans");
     }
-    options.fontdb = Arc::clone(&options.fontdb);
     let tree = usvg::Tree::from_str(svg, &options).map_err(|e| anyhow!("parsing the SVG: {e}"))?;
     svg2pdf::to_pdf(&tree, svg2pdf::ConversionOptions::default(), svg2pdf::PageOptions::default()).map_err(|e| anyhow!("svg2pdf: {e}"))
 }

@@ -82,6 +82,7 @@ fn every_chart_renders_and_no_two_series_look_alike() {
         "precision_vs_n",
         "accuracy_vs_n",
         "latency_vs_n",
+        "attention_rank",
         "adversarial_bits",
         "separation",
         "approximation_vs_delta",
@@ -97,6 +98,14 @@ fn every_chart_renders_and_no_two_series_look_alike() {
     assert_eq!(acc.panels.len(), 2, "f64 and f32 panels");
     let fb = acc.panels[0].series.iter().find(|s| s.look.hue == Hue::FewestBits).expect("fewest-bits in f64");
     assert!(fb.failed.contains(&failed_n) && !fb.points.iter().any(|p| p.0 == failed_n), "{fb:?}");
+    // Latencies carry their spread (min–max of the repeats); the rank chart shows the rank-1 construction
+    // as rank 1 (W_Kᵀ W_Q) and mean pooling as 0.
+    let lat = charts.iter().find(|c| c.name == "latency_vs_n").expect("latency chart");
+    assert!(lat.panels[0].series.iter().any(|s| !s.spread.is_empty() && s.spread.iter().all(|&(_, lo, hi)| lo <= hi)));
+    let rank = charts.iter().find(|c| c.name == "attention_rank").expect("rank chart");
+    let kq = |hue: Hue| rank.panels[0].series.iter().find(|s| s.look.hue == hue && s.look.marker == Marker::Circle).map(|s| s.points[0].1);
+    assert_eq!(kq(Hue::Measured), Some(1.0));
+    assert_eq!(kq(Hue::MeanPool), Some(0.0));
     // The separation points are not joined across configurations.
     let sep = charts.iter().find(|c| c.name == "separation").expect("separation");
     assert!(sep.panels.iter().flat_map(|p| &p.series).all(|s| s.scatter));
