@@ -27,6 +27,7 @@
 
 pub mod approximator;
 pub mod baselines;
+pub mod bit_extraction;
 pub mod boltzmann;
 pub mod contextual;
 pub mod hardmax;
