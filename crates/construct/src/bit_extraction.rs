@@ -91,77 +91,6 @@ fn pow2(p: u64) -> BigReal {
     exact(false, vec![1], p as i64)
 }
 
-/// `1 − 2^p`, exactly (a plain subtraction would round to the operands' precision).
-fn one_minus_pow2(p: u64) -> BigReal {
-    if p == 0 {
-        return BigReal::from_f64(0.0);
-    }
-    let mut limbs = vec![u64::MAX; (p / 64) as usize];
-    if !p.is_multiple_of(64) {
-        limbs.push((1u64 << (p % 64)) - 1);
-    }
-    exact(true, limbs, 0)
-}
-
-/// A non-negative integer of any size, little-endian 64-bit limbs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Word(Vec<u64>);
-
-impl Word {
-    /// `self += value · 2^shift`.
-    fn add_shifted(&mut self, value: u64, shift: u64) {
-        let wide = u128::from(value) << (shift % 64);
-        let parts = [wide as u64, (wide >> 64) as u64];
-        let (mut i, mut carry) = ((shift / 64) as usize, 0u128);
-        for step in 0.. {
-            let part = parts.get(step).copied().unwrap_or(0);
-            if step >= parts.len() && carry == 0 {
-                break;
-            }
-            if self.0.len() <= i {
-                self.0.resize(i + 1, 0);
-            }
-            let sum = u128::from(self.0[i]) + u128::from(part) + carry;
-            self.0[i] = sum as u64;
-            carry = sum >> 64;
-            i += 1;
-        }
-    }
-
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let n = self.0.len().max(other.0.len());
-        for i in (0..n).rev() {
-            let (a, b) = (self.0.get(i).copied().unwrap_or(0), other.0.get(i).copied().unwrap_or(0));
-            if a != b {
-                return a.cmp(&b);
-            }
-        }
-        std::cmp::Ordering::Equal
-    }
-
-    /// `self − other` for `self ≥ other`.
-    fn sub(&self, other: &Self) -> Self {
-        let mut out = Vec::with_capacity(self.0.len());
-        let mut borrow = 0u64;
-        for (i, &a) in self.0.iter().enumerate() {
-            let b = other.0.get(i).copied().unwrap_or(0);
-            let (d, o1) = a.overflowing_sub(b);
-            let (d, o2) = d.overflowing_sub(borrow);
-            out.push(d);
-            borrow = u64::from(o1 || o2);
-        }
-        Self(out)
-    }
-
-    /// `a − b` as a signed big float.
-    fn difference(a: &Self, b: &Self) -> BigReal {
-        match a.cmp(b) {
-            std::cmp::Ordering::Less => exact(true, b.sub(a).0, 0),
-            _ => exact(false, a.sub(b).0, 0),
-        }
-    }
-}
-
 /// The dense parameter count of §7.1 at width S = 5.
 pub fn params_formula(groups: usize, group_size: usize, label_bits: u32, gap_bits: u32) -> u64 {
     let s = WIDTH as u64;
@@ -231,18 +160,20 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
     let field = u64::from(b + c);
     let word_bits = g as u64 * u64::from(c) + (g as u64 - 1) * u64::from(b);
     // The packed words, most significant field first: ℓ₀ | δ₁ | ℓ₁ | … | δ_{g−1} | ℓ_{g−1} (padding: 0).
-    let words: Vec<Word> = pairs
+    // Big-float arithmetic at L_w + 2 bits is exact for these integers (every partial sum, and every
+    // difference of two words, is below 2^{L_w}).
+    let exact_bits = word_bits + 2;
+    let shifted = |v: u64, shift: u64| int(i128::from(v)).mul(&pow2(shift));
+    let words: Vec<BigReal> = pairs
         .chunks(g)
         .map(|chunk| {
-            let mut w = Word::default();
+            let mut w = BigReal::zero(exact_bits);
             for m in 0..g {
                 let shift = (g - 1 - m) as u64 * field;
-                if let Some(&(_, label)) = chunk.get(m) {
-                    w.add_shifted(label, shift);
-                }
-                if m >= 1 {
-                    if let Some(&(id, _)) = chunk.get(m) {
-                        w.add_shifted(id - chunk[m - 1].0, shift + u64::from(c));
+                if let Some(&(id, label)) = chunk.get(m) {
+                    w = w.add(&shifted(label, shift));
+                    if m >= 1 {
+                        w = w.add(&shifted(id - chunk[m - 1].0, shift + u64::from(c)));
                     }
                 }
             }
@@ -281,7 +212,7 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
     // Block 1: group selection. u_j⁺ − u_j⁻ = 1[x ≥ a_j] adds the step from group j−1 to group j.
     let mut units = Vec::new();
     for j in 1..groups {
-        let dw = Word::difference(&words[j], &words[j - 1]);
+        let dw = words[j].sub(&words[j - 1]);
         let da = int(i128::from(firsts[j]) - i128::from(firsts[j - 1]));
         let a = i128::from(firsts[j]);
         units.push((unit_row(ROW_D), int(1 - a), col(&[(ROW_U, dw.clone()), (ROW_D, da.neg())])));
@@ -290,7 +221,7 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
     if units.is_empty() {
         units.push(([0; WIDTH], zero(), zeros()));
     }
-    let b2 = col(&[(ROW_U, exact(false, words[0].0.clone(), 0)), (ROW_D, int(-i128::from(firsts[0])))]);
+    let b2 = col(&[(ROW_U, words[0].clone()), (ROW_D, int(-i128::from(firsts[0])))]);
     blocks.push(Block { attention: None, ffn: Some(block(units, b2)) });
 
     // The product and reset of an item: O += L·E (L < 2^c, E ∈ {0, 1}), L = E = 0.
@@ -314,7 +245,7 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
                 p -= 1;
                 let weight = if is_gap { pow2(u64::from(k)).neg() } else { pow2(u64::from(k)) };
                 let mut units = vec![
-                    (unit_row(ROW_U), one_minus_pow2(p), col(&[(ROW_U, pow2(p).neg()), (target, weight.clone())])),
+                    (unit_row(ROW_U), one().with_bits(p + 2).sub(&pow2(p)), col(&[(ROW_U, pow2(p).neg()), (target, weight.clone())])),
                     (unit_row(ROW_U), pow2(p).neg(), col(&[(ROW_U, pow2(p)), (target, weight.neg())])),
                 ];
                 let first_bit_of_field = k + 1 == width;
