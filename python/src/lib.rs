@@ -219,6 +219,7 @@ fn memorize(
             construction: parse::<ConstructionKind>("construction", construction)?,
             policy: parse("policy", policy)?,
             delta: delta.parse().map_err(|e| anyhow!("delta: {e}"))?,
+            task: Default::default(),
             seed,
             threads: self::threads(threads)?,
         };

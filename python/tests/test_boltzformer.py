@@ -331,7 +331,7 @@ def test_bad_arguments_are_refused(built):
         bf.memorize(x, labels=labels, policy="best")
     with pytest.raises(bf.BoltzError, match="unknown construction"):
         bf.memorize(x, labels=labels, construction="deep")
-    with pytest.raises(bf.BoltzError, match="no executable construction"):
+    with pytest.raises(bf.BoltzError, match="unknown construction"):
         bf.memorize(x, labels=labels, construction="kim")
     with pytest.raises(bf.BoltzError, match="token dimension"):
         model.forward(x[..., :2])

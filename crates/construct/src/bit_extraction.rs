@@ -7,8 +7,10 @@
 //! per label, B bits per gap). One wide ReLU block finds the group of an input id and leaves `W_J` and the
 //! id's offset in two rows; then one block per bit of the word extracts that bit by a threshold pair
 //! `ReLU(U − 2^p + 1) − ReLU(U − 2^p) = 1[U ≥ 2^p]`, subtracts the gaps from the offset, assembles each
-//! item's label, flags the item whose offset reached 0 (`1[D = 0]` by three units) and adds `label · flag`
-//! to the output. Width 5 (rows O, U, D, L, E), depth `L_w + 2` blocks, every weight an integer or a power
+//! item's label, and adds `label · 1[D = 0]` to the output (five units: for integer D and L ∈ [0, 2^c),
+//! `ReLU(L − 2^c D) + ReLU(L + 2^c D) − 2^c ReLU(D) − 2^c ReLU(−D) − ReLU(L)`; the research file's §6.3
+//! spends a fifth row on the flag `1[D = 0]` and six units). Width 4 (rows O, U, D, L), depth `L_w + 2`
+//! blocks, every weight an integer or a power
 //! of two — but the words carry `L_w` bits, far beyond f64: sub-linear parameter counts need large bit
 //! complexity (Vardi et al.), and the arbitrary-precision backend can measure how much.
 //!
@@ -16,21 +18,45 @@
 //! exact memorization, the parameter formula, depth and width, and exactness at `L_w + ⌈log₂ M⌉` bits.
 
 use boltz_bigfloat::BigReal;
-use boltz_core::{Block, Error, ExactConvert, ExactFloat, FeedForward, Matrix, Model, ModelInfo, Real, Result, Weight};
+use boltz_core::{Block, Error, Model, ModelBlock, ModelInfo, Real, Result};
 use serde::{Deserialize, Serialize};
 
-/// Row of the output (the label).
-pub const ROW_O: usize = 0;
-/// Row of the selected word, consumed bit by bit.
-pub const ROW_U: usize = 1;
-/// Row of the input id, then its offset in the group, then the running difference.
-pub const ROW_D: usize = 2;
-/// Row of the current item's label.
-pub const ROW_L: usize = 3;
-/// Row of the equality flag.
-pub const ROW_E: usize = 4;
-/// The model's width S.
-pub const WIDTH: usize = 5;
+use crate::gadgets::{ffn, int, pow2, tidy, Unit};
+
+/// Which rows of the residual stream the memorizer uses, and the model width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rows {
+    /// Model width S (at least 4).
+    pub width: usize,
+    /// The output (the label).
+    pub o: usize,
+    /// The selected word, consumed bit by bit.
+    pub u: usize,
+    /// The input id, then its offset in the group, then the running difference.
+    pub d: usize,
+    /// The current item's label.
+    pub l: usize,
+}
+
+impl Rows {
+    /// The memorizer on its own: width 4, rows O = 0, U = 1, D = 2, L = 3.
+    pub const STANDALONE: Self = Self { width: 4, o: 0, u: 1, d: 2, l: 3 };
+
+    fn check(&self) -> Result<()> {
+        let rows = [self.o, self.u, self.d, self.l];
+        let distinct = rows.iter().enumerate().all(|(i, r)| !rows[..i].contains(r));
+        if !distinct || rows.iter().any(|&r| r >= self.width) {
+            return Err(Error::InvalidParameter {
+                name: "rows".into(),
+                reason: format!("need 4 distinct rows below the width {}, got {self:?}", self.width),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The width of the standalone memorizer.
+pub const WIDTH: usize = Rows::STANDALONE.width;
 
 /// What was built, with the quantities of the research file's §6–7.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,14 +75,15 @@ pub struct BitExtractionReport {
     pub word_bits: u64,
     /// Blocks (FFN layers): `L_w + 2`.
     pub depth: usize,
-    /// Units of the group-selection block, `max(1, 2(G − 1))`; every later block has at most 5.
+    /// Units of the group-selection block, `max(1, 2(G − 1))`; every later block has at most 7.
     pub selection_units: usize,
-    /// Dense parameters by the formula of §7.1 (equal to the built model's count; tested).
+    /// Dense parameters of the standalone memorizer (width 4) by [`params_formula`] (equal to the built
+    /// model's count; tested).
     pub params_formula: u64,
     /// `⌈log₂ M⌉` for the largest id M − 1.
     pub id_bits: u32,
     /// Mantissa bits that suffice for exact evaluation in any summation order:
-    /// `max(L_w, ⌈log₂ M⌉) + ⌈log₂ M⌉ + ⌈log₂ G⌉ + 3`. The research file's §7.3 has `L_w + ⌈log₂ M⌉ + …`,
+    /// `max(L_w, ⌈log₂ M⌉ + c) + ⌈log₂ M⌉ + ⌈log₂ G⌉ + 3`. The research file's §7.3 has `L_w + ⌈log₂ M⌉ + …`,
     /// which misses that the selection block also multiplies `ReLU(x − a_j + 1)` by the id steps
     /// `a_j − a_{j−1}` (up to 2⌈log₂ M⌉ bits): where `L_w < ⌈log₂ M⌉` (few ids, large ids) it is too small
     /// (test `small_id_sets_need_twice_the_id_bits`).
@@ -66,37 +93,32 @@ pub struct BitExtractionReport {
 /// The built memorizer.
 #[derive(Clone, Debug)]
 pub struct BitExtraction {
-    /// The model: `[N, 1, 5]` tokens with the id in row D (2) give the label in row O (0), every other row 0.
+    /// The model: `[N, 1, 4]` tokens with the id in row D (2) give the label in row O (0), every other row 0.
     pub model: Model<BigReal>,
     /// What was built.
     pub report: BitExtractionReport,
 }
 
 /// `bitlen(x)`: bits of x (0 for 0).
-fn bitlen(x: u64) -> u32 {
+pub(crate) fn bitlen(x: u64) -> u32 {
     64 - x.leading_zeros()
 }
 
-/// An exact integer `±m · 2^shift` as a big float.
-fn exact(negative: bool, limbs: Vec<u64>, shift: i64) -> BigReal {
-    BigReal::from_exact(&ExactFloat::from_parts(negative, limbs, shift))
-}
-
-fn int(v: i128) -> BigReal {
-    let m = v.unsigned_abs();
-    exact(v < 0, vec![m as u64, (m >> 64) as u64], 0)
-}
-
-fn pow2(p: u64) -> BigReal {
-    exact(false, vec![1], p as i64)
-}
-
-/// The dense parameter count of §7.1 at width S = 5.
-pub fn params_formula(groups: usize, group_size: usize, label_bits: u32, gap_bits: u32) -> u64 {
-    let s = WIDTH as u64;
+/// Hidden units of the memorizer at word bits `L_w`: the selection block's `q₁ = max(1, 2(G − 1))`, two
+/// per bit block, five more for each item's product (one per item after the first, in its first gap-bit
+/// block), and six in the final block (the last product and the clearing of D).
+fn units_formula(groups: usize, group_size: usize, word_bits: u64) -> u64 {
     let q1 = (2 * (groups as u64).saturating_sub(1)).max(1);
-    let (g, c, b) = (group_size as u64, u64::from(label_bits), u64::from(gap_bits));
-    (2 * q1 + 1) * s + q1 + 2 * g * (11 * s + 5) + (g * (c - 1) + (g - 1) * (b - 1)) * (5 * s + 2)
+    q1 + 2 * word_bits + 5 * (group_size as u64 - 1) + 6
+}
+
+/// The dense parameter count at model width `width`: every block with q units costs `q(2S + 1) + S`
+/// (`W1`, `b1`, `W2`, `b2`), over `L_w + 2` blocks.
+pub fn params_formula(groups: usize, group_size: usize, label_bits: u32, gap_bits: u32, width: usize) -> u64 {
+    let s = width as u64;
+    let g = group_size as u64;
+    let word_bits = g * u64::from(label_bits) + (g - 1) * u64::from(gap_bits);
+    units_formula(groups, group_size, word_bits) * (2 * s + 1) + (word_bits + 2) * s
 }
 
 /// The largest in-group gap's bit length when sorted `ids` are grouped `g` at a time (at least 1).
@@ -105,18 +127,18 @@ fn gap_bits(ids: &[u64], g: usize) -> u32 {
 }
 
 /// The group size with the fewest dense parameters (§7.2: the exact formula, scanned around
-/// `g* = √(αK/β)`).
-fn best_group_size(ids: &[u64], label_bits: u32) -> usize {
+/// `g* = √(αK/β)` with the cost model's α ≈ 2(2S + 1) per group and β ≈ (B + c)·2(2S + 1) per item).
+fn best_group_size(ids: &[u64], label_bits: u32, width: usize) -> usize {
     let k = ids.len();
-    let (alpha, beta) = (4.0 * WIDTH as f64 + 2.0, 27.0 * (f64::from(gap_bits(ids, k.min(64))) + f64::from(label_bits)) + 66.0);
+    let per_bit = 2.0 * (2.0 * width as f64 + 1.0) + width as f64;
+    let (alpha, beta) = (2.0 * (2.0 * width as f64 + 1.0), per_bit * (f64::from(gap_bits(ids, k.min(64))) + f64::from(label_bits)));
     let g_star = ((alpha * k as f64 / beta).sqrt().round() as usize).clamp(1, k);
     let (lo, hi) = ((g_star / 3).max(1), (g_star * 3).min(k).max(1));
-    (lo..=hi).min_by_key(|&g| params_formula(k.div_ceil(g), g, label_bits, gap_bits(ids, g))).unwrap_or(1)
+    (lo..=hi).min_by_key(|&g| params_formula(k.div_ceil(g), g, label_bits, gap_bits(ids, g), width)).unwrap_or(1)
 }
 
-/// Builds the memorizer of `labels[i]` at `ids[i]` (distinct ids below 2⁵³, labels below `classes`), with
-/// group size `group_size` (default: the fewest parameters).
-pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize>) -> Result<BitExtraction> {
+/// Checks ids and labels; the pairs sorted by id.
+fn checked_pairs(ids: &[u64], labels: &[u64], classes: u64) -> Result<Vec<(u64, u64)>> {
     if ids.is_empty() {
         return Err(Error::ZeroSize { what: "id set (at least one id)" });
     }
@@ -136,44 +158,80 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
             reason: format!("{} is not below classes = {classes}", labels[i]),
         });
     }
+    let mut pairs: Vec<(u64, u64)> = ids.iter().copied().zip(labels.iter().copied()).collect();
+    pairs.sort_unstable();
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::InvalidParameter { name: "ids".into(), reason: format!("id {} occurs twice", w[0].0) });
+    }
+    Ok(pairs)
+}
+
+/// Builds the memorizer of `labels[i]` at `ids[i]` (distinct ids below 2⁵³, labels below `classes`) as a
+/// width-4 model ([`Rows::STANDALONE`]), with group size `group_size` (default: the fewest parameters).
+pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize>) -> Result<BitExtraction> {
     if let Some(i) = ids.iter().position(|&x| x >= 1 << 53) {
         return Err(Error::InvalidParameter {
             name: format!("ids[{i}]"),
             reason: format!("{} is not below 2^53 (ids are exact in f64 inputs)", ids[i]),
         });
     }
-    let mut pairs: Vec<(u64, u64)> = ids.iter().copied().zip(labels.iter().copied()).collect();
-    pairs.sort_unstable();
-    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(Error::InvalidParameter { name: "ids".into(), reason: format!("id {} occurs twice", w[0].0) });
+    let (blocks, report) = build_blocks(ids, labels, classes, group_size, Rows::STANDALONE, Vec::new())?;
+    let mut info = ModelInfo::named("bit-extraction");
+    for (key, v) in [
+        ("ids", report.ids.to_string()),
+        ("classes", classes.to_string()),
+        ("group_size", report.group_size.to_string()),
+        ("groups", report.groups.to_string()),
+        ("gap_bits", report.gap_bits.to_string()),
+        ("label_bits", report.label_bits.to_string()),
+        ("word_bits", report.word_bits.to_string()),
+    ] {
+        info.params.insert(key.into(), v);
     }
+    let model = Model::new(WIDTH, blocks, info)?;
+    Ok(BitExtraction { model, report })
+}
+
+/// The memorizer's blocks on `rows`: an input id in row D (every other row 0 except those the
+/// `extra_selection` units clear) leaves its label in row O and every other memorizer row 0.
+/// `extra_selection` units join the group-selection block (which reads only row D), e.g. to clear a
+/// previous stage's scratch row.
+pub(crate) fn build_blocks(
+    ids: &[u64],
+    labels: &[u64],
+    classes: u64,
+    group_size: Option<usize>,
+    rows: Rows,
+    extra_selection: Vec<Unit>,
+) -> Result<(Vec<ModelBlock<BigReal>>, BitExtractionReport)> {
+    rows.check()?;
+    let pairs = checked_pairs(ids, labels, classes)?;
     let sorted: Vec<u64> = pairs.iter().map(|p| p.0).collect();
     let k = sorted.len();
     let c = bitlen(classes - 1).max(1);
     let g = match group_size {
         Some(0) => return Err(Error::InvalidParameter { name: "group_size".into(), reason: "at least 1".into() }),
         Some(g) => g.min(k),
-        None => best_group_size(&sorted, c),
+        None => best_group_size(&sorted, c, rows.width),
     };
     let groups = k.div_ceil(g);
     let b = gap_bits(&sorted, g);
-    let field = u64::from(b + c);
+    let field = i64::from(b + c);
     let word_bits = g as u64 * u64::from(c) + (g as u64 - 1) * u64::from(b);
     // The packed words, most significant field first: ℓ₀ | δ₁ | ℓ₁ | … | δ_{g−1} | ℓ_{g−1} (padding: 0).
-    // Big-float arithmetic at L_w + 2 bits is exact for these integers (every partial sum, and every
-    // difference of two words, is below 2^{L_w}).
-    let exact_bits = word_bits + 2;
-    let shifted = |v: u64, shift: u64| int(i128::from(v)).mul(&pow2(shift));
+    // Exact at the working precision (and at L_w + 2 bits).
+    let exact_bits = crate::gadgets::WORK_BITS.max(word_bits + 64);
+    let shifted = |v: u64, shift: i64| int(i128::from(v)).with_bits(exact_bits).mul(&pow2(shift));
     let words: Vec<BigReal> = pairs
         .chunks(g)
         .map(|chunk| {
-            let mut w = BigReal::zero(exact_bits);
+            let mut w = int(0).with_bits(exact_bits);
             for m in 0..g {
-                let shift = (g - 1 - m) as u64 * field;
+                let shift = (g - 1 - m) as i64 * field;
                 if let Some(&(id, label)) = chunk.get(m) {
                     w = w.add(&shifted(label, shift));
                     if m >= 1 {
-                        w = w.add(&shifted(id - chunk[m - 1].0, shift + u64::from(c)));
+                        w = w.add(&shifted(id - chunk[m - 1].0, shift + i64::from(c)));
                     }
                 }
             }
@@ -182,94 +240,57 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
         .collect();
     let firsts: Vec<u64> = pairs.chunks(g).map(|chunk| chunk[0].0).collect();
 
-    let zero = || BigReal::from_f64(0.0);
-    let one = || BigReal::from_f64(1.0);
+    let (o, u, d, l) = (rows.o, rows.u, rows.d, rows.l);
+    let one = || int(1);
     let mut blocks = Vec::with_capacity(word_bits as usize + 2);
-    // A block from its units: (W1 row, b1, W2 column), and b2.
-    let block = |units: Vec<([i128; WIDTH], BigReal, [BigReal; WIDTH])>, b2: [BigReal; WIDTH]| {
-        let q = units.len();
-        FeedForward {
-            w1: Weight::Dense(Matrix::from_fn(q, WIDTH, |u, r| int(units[u].0[r]))),
-            b1: units.iter().map(|u| u.1.clone()).collect(),
-            w2: Weight::Dense(Matrix::from_fn(WIDTH, q, |r, u| units[u].2[r].clone())),
-            b2: b2.to_vec(),
-        }
+    let push = |blocks: &mut Vec<ModelBlock<BigReal>>, units: Vec<Unit>, b2: &[(usize, BigReal)]| {
+        blocks.push(Block { attention: None, ffn: Some(ffn(rows.width, units, b2)) });
     };
-    let unit_row = |row: usize| {
-        let mut w = [0i128; WIDTH];
-        w[row] = 1;
-        w
-    };
-    let col = |entries: &[(usize, BigReal)]| {
-        let mut c: [BigReal; WIDTH] = std::array::from_fn(|_| zero());
-        for (r, v) in entries {
-            c[*r] = v.clone();
-        }
-        c
-    };
-    let zeros = || -> [BigReal; WIDTH] { std::array::from_fn(|_| zero()) };
 
-    // Block 1: group selection. u_j⁺ − u_j⁻ = 1[x ≥ a_j] adds the step from group j−1 to group j.
-    let mut units = Vec::new();
+    // Block 1: group selection. 1[x ≥ a_j] adds the step from group j−1 to group j.
+    let mut units = extra_selection;
     for j in 1..groups {
-        let dw = words[j].sub(&words[j - 1]);
+        let dw = tidy(&words[j].sub(&words[j - 1]));
         let da = int(i128::from(firsts[j]) - i128::from(firsts[j - 1]));
-        let a = i128::from(firsts[j]);
-        units.push((unit_row(ROW_D), int(1 - a), col(&[(ROW_U, dw.clone()), (ROW_D, da.neg())])));
-        units.push((unit_row(ROW_D), int(-a), col(&[(ROW_U, dw.neg()), (ROW_D, da)])));
+        units.extend(Unit::step(d, &int(i128::from(firsts[j])), &one(), &[(u, dw), (d, da.neg())]));
     }
-    if units.is_empty() {
-        units.push(([0; WIDTH], zero(), zeros()));
-    }
-    let b2 = col(&[(ROW_U, words[0].clone()), (ROW_D, int(-i128::from(firsts[0])))]);
-    blocks.push(Block { attention: None, ffn: Some(block(units, b2)) });
+    push(&mut blocks, units, &[(u, tidy(&words[0])), (d, int(-i128::from(firsts[0])))]);
 
-    // The product and reset of an item: O += L·E (L < 2^c, E ∈ {0, 1}), L = E = 0.
+    // The product and reset of an item, for integer D and L ∈ [0, 2^c):
+    // O += ReLU(L − 2^c D) + ReLU(L + 2^c D) − 2^c ReLU(D) − 2^c ReLU(−D) − ReLU(L) = L·1[D = 0], L = 0.
+    let p = pow2(i64::from(c));
     let product = || {
-        let mut w = [0i128; WIDTH];
-        w[ROW_L] = 1;
-        w[ROW_E] = 1i128 << c;
         vec![
-            (w, int(-(1i128 << c)), col(&[(ROW_O, one())])),
-            (unit_row(ROW_L), zero(), col(&[(ROW_L, one().neg())])),
-            (unit_row(ROW_E), zero(), col(&[(ROW_E, one().neg())])),
+            Unit::new(vec![(l, one()), (d, p.neg())], int(0), vec![(o, one())]),
+            Unit::new(vec![(l, one()), (d, p.clone())], int(0), vec![(o, one())]),
+            Unit::new(vec![(d, one())], int(0), vec![(o, p.neg())]),
+            Unit::new(vec![(d, one().neg())], int(0), vec![(o, p.neg())]),
+            Unit::of_row(l, int(0), vec![(o, one().neg()), (l, one().neg())]),
         ]
     };
-    // Stage 2: one block per bit of the word, most significant first.
-    let mut p = word_bits;
+    // Stage 2: one block per bit of the word, most significant first; entering the block for bit q,
+    // 0 ≤ U < 2^{q+1}, so the integer step 1[U ≥ 2^q] is that bit.
+    let mut q = word_bits as i64;
     for m in 0..g {
-        // Field δ_m (m ≥ 1; B bits into D, subtracted), then ℓ_m (c bits into L).
-        let fields: Vec<(u32, usize, bool)> = if m == 0 { vec![(c, ROW_L, false)] } else { vec![(b, ROW_D, true), (c, ROW_L, false)] };
-        for (fi, &(width, target, is_gap)) in fields.iter().enumerate() {
-            for k in (0..width).rev() {
-                p -= 1;
-                let weight = if is_gap { pow2(u64::from(k)).neg() } else { pow2(u64::from(k)) };
-                let mut units = vec![
-                    (unit_row(ROW_U), one().with_bits(p + 2).sub(&pow2(p)), col(&[(ROW_U, pow2(p).neg()), (target, weight.clone())])),
-                    (unit_row(ROW_U), pow2(p).neg(), col(&[(ROW_U, pow2(p)), (target, weight.neg())])),
-                ];
-                let first_bit_of_field = k + 1 == width;
-                if first_bit_of_field && !is_gap {
-                    // E = 1[D = 0]: D is final for item m here.
-                    for (bias, out) in [(1, 1), (0, -2), (-1, 1)] {
-                        units.push((unit_row(ROW_D), int(bias), col(&[(ROW_E, int(out))])));
-                    }
-                }
-                if first_bit_of_field && is_gap && fi == 0 {
-                    // The first δ-bit of item m: the product of item m − 1.
+        // Field δ_m (m ≥ 1; B bits, subtracted from D), then ℓ_m (c bits into L).
+        let fields: Vec<(u32, usize, bool)> = if m == 0 { vec![(c, l, false)] } else { vec![(b, d, true), (c, l, false)] };
+        for &(width, target, is_gap) in &fields {
+            for bit in (0..width).rev() {
+                q -= 1;
+                let weight = if is_gap { pow2(i64::from(bit)).neg() } else { pow2(i64::from(bit)) };
+                let mut units = Unit::step(u, &pow2(q), &one(), &[(u, pow2(q).neg()), (target, weight)]).to_vec();
+                if is_gap && bit + 1 == width {
+                    // The first gap bit of item m: D and L are final for item m − 1.
                     units.extend(product());
                 }
-                blocks.push(Block { attention: None, ffn: Some(block(units, zeros())) });
+                push(&mut blocks, units, &[]);
             }
         }
     }
-    // Final block: the last item's product, and D cleared.
+    // Final block: the last item's product, and D cleared (D = x − z_last ≤ 0 for every data id).
     let mut units = product();
-    units.push((unit_row(ROW_D), zero(), col(&[(ROW_D, one().neg())])));
-    let mut neg_d = [0i128; WIDTH];
-    neg_d[ROW_D] = -1;
-    units.push((neg_d, zero(), col(&[(ROW_D, one())])));
-    blocks.push(Block { attention: None, ffn: Some(block(units, zeros())) });
+    units.push(Unit::new(vec![(d, one().neg())], int(0), vec![(d, one())]));
+    push(&mut blocks, units, &[]);
 
     let id_bits = bitlen(sorted[k - 1]).max(1);
     let report = BitExtractionReport {
@@ -281,35 +302,22 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
         word_bits,
         depth: blocks.len(),
         selection_units: (2 * (groups - 1)).max(1),
-        params_formula: params_formula(groups, g, c, b),
+        params_formula: params_formula(groups, g, c, b, WIDTH),
         id_bits,
-        bits_bound: word_bits.max(u64::from(id_bits)) + u64::from(id_bits) + u64::from(bitlen(groups as u64 - 1).max(1)) + 3,
+        bits_bound: word_bits.max(u64::from(id_bits + c)) + u64::from(id_bits) + u64::from(bitlen(groups as u64 - 1).max(1)) + 3,
     };
-    let mut info = ModelInfo::named("bit-extraction");
-    for (key, v) in [
-        ("ids", k.to_string()),
-        ("classes", classes.to_string()),
-        ("group_size", g.to_string()),
-        ("groups", groups.to_string()),
-        ("gap_bits", b.to_string()),
-        ("label_bits", c.to_string()),
-        ("word_bits", word_bits.to_string()),
-    ] {
-        info.params.insert(key.into(), v);
-    }
-    let model = Model::new(WIDTH, blocks, info)?;
-    Ok(BitExtraction { model, report })
+    Ok((blocks, report))
 }
 
-/// The dataset the memorizer answers: token `[0, 0, id, 0, 0]` → target `[label, 0, 0, 0, 0]`, one token
+/// The dataset the standalone memorizer answers: token `[0, 0, id, 0]` → target `[label, 0, 0, 0]`, one token
 /// per sequence.
 pub fn dataset(ids: &[u64], labels: &[u64]) -> Result<boltz_core::Dataset<f64>> {
     let k = ids.len();
-    let mut x = vec![0.0; k * WIDTH];
+    let (rows, mut x) = (Rows::STANDALONE, vec![0.0; k * WIDTH]);
     let mut y = vec![0.0; k * WIDTH];
     for (i, (&id, &label)) in ids.iter().zip(labels).enumerate() {
-        x[i * WIDTH + ROW_D] = id as f64;
-        y[i * WIDTH + ROW_O] = label as f64;
+        x[i * WIDTH + rows.d] = id as f64;
+        y[i * WIDTH + rows.o] = label as f64;
     }
     boltz_core::Dataset::new(boltz_core::Batch::new(k, 1, WIDTH, x)?, boltz_core::Batch::new(k, 1, WIDTH, y)?, None)
 }
@@ -348,7 +356,7 @@ mod tests {
         assert_eq!(m.model.layer_count().ffn, r.depth);
         let widths: Vec<usize> = m.model.stack().ffns().map(|(_, f)| f.hidden()).collect();
         assert_eq!(widths[0], r.selection_units);
-        assert!(widths[1..].iter().all(|&q| q <= 5), "{widths:?}");
+        assert!(widths[1..].iter().all(|&q| q <= 7), "{widths:?}");
         assert_eq!(m.model.dim(), WIDTH);
         // Exact at the bound (any summation order), and at max(L_w, ⌈log₂ M⌉) + ⌈log₂ M⌉ (§7.3's measured
         // minimum L_w + ⌈log₂ M⌉ where L_w ≥ ⌈log₂ M⌉).

@@ -30,8 +30,10 @@ pub mod baselines;
 pub mod bit_extraction;
 pub mod boltzmann;
 pub mod contextual;
+pub mod gadgets;
 pub mod hardmax;
 pub mod memorizer;
+pub mod optimal;
 #[cfg(feature = "suite")]
 pub mod suite;
 pub mod verify;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use boltz_construct::optimal::Task;
 use boltz_construct::yun::YunDelta;
 use boltz_construct::Policy;
 use boltz_core::VocabKind;
@@ -137,6 +138,14 @@ pub(crate) fn parse_vocab_kind(s: &str) -> Result<VocabKind, String> {
     s.parse::<VocabKind>().map_err(|e| e.to_string())
 }
 
+pub(crate) fn parse_task(s: &str) -> Result<Task, String> {
+    match s {
+        "seq2seq" => Ok(Task::SequenceToSequence),
+        "next-token" => Ok(Task::NextToken),
+        other => Err(format!("unknown task {other:?} (expected seq2seq or next-token)")),
+    }
+}
+
 pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
     s.parse()
 }
@@ -149,6 +158,11 @@ pub(crate) struct MemorizeArgs {
     /// How the one-layer construction picks v and λ.
     #[arg(long, value_enum, default_value = "measured")]
     pub(crate) policy: PolicyArg,
+    /// bit-extraction: seq2seq (a label per token, ids for every (multiset, token) context, Õ(√(nN))
+    /// parameters) or next-token (each sequence's label is its last position's target, one id per
+    /// sequence, Õ(√N) parameters; the model outputs it at every position).
+    #[arg(long, value_parser = parse_task, default_value = "seq2seq")]
+    pub(crate) task: Task,
     /// Yun et al.: grid width δ = 1/K with K rounded up to a power of two (dyadic: every weight dyadic) or
     /// the smallest K that separates the tokens (minimal: the construction's own δ, fewer layers).
     #[arg(long, value_parser = parse_yun_delta, default_value = "dyadic")]

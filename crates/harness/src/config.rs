@@ -43,7 +43,8 @@ pub struct CapacityConfig {
     pub vocab: usize,
     /// Constructions to build: one-layer policies (`measured`, `fewest-bits`, `mean-pool`, `tuned`,
     /// `theory`) and/or `yun` / `yun-minimal` (Yun et al.'s data-adaptive deep hardmax construction with the
-    /// dyadic or the minimal grid width δ).
+    /// dyadic or the minimal grid width δ) and/or `bit-extraction` (the parameter-optimal Õ(√(nN))
+    /// construction, `boltz_construct::optimal`).
     pub policies: Vec<String>,
     /// Build `yun` only up to this N (its depth grows with nN, and so does its forward).
     pub yun_max_sequences: usize,
@@ -321,10 +322,10 @@ impl SuiteConfig {
 }
 
 fn check_policy(p: &str) -> Result<()> {
-    if crate::experiments::yun_construction(p).is_some() {
+    if crate::experiments::yun_construction(p).is_some() || p == crate::experiments::BIT_EXTRACTION {
         return Ok(());
     }
-    p.parse::<boltz_construct::Policy>().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}, or yun, yun-minimal"))
+    p.parse::<boltz_construct::Policy>().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}, or yun, yun-minimal, bit-extraction"))
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use boltz_bigfloat::{BigReal, BitsSearch};
+use boltz_construct::optimal::{OptimalMemorizer, OptimalOptions, Task};
 use boltz_construct::yun::{Yun, YunDelta, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format;
@@ -24,13 +25,15 @@ pub enum ConstructionKind {
     Yun,
     /// Yun et al.'s full-grid construction (δ^{−d} + 1 attention layers).
     YunFull,
-    /// A Kim et al.-style construction (only its depth and parameter reference curve exists; refused).
-    Kim,
+    /// The parameter-optimal Õ(√(nN)) construction (Kim, Kim & Mozafari 2023; Kajitsuka & Sato 2025): one
+    /// averaging attention layer, then a deep, narrow bit-extraction ReLU stack (`boltz_construct::optimal`).
+    #[value(alias = "optimal")]
+    BitExtraction,
 }
 
 impl ConstructionKind {
     /// Every kind, in the order `--help` lists them.
-    pub const ALL: [Self; 4] = [Self::OneLayer, Self::Yun, Self::YunFull, Self::Kim];
+    pub const ALL: [Self; 4] = [Self::OneLayer, Self::Yun, Self::YunFull, Self::BitExtraction];
 
     /// The command-line (and Python) spelling.
     pub fn as_str(self) -> &'static str {
@@ -38,7 +41,7 @@ impl ConstructionKind {
             Self::OneLayer => "one-layer",
             Self::Yun => "yun",
             Self::YunFull => "yun-full",
-            Self::Kim => "kim",
+            Self::BitExtraction => "bit-extraction",
         }
     }
 }
@@ -46,6 +49,7 @@ impl ConstructionKind {
 impl std::str::FromStr for ConstructionKind {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = if s == "optimal" { "bit-extraction" } else { s };
         Self::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
@@ -62,6 +66,9 @@ pub struct BuildOptions {
     pub policy: Policy,
     /// Yun et al.'s grid width δ.
     pub delta: YunDelta,
+    /// Sequence-to-sequence or next-token (the bit-extraction construction; the others memorize every
+    /// token's target).
+    pub task: Task,
     /// Seed of the direction search.
     pub seed: u64,
     /// Worker threads (≥ 1).
@@ -148,10 +155,34 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
                 fewest_bits: None,
             })
         }
-        ConstructionKind::Kim => {
-            bail!(
-                "construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction yet"
-            )
+        ConstructionKind::BitExtraction => {
+            let m =
+                OptimalMemorizer::build(data, &OptimalOptions { task: options.task, seed: options.seed, threads, ..Default::default() })
+                    .context("building the bit-extraction construction")?;
+            let r = &m.report;
+            let mu = &r.memorizer;
+            let summary = vec![
+                format!("bit-extraction construction ({}), one averaging attention layer: {} context ids", r.task.as_str(), r.ids),
+                format!(
+                    "  blocks by stage [projection, floor, attention + rounding, bit extraction, readout] = {:?}; {} blocks",
+                    r.layers_by_stage, r.blocks
+                ),
+                format!(
+                    "  token codes {} bits, sums {} bits, ids {} bits; {} groups of {}, gaps {} bits, words of {} bits",
+                    r.token_bits, r.sum_bits, r.id_bits, mu.groups, mu.group_size, mu.gap_bits, mu.word_bits
+                ),
+                format!("  params {} dense / {} non-zero", r.params.dense, r.params_nonzero),
+            ];
+            let exact = r.memorization.clone().context("the construction verifies itself")?;
+            Ok(Built {
+                model: m.model.clone(),
+                bits: r.build_bits,
+                exact,
+                report: serde_json::to_value(r)?,
+                summary,
+                verified_seconds: Some(r.verify_seconds),
+                fewest_bits: None,
+            })
         }
     }
 }
@@ -216,16 +247,27 @@ mod tests {
             assert_eq!(clap_name.as_deref(), Some(kind.as_str()), "the CLI and FromStr spell {kind:?} alike");
         }
         let err = "deep".parse::<ConstructionKind>().unwrap_err();
-        assert!(err.contains("unknown construction \"deep\"") && err.contains("one-layer, yun, yun-full, kim"), "{err}");
+        assert!(err.contains("unknown construction \"deep\"") && err.contains("one-layer, yun, yun-full, bit-extraction"), "{err}");
     }
 
     #[test]
-    fn kim_is_refused_as_formula_only() {
-        let data = Dataset::<f64>::generate(&boltz_core::DatasetSpec { sequences: 2, length: 3, dim: 2, vocab: 4, ..Default::default() })
+    fn optimal_is_the_bit_extraction_construction_and_builds_both_tasks() {
+        assert_eq!("optimal".parse::<ConstructionKind>(), Ok(ConstructionKind::BitExtraction));
+        let data = Dataset::<f64>::generate(&boltz_core::DatasetSpec { sequences: 6, length: 3, dim: 4, vocab: 8, ..Default::default() })
             .expect("generate");
-        let options =
-            BuildOptions { construction: ConstructionKind::Kim, policy: Policy::Measured, delta: YunDelta::Dyadic, seed: 0, threads: 1 };
-        let err = build(&data, &options).unwrap_err().to_string();
-        assert!(err.contains("no executable construction"), "{err}");
+        let options = BuildOptions {
+            construction: ConstructionKind::BitExtraction,
+            policy: Policy::Measured,
+            delta: YunDelta::Dyadic,
+            task: Task::SequenceToSequence,
+            seed: 0,
+            threads: 1,
+        };
+        let built = build(&data, &options).expect("builds");
+        assert!(built.exact.is_perfect() && built.exact.exact == 18, "{:?}", built.exact);
+        assert_eq!(built.report["ids"], 18);
+        let next = boltz_construct::optimal::next_token_dataset(&data).expect("next-token targets");
+        let built = build(&next, &BuildOptions { task: Task::NextToken, ..options }).expect("builds");
+        assert_eq!(built.report["ids"], 6);
     }
 }

@@ -19,7 +19,8 @@ use crate::backends::{dispatch, Job};
 use crate::config::SuiteConfig;
 use crate::meta::{write_csv, write_json, RunMeta};
 use crate::rows::{
-    value_or_reason, ApproximationRow, BackendRunRow, BitsSearchFields, Built, ConstructionRow, OneLayerFields, SeparationRow, YunFields,
+    value_or_reason, ApproximationRow, BackendRunRow, BitExtractionFields, BitsSearchFields, Built, ConstructionRow, OneLayerFields,
+    SeparationRow, YunFields,
 };
 
 /// The experiments, in suite order.
@@ -149,6 +150,9 @@ impl std::str::FromStr for Shard {
         Ok(Self { index, count })
     }
 }
+
+/// The config name of the parameter-optimal bit-extraction construction (sequence-to-sequence).
+pub const BIT_EXTRACTION: &str = "bit-extraction";
 
 /// The grid of a Yun et al. construction name (`yun`: dyadic δ, `yun-minimal`: minimal δ); `None` for the
 /// one-layer policies. The one place that decides which config names mean Yun's model.
@@ -324,6 +328,7 @@ fn yun_point(
                 log2_max_id: r.log2_max_id,
                 softmax_min_log2_lambda,
             }),
+            bit_extraction: None,
         }),
     };
     let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64 && r.params.dense == r.realised_params;
@@ -369,8 +374,74 @@ fn construction_point(
 ) -> Result<(ConstructionRow, bool)> {
     match yun_construction(policy_name) {
         Some(delta) => yun_point(cfg, ds, policy_name, delta, bisect, softmax_sweep, threads),
+        None if policy_name == BIT_EXTRACTION => bit_extraction_point(cfg, ds, bisect, threads),
         None => one_layer_point(cfg, ds, policy_name, bisect, threads),
     }
+}
+
+/// The parameter-optimal bit-extraction construction on `ds` (sequence-to-sequence). Data whose contexts
+/// averaging cannot separate (equal token sums) is a result, not an error: the row carries the builder's
+/// refusal.
+fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect: bool, threads: usize) -> Result<(ConstructionRow, bool)> {
+    use boltz_construct::optimal::{OptimalMemorizer, OptimalOptions};
+    let [sequences, length, dim] = ds.inputs.shape();
+    let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
+    let mut row = ConstructionRow {
+        sequences,
+        n: length,
+        d: dim,
+        vocab,
+        policy: BIT_EXTRACTION.to_string(),
+        family: None,
+        attention: Some("averaging (W_Q = W_K = 0)".to_string()),
+        exact_in_bigfloat: false,
+        build_error: None,
+        built: None,
+    };
+    let m = match OptimalMemorizer::build(ds, &OptimalOptions { seed: cfg.seed, threads, ..Default::default() }) {
+        Ok(m) => m,
+        Err(e @ (boltz_core::Error::Infeasible(_) | boltz_core::Error::InvalidParameter { .. })) => {
+            row.build_error = Some(e.to_string());
+            return Ok((row, true));
+        }
+        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the bit-extraction construction (N = {sequences})")),
+    };
+    let r = &m.report;
+    let exact = r.memorization.as_ref().is_some_and(|m| m.exact == m.tokens);
+    let search = if bisect { Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?) } else { None };
+    let runs = backend_runs(cfg, threads, &m.model, ds)?;
+    row.exact_in_bigfloat = exact;
+    row.built = Some(Built {
+        layers: r.blocks + r.attention_layers,
+        params_dense: r.params.dense,
+        params_factored: r.params.factored,
+        yun_cells: 0,
+        build_bits: r.build_bits,
+        build_seconds: r.build_seconds,
+        latency_bigfloat_ms: r.verify_seconds * 1e3,
+        attention_rank: attention_rank(&m.model),
+        runs,
+        bits: search.as_ref().map(BitsSearchFields::from),
+        one_layer: None,
+        yun: None,
+        bit_extraction: Some(BitExtractionFields {
+            task: r.task.as_str().to_string(),
+            bx_ids: r.ids,
+            params_nonzero: r.params_nonzero,
+            bx_layers_by_stage: r.layers_by_stage,
+            bx_token_bits: r.token_bits,
+            bx_sum_bits: r.sum_bits,
+            bx_id_bits: r.id_bits,
+            bx_word_bits: r.memorizer.word_bits,
+            bx_group_size: r.memorizer.group_size,
+            bx_groups: r.memorizer.groups,
+            bx_gap_bits: r.memorizer.gap_bits,
+            one_layer_ffn_params: (r.ids * (dim + 2) + 2 * dim) as u64,
+        }),
+    });
+    // The property: exact memorization, and the fewest bits (where bisected) at least the words' bits.
+    let bits_ok = search.as_ref().is_none_or(|s| s.fewest.is_some_and(|f| f >= r.memorizer.word_bits));
+    Ok((row, exact && bits_ok))
 }
 
 /// A construction on one data family: the same measurements as a capacity point, plus the family.
@@ -480,6 +551,7 @@ fn one_layer_point(
             bigfloat_log10_max_abs_error: r.memorization.log10_max_abs_error,
         }),
         yun: None,
+        bit_extraction: None,
     });
     let held = r.memorization.is_perfect();
     Ok((row, held))

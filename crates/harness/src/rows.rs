@@ -100,6 +100,9 @@ pub struct Built {
     /// Yun et al. fields.
     #[serde(flatten)]
     pub yun: Option<YunFields>,
+    /// Bit-extraction (parameter-optimal) fields.
+    #[serde(flatten)]
+    pub bit_extraction: Option<BitExtractionFields>,
 }
 
 /// The numerical ranks of every head's `W_Kᵀ W_Q` and `W_Vᵀ W_Oᵀ` (`d × d`; SVD in f64 by LAPACK, singular
@@ -267,6 +270,35 @@ pub struct YunFields {
     /// sweep's end); absent when the sweep did not run.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub softmax_min_log2_lambda: Option<Option<f64>>,
+}
+
+/// Fields of the parameter-optimal bit-extraction construction (`boltz_construct::optimal`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BitExtractionFields {
+    /// `seq2seq` or `next-token`.
+    pub task: String,
+    /// Distinct context ids K.
+    pub bx_ids: usize,
+    /// Non-zero parameters (the papers' additive count).
+    pub params_nonzero: u64,
+    /// Blocks per stage: projection, floor, attention + rounding, bit extraction, readout.
+    pub bx_layers_by_stage: [usize; 5],
+    /// Bits of the token codes, of their sums and of the largest id.
+    pub bx_token_bits: u32,
+    /// Bits of the code sums.
+    pub bx_sum_bits: u32,
+    /// Bits of the largest context id.
+    pub bx_id_bits: u32,
+    /// Bits of each packed word `L_w` (the weights' bit complexity).
+    pub bx_word_bits: u64,
+    /// Group size g and groups G.
+    pub bx_group_size: usize,
+    /// Groups G.
+    pub bx_groups: usize,
+    /// Bits per in-group gap B.
+    pub bx_gap_bits: u32,
+    /// The one-layer memorizer's FFN count at the same K, `K(d + 2) + 2d`, for the crossover.
+    pub one_layer_ffn_params: u64,
 }
 
 /// A row of `separation`: a contextual mapping's measured separation against Lemma 1 and Theorem 2.
@@ -459,6 +491,7 @@ mod tests {
                     bigfloat_log10_max_abs_error: -60.0,
                 }),
                 yun: None,
+                bit_extraction: None,
             }),
         }
     }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn boltz(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boltz")).args(args).output().unwrap()
@@ -53,6 +53,15 @@ fn quick_reproduce_writes_results_and_charts() {
     }
     let cap = read_json(&out.join("capacity.json"));
     assert_eq!(cap["schema_version"], 3);
+    // The parameter-optimal construction runs at every N: one averaging head (W_Q = W_K = 0, rank 0),
+    // fewer non-zero than dense parameters, ids for every token.
+    let bx: Vec<&Value> = cap["rows"].as_array().unwrap().iter().filter(|r| r["policy"] == "bit-extraction").collect();
+    assert_eq!(bx.len(), 3);
+    for r in bx {
+        assert_eq!((&r["task"], &r["rank_key_query_max"], &r["rank_value_output_max"]), (&json!("seq2seq"), &json!(0), &json!(1)), "{r}");
+        assert!(r["params_nonzero"].as_u64().unwrap() < r["params_dense"].as_u64().unwrap(), "{r}");
+        assert_eq!(r["bx_ids"].as_u64().unwrap(), r["N"].as_u64().unwrap() * 6, "{r}");
+    }
     let configured: Vec<(Value, Value)> =
         cap["config"]["backends"].as_array().unwrap().iter().map(|b| (b["backend"].clone(), b["precision"].clone())).collect();
     assert_eq!(configured.len(), 4);
@@ -79,11 +88,15 @@ fn quick_reproduce_writes_results_and_charts() {
             "fewest-bits" | "measured" => assert!(r["lambda"].as_f64().unwrap() > 0.0, "{r}"),
             _ => {}
         }
-        if r["policy"] == "yun" {
+        match r["policy"].as_str().unwrap() {
             // Yun et al.'s depth: its formula plus the input affine layer.
-            assert_eq!(r["layers"].as_f64().unwrap(), r["formula_layers"].as_f64().unwrap() + 1.0);
-        } else {
-            assert_eq!(r["layers"], 2);
+            "yun" => assert_eq!(r["layers"].as_f64().unwrap(), r["formula_layers"].as_f64().unwrap() + 1.0),
+            // Bit extraction: its stages' FFN blocks plus the one attention layer.
+            "bit-extraction" => {
+                let stages: u64 = r["bx_layers_by_stage"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum();
+                assert_eq!(r["layers"].as_u64().unwrap(), stages + 1, "{r}");
+            }
+            _ => assert_eq!(r["layers"], 2),
         }
     }
     // Adversarial data: Prouhet–Tarry–Escott pairs make mean pooling collide (a result row, not an error);

@@ -160,7 +160,7 @@ fn fewest_bits(r: &ConstructionRow) -> Option<f64> {
 }
 
 /// The constructions in chart order, with what a reader should see in the legend.
-const POLICIES: [(&str, &str); 7] = [
+const POLICIES: [(&str, &str); 8] = [
     ("measured", "one layer, rank-1 softmax, λ of Lemma 1 (Measured)"),
     ("fewest-bits", "one layer, rank-1 softmax, λ chosen for fewest bits"),
     ("tuned", "one layer, rank-1 softmax, smallest separating λ"),
@@ -168,6 +168,7 @@ const POLICIES: [(&str, &str); 7] = [
     ("mean-pool", "one layer, mean pooling (λ = 0, not softmax)"),
     ("yun", "Yun et al., deep hardmax (dyadic δ)"),
     ("yun-minimal", "Yun et al., deep hardmax (minimal δ)"),
+    ("bit-extraction", "bit extraction: 1 averaging attention + deep narrow FFN, Õ(√(nN))"),
 ];
 
 fn policy_label(p: &str) -> &str {
@@ -255,6 +256,15 @@ fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threads: usize, 
             ..Default::default()
         },
     ];
+    let bx = is_policy("bit-extraction");
+    let bx_depth = series_by(rows, &bx, big_n, built(|b| Some(b.layers as f64)));
+    if !bx_depth.is_empty() {
+        depth.push(Series::measured(
+            "bit extraction, Õ(√(nN)) parameters (built, exact)",
+            Look::measured(Hue::Kim, Marker::Circle, Dash::Solid),
+            bx_depth,
+        ));
+    }
     if let Some((pts, x0)) = scaled_to_meet(&kim_depth, &yun_built) {
         depth.push(Series {
             name: format!("Kim et al. depth, shape only (constants unknown; scaled to meet Yun et al. at N = {x0})"),
@@ -296,6 +306,19 @@ fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threads: usize, 
             ..Default::default()
         },
     ];
+    let bx_params = series_by(rows, &bx, big_n, built(|b| Some(b.params_dense as f64)));
+    if !bx_params.is_empty() {
+        params.push(Series::measured(
+            "bit extraction, Õ(√(nN)) (built, dense)",
+            Look::measured(Hue::Kim, Marker::Circle, Dash::Solid),
+            bx_params,
+        ));
+        params.push(Series::measured(
+            "bit extraction (built, non-zero entries)",
+            Look::measured(Hue::Kim, Marker::Circle, Dash::Dotted),
+            series_by(rows, &bx, big_n, built(|b| b.bit_extraction.as_ref().map(|x| x.params_nonzero as f64))),
+        ));
+    }
     let kim_params = series_by(rows, &fp, big_n, one_layer(|o| o.kim_params_reference));
     if let Some((pts, x0)) = scaled_to_meet(&kim_params, &one_layer_params) {
         params.push(Series {

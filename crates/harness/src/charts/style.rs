@@ -25,7 +25,8 @@ pub enum Hue {
     Yun,
     /// Yun et al., minimal δ.
     YunMinimal,
-    /// Kim et al.'s reference curve.
+    /// Kim et al.'s reference curve, and the built parameter-optimal (bit-extraction) construction of
+    /// Kim et al. and Kajitsuka & Sato 2025.
     Kim,
     /// Formats, ceilings, bounds and thresholds that belong to no construction.
     Reference,
@@ -57,7 +58,7 @@ impl Hue {
             "mean-pool" => Self::MeanPool,
             "yun" => Self::Yun,
             "yun-minimal" => Self::YunMinimal,
-            "kim" => Self::Kim,
+            "kim" | "bit-extraction" => Self::Kim,
             _ => return None,
         })
     }

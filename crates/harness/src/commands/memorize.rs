@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use boltz_bigfloat::BigReal;
+use boltz_construct::optimal::Task;
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Dataset, DatasetSpec};
 use boltz_harness::backends::{self, BackendKind, Precision};
@@ -125,8 +126,8 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         }
         None => {}
     }
-    if let ConstructionKind::Kim = a.construction {
-        bail!("--construction kim: only its depth and parameter reference curve exists (capacity results); no executable construction yet");
+    if a.task == Task::NextToken && a.construction != ConstructionKind::BitExtraction {
+        bail!("--task next-token is for --construction bit-extraction (the other constructions memorize every token's target)");
     }
     if let Some(out) = &a.out {
         check_writable_file(out, "--out")?;
@@ -143,13 +144,21 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
             Dataset::<f64>::generate(&spec).context("generating the dataset")?
         }
     };
+    let data = match a.task {
+        Task::SequenceToSequence => data,
+        Task::NextToken => {
+            stage(format_args!("next-token task: every position of a sequence gets its last position's target"));
+            boltz_construct::optimal::next_token_dataset(&data)?
+        }
+    };
     let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
     let dataset_record = match &a.dataset {
         Some(path) => json!({ "file": path, "N": big_n, "n": n, "d": d, "vocab": vocab }),
         None => serde_json::to_value(&spec)?,
     };
     stage(format_args!("building the {} construction", a.construction.as_str()));
-    let options = BuildOptions { construction: a.construction, policy: a.policy.policy(), delta: a.delta, seed: a.seed, threads };
+    let options =
+        BuildOptions { construction: a.construction, policy: a.policy.policy(), delta: a.delta, task: a.task, seed: a.seed, threads };
     let built = construction::build(&data, &options)?;
     stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
     let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
