@@ -206,18 +206,22 @@ class Model:
 
 
 def memorize(inputs, labels=None, targets=None, *, construction="one-layer", policy="measured", delta="dyadic",
-             seed=0, threads=None):
+             task="seq2seq", seed=0, threads=None):
     """Builds a model that memorizes ``inputs`` ``[N, n, d]`` with integer ``labels`` ``[N, n]`` (or float
     ``targets`` ``[N, n, d]``), checked first as ``boltz memorize --dataset`` checks it (shapes, NaN/inf,
     empty data, a token twice in a sequence, permuted sequences with inconsistent targets).
 
     ``construction``: ``one-layer`` (Corollary 1: one rank-1 softmax attention layer + one FFN), ``yun`` or
-    ``yun-full`` (Yun et al.'s deep hardmax baseline). ``policy`` (one-layer): ``measured``, ``fewest-bits``,
-    ``tuned``, ``mean-pool``, ``theory``. The model's ``build`` holds the build record (bits, exact
-    memorization at those bits, the construction's report)."""
+    ``yun-full`` (Yun et al.'s deep hardmax baseline), ``bit-extraction`` (alias ``optimal``: one averaging
+    attention layer + a bit-extraction ReLU stack, Õ(√(nN)) parameters; needs d ≥ 4). ``policy`` (one-layer):
+    ``measured``, ``fewest-bits``, ``tuned``, ``mean-pool``, ``theory``. ``task`` (bit-extraction):
+    ``seq2seq`` (a label per token) or ``next-token`` (each sequence's label is its last position's; the
+    model outputs it at every position, so verify it against labels repeated along each sequence). The
+    model's ``build`` holds the build record (bits, exact memorization at those bits, the construction's
+    report)."""
     x, t, lab = _data(inputs, targets, labels)
-    return Model(_native.memorize(x, t, lab, construction=construction, policy=policy, delta=delta, seed=seed,
-                                  threads=threads))
+    return Model(_native.memorize(x, t, lab, construction=construction, policy=policy, delta=delta, task=task,
+                                  seed=seed, threads=threads))
 
 
 def verify(model, inputs, targets=None, labels=None, *, backend="reference", precision="f64", threads=None):

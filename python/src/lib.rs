@@ -201,7 +201,7 @@ impl Model {
 /// `labels` int64 `[N, n]`), checked first like `boltz memorize --dataset`; returns the model and its build
 /// record (JSON).
 #[pyfunction]
-#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", seed=0, threads=None))]
+#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", task="seq2seq", seed=0, threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn memorize(
     py: Python<'_>,
@@ -211,6 +211,7 @@ fn memorize(
     construction: &str,
     policy: &str,
     delta: &str,
+    task: &str,
     seed: u64,
     threads: Option<usize>,
 ) -> Result<Model> {
@@ -219,11 +220,12 @@ fn memorize(
             construction: parse::<ConstructionKind>("construction", construction)?,
             policy: parse("policy", policy)?,
             delta: delta.parse().map_err(|e| anyhow!("delta: {e}"))?,
-            task: Default::default(),
+            task: parse("task", task)?,
             seed,
             threads: self::threads(threads)?,
         };
-        Ok((dataset(&inputs, targets.as_ref(), labels.as_ref())?, options))
+        let data = construction::task_dataset(dataset(&inputs, targets.as_ref(), labels.as_ref())?, options.task)?;
+        Ok((data, options))
     };
     let (data, options) = run().map_err(err)?;
     let built = py.detach(|| construction::build(&data, &options)).map_err(err)?;

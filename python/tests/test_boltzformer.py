@@ -149,6 +149,23 @@ def test_yun_construction_runs_and_memorizes():
     assert model.build["exact_at_build_bits"]["decoded"] == labels.size
 
 
+def test_bit_extraction_memorizes_both_tasks_exactly():
+    x, labels = dataset(seed=5, sequences=12, length=4, dim=4, vocab=9)
+    model = bf.memorize(x, labels=labels, construction="optimal")
+    assert model.construction == "bit-extraction"
+    assert model.layers["attention"] == 1
+    exact = model.build["exact_at_build_bits"]
+    assert exact["exact"] == exact["tokens"] == labels.size
+    assert model.build["report"]["ids"] == labels.size
+    # Next-token: one id per sequence, the last position's label everywhere.
+    nt = bf.memorize(x, labels=labels, construction="bit-extraction", task="next-token")
+    assert nt.build["report"]["ids"] == 12
+    last = np.repeat(labels[:, -1:], 4, axis=1)
+    assert bf.verify(nt, x, labels=last, backend="bigfloat", precision=f"bits={nt.build['build_bits']}")["memorization"]["exact"] == 48
+    with pytest.raises(bf.BoltzError, match="unknown task"):
+        bf.memorize(x, labels=labels, construction="optimal", task="lm")
+
+
 # ------------------------------------------------------------------------------------------------------
 # Round trips
 

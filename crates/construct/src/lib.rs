@@ -9,7 +9,11 @@
 //! * [`hardmax`]: a demonstration of Theorem 1 (one hardmax layer cannot separate contexts);
 //! * [`approximator`]: Proposition 1's FF∘SA∘FF universal approximator;
 //! * [`baselines`]: layer and parameter formulas of the deep hardmax baselines (Yun et al., Kim et al.);
-//! * [`yun`]: Yun et al.'s selective-shift construction as an executable, exactly verified model.
+//! * [`yun`]: Yun et al.'s selective-shift construction as an executable, exactly verified model;
+//! * [`bit_extraction`]: Vardi et al.'s bit-extraction memorizer (ids → labels with Õ(√K) parameters);
+//! * [`optimal`]: the parameter-optimal Transformer memorizer (Kim, Kim & Mozafari 2023; Kajitsuka & Sato
+//!   2025): one averaging attention layer and a bit-extraction stack, Õ(√(nN)) parameters;
+//! * [`gadgets`]: the exact ReLU gadgets those two are made of.
 //!
 //! Constructions build their weights in arbitrary precision ([`boltz_bigfloat::BigReal`]): the constants
 //! the paper needs do not fit f64 (Theorem 2's worst-case δ is about 10^-124 already for n = |V| = 2). Convert with `model.convert::<f64>()`

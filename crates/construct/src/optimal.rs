@@ -61,6 +61,16 @@ impl Task {
     }
 }
 
+impl std::str::FromStr for Task {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [Self::SequenceToSequence, Self::NextToken]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown task {s:?} (expected seq2seq or next-token)"))
+    }
+}
+
 /// How [`OptimalMemorizer::build`] builds.
 #[derive(Clone, Debug)]
 pub struct OptimalOptions {

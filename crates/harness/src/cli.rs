@@ -138,14 +138,6 @@ pub(crate) fn parse_vocab_kind(s: &str) -> Result<VocabKind, String> {
     s.parse::<VocabKind>().map_err(|e| e.to_string())
 }
 
-pub(crate) fn parse_task(s: &str) -> Result<Task, String> {
-    match s {
-        "seq2seq" => Ok(Task::SequenceToSequence),
-        "next-token" => Ok(Task::NextToken),
-        other => Err(format!("unknown task {other:?} (expected seq2seq or next-token)")),
-    }
-}
-
 pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
     s.parse()
 }
@@ -161,7 +153,7 @@ pub(crate) struct MemorizeArgs {
     /// bit-extraction: seq2seq (a label per token, ids for every (multiset, token) context, Õ(√(nN))
     /// parameters) or next-token (each sequence's label is its last position's target, one id per
     /// sequence, Õ(√N) parameters; the model outputs it at every position).
-    #[arg(long, value_parser = parse_task, default_value = "seq2seq")]
+    #[arg(long, value_parser = |s: &str| s.parse::<Task>(), default_value = "seq2seq")]
     pub(crate) task: Task,
     /// Yun et al.: grid width δ = 1/K with K rounded up to a power of two (dyadic: every weight dyadic) or
     /// the smallest K that separates the tokens (minimal: the construction's own δ, fewer layers).

@@ -199,6 +199,15 @@ impl Built {
     }
 }
 
+/// The dataset a task memorizes: `data` itself for seq2seq; for next-token, every position of a sequence
+/// carries its last position's target ([`boltz_construct::optimal::next_token_dataset`]).
+pub fn task_dataset(data: Dataset<f64>, task: Task) -> boltz_core::Result<Dataset<f64>> {
+    match task {
+        Task::SequenceToSequence => Ok(data),
+        Task::NextToken => boltz_construct::optimal::next_token_dataset(&data),
+    }
+}
+
 /// Checks `data` against what every construction needs (the data report: no token twice in a sequence,
 /// consistent targets for permuted sequences); the error names the sequence and position.
 pub fn check_dataset(data: &Dataset<f64>) -> boltz_core::Result<()> {

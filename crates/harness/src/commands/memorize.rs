@@ -144,13 +144,10 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
             Dataset::<f64>::generate(&spec).context("generating the dataset")?
         }
     };
-    let data = match a.task {
-        Task::SequenceToSequence => data,
-        Task::NextToken => {
-            stage(format_args!("next-token task: every position of a sequence gets its last position's target"));
-            boltz_construct::optimal::next_token_dataset(&data)?
-        }
-    };
+    if a.task == Task::NextToken {
+        stage(format_args!("next-token task: every position of a sequence gets its last position's target"));
+    }
+    let data = construction::task_dataset(data, a.task)?;
     let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
     let dataset_record = match &a.dataset {
         Some(path) => json!({ "file": path, "N": big_n, "n": n, "d": d, "vocab": vocab }),
