@@ -45,6 +45,10 @@ pub(crate) enum Command {
     /// Run a model file on a dataset file, on a backend and precision: tokens decoded, largest error, and
     /// with --bisect the fewest bits at which every token decodes. Exit 1 when a token does not decode.
     Verify(VerifyArgs),
+    /// Train a model of the suite's class (attention + ReLU FFN blocks, dense or rank-r attention) by
+    /// full-batch Adam on a generated dataset, until every token decodes or the steps run out; the loss
+    /// curve and the reference backend's check of the trained model in the JSON.
+    Train(TrainArgs),
     /// Redraw the charts from the result files in a directory, without re-running anything.
     Plot {
         /// Directory with capacity.json, separation.json, ... (as written by reproduce).
@@ -250,6 +254,71 @@ pub(crate) struct VerifyArgs {
     /// Upper end of the --bisect search.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(9..=1 << 20))]
     pub(crate) max_bits: u64,
+    /// Print the JSON record instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args, Debug, Serialize)]
+pub(crate) struct TrainArgs {
+    /// Sequences N.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(usize))]
+    pub(crate) sequences: usize,
+    /// Sequence length n.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) length: usize,
+    /// Token dimension d (the model's width).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) dim: usize,
+    /// Vocabulary size |V|.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) vocab: usize,
+    /// Label classes (labels uniform in 0..classes, in coordinate 0 of the target).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) classes: u32,
+    /// Data family: random, grid or pte.
+    #[arg(long, value_parser = parse_vocab_kind, default_value = "random")]
+    pub(crate) vocab_kind: VocabKind,
+    /// Seed of the data and of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Blocks (attention + FFN each).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) blocks: usize,
+    /// Attention heads per block.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) heads: usize,
+    /// Head size (default: d).
+    #[arg(long)]
+    pub(crate) head_size: Option<usize>,
+    /// Store every attention weight as rank-r factors U Vᵀ (default: dense).
+    #[arg(long)]
+    pub(crate) rank: Option<usize>,
+    /// FFN hidden width.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) ffn_width: usize,
+    /// Adam steps at most (full batch).
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) steps: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-2)]
+    pub(crate) lr: f64,
+    /// f32 or f64.
+    #[arg(long, default_value = "f64")]
+    pub(crate) precision: String,
+    /// Worker threads (sequence groups; default: all cores). The result is deterministic for a seed and a
+    /// thread count.
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Train all steps even after every token decodes.
+    #[arg(long)]
+    pub(crate) no_early_stop: bool,
+    /// Record the loss every this many steps.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) log_every: usize,
+    /// Write the JSON record (loss curve included) to this file.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
     /// Print the JSON record instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,

@@ -30,7 +30,7 @@ use boltz_harness::outdir::OutDir;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{approximate, bench, check, export, memorize, plot, reproduce, verify, workloads};
+use crate::commands::{approximate, bench, check, export, memorize, plot, reproduce, train, verify, workloads};
 
 fn run(cli: Cli) -> Result<bool> {
     match cli.command {
@@ -39,6 +39,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Reproduce(a) => reproduce(&a),
         Command::Bench(a) => bench(&a),
         Command::Verify(a) => verify(&a),
+        Command::Train(a) => train(&a),
         Command::Check(a) => check(&a),
         Command::Plot { dir } => {
             let dir = OutDir::lock(&dir)?;

@@ -1443,3 +1443,34 @@ fn reproduce_runs_the_capacity_constructions_on_dataset_files() {
         assert!(!bad_out.join("checkpoint.jsonl").exists(), "{datasets}: a point ran");
     }
 }
+
+/// `boltz train`: Adam on a small generated dataset memorizes it (early stop), the record carries the loss
+/// curve and the reference backend's independent check; bad arguments exit 2 by name.
+#[test]
+fn train_memorizes_a_small_dataset_and_records_its_curve() {
+    let dir = tmp("train");
+    let out = dir.join("train.json");
+    let o = boltz(&[
+        "train", "--sequences", "6", "--length", "3", "--dim", "4", "--vocab", "9", "--ffn-width", "48", "--steps", "3000", "--threads", "2",
+        "--seed", "5", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec = read_json(&out);
+    assert_eq!(rec["report"]["memorized"], true, "{}", rec["report"]);
+    assert_eq!(rec["reference_check"]["accuracy"], 1.0);
+    let curve = rec["report"]["curve"].as_array().unwrap();
+    assert!(curve.len() >= 2 && curve[0][1].as_f64().unwrap() > curve.last().unwrap()[1].as_f64().unwrap());
+    assert!(rec["report"]["steps"].as_u64().unwrap() < 3000, "early stop");
+    assert!(rec["meta"]["git_rev"].is_string());
+    for (args, expected) in [
+        (vec!["train", "--precision", "f16"], "f16"),
+        (vec!["train", "--heads", "0"], "heads"),
+        (vec!["train", "--lr=-1"], "lr"),
+        (vec!["train", "--threads", "0"], "--threads"),
+    ] {
+        let o = boltz(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}

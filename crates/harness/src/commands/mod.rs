@@ -8,6 +8,7 @@ pub(crate) mod approximate;
 pub(crate) mod bench;
 pub(crate) mod memorize;
 pub(crate) mod reproduce;
+pub(crate) mod train;
 pub(crate) mod verify;
 pub(crate) mod workloads;
 
@@ -15,6 +16,7 @@ pub(crate) use approximate::approximate;
 pub(crate) use bench::bench;
 pub(crate) use memorize::memorize;
 pub(crate) use reproduce::{check, plot, reproduce};
+pub(crate) use train::train;
 pub(crate) use verify::verify;
 pub(crate) use workloads::{export, workloads};
 

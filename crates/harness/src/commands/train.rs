@@ -1,0 +1,116 @@
+//! `boltz train`: gradient descent on the suite's model class (issue #19), on the same generated data as
+//! the constructions.
+
+use anyhow::{bail, Context, Result};
+use boltz_core::{Backend, Dataset, DatasetSpec, Memorization, Model, ReferenceBackend};
+use boltz_harness::meta::RunMeta;
+use boltz_train::{init_model, train as run_training, ModelShape, Scalar, TrainConfig, TrainReport};
+use serde_json::json;
+
+use crate::cli::{threads, TrainArgs};
+
+pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
+    let threads = threads(a.threads)?;
+    let spec = DatasetSpec {
+        sequences: a.sequences,
+        length: a.length,
+        dim: a.dim,
+        vocab: a.vocab,
+        classes: a.classes,
+        seed: a.seed,
+        vocab_kind: a.vocab_kind,
+        ..Default::default()
+    };
+    spec.validate().context("invalid dataset parameters")?;
+    let shape = ModelShape {
+        dim: a.dim,
+        blocks: a.blocks,
+        heads: a.heads,
+        head_size: a.head_size.unwrap_or(a.dim),
+        rank: a.rank,
+        ffn_width: a.ffn_width,
+    };
+    let cfg = TrainConfig { steps: a.steps, lr: a.lr, threads, early_stop: !a.no_early_stop, log_every: a.log_every, ..Default::default() };
+    if let Some(out) = &a.out {
+        crate::commands::check_writable_file(out, "--out")?;
+    }
+    let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
+    let (report, params, accuracy, seconds) = match a.precision.as_str() {
+        "f64" => fit::<f64>(&data, &shape, &cfg, a.seed)?,
+        "f32" => fit::<f32>(&data, &shape, &cfg, a.seed)?,
+        other => bail!("--precision {other}: training runs in f32 or f64"),
+    };
+    let record = json!({
+        "command": "train",
+        "meta": RunMeta::collect(threads),
+        "args": a,
+        "dataset": spec,
+        "shape": shape,
+        "config": cfg,
+        "params": params,
+        "report": report,
+        "reference_check": { "backend": "reference", "accuracy": accuracy },
+        "seconds": seconds,
+    });
+    if let Some(out) = &a.out {
+        boltz_harness::meta::write_json(out, &record)?;
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        outln!(
+            "N = {}, n = {}, d = {}, |V| = {}, {} classes, seed {}; {} block(s), {} head(s) of size {}, {} attention, FFN width {}: {} parameters dense",
+            a.sequences,
+            a.length,
+            a.dim,
+            a.vocab,
+            a.classes,
+            a.seed,
+            shape.blocks,
+            shape.heads,
+            shape.head_size,
+            shape.rank.map_or("dense".to_string(), |r| format!("rank-{r}")),
+            shape.ffn_width,
+            params.dense
+        );
+        outln!(
+            "  {} after {} Adam steps ({:.1}s, {}): loss {:.3e}, tokens decoded {:.1}% (reference backend: {:.1}%)",
+            if report.memorized { "memorized" } else { "not memorized" },
+            report.steps,
+            seconds,
+            a.precision,
+            report.final_loss,
+            100.0 * report.final_accuracy,
+            100.0 * accuracy
+        );
+    }
+    Ok(true)
+}
+
+/// Trains in `T` with a progress bar; the trained model's token accuracy is re-measured on the reference
+/// backend (the forward training did not use).
+fn fit<T: Scalar>(
+    data: &Dataset<f64>,
+    shape: &ModelShape,
+    cfg: &TrainConfig,
+    seed: u64,
+) -> Result<(TrainReport, boltz_core::ParamCount, f64, f64)> {
+    let data: Dataset<T> = data.convert()?;
+    let mut model: Model<T> = init_model(shape, seed)?;
+    let bar = indicatif::ProgressBar::new(cfg.steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let start = std::time::Instant::now();
+    let report = run_training(&mut model, &data, cfg, |step, loss, acc| {
+        bar.set_position(step as u64);
+        bar.set_message(format!("loss {loss:.3e}, {:.1}% decoded", 100.0 * acc));
+    });
+    bar.finish_and_clear();
+    let report = report.context("training")?;
+    let seconds = start.elapsed().as_secs_f64();
+    let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&model)?, &data.inputs)?;
+    let accuracy = Memorization::measure(&out, &data.targets)?.accuracy;
+    Ok((report, model.param_count(), accuracy, seconds))
+}
