@@ -168,3 +168,23 @@ fn f64_cannot_hold_the_words_and_the_fewest_bits_are_measured() {
     assert!(exact_at(&m, &ds, fewest));
     assert!(!exact_at(&m, &ds, fewest - 1));
 }
+
+#[test]
+fn token_codes_tolerate_input_perturbations_within_the_measured_margin() {
+    // The floor of a = s·vᵀx + β₀ keeps every token's fraction at least w/8 from the integers (checked at
+    // build, research file §5.1 and §9.9): moving every input coordinate by η with ‖s·v‖₁·η < w/8 moves no
+    // code, so the same model memorizes the perturbed inputs exactly.
+    let ds = data(30, 6, 4, 14, 3, 10);
+    let m = OptimalMemorizer::build(&ds, &OptimalOptions::default()).unwrap();
+    let projection = m.model.blocks()[0].ffn.as_ref().unwrap();
+    let w1 = projection.w1.to_dense();
+    let q = projection.hidden();
+    let w: Vec<f64> = (0..4).map(|j| boltz_core::Real::to_f64(w1.get(q - 1, j))).collect();
+    let l1: f64 = w.iter().map(|x| x.abs()).sum();
+    let eta = 0.9 * m.report.fraction_gap / 8.0 / l1;
+    for sign in [1.0, -1.0] {
+        let x: Vec<f64> = ds.inputs.as_slice().chunks(4).flat_map(|t| (0..4).map(|j| t[j] + sign * eta * w[j].signum()).collect::<Vec<_>>()).collect();
+        let perturbed = Dataset::new(Batch::new(30, 6, 4, x).unwrap(), ds.targets.clone(), None).unwrap();
+        assert!(exact_at(&m, &perturbed, m.report.build_bits), "η = {eta:e}, sign {sign}");
+    }
+}

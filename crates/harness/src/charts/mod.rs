@@ -318,6 +318,17 @@ fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threads: usize, 
             Look::measured(Hue::Kim, Marker::Circle, Dash::Dotted),
             series_by(rows, &bx, big_n, built(|b| b.bit_extraction.as_ref().map(|x| x.params_nonzero as f64))),
         ));
+        if one_layer_params.is_empty() {
+            // A run without the one-layer model: its exact count at the same ids, for the comparison.
+            params.push(Series {
+                name: "one-layer memorizer at the same K = nN ids: K(d + 2) + 2d + 4(1 + d) (its count, not built here)".into(),
+                look: Look::formula(Hue::Measured),
+                points: series_by(rows, &bx, big_n, |r| {
+                    r.built.as_ref()?.bit_extraction.as_ref().map(|x| (x.one_layer_ffn_params + 4 * (1 + r.d as u64)) as f64)
+                }),
+                ..Default::default()
+            });
+        }
     }
     let kim_params = series_by(rows, &fp, big_n, one_layer(|o| o.kim_params_reference));
     if let Some((pts, x0)) = scaled_to_meet(&kim_params, &one_layer_params) {
