@@ -13,7 +13,7 @@
 //!    "attention as averaging"): `λ·mean τ` with `λ = n·2^h` into a scratch row; its FFN and `n_S − 1`
 //!    more round it to the exact integer `2^h·S`, `S = Σ_l τ_l` (§4.3 step 4). Sequence-to-sequence:
 //!    `h = n_T`, so the id is `c = τ + 2^{n_T}·S`; next-token: `h = 0`, `τ` is dropped and `c = S`.
-//! 4. **Bit extraction** ([`bit_extraction::build_blocks`]): ids → labels, `L_w + 2` blocks of width
+//! 4. **Bit extraction** ([`bit_extraction`], its blocks on this model's rows): ids → labels, `L_w + 2` blocks of width
 //!    ≤ 7 after one group-selection block.
 //! 5. **Readout** (only for targets that are not `label · e_j`): one FFN interpolating class → target.
 //!
@@ -164,10 +164,21 @@ pub fn next_token_dataset(data: &Dataset<f64>) -> Result<Dataset<f64>> {
     Dataset::new(data.inputs.clone(), Batch::new(big_n, n, d, y)?, data.spec.clone())
 }
 
-/// Labels of the targets: `(row, labels per token, classes, readout table)`. Targets `label · e_j` with
-/// integer labels in `[0, 2³²)` use row j directly; anything else gets class indices (distinct target
-/// vectors in order) and a table for the readout.
-fn labels_of(targets: &Batch<f64>) -> Result<(usize, Vec<u64>, u64, Option<Vec<Vec<f64>>>)> {
+/// The labels the memorizer stores.
+struct Labels {
+    /// The output row.
+    row: usize,
+    /// One label per token.
+    labels: Vec<u64>,
+    /// Classes C.
+    classes: u64,
+    /// The target vector of every class, when a readout maps classes to targets.
+    table: Option<Vec<Vec<f64>>>,
+}
+
+/// Labels of the targets. Targets `label · e_j` with integer labels in `[0, 2³²)` use row j directly;
+/// anything else gets class indices (distinct target vectors in order) and a table for the readout.
+fn labels_of(targets: &Batch<f64>) -> Result<Labels> {
     let d = targets.dim();
     let values = targets.as_slice();
     let rows: Vec<usize> = (0..d).filter(|&j| values.chunks(d).any(|t| t[j] != 0.0)).collect();
@@ -176,7 +187,7 @@ fn labels_of(targets: &Batch<f64>) -> Result<(usize, Vec<u64>, u64, Option<Vec<V
         let row = rows.first().copied().unwrap_or(0);
         let labels: Vec<u64> = values.chunks(d).map(|t| t[row] as u64).collect();
         let classes = labels.iter().max().map_or(2, |&m| (m + 1).max(2));
-        return Ok((row, labels, classes, None));
+        return Ok(Labels { row, labels, classes, table: None });
     }
     let mut table: BTreeMap<Vec<ExactFloat>, usize> = BTreeMap::new();
     for t in values.chunks(d) {
@@ -187,8 +198,8 @@ fn labels_of(targets: &Batch<f64>) -> Result<(usize, Vec<u64>, u64, Option<Vec<V
     }
     let labels = values.chunks(d).map(|t| table[&t.iter().map(ExactConvert::to_exact).collect::<Vec<_>>()] as u64).collect();
     let classes = (table.len() as u64).max(2);
-    let vectors = table.keys().map(|k| k.iter().map(|x| f64::from_exact(x)).collect()).collect();
-    Ok((0, labels, classes, Some(vectors)))
+    let vectors = table.keys().map(|k| k.iter().map(f64::from_exact).collect()).collect();
+    Ok(Labels { row: 0, labels, classes, table: Some(vectors) })
 }
 
 /// The token codes at one scale.
@@ -239,15 +250,17 @@ fn codes_at(v: &[BigReal], p: &[BigReal], k: i64) -> Result<Option<Codes>> {
     Ok(Some(Codes { scale_log2: k, w, beta0, tau: tau.into_iter().map(|t| t as u64).collect(), gap, gamma_log2 }))
 }
 
-/// The context ids of every token position at these codes, or the first two positions whose ids
-/// coincide with different labels.
-fn ids_of(
-    codes: &Codes,
-    vocab: &Vocabulary<f64>,
-    n: usize,
-    labels: &[u64],
-    task: Task,
-) -> (Vec<u128>, std::result::Result<(), (usize, usize)>, u32, u32) {
+/// The context ids of every token position at one scale.
+struct Ids {
+    ids: Vec<u128>,
+    /// The first two positions whose ids coincide with different labels.
+    clash: Option<(usize, usize)>,
+    token_bits: u32,
+    sum_bits: u32,
+}
+
+/// The context ids of every token position at these codes.
+fn ids_of(codes: &Codes, vocab: &Vocabulary<f64>, n: usize, labels: &[u64], task: Task) -> Ids {
     let token_bits = codes.tau.iter().max().map_or(0, |&m| bitlen(m));
     let sums: Vec<u128> = vocab.ids.chunks(n).map(|seq| seq.iter().map(|&t| u128::from(codes.tau[t])).sum()).collect();
     let sum_bits = sums.iter().max().map_or(0, |&m| 128 - m.leading_zeros());
@@ -263,14 +276,14 @@ fn ids_of(
     let mut first: HashMap<u128, usize> = HashMap::new();
     for (pos, &id) in ids.iter().enumerate() {
         match first.get(&id) {
-            Some(&p) if labels[p] != labels[pos] => return (ids, Err((p, pos)), token_bits, sum_bits),
+            Some(&p) if labels[p] != labels[pos] => return Ids { ids, clash: Some((p, pos)), token_bits, sum_bits },
             Some(_) => {}
             None => {
                 first.insert(id, pos);
             }
         }
     }
-    (ids, Ok(()), token_bits, sum_bits)
+    Ids { ids, clash: None, token_bits, sum_bits }
 }
 
 /// Two sequences with different multisets and equal exact token sums `Σ x`, if any.
@@ -312,7 +325,7 @@ impl OptimalMemorizer {
                 ),
             });
         }
-        let (label_row, labels, classes, table) = labels_of(&data.targets)?;
+        let Labels { row: label_row, labels, classes, table } = labels_of(&data.targets)?;
         if opts.task == Task::NextToken {
             for b in 0..big_n {
                 if let Some(k) = (0..n).find(|&k| labels[b * n + k] != labels[b * n + n - 1]) {
@@ -386,13 +399,13 @@ impl OptimalMemorizer {
         for k in k0..k0 + 24 {
             tries += 1;
             let Some(codes) = codes_at(&v, &p, k)? else { break };
-            let (ids, clash, token_bits, sum_bits) = ids_of(&codes, &vocab, n, &labels, opts.task);
+            let Ids { ids, clash, token_bits, sum_bits } = ids_of(&codes, &vocab, n, &labels, opts.task);
             match clash {
-                Ok(()) => {
+                None => {
                     found = Some((codes, ids, token_bits, sum_bits));
                     break;
                 }
-                Err(c) => last_clash = c,
+                Some(c) => last_clash = c,
             }
         }
         let Some((codes, ids, token_bits, sum_bits)) = found else {

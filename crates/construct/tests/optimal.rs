@@ -183,7 +183,8 @@ fn token_codes_tolerate_input_perturbations_within_the_measured_margin() {
     let l1: f64 = w.iter().map(|x| x.abs()).sum();
     let eta = 0.9 * m.report.fraction_gap / 8.0 / l1;
     for sign in [1.0, -1.0] {
-        let x: Vec<f64> = ds.inputs.as_slice().chunks(4).flat_map(|t| (0..4).map(|j| t[j] + sign * eta * w[j].signum()).collect::<Vec<_>>()).collect();
+        let x: Vec<f64> =
+            ds.inputs.as_slice().chunks(4).flat_map(|t| (0..4).map(|j| t[j] + sign * eta * w[j].signum()).collect::<Vec<_>>()).collect();
         let perturbed = Dataset::new(Batch::new(30, 6, 4, x).unwrap(), ds.targets.clone(), None).unwrap();
         assert!(exact_at(&m, &perturbed, m.report.build_bits), "η = {eta:e}, sign {sign}");
     }

@@ -1450,10 +1450,8 @@ fn reproduce_runs_the_capacity_constructions_on_dataset_files() {
 fn train_memorizes_a_small_dataset_and_records_its_curve() {
     let dir = tmp("train");
     let out = dir.join("train.json");
-    let o = boltz(&[
-        "train", "--sequences", "6", "--length", "3", "--dim", "4", "--vocab", "9", "--ffn-width", "48", "--steps", "3000", "--threads", "2",
-        "--seed", "5", "--out", out.to_str().unwrap(),
-    ]);
+    let args = "train --sequences 6 --length 3 --dim 4 --vocab 9 --ffn-width 48 --steps 3000 --threads 2 --seed 5 --out";
+    let o = boltz(&[&args.split(' ').collect::<Vec<_>>()[..], &[out.to_str().unwrap()]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rec = read_json(&out);
     assert_eq!(rec["report"]["memorized"], true, "{}", rec["report"]);

@@ -243,7 +243,16 @@ impl<T: Scalar> WeightGrad<T> {
 pub struct Gradient<T> {
     heads: Vec<Vec<[WeightGrad<T>; 4]>>,
     b_q: Vec<Vec<Option<Vec<T>>>>,
-    ffns: Vec<Option<(WeightGrad<T>, Vec<T>, WeightGrad<T>, Vec<T>)>>,
+    ffns: Vec<Option<FfnGrad<T>>>,
+}
+
+/// The gradient of one FFN layer.
+#[derive(Clone, Debug)]
+struct FfnGrad<T> {
+    w1: WeightGrad<T>,
+    b1: Vec<T>,
+    w2: WeightGrad<T>,
+    b2: Vec<T>,
 }
 
 impl<T: Scalar> Gradient<T> {
@@ -259,8 +268,11 @@ impl<T: Scalar> Gradient<T> {
                     .collect(),
             );
             b_q.push(hs.iter().map(|h| h.b_q.as_ref().map(|b| vec![T::lit(0.0); b.len()])).collect());
-            ffns.push(block.ffn.as_ref().map(|f| {
-                (WeightGrad::zeros(&f.w1), vec![T::lit(0.0); f.b1.len()], WeightGrad::zeros(&f.w2), vec![T::lit(0.0); f.b2.len()])
+            ffns.push(block.ffn.as_ref().map(|f| FfnGrad {
+                w1: WeightGrad::zeros(&f.w1),
+                b1: vec![T::lit(0.0); f.b1.len()],
+                w2: WeightGrad::zeros(&f.w2),
+                b2: vec![T::lit(0.0); f.b2.len()],
             }));
         }
         Self { heads, b_q, ffns }
@@ -279,10 +291,10 @@ impl<T: Scalar> Gradient<T> {
         }
         for (a, b) in self.ffns.iter_mut().zip(&other.ffns) {
             if let (Some(a), Some(b)) = (a, b) {
-                a.0.add(&b.0);
-                add_into(&mut a.1, &b.1);
-                a.2.add(&b.2);
-                add_into(&mut a.3, &b.3);
+                a.w1.add(&b.w1);
+                add_into(&mut a.b1, &b.b1);
+                a.w2.add(&b.w2);
+                add_into(&mut a.b2, &b.b2);
             }
         }
     }
@@ -299,7 +311,7 @@ impl<T: Scalar> Gradient<T> {
                     out.push(b);
                 }
             }
-            if let Some((w1, b1, w2, b2)) = ffn {
+            if let Some(FfnGrad { w1, b1, w2, b2 }) = ffn {
                 out.extend(w1.slices());
                 out.push(b1);
                 out.extend(w2.slices());
@@ -503,7 +515,7 @@ fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
 /// Backward of one sequence from `dz` (the loss's gradient at the output), accumulating into `g`.
 fn backward<T: Scalar>(model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<Vec<T>>, g: &mut Gradient<T>) {
     for (b, (block, c)) in model.blocks().iter().zip(caches).enumerate().rev() {
-        if let (Some(f), Some((gw1, gb1, gw2, gb2))) = (&block.ffn, &mut g.ffns[b]) {
+        if let (Some(f), Some(FfnGrad { w1: gw1, b1: gb1, w2: gw2, b2: gb2 })) = (&block.ffn, &mut g.ffns[b]) {
             for (j, dzj) in dz.iter_mut().enumerate() {
                 add_into(gb2, dzj);
                 let h: Vec<T> = c.pre[j].iter().map(|&x| if x > T::lit(0.0) { x } else { T::lit(0.0) }).collect();
@@ -613,7 +625,7 @@ pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, threads
 
 fn check_data<T: Scalar>(model: &Model<T>, data: &Dataset<T>) -> Result<()> {
     boltz_core::check_input(model.dim(), &data.inputs)?;
-    if data.inputs.batch() == 0 || data.inputs.len() == 0 {
+    if data.inputs.batch() == 0 || data.inputs.is_empty() {
         return Err(Error::ZeroSize { what: "dataset (at least one sequence of one token)" });
     }
     for block in model.blocks() {
