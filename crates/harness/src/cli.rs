@@ -316,6 +316,13 @@ pub(crate) struct TrainArgs {
     /// Record the loss every this many steps.
     #[arg(long, default_value_t = 10)]
     pub(crate) log_every: usize,
+    /// Search the trained capacity instead: the largest N (up to this) that training memorizes at 100 %
+    /// token accuracy within --steps from at least one of --init-seeds (doubling, then bisection; f64).
+    #[arg(long)]
+    pub(crate) capacity_max: Option<usize>,
+    /// Initialisation seeds of the capacity search (comma-separated; default: --seed).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) init_seeds: Vec<u64>,
     /// Write the JSON record (loss curve included) to this file.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,

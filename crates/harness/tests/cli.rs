@@ -1460,8 +1460,21 @@ fn train_memorizes_a_small_dataset_and_records_its_curve() {
     assert!(curve.len() >= 2 && curve[0][1].as_f64().unwrap() > curve.last().unwrap()[1].as_f64().unwrap());
     assert!(rec["report"]["steps"].as_u64().unwrap() < 3000, "early stop");
     assert!(rec["meta"]["git_rev"].is_string());
+    // The trained-capacity search: the largest N memorized, the next N failing from every seed.
+    let args = "train --capacity-max 8 --init-seeds 1,2 --length 3 --dim 4 --vocab 9 --rank 1 --ffn-width 6 --steps 600 --lr 0.02 --threads 2 --seed 3 --json";
+    let o = boltz(&args.split(' ').collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = rec["capacity"]["largest_memorized"].as_u64().unwrap();
+    assert!((1..=8).contains(&n), "{}", rec["capacity"]);
+    let probes = rec["capacity"]["probes"].as_array().unwrap();
+    assert!(probes.iter().any(|p| p["sequences"] == n && p["memorized"] == true));
+    if let Some(f) = rec["capacity"]["smallest_failed"].as_u64() {
+        assert!(probes.iter().filter(|p| p["sequences"] == f).all(|p| p["memorized"] == false));
+    }
     for (args, expected) in [
         (vec!["train", "--precision", "f16"], "f16"),
+        (vec!["train", "--capacity-max", "4", "--precision", "f32"], "f64"),
         (vec!["train", "--heads", "0"], "heads"),
         (vec!["train", "--lr=-1"], "lr"),
         (vec!["train", "--threads", "0"], "--threads"),

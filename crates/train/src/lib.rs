@@ -741,3 +741,117 @@ pub fn train<T: Scalar>(
         *model = with_parameters(model, &params)?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Trained capacity
+
+/// How [`trained_capacity`] searches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacitySearch {
+    /// The model shape trained at every N.
+    pub shape: ModelShape,
+    /// Training at every probe (its `steps` is the step budget).
+    pub train: TrainConfig,
+    /// The data at every probe except N (`sequences` is replaced; `seed` is the data seed).
+    pub data: boltz_core::DatasetSpec,
+    /// Initialisation seeds: N counts as memorized when training from at least one of them memorizes it.
+    pub seeds: Vec<u64>,
+    /// Largest N tried.
+    pub max_sequences: usize,
+}
+
+/// One training run of the search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacityProbe {
+    /// N.
+    pub sequences: usize,
+    /// Initialisation seed.
+    pub seed: u64,
+    /// Whether every token decoded within the step budget.
+    pub memorized: bool,
+    /// Steps taken.
+    pub steps: usize,
+    /// Final loss.
+    pub final_loss: f64,
+    /// Final token accuracy.
+    pub final_accuracy: f64,
+}
+
+/// What [`trained_capacity`] found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacityReport {
+    /// The largest N memorized (0 if not even N = 1).
+    pub largest_memorized: usize,
+    /// The smallest N that failed (above `largest_memorized`), if any was tried.
+    pub smallest_failed: Option<usize>,
+    /// Dense parameters of the shape.
+    pub params: u64,
+    /// Bits stored per parameter at the largest N: `N·n·log₂(classes) / params`.
+    pub bits_per_param: f64,
+    /// Every run, in the order made.
+    pub probes: Vec<CapacityProbe>,
+}
+
+/// The largest N (up to `max_sequences`) that full-batch Adam memorizes at 100 % token accuracy within the
+/// step budget from at least one of the seeds: doubling from N = 1 until a failure, then bisection
+/// between the last success and the first failure (assuming that memorizing N implies memorizing fewer;
+/// every probe is recorded, so a non-monotone answer shows in `probes`).
+pub fn trained_capacity(search: &CapacitySearch, mut on_probe: impl FnMut(&CapacityProbe)) -> Result<CapacityReport> {
+    if search.seeds.is_empty() {
+        return Err(Error::InvalidParameter { name: "seeds".into(), reason: "at least one".into() });
+    }
+    if search.max_sequences == 0 {
+        return Err(Error::InvalidParameter { name: "max_sequences".into(), reason: "at least 1".into() });
+    }
+    let mut probes = Vec::new();
+    let mut memorizes = |n: usize| -> Result<bool> {
+        let spec = boltz_core::DatasetSpec { sequences: n, ..search.data.clone() };
+        let data: Dataset<f64> = Dataset::generate(&spec)?;
+        for &seed in &search.seeds {
+            let mut model: Model<f64> = init_model(&search.shape, seed)?;
+            let r = train(&mut model, &data, &TrainConfig { early_stop: true, ..search.train.clone() }, |_, _, _| {})?;
+            let probe = CapacityProbe {
+                sequences: n,
+                seed,
+                memorized: r.memorized,
+                steps: r.steps,
+                final_loss: r.final_loss,
+                final_accuracy: r.final_accuracy,
+            };
+            on_probe(&probe);
+            probes.push(probe);
+            if r.memorized {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    let (mut good, mut bad) = (0usize, None);
+    let mut n = 1usize;
+    loop {
+        if memorizes(n)? {
+            good = n;
+            if n == search.max_sequences {
+                break;
+            }
+            n = (2 * n).min(search.max_sequences);
+        } else {
+            bad = Some(n);
+            break;
+        }
+    }
+    if let Some(mut hi) = bad {
+        while hi - good > 1 {
+            let mid = good + (hi - good) / 2;
+            if memorizes(mid)? {
+                good = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        bad = Some(hi);
+    }
+    let params = init_model::<f64>(&search.shape, search.seeds[0])?.param_count().dense;
+    let bits = good as f64 * search.data.length as f64 * f64::from(search.data.classes.max(2)).log2();
+    Ok(CapacityReport { largest_memorized: good, smallest_failed: bad, params, bits_per_param: bits / params as f64, probes })
+}

@@ -113,3 +113,45 @@ fn bad_input_is_refused_by_name() {
     let err = train(&mut m, &ds, &TrainConfig { lr: 1e300, steps: 5, ..Default::default() }, |_, _, _| {}).unwrap_err().to_string();
     assert!(err.contains("non-finite") || err.contains("not finite"), "{err}");
 }
+
+#[test]
+fn the_trained_capacity_is_the_largest_n_memorized_and_the_next_fails() {
+    use boltz_train::{trained_capacity, CapacitySearch};
+    let search = CapacitySearch {
+        shape: ModelShape { dim: 4, blocks: 1, heads: 1, head_size: 4, rank: Some(1), ffn_width: 6 },
+        train: TrainConfig { steps: 600, lr: 2e-2, threads: 2, ..Default::default() },
+        data: DatasetSpec { length: 3, dim: 4, vocab: 9, seed: 3, ..Default::default() },
+        seeds: vec![1, 2],
+        max_sequences: 64,
+    };
+    let r = trained_capacity(&search, |_| {}).unwrap();
+    eprintln!(
+        "largest {} failed {:?} params {} bits/param {:.3} probes {}",
+        r.largest_memorized,
+        r.smallest_failed,
+        r.params,
+        r.bits_per_param,
+        r.probes.len()
+    );
+    let n = r.largest_memorized;
+    assert!(n >= 1, "{r:?}");
+    // The answer was memorized by a recorded run, and every seed failed at the first failing N.
+    assert!(r.probes.iter().any(|p| p.sequences == n && p.memorized));
+    if let Some(f) = r.smallest_failed {
+        assert_eq!(f, n + 1, "bisection ends at adjacent N");
+        let at_f: Vec<_> = r.probes.iter().filter(|p| p.sequences == f).collect();
+        assert_eq!(at_f.len(), 2);
+        assert!(at_f.iter().all(|p| !p.memorized));
+    } else {
+        assert_eq!(n, 64);
+    }
+    // Bits per parameter: N·n·log₂(2) / params.
+    assert!((r.bits_per_param - (n * 3) as f64 / r.params as f64).abs() < 1e-12);
+    // Independent re-check: the memorizing run, repeated, decodes every token on the reference backend.
+    let seed = r.probes.iter().find(|p| p.sequences == n && p.memorized).unwrap().seed;
+    let ds = Dataset::<f64>::generate(&DatasetSpec { sequences: n, ..search.data.clone() }).unwrap();
+    let mut m: Model<f64> = init_model(&search.shape, seed).unwrap();
+    train(&mut m, &ds, &search.train, |_, _, _| {}).unwrap();
+    let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&m).unwrap(), &ds.inputs).unwrap();
+    assert!(Memorization::measure(&out, &ds.targets).unwrap().is_perfect());
+}

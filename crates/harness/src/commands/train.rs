@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use boltz_core::{Backend, Dataset, DatasetSpec, Memorization, Model, ReferenceBackend};
 use boltz_harness::meta::RunMeta;
-use boltz_train::{init_model, train as run_training, ModelShape, Scalar, TrainConfig, TrainReport};
+use boltz_train::{init_model, train as run_training, trained_capacity, CapacitySearch, ModelShape, Scalar, TrainConfig, TrainReport};
 use serde_json::json;
 
 use crate::cli::{threads, TrainArgs};
@@ -33,6 +33,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
     let cfg = TrainConfig { steps: a.steps, lr: a.lr, threads, early_stop: !a.no_early_stop, log_every: a.log_every, ..Default::default() };
     if let Some(out) = &a.out {
         crate::commands::check_writable_file(out, "--out")?;
+    }
+    if let Some(max) = a.capacity_max {
+        return capacity(a, spec, shape, cfg, max, threads);
     }
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
     let (report, params, accuracy, seconds) = match a.precision.as_str() {
@@ -113,4 +116,51 @@ fn fit<T: Scalar>(
     let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&model)?, &data.inputs)?;
     let accuracy = Memorization::measure(&out, &data.targets)?.accuracy;
     Ok((report, model.param_count(), accuracy, seconds))
+}
+
+/// `--capacity-max`: the trained-capacity search ([`trained_capacity`]), one line per training run.
+fn capacity(a: &TrainArgs, data: DatasetSpec, shape: ModelShape, train: TrainConfig, max: usize, threads: usize) -> Result<bool> {
+    if a.precision != "f64" {
+        bail!("--capacity-max searches in f64 (got --precision {})", a.precision);
+    }
+    let seeds = if a.init_seeds.is_empty() { vec![a.seed] } else { a.init_seeds.clone() };
+    let search = CapacitySearch { shape, train, data, seeds, max_sequences: max };
+    let start = std::time::Instant::now();
+    let report = trained_capacity(&search, |p| {
+        errln!(
+            "[{:>7.1}s] N = {:>5}, seed {}: {} after {} steps (loss {:.3e}, {:.1}% decoded)",
+            start.elapsed().as_secs_f64(),
+            p.sequences,
+            p.seed,
+            if p.memorized { "memorized" } else { "failed" },
+            p.steps,
+            p.final_loss,
+            100.0 * p.final_accuracy
+        );
+    })
+    .context("the trained-capacity search")?;
+    let record = json!({
+        "command": "train",
+        "meta": RunMeta::collect(threads),
+        "args": a,
+        "search": search,
+        "capacity": report,
+        "seconds": start.elapsed().as_secs_f64(),
+    });
+    if let Some(out) = &a.out {
+        boltz_harness::meta::write_json(out, &record)?;
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        outln!(
+            "trained capacity: N = {} memorized, {} ({} parameters dense, {:.3} bits per parameter; {} training runs)",
+            report.largest_memorized,
+            report.smallest_failed.map_or("no failure up to the maximum".to_string(), |f| format!("N = {f} not")),
+            report.params,
+            report.bits_per_param,
+            report.probes.len()
+        );
+    }
+    Ok(true)
 }
