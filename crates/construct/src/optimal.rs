@@ -286,25 +286,34 @@ fn ids_of(codes: &Codes, vocab: &Vocabulary<f64>, n: usize, labels: &[u64], task
     Ids { ids, clash: None, token_bits, sum_bits }
 }
 
-/// Two sequences with different multisets and equal exact token sums `Σ x`, if any.
-fn equal_token_sums(data: &Dataset<f64>, vocab: &Vocabulary<f64>) -> Option<(usize, usize)> {
+/// Two sequences with different multisets, equal exact token sums `Σ x` and labels the ids would have to
+/// tell apart (next-token: different sequence labels; seq2seq: a token of both with different labels), if
+/// any: averaging gives them equal means, so only the floors' rounding can separate them.
+fn conflicting_equal_sums(data: &Dataset<f64>, vocab: &Vocabulary<f64>, labels: &[u64], task: Task) -> Option<(usize, usize)> {
     let [_, n, d] = data.inputs.shape();
-    let mut seen: HashMap<Vec<ExactFloat>, (usize, Vec<usize>)> = HashMap::new();
+    let mut by_sum: HashMap<Vec<ExactFloat>, Vec<usize>> = HashMap::new();
     for (b, seq) in vocab.ids.chunks(n).enumerate() {
-        let mut multiset = seq.to_vec();
-        multiset.sort_unstable();
         let sum: Vec<ExactFloat> = (0..d)
             .map(|j| seq.iter().fold(work(&int(0)), |acc, &t| acc.add(&BigReal::from_f64(*vocab.tokens.get(t, j)))).to_exact())
             .collect();
-        match seen.get(&sum) {
-            Some((first, m)) if *m != multiset => return Some((*first, b)),
-            Some(_) => {}
-            None => {
-                seen.insert(sum, (b, multiset));
-            }
-        }
+        by_sum.entry(sum).or_default().push(b);
     }
-    None
+    let multiset = |b: usize| {
+        let mut m = vocab.ids[b * n..(b + 1) * n].to_vec();
+        m.sort_unstable();
+        m
+    };
+    let conflict = |a: usize, b: usize| match task {
+        Task::NextToken => labels[a * n] != labels[b * n],
+        Task::SequenceToSequence => {
+            (0..n).any(|k| (0..n).any(|l| vocab.ids[a * n + k] == vocab.ids[b * n + l] && labels[a * n + k] != labels[b * n + l]))
+        }
+    };
+    let mut groups: Vec<&Vec<usize>> = by_sum.values().filter(|g| g.len() > 1).collect();
+    groups.sort();
+    groups.into_iter().find_map(|g| {
+        g.iter().enumerate().find_map(|(i, &a)| g[i + 1..].iter().find(|&&b| multiset(a) != multiset(b) && conflict(a, b)).map(|&b| (a, b)))
+    })
 }
 
 impl OptimalMemorizer {
@@ -410,12 +419,14 @@ impl OptimalMemorizer {
         }
         let Some((codes, ids, token_bits, sum_bits)) = found else {
             let (a, b) = (last_clash.0 / n, last_clash.1 / n);
-            let why = match equal_token_sums(data, &vocab) {
+            let scales = format!("2^{k0} … 2^{}", k0 + tries as i64 - 1);
+            let why = match conflicting_equal_sums(data, &vocab, &labels, opts.task) {
                 Some((i, j)) => format!(
-                    "sequences {i} and {j} are different multisets with equal token sums Σx (e.g. tokens on an integer grid): \
-                     averaging attention cannot tell them apart at any scale"
+                    "sequences {i} and {j} are different multisets with equal token sums Σx (e.g. tokens on an integer grid) and \
+                     labels to tell apart: the average gives them equal means, and the floors' rounding did not separate them \
+                     at any scale tried ({scales})"
                 ),
-                None => format!("sequences {a} and {b} still share a context id at scale 2^{}", k0 + tries as i64 - 1),
+                None => format!("sequences {a} and {b} still share a context id at every scale tried ({scales})"),
             };
             return Err(Error::Infeasible(format!("the bit-extraction construction's averaging attention: {why}")));
         };
