@@ -323,12 +323,31 @@ pub(crate) struct TrainArgs {
     /// Initialisation seeds of the capacity search (comma-separated; default: --seed).
     #[arg(long, value_delimiter = ',')]
     pub(crate) init_seeds: Vec<u64>,
+    /// The per-token loss: squared error to the target (the constructions' decode rule: every coordinate
+    /// within ½) or cross-entropy over the label classes (the first --classes output coordinates are the
+    /// logits; a token decodes when its label's logit is the largest).
+    #[arg(long, value_enum, default_value = "squared-error")]
+    pub(crate) loss: LossArg,
+    /// Capacity search with a curriculum over N: the first run at every N starts from the model that
+    /// memorized the largest smaller N, before the fresh initialisations of --init-seeds.
+    #[arg(long)]
+    pub(crate) warm_start: bool,
     /// Write the JSON record (loss curve included) to this file.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
     /// Print the JSON record instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `--loss`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum LossArg {
+    /// Squared error to the target vector.
+    SquaredError,
+    /// Cross-entropy over the label classes.
+    CrossEntropy,
 }
 
 #[derive(clap::Args, Debug, Serialize)]

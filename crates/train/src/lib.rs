@@ -59,6 +59,125 @@ macro_rules! scalar {
 scalar!(f32);
 scalar!(f64);
 
+/// The per-token loss training minimises, and the decode rule its token accuracy counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Loss {
+    /// `‖F(X)_{:,k} − Y_{:,k}‖²` (the constructions' decode rule: a token decodes when every output
+    /// coordinate is within ½ of its target).
+    #[default]
+    SquaredError,
+    /// Cross-entropy over label classes: the first `classes` output coordinates are the logits, the class
+    /// is the target's `label_coord` coordinate (an integer in `0..classes`); a token decodes when its
+    /// label's logit is the unique largest.
+    CrossEntropy {
+        /// Label classes C (2 ≤ C ≤ d).
+        classes: usize,
+        /// The target coordinate that holds the label.
+        label_coord: usize,
+    },
+}
+
+impl Loss {
+    /// Refuses a loss `data` and a `dim`-dimensional model cannot use, naming the cause.
+    pub fn check<T: Scalar>(&self, dim: usize, targets: &boltz_core::Batch<T>) -> Result<()> {
+        let Self::CrossEntropy { classes, label_coord } = *self else { return Ok(()) };
+        if classes < 2 || classes > dim {
+            return Err(Error::InvalidParameter {
+                name: "classes".into(),
+                reason: format!("cross-entropy reads its {classes} logits from the d = {dim} output coordinates: need 2 ≤ classes ≤ d"),
+            });
+        }
+        if label_coord >= dim {
+            return Err(Error::InvalidParameter { name: "label_coord".into(), reason: format!("{label_coord} is not below d = {dim}") });
+        }
+        let [big_n, n, _] = targets.shape();
+        for b in 0..big_n {
+            for k in 0..n {
+                if class_of(targets.token(b, k)[label_coord].to_f64(), classes).is_none() {
+                    return Err(Error::InvalidParameter {
+                        name: "targets".into(),
+                        reason: format!(
+                            "cross-entropy needs an integer label in 0..{classes} at coordinate {label_coord}; sequence {b}, token {k} has {}",
+                            targets.token(b, k)[label_coord].to_f64()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `output` decodes to `target` under this loss's rule.
+    pub fn decodes(&self, output: &[f64], target: &[f64]) -> bool {
+        match *self {
+            Self::SquaredError => output.iter().zip(target).all(|(o, t)| (o - t).abs() < 0.5),
+            Self::CrossEntropy { classes, label_coord } => match class_of(target[label_coord], classes) {
+                Some(c) => output[..classes].iter().enumerate().all(|(i, &z)| i == c || z < output[c]),
+                None => false,
+            },
+        }
+    }
+
+    /// The share of tokens of `outputs` that decode to `targets` (same shapes).
+    pub fn accuracy(&self, outputs: &boltz_core::Batch<f64>, targets: &boltz_core::Batch<f64>) -> Result<f64> {
+        if outputs.shape() != targets.shape() {
+            return Err(Error::ShapeMismatch {
+                tensor: "outputs".into(),
+                expected: format!("{:?}", targets.shape()),
+                found: format!("{:?}", outputs.shape()),
+            });
+        }
+        let [big_n, n, _] = targets.shape();
+        let hits = (0..big_n)
+            .flat_map(|b| (0..n).map(move |k| (b, k)))
+            .filter(|&(b, k)| self.decodes(outputs.token(b, k), targets.token(b, k)))
+            .count();
+        Ok(hits as f64 / (big_n * n).max(1) as f64)
+    }
+
+    /// The loss of one token, whether it decodes, and `d loss / d output` times `scale`.
+    fn token<T: Scalar>(&self, output: &[T], target: &[T], scale: T) -> (f64, bool, Vec<T>) {
+        match *self {
+            Self::SquaredError => {
+                let diff: Vec<T> = output.iter().zip(target).map(|(&a, &t)| a - t).collect();
+                let loss = diff.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>();
+                let decoded = diff.iter().all(|x| x.to_f64().abs() < 0.5);
+                (loss, decoded, diff.iter().map(|&x| x * scale).collect())
+            }
+            Self::CrossEntropy { classes, label_coord } => {
+                // Checked by `check`: the label is an integer class.
+                let c = class_of(target[label_coord].to_f64(), classes).unwrap_or(0);
+                let logits = &output[..classes];
+                let max = logits.iter().copied().fold(logits[0], |a, b| if b > a { b } else { a });
+                let e: Vec<T> = logits.iter().map(|&z| (z - max).exp_()).collect();
+                let total = e.iter().fold(T::lit(0.0), |a, &b| a + b);
+                let loss = (total.to_f64()).ln() - (logits[c] - max).to_f64();
+                let decoded = logits.iter().enumerate().all(|(i, &z)| i == c || z < logits[c]);
+                let mut grad = vec![T::lit(0.0); output.len()];
+                for (i, g) in grad[..classes].iter_mut().enumerate() {
+                    let p = e[i] / total;
+                    *g = (if i == c { p - T::lit(1.0) } else { p }) * scale;
+                }
+                (loss, decoded, grad)
+            }
+        }
+    }
+
+    /// The factor of the per-token gradient: squared error is `2/(Nn)`, cross-entropy `1/(Nn)`.
+    fn scale(&self, tokens: usize) -> f64 {
+        match self {
+            Self::SquaredError => 2.0 / tokens as f64,
+            Self::CrossEntropy { .. } => 1.0 / tokens as f64,
+        }
+    }
+}
+
+/// The class a label value names: an integer in `0..classes`.
+fn class_of(v: f64, classes: usize) -> Option<usize> {
+    (v.fract() == 0.0 && v >= 0.0 && v < classes as f64).then_some(v as usize)
+}
+
 /// The shape of a model to train.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelShape {
@@ -572,24 +691,26 @@ fn backward<T: Scalar>(model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<V
 /// Loss, gradient and token accuracy of `model` on `data`.
 #[derive(Clone, Debug)]
 pub struct Evaluation<T> {
-    /// Mean over tokens of `Σ_coords (output − target)²`.
+    /// Mean over tokens of the per-token [`Loss`].
     pub loss: f64,
     /// Its gradient.
     pub gradient: Gradient<T>,
-    /// Tokens whose every output coordinate is within ½ of the target (they decode to their label).
+    /// Tokens that decode to their target under the loss's rule ([`Loss::decodes`]).
     pub decoded: usize,
     /// Tokens N·n.
     pub tokens: usize,
 }
 
-/// The loss `(1/(Nn)) Σ_tokens ‖F(X)_{:,k} − Y_{:,k}‖²`, its gradient with respect to every stored
-/// parameter, and the token accuracy, over `threads` fixed contiguous groups of sequences (the result
-/// depends on the thread count only through the summation order).
-pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, threads: usize) -> Result<Evaluation<T>> {
+/// The loss `(1/(Nn)) Σ_tokens loss(F(X)_{:,k}, Y_{:,k})` (squared error `‖F(X)_{:,k} − Y_{:,k}‖²`, or
+/// cross-entropy over label classes), its gradient with respect to every stored parameter, and the token
+/// accuracy, over `threads` fixed contiguous groups of sequences (the result depends on the thread count
+/// only through the summation order).
+pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, loss_kind: Loss, threads: usize) -> Result<Evaluation<T>> {
     check_data(model, data)?;
+    loss_kind.check(model.dim(), &data.targets)?;
     let [big_n, n, _] = data.inputs.shape();
     let tokens = big_n * n;
-    let scale = T::lit(2.0 / tokens as f64);
+    let scale = T::lit(loss_kind.scale(tokens));
     let groups = threads.clamp(1, big_n);
     let per = big_n.div_ceil(groups);
     let run = |range: std::ops::Range<usize>| {
@@ -599,11 +720,10 @@ pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, threads
             let (out, caches) = forward_cached(model, data.inputs.sequence(b));
             let mut dz = Vec::with_capacity(n);
             for (k, o) in out.iter().enumerate() {
-                let y = data.targets.token(b, k);
-                let diff: Vec<T> = o.iter().zip(y).map(|(&a, &t)| a - t).collect();
-                loss += diff.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>();
-                decoded += usize::from(diff.iter().all(|x| x.to_f64().abs() < 0.5));
-                dz.push(diff.iter().map(|&x| x * scale).collect());
+                let (l, ok, grad) = loss_kind.token(o, data.targets.token(b, k), scale);
+                loss += l;
+                decoded += usize::from(ok);
+                dz.push(grad);
             }
             backward(model, &caches, dz, &mut g);
         }
@@ -663,11 +783,24 @@ pub struct TrainConfig {
     pub early_stop: bool,
     /// Record the loss every this many steps (and at the first and last step).
     pub log_every: usize,
+    /// The per-token loss (absent in older records: squared error).
+    #[serde(default)]
+    pub loss: Loss,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { steps: 2000, lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, threads: 1, early_stop: true, log_every: 10 }
+        Self {
+            steps: 2000,
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            threads: 1,
+            early_stop: true,
+            log_every: 10,
+            loss: Loss::SquaredError,
+        }
     }
 }
 
@@ -707,7 +840,7 @@ pub fn train<T: Scalar>(
     let log_every = cfg.log_every.max(1);
     let mut step = 0;
     loop {
-        let mut eval = loss_and_gradient(model, data, cfg.threads)?;
+        let mut eval = loss_and_gradient(model, data, cfg.loss, cfg.threads)?;
         let accuracy = eval.decoded as f64 / eval.tokens as f64;
         if !eval.loss.is_finite() {
             return Err(Error::Infeasible(format!("the loss became non-finite at step {step} (lower the learning rate)")));
@@ -758,6 +891,10 @@ pub struct CapacitySearch {
     pub seeds: Vec<u64>,
     /// Largest N tried.
     pub max_sequences: usize,
+    /// A curriculum over N: the first run at every N starts from the model that memorized the largest
+    /// smaller N so far (where there is one), before the seeds' fresh initialisations.
+    #[serde(default)]
+    pub warm_start: bool,
 }
 
 /// One training run of the search.
@@ -765,8 +902,11 @@ pub struct CapacitySearch {
 pub struct CapacityProbe {
     /// N.
     pub sequences: usize,
-    /// Initialisation seed.
+    /// Initialisation seed (of the run's own initialisation, or of the model it was warm-started from).
     pub seed: u64,
+    /// Warm start: the N whose memorizing model this run started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_from: Option<usize>,
     /// Whether every token decoded within the step budget.
     pub memorized: bool,
     /// Steps taken.
@@ -792,11 +932,21 @@ pub struct CapacityReport {
     pub probes: Vec<CapacityProbe>,
 }
 
+/// [`trained_capacity`]'s answer and the model that memorized it, with its data.
+#[derive(Clone, Debug)]
+pub struct Capacity {
+    /// The search's record.
+    pub report: CapacityReport,
+    /// The trained model that memorizes `largest_memorized` sequences, and those sequences (`None` when
+    /// not even N = 1 was memorized).
+    pub memorizer: Option<(Model<f64>, Dataset<f64>)>,
+}
+
 /// The largest N (up to `max_sequences`) that full-batch Adam memorizes at 100 % token accuracy within the
 /// step budget from at least one of the seeds: doubling from N = 1 until a failure, then bisection
 /// between the last success and the first failure (assuming that memorizing N implies memorizing fewer;
 /// every probe is recorded, so a non-monotone answer shows in `probes`).
-pub fn trained_capacity(search: &CapacitySearch, mut on_probe: impl FnMut(&CapacityProbe)) -> Result<CapacityReport> {
+pub fn trained_capacity(search: &CapacitySearch, mut on_probe: impl FnMut(&CapacityProbe)) -> Result<Capacity> {
     if search.seeds.is_empty() {
         return Err(Error::InvalidParameter { name: "seeds".into(), reason: "at least one".into() });
     }
@@ -804,15 +954,20 @@ pub fn trained_capacity(search: &CapacitySearch, mut on_probe: impl FnMut(&Capac
         return Err(Error::InvalidParameter { name: "max_sequences".into(), reason: "at least 1".into() });
     }
     let mut probes = Vec::new();
+    // The memorizing model of the largest N so far: (N, seed, model, data).
+    let mut best: Option<(usize, u64, Model<f64>, Dataset<f64>)> = None;
     let mut memorizes = |n: usize| -> Result<bool> {
         let spec = boltz_core::DatasetSpec { sequences: n, ..search.data.clone() };
         let data: Dataset<f64> = Dataset::generate(&spec)?;
-        for &seed in &search.seeds {
-            let mut model: Model<f64> = init_model(&search.shape, seed)?;
+        let warm = best.as_ref().filter(|_| search.warm_start).map(|(from, seed, m, _)| (*seed, Some(*from), m.clone()));
+        let fresh = search.seeds.iter().map(|&seed| Ok((seed, None, init_model(&search.shape, seed)?)));
+        for start in warm.map(Ok).into_iter().chain(fresh) {
+            let (seed, warm_from, mut model) = start?;
             let r = train(&mut model, &data, &TrainConfig { early_stop: true, ..search.train.clone() }, |_, _, _| {})?;
             let probe = CapacityProbe {
                 sequences: n,
                 seed,
+                warm_from,
                 memorized: r.memorized,
                 steps: r.steps,
                 final_loss: r.final_loss,
@@ -821,6 +976,9 @@ pub fn trained_capacity(search: &CapacitySearch, mut on_probe: impl FnMut(&Capac
             on_probe(&probe);
             probes.push(probe);
             if r.memorized {
+                if best.as_ref().is_none_or(|b| b.0 < n) {
+                    best = Some((n, seed, model, data));
+                }
                 return Ok(true);
             }
         }
@@ -853,5 +1011,6 @@ pub fn trained_capacity(search: &CapacitySearch, mut on_probe: impl FnMut(&Capac
     }
     let params = init_model::<f64>(&search.shape, search.seeds[0])?.param_count().dense;
     let bits = good as f64 * search.data.length as f64 * f64::from(search.data.classes.max(2)).log2();
-    Ok(CapacityReport { largest_memorized: good, smallest_failed: bad, params, bits_per_param: bits / params as f64, probes })
+    let report = CapacityReport { largest_memorized: good, smallest_failed: bad, params, bits_per_param: bits / params as f64, probes };
+    Ok(Capacity { report, memorizer: best.map(|(_, _, m, d)| (m, d)) })
 }

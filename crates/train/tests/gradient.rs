@@ -35,7 +35,7 @@ fn check_gradient(shape: &ModelShape, causal: bool, seed: u64) {
             .collect();
         model = Model::new(shape.dim, blocks, model.info().clone()).unwrap();
     }
-    let mut eval = loss_and_gradient(&model, &ds, 2).unwrap();
+    let mut eval = loss_and_gradient(&model, &ds, boltz_train::Loss::SquaredError, 2).unwrap();
     assert!((eval.loss - reference_loss(&model, &ds)).abs() < 1e-12 * eval.loss.max(1.0), "the loss is the reference backend's");
     let params = parameters(&model);
     let grads: Vec<Vec<f64>> = eval.gradient.tensors_mut().into_iter().map(|g| g.clone()).collect();
@@ -106,7 +106,7 @@ fn bad_input_is_refused_by_name() {
     assert!(init_model::<f64>(&ModelShape { rank: Some(0), ..shape.clone() }, 0).unwrap_err().to_string().contains("rank"));
     let mut m: Model<f64> = init_model(&shape, 0).unwrap();
     let wrong = data(2, 3, 4, 0);
-    assert!(loss_and_gradient(&m, &wrong, 1).is_err(), "d = 4 data for a d = 3 model");
+    assert!(loss_and_gradient(&m, &wrong, boltz_train::Loss::SquaredError, 1).is_err(), "d = 4 data for a d = 3 model");
     let ds = data(2, 3, 3, 0);
     let err = train(&mut m, &ds, &TrainConfig { lr: -1.0, ..Default::default() }, |_, _, _| {}).unwrap_err().to_string();
     assert!(err.contains("lr"), "{err}");
@@ -123,8 +123,10 @@ fn the_trained_capacity_is_the_largest_n_memorized_and_the_next_fails() {
         data: DatasetSpec { length: 3, dim: 4, vocab: 9, seed: 3, ..Default::default() },
         seeds: vec![1, 2],
         max_sequences: 64,
+        warm_start: false,
     };
-    let r = trained_capacity(&search, |_| {}).unwrap();
+    let cap = trained_capacity(&search, |_| {}).unwrap();
+    let r = &cap.report;
     eprintln!(
         "largest {} failed {:?} params {} bits/param {:.3} probes {}",
         r.largest_memorized,
@@ -153,5 +155,115 @@ fn the_trained_capacity_is_the_largest_n_memorized_and_the_next_fails() {
     let mut m: Model<f64> = init_model(&search.shape, seed).unwrap();
     train(&mut m, &ds, &search.train, |_, _, _| {}).unwrap();
     let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&m).unwrap(), &ds.inputs).unwrap();
+    assert!(Memorization::measure(&out, &ds.targets).unwrap().is_perfect());
+    // The returned memorizer is that model, on that data.
+    let (returned, returned_data) = cap.memorizer.as_ref().unwrap();
+    assert_eq!(parameters(returned), parameters(&m));
+    assert_eq!(returned_data.inputs.as_slice(), ds.inputs.as_slice());
+}
+
+/// Cross-entropy over the label classes, computed from the reference backend's outputs (independent code).
+fn reference_cross_entropy(model: &Model<f64>, data: &Dataset<f64>, classes: usize) -> f64 {
+    let out = ReferenceBackend.forward(&ReferenceBackend.prepare(model).unwrap(), &data.inputs).unwrap();
+    let [big_n, n, _] = data.inputs.shape();
+    let mut total = 0.0;
+    for b in 0..big_n {
+        for k in 0..n {
+            let z = &out.token(b, k)[..classes];
+            let label = data.targets.token(b, k)[0] as usize;
+            let log_sum = z.iter().map(|v| v.exp()).sum::<f64>().ln();
+            total += log_sum - z[label];
+        }
+    }
+    total / (big_n * n) as f64
+}
+
+#[test]
+fn the_cross_entropy_gradient_matches_finite_differences_and_training_decodes_by_argmax() {
+    use boltz_train::Loss;
+    let ds =
+        Dataset::generate(&DatasetSpec { sequences: 4, length: 3, dim: 4, vocab: 9, classes: 3, seed: 4, ..Default::default() }).unwrap();
+    let shape = ModelShape { dim: 4, blocks: 1, heads: 1, head_size: 3, rank: Some(1), ffn_width: 6 };
+    let model: Model<f64> = init_model(&shape, 2).unwrap();
+    let loss = Loss::CrossEntropy { classes: 3, label_coord: 0 };
+    let mut eval = loss_and_gradient(&model, &ds, loss, 2).unwrap();
+    let reference = reference_cross_entropy(&model, &ds, 3);
+    assert!((eval.loss - reference).abs() < 1e-12, "{} vs {reference}", eval.loss);
+    let params = parameters(&model);
+    let grads: Vec<Vec<f64>> = eval.gradient.tensors_mut().into_iter().map(|g| g.clone()).collect();
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for (t, tensor) in params.iter().enumerate() {
+        for i in 0..tensor.len() {
+            let at = |delta: f64| {
+                let mut p = params.clone();
+                p[t][i] += delta;
+                reference_cross_entropy(&with_parameters(&model, &p).unwrap(), &ds, 3)
+            };
+            let numeric = (at(h) - at(-h)) / (2.0 * h);
+            worst = worst.max((numeric - grads[t][i]).abs() / numeric.abs().max(grads[t][i].abs()).max(1e-3));
+        }
+    }
+    assert!(worst < 1e-5, "worst relative gradient error {worst:e}");
+
+    // Training on it memorizes; the reference backend's logits decode every token by argmax.
+    let wide = ModelShape { ffn_width: 48, ..shape };
+    let mut m: Model<f64> = init_model(&wide, 1).unwrap();
+    let report = train(&mut m, &ds, &TrainConfig { steps: 3000, lr: 1e-2, loss, ..Default::default() }, |_, _, _| {}).unwrap();
+    assert!(report.memorized, "{:?}", report.curve.last());
+    let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&m).unwrap(), &ds.inputs).unwrap();
+    let [big_n, n, _] = ds.inputs.shape();
+    for b in 0..big_n {
+        for k in 0..n {
+            let z = &out.token(b, k)[..3];
+            let label = ds.targets.token(b, k)[0] as usize;
+            assert!((0..3).all(|c| c == label || z[c] < z[label]), "sequence {b}, token {k}: logits {z:?}, label {label}");
+        }
+    }
+    assert_eq!(loss.accuracy(&out, &ds.targets).unwrap(), 1.0);
+    // The squared-error rule does not decode these logits: the two rules are different.
+    assert!(Loss::SquaredError.accuracy(&out, &ds.targets).unwrap() < 1.0);
+
+    // Refusals: more classes than output coordinates, a label coordinate outside d, non-class labels.
+    let err = loss_and_gradient(&model, &ds, Loss::CrossEntropy { classes: 5, label_coord: 0 }, 1).unwrap_err().to_string();
+    assert!(err.contains("classes"), "{err}");
+    let err = loss_and_gradient(&model, &ds, Loss::CrossEntropy { classes: 3, label_coord: 4 }, 1).unwrap_err().to_string();
+    assert!(err.contains("label_coord"), "{err}");
+    let mut halves = ds.clone();
+    halves.targets = boltz_core::Batch::new(4, 3, 4, ds.targets.as_slice().iter().map(|v| v + 0.5).collect()).unwrap();
+    let err = loss_and_gradient(&model, &halves, Loss::CrossEntropy { classes: 3, label_coord: 0 }, 1).unwrap_err().to_string();
+    assert!(err.contains("integer label"), "{err}");
+}
+
+#[test]
+fn a_warm_started_search_starts_each_n_from_the_last_memorizer() {
+    use boltz_train::{trained_capacity, CapacitySearch};
+    let search = CapacitySearch {
+        shape: ModelShape { dim: 4, blocks: 1, heads: 1, head_size: 4, rank: Some(1), ffn_width: 6 },
+        train: TrainConfig { steps: 400, lr: 2e-2, threads: 2, ..Default::default() },
+        data: DatasetSpec { length: 3, dim: 4, vocab: 9, seed: 3, ..Default::default() },
+        seeds: vec![1],
+        max_sequences: 64,
+        warm_start: true,
+    };
+    let cap = trained_capacity(&search, |_| {}).unwrap();
+    let r = &cap.report;
+    assert!(r.largest_memorized >= 1, "{r:?}");
+    // Every N after the first success is tried first from the largest memorized smaller N, then fresh.
+    let mut largest = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &r.probes {
+        if seen.insert(p.sequences) && largest > 0 {
+            assert_eq!(p.warm_from, Some(largest), "the first run at N = {}", p.sequences);
+        }
+        if p.memorized {
+            largest = largest.max(p.sequences);
+        }
+    }
+    assert!(r.probes.iter().any(|p| p.warm_from.is_some()), "{r:?}");
+    assert_eq!(largest, r.largest_memorized);
+    let (m, ds) = cap.memorizer.as_ref().unwrap();
+    assert_eq!(ds.inputs.batch(), r.largest_memorized);
+    let out = ReferenceBackend.forward(&ReferenceBackend.prepare(m).unwrap(), &ds.inputs).unwrap();
     assert!(Memorization::measure(&out, &ds.targets).unwrap().is_perfect());
 }

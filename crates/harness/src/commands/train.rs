@@ -2,12 +2,14 @@
 //! the constructions.
 
 use anyhow::{bail, Context, Result};
-use boltz_core::{Backend, Dataset, DatasetSpec, Memorization, Model, ReferenceBackend};
+use boltz_core::{Backend, Dataset, DatasetSpec, Model, ReferenceBackend};
 use boltz_harness::meta::RunMeta;
-use boltz_train::{init_model, train as run_training, trained_capacity, CapacitySearch, ModelShape, Scalar, TrainConfig, TrainReport};
+use boltz_train::{
+    init_model, train as run_training, trained_capacity, CapacitySearch, Loss, ModelShape, Scalar, TrainConfig, TrainReport,
+};
 use serde_json::json;
 
-use crate::cli::{threads, TrainArgs};
+use crate::cli::{threads, LossArg, TrainArgs};
 
 pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
     let threads = threads(a.threads)?;
@@ -30,7 +32,15 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         rank: a.rank,
         ffn_width: a.ffn_width,
     };
-    let cfg = TrainConfig { steps: a.steps, lr: a.lr, threads, early_stop: !a.no_early_stop, log_every: a.log_every, ..Default::default() };
+    let loss = match a.loss {
+        LossArg::SquaredError => Loss::SquaredError,
+        LossArg::CrossEntropy => Loss::CrossEntropy { classes: a.classes as usize, label_coord: spec.label_coord },
+    };
+    let cfg =
+        TrainConfig { steps: a.steps, lr: a.lr, threads, early_stop: !a.no_early_stop, log_every: a.log_every, loss, ..Default::default() };
+    if a.warm_start && a.capacity_max.is_none() {
+        bail!("--warm-start is a curriculum of the capacity search: give --capacity-max too");
+    }
     if let Some(out) = &a.out {
         crate::commands::check_writable_file(out, "--out")?;
     }
@@ -113,8 +123,9 @@ fn fit<T: Scalar>(
     bar.finish_and_clear();
     let report = report.context("training")?;
     let seconds = start.elapsed().as_secs_f64();
-    let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&model)?, &data.inputs)?;
-    let accuracy = Memorization::measure(&out, &data.targets)?.accuracy;
+    // The reference backend's forward (not training's) decoded by the loss's rule.
+    let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&model.convert::<f64>()?)?, &data.convert::<f64>()?.inputs)?;
+    let accuracy = cfg.loss.accuracy(&out, &data.convert::<f64>()?.targets)?;
     Ok((report, model.param_count(), accuracy, seconds))
 }
 
@@ -124,21 +135,22 @@ fn capacity(a: &TrainArgs, data: DatasetSpec, shape: ModelShape, train: TrainCon
         bail!("--capacity-max searches in f64 (got --precision {})", a.precision);
     }
     let seeds = if a.init_seeds.is_empty() { vec![a.seed] } else { a.init_seeds.clone() };
-    let search = CapacitySearch { shape, train, data, seeds, max_sequences: max };
+    let search = CapacitySearch { shape, train, data, seeds, max_sequences: max, warm_start: a.warm_start };
     let start = std::time::Instant::now();
     let report = trained_capacity(&search, |p| {
         errln!(
-            "[{:>7.1}s] N = {:>5}, seed {}: {} after {} steps (loss {:.3e}, {:.1}% decoded)",
+            "[{:>7.1}s] N = {:>5}, {}: {} after {} steps (loss {:.3e}, {:.1}% decoded)",
             start.elapsed().as_secs_f64(),
             p.sequences,
-            p.seed,
+            p.warm_from.map_or(format!("seed {}", p.seed), |w| format!("warm start from N = {w}")),
             if p.memorized { "memorized" } else { "failed" },
             p.steps,
             p.final_loss,
             100.0 * p.final_accuracy
         );
     })
-    .context("the trained-capacity search")?;
+    .context("the trained-capacity search")?
+    .report;
     let record = json!({
         "command": "train",
         "meta": RunMeta::collect(threads),
