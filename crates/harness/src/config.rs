@@ -162,6 +162,123 @@ pub struct HardmaxConfig {
     pub family: usize,
 }
 
+/// The trained-capacity experiment (issue #19): for every data family, model and FFN width, the largest N
+/// that full-batch Adam memorizes at 100 % token accuracy (`boltz_train::trained_capacity`), set beside
+/// the constructions of the capacity sweep.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedConfig {
+    /// Sequence length n.
+    pub length: usize,
+    /// Vocabulary size |V|.
+    pub vocab: usize,
+    /// Data families, each with its token dimension (and optionally only some models or widths).
+    pub families: Vec<TrainedFamily>,
+    /// Model shapes (one head of size d each).
+    pub models: Vec<TrainedModel>,
+    /// FFN hidden widths.
+    pub ffn_widths: Vec<usize>,
+    /// Adam steps per training run (the step budget).
+    pub steps: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Initialisation seeds: N counts as memorized when one of them memorizes it.
+    pub seeds: Vec<u64>,
+    /// Largest N searched.
+    pub max_sequences: usize,
+    /// Bisect the fewest bits of the memorizing trained model (bigfloat).
+    pub bisect: bool,
+}
+
+/// A data family of the trained experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedFamily {
+    /// `random`, `grid` or `pte`.
+    pub kind: String,
+    /// Token dimension d (1 for pte).
+    pub dim: usize,
+    /// Only these models (names of `trained.models`; absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// Only these FFN widths (absent: `trained.ffn_widths`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffn_widths: Option<Vec<usize>>,
+}
+
+/// A model shape (and recipe) of the trained experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedModel {
+    /// Short name (letters, digits, '-'), the row's `model`.
+    pub name: String,
+    /// Blocks (attention + FFN).
+    pub blocks: usize,
+    /// Rank of the factored attention weights (absent or null: dense).
+    #[serde(default)]
+    pub rank: Option<usize>,
+    /// Curriculum over N: each N starts from the last memorizing model first.
+    #[serde(default)]
+    pub warm_start: bool,
+}
+
+impl TrainedConfig {
+    /// The `(family, model, width)` triples to run, in order.
+    pub fn grid(&self) -> Vec<(&TrainedFamily, &TrainedModel, usize)> {
+        let mut out = Vec::new();
+        for f in &self.families {
+            for m in self.models.iter().filter(|m| f.models.as_ref().is_none_or(|names| names.contains(&m.name))) {
+                for &w in f.ffn_widths.as_ref().unwrap_or(&self.ffn_widths) {
+                    out.push((f, m, w));
+                }
+            }
+        }
+        out
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.families.is_empty() {
+            return Ok(());
+        }
+        if self.length < 3 || self.vocab < self.length {
+            bail!("fields trained.length/vocab: need n ≥ 3 and |V| ≥ n");
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || !names.insert(&m.name) {
+                bail!("field trained.models[{i}].name: {:?} must be a new name of letters, digits and '-'", m.name);
+            }
+            if m.blocks == 0 || m.rank == Some(0) {
+                bail!("field trained.models[{i}]: need blocks ≥ 1 and rank ≥ 1 (or null for dense)");
+            }
+        }
+        if self.models.is_empty() {
+            bail!("field trained.models: needs at least one model (or no families)");
+        }
+        for (i, f) in self.families.iter().enumerate() {
+            let kind: boltz_core::VocabKind = f.kind.parse().with_context(|| format!("field trained.families[{i}].kind"))?;
+            if f.dim == 0 || (kind == boltz_core::VocabKind::Pte && f.dim != 1) {
+                bail!("field trained.families[{i}].dim: need d ≥ 1, and d = 1 for pte (got {})", f.dim);
+            }
+            for name in f.models.iter().flatten() {
+                if !names.contains(name) {
+                    bail!("field trained.families[{i}].models: {name:?} is not a name of trained.models");
+                }
+            }
+            if f.ffn_widths.as_ref().is_some_and(|w| w.is_empty() || w.contains(&0)) {
+                bail!("field trained.families[{i}].ffn_widths: needs at least one width, all ≥ 1");
+            }
+        }
+        if self.ffn_widths.is_empty() || self.ffn_widths.contains(&0) {
+            bail!("field trained.ffn_widths: needs at least one width, all ≥ 1");
+        }
+        if self.steps == 0 || !(self.lr.is_finite() && self.lr > 0.0) || self.seeds.is_empty() || self.max_sequences == 0 {
+            bail!("fields trained.steps/lr/seeds/max_sequences: need steps ≥ 1, a positive finite lr, one seed and max_sequences ≥ 1");
+        }
+        Ok(())
+    }
+}
+
 /// The whole suite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +302,9 @@ pub struct SuiteConfig {
     pub approximation: ApproximationConfig,
     /// Hardmax demonstration.
     pub hardmax: HardmaxConfig,
+    /// Trained capacity (absent in configurations older than it: no points).
+    #[serde(default)]
+    pub trained: TrainedConfig,
 }
 
 /// The default suite (README main command), about 10–20 minutes on 2 cores.
@@ -313,6 +433,7 @@ impl SuiteConfig {
                     .with_context(|| format!("field approximation.cells[{i}] (with length {}, samples {})", ap.length, ap.samples))?;
             }
         }
+        self.trained.validate()?;
         for (i, &dim) in self.hardmax.dims.iter().enumerate() {
             boltz_construct::hardmax::check_params(dim, self.hardmax.family, self.hardmax.draws)
                 .with_context(|| format!("field hardmax.dims[{i}] (with family {}, draws {})", self.hardmax.family, self.hardmax.draws))?;
@@ -377,6 +498,37 @@ mod tests {
             let err = with(edit);
             assert!(err.contains(field), "expected {field} in: {err}");
         }
+    }
+
+    /// The trained experiment's fields are checked at load, naming the field; a configuration without
+    /// the section has no trained points.
+    #[test]
+    fn trained_fields_are_checked_at_load() {
+        let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v: serde_json::Value = serde_json::from_str(DEFAULT).unwrap();
+            edit(&mut v);
+            SuiteConfig::parse(&v.to_string(), "x").map_err(|e| format!("{e:#}"))
+        };
+        type Edit = dyn Fn(&mut serde_json::Value);
+        let cases: [(&str, &Edit); 6] = [
+            ("trained.families[2].dim", &|v| v["trained"]["families"][2]["dim"] = serde_json::json!(2)),
+            ("trained.families[1].models", &|v| v["trained"]["families"][1]["models"] = serde_json::json!(["nope"])),
+            ("trained.models[1].name", &|v| v["trained"]["models"][1]["name"] = serde_json::json!("rank1")),
+            ("trained.models[0]", &|v| v["trained"]["models"][0]["rank"] = serde_json::json!(0)),
+            ("trained.ffn_widths", &|v| v["trained"]["ffn_widths"] = serde_json::json!([])),
+            ("trained.steps/lr", &|v| v["trained"]["lr"] = serde_json::json!(-1.0)),
+        ];
+        for (field, edit) in cases {
+            let err = with(edit).unwrap_err();
+            assert!(err.contains(field), "expected {field} in: {err}");
+        }
+        let old = with(&|v| {
+            v.as_object_mut().unwrap().remove("trained");
+        })
+        .unwrap();
+        assert!(old.trained.grid().is_empty());
+        let default = SuiteConfig::parse(DEFAULT, "default").unwrap();
+        assert_eq!(default.trained.grid().len(), 4 * 3 + 2, "4 models × 3 widths on generic data, one grid and one PTE point");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::rows::{
 };
 
 /// The experiments, in suite order.
-pub const EXPERIMENTS: [&str; 5] = ["capacity", "adversarial", "separation", "approximation", "hardmax"];
+pub const EXPERIMENTS: [&str; 6] = ["capacity", "adversarial", "separation", "approximation", "hardmax", "trained"];
 
 /// One independently computable point of the suite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +77,17 @@ pub enum PointSpec {
         /// Token dimension d.
         dim: usize,
     },
+    /// The trained capacity of a model (`trained.models`) with an FFN width on a data family.
+    Trained {
+        /// Data family (`random`, `grid`, `pte`).
+        family: String,
+        /// Token dimension d.
+        dim: usize,
+        /// The model's name.
+        model: String,
+        /// FFN hidden width.
+        ffn_width: usize,
+    },
 }
 
 impl PointSpec {
@@ -88,6 +99,7 @@ impl PointSpec {
             Self::Separation { .. } => "separation",
             Self::Approximation { .. } => "approximation",
             Self::Hardmax { .. } => "hardmax",
+            Self::Trained { .. } => "trained",
         }
     }
 }
@@ -125,6 +137,9 @@ pub fn points(cfg: &SuiteConfig) -> Vec<PointSpec> {
     }
     for &dim in &cfg.hardmax.dims {
         out.push(PointSpec::Hardmax { dim });
+    }
+    for (f, m, ffn_width) in cfg.trained.grid() {
+        out.push(PointSpec::Trained { family: f.kind.clone(), dim: f.dim, model: m.name.clone(), ffn_width });
     }
     out
 }
@@ -621,7 +636,77 @@ pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<
         PointSpec::Separation { length, vocab, dim } => separation_point(cfg, *length, *vocab, *dim, threads),
         PointSpec::Approximation { target, cells } => approximation_point(cfg, target, *cells, threads),
         PointSpec::Hardmax { dim } => hardmax_point(cfg, *dim),
+        PointSpec::Trained { family, dim, model, ffn_width } => trained_point(cfg, family, *dim, model, *ffn_width, threads),
     }
+}
+
+/// The data of a trained point at N = 1 (the search replaces N).
+fn trained_data(cfg: &SuiteConfig, family: &str, dim: usize) -> Result<DatasetSpec> {
+    let t = &cfg.trained;
+    let vocab_kind: VocabKind = family.parse().map_err(|e: boltz_core::Error| anyhow!("{e}"))?;
+    Ok(DatasetSpec { sequences: 1, length: t.length, dim, vocab: t.vocab, seed: cfg.seed, classes: 2, vocab_kind, ..Default::default() })
+}
+
+/// The trained capacity of one model shape ([`boltz_train::trained_capacity`]); the memorizing model is
+/// re-run on the reference backend (independent forward) and its fewest bits bisected in bigfloat. The
+/// checked property: the reference backend decodes every token of the answer (when there is one).
+fn trained_point(cfg: &SuiteConfig, family: &str, dim: usize, model_name: &str, ffn_width: usize, threads: usize) -> Result<PointResult> {
+    let t = &cfg.trained;
+    let m = t.models.iter().find(|m| m.name == model_name).ok_or_else(|| anyhow!("no model {model_name:?} in trained.models"))?;
+    let shape = boltz_train::ModelShape { dim, blocks: m.blocks, heads: 1, head_size: dim, rank: m.rank, ffn_width };
+    let params_stored = boltz_train::init_model::<f64>(&shape, 0)?.param_count().factored;
+    let data = trained_data(cfg, family, dim)?;
+    let search = boltz_train::CapacitySearch {
+        shape,
+        train: boltz_train::TrainConfig { steps: t.steps, lr: t.lr, threads, log_every: t.steps, ..Default::default() },
+        data: data.clone(),
+        seeds: t.seeds.clone(),
+        max_sequences: t.max_sequences,
+        warm_start: m.warm_start,
+    };
+    let cap = boltz_train::trained_capacity(&search, |_| {}).context("the trained-capacity search")?;
+    let (reference_accuracy, fewest_bits) = match &cap.memorizer {
+        None => (None, None),
+        Some((model, ds)) => {
+            let out = boltz_core::ReferenceBackend.forward(&boltz_core::ReferenceBackend.prepare(model)?, &ds.inputs)?;
+            let accuracy = boltz_core::Memorization::measure(&out, &ds.targets)?.accuracy;
+            let bits = if t.bisect {
+                let exact: boltz_core::Model<boltz_bigfloat::BigReal> = model.convert()?;
+                boltz_construct::verify::fewest_bits_to_memorize(&exact, ds, 8, 64, threads)?.fewest
+            } else {
+                None
+            };
+            (Some(accuracy), bits)
+        }
+    };
+    let r = cap.report;
+    let row = crate::rows::TrainedRow {
+        model: m.name.clone(),
+        family: family.to_string(),
+        n: t.length,
+        d: dim,
+        vocab: t.vocab,
+        classes: data.classes,
+        blocks: m.blocks,
+        rank: m.rank,
+        ffn_width,
+        params: r.params,
+        params_stored,
+        warm_start: m.warm_start,
+        steps: t.steps,
+        lr: t.lr,
+        seeds: t.seeds.clone(),
+        max_sequences: t.max_sequences,
+        largest_memorized: r.largest_memorized,
+        smallest_failed: r.smallest_failed,
+        bits_per_param: r.bits_per_param,
+        construction_sequences_at_width: ffn_width / t.length,
+        reference_accuracy,
+        fewest_bits,
+        runs: r.probes.len(),
+        probes: r.probes,
+    };
+    PointResult::of(&row, reference_accuracy.is_none_or(|a| a == 1.0))
 }
 
 /// The version of the result-file schema (`docs/results.md`). Fields are only added within a version;
@@ -731,6 +816,10 @@ pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) 
                 None
             }
             PointSpec::Hardmax { .. } => None,
+            PointSpec::Trained { family, dim, .. } => {
+                let spec = trained_data(cfg, family, *dim).with_context(named)?;
+                Some(DatasetSpec { sequences: cfg.trained.max_sequences, ..spec })
+            }
         };
         if let Some(d) = data {
             d.validate().map_err(|e| anyhow!("{e}")).with_context(named)?;

@@ -301,6 +301,62 @@ pub struct BitExtractionFields {
     pub one_layer_ffn_params: u64,
 }
 
+/// A row of `trained`: the trained capacity of one model shape on one data family (issue #19).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedRow {
+    /// The model's name in the configuration (`trained.models[i].name`).
+    pub model: String,
+    /// Data family (`random`, `grid`, `pte`).
+    pub family: String,
+    /// Sequence length n.
+    pub n: usize,
+    /// Token dimension d.
+    pub d: usize,
+    /// Vocabulary size |V|.
+    pub vocab: usize,
+    /// Label classes.
+    pub classes: u32,
+    /// Blocks (attention + FFN).
+    pub blocks: usize,
+    /// Rank of the attention weights (`None`: dense).
+    pub rank: Option<usize>,
+    /// FFN hidden width H.
+    pub ffn_width: usize,
+    /// Dense parameter count of the shape (every weight `rows · cols`, as the constructions' `params`).
+    pub params: u64,
+    /// Parameters training stores and updates (a rank-r weight as its factors).
+    pub params_stored: u64,
+    /// Curriculum over N (warm start from the last memorizing model).
+    pub warm_start: bool,
+    /// Adam steps per run (the budget).
+    pub steps: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Initialisation seeds.
+    pub seeds: Vec<u64>,
+    /// Largest N searched.
+    pub max_sequences: usize,
+    /// The trained capacity: the largest N memorized at 100 % token accuracy.
+    pub largest_memorized: usize,
+    /// The smallest N above it that every run failed (`None`: no failure up to `max_sequences`).
+    pub smallest_failed: Option<usize>,
+    /// `largest_memorized · n · log₂(classes) / params`.
+    pub bits_per_param: f64,
+    /// The one-layer memorizer's N at this FFN width: its hidden layer has one unit per context id
+    /// (`K ≤ nN`), so ⌊H/n⌋ sequences certainly fit a width-H FFN.
+    pub construction_sequences_at_width: usize,
+    /// Token accuracy of the memorizing trained model re-run on the reference backend (independent
+    /// forward; 1 when the search's answer is right).
+    pub reference_accuracy: Option<f64>,
+    /// The fewest mantissa bits at which the memorizing trained model still memorizes (bigfloat
+    /// bisection in 8..=64; `None` when not searched or not held at 64).
+    pub fewest_bits: Option<u64>,
+    /// Training runs made.
+    pub runs: usize,
+    /// Every run: N, seed, warm start, memorized, steps, final loss and accuracy.
+    pub probes: Vec<boltz_train::CapacityProbe>,
+}
+
 /// A row of `separation`: a contextual mapping's measured separation against Lemma 1 and Theorem 2.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeparationRow {

@@ -37,7 +37,7 @@ fn quick_reproduce_writes_results_and_charts() {
     let out = tmp("quick");
     let o = boltz(&["reproduce", "--quick", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for exp in ["capacity", "adversarial", "separation", "approximation", "hardmax"] {
+    for exp in ["capacity", "adversarial", "separation", "approximation", "hardmax", "trained"] {
         let file = read_json(&out.join(format!("{exp}.json")));
         assert_eq!(file["experiment"], exp);
         let backends: Vec<&str> = file["meta"]["devices"].as_array().unwrap().iter().map(|d| d["backend"].as_str().unwrap()).collect();
@@ -99,6 +99,27 @@ fn quick_reproduce_writes_results_and_charts() {
             _ => assert_eq!(r["layers"], 2),
         }
     }
+    // Trained capacity: one row per (family, model, width) of the quick configuration; the answer is a
+    // memorized N whose model the reference backend decodes, adjacent to a failure (or the maximum).
+    let trained = read_json(&out.join("trained.json"));
+    let tr = trained["rows"].as_array().unwrap();
+    let keys: Vec<(String, String)> =
+        tr.iter().map(|r| (r["model"].as_str().unwrap().into(), r["family"].as_str().unwrap().into())).collect();
+    assert_eq!(keys, [("rank1".into(), "random".into()), ("dense".into(), "random".into()), ("rank1".into(), "grid".into())]);
+    for r in tr {
+        let n = r["largest_memorized"].as_u64().unwrap();
+        assert!(n >= 1, "{r}");
+        assert_eq!(r["reference_accuracy"], 1.0, "{r}");
+        let failed = r["smallest_failed"].as_u64();
+        assert!(failed == Some(n + 1) || (failed.is_none() && n == r["max_sequences"].as_u64().unwrap()), "{r}");
+        let bpp = (n * r["n"].as_u64().unwrap()) as f64 / r["params"].as_f64().unwrap();
+        assert!((r["bits_per_param"].as_f64().unwrap() - bpp).abs() < 1e-12, "{r}");
+        assert!((8..=64).contains(&r["fewest_bits"].as_u64().unwrap()), "{r}");
+        assert_eq!(r["runs"].as_u64().unwrap() as usize, r["probes"].as_array().unwrap().len());
+    }
+    // A rank-1 model stores fewer parameters than its dense count; a dense one stores exactly that.
+    assert!(tr[0]["params_stored"].as_u64() < tr[0]["params"].as_u64());
+    assert_eq!(tr[1]["params_stored"], tr[1]["params"]);
     // Adversarial data: Prouhet–Tarry–Escott pairs make mean pooling collide (a result row, not an error);
     // the softmax with λ > 0 still memorizes exactly.
     let adv = read_json(&out.join("adversarial.json"));
@@ -124,6 +145,7 @@ fn quick_reproduce_writes_results_and_charts() {
         "separation",
         "approximation_vs_delta",
         "approximation_vs_params",
+        "trained_capacity",
     ] {
         for ext in ["png", "svg"] {
             let p = out.join(format!("{chart}.{ext}"));

@@ -171,7 +171,9 @@ fn every_committed_field_is_documented() {
 /// only typed rows, see every field the files hold.
 #[test]
 fn every_committed_row_round_trips_through_its_typed_row() {
-    use boltz_harness::rows::{migrate_construction_row, ApproximationRow, ConstructionRow, HardmaxRow, PointRow, SeparationRow};
+    use boltz_harness::rows::{
+        migrate_construction_row, ApproximationRow, ConstructionRow, HardmaxRow, PointRow, SeparationRow, TrainedRow,
+    };
     fn round_trip<R: serde::Serialize + serde::de::DeserializeOwned>(row: &Value) -> Result<Value, String> {
         let typed: PointRow<R> = serde_json::from_value(row.clone()).map_err(|e| e.to_string())?;
         serde_json::to_value(&typed).map_err(|e| e.to_string())
@@ -193,6 +195,7 @@ fn every_committed_row_round_trips_through_its_typed_row() {
                 "separation" => round_trip::<SeparationRow>(row),
                 "approximation" => round_trip::<ApproximationRow>(row),
                 "hardmax" => round_trip::<HardmaxRow>(row),
+                "trained" => round_trip::<TrainedRow>(row),
                 other => panic!("{}: unknown experiment {other:?}", path.display()),
             };
             let back = back.unwrap_or_else(|e| panic!("{} row {i}: {e}", path.display()));
