@@ -457,6 +457,9 @@ mod tests {
     fn embedded_configs_are_valid() {
         SuiteConfig::parse(DEFAULT, "default").unwrap();
         SuiteConfig::parse(QUICK, "quick").unwrap();
+        // The larger committed configurations next to them.
+        let widths = include_str!("../configs/trained-widths.json");
+        assert_eq!(SuiteConfig::parse(widths, "trained-widths").unwrap().trained.grid().len(), 4 * 5 + 3);
     }
 
     #[test]

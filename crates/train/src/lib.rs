@@ -6,9 +6,13 @@
 //! constructions build (issue #19).
 //!
 //! * [`ModelShape`] and [`init_model`]: a model of a given shape with seeded random weights;
-//! * [`loss_and_gradient`]: the mean squared error per token to the targets (the constructions' decode
-//!   rule reads the target column) and its exact gradient by a hand-written backward pass over every
-//!   stored parameter (factors of a rank-r weight get their own gradients);
+//! * [`loss_and_gradient`]: the mean per-token [`Loss`] — squared error to the targets (the
+//!   constructions' decode rule reads the target column) or cross-entropy over label classes — and its
+//!   exact gradient by a hand-written backward pass over every stored parameter (factors of a rank-r
+//!   weight get their own gradients). Each thread's group of sequences runs together: attention per
+//!   sequence, every dense FFN forward and backward as products over the group's tokens in tiles, on the
+//!   CPU engine's multiplier (`boltz_cpu::engine::Gemm` by `MatrixMultiply`, with its narrow-output
+//!   kernel and its small-product rule);
 //! * [`train`] with [`TrainConfig`]: Adam, deterministic for a seed and a thread count (sequences are split
 //!   into fixed contiguous groups, one per thread, and the groups' gradients summed in group order), early
 //!   stop at 100 % token accuracy, the loss curve in the [`TrainReport`].
@@ -21,11 +25,14 @@ use boltz_core::rng::SeededRng;
 use boltz_core::{
     Attention, AttentionHead, Block, Dataset, Error, FeedForward, Float, Matrix, Model, ModelInfo, Normalizer, Result, Weight,
 };
+use boltz_cpu::engine::{Gemm, Operand, SMALL_PRODUCT};
+use boltz_cpu::{CpuFloat, MatrixMultiply};
 use serde::{Deserialize, Serialize};
 
 /// The element types training runs in (f32 and f64), with the arithmetic it needs.
 pub trait Scalar:
     Float
+    + CpuFloat
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
@@ -531,6 +538,10 @@ pub fn with_parameters<T: Scalar>(model: &Model<T>, values: &[Vec<T>]) -> Result
 
 // ---------------------------------------------------------------------------------------------------
 // Forward with caches, backward
+//
+// A thread's group of sequences runs together: attention per sequence (n × n scores), every FFN as
+// matrix products over all the group's tokens on the CPU engine's multiplier
+// ([`boltz_cpu::engine::Gemm`], implemented by [`boltz_cpu::MatrixMultiply`]), forward and backward.
 
 struct HeadCache<T> {
     q: Vec<Vec<T>>,
@@ -545,81 +556,123 @@ struct HeadCache<T> {
     tm: Vec<Vec<T>>,
 }
 
+/// One block's activations for a group of `rows` tokens (row-major `rows × d` and `rows × q`).
 struct BlockCache<T> {
-    z_attn: Vec<Vec<T>>,
-    heads: Vec<HeadCache<T>>,
-    z_ffn: Vec<Vec<T>>,
-    /// Per token: `W_1 z + b_1` (before the ReLU) and `t` of a factored `W_1`.
-    pre: Vec<Vec<T>>,
+    z_attn: Vec<T>,
+    /// Per sequence, per head.
+    heads: Vec<Vec<HeadCache<T>>>,
+    z_ffn: Vec<T>,
+    /// `W_1 z + b_1` per token (before the ReLU), `rows × q`, where a weight is factored (the dense path
+    /// recomputes it per tile).
+    pre: Vec<T>,
+    /// Per token, `t` of a factored `W_1` / `W_2` (empty when both are dense).
     t1: Vec<Vec<T>>,
     t2: Vec<Vec<T>>,
 }
 
-fn forward_cached<T: Scalar>(model: &Model<T>, x: &[T]) -> (Vec<Vec<T>>, Vec<BlockCache<T>>) {
+fn rows_of<T: Scalar>(z: &[T], d: usize) -> Vec<Vec<T>> {
+    z.chunks(d).map(<[T]>::to_vec).collect()
+}
+
+/// One head's forward on one sequence's tokens `z`, adding its output to `delta`.
+fn head_forward<T: Scalar>(h: &AttentionHead<T>, causal: bool, z: &[Vec<T>], delta: &mut [Vec<T>]) -> HeadCache<T> {
+    let n = z.len();
+    let (mut q, mut tq, mut k, mut tk, mut v, mut tv) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for t in z {
+        let (mut qi, tqi) = apply(&h.w_q, t);
+        if let Some(b) = &h.b_q {
+            add_into(&mut qi, b);
+        }
+        q.push(qi);
+        tq.push(tqi);
+        let (ki, tki) = apply(&h.w_k, t);
+        k.push(ki);
+        tk.push(tki);
+        let (vi, tvi) = apply(&h.w_v, t);
+        v.push(vi);
+        tv.push(tvi);
+    }
+    let (mut p, mut m, mut tm) = (vec![], vec![], vec![]);
+    for j in 0..n {
+        let keys = if causal { j + 1 } else { n };
+        let scores: Vec<T> = (0..keys).map(|i| dot(&k[i], &q[j])).collect();
+        let max = scores.iter().copied().fold(scores[0], |a, b| if b > a { b } else { a });
+        let e: Vec<T> = scores.iter().map(|&s| (s - max).exp_()).collect();
+        let total = e.iter().fold(T::lit(0.0), |a, &b| a + b);
+        let pj: Vec<T> = e.iter().map(|&w| w / total).collect();
+        let mut mj = vec![T::lit(0.0); v[0].len()];
+        for (&pi, vi) in pj.iter().zip(&v) {
+            for (a, &b) in mj.iter_mut().zip(vi) {
+                *a += pi * b;
+            }
+        }
+        let (out, tmj) = apply(&h.w_o, &mj);
+        add_into(&mut delta[j], &out);
+        p.push(pj);
+        m.push(mj);
+        tm.push(tmj);
+    }
+    HeadCache { q, tq, k, tk, v, tv, p, m, tm }
+}
+
+/// `W` of a dense stored weight, `None` for factors.
+fn dense<T>(w: &Weight<T>) -> Option<&Matrix<T>> {
+    match w {
+        Weight::Dense(m) => Some(m),
+        Weight::Factored { .. } => None,
+    }
+}
+
+/// The forward of a group of whole sequences (`x`: row-major tokens, `n` per sequence), keeping what the
+/// backward needs.
+fn forward_cached<T: Scalar>(model: &Model<T>, x: &[T], n: usize) -> (Vec<T>, Vec<BlockCache<T>>) {
     let d = model.dim();
-    let n = x.len() / d;
-    let mut z: Vec<Vec<T>> = x.chunks(d).map(<[T]>::to_vec).collect();
+    let mut z = x.to_vec();
     let mut caches = Vec::with_capacity(model.blocks().len());
     for block in model.blocks() {
         let z_attn = z.clone();
         let mut heads = Vec::new();
         if let Some(Attention { heads: hs, causal, .. }) = &block.attention {
-            let mut delta = vec![vec![T::lit(0.0); d]; n];
-            for h in hs {
-                let (mut q, mut tq, mut k, mut tk, mut v, mut tv) = (vec![], vec![], vec![], vec![], vec![], vec![]);
-                for t in &z {
-                    let (mut qi, tqi) = apply(&h.w_q, t);
-                    if let Some(b) = &h.b_q {
-                        add_into(&mut qi, b);
-                    }
-                    q.push(qi);
-                    tq.push(tqi);
-                    let (ki, tki) = apply(&h.w_k, t);
-                    k.push(ki);
-                    tk.push(tki);
-                    let (vi, tvi) = apply(&h.w_v, t);
-                    v.push(vi);
-                    tv.push(tvi);
+            for (seq, zs) in z.chunks_mut(n * d).enumerate() {
+                let tokens = rows_of(&z_attn[seq * n * d..(seq + 1) * n * d], d);
+                let mut delta = vec![vec![T::lit(0.0); d]; n];
+                heads.push(hs.iter().map(|h| head_forward(h, *causal, &tokens, &mut delta)).collect());
+                for (t, dt) in zs.chunks_mut(d).zip(&delta) {
+                    add_into(t, dt);
                 }
-                let (mut p, mut m, mut tm) = (vec![], vec![], vec![]);
-                for j in 0..n {
-                    let keys = if *causal { j + 1 } else { n };
-                    let scores: Vec<T> = (0..keys).map(|i| dot(&k[i], &q[j])).collect();
-                    let max = scores.iter().copied().fold(scores[0], |a, b| if b > a { b } else { a });
-                    let e: Vec<T> = scores.iter().map(|&s| (s - max).exp_()).collect();
-                    let total = e.iter().fold(T::lit(0.0), |a, &b| a + b);
-                    let pj: Vec<T> = e.iter().map(|&w| w / total).collect();
-                    let mut mj = vec![T::lit(0.0); v[0].len()];
-                    for (&pi, vi) in pj.iter().zip(&v) {
-                        for (a, &b) in mj.iter_mut().zip(vi) {
-                            *a += pi * b;
-                        }
-                    }
-                    let (out, tmj) = apply(&h.w_o, &mj);
-                    add_into(&mut delta[j], &out);
-                    p.push(pj);
-                    m.push(mj);
-                    tm.push(tmj);
-                }
-                heads.push(HeadCache { q, tq, k, tk, v, tv, p, m, tm });
-            }
-            for (t, dt) in z.iter_mut().zip(&delta) {
-                add_into(t, dt);
             }
         }
         let z_ffn = z.clone();
-        let (mut pre, mut t1, mut t2) = (vec![], vec![], vec![]);
+        let (mut pre, mut t1, mut t2) = (Vec::new(), Vec::new(), Vec::new());
         if let Some(f) = &block.ffn {
-            for t in z.iter_mut() {
-                let (mut a, t1i) = apply(&f.w1, t);
-                add_into(&mut a, &f.b1);
-                let h: Vec<T> = a.iter().map(|&x| if x > T::lit(0.0) { x } else { T::lit(0.0) }).collect();
-                let (y, t2i) = apply(&f.w2, &h);
-                add_into(t, &y);
-                add_into(t, &f.b2);
-                pre.push(a);
-                t1.push(t1i);
-                t2.push(t2i);
+            let q = f.b1.len();
+            if let (Some(w1), Some(w2)) = (dense(&f.w1), dense(&f.w2)) {
+                // Z += ReLU(Z W₁ᵀ + b₁) W₂ᵀ + b₂ in tiles of tokens, whose hidden activations stay in cache
+                // (the backward recomputes them from `z_ffn`).
+                let (w1t, w2t) = (transpose(w1), transpose(w2));
+                let mut pre_t = vec![T::lit(0.0); FFN_TILE * q];
+                for (zin, zout) in z_ffn.chunks(FFN_TILE * d).zip(z.chunks_mut(FFN_TILE * d)) {
+                    let r = zin.len() / d;
+                    let h = &mut pre_t[..r * q];
+                    hidden(zin, r, d, &w1t, &f.b1, h);
+                    h.iter_mut().for_each(|x| *x = relu(*x));
+                    narrow_or_gemm(r, q, d, h, &w2t, zout);
+                }
+                for t in z.chunks_mut(d) {
+                    add_into(t, &f.b2);
+                }
+            } else {
+                for t in z.chunks_mut(d) {
+                    let (mut a, t1i) = apply(&f.w1, t);
+                    add_into(&mut a, &f.b1);
+                    let h: Vec<T> = a.iter().map(|&x| relu(x)).collect();
+                    let (y, t2i) = apply(&f.w2, &h);
+                    add_into(t, &y);
+                    add_into(t, &f.b2);
+                    pre.extend(a);
+                    t1.push(t1i);
+                    t2.push(t2i);
+                }
             }
         }
         caches.push(BlockCache { z_attn, heads, z_ffn, pre, t1, t2 });
@@ -627,60 +680,154 @@ fn forward_cached<T: Scalar>(model: &Model<T>, x: &[T]) -> (Vec<Vec<T>>, Vec<Blo
     (z, caches)
 }
 
+/// `C = A B` for `A` row-major `rows × k` and `B` row-major `k × cols`: through the engine's multiplier,
+/// except for an inner size `k ≤` [`SMALL_PRODUCT`] (the suite's d = 4), where packing would cost more than
+/// the k multiply-adds per output and each row of `C` is k scaled rows of `B` instead.
+fn inner_small_product<T: Scalar>(a: &[T], rows: usize, k: usize, b: &[T], cols: usize, c: &mut [T]) {
+    if k > SMALL_PRODUCT {
+        MatrixMultiply.gemm(Operand::row_major(a, rows, k, k), Operand::row_major(b, k, cols, cols), T::lit(0.0), c);
+        return;
+    }
+    for (ai, ci) in a.chunks(k).zip(c.chunks_mut(cols)).take(rows) {
+        ci.iter_mut().for_each(|x| *x = T::lit(0.0));
+        for (&al, bl) in ai.iter().zip(b.chunks(cols)) {
+            for (x, &y) in ci.iter_mut().zip(bl) {
+                *x += al * y;
+            }
+        }
+    }
+}
+
+/// Tokens per FFN tile: its `FFN_TILE × q` hidden activations are reused from tile to tile.
+const FFN_TILE: usize = 64;
+
+/// `Wᵀ`, row-major.
+fn transpose<T: Scalar>(w: &Matrix<T>) -> Vec<T> {
+    let (rows, cols) = (w.rows(), w.cols());
+    (0..rows * cols).map(|i| w.as_slice()[(i % rows) * cols + i / rows]).collect()
+}
+
+/// `pre = Z W₁ᵀ + b₁` for `r` tokens (`w1t` = `W₁ᵀ`, row-major `d × q`).
+fn hidden<T: Scalar>(z: &[T], r: usize, d: usize, w1t: &[T], b1: &[T], pre: &mut [T]) {
+    inner_small_product(z, r, d, w1t, b1.len(), pre);
+    for row in pre.chunks_mut(b1.len()) {
+        add_into(row, b1);
+    }
+}
+
+/// `y += h B` for `h` row-major `r × q` and `B` row-major `q × d`: the engine's register-blocked kernel
+/// for narrow outputs (as its forward uses for `H W₂ᵀ`), else its multiplier.
+fn narrow_or_gemm<T: Scalar>(r: usize, q: usize, d: usize, h: &[T], b: &[T], y: &mut [T]) {
+    if !MatrixMultiply.narrow_product(r, q, d, h, b, y) {
+        MatrixMultiply.gemm(Operand::row_major(h, r, q, q), Operand::row_major(b, q, d, d), T::lit(1.0), y);
+    }
+}
+
+fn relu<T: Scalar>(x: T) -> T {
+    if x > T::lit(0.0) {
+        x
+    } else {
+        T::lit(0.0)
+    }
+}
+
 fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::lit(0.0), |acc, (&x, &y)| acc + x * y)
 }
 
-/// Backward of one sequence from `dz` (the loss's gradient at the output), accumulating into `g`.
-fn backward<T: Scalar>(model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<Vec<T>>, g: &mut Gradient<T>) {
-    for (b, (block, c)) in model.blocks().iter().zip(caches).enumerate().rev() {
-        if let (Some(f), Some(FfnGrad { w1: gw1, b1: gb1, w2: gw2, b2: gb2 })) = (&block.ffn, &mut g.ffns[b]) {
-            for (j, dzj) in dz.iter_mut().enumerate() {
+/// Backward of a group of sequences from `dz` (the loss's gradient at the output, `rows × d`),
+/// accumulating into `g`.
+fn backward<T: Scalar>(model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<T>, n: usize, g: &mut Gradient<T>) {
+    let d = model.dim();
+    for (bi, (block, c)) in model.blocks().iter().zip(caches).enumerate().rev() {
+        if let (Some(f), Some(FfnGrad { w1: gw1, b1: gb1, w2: gw2, b2: gb2 })) = (&block.ffn, &mut g.ffns[bi]) {
+            let q = f.b1.len();
+            for dzj in dz.chunks(d) {
                 add_into(gb2, dzj);
-                let h: Vec<T> = c.pre[j].iter().map(|&x| if x > T::lit(0.0) { x } else { T::lit(0.0) }).collect();
-                let dh = gw2.backward(&f.w2, &h, &c.t2[j], dzj);
-                let dpre: Vec<T> = dh.iter().zip(&c.pre[j]).map(|(&dhi, &a)| if a > T::lit(0.0) { dhi } else { T::lit(0.0) }).collect();
-                add_into(gb1, &dpre);
-                let dx = gw1.backward(&f.w1, &c.z_ffn[j], &c.t1[j], &dpre);
-                add_into(dzj, &dx);
+            }
+            match (dense(&f.w1), dense(&f.w2), gw1, gw2) {
+                (Some(w1), Some(w2), WeightGrad::Dense(g1, _), WeightGrad::Dense(g2, _)) => {
+                    // Per tile of tokens, pre recomputed: dW₂ += dZᵀ H; dPre = (dZ W₂) ⊙ 1[pre > 0];
+                    // dW₁ += dPreᵀ Z; dZ += dPre W₁.
+                    let w1t = transpose(w1);
+                    let (mut pre_t, mut dpre_t) = (vec![T::lit(0.0); FFN_TILE * q], vec![T::lit(0.0); FFN_TILE * q]);
+                    for (zin, dzt) in c.z_ffn.chunks(FFN_TILE * d).zip(dz.chunks_mut(FFN_TILE * d)) {
+                        let r = zin.len() / d;
+                        let (pre, dpre) = (&mut pre_t[..r * q], &mut dpre_t[..r * q]);
+                        hidden(zin, r, d, &w1t, &f.b1, pre);
+                        inner_small_product(dzt, r, d, w2.as_slice(), q, dpre);
+                        for (x, a) in dpre.iter_mut().zip(pre.iter_mut()) {
+                            if *a <= T::lit(0.0) {
+                                *x = T::lit(0.0);
+                                *a = T::lit(0.0);
+                            }
+                        }
+                        // `pre` now holds H = ReLU(pre).
+                        MatrixMultiply.gemm(Operand::col_major(dzt, d, r, d), Operand::row_major(pre, r, q, q), T::lit(1.0), g2);
+                        for row in dpre.chunks(q) {
+                            add_into(gb1, row);
+                        }
+                        MatrixMultiply.gemm(Operand::col_major(dpre, q, r, q), Operand::row_major(zin, r, d, d), T::lit(1.0), g1);
+                        narrow_or_gemm(r, q, d, dpre, w1.as_slice(), dzt);
+                    }
+                }
+                (_, _, gw1, gw2) => {
+                    for (j, dzj) in dz.chunks_mut(d).enumerate() {
+                        let pre = &c.pre[j * q..(j + 1) * q];
+                        let h: Vec<T> = pre.iter().map(|&x| relu(x)).collect();
+                        let dh = gw2.backward(&f.w2, &h, &c.t2[j], dzj);
+                        let dpre: Vec<T> = dh.iter().zip(pre).map(|(&dhi, &a)| if a > T::lit(0.0) { dhi } else { T::lit(0.0) }).collect();
+                        add_into(gb1, &dpre);
+                        let dx = gw1.backward(&f.w1, &c.z_ffn[j * d..(j + 1) * d], &c.t1[j], &dpre);
+                        add_into(dzj, &dx);
+                    }
+                }
             }
         }
         if let Some(Attention { heads, causal, .. }) = &block.attention {
-            let n = dz.len();
             let mut dz_in = dz.clone();
-            for (hi, (h, hc)) in heads.iter().zip(&c.heads).enumerate() {
-                let s = hc.v[0].len();
-                let mut dq = vec![vec![T::lit(0.0); s]; n];
-                let mut dk = vec![vec![T::lit(0.0); s]; n];
-                let mut dv = vec![vec![T::lit(0.0); s]; n];
-                for j in 0..n {
-                    let keys = if *causal { j + 1 } else { n };
-                    let dm = g.heads[b][hi][3].backward(&h.w_o, &hc.m[j], &hc.tm[j], &dz[j]);
-                    let dp: Vec<T> = (0..keys).map(|i| dot(&dm, &hc.v[i])).collect();
-                    let pj = &hc.p[j];
-                    let avg = pj.iter().zip(&dp).fold(T::lit(0.0), |a, (&p, &d)| a + p * d);
-                    for i in 0..keys {
-                        for (a, &x) in dv[i].iter_mut().zip(&dm) {
-                            *a += pj[i] * x;
+            for (seq, seq_heads) in c.heads.iter().enumerate() {
+                let span = seq * n * d..(seq + 1) * n * d;
+                let dzs = rows_of(&dz[span.clone()], d);
+                let x_rows = rows_of(&c.z_attn[span.clone()], d);
+                let mut din = rows_of(&dz_in[span.clone()], d);
+                for (hi, (h, hc)) in heads.iter().zip(seq_heads).enumerate() {
+                    let s = hc.v[0].len();
+                    let mut dq = vec![vec![T::lit(0.0); s]; n];
+                    let mut dk = vec![vec![T::lit(0.0); s]; n];
+                    let mut dv = vec![vec![T::lit(0.0); s]; n];
+                    for j in 0..n {
+                        let keys = if *causal { j + 1 } else { n };
+                        let dm = g.heads[bi][hi][3].backward(&h.w_o, &hc.m[j], &hc.tm[j], &dzs[j]);
+                        let dp: Vec<T> = (0..keys).map(|i| dot(&dm, &hc.v[i])).collect();
+                        let pj = &hc.p[j];
+                        let avg = pj.iter().zip(&dp).fold(T::lit(0.0), |a, (&p, &d)| a + p * d);
+                        for i in 0..keys {
+                            for (a, &x) in dv[i].iter_mut().zip(&dm) {
+                                *a += pj[i] * x;
+                            }
+                            let ds = pj[i] * (dp[i] - avg);
+                            for ((a, &kx), (bk, &qx)) in dq[j].iter_mut().zip(&hc.k[i]).zip(dk[i].iter_mut().zip(&hc.q[j])) {
+                                *a += ds * kx;
+                                *bk += ds * qx;
+                            }
                         }
-                        let ds = pj[i] * (dp[i] - avg);
-                        for ((a, &kx), (bk, &qx)) in dq[j].iter_mut().zip(&hc.k[i]).zip(dk[i].iter_mut().zip(&hc.q[j])) {
-                            *a += ds * kx;
-                            *bk += ds * qx;
+                    }
+                    for j in 0..n {
+                        if let Some(gb) = &mut g.b_q[bi][hi] {
+                            add_into(gb, &dq[j]);
+                        }
+                        let x = &x_rows[j];
+                        let dxq = g.heads[bi][hi][0].backward(&h.w_q, x, &hc.tq[j], &dq[j]);
+                        let dxk = g.heads[bi][hi][1].backward(&h.w_k, x, &hc.tk[j], &dk[j]);
+                        let dxv = g.heads[bi][hi][2].backward(&h.w_v, x, &hc.tv[j], &dv[j]);
+                        for dx in [dxq, dxk, dxv] {
+                            add_into(&mut din[j], &dx);
                         }
                     }
                 }
-                for j in 0..n {
-                    if let Some(gb) = &mut g.b_q[b][hi] {
-                        add_into(gb, &dq[j]);
-                    }
-                    let x = &c.z_attn[j];
-                    let dxq = g.heads[b][hi][0].backward(&h.w_q, x, &hc.tq[j], &dq[j]);
-                    let dxk = g.heads[b][hi][1].backward(&h.w_k, x, &hc.tk[j], &dk[j]);
-                    let dxv = g.heads[b][hi][2].backward(&h.w_v, x, &hc.tv[j], &dv[j]);
-                    for dx in [dxq, dxk, dxv] {
-                        add_into(&mut dz_in[j], &dx);
-                    }
+                for (dst, src) in dz_in[span].chunks_mut(d).zip(&din) {
+                    dst.copy_from_slice(src);
                 }
             }
             dz = dz_in;
@@ -716,17 +863,20 @@ pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, loss_ki
     let run = |range: std::ops::Range<usize>| {
         let mut g = Gradient::zeros(model);
         let (mut loss, mut decoded) = (0.0f64, 0usize);
-        for b in range {
-            let (out, caches) = forward_cached(model, data.inputs.sequence(b));
-            let mut dz = Vec::with_capacity(n);
-            for (k, o) in out.iter().enumerate() {
-                let (l, ok, grad) = loss_kind.token(o, data.targets.token(b, k), scale);
-                loss += l;
-                decoded += usize::from(ok);
-                dz.push(grad);
-            }
-            backward(model, &caches, dz, &mut g);
+        if range.is_empty() {
+            return (loss, decoded, g);
         }
+        let d = model.dim();
+        let x = &data.inputs.as_slice()[range.start * n * d..range.end * n * d];
+        let (out, caches) = forward_cached(model, x, n);
+        let mut dz = Vec::with_capacity(out.len());
+        for (t, o) in out.chunks(d).enumerate() {
+            let (l, ok, grad) = loss_kind.token(o, data.targets.token(range.start + t / n, t % n), scale);
+            loss += l;
+            decoded += usize::from(ok);
+            dz.extend(grad);
+        }
+        backward(model, &caches, dz, n, &mut g);
         (loss, decoded, g)
     };
     let parts: Vec<(f64, usize, Gradient<T>)> = std::thread::scope(|scope| {

@@ -19,8 +19,33 @@ fn reference_loss(model: &Model<f64>, data: &Dataset<f64>) -> f64 {
 }
 
 fn check_gradient(shape: &ModelShape, causal: bool, seed: u64) {
+    check_gradient_of(shape, causal, seed, false);
+}
+
+/// `factored_ffn`: the FFN weights stored as rank-2 factors (the per-token path; init_model's dense FFNs
+/// take the tiled products on the CPU engine).
+fn check_gradient_of(shape: &ModelShape, causal: bool, seed: u64, factored_ffn: bool) {
     let ds = data(3, 4, shape.dim, seed);
     let mut model: Model<f64> = init_model(shape, seed).unwrap();
+    if factored_ffn {
+        use boltz_core::{Matrix, Weight};
+        let f =
+            |rows: usize, cols: usize, salt: usize| Matrix::from_fn(rows, cols, |i, j| ((i * 7 + j * 3 + salt) % 11) as f64 / 11.0 - 0.45);
+        let blocks: Vec<_> = model
+            .blocks()
+            .iter()
+            .cloned()
+            .map(|mut b| {
+                if let Some(ffn) = &mut b.ffn {
+                    let (q, d) = (ffn.b1.len(), ffn.b2.len());
+                    ffn.w1 = Weight::Factored { u: f(q, 2, 1), v: f(d, 2, 2) };
+                    ffn.w2 = Weight::Factored { u: f(d, 2, 3), v: f(q, 2, 4) };
+                }
+                b
+            })
+            .collect();
+        model = Model::new(shape.dim, blocks, model.info().clone()).unwrap();
+    }
     if causal {
         let blocks: Vec<_> = model
             .blocks()
@@ -64,6 +89,28 @@ fn the_gradient_matches_finite_differences_of_the_reference_forward() {
     check_gradient(&dense, true, 2);
     let rank1 = ModelShape { dim: 4, blocks: 1, heads: 1, head_size: 3, rank: Some(1), ffn_width: 6 };
     check_gradient(&rank1, false, 3);
+    check_gradient_of(&rank1, false, 4, true);
+    // More tokens than one FFN tile (64), and an inner size above the engine's small-product limit (d = 10).
+    let wide = ModelShape { dim: 10, blocks: 1, heads: 1, head_size: 2, rank: Some(1), ffn_width: 12 };
+    let ds = Dataset::generate(&DatasetSpec { sequences: 20, length: 4, dim: 10, vocab: 12, seed: 9, ..Default::default() }).unwrap();
+    let model: Model<f64> = init_model(&wide, 9).unwrap();
+    let mut eval = loss_and_gradient(&model, &ds, boltz_train::Loss::SquaredError, 1).unwrap();
+    assert!((eval.loss - reference_loss(&model, &ds)).abs() < 1e-12 * eval.loss.max(1.0));
+    let params = parameters(&model);
+    let grads: Vec<Vec<f64>> = eval.gradient.tensors_mut().into_iter().map(|g| g.clone()).collect();
+    let mut worst: f64 = 0.0;
+    for (t, tensor) in params.iter().enumerate() {
+        for i in (0..tensor.len()).step_by(5) {
+            let at = |delta: f64| {
+                let mut p = params.clone();
+                p[t][i] += delta;
+                reference_loss(&with_parameters(&model, &p).unwrap(), &ds)
+            };
+            let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
+            worst = worst.max((numeric - grads[t][i]).abs() / numeric.abs().max(grads[t][i].abs()).max(1e-3));
+        }
+    }
+    assert!(worst < 1e-5, "80 tokens, d = 10: worst relative gradient error {worst:e}");
 }
 
 #[test]
