@@ -37,21 +37,23 @@ def within_tolerance(max_abs_diff, tol):
     return math.isfinite(max_abs_diff) and max_abs_diff <= tol
 
 
-def load(workload_dir, torch, dtype, dev):
-    meta, t = read_boltz.read(os.path.join(workload_dir, "model.safetensors"))
-    io_meta, io = read_boltz.read(os.path.join(workload_dir, "io.safetensors"))
+def load_blocks(model_path, torch, dtype, dev, requires_grad=False):
+    """A boltz model file as the block list `forward` runs (tensors as leaves with `requires_grad` when asked,
+    so that PyTorch's autograd differentiates the same forward: scripts/torch_train_compare.py)."""
+    meta, t = read_boltz.read(model_path)
 
-    def tensor(tensors, name):
-        shape, values = tensors[name]
-        return torch.tensor([float(v) for v in values], dtype=torch.float64).reshape(shape)
+    def leaf(name):
+        shape, values = t[name]
+        x = torch.tensor([float(v) for v in values], dtype=torch.float64).reshape(shape).to(dtype=dtype, device=dev)
+        return x.requires_grad_(requires_grad)
 
     def weight(name):
         if name in t:
-            return ("dense", tensor(t, name).to(dtype=dtype, device=dev))
-        return ("factored", tensor(t, name + ".u").to(dtype=dtype, device=dev), tensor(t, name + ".v").to(dtype=dtype, device=dev))
+            return ("dense", leaf(name))
+        return ("factored", leaf(name + ".u"), leaf(name + ".v"))
 
     def vector(name):
-        return tensor(t, name).to(dtype=dtype, device=dev) if name in t else None
+        return leaf(name) if name in t else None
 
     blocks = []
     for b in range(int(meta["blocks"])):
@@ -67,10 +69,35 @@ def load(workload_dir, torch, dtype, dev):
             block["ffn"] = {k: weight(f"blocks.{b}.ffn.{k}") for k in ("w1", "w2")} | {
                 k: vector(f"blocks.{b}.ffn.{k}") for k in ("b1", "b2")}
         blocks.append(block)
-    x = tensor(io, "inputs")
-    y = tensor(io, "outputs")
+    return blocks
+
+
+def leaves(blocks):
+    """Every parameter tensor of a block list, in model order."""
+    out = []
+    for block in blocks:
+        if block["attn"] is not None:
+            for h in block["attn"]["heads"]:
+                for k in ("w_q", "w_k", "w_v", "w_o"):
+                    out.extend(h[k][1:])
+                if h["b_q"] is not None:
+                    out.append(h["b_q"])
+        if block["ffn"] is not None:
+            f = block["ffn"]
+            out.extend(f["w1"][1:] + (f["b1"],) + f["w2"][1:] + (f["b2"],))
+    return out
+
+
+def load(workload_dir, torch, dtype, dev):
+    blocks = load_blocks(os.path.join(workload_dir, "model.safetensors"), torch, dtype, dev)
+    io_meta, io = read_boltz.read(os.path.join(workload_dir, "io.safetensors"))
+
+    def tensor(name):
+        shape, values = io[name]
+        return torch.tensor([float(v) for v in values], dtype=torch.float64).reshape(shape)
+
     flops = float(io_meta.get("flops_per_forward", "nan"))
-    return blocks, x, y, flops
+    return blocks, tensor("inputs"), tensor("outputs"), flops
 
 
 def lin(w, x):

@@ -335,6 +335,11 @@ pub(crate) struct TrainArgs {
     /// Write the JSON record (loss curve included) to this file.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+    /// Also write the initial model, the trained model and the dataset into this directory
+    /// (`init.safetensors`, `trained.safetensors`, `dataset.safetensors`, in the training precision):
+    /// what `scripts/torch_train_compare.py` trains again in PyTorch, or `boltz verify` re-checks.
+    #[arg(long)]
+    pub(crate) save: Option<PathBuf>,
     /// Print the JSON record instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,

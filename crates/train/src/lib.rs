@@ -625,7 +625,7 @@ fn dense<T>(w: &Weight<T>) -> Option<&Matrix<T>> {
 
 /// The forward of a group of whole sequences (`x`: row-major tokens, `n` per sequence), keeping what the
 /// backward needs.
-fn forward_cached<T: Scalar>(model: &Model<T>, x: &[T], n: usize) -> (Vec<T>, Vec<BlockCache<T>>) {
+fn forward_cached<T: Scalar, G: Gemm<T>>(gemm: &G, model: &Model<T>, x: &[T], n: usize) -> (Vec<T>, Vec<BlockCache<T>>) {
     let d = model.dim();
     let mut z = x.to_vec();
     let mut caches = Vec::with_capacity(model.blocks().len());
@@ -654,9 +654,9 @@ fn forward_cached<T: Scalar>(model: &Model<T>, x: &[T], n: usize) -> (Vec<T>, Ve
                 for (zin, zout) in z_ffn.chunks(FFN_TILE * d).zip(z.chunks_mut(FFN_TILE * d)) {
                     let r = zin.len() / d;
                     let h = &mut pre_t[..r * q];
-                    hidden(zin, r, d, &w1t, &f.b1, h);
+                    hidden(gemm, zin, r, d, &w1t, &f.b1, h);
                     h.iter_mut().for_each(|x| *x = relu(*x));
-                    narrow_or_gemm(r, q, d, h, &w2t, zout);
+                    narrow_or_gemm(gemm, r, q, d, h, &w2t, zout);
                 }
                 for t in z.chunks_mut(d) {
                     add_into(t, &f.b2);
@@ -683,9 +683,9 @@ fn forward_cached<T: Scalar>(model: &Model<T>, x: &[T], n: usize) -> (Vec<T>, Ve
 /// `C = A B` for `A` row-major `rows × k` and `B` row-major `k × cols`: through the engine's multiplier,
 /// except for an inner size `k ≤` [`SMALL_PRODUCT`] (the suite's d = 4), where packing would cost more than
 /// the k multiply-adds per output and each row of `C` is k scaled rows of `B` instead.
-fn inner_small_product<T: Scalar>(a: &[T], rows: usize, k: usize, b: &[T], cols: usize, c: &mut [T]) {
+fn inner_small_product<T: Scalar, G: Gemm<T>>(gemm: &G, a: &[T], rows: usize, k: usize, b: &[T], cols: usize, c: &mut [T]) {
     if k > SMALL_PRODUCT {
-        MatrixMultiply.gemm(Operand::row_major(a, rows, k, k), Operand::row_major(b, k, cols, cols), T::lit(0.0), c);
+        gemm.gemm(Operand::row_major(a, rows, k, k), Operand::row_major(b, k, cols, cols), T::lit(0.0), c);
         return;
     }
     for (ai, ci) in a.chunks(k).zip(c.chunks_mut(cols)).take(rows) {
@@ -708,8 +708,8 @@ fn transpose<T: Scalar>(w: &Matrix<T>) -> Vec<T> {
 }
 
 /// `pre = Z W₁ᵀ + b₁` for `r` tokens (`w1t` = `W₁ᵀ`, row-major `d × q`).
-fn hidden<T: Scalar>(z: &[T], r: usize, d: usize, w1t: &[T], b1: &[T], pre: &mut [T]) {
-    inner_small_product(z, r, d, w1t, b1.len(), pre);
+fn hidden<T: Scalar, G: Gemm<T>>(gemm: &G, z: &[T], r: usize, d: usize, w1t: &[T], b1: &[T], pre: &mut [T]) {
+    inner_small_product(gemm, z, r, d, w1t, b1.len(), pre);
     for row in pre.chunks_mut(b1.len()) {
         add_into(row, b1);
     }
@@ -717,9 +717,9 @@ fn hidden<T: Scalar>(z: &[T], r: usize, d: usize, w1t: &[T], b1: &[T], pre: &mut
 
 /// `y += h B` for `h` row-major `r × q` and `B` row-major `q × d`: the engine's register-blocked kernel
 /// for narrow outputs (as its forward uses for `H W₂ᵀ`), else its multiplier.
-fn narrow_or_gemm<T: Scalar>(r: usize, q: usize, d: usize, h: &[T], b: &[T], y: &mut [T]) {
-    if !MatrixMultiply.narrow_product(r, q, d, h, b, y) {
-        MatrixMultiply.gemm(Operand::row_major(h, r, q, q), Operand::row_major(b, q, d, d), T::lit(1.0), y);
+fn narrow_or_gemm<T: Scalar, G: Gemm<T>>(gemm: &G, r: usize, q: usize, d: usize, h: &[T], b: &[T], y: &mut [T]) {
+    if !gemm.narrow_product(r, q, d, h, b, y) {
+        gemm.gemm(Operand::row_major(h, r, q, q), Operand::row_major(b, q, d, d), T::lit(1.0), y);
     }
 }
 
@@ -737,7 +737,7 @@ fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
 
 /// Backward of a group of sequences from `dz` (the loss's gradient at the output, `rows × d`),
 /// accumulating into `g`.
-fn backward<T: Scalar>(model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<T>, n: usize, g: &mut Gradient<T>) {
+fn backward<T: Scalar, G: Gemm<T>>(gemm: &G, model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<T>, n: usize, g: &mut Gradient<T>) {
     let d = model.dim();
     for (bi, (block, c)) in model.blocks().iter().zip(caches).enumerate().rev() {
         if let (Some(f), Some(FfnGrad { w1: gw1, b1: gb1, w2: gw2, b2: gb2 })) = (&block.ffn, &mut g.ffns[bi]) {
@@ -754,8 +754,8 @@ fn backward<T: Scalar>(model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<T
                     for (zin, dzt) in c.z_ffn.chunks(FFN_TILE * d).zip(dz.chunks_mut(FFN_TILE * d)) {
                         let r = zin.len() / d;
                         let (pre, dpre) = (&mut pre_t[..r * q], &mut dpre_t[..r * q]);
-                        hidden(zin, r, d, &w1t, &f.b1, pre);
-                        inner_small_product(dzt, r, d, w2.as_slice(), q, dpre);
+                        hidden(gemm, zin, r, d, &w1t, &f.b1, pre);
+                        inner_small_product(gemm, dzt, r, d, w2.as_slice(), q, dpre);
                         for (x, a) in dpre.iter_mut().zip(pre.iter_mut()) {
                             if *a <= T::lit(0.0) {
                                 *x = T::lit(0.0);
@@ -763,12 +763,12 @@ fn backward<T: Scalar>(model: &Model<T>, caches: &[BlockCache<T>], mut dz: Vec<T
                             }
                         }
                         // `pre` now holds H = ReLU(pre).
-                        MatrixMultiply.gemm(Operand::col_major(dzt, d, r, d), Operand::row_major(pre, r, q, q), T::lit(1.0), g2);
+                        gemm.gemm(Operand::col_major(dzt, d, r, d), Operand::row_major(pre, r, q, q), T::lit(1.0), g2);
                         for row in dpre.chunks(q) {
                             add_into(gb1, row);
                         }
-                        MatrixMultiply.gemm(Operand::col_major(dpre, q, r, q), Operand::row_major(zin, r, d, d), T::lit(1.0), g1);
-                        narrow_or_gemm(r, q, d, dpre, w1.as_slice(), dzt);
+                        gemm.gemm(Operand::col_major(dpre, q, r, q), Operand::row_major(zin, r, d, d), T::lit(1.0), g1);
+                        narrow_or_gemm(gemm, r, q, d, dpre, w1.as_slice(), dzt);
                     }
                 }
                 (_, _, gw1, gw2) => {
@@ -853,6 +853,18 @@ pub struct Evaluation<T> {
 /// accuracy, over `threads` fixed contiguous groups of sequences (the result depends on the thread count
 /// only through the summation order).
 pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, loss_kind: Loss, threads: usize) -> Result<Evaluation<T>> {
+    loss_and_gradient_on(&MatrixMultiply, model, data, loss_kind, threads)
+}
+
+/// [`loss_and_gradient`] with the FFN products on `gemm` (any CPU engine multiplier: `MatrixMultiply` of
+/// the cpu backend, OpenBLAS of the blas backend), for the per-backend training benches.
+pub fn loss_and_gradient_on<T: Scalar, G: Gemm<T>>(
+    gemm: &G,
+    model: &Model<T>,
+    data: &Dataset<T>,
+    loss_kind: Loss,
+    threads: usize,
+) -> Result<Evaluation<T>> {
     check_data(model, data)?;
     loss_kind.check(model.dim(), &data.targets)?;
     let [big_n, n, _] = data.inputs.shape();
@@ -868,7 +880,7 @@ pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, loss_ki
         }
         let d = model.dim();
         let x = &data.inputs.as_slice()[range.start * n * d..range.end * n * d];
-        let (out, caches) = forward_cached(model, x, n);
+        let (out, caches) = forward_cached(gemm, model, x, n);
         let mut dz = Vec::with_capacity(out.len());
         for (t, o) in out.chunks(d).enumerate() {
             let (l, ok, grad) = loss_kind.token(o, data.targets.token(range.start + t / n, t % n), scale);
@@ -876,7 +888,7 @@ pub fn loss_and_gradient<T: Scalar>(model: &Model<T>, data: &Dataset<T>, loss_ki
             decoded += usize::from(ok);
             dz.extend(grad);
         }
-        backward(model, &caches, dz, n, &mut g);
+        backward(gemm, model, &caches, dz, n, &mut g);
         (loss, decoded, g)
     };
     let parts: Vec<(f64, usize, Gradient<T>)> = std::thread::scope(|scope| {

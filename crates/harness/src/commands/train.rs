@@ -2,6 +2,7 @@
 //! the constructions.
 
 use anyhow::{bail, Context, Result};
+use boltz_core::format::{self, Encoding};
 use boltz_core::{Backend, Dataset, DatasetSpec, Model, ReferenceBackend};
 use boltz_harness::meta::RunMeta;
 use boltz_train::{
@@ -45,12 +46,16 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         crate::commands::check_writable_file(out, "--out")?;
     }
     if let Some(max) = a.capacity_max {
+        if a.save.is_some() {
+            bail!("--save writes one training run's models: it does not combine with --capacity-max");
+        }
         return capacity(a, spec, shape, cfg, max, threads);
     }
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
+    let save = a.save.as_deref();
     let (report, params, accuracy, seconds) = match a.precision.as_str() {
-        "f64" => fit::<f64>(&data, &shape, &cfg, a.seed)?,
-        "f32" => fit::<f32>(&data, &shape, &cfg, a.seed)?,
+        "f64" => fit::<f64>(&data, &shape, &cfg, a.seed, save)?,
+        "f32" => fit::<f32>(&data, &shape, &cfg, a.seed, save)?,
         other => bail!("--precision {other}: training runs in f32 or f64"),
     };
     let record = json!({
@@ -107,9 +112,16 @@ fn fit<T: Scalar>(
     shape: &ModelShape,
     cfg: &TrainConfig,
     seed: u64,
+    save: Option<&std::path::Path>,
 ) -> Result<(TrainReport, boltz_core::ParamCount, f64, f64)> {
     let data: Dataset<T> = data.convert()?;
     let mut model: Model<T> = init_model(shape, seed)?;
+    let encoding = if T::DTYPE == "f32" { Encoding::F32 } else { Encoding::F64 };
+    if let Some(dir) = save {
+        std::fs::create_dir_all(dir).with_context(|| format!("--save {}", dir.display()))?;
+        format::save_model(&model, &dir.join("init.safetensors"), encoding)?;
+        format::save_dataset(&data, &dir.join("dataset.safetensors"), encoding)?;
+    }
     let bar = indicatif::ProgressBar::new(cfg.steps as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed_precise} {msg}")
@@ -123,6 +135,9 @@ fn fit<T: Scalar>(
     bar.finish_and_clear();
     let report = report.context("training")?;
     let seconds = start.elapsed().as_secs_f64();
+    if let Some(dir) = save {
+        format::save_model(&model, &dir.join("trained.safetensors"), encoding)?;
+    }
     // The reference backend's forward (not training's) decoded by the loss's rule.
     let out = ReferenceBackend.forward(&ReferenceBackend.prepare(&model.convert::<f64>()?)?, &data.convert::<f64>()?.inputs)?;
     let accuracy = cfg.loss.accuracy(&out, &data.convert::<f64>()?.targets)?;
