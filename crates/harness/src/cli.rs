@@ -332,6 +332,11 @@ pub(crate) struct TrainArgs {
     /// memorized the largest smaller N, before the fresh initialisations of --init-seeds.
     #[arg(long)]
     pub(crate) warm_start: bool,
+    /// Start from the one-layer memorizer built on the data with this policy (its weights rounded to
+    /// --precision), instead of random weights, and fine-tune it: the curve's first point is the rounded
+    /// construction's accuracy. The model shape options are ignored (the construction fixes the shape).
+    #[arg(long, value_enum)]
+    pub(crate) init_construction: Option<PolicyArg>,
     /// Write the JSON record (loss curve included) to this file.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,

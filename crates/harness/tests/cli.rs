@@ -1524,6 +1524,22 @@ fn train_memorizes_a_small_dataset_and_records_its_curve() {
     let rec: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(rec["config"]["loss"], json!({"kind": "cross-entropy", "classes": 3, "label_coord": 0}));
     assert_eq!((&rec["report"]["memorized"], &rec["reference_check"]["accuracy"]), (&json!(true), &json!(1.0)), "{rec}");
+    // Fine-tuning from the construction: the fewest-bits memorizer of 6 sequences, rounded to f32, already
+    // memorizes (the curve starts at 100 % and training stops at step 0); the measured policy's weights do
+    // not fit an f64 and are refused by name.
+    let args = "train --init-construction fewest-bits --sequences 6 --length 3 --dim 4 --vocab 9 --precision f32 --steps 50 --json";
+    let o = boltz(&args.split(' ').collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&rec["report"]["steps"], &rec["report"]["curve"][0][2], &rec["reference_check"]["accuracy"]),
+        (&json!(0), &json!(1.0), &json!(1.0)),
+        "{rec}"
+    );
+    let o = boltz(&["train", "--init-construction", "measured", "--sequences", "30", "--length", "8", "--vocab", "16", "--steps", "5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("rounded to f64") && err.contains("non-finite"), "{err}");
     // A warm-started (curriculum) search records where each run started.
     let args = "train --capacity-max 8 --init-seeds 1 --warm-start --length 3 --dim 4 --vocab 9 --rank 1 --ffn-width 6 --steps 400 --lr 0.02 --seed 3 --json";
     let o = boltz(&args.split(' ').collect::<Vec<_>>());

@@ -327,6 +327,7 @@ fn trained_chart(rows: &[TrainedRow], cfg: &SuiteConfig, built_rows: &[Construct
             t.length, t.vocab, cfg.seed, t.steps, t.lr, t.seeds, t.max_sequences
         ),
         "a trained point: the largest N memorized at 100 % token accuracy (confirmed on the reference backend); parameters counted dense, as the constructions'".into(),
+        "N against width: models with equal N at one width are dodged sideways so that each stays visible".into(),
     ];
     if !comparable {
         subtitle.push("the capacity sweep has other n, d or |V| (or did not run): constructions not drawn".into());
@@ -365,6 +366,7 @@ fn trained_chart(rows: &[TrainedRow], cfg: &SuiteConfig, built_rows: &[Construct
                 x: Axis::log("FFN width H"),
                 y: Axis::log("N (sequences)"),
                 series: widths,
+                dodge: true,
                 ..Default::default()
             },
         ],

@@ -46,6 +46,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         crate::commands::check_writable_file(out, "--out")?;
     }
     if let Some(max) = a.capacity_max {
+        if a.init_construction.is_some() {
+            bail!("--init-construction fine-tunes one model on one dataset: it does not combine with --capacity-max");
+        }
         if a.save.is_some() {
             bail!("--save writes one training run's models: it does not combine with --capacity-max");
         }
@@ -53,9 +56,25 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
     }
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
     let save = a.save.as_deref();
+    let start = match a.init_construction {
+        None => Start::Random(&shape),
+        Some(policy) => {
+            let options = boltz_harness::construction::BuildOptions {
+                construction: boltz_harness::construction::ConstructionKind::OneLayer,
+                policy: policy.policy(),
+                delta: Default::default(),
+                task: Default::default(),
+                seed: a.seed,
+                threads,
+            };
+            let built = boltz_harness::construction::build(&data, &options).context("--init-construction: building the memorizer")?;
+            errln!("built the one-layer memorizer ({}, {} bits) to fine-tune from", policy.policy().as_str(), built.bits);
+            Start::Construction(built.model)
+        }
+    };
     let (report, params, accuracy, seconds) = match a.precision.as_str() {
-        "f64" => fit::<f64>(&data, &shape, &cfg, a.seed, save)?,
-        "f32" => fit::<f32>(&data, &shape, &cfg, a.seed, save)?,
+        "f64" => fit::<f64>(&data, &start, &cfg, a.seed, save)?,
+        "f32" => fit::<f32>(&data, &start, &cfg, a.seed, save)?,
         other => bail!("--precision {other}: training runs in f32 or f64"),
     };
     let record = json!({
@@ -107,15 +126,25 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
 
 /// Trains in `T` with a progress bar; the trained model's token accuracy is re-measured on the reference
 /// backend (the forward training did not use).
+/// Where training starts: random weights of a shape, or a built construction (rounded to the training
+/// precision).
+enum Start<'a> {
+    Random(&'a ModelShape),
+    Construction(Model<boltz_bigfloat::BigReal>),
+}
+
 fn fit<T: Scalar>(
     data: &Dataset<f64>,
-    shape: &ModelShape,
+    start: &Start<'_>,
     cfg: &TrainConfig,
     seed: u64,
     save: Option<&std::path::Path>,
 ) -> Result<(TrainReport, boltz_core::ParamCount, f64, f64)> {
     let data: Dataset<T> = data.convert()?;
-    let mut model: Model<T> = init_model(shape, seed)?;
+    let mut model: Model<T> = match start {
+        Start::Random(shape) => init_model(shape, seed)?,
+        Start::Construction(m) => m.convert().with_context(|| format!("the construction's weights rounded to {}", T::DTYPE))?,
+    };
     let encoding = if T::DTYPE == "f32" { Encoding::F32 } else { Encoding::F64 };
     if let Some(dir) = save {
         std::fs::create_dir_all(dir).with_context(|| format!("--save {}", dir.display()))?;
