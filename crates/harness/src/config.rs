@@ -459,7 +459,7 @@ mod tests {
         SuiteConfig::parse(QUICK, "quick").unwrap();
         // The larger committed configurations next to them.
         let widths = include_str!("../configs/trained-widths.json");
-        assert_eq!(SuiteConfig::parse(widths, "trained-widths").unwrap().trained.grid().len(), 4 * 5 + 3);
+        assert_eq!(SuiteConfig::parse(widths, "trained-widths").unwrap().trained.grid().len(), 3 * 5 + 4 + 2);
     }
 
     #[test]

@@ -87,6 +87,7 @@ fn every_chart_renders_and_no_two_series_look_alike() {
         "separation",
         "approximation_vs_delta",
         "approximation_vs_params",
+        "trained_capacity",
     ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
@@ -106,6 +107,15 @@ fn every_chart_renders_and_no_two_series_look_alike() {
     let kq = |hue: Hue| rank.panels[0].series.iter().find(|s| s.look.hue == hue && s.look.marker == Marker::Circle).map(|s| s.points[0].1);
     assert_eq!(kq(Hue::Measured), Some(1.0));
     assert_eq!(kq(Hue::MeanPool), Some(0.0));
+    // Trained capacity: four panels; the constructions share the axes (same n, d, |V|); bits per parameter
+    // against the 2 and 3.6 lines; the trained points are not joined.
+    let tr = charts.iter().find(|c| c.name == "trained_capacity").expect("trained chart");
+    assert_eq!(tr.panels.len(), 4);
+    assert!(tr.panels[0].series.iter().any(|s| s.name.starts_with("one-layer memorizer") && s.points.len() >= 4));
+    for level in [2.0, 3.6] {
+        assert!(tr.panels[1].series.iter().any(|s| !s.is_measured() && s.points.iter().all(|p| p.1 == level)), "{level}");
+    }
+    assert!(tr.panels.iter().flat_map(|p| &p.series).filter(|s| s.name.starts_with("trained")).all(|s| s.scatter));
     // The separation points are not joined across configurations.
     let sep = charts.iter().find(|c| c.name == "separation").expect("separation");
     assert!(sep.panels.iter().flat_map(|p| &p.series).all(|s| s.scatter));

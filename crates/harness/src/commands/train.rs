@@ -39,6 +39,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
     };
     let cfg =
         TrainConfig { steps: a.steps, lr: a.lr, threads, early_stop: !a.no_early_stop, log_every: a.log_every, loss, ..Default::default() };
+    if !["f32", "f64"].contains(&a.precision.as_str()) {
+        bail!("--precision {}: training runs in f32 or f64", a.precision);
+    }
     if a.warm_start && a.capacity_max.is_none() {
         bail!("--warm-start is a curriculum of the capacity search: give --capacity-max too");
     }
@@ -82,7 +85,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         "meta": RunMeta::collect(threads),
         "args": a,
         "dataset": spec,
-        "shape": shape,
+        // The construction fixes the shape of a fine-tuned model (`params` counts it).
+        "shape": a.init_construction.is_none().then_some(&shape),
+        "init": a.init_construction.map_or("random".to_string(), |p| format!("construction:{}", p.policy().as_str())),
         "config": cfg,
         "params": params,
         "report": report,
@@ -95,19 +100,25 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
+        let model = match a.init_construction {
+            Some(p) => format!("the one-layer memorizer ({} policy) rounded to {}", p.policy().as_str(), a.precision),
+            None => format!(
+                "{} block(s), {} head(s) of size {}, {} attention, FFN width {}",
+                shape.blocks,
+                shape.heads,
+                shape.head_size,
+                shape.rank.map_or("dense".to_string(), |r| format!("rank-{r}")),
+                shape.ffn_width
+            ),
+        };
         outln!(
-            "N = {}, n = {}, d = {}, |V| = {}, {} classes, seed {}; {} block(s), {} head(s) of size {}, {} attention, FFN width {}: {} parameters dense",
+            "N = {}, n = {}, d = {}, |V| = {}, {} classes, seed {}; {model}: {} parameters dense",
             a.sequences,
             a.length,
             a.dim,
             a.vocab,
             a.classes,
             a.seed,
-            shape.blocks,
-            shape.heads,
-            shape.head_size,
-            shape.rank.map_or("dense".to_string(), |r| format!("rank-{r}")),
-            shape.ffn_width,
             params.dense
         );
         outln!(
