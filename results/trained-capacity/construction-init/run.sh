@@ -9,6 +9,6 @@ out=results/trained-capacity/construction-init
 for n in 30 100 300; do
   for lr in 1e-4 1e-6; do
     ./target/release/boltz train --init-construction fewest-bits --sequences "$n" --length 8 --dim 4 --vocab 16 \
-      --precision f32 --steps 500 --lr "$lr" --seed 2024 --threads 2 --out "$out/n$n-lr$lr.json"
+      --precision f32 --steps 500 --lr "$lr" --seed 2024 --threads 1 --out "$out/n$n-lr$lr.json"
   done
 done
