@@ -27,15 +27,14 @@ EXACT_FORMAT = "boltzformer-exact/1"
 # Every bound below is one the Rust loader has; each names where.
 U64_MAX = 2**64 - 1  # usize (64-bit targets): shapes, offsets, metadata integers
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1  # ExactFloat::parse reads the exponent as an i64 (crates/core/src/exact.rs)
-# The widest element type the loader reads exact values into is BigReal (crates/bigfloat/src/real.rs):
-# `from_exact` takes the value's own mantissa length, clamped to MAX_BITS = 1 << 24, and
-# `exact_to_bigfloat` clamps the binary exponent of the leading bit (exponent + mantissa bits) to
-# astro_float::EXPONENT_MIN..=EXPONENT_MAX = i32::MIN..=i32::MAX (astro-float-num 0.3.7, 64-bit targets).
-# Outside these a value cannot be held exactly by any loader element type (with Rounding::Forbid the
-# loader refuses it as inexact), so it is refused here — before any power of two is computed, which is
-# also what keeps `0x1p999999999999` from hanging.
+# The widest element type the loader reads exact values into is BigReal (crates/bigfloat/src/real.rs, GNU
+# MPFR): `from_exact` takes the value's own mantissa length, clamped to MAX_BITS = 1 << 24, and a value
+# 0.1xxx * 2^E is finite only for E in MPFR's default exponent range 1-2^30..=2^30-1 (E is the binary
+# exponent of the leading bit plus one: `lead` below). Outside these a value cannot be held exactly by any
+# loader element type (with Rounding::Forbid the loader refuses it as inexact), so it is refused here —
+# before any power of two is computed, which is also what keeps `0x1p999999999999` from hanging.
 EXACT_MAX_BITS = 1 << 24
-EXACT_EXP_MIN, EXACT_EXP_MAX = -(2**31), 2**31 - 1
+EXACT_EXP_MIN, EXACT_EXP_MAX = 1 - 2**30, 2**30 - 1
 MAX_HEADER_SIZE = 100_000_000  # safetensors 0.8.0, tensor.rs MAX_HEADER_SIZE
 MAX_JSON_DEPTH = 127  # serde_json 1.0.154 starts remaining_depth at 128 and fails when it reaches 0
 
@@ -113,7 +112,7 @@ def _parse_exact(s):
         raise bad(f"mantissa has {bits} significant bits; the loader holds at most {EXACT_MAX_BITS} (2^24)")
     lead = exponent + bits
     if not EXACT_EXP_MIN <= lead <= EXACT_EXP_MAX:
-        raise bad(f"magnitude 2^{lead} is out of range; the loader holds binary exponents -2^31..2^31-1")
+        raise bad(f"magnitude 2^{lead} is out of range; the loader holds binary exponents 1-2^30..2^30-1")
     value = Fraction(mantissa << exponent) if exponent >= 0 else Fraction(mantissa, 1 << -exponent)
     return -value if negative else value
 

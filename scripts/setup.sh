@@ -11,6 +11,9 @@ declare -A NEEDED=(
   [python3]=/usr/bin/python3
   # OpenBLAS (cblas + Fortran LAPACK symbols) for crates/blas; provides openblas.pc.
   [libopenblas-dev]=/usr/lib/x86_64-linux-gnu/pkgconfig/openblas.pc
+  # GMP and MPFR for crates/bigfloat (rug, linked to the system libraries: gmp-mpfr-sys's use-system-libs).
+  [libgmp-dev]=/usr/include/x86_64-linux-gnu/gmp.h
+  [libmpfr-dev]=/usr/include/mpfr.h
 )
 if [ "${1:-}" = "--gate" ]; then
   # Instruction-count regression gate (benches/gate.rs runs under callgrind).

@@ -411,11 +411,17 @@ class ExactJson(Files):
         self.assertLess(time.perf_counter() - start, 0.5)
 
     def test_exact_bounds(self):
-        """The bounds are the widest Rust element type's (BigReal): leading-bit exponent in i32, at most
+        """The bounds are the widest Rust element type's (BigReal, MPFR): exponent in 1-2^30..=2^30-1, at most
         2^24 significant mantissa bits; trailing zero digits do not count."""
         self.assertEqual(read_boltz.exact("0x1p-1074"), Fraction(1, 2**1074))
         self.assertEqual(read_boltz.exact("0x8p-3"), 1)
         for s in ("0x1p2147483647", "0x1p-2147483650"):  # leading bit at 2^2147483647 / 2^-2147483650
+            with self.assertRaisesRegex(ValueError, "out of range"):
+                read_boltz.exact(s)
+        # MPFR's default exponent range: 0.1 * 2^E for E in 1-2^30..=2^30-1.
+        self.assertEqual(read_boltz.exact("0x1p1073741822"), 2**1073741822)
+        self.assertEqual(read_boltz.exact("0x1p-1073741824"), Fraction(1, 2**1073741824))
+        for s in ("0x1p1073741823", "0x1p-1073741825"):
             with self.assertRaisesRegex(ValueError, "out of range"):
                 read_boltz.exact(s)
         self.assertEqual(read_boltz.exact("0x" + "f" * (1 << 22) + "p-16777216"), 1 - Fraction(1, 2 ** (1 << 24)))

@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "experiment": "bigfloat-speed",
         "machine": { "cpus": boltz_cpu::threads::all_cores(), "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
         "threads": threads,
-        "library": "astro-float 0.9.6",
+        "library": boltz_bigfloat::library(),
         "ops": ops,
         "memorizer_shaped_forward": { "N": spec.sequences, "n": spec.length, "d": spec.dim, "vocab": spec.vocab, "ffn_width": q, "runs": forwards },
     });

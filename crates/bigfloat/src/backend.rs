@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use astro_float::Sign;
 use boltz_core::backend::{check_input, check_output};
 use boltz_core::{Attention, Backend, Batch, DeviceInfo, Error, ExactConvert, FeedForward, Model, Normalizer, Real, Result, Stack, Weight};
 use rayon::prelude::*;
@@ -250,14 +249,15 @@ impl RoundedModel {
     }
 }
 
-/// Exact-value key of a big float, for the exp cache.
+/// Exact-value key of a big float, for the exp cache: `(M, e)` with value `M · 2^e` (equal values stored
+/// at different MPFR lengths get different keys: a miss, never a wrong hit), and the tagged precision.
 #[derive(Clone, PartialEq, Eq, Hash)]
-struct Key(Vec<u64>, i32, bool);
+struct Key(rug::Integer, i32, u64);
 
 fn key(x: &BigReal) -> Key {
-    match x.as_bigfloat().as_raw_parts() {
-        Some((m, _, s, e, _)) if !x.is_zero() => Key(m.to_vec(), e, s == Sign::Neg),
-        _ => Key(Vec::new(), 0, false),
+    match x.as_float().to_integer_exp() {
+        Some((m, e)) if !x.is_zero() => Key(m, e, x.bits()),
+        _ => Key(rug::Integer::new(), 0, x.bits()),
     }
 }
 
@@ -425,7 +425,7 @@ impl Backend<BigReal> for BigFloatBackend {
     fn device_info(&self) -> DeviceInfo {
         let mut details = std::collections::BTreeMap::new();
         details.insert("precision_bits".into(), self.bits.to_string());
-        details.insert("library".into(), "astro-float 0.9.6".into());
+        details.insert("library".into(), crate::library());
         details.insert("arithmetic".into(), "every + − × ÷ exp correctly rounded to bits (ties to even); cached exp per score".into());
         details.insert("ffn_evaluation".into(), format!("{:?}", self.ffn_evaluation));
         DeviceInfo { backend: "bigfloat".into(), device: format!("host ({} threads)", self.threads), threads: self.threads, details }

@@ -89,6 +89,26 @@ pub fn fewest_bits_scanned(
     scan: ScanWindow,
     predicate: impl Fn(&Batch<BigReal>) -> bool,
 ) -> Result<BitsSearch> {
+    fewest_bits_near(model, inputs, lo, hi, None, threads, scan, predicate)
+}
+
+/// [`fewest_bits_scanned`] starting from an estimate: with `guess = Some(g)` the search probes `g` first and
+/// gallops away from it (steps 1, 2, 4, … down while it holds, up while it fails) until a failing and a
+/// holding precision bracket the answer, then bisects the bracket ([`smallest_holding_near`]). The result
+/// is the same as bisecting `lo..=hi` whenever the predicate is monotone; a good estimate (e.g. the
+/// analytic `log2(2R|ΔT|/gap)` of a memorizer) saves most of the bisection's probes, a bad one costs about
+/// twice the logarithm of its error. The dense scan follows as in [`fewest_bits_scanned`].
+#[allow(clippy::too_many_arguments)]
+pub fn fewest_bits_near(
+    model: &Model<BigReal>,
+    inputs: &Batch<BigReal>,
+    lo: u64,
+    hi: u64,
+    guess: Option<u64>,
+    threads: usize,
+    scan: ScanWindow,
+    predicate: impl Fn(&Batch<BigReal>) -> bool,
+) -> Result<BitsSearch> {
     if lo > hi {
         return Err(Error::InvalidParameter { name: "bits range".into(), reason: format!("lo = {lo} > hi = {hi}") });
     }
@@ -104,7 +124,10 @@ pub fn fewest_bits_scanned(
         probes.push(Probe { bits, holds, seconds: start.elapsed().as_secs_f64() });
         Ok(holds)
     };
-    let bisection = smallest_holding(lo, hi, |bits| probe(bits, &mut probes))?;
+    let bisection = match guess {
+        Some(g) => smallest_holding_near(lo, hi, g, |bits| probe(bits, &mut probes))?,
+        None => smallest_holding(lo, hi, |bits| probe(bits, &mut probes))?,
+    };
     if let Some(b) = bisection {
         for bits in b.saturating_sub(scan.below).max(lo)..=b.saturating_add(scan.above).min(hi) {
             probe(bits, &mut probes)?;
@@ -171,12 +194,89 @@ where
     Ok(Some(b))
 }
 
+/// [`smallest_holding`] for `u64`, starting at `guess` (clamped to `lo..=hi`): gallops down from it while
+/// the predicate holds, or up while it fails, doubling the step, until a failing `a` and a holding `b`
+/// bracket the answer; then bisects `(a, b]`. Same answer as [`smallest_holding`] for a monotone predicate
+/// (`None` if it fails at `hi`), in about `2·log2|answer − guess| + 2` evaluations.
+pub fn smallest_holding_near<E>(lo: u64, hi: u64, guess: u64, mut holds: impl FnMut(u64) -> Result<bool, E>) -> Result<Option<u64>, E> {
+    if lo > hi {
+        return Ok(None);
+    }
+    let g = guess.clamp(lo, hi);
+    // Invariant after galloping: fails at `a` (or a = lo − 1 conceptually), holds at `b`.
+    let (mut a, mut b);
+    if holds(g)? {
+        b = g;
+        let mut step = 1u64;
+        loop {
+            if b == lo {
+                return Ok(Some(lo));
+            }
+            let x = b.saturating_sub(step).max(lo);
+            if holds(x)? {
+                b = x;
+                step = step.saturating_mul(2);
+            } else {
+                a = x;
+                break;
+            }
+        }
+    } else {
+        a = g;
+        let mut step = 1u64;
+        loop {
+            if a == hi {
+                return Ok(None);
+            }
+            let x = a.saturating_add(step).min(hi);
+            if holds(x)? {
+                b = x;
+                break;
+            }
+            a = x;
+            step = step.saturating_mul(2);
+        }
+    }
+    while b - a > 1 {
+        let mid = a + (b - a) / 2;
+        if holds(mid)? {
+            b = mid;
+        } else {
+            a = mid;
+        }
+    }
+    Ok(Some(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(bits: u64, holds: bool) -> Probe {
         Probe { bits, holds, seconds: 0.0 }
+    }
+
+    #[test]
+    fn galloping_from_a_guess_finds_what_bisection_finds() {
+        // Every threshold in 8..=300 (and "never"), every guess, against plain bisection and the truth.
+        for threshold in (8u64..=301).step_by(7).chain([8, 9, 299, 300, 301]) {
+            for guess in [0u64, 8, 9, 50, threshold.saturating_sub(1), threshold, threshold + 1, 299, 300, 10_000] {
+                let mut calls = 0;
+                let near = smallest_holding_near::<()>(8, 300, guess, |x| {
+                    calls += 1;
+                    Ok(x >= threshold)
+                })
+                .unwrap_or(None);
+                let plain = smallest_holding::<u64, ()>(8, 300, |x| Ok(x >= threshold)).unwrap_or(None);
+                let truth = (threshold <= 300).then_some(threshold.max(8));
+                assert_eq!(near, truth, "threshold {threshold}, guess {guess}");
+                assert_eq!(plain, truth);
+                let miss = guess.clamp(8, 300).abs_diff(threshold.clamp(8, 300)) as f64 + 1.0;
+                assert!(f64::from(calls) <= 2.0 * miss.log2().ceil() + 3.0, "{calls} calls for a miss of {miss}");
+            }
+        }
+        assert_eq!(smallest_holding_near::<()>(5, 4, 4, |_| Ok(true)), Ok(None));
+        assert_eq!(smallest_holding_near::<&str>(8, 30, 12, |_| Err("stop")), Err("stop"));
     }
 
     #[test]

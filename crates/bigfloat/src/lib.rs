@@ -14,23 +14,26 @@
 //!
 //! ## Choice of library
 //!
-//! Candidates were pure-Rust arbitrary-precision floats with `exp` (measured on the 2-core CI machine,
-//! one thread, `exp(-0.7371)`, release build):
+//! Every operation must be correctly rounded to any precision `p` (see [`BigReal`]). Candidates, measured
+//! on the 2-core CI machine, one thread, `exp(-0.7371)` and a full-length product, release builds
+//! (`results/bigfloat/speed.json` has the table with mpmath beside it, re-measured by
+//! `scripts/bigfloat-speed.sh`):
 //!
-//! | crate | 1 024 bits | 16 384 bits | 131 072 bits | 1 048 576 bits | exp accuracy | notes |
+//! | library | exp 4 096 bits | exp 65 536 bits | exp 1 048 576 bits | mul 65 536 bits | rounding | notes |
 //! |---|---|---|---|---|---|---|
-//! | **astro-float 0.9.6** | 0.11 ms | 13 ms | 0.87 s | 33 s | correctly rounded (uses inexact flags and Ziv-style retries) | maintained; ±2³¹ binary exponent; subquadratic multiplication |
-//! | dashu-float 0.4 | 0.62 ms | 139 ms | 22.7 s | — (not finished in minutes) | documented as accurate to the precision, not correctly rounded | clean API; 10–25× slower exp |
-//! | rug (MPFR) | — | — | — | — | correctly rounded | excluded: links GMP/MPFR (C), not pure Rust |
+//! | **GNU MPFR 4.2 via rug 1.19** | 0.12 ms | 3.4 ms | 0.12 s | 75 µs | correct to any precision | used; C (Debian's libmpfr-dev, libgmp-dev), GMP's subquadratic and FFT products |
+//! | astro-float 0.9.6 (previous core) | 1.3 ms | 0.25 s | 36 s | 0.23 ms | correct to multiples of 64 bits (other precisions needed a second, midpoint-checked rounding) | pure Rust; 11–300× slower exp |
+//! | dashu-float 0.4 | — | — | — (not finished in minutes) | — | accurate, not correctly rounded | pure Rust; 5–10× slower than astro-float at 1 024–16 384 bits |
+//! | malachite-float | — | — | — | — | `+ − × ÷` correctly rounded | pure Rust, but no `exp` (the softmax needs it) |
 //! | num-bigfloat, fastnum, twofloat | — | — | — | — | — | fixed precision (≤ ~130 bits): not configurable |
 //!
-//! astro-float is used. Its results are correctly rounded to a multiple of 64 bits; [`BigReal`] rounds them
-//! to the requested number of bits and recomputes the rare results that land exactly on a midpoint, so that
-//! **every operation is correctly rounded to `p` bits** (see its docs). The test
-//! `exp_is_consistent_across_precisions` checks astro-float's correct rounding (`exp` at p bits equals `exp`
-//! at 4p bits rounded to p); `tests/p_bit_arithmetic.rs` checks that the backend at 24 bits is binary32
-//! and at 53 bits binary64 arithmetic bit for bit, and `tests/precision_audit.rs` that every value of a
-//! forward carries exactly the backend's precision ([`PrecisionAudit`]).
+//! MPFR is used ([`library`] names the linked versions). astro-float was dropped rather than kept as a
+//! fallback: it is the same interface at 11–300× the cost of `exp`, and MPFR is one Debian package away on
+//! every machine the suite supports. The test `exp_is_consistent_across_precisions` checks correct
+//! rounding of `exp` (at p bits it equals `exp` at 4p bits rounded to p); `tests/p_bit_arithmetic.rs`
+//! checks that the backend at 24 bits is binary32 and at 53 bits binary64 arithmetic bit for bit, and
+//! `tests/precision_audit.rs` that every value of a forward carries exactly the backend's precision
+//! ([`PrecisionAudit`]).
 //!
 //! ## What "fewest bits" means
 //!
@@ -43,5 +46,16 @@ pub mod bits;
 pub mod real;
 
 pub use backend::{BigFloatBackend, FfnEvaluation, RoundedModel};
-pub use bits::{fewest_bits, fewest_bits_scanned, smallest_holding, BitsSearch, Probe, ScanWindow};
+pub use bits::{
+    fewest_bits, fewest_bits_near, fewest_bits_scanned, smallest_holding, smallest_holding_near, BitsSearch, Probe, ScanWindow,
+};
 pub use real::{AuditReport, BigReal, PrecisionAudit, MAX_BITS, MIN_BITS};
+
+/// The arithmetic library behind [`BigReal`], with the versions linked at run time (e.g.
+/// `"GNU MPFR 4.2.0, GMP 6.2.1 (rug 1.19.2)"`), for results' provenance.
+pub fn library() -> String {
+    // SAFETY: both return pointers to static NUL-terminated version strings of the linked libraries.
+    let (mpfr, gmp) =
+        unsafe { (std::ffi::CStr::from_ptr(gmp_mpfr_sys::mpfr::get_version()), std::ffi::CStr::from_ptr(gmp_mpfr_sys::gmp::version)) };
+    format!("GNU MPFR {}, GMP {} (rug 1.19.2)", mpfr.to_string_lossy(), gmp.to_string_lossy())
+}

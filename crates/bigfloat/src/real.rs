@@ -4,17 +4,17 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
-use astro_float::{BigFloat, Consts, RoundingMode, Sign, Word};
 use boltz_core::{ExactConvert, ExactFloat, Real};
+use rug::float::Round;
+use rug::integer::Order;
+use rug::{Assign, Float, Integer};
 
 /// Smallest supported precision in bits.
 pub const MIN_BITS: u64 = 2;
-/// Largest supported precision in bits (2²⁴ ≈ 16.8 million): beyond it a single exp takes hours.
+/// Largest supported precision in bits (2²⁴ ≈ 16.8 million; one `exp` takes seconds there).
 pub const MAX_BITS: u64 = 1 << 24;
 
-const RM: RoundingMode = RoundingMode::ToEven;
-
-/// A binary floating-point number with a precision of `bits` mantissa bits.
+/// A binary floating-point number with a precision of `bits` mantissa bits, computed by GNU MPFR.
 ///
 /// Arithmetic follows [`Real`]'s rule: a result has the precision of the more precise operand (the
 /// arbitrary-precision backend therefore makes every weight, input and constant at its own precision, so
@@ -22,21 +22,18 @@ const RM: RoundingMode = RoundingMode::ToEven;
 ///
 /// **Every operation (`+ − × ÷ exp`) is correctly rounded to `bits` bits, ties to even** — `p`-bit
 /// arithmetic in the IEEE sense (with an unbounded exponent): at 24 bits it is binary32 arithmetic, at 53
-/// bits binary64 arithmetic, bit for bit. `astro-float` rounds correctly to multiples of 64 bits; for other
-/// precisions a result is first computed correctly rounded at `q = ⌈bits/64⌉·64 > bits` bits and then
-/// rounded to `bits`. That second rounding can only go wrong when the `q`-bit result lies exactly on a
-/// midpoint between two `bits`-bit numbers (the dropped bits read `10…0`); then the operation is
-/// recomputed — `+ − × ÷` at `q ≥ 2·bits + 2` bits, where double rounding is innocuous (Figueroa, *When is
-/// double rounding innocuous?*, SIGNUM 1995), `exp` with 64 more bits at a time until the result is off the
-/// midpoint (`exp` of a non-zero dyadic is irrational, so it never lies on one).
+/// bits binary64 arithmetic, bit for bit. MPFR rounds every result directly to the destination's
+/// precision (`mpfr_add`, `mpfr_mul`, `mpfr_div`, `mpfr_exp` with `MPFR_RNDN`), so no double rounding can
+/// occur at any precision.
 ///
-/// The mantissa is *not* padded: a value that needs fewer bits (e.g. a weight `0.5` at 16 384 bits) keeps
-/// its short mantissa, which makes products with it cheap. The exponent range is that of `astro-float`
-/// (about ±2³¹ binary orders of magnitude), so `exp` of attention logits up to ~10⁹ neither overflows nor
-/// underflows.
+/// The mantissa is *not* padded: a value that needs fewer bits (e.g. a weight `0.5` at 16 384 bits) is
+/// stored with MPFR precision just large enough to hold it exactly, while it is *tagged* with `bits`; MPFR
+/// multiplies by the operands' own lengths, so products with it are cheap, and every result is still rounded
+/// to `bits`. The exponent range is MPFR's default (±(2³⁰ − 1) binary orders of magnitude), so `exp` of
+/// attention logits up to ~7·10⁸ in magnitude neither overflows nor underflows.
 #[derive(Clone)]
 pub struct BigReal {
-    value: BigFloat,
+    value: Float,
     bits: u32,
 }
 
@@ -89,9 +86,21 @@ impl Drop for PrecisionAudit {
     }
 }
 
+/// `value` with its MPFR precision lowered to the fewest bits that hold it exactly (no rounding).
+fn shortened(mut value: Float) -> Float {
+    // SAFETY: `mpfr_min_prec` only reads the initialised `mpfr_t` behind `as_raw`, which outlives the call.
+    let needed = unsafe { gmp_mpfr_sys::mpfr::min_prec(value.as_raw()) };
+    let needed = u32::try_from(needed).unwrap_or(u32::MAX).max(1);
+    if needed < value.prec() {
+        // Exact: the value has `needed` significant bits.
+        value.set_prec_round(needed, Round::Nearest);
+    }
+    value
+}
+
 impl BigReal {
     /// Every produced value passes here (cheap unless a [`PrecisionAudit`] runs).
-    fn made(value: BigFloat, bits: u32) -> Self {
+    fn made(value: Float, bits: u32) -> Self {
         if AUDIT_ON.load(AtomicOrdering::Relaxed) {
             AUDIT_VALUES.fetch_add(1, AtomicOrdering::Relaxed);
             AUDIT_MIN.fetch_min(u64::from(bits), AtomicOrdering::Relaxed);
@@ -100,25 +109,29 @@ impl BigReal {
         Self { value, bits }
     }
 
-    /// `value` rounded to `bits` bits.
-    pub fn new(value: BigFloat, bits: u64) -> Self {
+    /// `value` correctly rounded (ties to even) to `bits` bits, tagged with that precision.
+    pub fn new(value: Float, bits: u64) -> Self {
         let bits = bits.clamp(MIN_BITS, MAX_BITS) as u32;
-        Self::made(round_to_bits(value, bits), bits)
+        let mut value = value;
+        if value.prec() > bits {
+            value.set_prec_round(bits, Round::Nearest);
+        }
+        Self::made(shortened(value), bits)
     }
 
     /// Zero at precision `bits`.
     pub fn zero(bits: u64) -> Self {
-        Self::new(BigFloat::from_word(0, 64), bits)
+        Self::new(Float::new(1), bits)
     }
 
     /// `x` rounded to (and tagged with) precision `bits`, without passing through a 53-bit value.
     pub fn from_f64_with_bits(x: f64, bits: u64) -> Self {
-        Self::from_exact_with_bits(&x.to_exact(), bits)
+        Self::new(Float::with_val(53, x), bits)
     }
 
     /// The exact value of `x`, tagged with precision `bits`, rounded to it.
     pub fn from_exact_with_bits(x: &ExactFloat, bits: u64) -> Self {
-        Self::new(exact_to_bigfloat(x), bits)
+        Self::new(exact_to_float(x, bits), bits)
     }
 
     /// The precision p (bits) this value was rounded to.
@@ -131,8 +144,8 @@ impl BigReal {
         Self::new(self.value.clone(), bits)
     }
 
-    /// The underlying `astro-float` value.
-    pub fn as_bigfloat(&self) -> &BigFloat {
+    /// The underlying MPFR value (its own MPFR precision may be below [`BigReal::bits`]: see the type docs).
+    pub fn as_float(&self) -> &Float {
         &self.value
     }
 
@@ -141,150 +154,51 @@ impl BigReal {
         self.value.is_zero()
     }
 
-    fn binary(&self, rhs: &Self, op: impl Fn(&BigFloat, &BigFloat, usize) -> BigFloat) -> Self {
-        let bits = self.bits.max(rhs.bits);
-        let value = correctly_rounded(bits, |q| op(&self.value, &rhs.value, q), Retry::Arithmetic);
-        Self::made(value, bits)
-    }
-
     /// `log2 |x|` estimate from the exponent (for reports; `-inf` for zero).
     pub fn log2_abs(&self) -> f64 {
-        match (self.value.exponent(), self.value.as_raw_parts()) {
-            _ if self.value.is_zero() => f64::NEG_INFINITY,
-            (Some(e), Some((m, ..))) => {
-                let top = m.last().copied().unwrap_or(0) as f64 / 2f64.powi(64);
-                e as f64 + top.log2()
-            }
-            _ => f64::NAN,
+        if self.value.is_zero() {
+            return f64::NEG_INFINITY;
         }
-    }
-}
-
-fn word_bits(bits: u32) -> usize {
-    (bits as usize).div_ceil(64) * 64
-}
-
-/// How [`correctly_rounded`] recomputes a result that landed on a midpoint.
-#[derive(Clone, Copy)]
-enum Retry {
-    /// `+ − × ÷`: once, at `2·bits + 2` bits (double rounding is then innocuous).
-    Arithmetic,
-    /// `exp`: 64 more bits at a time (never exactly on a midpoint unless the argument is 0).
-    Transcendental,
-}
-
-/// `op(q)` computes the result correctly rounded (ties to even) to `q` bits, `q` a multiple of 64; returns
-/// it correctly rounded to `bits` (see [`BigReal`]'s docs for why this is correct).
-fn correctly_rounded(bits: u32, op: impl Fn(usize) -> BigFloat, retry: Retry) -> BigFloat {
-    let q = word_bits(bits);
-    let value = op(q);
-    if q == bits as usize || !on_midpoint(&value, bits) {
-        return round_to_bits(value, bits);
-    }
-    match retry {
-        Retry::Arithmetic => round_to_bits(op(word_bits(2 * bits + 2)), bits),
-        Retry::Transcendental => {
-            let mut value = value;
-            for extra in 1..=16 {
-                value = op(q + 64 * extra);
-                if !on_midpoint(&value, bits) {
-                    break;
-                }
-            }
-            round_to_bits(value, bits)
+        if !self.value.is_finite() {
+            return f64::NAN;
         }
+        let (m, e) = self.value.to_f64_exp();
+        f64::from(e) + m.abs().log2()
+    }
+
+    /// The result of an MPFR operation evaluated into a fresh `bits`-bit destination (correctly rounded).
+    fn computed<T>(bits: u32, op: T) -> Self
+    where
+        Float: Assign<T>,
+    {
+        let mut value = Float::new(bits);
+        value.assign(op);
+        Self::made(value, bits)
     }
 }
 
-/// Whether rounding `value` to `bits` bits is a tie: the dropped bits read exactly `10…0`.
-fn on_midpoint(value: &BigFloat, bits: u32) -> bool {
-    let Some((m, n, ..)) = value.as_raw_parts() else { return false };
-    let total = m.len() * 64;
-    if n < total || bits as usize >= total || value.is_zero() {
-        return false;
-    }
-    let drop = total - bits as usize;
-    let (w, b) = ((drop - 1) / 64, (drop - 1) % 64);
-    (m[w] >> b) & 1 == 1 && m[..w].iter().all(|&x| x == 0) && (b == 0 || m[w] & ((1u64 << b) - 1) == 0)
-}
-
-/// Rounds a (normal, finite) value to `bits` significant bits, ties to even.
-fn round_to_bits(value: BigFloat, bits: u32) -> BigFloat {
-    let Some((m, n, sign, e, inexact)) = value.as_raw_parts() else { return value };
-    let total = m.len() * 64;
-    if n < total || bits as usize >= total || value.is_zero() {
-        // Subnormal (n < total), or already short enough.
-        return value;
-    }
-    let drop = total - bits as usize;
-    let mut words: Vec<Word> = m.to_vec();
-    let (full, rem) = (drop / 64, drop % 64);
-    // Lowest dropped bits: words[..full] entirely and the low `rem` bits of words[full].
-    let half_bit_word = (drop - 1) / 64;
-    let half_bit = (drop - 1) % 64;
-    let half = (words[half_bit_word] >> half_bit) & 1 == 1;
-    let below_half = words[..half_bit_word].iter().any(|&w| w != 0) || (half_bit > 0 && words[half_bit_word] & ((1 << half_bit) - 1) != 0);
-    let any_dropped = half || below_half;
-    words[..full].fill(0);
-    if rem > 0 {
-        words[full] &= !((1 << rem) - 1);
-    }
-    let lsb = if full < words.len() { (words[full] >> rem) & 1 == 1 } else { false };
-    let mut exp = e;
-    if half && (below_half || lsb) {
-        // Add one unit in the last kept place, with carry.
-        let mut carry = 1u64 << rem;
-        for w in &mut words[full..] {
-            let (s, c) = w.overflowing_add(carry);
-            *w = s;
-            carry = u64::from(c);
-            if carry == 0 {
-                break;
-            }
-        }
-        if carry == 1 {
-            // Mantissa overflowed to 2^total: becomes 0.1000… with exponent + 1.
-            words.fill(0);
-            if let Some(top) = words.last_mut() {
-                *top = 1 << 63;
-            }
-            exp = exp.saturating_add(1);
-        }
-    }
-    // The `full` lowest words are now zero: drop them, so that later products pay only for `bits`.
-    let kept = &words[full..];
-    BigFloat::from_raw_parts(kept, kept.len() * 64, sign, exp, inexact || any_dropped)
-}
-
-fn exact_to_bigfloat(x: &ExactFloat) -> BigFloat {
+fn exact_to_float(x: &ExactFloat, bits: u64) -> Float {
     if x.is_zero() {
-        return BigFloat::from_word(0, 64);
+        return Float::new(1);
     }
-    // value = M · 2^e with M of `len` bits  =  0.M · 2^(e + len).
-    let len = x.mantissa_bits();
-    let words = x.mantissa().len();
-    let pad = (words * 64) as u64 - len;
-    let mut m: Vec<Word> = x.mantissa().to_vec();
-    if pad > 0 {
-        // Shift left so that the top bit is the word's MSB.
-        let mut carry = 0u64;
-        for w in &mut m {
-            let next = *w >> (64 - pad);
-            *w = (*w << pad) | carry;
-            carry = next;
-        }
+    // value = M · 2^e, M an integer of `len` bits: M rounded to `bits`, then scaled exactly.
+    let mut m = Integer::from_digits(x.mantissa(), Order::Lsf);
+    if x.is_negative() {
+        m = -m;
     }
-    let sign = if x.is_negative() { Sign::Neg } else { Sign::Pos };
-    let e = x.exponent().saturating_add(len as i64);
-    let e = e.clamp(i64::from(astro_float::EXPONENT_MIN), i64::from(astro_float::EXPONENT_MAX)) as astro_float::Exponent;
-    BigFloat::from_raw_parts(&m, words * 64, sign, e, false)
+    let prec = x.mantissa_bits().min(bits).clamp(1, MAX_BITS) as u32;
+    let mut f = Float::with_val(prec, &m);
+    let e = x.exponent().clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    f <<= e;
+    f
 }
 
 impl ExactConvert for BigReal {
     fn to_exact(&self) -> ExactFloat {
-        match self.value.as_raw_parts() {
-            Some((m, _, sign, e, _)) if !self.value.is_zero() => {
-                ExactFloat::from_parts(sign == Sign::Neg, m.to_vec(), i64::from(e) - (m.len() * 64) as i64)
+        match self.value.to_integer_exp() {
+            Some((m, e)) if !self.value.is_zero() => {
+                let negative = m.cmp0() == Ordering::Less;
+                ExactFloat::from_parts(negative, m.as_abs().to_digits::<u64>(Order::Lsf), i64::from(e))
             }
             _ => ExactFloat::zero(),
         }
@@ -344,32 +258,33 @@ impl Real for BigReal {
     }
 
     fn is_finite(&self) -> bool {
-        !(self.value.is_nan() || self.value.is_inf())
+        self.value.is_finite()
     }
 
     fn add(&self, rhs: &Self) -> Self {
-        self.binary(rhs, |a, b, p| a.add(b, p, RM))
+        Self::computed(self.bits.max(rhs.bits), &self.value + &rhs.value)
     }
 
     fn sub(&self, rhs: &Self) -> Self {
-        self.binary(rhs, |a, b, p| a.sub(b, p, RM))
+        Self::computed(self.bits.max(rhs.bits), &self.value - &rhs.value)
     }
 
     fn mul(&self, rhs: &Self) -> Self {
-        self.binary(rhs, |a, b, p| a.mul(b, p, RM))
+        Self::computed(self.bits.max(rhs.bits), &self.value * &rhs.value)
     }
 
     fn div(&self, rhs: &Self) -> Self {
-        self.binary(rhs, |a, b, p| a.div(b, p, RM))
+        Self::computed(self.bits.max(rhs.bits), &self.value / &rhs.value)
     }
 
+    /// Exact (the value keeps its own length).
     fn neg(&self) -> Self {
-        Self::made(self.value.neg(), self.bits)
+        Self::made(-self.value.clone(), self.bits)
     }
 
     /// `max(self, 0)` at this value's precision (the trait's default would return a 53-bit zero).
     fn relu(&self) -> Self {
-        if self.value.is_negative() || self.value.is_zero() {
+        if self.value.is_sign_negative() || self.value.is_zero() {
             Self::zero(u64::from(self.bits))
         } else {
             self.clone()
@@ -378,28 +293,17 @@ impl Real for BigReal {
 
     /// `|self|` at this value's precision.
     fn abs(&self) -> Self {
-        if self.value.is_negative() {
+        if self.value.is_sign_negative() {
             self.neg()
         } else {
             self.clone()
         }
     }
 
-    /// Correctly rounded to `bits` (see [`BigReal`]). Each call uses a fresh constants cache, so the result
-    /// depends only on the argument and the precision — never on which exponentials a thread computed before
-    /// (astro-float's cached ln 2 can otherwise change the last bit, which made parallel runs differ between
-    /// processes). NaN (and so a non-finite error downstream) if the cache cannot be built (memory
-    /// allocation failure).
+    /// Correctly rounded to `bits` (MPFR's `mpfr_exp`, round to nearest): the result depends only on the
+    /// argument and the precision.
     fn exp(&self) -> Self {
-        let value = correctly_rounded(
-            self.bits,
-            |q| match Consts::new() {
-                Ok(mut cc) => self.value.exp(q, RM, &mut cc),
-                Err(_) => astro_float::NAN,
-            },
-            Retry::Transcendental,
-        );
-        Self::made(value, self.bits)
+        Self::computed(self.bits, self.value.exp_ref())
     }
 }
 
@@ -462,18 +366,34 @@ mod tests {
         assert_eq!(x.with_bits(64).to_f64(), 1.0);
         assert_eq!(x.with_bits(60).to_exact(), 1.0f64.to_exact());
         assert!(x.with_bits(70).to_exact() != 1.0f64.to_exact());
-        // Rounding drops the zeroed low words: a 128-bit value at 64 bits keeps one word.
-        assert_eq!(x.with_bits(64).as_bigfloat().as_raw_parts().map(|p| p.0.len()), Some(1));
-        assert_eq!(x.with_bits(100).as_bigfloat().as_raw_parts().map(|p| p.0.len()), Some(2));
+        // Rounding keeps only the bits the value needs: 1 needs one bit, 1 − 2^-70 at 100 bits needs 70.
+        assert_eq!(x.with_bits(64).as_float().prec(), 1);
+        assert_eq!(x.with_bits(100).as_float().prec(), 70);
+        assert_eq!(x.with_bits(100).bits(), 100);
+    }
+
+    #[test]
+    fn exponent_range_is_mpfrs_default() {
+        // 0.1 · 2^E is finite for E in 1 − 2^30 ..= 2^30 − 1 (scripts/read_boltz.py refuses the rest).
+        let pow2 = |k: i64| BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], k));
+        assert!(pow2((1 << 30) - 2).is_finite() && pow2(-(1 << 30)).is_finite() && !pow2(-(1 << 30)).is_zero());
+        assert_eq!(pow2((1 << 30) - 2).to_exact(), ExactFloat::from_parts(false, vec![1], (1 << 30) - 2));
+        assert!(!pow2((1 << 30) - 1).is_finite());
+        assert!(pow2(-(1 << 30) - 1).is_zero());
+        // Such a value read back is not the file's value, so the loader refuses it as inexact.
+        assert_ne!(pow2((1 << 30) - 1).to_exact(), ExactFloat::from_parts(false, vec![1], (1 << 30) - 1));
     }
 
     #[test]
     fn exp_is_consistent_across_precisions() {
-        // Correct rounding: exp at p bits equals exp at 4p bits rounded to p (p multiple of 64).
+        // Correct rounding: exp at p bits equals exp at 4p bits rounded to p (at odd precisions too, where
+        // a 4p-bit result rounded again could only differ on a near-midpoint, which these are not).
         for (i, x) in [-0.7371, 1.5, -300.25, 1e4 + 0.125, -1e6 + 1.0 / 7.0].iter().enumerate() {
-            for p in [64u64, 128, 1024] {
-                let lo = b(*x, p).exp();
-                let hi = b(*x, 4 * p).exp().with_bits(p);
+            for p in [24u64, 53, 64, 77, 128, 1024] {
+                // The same argument (rounded to p bits) at both precisions.
+                let arg = b(*x, p);
+                let lo = arg.exp();
+                let hi = arg.with_bits(4 * p).exp().with_bits(p);
                 assert_eq!(lo, hi, "case {i}: exp({x}) at {p} bits");
             }
         }

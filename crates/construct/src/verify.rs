@@ -1,6 +1,6 @@
 //! Checking a built model against its data: in any element type on any backend, and the fewest bits.
 
-use boltz_bigfloat::{fewest_bits, BigReal, BitsSearch};
+use boltz_bigfloat::{fewest_bits_near, BigReal, BitsSearch, ScanWindow};
 use boltz_core::{Backend, Batch, Dataset, Memorization, Model, Real, Result};
 
 /// Runs `model` rounded to `T` on `backend` over `data` (one batched forward after `prepare`): how well it
@@ -69,9 +69,23 @@ pub fn fewest_bits_to_memorize_with(
     threads: usize,
     on_probe: impl Fn(u64, bool),
 ) -> Result<BitsSearch> {
+    fewest_bits_to_memorize_near(model, data, lo, hi, None, threads, on_probe)
+}
+
+/// [`fewest_bits_to_memorize_with`] starting from an estimate `guess` of the answer (see
+/// [`boltz_bigfloat::fewest_bits_near`]; `None` bisects `lo..=hi`).
+pub fn fewest_bits_to_memorize_near(
+    model: &Model<BigReal>,
+    data: &Dataset<f64>,
+    lo: u64,
+    hi: u64,
+    guess: Option<u64>,
+    threads: usize,
+    on_probe: impl Fn(u64, bool),
+) -> Result<BitsSearch> {
     let x: Batch<BigReal> = data.inputs.convert()?;
     let y: Batch<BigReal> = data.targets.convert()?;
-    fewest_bits(model, &x, lo, hi, threads, |out| {
+    fewest_bits_near(model, &x, lo, hi, guess, threads, ScanWindow::default(), |out| {
         let held = Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect());
         on_probe(out.as_slice().first().map_or(0, BigReal::bits), held);
         held
@@ -83,6 +97,30 @@ mod tests {
     use super::*;
     use crate::{ContextualOptions, Memorizer, Policy};
     use boltz_core::{DatasetSpec, ReferenceBackend};
+
+    /// The memorizer's search starts from its analytic estimate and finds what a plain bisection finds.
+    #[test]
+    fn search_from_the_estimate_finds_the_bisections_answer() {
+        for (seed, policy) in [(1, Policy::Measured), (2, Policy::Measured), (3, Policy::FewestBits)] {
+            let spec = DatasetSpec { sequences: 8, length: 4, dim: 3, vocab: 8, seed, ..Default::default() };
+            let data = Dataset::<f64>::generate(&spec).expect("dataset");
+            let opts = ContextualOptions { policy, threads: 1, verify_top: 0, ..Default::default() };
+            let m = Memorizer::build(&data, &opts).expect("build");
+            let hi = m.report.build_bits;
+            let estimate = m.report.bits_estimate().expect("an estimate");
+            let near = m.fewest_bits(&data, 8, hi, 1).expect("search from the estimate");
+            let plain = fewest_bits_to_memorize(&m.model, &data, 8, hi, 1).expect("bisection");
+            eprintln!(
+                "seed {seed} {policy:?}: estimate {estimate}, fewest {:?}, probes {} vs {}",
+                near.fewest,
+                near.probes.len(),
+                plain.probes.len()
+            );
+            assert_eq!(near.fewest, plain.fewest, "seed {seed}");
+            assert_eq!(near.bisection, plain.bisection, "seed {seed}");
+            assert_eq!(near.probes[0].bits, estimate.clamp(8, hi), "the first probe is the estimate");
+        }
+    }
 
     /// Repeated forwards of one prepared model: one timing each, and the memorization of a single run.
     #[test]

@@ -489,9 +489,31 @@ macro_rules! conformance_suite {
                 overflow_is_an_error);
         }
     };
+    // The three cases that run hundreds of random forwards (`random_models_match_reference`,
+    // `odd_sizes_match_reference`, `wide_heads_match_reference`) are `#[ignore]`d with `$reason` (e.g. a
+    // precision where each takes minutes); run them with `cargo test -- --ignored`. The rest run as usual.
+    (mod $m:ident, name: $name:expr, elem: $t:ty, ctor: $ctor:expr, tol: $tol:expr, heavy_ignored: $reason:literal) => {
+        mod $m {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_suite!(@cases [ignore = $reason] $name, $t, $ctor, $tol,
+                random_models_match_reference, odd_sizes_match_reference, wide_heads_match_reference);
+            $crate::conformance_suite!(@cases $name, $t, $ctor, $tol,
+                permutation_equivariance,
+                causal_prefix_independence, batch_independence_and_determinism, empty_model_is_identity,
+                softmax_extreme_logits, hardmax_ties_split_equally, query_bias_selects_extremes,
+                rank_one_head_is_boltzmann, feed_forward_hand_computed, dimension_mismatch_is_an_error,
+                overflow_is_an_error);
+        }
+    };
     (@cases $name:expr, $t:ty, $ctor:expr, $tol:expr, $($case:ident),+) => {
+        // A neutral attribute where nothing is to be ignored.
+        $crate::conformance_suite!(@cases [allow(unused)] $name, $t, $ctor, $tol, $($case),+);
+    };
+    (@cases [$attr:meta] $name:expr, $t:ty, $ctor:expr, $tol:expr, $($case:ident),+) => {
         $(
             #[test]
+            #[$attr]
             fn $case() {
                 if let Some(backend) = $crate::conformance::obtain($name, $ctor) {
                     if let Err(msg) = $crate::conformance::$case::<$t, _>(&backend, $tol) {

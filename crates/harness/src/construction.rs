@@ -93,6 +93,8 @@ pub struct Built {
     pub verified_seconds: Option<f64>,
     /// The fewest-bits search the construction already made (the fewest-bits policy).
     pub fewest_bits: Option<BitsSearch>,
+    /// Where a fewest-bits search starts (the one-layer memorizer's analytic estimate); `None` bisects.
+    pub bits_estimate: Option<u64>,
 }
 
 /// Builds `options.construction` on `data` (checked first, see [`check_dataset`]).
@@ -122,6 +124,7 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
                 summary,
                 verified_seconds: None,
                 fewest_bits: r.fewest_bits.clone(),
+                bits_estimate: r.bits_estimate(),
             })
         }
         ConstructionKind::Yun | ConstructionKind::YunFull => {
@@ -153,6 +156,7 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
                 summary,
                 verified_seconds: Some(r.verify_seconds),
                 fewest_bits: None,
+                bits_estimate: None,
             })
         }
         ConstructionKind::BitExtraction => {
@@ -182,6 +186,7 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
                 summary,
                 verified_seconds: Some(r.verify_seconds),
                 fewest_bits: None,
+                bits_estimate: None,
             })
         }
     }
@@ -189,12 +194,20 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
 
 impl Built {
     /// The fewest bits in `8..=self.bits` at which the model still memorizes `data`: the construction's own
-    /// search where it made one (the fewest-bits policy), else the bisection, calling `on_probe(bits,
-    /// held)` after each probe.
+    /// search where it made one (the fewest-bits policy), else the search (from [`Built::bits_estimate`]
+    /// where there is one), calling `on_probe(bits, held)` after each probe.
     pub fn fewest_bits_search(&self, data: &Dataset<f64>, threads: usize, on_probe: impl Fn(u64, bool)) -> Result<BitsSearch> {
         match &self.fewest_bits {
             Some(search) => Ok(search.clone()),
-            None => Ok(boltz_construct::verify::fewest_bits_to_memorize_with(&self.model, data, 8, self.bits, threads, on_probe)?),
+            None => Ok(boltz_construct::verify::fewest_bits_to_memorize_near(
+                &self.model,
+                data,
+                8,
+                self.bits,
+                self.bits_estimate,
+                threads,
+                on_probe,
+            )?),
         }
     }
 }
