@@ -82,9 +82,10 @@ impl SparseRows {
             .iter()
             .map(|row| {
                 let mut acc = zero.clone();
+                let mut scratch = rug::Float::new(1);
                 for (c, w) in row {
                     if !x[*c].is_zero() {
-                        acc = acc.add(&w.mul(&x[*c]));
+                        acc.add_product(w, &x[*c], &mut scratch);
                     }
                 }
                 acc
@@ -220,11 +221,13 @@ impl PreparedFfn {
                 let mut active: Vec<usize> = thresholds[..k].iter().map(|(_, j)| *j).collect();
                 active.sort_unstable();
                 let mut acc = vec![zero.clone(); b2.len()];
+                // In place (no allocation per term), the same two roundings per term as `a.add(&w.mul(&h))`.
+                let (mut h, mut scratch) = (zero.clone(), rug::Float::new(1));
                 for j in active {
-                    let h = s.add(&b1[j]);
+                    h.assign_sum(&s, &b1[j]);
                     for (a, wj) in acc.iter_mut().zip(&w2_cols[j]) {
                         if !wj.is_zero() {
-                            *a = a.add(&wj.mul(&h));
+                            a.add_product(wj, &h, &mut scratch);
                         }
                     }
                 }
@@ -345,8 +348,9 @@ impl RoundedModel {
 
 fn dot(a: &[BigReal], b: &[BigReal], zero: &BigReal) -> BigReal {
     let mut acc = zero.clone();
+    let mut scratch = rug::Float::new(1);
     for (x, y) in a.iter().zip(b) {
-        acc = acc.add(&x.mul(y));
+        acc.add_product(x, y, &mut scratch);
     }
     acc
 }

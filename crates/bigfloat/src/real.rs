@@ -101,11 +101,7 @@ fn shortened(mut value: Float) -> Float {
 impl BigReal {
     /// Every produced value passes here (cheap unless a [`PrecisionAudit`] runs).
     fn made(value: Float, bits: u32) -> Self {
-        if AUDIT_ON.load(AtomicOrdering::Relaxed) {
-            AUDIT_VALUES.fetch_add(1, AtomicOrdering::Relaxed);
-            AUDIT_MIN.fetch_min(u64::from(bits), AtomicOrdering::Relaxed);
-            AUDIT_MAX.fetch_max(u64::from(bits), AtomicOrdering::Relaxed);
-        }
+        Self::note(bits);
         Self { value, bits }
     }
 
@@ -164,6 +160,47 @@ impl BigReal {
         }
         let (m, e) = self.value.to_f64_exp();
         f64::from(e) + m.abs().log2()
+    }
+
+    /// `self ← self + a·b` with both roundings of `self.add(&a.mul(b))` — the product to the precision of
+    /// the more precise of `a`, `b`, the sum to that of the more precise of `self` and the product — bit
+    /// for bit, in place: `scratch` holds the product, and neither allocates once they hold the working
+    /// precision. The accumulation of every dot product and FFN sum of the backend.
+    pub fn add_product(&mut self, a: &BigReal, b: &BigReal, scratch: &mut Float) {
+        let product_bits = a.bits.max(b.bits);
+        if scratch.prec() != product_bits {
+            *scratch = Float::new(product_bits);
+        }
+        scratch.assign(&a.value * &b.value);
+        Self::note(product_bits);
+        let bits = self.bits.max(product_bits);
+        if self.value.prec() < bits {
+            // Exact: more bits than the value has.
+            self.value.set_prec_round(bits, Round::Nearest);
+        }
+        self.value += &*scratch;
+        self.bits = bits;
+        Self::note(bits);
+    }
+
+    /// `self ← a + b` correctly rounded (exactly `a.add(b)`), reusing `self`'s storage.
+    pub fn assign_sum(&mut self, a: &BigReal, b: &BigReal) {
+        let bits = a.bits.max(b.bits);
+        if self.value.prec() != bits {
+            self.value = Float::new(bits);
+        }
+        self.value.assign(&a.value + &b.value);
+        self.bits = bits;
+        Self::note(bits);
+    }
+
+    /// Counts a value of precision `bits` for a running [`PrecisionAudit`].
+    fn note(bits: u32) {
+        if AUDIT_ON.load(AtomicOrdering::Relaxed) {
+            AUDIT_VALUES.fetch_add(1, AtomicOrdering::Relaxed);
+            AUDIT_MIN.fetch_min(u64::from(bits), AtomicOrdering::Relaxed);
+            AUDIT_MAX.fetch_max(u64::from(bits), AtomicOrdering::Relaxed);
+        }
     }
 
     /// The result of an MPFR operation evaluated into a fresh `bits`-bit destination (correctly rounded).
@@ -370,6 +407,29 @@ mod tests {
         assert_eq!(x.with_bits(64).as_float().prec(), 1);
         assert_eq!(x.with_bits(100).as_float().prec(), 70);
         assert_eq!(x.with_bits(100).bits(), 100);
+    }
+
+    #[test]
+    fn in_place_accumulation_is_the_two_rounded_operations() {
+        let mut scratch = Float::new(1);
+        for p in [2u64, 24, 53, 77, 300] {
+            let (a, c) = (b(1.0, p).div(&b(3.0, p)), b(-2.0, p).div(&b(7.0, p)));
+            for start in [BigReal::zero(p), b(0.1, p), b(-1e10, p), b(1.0, p).div(&b(11.0, p))] {
+                let mut acc = start.clone();
+                acc.add_product(&a, &c, &mut scratch);
+                let want = start.add(&a.mul(&c));
+                assert_eq!((acc.to_exact(), acc.bits()), (want.to_exact(), want.bits()), "{p} bits");
+                let mut h = BigReal::zero(8);
+                h.assign_sum(&start, &a);
+                assert_eq!((h.to_exact(), h.bits()), (start.add(&a).to_exact(), p));
+            }
+        }
+        // Mixed precisions follow the more precise operand, as the allocating operations do.
+        let (lo, hi) = (b(1.0, 24).div(&b(3.0, 24)), b(1.0, 200).div(&b(3.0, 200)));
+        let mut acc = lo.clone();
+        acc.add_product(&lo, &hi, &mut scratch);
+        assert_eq!(acc, lo.add(&lo.mul(&hi)));
+        assert_eq!(acc.bits(), 200);
     }
 
     #[test]
