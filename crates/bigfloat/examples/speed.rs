@@ -2,9 +2,16 @@
 //! single `exp`/`mul` from 1 024 to 1 048 576 bits, and the forward of a memorizer-shaped one-layer model
 //! (rank-1 tied attention + a token-wise FFN of width nN, the shape of Corollary 1) for N = 100, n = 8, d = 4.
 //!
-//! `cargo run --release -p boltz-bigfloat --example speed -- [OUT.json] [--quick]`
+//! With `--memorizer DIR --bits P` it also times one forward of an exported model (`boltz memorize
+//! --export DIR`: `model.exact.json` + `dataset.safetensors`) at P bits on one thread and on all cores, with
+//! its memorization: the Rust side of `scripts/bigfloat-speed.sh`, whose Python side runs the same model
+//! in a plain mpmath loop.
+//!
+//! `cargo run --release -p boltz-bigfloat --example speed -- [OUT.json] [--quick] [--memorizer DIR --bits P]`
 
 use std::time::Instant;
+
+use rug::Assign;
 
 use boltz_bigfloat::{BigFloatBackend, BigReal, FfnEvaluation};
 use boltz_core::{Attention, AttentionHead, Backend, Block, Dataset, DatasetSpec, FeedForward, Model, ModelInfo, Normalizer, Real, Weight};
@@ -47,7 +54,15 @@ fn memorizer_shaped(d: usize, q: usize, lambda: f64) -> Model<BigReal> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let out = args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "results/bigfloat/speed.json".into());
+    let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let memorizer_dir = value_of("--memorizer");
+    let memorizer_bits: u64 = value_of("--bits").map(|b| b.parse()).transpose()?.unwrap_or(2505);
+    let flag_values: Vec<String> = [value_of("--memorizer"), value_of("--bits")].into_iter().flatten().collect();
+    let out = args
+        .iter()
+        .find(|a| !a.starts_with("--") && !flag_values.contains(a))
+        .cloned()
+        .unwrap_or_else(|| "results/bigfloat/speed.json".into());
     let threads = 2;
 
     let mut ops = Vec::new();
@@ -59,8 +74,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let reps = (4_000_000 / bits).clamp(1, 200) as usize;
         let t_exp = time(reps.div_ceil(8).max(1), || x.exp());
         let t_mul = time(reps * 10, || y.mul(&y));
-        println!("bits {bits:>8}: exp {t_exp:.3e} s, mul {t_mul:.3e} s");
-        ops.push(serde_json::json!({ "bits": bits, "exp_seconds": t_exp, "mul_seconds": t_mul }));
+        // MPFR itself, in place into a preallocated destination: the floor the backend's operations (which
+        // allocate their result) are measured against.
+        let (rx, ry) = (x.as_float().clone(), y.as_float().clone());
+        let mut z = rug::Float::new(bits as u32);
+        let t_exp_mpfr = time(reps.div_ceil(8).max(1), || z.assign(rx.exp_ref()));
+        let t_mul_mpfr = time(reps * 10, || z.assign(&ry * &ry));
+        println!(
+            "bits {bits:>8}: exp {t_exp:.3e} s ({:.2}x raw MPFR), mul {t_mul:.3e} s ({:.2}x raw MPFR)",
+            t_exp / t_exp_mpfr,
+            t_mul / t_mul_mpfr
+        );
+        ops.push(serde_json::json!({
+            "bits": bits, "exp_seconds": t_exp, "mul_seconds": t_mul,
+            "mpfr_in_place_exp_seconds": t_exp_mpfr, "mpfr_in_place_mul_seconds": t_mul_mpfr,
+            "exp_ratio_backend_over_mpfr": t_exp / t_exp_mpfr, "mul_ratio_backend_over_mpfr": t_mul / t_mul_mpfr,
+        }));
     }
 
     let spec = DatasetSpec { sequences: 100, length: 8, dim: 4, vocab: 16, seed: 3, ..Default::default() };
@@ -87,6 +116,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    let mut memorizer = serde_json::Value::Null;
+    if let Some(dir) = &memorizer_dir {
+        let dir = std::path::Path::new(dir);
+        let model: Model<BigReal> = boltz_core::format::load_model(&dir.join("model.exact.json"), boltz_core::format::Rounding::Forbid)?;
+        let data = boltz_core::format::load_dataset::<f64>(&dir.join("dataset.safetensors"), boltz_core::format::Rounding::Forbid)?;
+        let (x, y) = (data.inputs.convert::<BigReal>()?, data.targets.convert::<BigReal>()?);
+        let mut runs = Vec::new();
+        for t in [1, threads] {
+            let backend = BigFloatBackend::with_threads(memorizer_bits, t)?;
+            let start = Instant::now();
+            let prepared = backend.prepare(&model)?;
+            let out = backend.forward(&prepared, &x)?;
+            let secs = start.elapsed().as_secs_f64();
+            let m = boltz_core::Memorization::measure(&out, &y)?;
+            println!("memorizer forward at {memorizer_bits} bits on {t} thread(s): {secs:.3} s, {}/{} tokens decoded", m.decoded, m.tokens);
+            runs.push(serde_json::json!({ "threads": t, "seconds": secs, "decoded": m.decoded, "tokens": m.tokens }));
+        }
+        memorizer = serde_json::json!({
+            "model": model.info().construction,
+            "policy": model.info().params.get("policy"),
+            "N": data.inputs.batch(), "n": data.inputs.len(), "d": data.inputs.dim(),
+            "ffn_width": model.blocks().iter().filter_map(|b| b.ffn.as_ref()).map(FeedForward::hidden).sum::<usize>(),
+            "bits": memorizer_bits,
+            "runs": runs,
+        });
+    }
+
     let record = serde_json::json!({
         "experiment": "bigfloat-speed",
         "machine": { "cpus": boltz_cpu::threads::all_cores(), "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
@@ -94,6 +150,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "library": boltz_bigfloat::library(),
         "ops": ops,
         "memorizer_shaped_forward": { "N": spec.sequences, "n": spec.length, "d": spec.dim, "vocab": spec.vocab, "ffn_width": q, "runs": forwards },
+        "memorizer_forward": memorizer,
     });
     boltz_core::format::write_atomic(std::path::Path::new(&out), serde_json::to_string_pretty(&record)?.as_bytes())?;
     println!("wrote {out}");

@@ -118,7 +118,8 @@ mod tests {
             );
             assert_eq!(near.fewest, plain.fewest, "seed {seed}");
             assert_eq!(near.bisection, plain.bisection, "seed {seed}");
-            assert_eq!(near.probes[0].bits, estimate.clamp(8, hi), "the first probe is the estimate");
+            // `hi` first (as the bisection), then the estimate.
+            assert_eq!((near.probes[0].bits, near.probes[1].bits), (hi, estimate.clamp(8, hi)));
         }
     }
 

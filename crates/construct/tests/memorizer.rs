@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use boltz_bigfloat::BigReal;
+use boltz_bigfloat::{BigFloatBackend, BigReal};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
-use boltz_core::{Dataset, DatasetSpec, ReferenceBackend};
+use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization, Real, ReferenceBackend};
 
 fn data(sequences: usize, length: usize, dim: usize, vocab: usize, seed: u64) -> Dataset<f64> {
     Dataset::generate(&DatasetSpec { sequences, length, dim, vocab, seed, classes: 3, ..Default::default() }).unwrap()
@@ -93,4 +93,21 @@ fn fewest_bits_policy_memorizes_adversarial_data_with_few_bits() {
     };
     assert!(at(f), "not exact at its fewest bits {f}");
     assert!(!at(f - 1), "exact at {} bits, below the reported fewest {f}", f - 1);
+}
+
+/// Issue #18: the paper's worst-case constants (the Theory policy) at n = |V| = 2 run at about 4·10⁶ bits —
+/// one forward at 2²² = 4 194 304 bits completes, every output carries that precision, and the model still
+/// memorizes (a few seconds: each of the exps costs ~0.6 s at this precision).
+#[test]
+fn theory_policy_forward_at_four_million_bits() {
+    let spec = DatasetSpec { sequences: 1, length: 2, dim: 1, vocab: 2, ..Default::default() };
+    let data = Dataset::<f64>::generate(&spec).expect("dataset");
+    let m = Memorizer::build(&data, &ContextualOptions { policy: Policy::Theory, threads: 1, ..Default::default() }).expect("build");
+    let bits = 1u64 << 22;
+    let backend = BigFloatBackend::with_threads(bits, 1).expect("backend");
+    let x: Batch<BigReal> = data.inputs.convert().expect("inputs");
+    let y: Batch<BigReal> = data.targets.convert().expect("targets");
+    let out = backend.run(&m.model, &x).expect("forward at 4 194 304 bits");
+    assert!(out.as_slice().iter().all(|v| v.bits() == bits && v.is_finite()));
+    assert!(Memorization::measure(&out, &y).expect("measure").is_perfect());
 }

@@ -55,10 +55,24 @@ pub struct CapacityConfig {
     /// Bisect only up to this N (each probe is a full forward at that precision; large N at thousands of
     /// bits takes minutes per probe).
     pub bisect_max_sequences: usize,
+    /// Lower bisection caps for single constructions, by policy name (e.g. `{"measured": 300, "yun":
+    /// 300}`: thousands of bits, or thousands of layers, per probe); the others use
+    /// `bisect_max_sequences`. Absent: none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bisect_max_sequences_by_policy: std::collections::BTreeMap<String, usize>,
     /// Dataset files to build the constructions on as well (your own data, e.g. from NumPy): each gives one
     /// capacity row per construction, with `family` = `file:<name>`. Absent: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub datasets: Vec<DatasetFileConfig>,
+}
+
+impl CapacityConfig {
+    /// Whether a capacity point of `policy` at `sequences` bisects its fewest bits: `bisect`, and N within
+    /// `bisect_max_sequences` and the policy's own cap in `bisect_max_sequences_by_policy`.
+    pub fn bisects(&self, policy: &str, sequences: usize) -> bool {
+        let cap = self.bisect_max_sequences_by_policy.get(policy).copied().unwrap_or(self.bisect_max_sequences);
+        self.bisect && sequences <= cap.min(self.bisect_max_sequences)
+    }
 }
 
 /// A dataset file of the capacity experiment, read as `boltz memorize --dataset` reads it (and checked the
@@ -365,6 +379,16 @@ impl SuiteConfig {
         for p in &c.policies {
             check_policy(p).context("field capacity.policies")?;
         }
+        for (p, &cap) in &c.bisect_max_sequences_by_policy {
+            check_policy(p).context("field capacity.bisect_max_sequences_by_policy")?;
+            if cap > c.bisect_max_sequences {
+                bail!(
+                    "field capacity.bisect_max_sequences_by_policy: {p:?} = {cap} is above bisect_max_sequences = {} \
+                     (it can only lower the cap)",
+                    c.bisect_max_sequences
+                );
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, f) in c.datasets.iter().enumerate() {
             let name = f.name();
@@ -460,6 +484,25 @@ mod tests {
         // The larger committed configurations next to them.
         let widths = include_str!("../configs/trained-widths.json");
         assert_eq!(SuiteConfig::parse(widths, "trained-widths").unwrap().trained.grid().len(), 3 * 5 + 4 + 2);
+    }
+
+    #[test]
+    fn per_policy_bisection_caps_lower_the_cap_only() {
+        let cfg = SuiteConfig::parse(DEFAULT, "default").unwrap();
+        let c = &cfg.capacity;
+        for (policy, &cap) in &c.bisect_max_sequences_by_policy {
+            assert!(c.bisects(policy, cap) && !c.bisects(policy, cap + 1), "{policy}");
+        }
+        assert!(c.bisects("mean-pool", c.bisect_max_sequences) && !c.bisects("mean-pool", c.bisect_max_sequences + 1));
+        let raised = DEFAULT
+            .replace("\"bisect_max_sequences_by_policy\": { \"measured\": 300", "\"bisect_max_sequences_by_policy\": { \"measured\": 3000");
+        assert_ne!(raised, DEFAULT);
+        let err = format!("{:#}", SuiteConfig::parse(&raised, "x").unwrap_err());
+        assert!(err.contains("bisect_max_sequences_by_policy") && err.contains("only lower"), "{err}");
+        let unknown =
+            DEFAULT.replace("\"bisect_max_sequences_by_policy\": { \"measured\"", "\"bisect_max_sequences_by_policy\": { \"fastest\"");
+        let err = format!("{:#}", SuiteConfig::parse(&unknown, "x").unwrap_err());
+        assert!(err.contains("bisect_max_sequences_by_policy"), "{err}");
     }
 
     #[test]

@@ -355,7 +355,7 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, th
     let c = &cfg.capacity;
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
-    let bisect = c.bisect && sequences <= c.bisect_max_sequences;
+    let bisect = c.bisects(policy_name, sequences);
     let (row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
     PointResult::of(&row, held)
 }
@@ -367,7 +367,7 @@ fn dataset_point(cfg: &SuiteConfig, name: &str, policy_name: &str, threads: usiz
     let file = dataset_file(cfg, name)?;
     let ds = file.read()?;
     let sequences = ds.inputs.shape()[0];
-    let bisect = c.bisect && sequences <= c.bisect_max_sequences;
+    let bisect = c.bisects(policy_name, sequences);
     let (mut row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
     row.family = Some(format!("file:{name}"));
     PointResult::of(&row, held)

@@ -557,8 +557,13 @@ fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threads: usize, 
         subtitle: vec![
             fixed.clone(),
             format!(
-                "bisected in arbitrary precision (every operation rounded to p bits) for N ≤ {}; the one-layer model trades depth for bits",
-                cfg.capacity.bisect_max_sequences
+                "searched in arbitrary precision (every operation rounded to p bits) for N ≤ {}{}; the one-layer model trades depth for bits",
+                cfg.capacity.bisect_max_sequences,
+                cfg.capacity
+                    .bisect_max_sequences_by_policy
+                    .iter()
+                    .map(|(p, n)| format!(", {p} N ≤ {n}"))
+                    .collect::<String>()
             ),
             "points of different constructions at one N are dodged sideways so that equal values stay visible".into(),
         ],
