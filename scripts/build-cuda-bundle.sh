@@ -18,6 +18,14 @@ cp "$bench_bin" device-bundle/cuda-bench
 # Debug info is most of their size; the device tool carries at most 64 MiB.
 strip device-bundle/cuda-conformance device-bundle/cuda-bench device-bundle/boltz
 cp scripts/cuda-device-check.sh scripts/torch_compare.py scripts/read_boltz.py device-bundle/
+# The binaries link Debian's libmpfr and libgmp (crates/bigfloat): they go along in lib/ (cuda-device-check.sh
+# puts it on LD_LIBRARY_PATH), so the GPU machine needs neither.
+mkdir -p device-bundle/lib
+for so in libmpfr.so.6 libgmp.so.10; do
+  path=$(ldd device-bundle/boltz | awk -v so="$so" '$1 == so { print $3 }')
+  [ -n "$path" ] || { echo "build-cuda-bundle: device-bundle/boltz does not link $so" >&2; exit 1; }
+  cp -L "$path" device-bundle/lib/
+done
 if ldd device-bundle/cuda-bench device-bundle/cuda-conformance device-bundle/boltz | grep -q openblas; then
   echo "build-cuda-bundle: a binary links OpenBLAS, which the GPU machine lacks" >&2
   exit 1

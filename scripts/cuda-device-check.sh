@@ -20,6 +20,8 @@ for lib in libnvrtc.so libcublas.so; do
   dir=$(find / -name "$lib*" -printf '%h\n' 2>/dev/null | head -1)
   [ -n "$dir" ] && export LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}"
 done
+# GMP and MPFR (the arbitrary-precision backend) travel in the bundle's lib/, in case the machine lacks them.
+[ -d lib ] && export LD_LIBRARY_PATH="$PWD/lib:${LD_LIBRARY_PATH:-}"
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" >>"$OUT/device.txt"
 BOLTZ_REQUIRE_BACKEND=cuda ./cuda-conformance --test-threads=1 >"$OUT/conformance.txt" 2>&1
 echo "{\"conformance_exit\": $?}" >"$OUT/conformance.json"

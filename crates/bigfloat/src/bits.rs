@@ -96,13 +96,13 @@ pub fn fewest_bits_scanned(
     fewest_bits_near(model, inputs, lo, hi, None, threads, scan, predicate)
 }
 
-/// [`fewest_bits_scanned`] starting from an estimate: with `guess = Some(g)` the search probes `g` first and
-/// gallops away from it (steps 1, 2, 4, … down while it holds, up while it fails) until a failing and a
-/// holding precision bracket the answer, then bisects the bracket ([`smallest_holding_near`]); `hi` is
-/// probed first, as in the bisection. The result
-/// is the same as bisecting `lo..=hi` whenever the predicate is monotone; a good estimate (e.g. the
-/// analytic `log2(2R|ΔT|/gap)` of a memorizer) saves most of the bisection's probes, a bad one costs about
-/// twice the logarithm of its error. The dense scan follows as in [`fewest_bits_scanned`].
+/// [`fewest_bits_scanned`] starting from an estimate. With `guess = Some(g)` the search probes `hi` (as the
+/// bisection does: nothing to search if even it fails), then `g`, and gallops away from `g` (steps 1, 2,
+/// 4, … down while it holds, up while it fails) until a failing and a holding precision bracket the answer,
+/// then bisects the bracket ([`smallest_holding_near`]). The result is the same as bisecting `lo..=hi`
+/// whenever the predicate is monotone; a good estimate (e.g. the analytic `log2(2R|ΔT|/gap)` of a
+/// memorizer) saves most of the bisection's probes, a bad one costs about twice the logarithm of its error.
+/// `None` bisects. The dense scan follows as in [`fewest_bits_scanned`].
 #[allow(clippy::too_many_arguments)]
 pub fn fewest_bits_near(
     model: &Model<BigReal>,
@@ -213,7 +213,7 @@ pub fn smallest_holding_near<E>(lo: u64, hi: u64, guess: u64, mut holds: impl Fn
         return Ok(None);
     }
     let g = guess.clamp(lo, hi);
-    // Invariant after galloping: fails at `a` (or a = lo − 1 conceptually), holds at `b`.
+    // After galloping: fails at `a`, holds at `b`, a < b.
     let (mut a, mut b);
     if holds(g)? {
         b = g;
