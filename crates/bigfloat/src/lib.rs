@@ -21,8 +21,8 @@
 //!
 //! | library | exp 4 096 bits | exp 65 536 bits | exp 1 048 576 bits | mul 65 536 bits | rounding | notes |
 //! |---|---|---|---|---|---|---|
-//! | **GNU MPFR 4.2 via rug 1.19** | 0.10 ms | 2.9 ms | 0.12 s | 64 µs | correct to any precision | used; C (Debian's libmpfr-dev, libgmp-dev), GMP's subquadratic and FFT products |
-//! | mpmath 1.4.1 on gmpy2 2.3.2 (Python, for comparison) | 0.10 ms | 13 ms | 1.4 s | 65 µs | not guaranteed correctly rounded | what a Python researcher would use |
+//! | **GNU MPFR 4.2 via rug 1.19** | 0.11 ms | 2.9 ms | 0.12 s | 64 µs | correct to any precision | used; C (Debian's libmpfr-dev, libgmp-dev), GMP's subquadratic and FFT products |
+//! | mpmath 1.4.1 on gmpy2 2.3.2 (Python, for comparison) | 0.09 ms | 13 ms | 1.4 s | 64 µs | not guaranteed correctly rounded | what a Python researcher would use |
 //! | astro-float 0.9.6 (previous core) | 1.3 ms | 0.25 s | 36 s | 0.23 ms | correct to multiples of 64 bits (other precisions needed a second, midpoint-checked rounding) | pure Rust; 12–300× slower exp |
 //! | malachite-float 0.10 | 0.36 ms | 55 ms | — (0.30 s at 262 144) | 1.1 ms | correct to any precision | pure Rust; 3–19× slower exp, 17× slower mul at 65 536 bits (no FFT product) |
 //! | dashu-float 0.4 | — | — | — (not finished in minutes) | — | accurate, not correctly rounded | pure Rust; 5–10× slower than astro-float at 1 024–16 384 bits |

@@ -433,6 +433,14 @@ mod tests {
     }
 
     #[test]
+    fn the_linked_mpfr_is_thread_safe() {
+        // The backend runs MPFR on rayon's threads: its flags and exponent range must be per thread.
+        // SAFETY: reads a build option of the linked library.
+        assert_ne!(unsafe { gmp_mpfr_sys::mpfr::buildopt_tls_p() }, 0, "MPFR built without thread-local state");
+        assert!(crate::library().starts_with("GNU MPFR 4."), "{}", crate::library());
+    }
+
+    #[test]
     fn exponent_range_is_mpfrs_default() {
         // 0.1 · 2^E is finite for E in 1 − 2^30 ..= 2^30 − 1 (scripts/read_boltz.py refuses the rest).
         let pow2 = |k: i64| BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], k));

@@ -55,9 +55,8 @@ pub struct CapacityConfig {
     /// Bisect only up to this N (each probe is a full forward at that precision; large N at thousands of
     /// bits takes minutes per probe).
     pub bisect_max_sequences: usize,
-    /// Lower bisection caps for single constructions, by policy name (e.g. `{"measured": 300, "yun":
-    /// 300}`: thousands of bits, or thousands of layers, per probe); the others use
-    /// `bisect_max_sequences`. Absent: none.
+    /// Lower bisection caps for single constructions, by policy name (e.g. `{"yun": 300}`: thousands of
+    /// layers per probe); the others use `bisect_max_sequences`. Absent: none.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub bisect_max_sequences_by_policy: std::collections::BTreeMap<String, usize>,
     /// Dataset files to build the constructions on as well (your own data, e.g. from NumPy): each gives one
@@ -494,13 +493,12 @@ mod tests {
             assert!(c.bisects(policy, cap) && !c.bisects(policy, cap + 1), "{policy}");
         }
         assert!(c.bisects("mean-pool", c.bisect_max_sequences) && !c.bisects("mean-pool", c.bisect_max_sequences + 1));
-        let raised = DEFAULT
-            .replace("\"bisect_max_sequences_by_policy\": { \"measured\": 300", "\"bisect_max_sequences_by_policy\": { \"measured\": 3000");
+        let raised =
+            DEFAULT.replace("\"bisect_max_sequences_by_policy\": { \"yun\": 300", "\"bisect_max_sequences_by_policy\": { \"yun\": 3000");
         assert_ne!(raised, DEFAULT);
         let err = format!("{:#}", SuiteConfig::parse(&raised, "x").unwrap_err());
         assert!(err.contains("bisect_max_sequences_by_policy") && err.contains("only lower"), "{err}");
-        let unknown =
-            DEFAULT.replace("\"bisect_max_sequences_by_policy\": { \"measured\"", "\"bisect_max_sequences_by_policy\": { \"fastest\"");
+        let unknown = DEFAULT.replace("\"bisect_max_sequences_by_policy\": { \"yun\"", "\"bisect_max_sequences_by_policy\": { \"fastest\"");
         let err = format!("{:#}", SuiteConfig::parse(&unknown, "x").unwrap_err());
         assert!(err.contains("bisect_max_sequences_by_policy"), "{err}");
     }
