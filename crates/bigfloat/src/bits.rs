@@ -190,8 +190,14 @@ where
     if holds(lo)? {
         return Ok(Some(lo));
     }
-    // Invariant: fails at `a`, holds at `b`.
-    let (mut a, mut b) = (lo, hi);
+    bisect_bracket(lo, hi, holds).map(Some)
+}
+
+/// The smallest holding `x` in `(a, b]` for a monotone predicate that fails at `a` and holds at `b`.
+fn bisect_bracket<X, E>(mut a: X, mut b: X, mut holds: impl FnMut(X) -> Result<bool, E>) -> Result<X, E>
+where
+    X: Copy + PartialOrd + std::ops::Add<Output = X> + std::ops::Sub<Output = X> + std::ops::Div<Output = X> + From<u8>,
+{
     let (one, two) = (X::from(1u8), X::from(2u8));
     while b - a > one {
         let mid = a + (b - a) / two;
@@ -201,7 +207,7 @@ where
             a = mid;
         }
     }
-    Ok(Some(b))
+    Ok(b)
 }
 
 /// [`smallest_holding`] for `u64`, starting at `guess` (clamped to `lo..=hi`): gallops down from it while
@@ -247,15 +253,7 @@ pub fn smallest_holding_near<E>(lo: u64, hi: u64, guess: u64, mut holds: impl Fn
             step = step.saturating_mul(2);
         }
     }
-    while b - a > 1 {
-        let mid = a + (b - a) / 2;
-        if holds(mid)? {
-            b = mid;
-        } else {
-            a = mid;
-        }
-    }
-    Ok(Some(b))
+    bisect_bracket(a, b, holds).map(Some)
 }
 
 #[cfg(test)]
