@@ -1,12 +1,14 @@
 //! [`BigFloatBackend`]: runs any [`Model`] in `bits`-bit arithmetic, in parallel over sequences.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Mutex, OnceLock};
 
 use boltz_core::backend::{check_input, check_output};
 use boltz_core::{Attention, Backend, Batch, DeviceInfo, Error, ExactConvert, FeedForward, Model, Normalizer, Real, Result, Stack, Weight};
 use rayon::prelude::*;
 
+use crate::certify::{ThresholdBounds, Verdict};
 use crate::real::{BigReal, MAX_BITS, MIN_BITS};
 
 /// The arbitrary-precision backend (see the crate docs).
@@ -155,6 +157,10 @@ enum PreparedFfn {
         q: Vec<Vec<BigReal>>,
         b2: Vec<BigReal>,
         prefix_sums: bool,
+        /// The enclosure of the faithful sum ([`crate::certify`]), built on first use by
+        /// [`BigFloatBackend::decodes_all`].
+        bounds: OnceLock<Option<ThresholdBounds>>,
+        bits: u64,
     },
 }
 
@@ -199,6 +205,8 @@ impl PreparedFfn {
                     q,
                     b2: round(&f.b2),
                     prefix_sums: mode == FfnEvaluation::PrefixSums,
+                    bounds: OnceLock::new(),
+                    bits,
                 };
             }
         }
@@ -212,7 +220,7 @@ impl PreparedFfn {
                 let h: Vec<BigReal> = w1.apply(t, zero).iter().zip(b1).map(|(a, c)| a.add(c).relu()).collect();
                 w2.apply(&h, zero).iter().zip(b2).map(|(y, b)| y.add(b)).collect()
             }
-            Self::Thresholds { w, b1, w2_cols, thresholds, p, q, b2, prefix_sums } => {
+            Self::Thresholds { w, b1, w2_cols, thresholds, p, q, b2, prefix_sums, .. } => {
                 let s = dot(w, t, zero);
                 let k = thresholds.partition_point(|(th, _)| *th < s);
                 if *prefix_sums {
@@ -234,6 +242,60 @@ impl PreparedFfn {
                 acc.iter().zip(b2).map(|(y, b)| y.add(b)).collect()
             }
         }
+    }
+}
+
+impl PreparedFfn {
+    /// The enclosure of the faithful sum, built on first use; `None` for FFNs it does not apply to (see
+    /// [`crate::certify`]): term-by-term layers, prefix-sum evaluation, thresholds not ascending in unit order.
+    fn bounds(&self) -> Option<&ThresholdBounds> {
+        match self {
+            Self::Thresholds { thresholds, w2_cols, b2, prefix_sums: false, bounds, bits, .. } => bounds
+                .get_or_init(|| {
+                    // The faithful sum runs in unit order; the enclosure needs it to be threshold order.
+                    if thresholds.iter().enumerate().any(|(i, (_, j))| i != *j) {
+                        return None;
+                    }
+                    let ordered: Vec<&BigReal> = thresholds.iter().map(|(th, _)| th).collect();
+                    ThresholdBounds::new(*bits, &ordered, w2_cols, b2)
+                })
+                .as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the faithful `t + FFN(t)` decodes to `y`, decided by the enclosure where it can.
+    fn verdict(&self, bounds: &ThresholdBounds, t: &[BigReal], y: &[BigReal], zero: &BigReal) -> Verdict {
+        match self {
+            Self::Thresholds { w, thresholds, b2, .. } => {
+                let s = dot(w, t, zero);
+                let k = thresholds.partition_point(|(th, _)| *th < s);
+                let last = k.checked_sub(1).map(|i| &thresholds[i].0);
+                bounds.decide(&s, k, last, t, b2, y)
+            }
+            Self::Terms { .. } => Verdict::Undecided,
+        }
+    }
+}
+
+/// The outcome of [`BigFloatBackend::decodes_all`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeCheck {
+    /// Every token decodes to its target ([`boltz_core::decodes`]) under the faithful evaluation.
+    pub holds: bool,
+    /// Tokens whose verdict came from the rigorous enclosure alone.
+    pub certified: usize,
+    /// Tokens whose last FFN was evaluated faithfully (all tokens when the enclosure does not apply).
+    /// With `holds == false` both counts stop at the first failing token of each sequence, and
+    /// sequences not started when a failure was found are skipped.
+    pub evaluated: usize,
+}
+
+/// `memorizes` or `fails`, with how the tokens were decided (progress lines of the fewest-bits search).
+impl std::fmt::Display for DecodeCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.holds { "memorizes" } else { "fails" };
+        write!(f, "{verdict} ({} tokens certified, {} evaluated faithfully)", self.certified, self.evaluated)
     }
 }
 
@@ -296,7 +358,14 @@ impl ExpCache {
 
 impl RoundedModel {
     fn forward_sequence(&self, x: &[BigReal], cache: &ExpCache) -> Result<Vec<BigReal>> {
+        self.forward_tokens(x, cache, false).map(|z| z.concat())
+    }
+
+    /// The sequence's tokens after every block; with `skip_last_ffn`, the last block's FFN is left out
+    /// (its input is returned).
+    fn forward_tokens(&self, x: &[BigReal], cache: &ExpCache, skip_last_ffn: bool) -> Result<Vec<Vec<BigReal>>> {
         let d = self.stack.dim();
+        let last = self.stack.blocks().len().saturating_sub(1);
         let n = x.len() / d;
         let zero = BigReal::zero(self.bits);
         let mut z: Vec<Vec<BigReal>> = x.chunks(d).map(|t| t.iter().map(|v| v.with_bits(self.bits)).collect()).collect();
@@ -332,7 +401,7 @@ impl RoundedModel {
                 }
                 check_output(&z.concat(), || format!("blocks.{b}.attn"))?;
             }
-            if let Some(ffn) = &block.ffn {
+            if let Some(ffn) = block.ffn.as_ref().filter(|_| !(skip_last_ffn && b == last)) {
                 for t in z.iter_mut() {
                     let y = ffn.apply(t, &zero);
                     for (a, yi) in t.iter_mut().zip(&y) {
@@ -342,7 +411,7 @@ impl RoundedModel {
                 check_output(&z.concat(), || format!("blocks.{b}.ffn"))?;
             }
         }
-        Ok(z.concat())
+        Ok(z)
     }
 }
 
@@ -419,6 +488,93 @@ fn attend(scores: &[BigReal], values: &[Vec<BigReal>], normalizer: Normalizer, c
     acc
 }
 
+impl BigFloatBackend {
+    /// The errors [`Backend::forward`] gives for a model prepared at another precision.
+    fn check_prepared(&self, model: &RoundedModel) -> Result<()> {
+        if model.bits != self.bits {
+            return Err(Error::InvalidParameter {
+                name: "precision".into(),
+                reason: format!("model prepared for {} bits, backend runs {} bits", model.bits, self.bits),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether every token of `inputs` decodes to its row of `targets` ([`boltz_core::decodes`]) when
+    /// `model` runs faithfully — the verdict of [`Backend::forward`] followed by
+    /// [`boltz_core::Memorization::measure`]`.is_perfect()`, without the `O(K)` faithful sum of the last
+    /// FFN for most tokens: when that FFN is an interpolation over ascending thresholds (the memorizer's),
+    /// a rigorous enclosure of the faithful result ([`crate::certify`]) decides each token, and only the
+    /// tokens it leaves undecided are evaluated faithfully. Everything before the last FFN (attention, `s`)
+    /// is evaluated faithfully for every token. Stops at the first failing token.
+    ///
+    /// Errors: those of [`Backend::forward`], and [`Error::ShapeMismatch`] when `targets` is not shaped like
+    /// `inputs`. A non-finite output is an error only for tokens that are evaluated (a certified token's
+    /// output is finite), so after a failure an input the forward would reject may go unnoticed.
+    pub fn decodes_all(&self, model: &RoundedModel, inputs: &Batch<BigReal>, targets: &Batch<BigReal>) -> Result<DecodeCheck> {
+        check_input(model.stack.dim(), inputs)?;
+        self.check_prepared(model)?;
+        if targets.shape() != inputs.shape() {
+            return Err(Error::ShapeMismatch {
+                tensor: "targets".into(),
+                expected: format!("{:?} (the inputs' shape)", inputs.shape()),
+                found: format!("{:?}", targets.shape()),
+            });
+        }
+        let d = model.stack.dim();
+        let last = model.stack.blocks().len().saturating_sub(1);
+        let final_ffn = model.stack.blocks().last().and_then(|b| b.ffn.as_ref()).and_then(|f| f.bounds().map(|bounds| (f, bounds)));
+        let cache = ExpCache::new(self.bits);
+        let zero = BigReal::zero(self.bits);
+        let failed = AtomicBool::new(false);
+        let (certified, evaluated) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let fail = || failed.store(true, AtomicOrdering::Relaxed);
+        let check_sequence = |b: usize| -> Result<()> {
+            if failed.load(AtomicOrdering::Relaxed) {
+                return Ok(());
+            }
+            let y = targets.sequence(b);
+            let Some((ffn, bounds)) = final_ffn else {
+                let out = model.forward_sequence(inputs.sequence(b), &cache)?;
+                evaluated.fetch_add(out.len() / d.max(1), AtomicOrdering::Relaxed);
+                if !out.chunks(d).zip(y.chunks(d)).all(|(o, t)| boltz_core::decodes(o, t)) {
+                    fail();
+                }
+                return Ok(());
+            };
+            for (t, target) in model.forward_tokens(inputs.sequence(b), &cache, true)?.iter().zip(y.chunks(d)) {
+                let decodes = match ffn.verdict(bounds, t, target, &zero) {
+                    Verdict::Decodes => {
+                        certified.fetch_add(1, AtomicOrdering::Relaxed);
+                        true
+                    }
+                    Verdict::Fails => {
+                        certified.fetch_add(1, AtomicOrdering::Relaxed);
+                        false
+                    }
+                    Verdict::Undecided => {
+                        evaluated.fetch_add(1, AtomicOrdering::Relaxed);
+                        let out: Vec<BigReal> = t.iter().zip(ffn.apply(t, &zero)).map(|(a, yi)| a.add(&yi)).collect();
+                        check_output(&out, || format!("blocks.{last}.ffn"))?;
+                        boltz_core::decodes(&out, target)
+                    }
+                };
+                if !decodes {
+                    fail();
+                    break;
+                }
+            }
+            Ok(())
+        };
+        self.pool.install(|| (0..inputs.batch()).into_par_iter().try_for_each(check_sequence))?;
+        Ok(DecodeCheck {
+            holds: !failed.load(AtomicOrdering::Relaxed),
+            certified: certified.load(AtomicOrdering::Relaxed),
+            evaluated: evaluated.load(AtomicOrdering::Relaxed),
+        })
+    }
+}
+
 impl Backend<BigReal> for BigFloatBackend {
     type Prepared = RoundedModel;
 
@@ -453,12 +609,7 @@ impl Backend<BigReal> for BigFloatBackend {
 
     fn forward(&self, model: &RoundedModel, input: &Batch<BigReal>) -> Result<Batch<BigReal>> {
         check_input(model.stack.dim(), input)?;
-        if model.bits != self.bits {
-            return Err(Error::InvalidParameter {
-                name: "precision".into(),
-                reason: format!("model prepared for {} bits, backend runs {} bits", model.bits, self.bits),
-            });
-        }
+        self.check_prepared(model)?;
         let cache = ExpCache::new(self.bits);
         let outputs: Vec<Result<Vec<BigReal>>> =
             self.pool.install(|| (0..input.batch()).into_par_iter().map(|b| model.forward_sequence(input.sequence(b), &cache)).collect());

@@ -5,7 +5,7 @@ use std::time::Instant;
 use boltz_core::{Backend, Batch, Error, Model, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BigFloatBackend;
+use crate::backend::{BigFloatBackend, DecodeCheck};
 use crate::real::BigReal;
 
 /// One evaluation of the predicate.
@@ -114,20 +114,52 @@ pub fn fewest_bits_near(
     scan: ScanWindow,
     predicate: impl Fn(&Batch<BigReal>) -> bool,
 ) -> Result<BitsSearch> {
+    search(lo, hi, guess, scan, |bits| {
+        let backend = BigFloatBackend::with_threads(bits, threads)?;
+        Ok(predicate(&backend.run(model, inputs)?))
+    })
+}
+
+/// [`fewest_bits_near`] for the predicate "every token decodes to its row of `targets`"
+/// ([`boltz_core::decodes`], the rule of [`boltz_core::Memorization::measure`]), each probe decided by
+/// [`BigFloatBackend::decodes_all`]: the same verdicts as a faithful forward per probe (so the same
+/// search), with the last FFN's faithful sum run only for the tokens its rigorous enclosure leaves
+/// undecided — what makes the memorizer's search at N = 10⁴ affordable. `on_probe(bits, check)` is called
+/// after every probe.
+#[allow(clippy::too_many_arguments)]
+pub fn fewest_bits_to_decode_near(
+    model: &Model<BigReal>,
+    inputs: &Batch<BigReal>,
+    targets: &Batch<BigReal>,
+    lo: u64,
+    hi: u64,
+    guess: Option<u64>,
+    threads: usize,
+    scan: ScanWindow,
+    on_probe: impl Fn(u64, &DecodeCheck),
+) -> Result<BitsSearch> {
+    search(lo, hi, guess, scan, |bits| {
+        let backend = BigFloatBackend::with_threads(bits, threads)?;
+        let check = backend.decodes_all(&backend.prepare(model)?, inputs, targets)?;
+        on_probe(bits, &check);
+        Ok(check.holds)
+    })
+}
+
+/// The search of [`fewest_bits_near`] over a predicate of the precision (each value probed at most once).
+fn search(lo: u64, hi: u64, guess: Option<u64>, scan: ScanWindow, mut holds: impl FnMut(u64) -> Result<bool>) -> Result<BitsSearch> {
     if lo > hi {
         return Err(Error::InvalidParameter { name: "bits range".into(), reason: format!("lo = {lo} > hi = {hi}") });
     }
     let mut probes: Vec<Probe> = Vec::new();
-    let probe = |bits: u64, probes: &mut Vec<Probe>| -> Result<bool> {
+    let mut probe = |bits: u64, probes: &mut Vec<Probe>| -> Result<bool> {
         if let Some(p) = probes.iter().find(|p| p.bits == bits) {
             return Ok(p.holds);
         }
         let start = Instant::now();
-        let backend = BigFloatBackend::with_threads(bits, threads)?;
-        let out = backend.run(model, inputs)?;
-        let holds = predicate(&out);
-        probes.push(Probe { bits, holds, seconds: start.elapsed().as_secs_f64() });
-        Ok(holds)
+        let held = holds(bits)?;
+        probes.push(Probe { bits, holds: held, seconds: start.elapsed().as_secs_f64() });
+        Ok(held)
     };
     let bisection = match guess {
         // `hi` first, as the bisection does: nothing to search if even it fails, and the top run of

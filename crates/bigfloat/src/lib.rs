@@ -45,11 +45,13 @@
 
 pub mod backend;
 pub mod bits;
+mod certify;
 pub mod real;
 
-pub use backend::{BigFloatBackend, FfnEvaluation, RoundedModel};
+pub use backend::{BigFloatBackend, DecodeCheck, FfnEvaluation, RoundedModel};
 pub use bits::{
-    fewest_bits, fewest_bits_near, fewest_bits_scanned, smallest_holding, smallest_holding_near, BitsSearch, Probe, ScanWindow,
+    fewest_bits, fewest_bits_near, fewest_bits_scanned, fewest_bits_to_decode_near, smallest_holding, smallest_holding_near, BitsSearch,
+    Probe, ScanWindow,
 };
 pub use real::{AuditReport, BigReal, PrecisionAudit, MAX_BITS, MIN_BITS};
 

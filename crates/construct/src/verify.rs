@@ -1,6 +1,6 @@
 //! Checking a built model against its data: in any element type on any backend, and the fewest bits.
 
-use boltz_bigfloat::{fewest_bits_near, BigReal, BitsSearch, ScanWindow};
+use boltz_bigfloat::{fewest_bits_to_decode_near, BigReal, BitsSearch, DecodeCheck, ScanWindow};
 use boltz_core::{Backend, Batch, Dataset, Memorization, Model, Real, Result};
 
 /// Runs `model` rounded to `T` on `backend` over `data` (one batched forward after `prepare`): how well it
@@ -54,12 +54,14 @@ pub fn memorization_in<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Da
 }
 
 /// The fewest bits in `lo..=hi` at which every token of `data` still decodes to its label when `model` runs
-/// with weights, inputs and arithmetic at that precision (faithful evaluation).
+/// with weights, inputs and arithmetic at that precision (faithful evaluation; each probe's verdict by
+/// [`boltz_bigfloat::BigFloatBackend::decodes_all`], which runs a memorizer's `O(K)` FFN sum only for the
+/// tokens a rigorous enclosure of it cannot decide).
 pub fn fewest_bits_to_memorize(model: &Model<BigReal>, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
     fewest_bits_to_memorize_with(model, data, lo, hi, threads, |_, _| {})
 }
 
-/// [`fewest_bits_to_memorize`], calling `on_probe(bits, held)` after every probe (progress for long
+/// [`fewest_bits_to_memorize`], calling `on_probe(bits, check)` after every probe (progress for long
 /// searches: each probe is a whole forward at that precision).
 pub fn fewest_bits_to_memorize_with(
     model: &Model<BigReal>,
@@ -67,7 +69,7 @@ pub fn fewest_bits_to_memorize_with(
     lo: u64,
     hi: u64,
     threads: usize,
-    on_probe: impl Fn(u64, bool),
+    on_probe: impl Fn(u64, &DecodeCheck),
 ) -> Result<BitsSearch> {
     fewest_bits_to_memorize_near(model, data, lo, hi, None, threads, on_probe)
 }
@@ -81,15 +83,11 @@ pub fn fewest_bits_to_memorize_near(
     hi: u64,
     guess: Option<u64>,
     threads: usize,
-    on_probe: impl Fn(u64, bool),
+    on_probe: impl Fn(u64, &DecodeCheck),
 ) -> Result<BitsSearch> {
     let x: Batch<BigReal> = data.inputs.convert()?;
     let y: Batch<BigReal> = data.targets.convert()?;
-    fewest_bits_near(model, &x, lo, hi, guess, threads, ScanWindow::default(), |out| {
-        let held = Memorization::measure(out, &y).is_ok_and(|m| m.is_perfect());
-        on_probe(out.as_slice().first().map_or(0, BigReal::bits), held);
-        held
-    })
+    fewest_bits_to_decode_near(model, &x, &y, lo, hi, guess, threads, ScanWindow::default(), on_probe)
 }
 
 #[cfg(test)]

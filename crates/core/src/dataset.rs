@@ -772,12 +772,11 @@ impl Memorization {
             return Err(Error::shape("outputs", format!("{:?} (the targets' shape)", targets.shape()), format!("{:?}", outputs.shape())));
         }
         let d = outputs.dim();
-        let half = T::from_f64(0.5);
         let (mut decoded, mut exact) = (0, 0);
         let mut max_err: Option<T> = None;
         for (y, t) in outputs.as_slice().chunks(d).zip(targets.as_slice().chunks(d)) {
             let errs: Vec<T> = y.iter().zip(t).map(|(a, b)| a.sub(b).abs()).collect();
-            decoded += usize::from(errs.iter().all(|e| *e < half));
+            decoded += usize::from(decodes(y, t));
             exact += usize::from(y == t);
             for e in errs {
                 // NaN errors win (a non-finite output must not look accurate).
@@ -799,6 +798,15 @@ impl Memorization {
     pub fn is_perfect(&self) -> bool {
         self.decoded == self.tokens
     }
+}
+
+/// Whether one token's output `y` decodes to its target `t`: every coordinate of `y − t`, computed in `T`,
+/// is below ½ in absolute value (a NaN never is). The rule [`Memorization::measure`] counts by, and the one
+/// a backend must reproduce when it decides decoding without a full forward (the big-float backend's
+/// certified search).
+pub fn decodes<T: Real>(y: &[T], t: &[T]) -> bool {
+    let half = T::from_f64(0.5);
+    y.len() == t.len() && y.iter().zip(t).all(|(a, b)| a.sub(b).abs() < half)
 }
 
 /// Whether the targets of permuted sequences `a` and `b` follow the same token → target map.

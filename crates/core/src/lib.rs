@@ -30,7 +30,7 @@ pub mod tensor;
 pub mod workloads;
 
 pub use backend::{check_input, Backend, DeviceInfo};
-pub use dataset::{DataReport, Dataset, DatasetSpec, Memorization, Requirements, VocabKind, Vocabulary};
+pub use dataset::{decodes, DataReport, Dataset, DatasetSpec, Memorization, Requirements, VocabKind, Vocabulary};
 pub use error::{Error, Result};
 pub use exact::{ExactConvert, ExactFloat};
 pub use model::{AttentionHead, FeedForward, LayerCount, Model, ModelAttention, ModelBlock, ModelInfo, Normalizer, ParamCount, Weight};

@@ -195,8 +195,13 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
 impl Built {
     /// The fewest bits in `8..=self.bits` at which the model still memorizes `data`: the construction's own
     /// search where it made one (the fewest-bits policy), else the search (from [`Built::bits_estimate`]
-    /// where there is one), calling `on_probe(bits, held)` after each probe.
-    pub fn fewest_bits_search(&self, data: &Dataset<f64>, threads: usize, on_probe: impl Fn(u64, bool)) -> Result<BitsSearch> {
+    /// where there is one), calling `on_probe(bits, check)` after each probe.
+    pub fn fewest_bits_search(
+        &self,
+        data: &Dataset<f64>,
+        threads: usize,
+        on_probe: impl Fn(u64, &boltz_bigfloat::DecodeCheck),
+    ) -> Result<BitsSearch> {
         match &self.fewest_bits {
             Some(search) => Ok(search.clone()),
             None => Ok(boltz_construct::verify::fewest_bits_to_memorize_near(

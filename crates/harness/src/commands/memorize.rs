@@ -178,9 +178,9 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
             stage(format_args!("searching the fewest bits for exact memorization (8..={} bits; each probe is a forward)", built.bits));
         }
         let probes = std::cell::Cell::new(0usize);
-        Some(built.fewest_bits_search(&data, threads, |bits, held| {
+        Some(built.fewest_bits_search(&data, threads, |bits, check| {
             probes.set(probes.get() + 1);
-            stage(format_args!("  probe {}: {bits} bits {}", probes.get(), if held { "memorizes" } else { "fails" }));
+            stage(format_args!("  probe {}: {bits} bits {check}", probes.get()));
         })?)
     };
     let exported = match &a.export {
