@@ -267,11 +267,10 @@ impl PreparedFfn {
     /// Whether the faithful `t + FFN(t)` decodes to `y`, decided by the enclosure where it can.
     fn verdict(&self, bounds: &ThresholdBounds, t: &[BigReal], y: &[BigReal], zero: &BigReal) -> Verdict {
         match self {
-            Self::Thresholds { w, thresholds, b2, .. } => {
+            Self::Thresholds { w, thresholds, w2_cols, b2, .. } => {
                 let s = dot(w, t, zero);
                 let k = thresholds.partition_point(|(th, _)| *th < s);
-                let last = k.checked_sub(1).map(|i| &thresholds[i].0);
-                bounds.decide(&s, k, last, t, b2, y)
+                bounds.decide(&s, k, w2_cols, t, b2, y)
             }
             Self::Terms { .. } => Verdict::Undecided,
         }

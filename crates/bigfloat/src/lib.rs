@@ -45,7 +45,7 @@
 
 pub mod backend;
 pub mod bits;
-mod certify;
+pub mod certify;
 pub mod real;
 
 pub use backend::{BigFloatBackend, DecodeCheck, FfnEvaluation, RoundedModel};

@@ -1,8 +1,8 @@
 //! The certified probe of the fewest-bits search (`BigFloatBackend::decodes_all`) gives the faithful
 //! forward's verdict at every precision: checked against a full faithful forward plus
 //! `Memorization::measure`, on memorizers of several policies, at every precision of a window around their
-//! fewest bits and at a few far above and below. The enclosure must also decide most tokens well above the
-//! fewest bits (otherwise it would only be the faithful forward again).
+//! fewest bits and at a few far above and below. The walk must also decide almost every token of the
+//! probes that hold, the fewest bits included (otherwise it would only be the faithful forward again).
 
 #![allow(clippy::unwrap_used)]
 
@@ -40,13 +40,14 @@ fn certified_verdicts_equal_the_faithful_forward_at_every_precision() {
             let check = backend.decodes_all(&backend.prepare(&m.model).unwrap(), &x, &y).unwrap();
             let faithful = faithful_holds(&m, &x, &y, bits);
             assert_eq!(check.holds, faithful, "{policy:?} seed {seed}: {bits} bits, {check:?}");
-            if check.holds && bits >= fewest + 40 {
+            // Every probe that holds decides its tokens mostly by the walk, even at the fewest bits itself.
+            if check.holds && bits >= 40 {
                 certified += check.certified;
                 tokens += check.certified + check.evaluated;
             }
         }
-        eprintln!("{policy:?} seed {seed}: fewest {fewest}, {certified}/{tokens} tokens certified well above it");
-        assert!(certified * 10 >= tokens * 9, "{policy:?}: the enclosure decided only {certified} of {tokens} tokens");
+        eprintln!("{policy:?} seed {seed}: fewest {fewest}, {certified}/{tokens} tokens of holding probes certified");
+        assert!(certified * 100 >= tokens * 95, "{policy:?}: the walk decided only {certified} of {tokens} tokens");
     }
 }
 
