@@ -288,6 +288,8 @@ pub struct DecodeCheck {
     /// With `holds == false` both counts stop at the first failing token of each sequence, and
     /// sequences not started when a failure was found are skipped.
     pub evaluated: usize,
+    /// A token `[sequence, position]` that does not decode (the first found; `None` when all decode).
+    pub failure: Option<[usize; 2]>,
 }
 
 /// `memorizes` or `fails`, with how the tokens were decided (progress lines of the fewest-bits search).
@@ -499,6 +501,20 @@ impl BigFloatBackend {
         Ok(())
     }
 
+    /// The checks of a decoding run: the forward's, and targets shaped like the inputs.
+    fn check_decoding(&self, model: &RoundedModel, inputs: &Batch<BigReal>, targets: &Batch<BigReal>) -> Result<()> {
+        check_input(model.stack.dim(), inputs)?;
+        self.check_prepared(model)?;
+        if targets.shape() != inputs.shape() {
+            return Err(Error::ShapeMismatch {
+                tensor: "targets".into(),
+                expected: format!("{:?} (the inputs' shape)", inputs.shape()),
+                found: format!("{:?}", targets.shape()),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether every token of `inputs` decodes to its row of `targets` ([`boltz_core::decodes`]) when
     /// `model` runs faithfully — the verdict of [`Backend::forward`] followed by
     /// [`boltz_core::Memorization::measure`]`.is_perfect()`, without the `O(K)` faithful sum of the last
@@ -511,23 +527,19 @@ impl BigFloatBackend {
     /// `inputs`. A non-finite output is an error only for tokens that are evaluated (a certified token's
     /// output is finite), so after a failure an input the forward would reject may go unnoticed.
     pub fn decodes_all(&self, model: &RoundedModel, inputs: &Batch<BigReal>, targets: &Batch<BigReal>) -> Result<DecodeCheck> {
-        check_input(model.stack.dim(), inputs)?;
-        self.check_prepared(model)?;
-        if targets.shape() != inputs.shape() {
-            return Err(Error::ShapeMismatch {
-                tensor: "targets".into(),
-                expected: format!("{:?} (the inputs' shape)", inputs.shape()),
-                found: format!("{:?}", targets.shape()),
-            });
-        }
+        self.check_decoding(model, inputs, targets)?;
         let d = model.stack.dim();
         let last = model.stack.blocks().len().saturating_sub(1);
         let final_ffn = model.stack.blocks().last().and_then(|b| b.ffn.as_ref()).and_then(|f| f.bounds().map(|bounds| (f, bounds)));
         let cache = ExpCache::new(self.bits);
         let zero = BigReal::zero(self.bits);
         let failed = AtomicBool::new(false);
+        let failure: OnceLock<[usize; 2]> = OnceLock::new();
         let (certified, evaluated) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let fail = || failed.store(true, AtomicOrdering::Relaxed);
+        let fail = |token: [usize; 2]| {
+            failure.get_or_init(|| token);
+            failed.store(true, AtomicOrdering::Relaxed);
+        };
         let check_sequence = |b: usize| -> Result<()> {
             if failed.load(AtomicOrdering::Relaxed) {
                 return Ok(());
@@ -536,12 +548,12 @@ impl BigFloatBackend {
             let Some((ffn, bounds)) = final_ffn else {
                 let out = model.forward_sequence(inputs.sequence(b), &cache)?;
                 evaluated.fetch_add(out.len() / d.max(1), AtomicOrdering::Relaxed);
-                if !out.chunks(d).zip(y.chunks(d)).all(|(o, t)| boltz_core::decodes(o, t)) {
-                    fail();
+                if let Some(k) = out.chunks(d).zip(y.chunks(d)).position(|(o, t)| !boltz_core::decodes(o, t)) {
+                    fail([b, k]);
                 }
                 return Ok(());
             };
-            for (t, target) in model.forward_tokens(inputs.sequence(b), &cache, true)?.iter().zip(y.chunks(d)) {
+            for (k, (t, target)) in model.forward_tokens(inputs.sequence(b), &cache, true)?.iter().zip(y.chunks(d)).enumerate() {
                 let decodes = match ffn.verdict(bounds, t, target, &zero) {
                     Verdict::Decodes => {
                         certified.fetch_add(1, AtomicOrdering::Relaxed);
@@ -559,7 +571,7 @@ impl BigFloatBackend {
                     }
                 };
                 if !decodes {
-                    fail();
+                    fail([b, k]);
                     break;
                 }
             }
@@ -570,6 +582,44 @@ impl BigFloatBackend {
             holds: !failed.load(AtomicOrdering::Relaxed),
             certified: certified.load(AtomicOrdering::Relaxed),
             evaluated: evaluated.load(AtomicOrdering::Relaxed),
+            failure: failure.get().copied(),
+        })
+    }
+
+    /// Whether [`Self::decodes_all`] decides `model`'s last FFN by its enclosure (an interpolation over
+    /// ascending thresholds), rather than by the faithful forward.
+    pub fn certifies(&self, model: &RoundedModel) -> bool {
+        model.stack.blocks().last().and_then(|b| b.ffn.as_ref()).is_some_and(|f| f.bounds().is_some())
+    }
+
+    /// Per token of each of `sequences`, whether the plain faithful forward's output decodes to its target
+    /// ([`boltz_core::decodes`]): the independent check of [`Self::decodes_all`]'s verdicts.
+    ///
+    /// Errors: those of [`Backend::forward`]; [`Error::InvalidParameter`] for a sequence index out of range.
+    pub fn faithful_decodes(
+        &self,
+        model: &RoundedModel,
+        inputs: &Batch<BigReal>,
+        targets: &Batch<BigReal>,
+        sequences: &[usize],
+    ) -> Result<Vec<Vec<bool>>> {
+        self.check_decoding(model, inputs, targets)?;
+        if let Some(b) = sequences.iter().find(|b| **b >= inputs.batch()) {
+            return Err(Error::InvalidParameter {
+                name: "sequences".into(),
+                reason: format!("sequence {b} of a batch of {}", inputs.batch()),
+            });
+        }
+        let d = model.stack.dim();
+        let cache = ExpCache::new(self.bits);
+        self.pool.install(|| {
+            sequences
+                .par_iter()
+                .map(|&b| {
+                    let out = model.forward_sequence(inputs.sequence(b), &cache)?;
+                    Ok(out.chunks(d).zip(targets.sequence(b).chunks(d)).map(|(o, t)| boltz_core::decodes(o, t)).collect())
+                })
+                .collect()
         })
     }
 }

@@ -47,6 +47,26 @@ pub struct BitsSearch {
     pub monotone: bool,
     /// Every probe, in the order made.
     pub probes: Vec<Probe>,
+    /// For searches whose probes were certified ([`fewest_bits_to_decode_near`]): the faithful forward's
+    /// confirmation of the answer on a sample (`None` for other searches, and when nothing held).
+    #[serde(default)]
+    pub audit: Option<BitsAudit>,
+}
+
+/// A certified search's answer re-checked by the plain faithful forward (independent of the enclosure
+/// that decided the probes): at `bits` (the fewest), every token of `sequences` decodes; at `failing_bits`
+/// (the highest failing probe below it, if any), the token `failing_token` = `[sequence, position]` that
+/// the certified probe found failing does not decode. A disagreement is an error, never a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BitsAudit {
+    /// The fewest bits the search answered.
+    pub bits: u64,
+    /// Sequences run faithfully at `bits` (every token decoded).
+    pub sequences: Vec<usize>,
+    /// The highest failing probe below `bits`.
+    pub failing_bits: Option<u64>,
+    /// The failing token found there, confirmed by the faithful forward.
+    pub failing_token: Option<[usize; 2]>,
 }
 
 /// The dense scan around the bisection's answer `b`: every precision in `[b − below, b + above]`
@@ -138,12 +158,73 @@ pub fn fewest_bits_to_decode_near(
     scan: ScanWindow,
     on_probe: impl Fn(u64, &DecodeCheck),
 ) -> Result<BitsSearch> {
-    search(lo, hi, guess, scan, |bits| {
+    let mut result = search(lo, hi, guess, scan, |bits| {
         let backend = BigFloatBackend::with_threads(bits, threads)?;
         let check = backend.decodes_all(&backend.prepare(model)?, inputs, targets)?;
         on_probe(bits, &check);
         Ok(check.holds)
-    })
+    })?;
+    result.audit = audit(model, inputs, targets, &result, threads)?;
+    Ok(result)
+}
+
+/// One line for reports: what the faithful forward re-checked.
+impl std::fmt::Display for BitsAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "faithful forward: all {} sequences checked decode at {} bits", self.sequences.len(), self.bits)?;
+        match (self.failing_bits, self.failing_token) {
+            (Some(bits), Some([b, k])) => write!(f, "; token {k} of sequence {b} fails at {bits} bits"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Sequences the audit re-runs faithfully at the fewest bits.
+const AUDIT_SEQUENCES: usize = 8;
+
+/// The [`BitsAudit`] of a certified search: the faithful forward of [`AUDIT_SEQUENCES`] sequences spread
+/// over the batch (the first, the last and evenly between) at the answer, and — where the model's last FFN
+/// is certified — of the sequence holding the first failing token (in sequence order) at the highest
+/// failing probe below it.
+fn audit(
+    model: &Model<BigReal>,
+    inputs: &Batch<BigReal>,
+    targets: &Batch<BigReal>,
+    search: &BitsSearch,
+    threads: usize,
+) -> Result<Option<BitsAudit>> {
+    let Some(bits) = search.fewest else { return Ok(None) };
+    let disagree = |what: String| Error::Backend { backend: "bigfloat", op: "certified fewest-bits search", message: what };
+    let batch = inputs.batch();
+    let mut sequences: Vec<usize> = match batch <= AUDIT_SEQUENCES {
+        true => (0..batch).collect(),
+        false => (0..AUDIT_SEQUENCES).map(|i| i * (batch - 1) / (AUDIT_SEQUENCES - 1)).collect(),
+    };
+    sequences.dedup();
+    let backend = BigFloatBackend::with_threads(bits, threads)?;
+    let prepared = backend.prepare(model)?;
+    for (b, decoded) in sequences.iter().zip(backend.faithful_decodes(&prepared, inputs, targets, &sequences)?) {
+        if let Some(k) = decoded.iter().position(|ok| !ok) {
+            return Err(disagree(format!(
+                "at {bits} bits the certified probe held, but token {k} of sequence {b} does not decode faithfully"
+            )));
+        }
+    }
+    let failing_bits = search.probes.iter().filter(|p| !p.holds && p.bits < bits).map(|p| p.bits).max();
+    let mut failing_token = None;
+    if let Some(fb) = failing_bits.filter(|_| backend.certifies(&prepared)) {
+        // One thread: the sequences are then checked in order, so the failing token reported is the same
+        // on every run (the first in sequence order), which `boltz check` compares exactly.
+        let backend = BigFloatBackend::with_threads(fb, 1)?;
+        let prepared = backend.prepare(model)?;
+        let check = backend.decodes_all(&prepared, inputs, targets)?;
+        let [b, k] = check.failure.ok_or_else(|| disagree(format!("the probe at {fb} bits failed once but holds when repeated")))?;
+        if backend.faithful_decodes(&prepared, inputs, targets, &[b])?.first().is_none_or(|d| d[k]) {
+            return Err(disagree(format!("at {fb} bits the certified probe failed token {k} of sequence {b}, which decodes faithfully")));
+        }
+        failing_token = Some([b, k]);
+    }
+    Ok(Some(BitsAudit { bits, sequences, failing_bits, failing_token }))
 }
 
 /// The search of [`fewest_bits_near`] over a predicate of the precision (each value probed at most once).
@@ -176,7 +257,7 @@ fn search(lo: u64, hi: u64, guess: Option<u64>, scan: ScanWindow, mut holds: imp
         }
     }
     let (fewest, holds_at, monotone) = summarize(&probes);
-    Ok(BitsSearch { lo, hi, fewest, bisection, holds_at, monotone, probes })
+    Ok(BitsSearch { lo, hi, fewest, bisection, holds_at, monotone, probes, audit: None })
 }
 
 /// `fewest` (smallest holding probe above the highest failing one), the runs of holding probes, and

@@ -42,6 +42,13 @@
 //! [`fewest_bits`] reports the smallest probed precision from which on every probed precision held; the
 //! predicate is not monotone at low precision, so the bisection is followed by a dense scan around its
 //! answer and isolated precisions that hold lower down are reported separately ([`BitsSearch`]).
+//!
+//! A probe of the memorizers' search ([`fewest_bits_to_decode_near`]) asks only whether every token decodes,
+//! so it need not compute every output bit: [`BigFloatBackend::decodes_all`] runs attention faithfully and
+//! decides the last (interpolating) FFN per token from a rigorous enclosure of its faithful result
+//! ([`certify`]), falling back to the faithful sum for a token the enclosure cannot decide. The verdicts —
+//! hence the fewest bits — are the faithful forward's; the cost per token drops from `O(K)` `p`-bit
+//! products to a few dozen, which is what brings the Measured memorizer's search to N = 10⁴.
 
 pub mod backend;
 pub mod bits;
@@ -50,8 +57,8 @@ pub mod real;
 
 pub use backend::{BigFloatBackend, DecodeCheck, FfnEvaluation, RoundedModel};
 pub use bits::{
-    fewest_bits, fewest_bits_near, fewest_bits_scanned, fewest_bits_to_decode_near, smallest_holding, smallest_holding_near, BitsSearch,
-    Probe, ScanWindow,
+    fewest_bits, fewest_bits_near, fewest_bits_scanned, fewest_bits_to_decode_near, smallest_holding, smallest_holding_near, BitsAudit,
+    BitsSearch, Probe, ScanWindow,
 };
 pub use real::{AuditReport, BigReal, PrecisionAudit, MAX_BITS, MIN_BITS};
 

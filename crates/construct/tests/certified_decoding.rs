@@ -70,16 +70,36 @@ fn certified_search_equals_the_faithful_search() {
         v
     };
     assert_eq!(verdicts(&certified), verdicts(&faithful));
+    // The audit re-checked the answer with the faithful forward; check its failing token here too.
+    assert!(faithful.audit.is_none(), "a predicate search has no audit");
+    let audit = certified.audit.expect("a certified search is audited");
+    assert_eq!(Some(audit.bits), certified.fewest);
+    assert_eq!(audit.sequences.len(), 8);
+    let ([b, k], bits) = (audit.failing_token.expect("a failing token"), audit.failing_bits.expect("a failing probe"));
+    assert!(bits < audit.bits);
+    let out = BigFloatBackend::with_threads(bits, 2).unwrap().run(&m.model, &x).unwrap();
+    let d = x.dim();
+    let token = |batch: &Batch<BigReal>| batch.sequence(b)[k * d..(k + 1) * d].to_vec();
+    assert!(!boltz_core::decodes(&token(&out), &token(&y)), "token {k} of sequence {b} decodes at {bits} bits");
+    // The same audit on every run (one thread finds the first failing token in sequence order).
+    let again = fewest_bits_to_memorize(&m.model, &data, 8, hi, 2).unwrap();
+    assert_eq!(again.audit, Some(audit));
 }
 
-/// Targets shaped unlike the inputs are refused by name.
+/// Targets shaped unlike the inputs, and sequences beyond the batch, are refused by name.
 #[test]
-fn decodes_all_refuses_mismatched_targets() {
+fn decoding_runs_refuse_mismatched_targets_and_sequences() {
     let data = Dataset::<f64>::generate(&DatasetSpec { sequences: 4, length: 4, dim: 3, vocab: 8, ..Default::default() }).unwrap();
     let m = Memorizer::build(&data, &ContextualOptions { policy: Policy::FewestBits, threads: 1, ..Default::default() }).unwrap();
     let x: Batch<BigReal> = data.inputs.convert().unwrap();
     let short = Batch::<BigReal>::new(3, 4, 3, x.as_slice()[..36].to_vec()).unwrap();
     let backend = BigFloatBackend::with_threads(64, 1).unwrap();
-    let err = backend.decodes_all(&backend.prepare(&m.model).unwrap(), &x, &short).unwrap_err();
+    let prepared = backend.prepare(&m.model).unwrap();
+    let err = backend.decodes_all(&prepared, &x, &short).unwrap_err();
     assert!(err.to_string().contains("targets"), "{err}");
+    let err = backend.faithful_decodes(&prepared, &x, &short, &[0]).unwrap_err();
+    assert!(err.to_string().contains("targets"), "{err}");
+    let y: Batch<BigReal> = data.targets.convert().unwrap();
+    let err = backend.faithful_decodes(&prepared, &x, &y, &[4]).unwrap_err();
+    assert!(err.to_string().contains("sequence 4"), "{err}");
 }

@@ -483,6 +483,13 @@ mod tests {
         // The larger committed configurations next to them.
         let widths = include_str!("../configs/trained-widths.json");
         assert_eq!(SuiteConfig::parse(widths, "trained-widths").unwrap().trained.grid().len(), 3 * 5 + 4 + 2);
+        for (text, name, largest) in [
+            (include_str!("../configs/precision-1000.json"), "precision-1000", 1000),
+            (include_str!("../configs/precision-10000.json"), "precision-10000", 10_000),
+        ] {
+            let c = SuiteConfig::parse(text, name).unwrap().capacity;
+            assert!(c.bisects("measured", largest), "{name} searches the Measured memorizer at N = {largest}");
+        }
     }
 
     #[test]

@@ -173,6 +173,10 @@ pub struct BitsSearchFields {
     pub fewest_bits_monotone: bool,
     /// Probes run.
     pub fewest_bits_probes: usize,
+    /// The faithful forward's re-check of a certified search's answer (absent in files before 2026-12-05
+    /// and for searches that were not certified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fewest_bits_audit: Option<boltz_bigfloat::BitsAudit>,
 }
 
 impl From<&boltz_bigfloat::BitsSearch> for BitsSearchFields {
@@ -183,6 +187,7 @@ impl From<&boltz_bigfloat::BitsSearch> for BitsSearchFields {
             fewest_bits_holds_at: s.holds_at.clone(),
             fewest_bits_monotone: s.monotone,
             fewest_bits_probes: s.probes.len(),
+            fewest_bits_audit: s.audit.clone(),
         }
     }
 }
@@ -526,6 +531,12 @@ mod tests {
                     fewest_bits_holds_at: vec![[60, 200]],
                     fewest_bits_monotone: true,
                     fewest_bits_probes: 8,
+                    fewest_bits_audit: Some(boltz_bigfloat::BitsAudit {
+                        bits: 60,
+                        sequences: vec![0, 9],
+                        failing_bits: Some(59),
+                        failing_token: Some([3, 1]),
+                    }),
                 }),
                 one_layer: Some(OneLayerFields {
                     paper_params: 1000,

@@ -259,6 +259,9 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
             match b.fewest {
                 Some(f) => {
                     outln!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len());
+                    if let Some(audit) = &b.audit {
+                        outln!("  checked by the {audit}");
+                    }
                     if !b.monotone {
                         outln!("  not monotone in the precision: holds at {:?} (probed ranges)", b.holds_at);
                     }

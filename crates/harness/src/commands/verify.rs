@@ -79,7 +79,12 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<bool> {
         }
         if let Some(b) = &bits {
             match b.fewest {
-                Some(f) => outln!("  fewest bits for exact memorization: {f} (searched 8..={}, {} probes)", a.max_bits, b.probes.len()),
+                Some(f) => {
+                    outln!("  fewest bits for exact memorization: {f} (searched 8..={}, {} probes)", a.max_bits, b.probes.len());
+                    if let Some(audit) = &b.audit {
+                        outln!("  checked by the {audit}");
+                    }
+                }
                 None => outln!("  no precision up to {} bits memorizes", a.max_bits),
             }
         }
