@@ -37,7 +37,7 @@ fn both_cores_find_the_same_fewest_bits_at_n_1000() {
 #[test]
 fn every_committed_search_is_consistent() {
     let mut checked = 0;
-    for path in ["results/reproduce/capacity.json", "results/precision-n1000-deep/capacity.json"] {
+    for path in ["results/reproduce/capacity.json", "results/precision-n1000-deep/capacity.json", "results/precision-n10000/capacity.json"] {
         for r in rows(path).iter().filter(|r| r["fewest_bits"].is_u64()) {
             let fewest = r["fewest_bits"].as_u64().unwrap();
             let runs = r["fewest_bits_holds_at"].as_array().unwrap();
@@ -49,7 +49,7 @@ fn every_committed_search_is_consistent() {
             checked += 1;
         }
     }
-    assert!(checked >= 20, "{checked} searches");
+    assert!(checked >= 23, "{checked} searches");
 }
 
 /// The default suite searches N = 1 000 for every construction but Yun's (thousands of layers per probe;
@@ -66,4 +66,29 @@ fn the_default_run_reaches_n_1000() {
     }
     // Two runs of the same data and build (the deep run's first point is the default run's): same answer.
     assert_eq!(find(&new, "measured", 1000)["fewest_bits"], find(&deep, "measured", 1000)["fewest_bits"]);
+}
+
+/// `precision-n10000/` searched the Measured memorizer to N = 10⁴ with certified probes (issue #18). Its
+/// N = 1 000 point is the same data and construction as `precision-n1000-deep/`, whose every probe was a
+/// full faithful forward: the answers must be equal. Every search carries the faithful forward's audit of
+/// its answer, consistent with its probes.
+#[test]
+fn the_certified_search_reaches_n_10000_and_agrees_with_the_faithful_one() {
+    let big = rows("results/precision-n10000/capacity.json");
+    let deep = rows("results/precision-n1000-deep/capacity.json");
+    assert_eq!(find(&big, "measured", 1000)["fewest_bits"], find(&deep, "measured", 1000)["fewest_bits"]);
+    for n in [1000, 3000, 10_000] {
+        let r = find(&big, "measured", n);
+        let fewest = r["fewest_bits"].as_u64().unwrap_or_else(|| panic!("N = {n}: {r}"));
+        let audit = &r["fewest_bits_audit"];
+        assert_eq!(audit["bits"].as_u64(), Some(fewest), "N = {n}: {audit}");
+        assert_eq!(audit["sequences"].as_array().map(Vec::len), Some(8), "N = {n}: {audit}");
+        let failing = audit["failing_bits"].as_u64().unwrap_or_else(|| panic!("N = {n}: {audit}"));
+        assert!(failing < fewest, "N = {n}: {audit}");
+        // The failing precision is not inside any run of holding probes, and a failing token was confirmed.
+        let runs = r["fewest_bits_holds_at"].as_array().unwrap();
+        assert!(runs.iter().all(|run| !(run[0].as_u64().unwrap()..=run[1].as_u64().unwrap()).contains(&failing)), "N = {n}: {r}");
+        let token = audit["failing_token"].as_array().unwrap();
+        assert!(token[0].as_u64().unwrap() < n && token[1].as_u64().unwrap() < 8, "N = {n}: {audit}");
+    }
 }
