@@ -481,12 +481,8 @@ macro_rules! conformance_suite {
         mod $m {
             #[allow(unused_imports)]
             use super::*;
-            $crate::conformance_suite!(@cases $name, $t, $ctor, $tol,
-                random_models_match_reference, odd_sizes_match_reference, wide_heads_match_reference, permutation_equivariance,
-                causal_prefix_independence, batch_independence_and_determinism, empty_model_is_identity,
-                softmax_extreme_logits, hardmax_ties_split_equally, query_bias_selects_extremes,
-                rank_one_head_is_boltzmann, feed_forward_hand_computed, dimension_mismatch_is_an_error,
-                overflow_is_an_error);
+            // A neutral attribute: nothing is ignored.
+            $crate::conformance_suite!(@all [allow(unused)] $name, $t, $ctor, $tol);
         }
     };
     // The three cases that run hundreds of random forwards (`random_models_match_reference`,
@@ -496,20 +492,21 @@ macro_rules! conformance_suite {
         mod $m {
             #[allow(unused_imports)]
             use super::*;
-            $crate::conformance_suite!(@cases [ignore = $reason] $name, $t, $ctor, $tol,
-                random_models_match_reference, odd_sizes_match_reference, wide_heads_match_reference);
-            $crate::conformance_suite!(@cases $name, $t, $ctor, $tol,
-                permutation_equivariance,
-                causal_prefix_independence, batch_independence_and_determinism, empty_model_is_identity,
-                softmax_extreme_logits, hardmax_ties_split_equally, query_bias_selects_extremes,
-                rank_one_head_is_boltzmann, feed_forward_hand_computed, dimension_mismatch_is_an_error,
-                overflow_is_an_error);
+            $crate::conformance_suite!(@all [ignore = $reason] $name, $t, $ctor, $tol);
         }
     };
-    (@cases $name:expr, $t:ty, $ctor:expr, $tol:expr, $($case:ident),+) => {
-        // A neutral attribute where nothing is to be ignored.
-        $crate::conformance_suite!(@cases [allow(unused)] $name, $t, $ctor, $tol, $($case),+);
+    // The one list of cases (`CASES` names them in the same order); the heavy ones get `$heavy`.
+    (@all [$heavy:meta] $name:expr, $t:ty, $ctor:expr, $tol:expr) => {
+        $crate::conformance_suite!(@cases [$heavy] $name, $t, $ctor, $tol,
+            random_models_match_reference, odd_sizes_match_reference, wide_heads_match_reference);
+        $crate::conformance_suite!(@cases $name, $t, $ctor, $tol,
+            permutation_equivariance,
+            causal_prefix_independence, batch_independence_and_determinism, empty_model_is_identity,
+            softmax_extreme_logits, hardmax_ties_split_equally, query_bias_selects_extremes,
+            rank_one_head_is_boltzmann, feed_forward_hand_computed, dimension_mismatch_is_an_error,
+            overflow_is_an_error);
     };
+    // Before the plain arm: a forwarded `meta` fragment must not be tried as an expression.
     (@cases [$attr:meta] $name:expr, $t:ty, $ctor:expr, $tol:expr, $($case:ident),+) => {
         $(
             #[test]
@@ -522,6 +519,10 @@ macro_rules! conformance_suite {
                 }
             }
         )+
+    };
+    (@cases $name:expr, $t:ty, $ctor:expr, $tol:expr, $($case:ident),+) => {
+        // A neutral attribute where nothing is to be ignored.
+        $crate::conformance_suite!(@cases [allow(unused)] $name, $t, $ctor, $tol, $($case),+);
     };
 }
 
