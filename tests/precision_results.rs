@@ -37,7 +37,8 @@ fn both_cores_find_the_same_fewest_bits_at_n_1000() {
 #[test]
 fn every_committed_search_is_consistent() {
     let mut checked = 0;
-    for path in ["results/reproduce/capacity.json", "results/precision-n1000-deep/capacity.json", "results/precision-n10000/capacity.json"] {
+    for path in ["results/reproduce/capacity.json", "results/precision-n1000-deep/capacity.json", "results/precision-n10000/capacity.json"]
+    {
         for r in rows(path).iter().filter(|r| r["fewest_bits"].is_u64()) {
             let fewest = r["fewest_bits"].as_u64().unwrap();
             let runs = r["fewest_bits_holds_at"].as_array().unwrap();
