@@ -55,8 +55,9 @@ pub struct BitsSearch {
 
 /// A certified search's answer re-checked by the plain faithful forward (independent of the enclosure
 /// that decided the probes): at `bits` (the fewest), every token of `sequences` decodes; at `failing_bits`
-/// (the highest failing probe below it, if any), the token `failing_token` = `[sequence, position]` that
-/// the certified probe found failing does not decode. A disagreement is an error, never a record.
+/// (the highest failing probe below it, if any), the first token in sequence order that the certified
+/// probe finds failing, `failing_token` = `[sequence, position]`, does not decode either (checked where
+/// the model's last FFN is certified; `None` otherwise). A disagreement is an error, never a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BitsAudit {
     /// The fewest bits the search answered.
