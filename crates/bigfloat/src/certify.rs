@@ -29,9 +29,10 @@
 //!   partial sums `L_j = Σ_{a≤i≤j} t_i`, `T = Σ |t_j|`, `S = Σ |L_j|` and the incoming `|x| ≤ max(|lo|, |hi|)`,
 //!   the running-error analysis of recursive summation (Higham, *Accuracy and Stability of Numerical
 //!   Algorithms*, §4.2, in the model `fl(x) = x/(1 + δ)`, `|δ| ≤ u`) gives
-//!   `|acc_{b−1} − (x + L_{b−1})| ≤ (2u + u²)T + u·Σ|acc_j| ≤ u(1 + 2⁻¹⁹)(2T + S + (b − a)|x|)` when
-//!   `k·u ≤ 2⁻²⁰` (the code uses the factor `1 + 2⁻¹⁸`). The new ends are rounded outwards to `p` bits —
-//!   valid because `acc_{b−1}` is itself a `p`-bit value.
+//!   `E = |acc_{b−1} − (x + L_{b−1})| ≤ (2u + u²)T + u·Σ|acc_j|`; with `|acc_j| ≤ |x| + |L_j| + E` this
+//!   solves to `E ≤ u(1 + u/2)/(1 − (b − a)u)·(2T + S + (b − a)|x|) ≤ u(1 + 2⁻¹⁹)(2T + S + (b − a)|x|)`
+//!   when `k·u ≤ 2⁻²⁰` (the code uses the factor `1 + 2⁻¹⁸`). The new ends are rounded outwards to `p`
+//!   bits (a lower bound rounded down stays a lower bound).
 //! * The final `fl(acc + b_2)` and `fl(t + y)` are applied to both ends (monotone again).
 //!
 //! Everything a run needs is affine in `s` beyond its last threshold, so it is precomputed once per
@@ -146,28 +147,30 @@ fn abs_up(x: &Float) -> Float {
     Float::with_val_round(IV_BITS, x.abs_ref(), Round::Up).0
 }
 
-/// The exact sum `a + b` (an MPFR value with as many bits as it needs).
-fn exact_sum(a: &Float, b: &Float) -> Float {
+/// The exact sum `a + b` (an MPFR value with as many bits as it needs; `None` beyond 2³⁰ bits, which
+/// values within [`EXPONENT_LIMIT`] never need).
+fn exact_sum(a: &Float, b: &Float) -> Option<Float> {
     if a.is_zero() {
-        return b.clone();
+        return Some(b.clone());
     }
     if b.is_zero() {
-        return a.clone();
+        return Some(a.clone());
     }
     let (ea, eb) = (i64::from(a.get_exp().unwrap_or(0)), i64::from(b.get_exp().unwrap_or(0)));
     let lsb = (ea - i64::from(a.prec())).min(eb - i64::from(b.prec()));
-    let prec = (ea.max(eb) + 1 - lsb).clamp(1, i64::from(u32::MAX >> 2)) as u32;
-    trimmed(Float::with_val(prec, a + b))
+    let prec = u32::try_from((ea.max(eb) + 1 - lsb).max(1)).ok().filter(|p| *p <= 1 << 30)?;
+    Some(trimmed(Float::with_val(prec, a + b)))
 }
 
 /// The exact difference `a − b`.
-fn exact_difference(a: &Float, b: &Float) -> Float {
+fn exact_difference(a: &Float, b: &Float) -> Option<Float> {
     exact_sum(a, &Float::with_val(b.prec(), -b))
 }
 
-/// The exact product `a · b`.
-fn exact_product(a: &Float, b: &Float) -> Float {
-    trimmed(Float::with_val(a.prec() + b.prec(), a * b))
+/// The exact product `a · b` (`None` beyond 2³⁰ bits).
+fn exact_product(a: &Float, b: &Float) -> Option<Float> {
+    let prec = a.prec().checked_add(b.prec()).filter(|p| *p <= 1 << 30)?;
+    Some(trimmed(Float::with_val(prec, a * b)))
 }
 
 /// `x` with trailing zero bits dropped (exact).
@@ -226,7 +229,7 @@ pub(crate) struct ThresholdBounds {
 impl ThresholdBounds {
     /// The walk's data for thresholds `s_j` (ascending in unit order, `p`-bit values), coefficient columns
     /// `c_j` (one per unit, `d` rows) and bias `b2`, or `None` when the walk does not apply (thresholds not
-    /// ascending in unit order, or parameters outside the exponent limit).
+    /// ascending in unit order, parameters outside the exponent limit, or an exact sum beyond 2³⁰ bits).
     pub(crate) fn new(bits: u64, thresholds: &[&BigReal], columns: &[Vec<BigReal>], b2: &[BigReal]) -> Option<Self> {
         let rows = b2.len();
         let units = thresholds.len();
@@ -239,7 +242,7 @@ impl ThresholdBounds {
         }
         let s: Vec<Float> = thresholds.iter().map(|x| x.as_float().clone()).collect();
         let span_bits = match (s.first(), s.last()) {
-            (Some(a), Some(b)) => exponent(&exact_sum(&exact_difference(b, a), &Float::with_val(2, 1))),
+            (Some(a), Some(b)) => exponent(&exact_sum(&exact_difference(b, a)?, &Float::with_val(2, 1))?),
             _ => 0,
         };
         // Steep units: 2|c_j| + |slope before j| + |slope after j| (global slopes) can reach 2^{p−100}
@@ -249,7 +252,7 @@ impl ThresholdBounds {
         for j in 0..units {
             for (r, before) in slope_before.iter_mut().enumerate() {
                 let c = columns[j][r].as_float();
-                let after = exact_sum(before, c);
+                let after = exact_sum(before, c)?;
                 let e = (exponent(c) + 1).max(exponent(before)).max(exponent(&after)) + 1;
                 if (e + span_bits) as f64 >= bits as f64 - STEEP_MARGIN {
                     steep[j] = true;
@@ -283,19 +286,23 @@ impl ThresholdBounds {
                 continue;
             }
             let starts = j == 0 || steep[j - 1];
-            let step = (!starts).then(|| exact_difference(&s[j], &s[j - 1]));
+            let step = match starts {
+                true => None,
+                false => Some(exact_difference(&s[j], &s[j - 1])?),
+            };
             for r in 0..rows {
                 if starts {
                     (p[r], d[r]) = (Float::new(1), Float::new(1));
                     (g[r], w[r], v[r]) = (zero.clone(), zero.clone(), zero.clone());
                 }
                 if let Some(step) = &step {
-                    // D_j = D_{j−1} + P_j (s_j − s_{j−1});  V_j = V_{j−1} + W_{j−1} (s_j − s_{j−1}).
-                    d[r] = exact_sum(&d[r], &exact_product(&p[r], step));
+                    // D_j = D_{j−1} + P_{j−1} (s_j − s_{j−1});  V_j = V_{j−1} + W_{j−1} (s_j − s_{j−1})
+                    // (P and W still hold the sums through unit j − 1 here).
+                    d[r] = exact_sum(&d[r], &exact_product(&p[r], step)?)?;
                     v[r] = add_up(&v[r], &mul_up(&w[r], &abs_up(step)));
                 }
                 let c = columns[j][r].as_float();
-                p[r] = exact_sum(&p[r], c);
+                p[r] = exact_sum(&p[r], c)?;
                 g[r] = add_up(&g[r], &abs_up(&d[r]));
                 let wj = add_up(&mul_up(&Float::with_val(IV_BITS, 2), &abs_up(c)), &abs_up(&p[r]));
                 w[r] = add_up(&w[r], &wj);
@@ -352,7 +359,7 @@ impl ThresholdBounds {
                 continue;
             }
             // The run of units j..b (all active, none steep): exact sum L = base + slope·(s − s_{b−1}),
-            // error ≤ u(1 + 2^-19)(2T + S + m·|x|) with |x| the incoming partial sum.
+            // error ≤ u(1 + 2^-19)(2T + S + m·|x|) with |x| the incoming partial sum (here 1 + 2^-18).
             let b = self.next_steep[j].min(k);
             let last = b - 1;
             let m = Float::with_val(IV_BITS, (b - j) as f64);
@@ -361,7 +368,8 @@ impl ThresholdBounds {
                 let centre_prec = self.slope[i].lo.prec().max(self.base[i].lo.prec()) + 64;
                 let diff = Interval::difference(s, &self.thresholds[last], centre_prec);
                 let sum = self.base[i].add(&self.slope[i].mul(&diff, centre_prec), centre_prec);
-                let x = if abs_up(&lo[r]) > abs_up(&hi[r]) { abs_up(&lo[r]) } else { abs_up(&hi[r]) };
+                let (x_lo, x_hi) = (abs_up(&lo[r]), abs_up(&hi[r]));
+                let x = if x_lo > x_hi { x_lo } else { x_hi };
                 let bound = add_up(&add_up(&self.bound_base[i], &mul_up(&self.bound_slope[i], &abs_up(&diff.hi))), &mul_up(&m, &x));
                 let error = mul_up(&slack, &(bound >> (bits as i32)));
                 let down = Float::with_val_round(prec, &lo[r] + &sum.lo, Round::Down).0;
@@ -381,8 +389,11 @@ impl ThresholdBounds {
     /// The verdict for a token (arguments as for [`Self::enclose`]) with target `y`: both ends of every
     /// row's enclosure decode ([`boltz_core::decodes`]'s rule: `|fl(out − y)| < ½`, computed as it is) —
     /// then so does the faithful output, `fl(out − y)` being monotone in `out` — or one row's
-    /// enclosure lies wholly on one side beyond ½.
+    /// enclosure lies wholly on one side at or beyond ½.
     pub(crate) fn decide(&self, s: &BigReal, k: usize, columns: &[Vec<BigReal>], t: &[BigReal], b2: &[BigReal], y: &[BigReal]) -> Verdict {
+        if y.len() != self.rows {
+            return Verdict::Undecided;
+        }
         let Some(rows) = self.enclose(s, k, columns, t, b2) else { return Verdict::Undecided };
         let half = BigReal::from_f64(0.5);
         let mut all_decode = true;
