@@ -309,6 +309,12 @@ pub struct RoundedModel {
 }
 
 impl RoundedModel {
+    /// The last block's FFN with its enclosure, where [`BigFloatBackend::decodes_all`] certifies it.
+    fn certified_last_ffn(&self) -> Option<(&PreparedFfn, &ThresholdBounds)> {
+        let ffn = self.stack.blocks().last()?.ffn.as_ref()?;
+        ffn.bounds().map(|bounds| (ffn, bounds))
+    }
+
     /// The precision the model was prepared for.
     pub fn bits(&self) -> u64 {
         self.bits
@@ -530,7 +536,7 @@ impl BigFloatBackend {
         self.check_decoding(model, inputs, targets)?;
         let d = model.stack.dim();
         let last = model.stack.blocks().len().saturating_sub(1);
-        let final_ffn = model.stack.blocks().last().and_then(|b| b.ffn.as_ref()).and_then(|f| f.bounds().map(|bounds| (f, bounds)));
+        let final_ffn = model.certified_last_ffn();
         let cache = ExpCache::new(self.bits);
         let zero = BigReal::zero(self.bits);
         let failed = AtomicBool::new(false);
@@ -589,7 +595,7 @@ impl BigFloatBackend {
     /// Whether [`Self::decodes_all`] decides `model`'s last FFN by its enclosure (an interpolation over
     /// ascending thresholds), rather than by the faithful forward.
     pub fn certifies(&self, model: &RoundedModel) -> bool {
-        model.stack.blocks().last().and_then(|b| b.ffn.as_ref()).is_some_and(|f| f.bounds().is_some())
+        model.certified_last_ffn().is_some()
     }
 
     /// Per token of each of `sequences`, whether the plain faithful forward's output decodes to its target

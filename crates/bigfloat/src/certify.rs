@@ -69,7 +69,7 @@ use rug::Float;
 
 use boltz_core::Real;
 
-use crate::real::BigReal;
+use crate::real::{shortened, BigReal};
 
 /// Bits of the upward-rounded bounds (and the least precision of interval end points).
 const IV_BITS: u32 = 128;
@@ -159,7 +159,7 @@ fn exact_sum(a: &Float, b: &Float) -> Option<Float> {
     let (ea, eb) = (i64::from(a.get_exp().unwrap_or(0)), i64::from(b.get_exp().unwrap_or(0)));
     let lsb = (ea - i64::from(a.prec())).min(eb - i64::from(b.prec()));
     let prec = u32::try_from((ea.max(eb) + 1 - lsb).max(1)).ok().filter(|p| *p <= 1 << 30)?;
-    Some(trimmed(Float::with_val(prec, a + b)))
+    Some(shortened(Float::with_val(prec, a + b)))
 }
 
 /// The exact difference `a − b`.
@@ -170,18 +170,7 @@ fn exact_difference(a: &Float, b: &Float) -> Option<Float> {
 /// The exact product `a · b` (`None` beyond 2³⁰ bits).
 fn exact_product(a: &Float, b: &Float) -> Option<Float> {
     let prec = a.prec().checked_add(b.prec()).filter(|p| *p <= 1 << 30)?;
-    Some(trimmed(Float::with_val(prec, a * b)))
-}
-
-/// `x` with trailing zero bits dropped (exact).
-fn trimmed(mut x: Float) -> Float {
-    // SAFETY: `mpfr_min_prec` only reads the initialised `mpfr_t` behind `as_raw`, which outlives the call.
-    let needed = unsafe { gmp_mpfr_sys::mpfr::min_prec(x.as_raw()) };
-    let needed = u32::try_from(needed).unwrap_or(u32::MAX).max(1);
-    if needed < x.prec() {
-        x.set_prec_round(needed, Round::Nearest);
-    }
-    x
+    Some(shortened(Float::with_val(prec, a * b)))
 }
 
 fn exponent_ok(x: &Float) -> bool {

@@ -87,7 +87,7 @@ impl Drop for PrecisionAudit {
 }
 
 /// `value` with its MPFR precision lowered to the fewest bits that hold it exactly (no rounding).
-fn shortened(mut value: Float) -> Float {
+pub(crate) fn shortened(mut value: Float) -> Float {
     // SAFETY: `mpfr_min_prec` only reads the initialised `mpfr_t` behind `as_raw`, which outlives the call.
     let needed = unsafe { gmp_mpfr_sys::mpfr::min_prec(value.as_raw()) };
     let needed = u32::try_from(needed).unwrap_or(u32::MAX).max(1);
