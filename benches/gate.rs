@@ -19,7 +19,7 @@ use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::{workloads, Dataset, DatasetSpec, ReferenceBackend};
 use boltz_core::{Backend, Batch};
 use boltz_cpu::engine::{EngineModel, Workspace};
-use boltz_cpu::MatrixMultiply;
+use boltz_cpu::CpuMultiplier;
 use gungraun::prelude::*;
 
 /// One sequence of the named workload, prepared for the engine, in f32.
@@ -35,7 +35,7 @@ fn engine_input(name: &str) -> (EngineModel<f32>, Vec<f32>, usize) {
 #[benches::workloads(args = ["practical", "memorizer", "deep-narrow"], setup = engine_input)]
 fn forward_cpu(input: (EngineModel<f32>, Vec<f32>, usize)) -> Vec<f32> {
     let (model, mut z, n) = input;
-    model.forward_group(&MatrixMultiply, black_box(&mut z), n, 0, &mut Workspace::default()).expect("forward");
+    model.forward_group(&CpuMultiplier::default(), black_box(&mut z), n, 0, &mut Workspace::default()).expect("forward");
     z
 }
 

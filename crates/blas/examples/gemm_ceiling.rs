@@ -1,10 +1,13 @@
-//! The machine's GEMM ceiling: OpenBLAS sgemm/dgemm at n = 1024 on 1 and 2 threads (median of 10 after
-//! a warm-up), the reference for "fraction of the ceiling" in results/backends/.
+//! The machine's ceilings on 1 and 2 threads: its FMA peak per element type (a register-only kernel in the
+//! widest vector instruction set, `boltz_cpu::roofline`), its STREAM triad bandwidth, and what the best
+//! GEMM library here reaches (OpenBLAS sgemm/dgemm at n = 1024, median of 10 after a warm-up). The
+//! throughput chart draws the benches against the peak, with OpenBLAS's GEMM as a line.
 //! `cargo run --release -p boltz-blas --example gemm_ceiling [OUT.json]`
 
 use std::time::Instant;
 
 use boltz_blas::openblas;
+use boltz_cpu::roofline::Roofline;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, LinalgScalar};
 
@@ -24,6 +27,14 @@ fn median_gflops<T: LinalgScalar + From<f32>>(n: usize) -> f64 {
     2.0 * (n as f64).powi(3) / times[times.len() / 2] / 1e9
 }
 
+/// The CPU model (`/proc/cpuinfo`), or the architecture where it cannot be read.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 fn main() {
     openblas::reexec_with_coretype();
     let core = openblas::CoreReport::current();
@@ -32,11 +43,25 @@ fn main() {
     for threads in [1usize, 2] {
         openblas::set_threads(threads);
         let (s, d) = (median_gflops::<f32>(n), median_gflops::<f64>(n));
-        println!("OpenBLAS {} n = {n}, {threads} thread(s): sgemm {s:.1} GFLOP/s, dgemm {d:.1} GFLOP/s", core.corename);
-        rows.push(format!("{{\"threads\": {threads}, \"sgemm_gflops\": {s:.2}, \"dgemm_gflops\": {d:.2}}}"));
+        let peak = Roofline::measure(threads);
+        println!(
+            "{threads} thread(s): FMA peak ({}) f32 {:.1} GFLOP/s, f64 {:.1}; triad {:.1} GB/s; OpenBLAS {} n = {n}: sgemm {s:.1} GFLOP/s ({:.0} % of peak), dgemm {d:.1} ({:.0} %)",
+            peak.isa,
+            peak.f32_gflops,
+            peak.f64_gflops,
+            peak.triad_gb_per_s,
+            core.corename,
+            100.0 * s / peak.f32_gflops,
+            100.0 * d / peak.f64_gflops
+        );
+        rows.push(format!(
+            "{{\"threads\": {threads}, \"sgemm_gflops\": {s:.2}, \"dgemm_gflops\": {d:.2}, \"isa\": \"{}\", \"fma_peak_gflops_f32\": {:.2}, \"fma_peak_gflops_f64\": {:.2}, \"triad_gb_per_s\": {:.2}}}",
+            peak.isa, peak.f32_gflops, peak.f64_gflops, peak.triad_gb_per_s
+        ));
     }
     let json = format!(
-        "{{\"what\": \"OpenBLAS GEMM ceiling, n = {n}, median of 10\", \"openblas_core\": \"{}\", \"openblas_config\": \"{}\", \"rows\": [{}]}}\n",
+        "{{\"what\": \"the machine's FMA peak (register-only kernel, best of 5) and STREAM triad (3 x 64 MiB f64, best of 5), and OpenBLAS GEMM at n = {n} (median of 10)\", \"cpu\": \"{}\", \"openblas_core\": \"{}\", \"openblas_config\": \"{}\", \"rows\": [{}]}}\n",
+        cpu_model(),
         core.corename,
         core.config,
         rows.join(", ")

@@ -117,12 +117,27 @@ impl_real_for_primitive!(f64, 53);
 pub trait Float: Real + Copy + Default {
     /// Unit roundoff `2^-mantissa_bits`.
     const EPSILON: f64;
+
+    /// `self · a + b` rounded once (IEEE 754 fusedMultiplyAdd). One instruction in code compiled with the
+    /// `fma` target feature (or on aarch64); elsewhere a library call, so kernels without that feature
+    /// multiply and add instead.
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 impl Float for f32 {
     const EPSILON: f64 = f32::EPSILON as f64 / 2.0;
+
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
 }
 
 impl Float for f64 {
     const EPSILON: f64 = f64::EPSILON / 2.0;
+
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
 }

@@ -1,6 +1,6 @@
 //! The forward of a whole stack on groups of sequences, written once for every CPU backend and
-//! parameterised by who multiplies matrices ([`Gemm`]: the pure-Rust `matrixmultiply` kernels in
-//! `boltz-cpu`, the system OpenBLAS in `boltz-blas`).
+//! parameterised by who multiplies matrices ([`Gemm`]: the pure-Rust `gemm` and `matrixmultiply` kernels
+//! in `boltz-cpu`, the system OpenBLAS in `boltz-blas`).
 //!
 //! Sequences are independent through every layer, so a backend cuts the batch into groups of whole
 //! sequences (about [`GROUP_ROWS`] tokens, see [`sequences_per_group`]) and runs each group through the
@@ -14,7 +14,8 @@
 //!   the row kernel [`crate::kernels::attend_sequence`] (one score row at a time);
 //! * FFN, tiled over hidden units in chunks of at most [`HIDDEN_CHUNK`]: `H = ReLU(X W₁[c]ᵀ + b₁[c])`,
 //!   then `Y += H W₂[:, c]ᵀ`, so a chunk's hidden activations stay in cache however wide the layer (the
-//!   memorizer's width nN reaches 10⁶);
+//!   memorizer's width nN reaches 10⁶); a rank-1 `W₁ = u vᵀ` (the memorizer's) computes `t = X v` once
+//!   and each tile in one pass, and narrow outputs use tiles of [`NARROW_TILE_BYTES`] (L2-resident);
 //! * products whose inner and outer sizes are both tiny (≤ [`SMALL_PRODUCT`], the deep-narrow stacks'
 //!   d = 4, s = 1 layers) skip the GEMM call and its packing overhead and run as plain dot products.
 //!
@@ -276,6 +277,7 @@ pub struct Workspace<T> {
     row: Vec<T>,
     mix_row: Vec<T>,
     tmp: Vec<T>,
+    rank_one: Vec<T>,
 }
 
 impl<T> Default for Workspace<T> {
@@ -291,6 +293,7 @@ impl<T> Default for Workspace<T> {
             row: Vec::new(),
             mix_row: Vec::new(),
             tmp: Vec::new(),
+            rank_one: Vec::new(),
         }
     }
 }
@@ -371,19 +374,38 @@ impl<T: Float> EngineModel<T> {
             if let Some(f) = &block.ffn {
                 let q = f.w1.rows();
                 sized(&mut w.delta, rows * d).fill(zero);
+                let chunk = hidden_chunk::<T>(rows, f.w2t.is_some());
+                // A rank-1 first layer (the memorizer's W₁ = 1 wᵀ): the projection t = X v once per
+                // group, then each tile in one pass, H = ReLU(t uᵀ + b₁) (one rounding of t·u, then + b₁).
+                let rank_one = match &f.w1 {
+                    Linear::Factored { r: 1, v, .. } => {
+                        let t = sized(&mut w.rank_one, rows);
+                        product(g, Operand::row_major(z, rows, d, d), Operand::row_major(v, d, 1, 1), zero, t);
+                        true
+                    }
+                    _ => false,
+                };
                 let mut start = 0;
                 while start < q {
-                    let end = (start + HIDDEN_CHUNK).min(q);
+                    let end = (start + chunk).min(q);
                     let width = end - start;
                     let hidden = sized(&mut w.hidden, rows * width);
-                    f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
+                    let bias = &f.b1[start..end];
+                    if let (true, Linear::Factored { u, .. }) = (rank_one, &f.w1) {
+                        rank_one_relu(&w.rank_one[..rows], &u[start..end], bias, hidden);
+                    } else {
+                        f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
+                        for row in hidden.chunks_exact_mut(width) {
+                            row.iter_mut().zip(bias).for_each(|(h, c)| *h = h.add(c).relu());
+                        }
+                    }
                     // Test-only: a deliberate slowdown (the first layer computed twice) that the
                     // instruction-count gate must catch (`scripts/bench-gate.sh --self-test`).
                     #[cfg(feature = "gate-slowdown")]
-                    f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
-                    let bias = &f.b1[start..end];
-                    for row in hidden.chunks_exact_mut(width) {
-                        row.iter_mut().zip(bias).for_each(|(h, c)| *h = h.add(c).relu());
+                    {
+                        let mut again = vec![zero; rows * width];
+                        f.w1.apply(g, rows, z, &mut again, zero, start..end, 0..d, &mut Vec::new());
+                        std::hint::black_box(&again);
                     }
                     let narrow = f
                         .w2t
@@ -403,6 +425,31 @@ impl<T: Float> EngineModel<T> {
             }
         }
         Ok(())
+    }
+}
+
+/// Hidden units per FFN tile for a group of `rows` tokens: [`HIDDEN_CHUNK`], except for narrow outputs
+/// (the narrow-output kernel reads the tile once, row block by row block), where the tile is kept to
+/// [`NARROW_TILE_BYTES`] so that it is still in L2 when the kernel reads it.
+fn hidden_chunk<T>(rows: usize, narrow: bool) -> usize {
+    if narrow {
+        (NARROW_TILE_BYTES / (rows.max(1) * std::mem::size_of::<T>())).clamp(64, HIDDEN_CHUNK)
+    } else {
+        HIDDEN_CHUNK
+    }
+}
+
+/// Bytes of a hidden tile feeding the narrow-output kernel (half of a 512 KiB L2).
+pub const NARROW_TILE_BYTES: usize = 256 << 10;
+
+/// `H = ReLU(t uᵀ + b)` for a rank-1 first layer: `t` the group's projections (one per token), `u` and `b`
+/// the tile's slice of the left factor and the bias, `h` row-major `t.len() × u.len()`. Each entry is
+/// `(t_i · u_j) + b_j`, rounded after the product and after the sum, as the unfused path computes it.
+fn rank_one_relu<T: Float>(t: &[T], u: &[T], b: &[T], h: &mut [T]) {
+    for (row, ti) in h.chunks_exact_mut(u.len()).zip(t) {
+        for ((hj, uj), bj) in row.iter_mut().zip(u).zip(b) {
+            *hj = ti.mul(uj).add(bj).relu();
+        }
     }
 }
 

@@ -140,3 +140,107 @@ mod tests {
         assert_eq!(mixed[0], 1.0);
     }
 }
+
+/// `y += h · w2t` for `D` outputs known at compile time, `R` tokens at a time: the `R × D` accumulators stay
+/// in registers and each row of `w2t` is loaded once per `R` tokens. With `FUSED` every term is one fused
+/// multiply-add (only in code compiled with the `fma` feature: elsewhere `mul_add` is a library call), else
+/// a multiply and an add: a multiply-then-add kernel can reach at most half the FMA peak.
+#[inline(always)]
+fn narrow_rows<T: Float, const D: usize, const R: usize, const FUSED: bool>(width: usize, h: &[T], w2t: &[T], y: &mut [T]) {
+    let zero = T::default();
+    let term = |a: T, hc: T, wj: T| if FUSED { hc.mul_add(wj, a) } else { a.add(&hc.mul(&wj)) };
+    let mut hs = h.chunks_exact(R * width);
+    let mut ys = y.chunks_exact_mut(R * D);
+    for (hr, yr) in (&mut hs).zip(&mut ys) {
+        let mut acc = [[zero; D]; R];
+        for (c, w) in w2t.chunks_exact(D).enumerate() {
+            for (t, acc_t) in acc.iter_mut().enumerate() {
+                let hc = hr[t * width + c];
+                for (a, wj) in acc_t.iter_mut().zip(w) {
+                    *a = term(*a, hc, *wj);
+                }
+            }
+        }
+        for (yt, acc_t) in yr.chunks_exact_mut(D).zip(&acc) {
+            yt.iter_mut().zip(acc_t).for_each(|(y, a)| *y = y.add(a));
+        }
+    }
+    for (ht, yt) in hs.remainder().chunks_exact(width).zip(ys.into_remainder().chunks_exact_mut(D)) {
+        let mut acc = [zero; D];
+        for (c, w) in w2t.chunks_exact(D).enumerate() {
+            acc.iter_mut().zip(w).for_each(|(a, wj)| *a = term(*a, ht[c], *wj));
+        }
+        yt.iter_mut().zip(&acc).for_each(|(y, a)| *y = y.add(a));
+    }
+}
+
+/// Tokens per block of [`narrow_rows`] for `d` outputs of `size` bytes when the accumulators may take
+/// `budget` bytes of registers: as many as fit (a power of two, 1 to 8), so that enough independent FMA
+/// chains are in flight without spilling.
+const fn rows_per_block(budget: usize, d: usize, size: usize) -> usize {
+    let fit = budget / (d * size);
+    if fit >= 8 {
+        8
+    } else if fit >= 4 {
+        4
+    } else if fit >= 2 {
+        2
+    } else {
+        1
+    }
+}
+
+macro_rules! narrow_dispatch {
+    ($vis:vis $name:ident, budget $budget:expr, fused $fused:literal $(, $feature:literal)?) => {
+        $(#[target_feature(enable = $feature)])?
+        $vis fn $name<T: Float>(d: usize, width: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+            match (d, rows_per_block($budget, d.max(1), std::mem::size_of::<T>())) {
+                (4, 8) => narrow_rows::<T, 4, 8, $fused>(width, h, w2t, y),
+                (4, 4) => narrow_rows::<T, 4, 4, $fused>(width, h, w2t, y),
+                (4, 2) => narrow_rows::<T, 4, 2, $fused>(width, h, w2t, y),
+                (4, 1) => narrow_rows::<T, 4, 1, $fused>(width, h, w2t, y),
+                (8, 8) => narrow_rows::<T, 8, 8, $fused>(width, h, w2t, y),
+                (8, 4) => narrow_rows::<T, 8, 4, $fused>(width, h, w2t, y),
+                (8, 2) => narrow_rows::<T, 8, 2, $fused>(width, h, w2t, y),
+                (8, 1) => narrow_rows::<T, 8, 1, $fused>(width, h, w2t, y),
+                (16, 8) => narrow_rows::<T, 16, 8, $fused>(width, h, w2t, y),
+                (16, 4) => narrow_rows::<T, 16, 4, $fused>(width, h, w2t, y),
+                (16, 2) => narrow_rows::<T, 16, 2, $fused>(width, h, w2t, y),
+                (16, 1) => narrow_rows::<T, 16, 1, $fused>(width, h, w2t, y),
+                (32, 8) => narrow_rows::<T, 32, 8, $fused>(width, h, w2t, y),
+                (32, 4) => narrow_rows::<T, 32, 4, $fused>(width, h, w2t, y),
+                (32, 2) => narrow_rows::<T, 32, 2, $fused>(width, h, w2t, y),
+                (32, 1) => narrow_rows::<T, 32, 1, $fused>(width, h, w2t, y),
+                _ => return false,
+            }
+            true
+        }
+    };
+}
+// Accumulator budgets: half the vector registers (16 of 16-byte SSE2, 16 of 32-byte AVX2; 16 of the 32
+// 64-byte AVX-512 registers), the rest for the row of w2t and the broadcast token value.
+narrow_dispatch!(pub(crate) narrow_baseline, budget 8 * 16, fused false);
+#[cfg(target_arch = "x86_64")]
+narrow_dispatch!(narrow_avx512, budget 16 * 64, fused true, "avx512f,fma");
+#[cfg(target_arch = "x86_64")]
+narrow_dispatch!(narrow_avx2, budget 8 * 32, fused true, "avx2,fma");
+
+/// An FFN's second product for narrow outputs, `y += h · w2t` (see [`crate::engine::Gemm::narrow_product`]):
+/// for `d` ∈ {4, 8, 16, 32} (the memorizer's `H · W₂ᵀ` tiles) a register-blocked kernel compiled for
+/// AVX-512 / AVX2 (chosen at run time), since a packing GEMM would spend most of its time packing the
+/// wide hidden tile for a 16-column product; `false` for other `d`.
+pub fn narrow_product<T: Float>(rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+    let (h, y) = (&h[..rows * width], &mut y[..rows * d]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { narrow_avx512(d, width, h, w2t, y) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { narrow_avx2(d, width, h, w2t, y) };
+        }
+    }
+    narrow_baseline(d, width, h, w2t, y)
+}

@@ -4,24 +4,29 @@
 //! of whole sequences with one GEMM per token-wise product; [`EngineBackend`] is the one generic backend
 //! that spreads those groups over its *own* rayon pool (the thread count is a constructor argument,
 //! reported in [`DeviceInfo`]) and multiplies with a plugged-in [`Multiplier`] — the burn pattern: one
-//! backend, runtimes plugged in. [`CpuBackend`] is `EngineBackend<MatrixMultiply>` (pure-Rust packed GEMM
-//! kernels that detect AVX2/FMA/AVX-512 at run time); `boltz-blas` plugs in OpenBLAS the same way.
+//! backend, runtimes plugged in. [`CpuBackend`] is `EngineBackend<`[`CpuMultiplier`]`>`, the `gemm` crate's
+//! pure-Rust packed kernels (AVX-512F, AVX2 + FMA, NEON, chosen at run time); [`MatrixMultiply`] (the
+//! `matrixmultiply` crate, AVX2 at most) plugs in the same way, and `boltz-blas` plugs in OpenBLAS. The
+//! machine's own ceilings (FMA peak, memory bandwidth) are measured by [`roofline`].
 //!
 //! * **Low rank stays low rank:** a factored weight `U Vᵀ` is applied as `(X V) Uᵀ`, so a rank-1 head
 //!   costs O(n·d) for its projections and O(n²) for its scores — never a dense d×d product.
 //! * **Wide FFNs are tiled** over hidden units, so the memorizer's width-nN layer streams `W₂` once per
 //!   group of ~256 tokens instead of once per token; their second product, when it has 4, 8, 16 or 32
-//!   outputs, runs in a register-blocked kernel compiled for AVX-512 and AVX2 and chosen at run time
-//!   (the build itself targets baseline x86-64; no `target-cpu=native`).
+//!   outputs, runs in a register-blocked kernel of fused multiply-adds compiled for AVX-512 and AVX2 and
+//!   chosen at run time (the build itself targets baseline x86-64; no `target-cpu=native`).
 //! * **Memory:** see the engine's docs: per worker one `n × n` score block at most, one hidden tile and
 //!   the group's projections, on top of the input and output batches.
 //! * **Numerics:** softmax is max-shifted; hardmax sums the exactly tied maxima and divides by their count
 //!   (deterministic, same rule as the reference); every block's result is checked for overflow.
 
 pub mod engine;
+pub mod faer_gemm;
 pub mod kernels;
+pub mod roofline;
 pub mod threads;
 
+pub use faer_gemm::FaerGemm;
 pub use threads::worker_pool;
 
 use std::collections::BTreeMap;
@@ -51,8 +56,15 @@ pub struct EngineBackend<G> {
     multiplier: G,
 }
 
-/// The pure-Rust CPU backend: the engine with `matrixmultiply`.
-pub type CpuBackend = EngineBackend<MatrixMultiply>;
+/// The multiplier of the `cpu` backend: the `gemm` crate ([`FaerGemm`]), chosen by measurement on the
+/// workloads (issue #30; `cargo run --release -p boltz-cpu --example multipliers`): on an AMD EPYC (Zen 3,
+/// AVX2) it ran the practical forward 1.10–1.22× faster than `matrixmultiply` (best of 7 interleaved
+/// rounds, 1 and 2 threads, f32 and f64) and the other workloads equally (their products are the engine's
+/// own kernels); it also has AVX-512 micro-kernels, which `matrixmultiply` 0.3 lacks.
+pub type CpuMultiplier = FaerGemm;
+
+/// The pure-Rust CPU backend: the engine with [`CpuMultiplier`].
+pub type CpuBackend = EngineBackend<CpuMultiplier>;
 
 impl<G: Multiplier> std::fmt::Debug for EngineBackend<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,7 +136,7 @@ fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
 }
 
 /// Element types with a `matrixmultiply` kernel.
-pub trait CpuFloat: Float + Send + Sync {
+pub trait CpuFloat: Float + Send + Sync + 'static {
     /// `C = A·B + beta·C` through `matrixmultiply` (single-threaded).
     fn mm(a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]);
 }
@@ -170,75 +182,12 @@ impl_cpu_float!(f64, matrixmultiply::dgemm);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MatrixMultiply;
 
-/// `y += h · w2t` for `D` outputs known at compile time, four tokens at a time: the accumulators stay in
-/// registers and each row of `w2t` is loaded once per four tokens.
-#[inline(always)]
-fn narrow_rows<T: Float, const D: usize>(width: usize, h: &[T], w2t: &[T], y: &mut [T]) {
-    let zero = T::default();
-    let mut hs = h.chunks_exact(4 * width);
-    let mut ys = y.chunks_exact_mut(4 * D);
-    for (h4, y4) in (&mut hs).zip(&mut ys) {
-        let mut acc = [[zero; D]; 4];
-        for (c, w) in w2t.chunks_exact(D).enumerate() {
-            for (t, acc_t) in acc.iter_mut().enumerate() {
-                let hc = h4[t * width + c];
-                for (a, wj) in acc_t.iter_mut().zip(w) {
-                    *a = a.add(&hc.mul(wj));
-                }
-            }
-        }
-        for (yt, acc_t) in y4.chunks_exact_mut(D).zip(&acc) {
-            yt.iter_mut().zip(acc_t).for_each(|(y, a)| *y = y.add(a));
-        }
-    }
-    for (ht, yt) in hs.remainder().chunks_exact(width).zip(ys.into_remainder().chunks_exact_mut(D)) {
-        let mut acc = [zero; D];
-        for (c, w) in w2t.chunks_exact(D).enumerate() {
-            acc.iter_mut().zip(w).for_each(|(a, wj)| *a = a.add(&ht[c].mul(wj)));
-        }
-        yt.iter_mut().zip(&acc).for_each(|(y, a)| *y = y.add(a));
-    }
-}
-
-macro_rules! narrow_dispatch {
-    ($name:ident $(, $feature:literal)?) => {
-        $(#[target_feature(enable = $feature)])?
-        fn $name<T: Float>(d: usize, width: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
-            match d {
-                4 => narrow_rows::<T, 4>(width, h, w2t, y),
-                8 => narrow_rows::<T, 8>(width, h, w2t, y),
-                16 => narrow_rows::<T, 16>(width, h, w2t, y),
-                32 => narrow_rows::<T, 32>(width, h, w2t, y),
-                _ => return false,
-            }
-            true
-        }
-    };
-}
-narrow_dispatch!(narrow_baseline);
-#[cfg(target_arch = "x86_64")]
-narrow_dispatch!(narrow_avx512, "avx512f");
-#[cfg(target_arch = "x86_64")]
-narrow_dispatch!(narrow_avx2, "avx2,fma");
-
 impl<T: CpuFloat> Gemm<T> for MatrixMultiply {
     /// Narrow FFN outputs (d ∈ {4, 8, 16, 32}: the memorizer's `H · W₂ᵀ` tiles) run in a register-blocked
     /// kernel compiled for AVX-512 / AVX2 (chosen at run time): matrixmultiply would spend most of its
     /// time packing the wide hidden tile for a 16-column product.
     fn narrow_product(&self, rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
-        let (h, y) = (&h[..rows * width], &mut y[..rows * d]);
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { narrow_avx512(d, width, h, w2t, y) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { narrow_avx2(d, width, h, w2t, y) };
-            }
-        }
-        narrow_baseline(d, width, h, w2t, y)
+        kernels::narrow_product(rows, width, d, h, w2t, y)
     }
 
     fn gemm(&self, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
@@ -276,7 +225,7 @@ mod tests {
             let mut y = vec![1.0; rows * d];
             assert!(Gemm::<f64>::narrow_product(&MatrixMultiply, rows, width, d, &h, &w2t, &mut y));
             let mut z = vec![1.0; rows * d];
-            assert!(narrow_baseline(d, width, &h, &w2t, &mut z));
+            assert!(kernels::narrow_baseline(d, width, &h, &w2t, &mut z));
             // Dyadic inputs: every sum is exact, so all three agree to the bit.
             assert_eq!(y, expected, "rows {rows} width {width} d {d}");
             assert_eq!(z, expected);
