@@ -258,13 +258,51 @@ struct Ffn<T> {
 }
 
 /// A model laid out for the engine (weights copied once, row-major, factors kept): the model's
-/// [`Stack`] skeleton over the engine's heads and feed-forward layers.
-#[derive(Clone, Debug)]
+/// [`Stack`] skeleton over the engine's heads and feed-forward layers, and the workspaces of its
+/// forwards, kept between forwards ([`EngineModel::lease_workspace`]) so that a forward allocates only its
+/// output batch once the first one has run.
+#[derive(Debug)]
 pub struct EngineModel<T> {
     stack: Stack<Head<T>, Ffn<T>>,
+    workspaces: std::sync::Mutex<Vec<Workspace<T>>>,
 }
 
-/// Per-worker buffers, reused across groups.
+impl<T: Clone> Clone for EngineModel<T> {
+    /// The weights; the clone starts with no workspaces of its own.
+    fn clone(&self) -> Self {
+        Self { stack: self.stack.clone(), workspaces: std::sync::Mutex::new(Vec::new()) }
+    }
+}
+
+/// A [`Workspace`] on loan from an [`EngineModel`]: returned to the model when dropped.
+#[derive(Debug)]
+pub struct WorkspaceLease<'a, T> {
+    pool: &'a std::sync::Mutex<Vec<Workspace<T>>>,
+    workspace: Option<Workspace<T>>,
+}
+
+impl<T> std::ops::Deref for WorkspaceLease<'_, T> {
+    type Target = Workspace<T>;
+    fn deref(&self) -> &Workspace<T> {
+        self.workspace.as_ref().expect("a lease holds its workspace until dropped")
+    }
+}
+
+impl<T> std::ops::DerefMut for WorkspaceLease<'_, T> {
+    fn deref_mut(&mut self) -> &mut Workspace<T> {
+        self.workspace.as_mut().expect("a lease holds its workspace until dropped")
+    }
+}
+
+impl<T> Drop for WorkspaceLease<'_, T> {
+    fn drop(&mut self) {
+        if let Some(w) = self.workspace.take() {
+            self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+        }
+    }
+}
+
+/// Per-worker buffers, reused across groups and, through [`EngineModel::lease_workspace`], across forwards.
 #[derive(Debug)]
 pub struct Workspace<T> {
     q: Vec<T>,
@@ -333,7 +371,14 @@ impl<T: Float> EngineModel<T> {
                 },
             },
         );
-        Self { stack }
+        Self { stack, workspaces: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// A workspace for one worker of a forward: one its earlier forwards returned (buffers already sized)
+    /// or a new one; it goes back to this model when the lease is dropped.
+    pub fn lease_workspace(&self) -> WorkspaceLease<'_, T> {
+        let reused = self.workspaces.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        WorkspaceLease { pool: &self.workspaces, workspace: Some(reused.unwrap_or_default()) }
     }
 
     /// Token dimension.
@@ -524,6 +569,38 @@ mod tests {
             let err = z.iter().zip(expected.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
             assert!(err < 1e-9, "seed {seed}: max error {err}");
         }
+    }
+
+    #[test]
+    fn workspaces_are_reused_across_forwards() {
+        let mut rng = SeededRng::new(9);
+        let spec = RandomModelSpec {
+            dim: 8,
+            blocks: 1,
+            heads: 1,
+            head_size: 8,
+            hidden: 40,
+            normalizer: Normalizer::Softmax,
+            causal: false,
+            query_bias: false,
+            factor_rank: None,
+        };
+        let model: EngineModel<f64> = EngineModel::new(&random_model(&mut rng, &spec));
+        let x = random_batch(&mut rng, 2, 5, 8);
+        let run = || {
+            let mut z = x.as_slice().to_vec();
+            model.forward_group(&NaiveGemm, &mut z, 5, 0, &mut model.lease_workspace()).expect("forward");
+            z
+        };
+        let first = run();
+        let hidden = model.lease_workspace().hidden.as_ptr();
+        assert_eq!(model.workspaces.lock().expect("pool").len(), 1, "the lease went back");
+        assert_eq!(run(), first, "a reused workspace gives the same forward");
+        assert_eq!(model.lease_workspace().hidden.as_ptr(), hidden, "the same buffer, not a new one");
+        let (a, b) = (model.lease_workspace(), model.lease_workspace());
+        drop((a, b));
+        assert_eq!(model.workspaces.lock().expect("pool").len(), 2, "two workers' workspaces are kept");
+        assert_eq!(model.clone().workspaces.lock().expect("pool").len(), 0);
     }
 
     #[test]

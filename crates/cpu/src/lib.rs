@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use boltz_core::backend::check_input;
 use boltz_core::{Backend, Batch, DeviceInfo, Float, Model, Result};
-use engine::{sequences_per_group, EngineModel, Gemm, Operand, Workspace};
+use engine::{sequences_per_group, EngineModel, Gemm, Operand};
 use rayon::prelude::*;
 
 /// What plugs into [`EngineBackend`]: a matrix multiplier ([`Gemm`] for its element types), how the
@@ -130,7 +130,7 @@ fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
     pool.install(|| {
         data.par_chunks_mut(per_group * n * d)
             .enumerate()
-            .try_for_each_init(Workspace::default, |ws, (g, z)| model.forward_group(gemm, z, n, g * per_group, ws))
+            .try_for_each_init(|| model.lease_workspace(), |ws, (g, z)| model.forward_group(gemm, z, n, g * per_group, ws))
     })?;
     Batch::new(batch, n, d, data)
 }
