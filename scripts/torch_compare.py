@@ -107,7 +107,31 @@ def lin(w, x):
     return (x @ w[2]) @ w[1].T
 
 
-def forward(torch, blocks, x):
+def rows(w, sl):
+    """The rows `sl` of a weight (outputs): a factored U Vᵀ keeps V and slices U."""
+    return ("dense", w[1][sl]) if w[0] == "dense" else ("factored", w[1][sl], w[2])
+
+
+def cols(w, sl):
+    """The columns `sl` of a weight (inputs): a factored U Vᵀ keeps U and slices V."""
+    return ("dense", w[1][:, sl]) if w[0] == "dense" else ("factored", w[1], w[2][sl])
+
+
+def ffn(torch, f, z, chunk=None):
+    """W2 relu(W1 z + b1) + b2; with `chunk`, over hidden units `chunk` at a time (the hidden activation of a
+    wide FFN, the memorizer's B·n × nN, is never materialised whole: boltz's engine tiles the same way)."""
+    width = f["b1"].shape[0]
+    if not chunk or width <= chunk:
+        return lin(f["w2"], torch.relu(lin(f["w1"], z) + f["b1"])) + f["b2"]
+    out = None
+    for c in range(0, width, chunk):
+        sl = slice(c, min(c + chunk, width))
+        part = lin(cols(f["w2"], sl), torch.relu(lin(rows(f["w1"], sl), z) + f["b1"][sl]))
+        out = part if out is None else out + part
+    return out + f["b2"]
+
+
+def forward(torch, blocks, x, ffn_chunk=None):
     z = x
     for block in blocks:
         a = block["attn"]
@@ -131,7 +155,7 @@ def forward(torch, blocks, x):
             z = z + delta
         f = block["ffn"]
         if f is not None:
-            z = z + lin(f["w2"], torch.relu(lin(f["w1"], z) + f["b1"])) + f["b2"]
+            z = z + ffn(torch, f, z, ffn_chunk)
     return z
 
 
@@ -142,7 +166,19 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--out")
+    ap.add_argument("--variants", default="eager",
+                    help="comma-separated: eager, chunked (the FFN over hidden tiles of --ffn-chunk units), compile "
+                         "(torch.compile of the eager forward), compile+chunked; every variant is checked against "
+                         "boltz's reference before it is timed, and `best` is the fastest per workload")
+    ap.add_argument("--ffn-chunk", type=int, default=2048, help="hidden units per tile of the chunked variants")
+    ap.add_argument("--compile-max-blocks", type=int, default=64,
+                    help="skip the compile variants for models of more blocks (torch.compile unrolls the block loop: "
+                         "minutes for the 500-block deep-narrow stack); skipped variants are recorded as such")
     args = ap.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    known = {"eager", "chunked", "compile", "compile+chunked"}
+    if not variants or set(variants) - known:
+        sys.exit(f"torch_compare: --variants takes a list of {sorted(known)}, got {args.variants!r}")
     import torch
 
     if args.threads:
@@ -194,6 +230,40 @@ def main():
 
             timeit(lambda: run(xd), flops, key)
             results["workloads"][key].update(check)
+            results["workloads"][key]["variant"] = "eager"
+            timed = {"eager": results["workloads"][key]["median_ms"]}
+            for variant in variants:
+                if variant == "eager" or dev.type == "cuda":
+                    continue
+                vkey = f"{key}/{variant}"
+                if variant.startswith("compile") and len(blocks) > args.compile_max_blocks:
+                    results["workloads"][vkey] = {"skipped": f"{len(blocks)} blocks > --compile-max-blocks {args.compile_max_blocks}"}
+                    print(f"{vkey}: skipped ({len(blocks)} blocks)")
+                    continue
+                chunk = args.ffn_chunk if variant.endswith("chunked") else None
+                fn = lambda inp, chunk=chunk: forward(torch, blocks, inp, chunk)  # noqa: E731
+                if variant.startswith("compile"):
+                    torch._dynamo.reset()
+                    fn = torch.compile(fn)
+                with torch.no_grad():
+                    out = fn(xd).to(dtype=torch.float64, device="cpu")
+                vdiff = (out - y).abs().max().item()
+                if not within_tolerance(vdiff, tol):
+                    print(f"{vkey}: max |torch − boltz reference| = {vdiff:.3e} beyond {tol:.1e}: not timed")
+                    mismatches.append(vkey)
+                    results["workloads"][vkey] = {"matches": False, "max_abs_diff_vs_boltz_reference": vdiff if math.isfinite(vdiff) else None}
+                    continue
+
+                def runv(inp, fn=fn):
+                    with torch.no_grad():
+                        return fn(inp)
+
+                timeit(lambda: runv(xd), flops, vkey)
+                results["workloads"][vkey].update({"matches": True, "max_abs_diff_vs_boltz_reference": vdiff, "variant": variant})
+                timed[variant] = results["workloads"][vkey]["median_ms"]
+            best = min(timed, key=timed.get)
+            results["workloads"][key]["best_variant"] = best
+            results["workloads"][key]["best_median_ms"] = timed[best]
             if dev.type == "cuda":
                 # Like boltz's Backend::forward: a host batch in, a host batch out.
                 xh = xd.cpu()

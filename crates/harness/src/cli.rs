@@ -79,6 +79,18 @@ pub(crate) enum Command {
     /// within --time-factor. Without --with, re-runs the files' own configuration first. Exit 0 when
     /// everything agrees, 1 when something differs (a table says what), 2 on errors.
     Check(CheckArgs),
+    /// The machine's own ceilings, recorded with every bench: the FMA peak in f32 and f64 (a register-only
+    /// kernel in the widest vector instruction set the CPU has: AVX-512F, AVX2+FMA, NEON) and the memory
+    /// bandwidth (a STREAM triad over 3 × 64 MiB), per thread count. A forward's GFLOP/s over the peak is
+    /// its fraction of the hardware, whatever a GEMM library reaches.
+    Ceiling {
+        /// Thread counts, comma-separated (default: 1 and all cores).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// JSON (a list, one object per thread count) instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// The shared workload table (the benches', `boltz bench`'s and the PyTorch comparison's shapes):
     /// name, batch, n, d, parameters and FLOPs per forward.
     Workloads {
@@ -442,6 +454,10 @@ pub(crate) struct BenchArgs {
     /// Print JSON instead of a summary line.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Skip measuring the machine's ceilings (FMA peak, triad bandwidth) after the bench: `bench --all`
+    /// measures them once per thread count for all its rows.
+    #[arg(long, hide = true)]
+    pub(crate) no_ceiling: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -75,6 +75,7 @@ fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
         Command::Workloads { json } => workloads(json),
+        Command::Ceiling { threads, json } => commands::bench::ceiling(&threads, json),
         Command::Export { workload, batch, dir } => export(&workload, batch, &dir),
         Command::Config { quick } => {
             use std::io::Write as _;

@@ -129,6 +129,62 @@ impl RunMeta {
     }
 }
 
+/// The machine's measured ceilings at one thread count (issue #30), recorded in every bench record: the
+/// FMA peak per element type from a register-only kernel in the widest vector instruction set the CPU has,
+/// and the memory bandwidth of a STREAM-style triad ([`boltz_cpu::roofline`]). A bench's `percent_of_peak`
+/// is its GFLOP/s against the peak of its element type at its thread count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MachineCeiling {
+    /// The vector instruction set of the peak kernel (`avx512f`, `avx2+fma`, `neon`, `portable`).
+    pub isa: String,
+    /// Threads of the measurement (those of the bench it is recorded with).
+    pub threads: usize,
+    /// FMA peak in f32, GFLOP/s (2 FLOPs per lane per fused multiply-add; best of 5 runs).
+    pub fma_peak_gflops_f32: f64,
+    /// FMA peak in f64, GFLOP/s.
+    pub fma_peak_gflops_f64: f64,
+    /// STREAM triad `a = b + s·c` over 3 × 64 MiB of f64, 24 bytes per element, GB/s (best of 5 runs).
+    pub triad_gb_per_s: f64,
+}
+
+impl MachineCeiling {
+    /// Measures the ceilings with `threads` threads (about half a second).
+    pub fn measure(threads: usize) -> Self {
+        let r = boltz_cpu::roofline::Roofline::measure(threads);
+        Self {
+            isa: r.isa.name().to_string(),
+            threads: r.threads,
+            fma_peak_gflops_f32: r.f32_gflops,
+            fma_peak_gflops_f64: r.f64_gflops,
+            triad_gb_per_s: r.triad_gb_per_s,
+        }
+    }
+
+    /// The FMA peak of a precision's element type (`f32`, `f64`; none for `bits=N`).
+    pub fn peak_gflops(&self, precision: crate::backends::Precision) -> Option<f64> {
+        use crate::backends::Precision;
+        match precision {
+            Precision::F32 => Some(self.fma_peak_gflops_f32),
+            Precision::F64 => Some(self.fma_peak_gflops_f64),
+            Precision::Bits(_) => None,
+        }
+    }
+
+    /// `gflops` as a percentage of the peak of `precision` on a host backend (none for CUDA, whose
+    /// ceiling is the GPU's, and for `bits=N`).
+    pub fn percent_of_peak(
+        &self,
+        backend: crate::backends::BackendKind,
+        precision: crate::backends::Precision,
+        gflops: f64,
+    ) -> Option<f64> {
+        if backend == crate::backends::BackendKind::Cuda {
+            return None;
+        }
+        self.peak_gflops(precision).map(|p| 100.0 * gflops / p)
+    }
+}
+
 /// Writes `value` as pretty JSON to `path` atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).context("serialising results")?;

@@ -297,6 +297,25 @@ fn bench_times_a_workload() {
     assert_eq!(v["batch"], 2);
     assert!(v["median_ms"].as_f64().unwrap() > 0.0 && v["gflops"].as_f64().unwrap() > 0.0);
     assert_eq!(v["seconds"].as_array().unwrap().len(), 2);
+    // The machine's ceilings at the bench's thread count, and the bench against its type's peak.
+    let c = &v["ceiling"];
+    assert_eq!(c["threads"], v["threads"]);
+    assert!(["avx512f", "avx2+fma", "neon", "portable"].contains(&c["isa"].as_str().unwrap()), "{c}");
+    let (p32, p64, bw) =
+        (c["fma_peak_gflops_f32"].as_f64().unwrap(), c["fma_peak_gflops_f64"].as_f64().unwrap(), c["triad_gb_per_s"].as_f64().unwrap());
+    assert!(p32 > 0.0 && p64 > 0.0 && bw > 0.0, "{c}");
+    let pct = v["percent_of_peak"].as_f64().unwrap();
+    assert!((pct - 100.0 * v["gflops"].as_f64().unwrap() / p64).abs() < 1e-9 * pct.max(1.0), "f64 bench against the f64 peak: {v}");
+    // `boltz ceiling` measures the same record on its own, per thread count.
+    let o = boltz(&["ceiling", "--threads", "1", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!((&list[0]["threads"], &list[0]["isa"]), (&Value::from(1), &c["isa"]));
+    assert!(list[0]["fma_peak_gflops_f32"].as_f64().unwrap() > 0.0);
+    let o = boltz(&["ceiling", "--threads", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least 1"));
     let o = boltz(&["bench", "--workload", "huge"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("workload"));
@@ -350,6 +369,12 @@ fn bench_all_is_the_whole_table_in_one_document() {
         // The FLOP count is the workload's formula, independent of the backend.
         let twin = rows.iter().find(|x| x["workload"] == r["workload"] && x["backend"] == "cpu" && x["precision"] == "f64").unwrap();
         assert_eq!(r["flops_per_forward"], twin["flops_per_forward"]);
+        // One ceiling measured by the parent for the thread count, the same object in every row.
+        assert_eq!(r["ceiling"], rows[0]["ceiling"], "{r}");
+        assert_eq!(r["ceiling"]["threads"], 1);
+        let peak = r["ceiling"][if r["precision"] == "f32" { "fma_peak_gflops_f32" } else { "fma_peak_gflops_f64" }].as_f64().unwrap();
+        let pct = r["percent_of_peak"].as_f64().unwrap();
+        assert!((pct - 100.0 * r["gflops"].as_f64().unwrap() / peak).abs() < 1e-9 * pct.max(1.0), "{r}");
     }
     // A backend that cannot take a precision is refused before any bench runs.
     let o = boltz(&["bench", "--all", "--backend", "cpu", "--precision", "bits=80", "--batch", "1"]);
@@ -374,6 +399,8 @@ fn bench_all_prints_a_comparison_table_and_writes_csv() {
         table.contains("threads=1") && table.contains("threads=2") && table.contains("cpu f32") && table.contains("cpu f64"),
         "{table}"
     );
+    assert_eq!(table.matches("machine ceiling, ").count(), 2, "one ceiling line per thread count: {table}");
+    assert!(table.contains("%pk"), "cells carry the % of the peak: {table}");
     assert_eq!(
         table.matches('*').count(),
         boltz_core::workloads::WORKLOADS.len() + 1,

@@ -1060,7 +1060,10 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
 }
 
 /// Throughput of every backend, workload and type at 2 threads in the latest recorded run, against the
-/// measured OpenBLAS GEMM ceiling (`results/backends/gemm-ceiling.json`: sgemm and dgemm, n = 1024).
+/// machine's own ceiling (`results/backends/gemm-ceiling.json`, written by the `gemm_ceiling` example of
+/// `boltz-blas`): each point is its GFLOP/s as a percentage of the measured FMA peak of its element type
+/// (issue #30), and OpenBLAS's sgemm and dgemm at n = 1024 are drawn as lines at their own percentage.
+/// A ceiling file without the peak (older files) gives the GFLOP/s chart against OpenBLAS alone.
 pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
     let runs = parse_history(jsonl)?;
     let last = runs.last().ok_or_else(|| anyhow!("the history has no runs"))?;
@@ -1070,10 +1073,20 @@ pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
         .and_then(Value::as_array)
         .and_then(|rows| rows.iter().find(|r| r.get("threads").and_then(Value::as_u64) == Some(2)))
         .ok_or_else(|| anyhow!("the GEMM ceiling has no row for 2 threads"))?;
-    let (sgemm, dgemm) = (
-        row.get("sgemm_gflops").and_then(Value::as_f64).ok_or_else(|| anyhow!("no sgemm_gflops"))?,
-        row.get("dgemm_gflops").and_then(Value::as_f64).ok_or_else(|| anyhow!("no dgemm_gflops"))?,
-    );
+    let num = |key: &str| row.get(key).and_then(Value::as_f64);
+    let (sgemm, dgemm) =
+        (num("sgemm_gflops").ok_or_else(|| anyhow!("no sgemm_gflops"))?, num("dgemm_gflops").ok_or_else(|| anyhow!("no dgemm_gflops"))?);
+    let peak = match (num("fma_peak_gflops_f32"), num("fma_peak_gflops_f64")) {
+        (Some(f32_peak), Some(f64_peak)) if f32_peak > 0.0 && f64_peak > 0.0 => Some((f32_peak, f64_peak)),
+        (None, None) => None,
+        _ => anyhow::bail!("the ceiling's 2-thread row has an incomplete or non-positive FMA peak"),
+    };
+    let isa = row.get("isa").and_then(Value::as_str).unwrap_or("?");
+    // The value drawn for `gflops` of `dtype`: % of that type's peak, or GFLOP/s without a peak.
+    let scale = |dtype: &str, g: f64| match peak {
+        Some((p32, p64)) => 100.0 * g / if dtype == "f32" { p32 } else { p64 },
+        None => g,
+    };
     // forward/<backend>/<workload>/<dtype>,batch=<b>,threads=2
     let mut entries: Vec<(String, String, String, f64)> = Vec::new();
     for (k, g) in &last.gflops {
@@ -1082,7 +1095,7 @@ pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
         let [backend, workload, tail] = parts[..] else { continue };
         let Some((dtype, _)) = tail.split_once(",batch=") else { continue };
         if tail.ends_with("threads=2") && backend != "reference" {
-            entries.push((backend.into(), workload.into(), dtype.into(), *g));
+            entries.push((backend.into(), workload.into(), dtype.into(), scale(dtype, *g)));
         }
     }
     let mut workloads: Vec<String> = entries.iter().map(|e| e.1.clone()).collect();
@@ -1112,29 +1125,58 @@ pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
         });
     }
     let k = workloads.len() as f64;
+    let level = |y: f64| vec![(0.5, y), (k + 0.5, y)];
+    if let Some((p32, p64)) = peak {
+        series.push(Series {
+            name: format!("FMA peak ({isa}): f32 {p32:.0}, f64 {p64:.0} GFLOP/s"),
+            look: Look::bound(Hue::Reference),
+            points: level(100.0),
+            ..Default::default()
+        });
+    }
+    let (s_name, d_name) = match peak {
+        Some(_) => (
+            format!("OpenBLAS sgemm n = 1024: {sgemm:.0} GFLOP/s ({:.0} %)", scale("f32", sgemm)),
+            format!("OpenBLAS dgemm n = 1024: {dgemm:.0} GFLOP/s ({:.0} %)", scale("f64", dgemm)),
+        ),
+        None => (format!("OpenBLAS sgemm ceiling, {sgemm:.0} GFLOP/s"), format!("OpenBLAS dgemm ceiling, {dgemm:.0} GFLOP/s")),
+    };
     series.push(Series {
-        name: format!("OpenBLAS sgemm ceiling, {sgemm:.0} GFLOP/s"),
+        name: s_name,
         look: Look { hue: Hue::Reference, marker: Marker::None, dash: Dash::Short },
-        points: vec![(0.5, sgemm), (k + 0.5, sgemm)],
+        points: level(scale("f32", sgemm)),
         ..Default::default()
     });
     series.push(Series {
-        name: format!("OpenBLAS dgemm ceiling, {dgemm:.0} GFLOP/s"),
-        look: Look::bound(Hue::Reference),
-        points: vec![(0.5, dgemm), (k + 0.5, dgemm)],
+        name: d_name,
+        look: Look { hue: Hue::Reference, marker: Marker::None, dash: Dash::Dashed },
+        points: level(scale("f64", dgemm)),
         ..Default::default()
     });
+    let cpu = c.get("cpu").and_then(Value::as_str).map_or(String::new(), |cpu| format!(" ({cpu})"));
+    let (title, y, ceiling_line) = match peak {
+        Some(_) => (
+            "Forward throughput per backend as % of the machine's FMA peak (2 threads)",
+            Axis::log("% of the FMA peak of its type"),
+            format!("peak: register-only FMA kernel ({isa}), and OpenBLAS GEMM at n = 1024, on the same machine{cpu} (results/backends/gemm-ceiling.json)"),
+        ),
+        None => (
+            "Forward throughput per backend vs the GEMM ceiling (2 threads)",
+            Axis::log("GFLOP/s"),
+            "ceiling: OpenBLAS GEMM at n = 1024 on the same machine (results/backends/gemm-ceiling.json)".into(),
+        ),
+    };
     Ok(Chart {
         name: "throughput".into(),
-        title: "Forward throughput per backend vs the GEMM ceiling (2 threads)".into(),
+        title: title.into(),
         subtitle: vec![
             format!(
                 "criterion medians of run {} (results/bench-history.jsonl); the workload table of `boltz workloads`",
                 last.label.replace('\n', " ")
             ),
-            "ceiling: OpenBLAS GEMM at n = 1024 on the same machine (results/backends/gemm-ceiling.json)".into(),
+            ceiling_line,
         ],
-        panels: vec![Panel { x: Axis::linear("workload"), y: Axis::log("GFLOP/s"), series, x_categories: workloads, ..Default::default() }],
+        panels: vec![Panel { x: Axis::linear("workload"), y, series, x_categories: workloads, ..Default::default() }],
         ..Default::default()
     })
 }

@@ -192,3 +192,34 @@ fn history_lines_become_series_relative_to_the_baseline() {
     assert!(history_chart("", &baseline).is_err());
     assert!(Baseline::parse("{\"ratios\": {}}").is_err(), "a baseline without its factor");
 }
+
+/// The throughput chart reads each bench as a percentage of its type's measured FMA peak (issue #30), with
+/// OpenBLAS's GEMM as lines at its own percentage; an older ceiling file without the peak still draws
+/// GFLOP/s against OpenBLAS, and a half-written peak is refused.
+#[test]
+fn throughput_is_drawn_against_the_measured_peak() {
+    let history = r#"{"git_rev": "abc1234", "ratios": {"x": 1.0}, "benches": {
+        "forward/cpu/practical/f32,batch=32,threads=2": {"gflops": 150.0},
+        "forward/blas/practical/f64,batch=32,threads=2": {"gflops": 40.0},
+        "forward/cpu/practical/f32,batch=32,threads=1": {"gflops": 80.0}}}"#
+        .replace('\n', " ");
+    let peak = r#"{"cpu": "Test CPU", "rows": [{"threads": 2, "sgemm_gflops": 100.0, "dgemm_gflops": 50.0, "isa": "avx2+fma",
+        "fma_peak_gflops_f32": 200.0, "fma_peak_gflops_f64": 80.0, "triad_gb_per_s": 30.0}]}"#;
+    let t = throughput_chart(&history, peak).expect("chart");
+    check_chart(&t);
+    let series = &t.panels[0].series;
+    let find = |prefix: &str| series.iter().find(|s| s.name.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}: {series:?}"));
+    assert_eq!(find("cpu f32").points.iter().map(|p| p.1).collect::<Vec<_>>(), vec![75.0], "150 of 200 GFLOP/s");
+    assert_eq!(find("blas f64").points.iter().map(|p| p.1).collect::<Vec<_>>(), vec![50.0], "40 of 80 GFLOP/s");
+    assert!(find("FMA peak (avx2+fma)").points.iter().all(|p| p.1 == 100.0));
+    assert!(find("OpenBLAS sgemm").points.iter().all(|p| p.1 == 50.0));
+    assert!(find("OpenBLAS dgemm").points.iter().all(|p| (p.1 - 62.5).abs() < 1e-12));
+    assert!(t.subtitle.iter().any(|l| l.contains("Test CPU")), "{:?}", t.subtitle);
+    // Without the peak: GFLOP/s, OpenBLAS as the ceiling.
+    let old = r#"{"rows": [{"threads": 2, "sgemm_gflops": 100.0, "dgemm_gflops": 50.0}]}"#;
+    let t = throughput_chart(&history, old).expect("chart");
+    assert_eq!(t.panels[0].series.iter().find(|s| s.name == "cpu f32").expect("cpu f32").points[0].1, 150.0);
+    assert!(!t.panels[0].series.iter().any(|s| s.name.starts_with("FMA peak")));
+    let half = r#"{"rows": [{"threads": 2, "sgemm_gflops": 100.0, "dgemm_gflops": 50.0, "fma_peak_gflops_f32": 200.0}]}"#;
+    assert!(throughput_chart(&history, half).is_err());
+}

@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use boltz_core::{workloads, Backend, Batch};
 use boltz_harness::backends::{self, BackendKind, Job, Precision};
-use boltz_harness::meta::RunMeta;
+use boltz_harness::meta::{MachineCeiling, RunMeta};
 use boltz_harness::resources::{self, MemoryBudget};
 use serde_json::json;
 
@@ -81,6 +81,11 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
     let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    // Read before the ceiling is measured: its triad arrays would otherwise count as the workload's memory.
+    let peak_rss = peak_rss_bytes();
+    let gflops = flops / median / 1e9;
+    let ceiling = (!a.no_ceiling).then(|| MachineCeiling::measure(threads));
+    let percent_of_peak = ceiling.as_ref().and_then(|c| c.percent_of_peak(backend, precision, gflops));
     let record = json!({
         "command": "bench",
         "meta": RunMeta::collect(threads),
@@ -96,23 +101,59 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
         "median_ms": median * 1e3,
         "min_ms": min * 1e3,
         "max_ms": max * 1e3,
-        "gflops": flops / median / 1e9,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "gflops": gflops,
+        "peak_rss_bytes": peak_rss,
+        "ceiling": ceiling,
+        "percent_of_peak": percent_of_peak,
     });
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
+        let of_peak = match (&ceiling, percent_of_peak) {
+            (Some(c), Some(p)) => {
+                format!(" = {p:.0} % of the {} FMA peak ({:.0} GFLOP/s)", c.isa, c.peak_gflops(precision).unwrap_or(f64::NAN))
+            }
+            _ => String::new(),
+        };
         outln!(
-            "{} on {} {}, {} threads: {:.3} ms per forward (median of {}), {:.2} GFLOP/s, peak RSS {} MiB",
+            "{} on {} {}, {} threads: {:.3} ms per forward (median of {}), {:.2} GFLOP/s{of_peak}, peak RSS {} MiB",
             workload.name,
             backend.name(),
             precision,
             threads,
             median * 1e3,
             times.len(),
-            flops / median / 1e9,
-            peak_rss_bytes().map_or("?".into(), |b| (b >> 20).to_string())
+            gflops,
+            peak_rss.map_or("?".into(), |b| (b >> 20).to_string())
         );
+    }
+    Ok(true)
+}
+
+/// `boltz ceiling`: the machine's ceilings at each thread count (default: 1 and all cores).
+pub(crate) fn ceiling(thread_counts: &[usize], json: bool) -> Result<bool> {
+    let counts: Vec<usize> = if thread_counts.is_empty() {
+        unique(&[1, boltz_cpu::threads::all_cores()])
+    } else {
+        if thread_counts.contains(&0) {
+            bail!("--threads takes counts of at least 1");
+        }
+        unique(thread_counts)
+    };
+    let ceilings: Vec<MachineCeiling> = counts.iter().map(|&t| MachineCeiling::measure(t)).collect();
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&ceilings)?);
+    } else {
+        for c in &ceilings {
+            outln!(
+                "{} thread(s), {}: FMA peak f32 {:.1} GFLOP/s, f64 {:.1} GFLOP/s; triad {:.1} GB/s",
+                c.threads,
+                c.isa,
+                c.fma_peak_gflops_f32,
+                c.fma_peak_gflops_f64,
+                c.triad_gb_per_s
+            );
+        }
     }
     Ok(true)
 }
@@ -165,7 +206,7 @@ fn bench_all(a: &BenchArgs) -> Result<bool> {
         errln!("[{}/{}] {} on {} {} (batch {batch}, {t} threads)", i + 1, combos.len(), w.name, b.name(), p);
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["bench", "--workload", w.name, "--backend", b.name(), "--precision", &p.to_string(), "--json"]);
-        cmd.args(["--threads", &t.to_string(), "--repeats", &a.repeats.to_string(), "--batch", &batch.to_string()]);
+        cmd.args(["--threads", &t.to_string(), "--repeats", &a.repeats.to_string(), "--batch", &batch.to_string(), "--no-ceiling"]);
         if let Some(m) = a.max_memory {
             cmd.args(["--max-memory", &m.to_string()]);
         }
@@ -179,6 +220,21 @@ fn bench_all(a: &BenchArgs) -> Result<bool> {
             obj.remove("command");
         }
         rows.push(row);
+    }
+    // The machine's ceilings, once per thread count after every bench (no child shares its cores with them).
+    let ceilings: Vec<MachineCeiling> = thread_counts.iter().map(|&t| MachineCeiling::measure(t)).collect();
+    for row in &mut rows {
+        let t = row["threads"].as_u64().unwrap_or(0) as usize;
+        let (Some(c), Some(obj)) = (ceilings.iter().find(|c| c.threads == t), row.as_object_mut()) else { continue };
+        let backend = obj.get("backend").cloned().and_then(|b| serde_json::from_value::<BackendKind>(b).ok());
+        let precision = obj.get("precision").and_then(|p| p.as_str()).and_then(|p| crate::cli::parse_precision(p).ok());
+        let gflops = obj.get("gflops").and_then(serde_json::Value::as_f64);
+        let percent = match (backend, precision, gflops) {
+            (Some(b), Some(p), Some(g)) => c.percent_of_peak(b, p, g),
+            _ => None,
+        };
+        obj.insert("ceiling".into(), serde_json::to_value(c)?);
+        obj.insert("percent_of_peak".into(), serde_json::to_value(percent)?);
     }
     let table = comparison_table(&rows, &thread_counts);
     if let Some(csv) = &a.csv {
@@ -220,7 +276,27 @@ fn comparison_table(rows: &[serde_json::Value], thread_counts: &[usize]) -> Stri
     let col = 26;
     let mut workloads: Vec<&str> = rows.iter().filter_map(|r| r["workload"].as_str()).collect();
     workloads.dedup();
-    let _ = writeln!(out, "median ms per forward (± spread: max − min over the repeats, % of the median), GFLOP/s; * fastest");
+    let _ = writeln!(
+        out,
+        "median ms per forward (± spread: max − min over the repeats, % of the median), GFLOP/s, %pk: % of the machine's measured FMA peak; * fastest"
+    );
+    let ceilings = rows.iter().map(|r| &r["ceiling"]).filter(|c| c.is_object()).fold(Vec::new(), |mut acc: Vec<&serde_json::Value>, c| {
+        if !acc.contains(&c) {
+            acc.push(c);
+        }
+        acc
+    });
+    for c in ceilings {
+        let _ = writeln!(
+            out,
+            "machine ceiling, {} threads ({}): FMA peak f32 {:.1} GFLOP/s, f64 {:.1} GFLOP/s; triad {:.1} GB/s",
+            c["threads"],
+            c["isa"].as_str().unwrap_or("?"),
+            c["fma_peak_gflops_f32"].as_f64().unwrap_or(f64::NAN),
+            c["fma_peak_gflops_f64"].as_f64().unwrap_or(f64::NAN),
+            c["triad_gb_per_s"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     for w in workloads {
         let block: Vec<&serde_json::Value> = rows.iter().filter(|r| r["workload"] == w).collect();
         let best = block.iter().filter_map(|r| r["median_ms"].as_f64()).fold(f64::INFINITY, f64::min);
@@ -246,7 +322,8 @@ fn comparison_table(rows: &[serde_json::Value], thread_counts: &[usize]) -> Stri
                     .and_then(|r| {
                         let m = r["median_ms"].as_f64()?;
                         let star = if m == best { "*" } else { " " };
-                        Some(format!("{m:.3}{star} ±{:.0}% {:.1}", spread_pct(r), r["gflops"].as_f64().unwrap_or(f64::NAN)))
+                        let peak = r["percent_of_peak"].as_f64().map_or(String::new(), |p| format!(" {p:.0}%pk"));
+                        Some(format!("{m:.3}{star} ±{:.0}% {:.1}{peak}", spread_pct(r), r["gflops"].as_f64().unwrap_or(f64::NAN)))
                     })
                     .unwrap_or_else(|| "-".into());
                 let _ = write!(out, "{cell:>col$}");
