@@ -9,9 +9,10 @@
 //!
 //! * projections `X W_Qᵀ` etc.; a factored weight `U Vᵀ` is applied as `(X V) Uᵀ`, so a rank-1 head
 //!   costs O(n·d) per sequence for its projections, never a dense d×d product;
-//! * scores: for softmax heads of size ≥ [`GEMM_HEAD_SIZE`], one `n × n` block `Q_b K_bᵀ` per sequence
-//!   (a product), max-shifted softmax row by row, then `P V_b` (a product); smaller heads and hardmax use
-//!   the row kernel [`crate::kernels::attend_sequence`] (one score row at a time);
+//! * scores: for softmax heads of size ≥ [`GEMM_HEAD_SIZE`], per tile of at most [`QUERY_TILE`] queries
+//!   one block `Q_tile K_bᵀ` (a product; a causal tile only up to its last query's key), max-shifted
+//!   softmax row by row, then `P V_b` (a product): never an `n × n` buffer for long sequences; smaller
+//!   heads and hardmax use the row kernel [`crate::kernels::attend_sequence`] (one score row at a time);
 //! * FFN, tiled over hidden units in chunks of at most [`HIDDEN_CHUNK`]: `H = ReLU(X W₁[c]ᵀ + b₁[c])`,
 //!   then `Y += H W₂[:, c]ᵀ`, so a chunk's hidden activations stay in cache however wide the layer (the
 //!   memorizer's width nN reaches 10⁶); a rank-1 `W₁ = u vᵀ` (the memorizer's) computes `t = X v` once
@@ -21,7 +22,7 @@
 //!
 //! ## Memory
 //! Per worker: the group's residual delta (`R·d`, R = tokens of a group), per-head projections and mixed
-//! values (`4·R·s`), one `n × n` score block, one hidden tile `R × min(q, HIDDEN_CHUNK)` and the factored
+//! values (`4·R·s`), one `min(n, QUERY_TILE) × n` score block, one hidden tile `R × min(q, HIDDEN_CHUNK)` and the factored
 //! path's `R × r`; on top of the input/output batch. Practical workload in f32 (R = 256, s = 64,
 //! n = 128, q = 1024): about 1.6 MB per worker.
 
@@ -37,6 +38,8 @@ pub const GROUP_ROWS: usize = 256;
 pub const HIDDEN_CHUNK: usize = 2048;
 /// Smallest softmax head size whose scores are computed as a matrix product.
 pub const GEMM_HEAD_SIZE: usize = 8;
+/// Query rows per tile of a softmax head's scores (the score buffer is at most this × the sequence length).
+pub const QUERY_TILE: usize = 128;
 /// Products with inner and output sizes both at most this run as plain dot products.
 pub const SMALL_PRODUCT: usize = 8;
 
@@ -511,19 +514,27 @@ fn attention_core<T: Float, G: Gemm<T>>(
     let (q, k, v) = (&w.q[r.clone()], &w.k[r.clone()], &w.v[r.clone()]);
     let mixed = &mut w.mixed[r];
     if normalizer == Normalizer::Softmax && hs >= GEMM_HEAD_SIZE {
-        let scores = sized(&mut w.scores, n * n);
-        g.gemm(Operand::row_major(q, n, hs, hs), Operand::col_major(k, hs, n, hs), T::default(), scores);
-        for (j, row) in scores.chunks_exact_mut(n).enumerate() {
-            let keys = if causal { j + 1 } else { n };
-            let max = row[..keys].iter().copied().fold(row[0], |m, x| if x > m { x } else { m });
-            let mut total = T::default();
-            for (i, x) in row.iter_mut().enumerate() {
-                *x = if i < keys { x.sub(&max).exp() } else { T::default() };
-                total = total.add(x);
+        // Queries in tiles of QUERY_TILE rows: a tile's scores (tile × keys) are one product, a max-shifted
+        // softmax per row, and one product with V, so the score buffer is at most QUERY_TILE × n however
+        // long the sequence. A causal tile needs only the keys up to its last query.
+        for j0 in (0..n).step_by(QUERY_TILE) {
+            let j1 = (j0 + QUERY_TILE).min(n);
+            let (rows, keys) = (j1 - j0, if causal { j1 } else { n });
+            let scores = sized(&mut w.scores, rows * keys);
+            g.gemm(Operand::row_major(&q[j0 * hs..], rows, hs, hs), Operand::col_major(k, hs, keys, hs), T::default(), scores);
+            for (jr, row) in scores.chunks_exact_mut(keys).enumerate() {
+                let visible = if causal { j0 + jr + 1 } else { keys };
+                let max = row[..visible].iter().copied().fold(row[0], |m, x| if x > m { x } else { m });
+                let mut total = T::default();
+                for (i, x) in row.iter_mut().enumerate() {
+                    *x = if i < visible { x.sub(&max).exp() } else { T::default() };
+                    total = total.add(x);
+                }
+                row.iter_mut().for_each(|x| *x = x.div(&total));
             }
-            row.iter_mut().for_each(|x| *x = x.div(&total));
+            let out = &mut mixed[j0 * hs..j1 * hs];
+            g.gemm(Operand::row_major(&w.scores, rows, keys, keys), Operand::row_major(v, keys, hs, hs), T::default(), out);
         }
-        g.gemm(Operand::row_major(&w.scores, n, n, n), Operand::row_major(v, n, hs, hs), T::default(), mixed);
     } else {
         attend_sequence(q, k, v, hs, normalizer, causal, &mut w.row, &mut w.mix_row, |j, m| mixed[j * hs..(j + 1) * hs].copy_from_slice(m));
     }
@@ -568,6 +579,34 @@ mod tests {
             }
             let err = z.iter().zip(expected.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
             assert!(err < 1e-9, "seed {seed}: max error {err}");
+        }
+    }
+
+    /// Sequences longer than a query tile (several tiles, a partial last one), causal and not.
+    #[test]
+    fn long_sequences_run_in_query_tiles() {
+        for (seed, causal) in [(5, false), (6, true)] {
+            let mut rng = SeededRng::new(seed);
+            let spec = RandomModelSpec {
+                dim: 8,
+                blocks: 1,
+                heads: 1,
+                head_size: 16,
+                hidden: 12,
+                normalizer: Normalizer::Softmax,
+                causal,
+                query_bias: false,
+                factor_rank: None,
+            };
+            let model: Model<f64> = random_model(&mut rng, &spec);
+            let n = 2 * QUERY_TILE + 37;
+            let x = random_batch(&mut rng, 2, n, 8);
+            let expected = ReferenceBackend.run(&model, &x).expect("reference");
+            let prepared = EngineModel::new(&model);
+            let mut z = x.as_slice().to_vec();
+            prepared.forward_group(&NaiveGemm, &mut z, n, 0, &mut Workspace::default()).expect("forward");
+            let err = z.iter().zip(expected.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-9, "causal {causal}: max error {err}");
         }
     }
 
