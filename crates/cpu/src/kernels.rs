@@ -224,22 +224,47 @@ narrow_dispatch!(pub(crate) narrow_baseline, budget 8 * 16, fused false);
 narrow_dispatch!(narrow_avx512, budget 16 * 64, fused true, "avx512f,fma");
 #[cfg(target_arch = "x86_64")]
 narrow_dispatch!(narrow_avx2, budget 8 * 32, fused true, "avx2,fma");
+#[cfg(target_arch = "x86_64")]
+narrow_dispatch!(narrow_avx512_unfused, budget 16 * 64, fused false, "avx512f,fma");
+#[cfg(target_arch = "x86_64")]
+narrow_dispatch!(narrow_avx2_unfused, budget 8 * 32, fused false, "avx2,fma");
 
 /// An FFN's second product for narrow outputs, `y += h · w2t` (see [`crate::engine::Gemm::narrow_product`]):
-/// for `d` ∈ {4, 8, 16, 32} (the memorizer's `H · W₂ᵀ` tiles) a register-blocked kernel compiled for
-/// AVX-512 / AVX2 (chosen at run time), since a packing GEMM would spend most of its time packing the
-/// wide hidden tile for a 16-column product; `false` for other `d`.
+/// for `d` ∈ {4, 8, 16, 32} (the memorizer's `H · W₂ᵀ` tiles) a register-blocked kernel of fused
+/// multiply-adds compiled for AVX-512 / AVX2 (chosen at run time), since a packing GEMM would spend most of
+/// its time packing the wide hidden tile for a 16-column product; `false` for other `d`. Without FMA
+/// hardware it multiplies and adds ([`narrow_product_unfused`]).
 pub fn narrow_product<T: Float>(rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
     let (h, y) = (&h[..rows * width], &mut y[..rows * d]);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX-512F and FMA (checked just above).
             return unsafe { narrow_avx512(d, width, h, w2t, y) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { narrow_avx2(d, width, h, w2t, y) };
+        }
+    }
+    narrow_baseline(d, width, h, w2t, y)
+}
+
+/// [`narrow_product`] with each term a multiply then an add (two roundings), as the engine computed it
+/// before the fused kernel: the same result on every CPU and bit for bit the earlier one, at up to half
+/// the FMA peak. `MatrixMultiply` keeps it, so that training (whose committed runs are reproduced step
+/// for step) and the results computed with it do not move.
+pub fn narrow_product_unfused<T: Float>(rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+    let (h, y) = (&h[..rows * width], &mut y[..rows * d]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX-512F and FMA (checked just above).
+            return unsafe { narrow_avx512_unfused(d, width, h, w2t, y) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { narrow_avx2_unfused(d, width, h, w2t, y) };
         }
     }
     narrow_baseline(d, width, h, w2t, y)

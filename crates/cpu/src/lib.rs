@@ -185,9 +185,10 @@ pub struct MatrixMultiply;
 impl<T: CpuFloat> Gemm<T> for MatrixMultiply {
     /// Narrow FFN outputs (d ∈ {4, 8, 16, 32}: the memorizer's `H · W₂ᵀ` tiles) run in a register-blocked
     /// kernel compiled for AVX-512 / AVX2 (chosen at run time): matrixmultiply would spend most of its
-    /// time packing the wide hidden tile for a 16-column product.
+    /// time packing the wide hidden tile for a 16-column product. Each term is a multiply then an add
+    /// ([`kernels::narrow_product_unfused`]), so training on this multiplier reproduces its committed runs.
     fn narrow_product(&self, rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
-        kernels::narrow_product(rows, width, d, h, w2t, y)
+        kernels::narrow_product_unfused(rows, width, d, h, w2t, y)
     }
 
     fn gemm(&self, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
@@ -224,6 +225,9 @@ mod tests {
                 (0..rows * d).map(|i| 1.0 + (0..width).map(|c| h[(i / d) * width + c] * w2t[c * d + i % d]).sum::<f64>()).collect();
             let mut y = vec![1.0; rows * d];
             assert!(Gemm::<f64>::narrow_product(&MatrixMultiply, rows, width, d, &h, &w2t, &mut y));
+            let mut fused = vec![1.0; rows * d];
+            assert!(Gemm::<f64>::narrow_product(&FaerGemm, rows, width, d, &h, &w2t, &mut fused));
+            assert_eq!(fused, expected, "the fused kernel, rows {rows} width {width} d {d}");
             let mut z = vec![1.0; rows * d];
             assert!(kernels::narrow_baseline(d, width, &h, &w2t, &mut z));
             // Dyadic inputs: every sum is exact, so all three agree to the bit.
