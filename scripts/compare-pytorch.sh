@@ -8,7 +8,7 @@
 # library versions on both sides; it is written to results/backends/<cpu>/pytorch-cpu.json, <cpu> naming the
 # CPU model, family and model number (machines of one kind differ: never compare across files).
 # PyTorch is an optional development dependency: PYTHON=/path/to/venv/bin/python with torch installed.
-#   PYTHON=/opt/torch-venv/bin/python [ROUNDS=3] bash scripts/compare-pytorch.sh [threads]
+#   PYTHON=/opt/torch-venv/bin/python [ROUNDS=3] [REPEATS=20] bash scripts/compare-pytorch.sh [threads]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/openblas-env.sh
@@ -16,9 +16,11 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 THREADS=${1:-2}
 ROUNDS=${ROUNDS:-3}
+REPEATS=${REPEATS:-20}
 VARIANTS=${VARIANTS:-eager,chunked,compile,compile+chunked}
 "$PYTHON" -c 'import torch' 2>/dev/null || { echo "compare-pytorch: $PYTHON has no torch (pip install torch)" >&2; exit 2; }
 [ "$ROUNDS" -ge 1 ] 2>/dev/null || { echo "compare-pytorch: ROUNDS must be a positive integer, got '$ROUNDS'" >&2; exit 2; }
+[ "$REPEATS" -ge 1 ] 2>/dev/null || { echo "compare-pytorch: REPEATS must be a positive integer, got '$REPEATS'" >&2; exit 2; }
 slug=$(python3 - <<'PY'
 import re
 info = open("/proc/cpuinfo").read() if __import__("os").path.exists("/proc/cpuinfo") else ""
@@ -39,12 +41,12 @@ target/release/boltz export --workload all "$tmp/weights" >/dev/null
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r of $ROUNDS: boltz"
   # Every workload x {cpu, blas} x {f32, f64} at the benches' batch, each in its own process (bench --all).
-  target/release/boltz bench --all --backend cpu,blas --precision f32,f64 --threads "$THREADS" --repeats 20 --json >"$tmp/bench.$r.json"
+  target/release/boltz bench --all --backend cpu,blas --precision f32,f64 --threads "$THREADS" --repeats "$REPEATS" --json >"$tmp/bench.$r.json"
   echo "== round $r of $ROUNDS: PyTorch ($VARIANTS)"
-  "$PYTHON" scripts/torch_compare.py --weights "$tmp/weights" --device cpu --threads "$THREADS" --repeats 20 \
+  "$PYTHON" scripts/torch_compare.py --weights "$tmp/weights" --device cpu --threads "$THREADS" --repeats "$REPEATS" \
     --variants "$VARIANTS" --out "$tmp/torch.$r.json"
 done
-"$PYTHON" - "$tmp" "$OUT" "$ROUNDS" <<'PY'
+"$PYTHON" - "$tmp" "$OUT" "$ROUNDS" "$REPEATS" <<'PY'
 import json, os, platform, statistics, sys
 tmp, out, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 bench = [json.load(open(os.path.join(tmp, f"bench.{r}.json"))) for r in range(1, rounds + 1)]
@@ -86,7 +88,7 @@ for i, r in enumerate(bench[0]["rows"]):
     row["speedup_over_torch_best"] = timed[best] / row["median_ms"]
     rows.append(row)
 doc = {
-    "what": f"boltz backends vs PyTorch (eager, chunked FFN, torch.compile, compile + chunked FFN) on the same weights, shapes and threads; {rounds} interleaved rounds, each cell the median of the rounds' medians (20 forwards each)",
+    "what": f"boltz backends vs PyTorch (eager, chunked FFN, torch.compile, compile + chunked FFN) on the same weights, shapes and threads; {rounds} interleaved rounds, each cell the median of the rounds' medians (of {sys.argv[4]} forwards each)",
     "meta": bench[0]["meta"],
     "cpu_flags_isa": sorted({r["ceiling"]["isa"] for r in bench[0]["rows"] if r.get("ceiling")}),
     "torch": torch_info | {k: v for k, v in torch_runs[0].items() if k not in ("workloads", "weights")},

@@ -241,6 +241,11 @@ def main():
                     print(f"{vkey}: skipped ({len(blocks)} blocks)")
                     continue
                 chunk = args.ffn_chunk if variant.endswith("chunked") else None
+                widest = max((b["ffn"]["b1"].shape[0] for b in blocks if b["ffn"] is not None), default=0)
+                if chunk and widest <= chunk:
+                    results["workloads"][vkey] = {"skipped": f"no FFN wider than --ffn-chunk {chunk} (the same forward without chunks)"}
+                    print(f"{vkey}: skipped (FFN width {widest} <= {chunk})")
+                    continue
                 fn = lambda inp, chunk=chunk: forward(torch, blocks, inp, chunk)  # noqa: E731
                 if variant.startswith("compile"):
                     torch._dynamo.reset()
