@@ -15,8 +15,9 @@
 //!   group of ~256 tokens instead of once per token; their second product, when it has 4, 8, 16 or 32
 //!   outputs, runs in a register-blocked kernel of fused multiply-adds compiled for AVX-512 and AVX2 and
 //!   chosen at run time (the build itself targets baseline x86-64; no `target-cpu=native`).
-//! * **Memory:** see the engine's docs: per worker one `n × n` score block at most, one hidden tile and
-//!   the group's projections, on top of the input and output batches.
+//! * **Memory:** see the engine's docs: per worker one `min(n, 128) × n` score block at most, one hidden
+//!   tile and the group's projections (kept with the prepared model between forwards), on top of the
+//!   input and output batches.
 //! * **Numerics:** softmax is max-shifted; hardmax sums the exactly tied maxima and divides by their count
 //!   (deterministic, same rule as the reference); every block's result is checked for overflow.
 
