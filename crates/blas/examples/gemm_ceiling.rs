@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use boltz_blas::openblas;
-use boltz_cpu::roofline::Roofline;
+use boltz_cpu::roofline::{cpu_model, Roofline};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, LinalgScalar};
 
@@ -25,14 +25,6 @@ fn median_gflops<T: LinalgScalar + From<f32>>(n: usize) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     2.0 * (n as f64).powi(3) / times[times.len() / 2] / 1e9
-}
-
-/// The CPU model (`/proc/cpuinfo`), or the architecture where it cannot be read.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn main() {

@@ -120,10 +120,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let rounds: usize = value("--rounds").map_or(3, |r| r.parse().expect("--rounds N"));
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cpu = boltz_cpu::roofline::cpu_model();
     let all = boltz_cpu::threads::all_cores();
     let mut thread_counts = vec![1];
     if all > 1 {

@@ -81,6 +81,18 @@ impl<'a, T> Operand<'a, T> {
     }
 }
 
+/// Checks that `A` (`m × k`), `B` (`k × n`) and a row-major `C` (`m × n`) cover the extents a kernel
+/// reading raw pointers will touch, and returns `(m, k, n)`. The engine's operands always do; the
+/// pointer-based multipliers call this before their `unsafe` call.
+pub fn checked_dims<T>(a: &Operand<'_, T>, b: &Operand<'_, T>, c: &[T]) -> (usize, usize, usize) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "gemm: inner dimensions");
+    assert!(a.extent() <= a.data.len(), "gemm: A is too short");
+    assert!(b.extent() <= b.data.len(), "gemm: B is too short");
+    assert!(c.len() >= m * n, "gemm: C is too short");
+    (m, k, n)
+}
+
 /// A matrix product: `C = A·B + beta·C` with `A` `m × k`, `B` `k × n` (their dimensions; any strides
 /// where one of the two is 1) and `C` row-major `m × n` (`c.len() ≥ m·n`). Implementations must be
 /// usable from several threads at once.

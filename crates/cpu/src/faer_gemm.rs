@@ -15,17 +15,13 @@ use crate::{CpuFloat, Multiplier};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FaerGemm;
 
-/// `C = A·B + beta·C` through `gemm::gemm` (single-threaded), after the same bounds checks as
-/// [`CpuFloat::mm`].
+/// `C = A·B + beta·C` through `gemm::gemm` (single-threaded), after the bounds checks of
+/// [`crate::engine::checked_dims`] (as [`CpuFloat::mm`]).
 pub fn faer_gemm<T: CpuFloat>(a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "gemm: inner dimensions");
-    assert!(a.extent() <= a.data.len(), "gemm: A is too short");
-    assert!(b.extent() <= b.data.len(), "gemm: B is too short");
-    assert!(c.len() >= m * n, "gemm: C is too short");
+    let (m, k, n) = crate::engine::checked_dims(&a, &b, c);
     let s = |x: usize| x as isize;
     let read_dst = beta != T::default();
-    // SAFETY: the asserts above keep every access of the m×k, k×n and m×n (row-major, n apart) operands
+    // SAFETY: `checked_dims` asserted above keeps every access of the m×k, k×n and m×n (row-major, n apart) operands
     // in bounds; `c` is not aliased by `a` or `b` (a shared and a mutable borrow).
     unsafe {
         gemm::gemm(

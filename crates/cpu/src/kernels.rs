@@ -235,19 +235,7 @@ narrow_dispatch!(narrow_avx2_unfused, budget 8 * 32, fused false, "avx2,fma");
 /// its time packing the wide hidden tile for a 16-column product; `false` for other `d`. Without FMA
 /// hardware it multiplies and adds ([`narrow_product_unfused`]).
 pub fn narrow_product<T: Float>(rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
-    let (h, y) = (&h[..rows * width], &mut y[..rows * d]);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-            return unsafe { narrow_avx512(d, width, h, w2t, y) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { narrow_avx2(d, width, h, w2t, y) };
-        }
-    }
-    narrow_baseline(d, width, h, w2t, y)
+    narrow_product_on_this_cpu(true, rows, width, d, h, w2t, y)
 }
 
 /// [`narrow_product`] with each term a multiply then an add (two roundings), as the engine computed it
@@ -255,17 +243,37 @@ pub fn narrow_product<T: Float>(rows: usize, width: usize, d: usize, h: &[T], w2
 /// the FMA peak. `MatrixMultiply` keeps it, so that training (whose committed runs are reproduced step
 /// for step) and the results computed with it do not move.
 pub fn narrow_product_unfused<T: Float>(rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+    narrow_product_on_this_cpu(false, rows, width, d, h, w2t, y)
+}
+
+/// The widest compiled narrow-output kernel this CPU runs (AVX-512F, AVX2, baseline), fused or not.
+fn narrow_product_on_this_cpu<T: Float>(fused: bool, rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
     let (h, y) = (&h[..rows * width], &mut y[..rows * d]);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma && std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-            return unsafe { narrow_avx512_unfused(d, width, h, w2t, y) };
+            return unsafe {
+                if fused {
+                    narrow_avx512(d, width, h, w2t, y)
+                } else {
+                    narrow_avx512_unfused(d, width, h, w2t, y)
+                }
+            };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if fma && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { narrow_avx2_unfused(d, width, h, w2t, y) };
+            return unsafe {
+                if fused {
+                    narrow_avx2(d, width, h, w2t, y)
+                } else {
+                    narrow_avx2_unfused(d, width, h, w2t, y)
+                }
+            };
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = fused; // the baseline kernel multiplies and adds
     narrow_baseline(d, width, h, w2t, y)
 }

@@ -146,14 +146,9 @@ macro_rules! impl_cpu_float {
     ($t:ty, $f:path) => {
         impl CpuFloat for $t {
             fn mm(a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]) {
-                let (m, k, n) = (a.rows, a.cols, b.cols);
-                // The engine's operands always cover their extents; checked here because the kernel reads raw pointers.
-                assert_eq!(b.rows, k, "gemm: inner dimensions");
-                assert!(a.extent() <= a.data.len(), "gemm: A is too short");
-                assert!(b.extent() <= b.data.len(), "gemm: B is too short");
-                assert!(c.len() >= m * n, "gemm: C is too short");
+                let (m, k, n) = engine::checked_dims(&a, &b, c);
                 let s = |x: usize| x as isize;
-                // SAFETY: the asserts above keep every access of the m×k, k×n and m×n operands in bounds.
+                // SAFETY: `checked_dims` asserted above keeps every access of the m×k, k×n and m×n operands in bounds.
                 unsafe {
                     $f(
                         m,

@@ -22,6 +22,15 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::Instant;
 
+/// The CPU model as `/proc/cpuinfo` names it (`model name`), or the architecture where it cannot be read:
+/// what every result records beside its timings.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 /// The vector instruction set a register-only kernel runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {

@@ -103,10 +103,7 @@ impl RunMeta {
     /// Collects the metadata of this run.
     pub fn collect(threads: usize) -> Self {
         let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let cpu = boltz_cpu::roofline::cpu_model();
         let machine = std::fs::read_to_string("/etc/hostname")
             .map(|s| s.trim().to_string())
             .ok()

@@ -280,13 +280,8 @@ fn comparison_table(rows: &[serde_json::Value], thread_counts: &[usize]) -> Stri
         out,
         "median ms per forward (± spread: max − min over the repeats, % of the median), GFLOP/s, %pk: % of the machine's measured FMA peak; * fastest"
     );
-    let ceilings = rows.iter().map(|r| &r["ceiling"]).filter(|c| c.is_object()).fold(Vec::new(), |mut acc: Vec<&serde_json::Value>, c| {
-        if !acc.contains(&c) {
-            acc.push(c);
-        }
-        acc
-    });
-    for c in ceilings {
+    let ceilings: Vec<&serde_json::Value> = rows.iter().map(|r| &r["ceiling"]).filter(|c| c.is_object()).collect();
+    for c in unique(&ceilings) {
         let _ = writeln!(
             out,
             "machine ceiling, {} threads ({}): FMA peak f32 {:.1} GFLOP/s, f64 {:.1} GFLOP/s; triad {:.1} GB/s",
