@@ -21,7 +21,7 @@ case "${1:-}" in
   --update) python3 scripts/bench_track.py update ;;
   --record)
     python3 scripts/bench_track.py check --append
-    cargo run --quiet --release -p boltz-harness --bin boltz -- plot-history results/bench-history.jsonl --out results
+    cargo run --quiet --release -p boltz-cli --bin boltz -- plot-history results/bench-history.jsonl --out results
     ;;
   "") python3 scripts/bench_track.py check ;;
   *) echo "usage: bash scripts/bench-track.sh [--record | --update]" >&2; exit 2 ;;

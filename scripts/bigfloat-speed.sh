@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "mpmath==1.4.1" "gmpy2==2.3.2"
 fi
-cargo build --release -q -p boltz-harness --bin boltz
+cargo build --release -q -p boltz-cli --bin boltz
 cargo build --release -q -p boltz-bigfloat --example speed
 export_dir=$(mktemp -d)
 trap 'rm -rf "$export_dir"' EXIT

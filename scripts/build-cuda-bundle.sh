@@ -11,7 +11,7 @@ test_bin=$(cargo test --release -p boltz-cuda --test conformance --no-run --mess
 bench_bin=$(cargo bench --bench cuda --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys; print([j["executable"] for j in map(json.loads, sys.stdin) if j.get("executable") and j["target"]["name"]=="cuda"][-1])')
 # The CLI without OpenBLAS (its own target folder, so target/release/boltz keeps the default features).
-cargo build --release -p boltz-harness --no-default-features --features cuda --target-dir target/no-blas
+cargo build --release -p boltz-cli --no-default-features --features cuda --target-dir target/no-blas
 cp target/no-blas/release/boltz device-bundle/boltz
 cp "$test_bin" device-bundle/cuda-conformance
 cp "$bench_bin" device-bundle/cuda-bench

@@ -34,7 +34,7 @@ PY
 )
 OUT=${OUT:-results/backends/$slug/pytorch-cpu.json}
 mkdir -p "$(dirname "$OUT")"
-cargo build --quiet --release -p boltz-harness --bin boltz
+cargo build --quiet --release -p boltz-cli --bin boltz
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 target/release/boltz export --workload all "$tmp/weights" >/dev/null

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/openblas-env.sh
 . scripts/openblas-env.sh
 bash scripts/setup.sh
-cargo build --quiet --release -p boltz-harness --bin boltz
+cargo build --quiet --release -p boltz-cli --bin boltz
 OUT=results/backends/peak-memory.json
 target/release/boltz bench --all --backend cpu,blas --precision f32,f64 --threads 2 --repeats 1 --json >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

@@ -12,4 +12,4 @@ out=(--out results/reproduce)
 for arg in "$@"; do
   case "$arg" in --out | --out=*) out=() ;; esac
 done
-cargo run --release -p boltz-harness --bin boltz -- reproduce "${out[@]}" "$@"
+cargo run --release -p boltz-cli --bin boltz -- reproduce "${out[@]}" "$@"

@@ -15,5 +15,5 @@ py="$work/venv/bin/python"
 "$py" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" numpy pytest mpmath ${PYTHON_EXTRA:-}
 # A debug build in the workspace's target directory (the Rust tests' dependencies are reused).
 (cd python && VIRTUAL_ENV="$work/venv" PATH="$work/venv/bin:$PATH" "$work/venv/bin/maturin" develop --quiet)
-cargo build --quiet -p boltz-harness --bin boltz
+cargo build --quiet -p boltz-cli --bin boltz
 BOLTZ_BIN="$PWD/target/debug/boltz" BOLTZ_REQUIRE_CLI=1 "$py" -m pytest python/tests -q -p no:cacheprovider

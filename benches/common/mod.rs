@@ -10,7 +10,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 
 /// Threads of the multi-threaded runs: the machine's cores (2 on CI), recorded in the bench ID.
 pub fn machine_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    boltz_core::threads::all_cores()
 }
 
 /// A criterion configured for forwards of 10 ms … 1 s: few samples, short measurement (override with

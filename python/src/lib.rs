@@ -2,8 +2,8 @@
 //!
 //! It exposes the library, not the CLI: datasets become `boltz_core::Dataset`s through the same readers and
 //! checks as `boltz memorize --dataset` (`format::dataset_from_arrays`, `construction::check_dataset`),
-//! models are built by `boltz_harness::construction::build` and run through the one backend dispatch
-//! (`boltz_harness::backends::dispatch`), so a NumPy dataset gives the same report here as through the CLI.
+//! models are built by `boltz_lab::construction::build` and run through the one backend dispatch
+//! (`boltz_lab::backends::dispatch`), so a NumPy dataset gives the same report here as through the CLI.
 //! Long computations release the GIL. Every error is a `boltzformer.BoltzError` (a `ValueError`) carrying
 //! the Rust message. The Python-facing API (argument conversion, `mpmath`, `to_torch`) is in
 //! `python/boltzformer/__init__.py`.
@@ -16,8 +16,8 @@ use boltz_core::exact::{ExactConvert, ExactFloat};
 use boltz_core::format::{self, Encoding, Outputs, Rounding};
 use boltz_core::npy::{NpyArray, NpyData};
 use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
-use boltz_harness::backends::{self, BackendKind, Job, Precision};
-use boltz_harness::construction::{self, BuildOptions, ConstructionKind, RunOn};
+use boltz_lab::backends::{self, BackendKind, Job, Precision};
+use boltz_lab::construction::{self, BuildOptions, ConstructionKind, RunOn};
 use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -65,12 +65,12 @@ fn dataset(
 fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
     match requested {
         Some(0) => bail!("threads must be at least 1"),
-        t => boltz_harness::resources::threads(t, "threads"),
+        t => boltz_lab::resources::threads(t, "threads"),
     }
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> anyhow::Result<T> {
-    s.parse().map_err(|e: String| anyhow!("{what}: {e}"))
+fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(what: &str, s: &str) -> anyhow::Result<T> {
+    s.parse().map_err(|e: T::Err| anyhow!("{what}: {e}"))
 }
 
 /// The backend and precision, checked (and the device probed) before any work.
@@ -231,7 +231,7 @@ fn memorize(
     let built = py.detach(|| construction::build(&data, &options)).map_err(err)?;
     let record = serde_json::json!({
         "construction": options.construction,
-        "policy": options.policy.as_str(),
+        "policy": options.policy.name(),
         "seed": seed,
         "dataset": { "N": data.inputs.shape()[0], "n": data.inputs.shape()[1], "d": data.inputs.shape()[2] },
         "layers": built.model.layer_count(),
@@ -366,9 +366,12 @@ fn parse_exact(s: &str) -> Result<(bool, String, i64)> {
 #[pyfunction]
 fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("construction", ConstructionKind::ALL.map(ConstructionKind::as_str).to_vec())?;
-    d.set_item("policy", boltz_construct::Policy::ALL.map(boltz_construct::Policy::as_str).to_vec())?;
-    d.set_item("backend", BackendKind::ALL.map(BackendKind::name).to_vec())?;
+    fn names<T: boltz_core::Named>() -> Vec<&'static str> {
+        T::ALL.iter().map(|v| v.name()).collect()
+    }
+    d.set_item("construction", names::<ConstructionKind>())?;
+    d.set_item("policy", names::<boltz_construct::Policy>())?;
+    d.set_item("backend", names::<BackendKind>())?;
     Ok(d)
 }
 
@@ -377,7 +380,7 @@ fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BoltzError", m.py().get_type::<BoltzError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("REVISION", boltz_harness::meta::LONG_VERSION)?;
+    m.add("REVISION", boltz_lab::meta::LONG_VERSION)?;
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(memorize, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;

@@ -27,7 +27,7 @@ def cli():
     BOLTZ_REQUIRE_CLI=1 (scripts/test-python.sh sets it, so CI never skips the agreement tests)."""
     path = Path(os.environ.get("BOLTZ_BIN", REPO / "target" / "debug" / "boltz"))
     if not path.is_file():
-        msg = f"the boltz CLI is not built ({path}); run `cargo build -p boltz-harness` or set BOLTZ_BIN"
+        msg = f"the boltz CLI is not built ({path}); run `cargo build -p boltz-cli` or set BOLTZ_BIN"
         if os.environ.get("BOLTZ_REQUIRE_CLI") == "1":
             pytest.fail(msg)
         pytest.skip(msg)

@@ -22,57 +22,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::boltzmann::lemma1_gap;
 
+boltz_core::named_enum! {
 /// How `v` and `λ` are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Policy {
+pub enum Policy: "policy" {
     /// The paper's worst-case constants: `v` from the projection lemma (`c = sqrt(8/(πd))/(|V|+1)²`,
     /// random unit vectors until the data meets it), `λ = (2 ln n + 3)/(c² ε r_min)`.
-    Theory,
+    Theory = "theory",
     /// `v` chosen on the data (best of the candidates by `g·m`), `λ = (2 ln n + 3)/(g m)` with the measured
     /// gap `g` between projected tokens and `m = min |vᵀx|`: Lemma 1's gap condition holds exactly.
-    Measured,
+    Measured = "measured",
     /// Beyond the paper: `v` minimising `r_a = λ max(vᵀx)²`, then the smallest softmax scale `λ > 0` that
     /// keeps all contexts separated (checked in high precision), by bisection of `log2 λ` down to 2⁻³⁰ of the
     /// unshrunk value. It minimises `λ`, not bits: on generic data it ends at the bottom of that window.
-    Tuned,
+    Tuned = "tuned",
     /// `λ = 0`: attention averages the sequence (key–query rank 0 — *not* the rank-1 softmax construction).
     /// Separates every context of generic data (equal token sums have probability 0) and fails, with an
     /// [`Error::Infeasible`], where two contexts of one token have equal token sums (grid, PTE data).
-    MeanPool,
+    MeanPool = "mean-pool",
     /// Beyond the paper: softmax with `λ > 0` and `(v, λ)` chosen to minimise the bits the construction
     /// needs. Directions: the best drawn candidate by the Tuned score and by the Measured score; scales:
     /// `λ = 2⁻ᵏ λ₀` for `k = 40, 38, …, 0`, each ranked by the bits its ids need to be told apart
     /// (`log2(max |vᵀz| / min gap)`, from one high-precision forward; [`LambdaCandidate`]). The
     /// contextual mapping takes the best-ranked; the memorizer ([`crate::Memorizer`]) bisects the fewest
     /// bits of the best few and keeps the one that needs fewest.
-    FewestBits,
+    FewestBits = "fewest-bits",
 }
-
-impl Policy {
-    /// The name used by the CLI, configs and results.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Theory => "theory",
-            Self::Measured => "measured",
-            Self::Tuned => "tuned",
-            Self::MeanPool => "mean-pool",
-            Self::FewestBits => "fewest-bits",
-        }
-    }
-
-    /// Every policy, in the order the CLI lists them.
-    pub const ALL: [Policy; 5] = [Self::Theory, Self::Measured, Self::Tuned, Self::MeanPool, Self::FewestBits];
-}
-
-impl std::str::FromStr for Policy {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown policy {s:?} (expected one of: {})", Self::ALL.map(Policy::as_str).join(", ")))
-    }
 }
 
 /// One `(v, λ)` tried by the [`Policy::FewestBits`] search.
@@ -131,7 +107,7 @@ impl Default for ContextualOptions {
             candidates: 2000,
             causal: false,
             max_bits: 1 << 20,
-            threads: boltz_cpu::threads::all_cores(),
+            threads: boltz_core::threads::all_cores(),
             direction: None,
             lambda: None,
             verify_top: default_verify_top(),
@@ -370,7 +346,7 @@ fn measure_ids(
              (the {} policy; many distinct tokens make λ, and with it this bound, large); the fewest-bits policy \
              measures the ids at the precision they need instead, or use fewer tokens, or raise max_bits",
             opts.max_bits,
-            opts.policy.as_str()
+            opts.policy.name()
         )));
     }
     let mut bits = (estimate.max(0.0) as u64 + 160).clamp(128, opts.max_bits);
@@ -523,7 +499,7 @@ impl ContextualMapping {
         let make = |p: &Projection, lambda: f64| {
             let gamma = gamma_of(p);
             let info = ModelInfo::named("contextual-mapping")
-                .with("policy", opts.policy.as_str())
+                .with("policy", opts.policy.name())
                 .with("lambda", lambda)
                 .with("gamma", gamma)
                 .with("v", format!("{:?}", p.v))

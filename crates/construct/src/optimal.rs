@@ -37,38 +37,20 @@ use serde::{Deserialize, Serialize};
 use crate::bit_extraction::{self, bitlen, BitExtractionReport, Rows};
 use crate::gadgets::{ffn, floor_frac, int, nonzero_params, pow2, tidy, work, Unit};
 
+boltz_core::named_enum! {
 /// What the model predicts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Task {
+pub enum Task: "task" {
     /// A label per token (ids are (multiset, token) contexts, K ≤ nN): `Õ(√(nN))` parameters.
     #[default]
     #[serde(rename = "seq2seq")]
-    SequenceToSequence,
+    SequenceToSequence = "seq2seq",
     /// One label per sequence (ids are the multisets, K ≤ N): `Õ(√N)` parameters. The model reads the
     /// sequence as a multiset, so every position outputs the label; the last position is where a
     /// next-token model is read ([`next_token_dataset`] makes such targets from per-token ones).
-    NextToken,
+    NextToken = "next-token",
 }
-
-impl Task {
-    /// The command-line spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SequenceToSequence => "seq2seq",
-            Self::NextToken => "next-token",
-        }
-    }
-}
-
-impl std::str::FromStr for Task {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        [Self::SequenceToSequence, Self::NextToken]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown task {s:?} (expected seq2seq or next-token)"))
-    }
 }
 
 /// How [`OptimalMemorizer::build`] builds.
@@ -537,7 +519,7 @@ impl OptimalMemorizer {
         let build_bits = mem_report.bits_bound.max(u64::from(token_bits) + margin_bits + 16).max(u64::from(id_bits) + 24)
             + if has_readout { 64 } else { 8 };
         let mut info = ModelInfo::named("bit-extraction")
-            .with("task", opts.task.as_str())
+            .with("task", opts.task.name())
             .with("seed", opts.seed)
             .with("scale_log2", codes.scale_log2)
             .with("token_bits", token_bits)

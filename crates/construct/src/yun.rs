@@ -66,48 +66,19 @@ pub enum YunVariant {
     Full,
 }
 
+boltz_core::named_enum! {
 /// How the grid width `δ = 1/K` is chosen (see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum YunDelta {
+pub enum YunDelta: "Yun grid" {
     /// `K = max(2, ⌊(hi − lo)/ε_∞⌋ + 1)`: the smallest integer `K` with `δ = 1/K ≤` the rescaled ∞-norm gap
     /// for some affine map of the data into `[0, 1)`.
-    Minimal,
+    Minimal = "minimal",
     /// `K` rounded up to a power of two after a power-of-two input scale (every weight dyadic in the paper's
     /// `[0, 1)` coordinates); the grid of every Yun result before this choice existed.
     #[default]
-    Dyadic,
+    Dyadic = "dyadic",
 }
-
-impl YunDelta {
-    /// Both choices.
-    pub const ALL: [YunDelta; 2] = [YunDelta::Minimal, YunDelta::Dyadic];
-
-    /// `"minimal"` or `"dyadic"` (the serde and command-line spelling).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Minimal => "minimal",
-            Self::Dyadic => "dyadic",
-        }
-    }
-}
-
-impl std::fmt::Display for YunDelta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for YunDelta {
-    type Err = Error;
-
-    /// Accepts `"minimal"` and `"dyadic"`; anything else is [`Error::InvalidParameter`] on `delta`.
-    fn from_str(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| Error::InvalidParameter {
-            name: "delta".into(),
-            reason: format!("unknown Yun grid {s:?}; valid values: minimal, dyadic"),
-        })
-    }
 }
 
 /// The quantization grid of a Yun model. The paper's coordinate is `t = (s x + c)/(K w) ∈ [0, 1)` with
@@ -244,7 +215,7 @@ impl Default for YunOptions {
             delta: YunDelta::Dyadic,
             cells: None,
             max_layers: 200_000,
-            threads: boltz_cpu::threads::all_cores(),
+            threads: boltz_core::threads::all_cores(),
         }
     }
 }

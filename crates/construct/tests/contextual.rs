@@ -79,7 +79,7 @@ fn mean_pooling_separates_generic_data_and_fails_on_equal_sums() {
     let measured = ContextualMapping::build(&ds.inputs, &opts(Policy::Measured)).unwrap().report;
     let mean = ContextualMapping::build(&ds.inputs, &opts(Policy::MeanPool)).unwrap().report;
     assert_eq!(mean.lambda, 0.0);
-    assert_eq!(mean.policy.as_str(), "mean-pool");
+    assert_eq!(mean.policy.name(), "mean-pool");
     assert!(mean.is_contextual_mapping && mean.bits < measured.bits);
     let err = ContextualMapping::build(&lattice_triples(), &opts(Policy::MeanPool)).unwrap_err();
     assert!(matches!(err, Error::Infeasible(_)) && err.to_string().contains("mean pooling"), "{err}");

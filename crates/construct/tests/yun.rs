@@ -184,6 +184,6 @@ fn minimal_delta_with_the_full_sweep_and_given_cells() {
 fn yun_delta_from_str_rejects_unknown_names() {
     assert_eq!("minimal".parse::<YunDelta>().unwrap(), YunDelta::Minimal);
     assert_eq!("dyadic".parse::<YunDelta>().unwrap(), YunDelta::Dyadic);
-    assert!(matches!("bogus".parse::<YunDelta>(), Err(Error::InvalidParameter { ref name, .. }) if name == "delta"));
+    assert!(matches!("bogus".parse::<YunDelta>(), Err(boltz_core::UnknownName { kind: "Yun grid", ref given, .. }) if given == "bogus"));
     assert_eq!(YunOptions::default().delta, YunDelta::Dyadic);
 }

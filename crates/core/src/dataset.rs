@@ -34,23 +34,24 @@ use crate::real::Real;
 use crate::rng::SeededRng;
 use crate::tensor::{Batch, Matrix};
 
+crate::named_enum! {
 /// Which family of data [`Dataset::generate`] draws (see the module docs).
 ///
 /// Parses from and prints as `"random"`, `"grid"`, `"pte"` (serde and [`FromStr`](std::str::FromStr)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum VocabKind {
+pub enum VocabKind: "vocabulary kind" {
     /// Generic tokenwise-separated data: `|V|` tokens with random directions, norms in `[r_min, r_max]`
     /// and pairwise distances `> ε`; each sequence a random set of `n` distinct tokens. Equal token sums of
     /// different sequences have probability 0, so mean pooling (λ = 0) already separates every context.
     #[default]
-    Random,
+    Random = "random",
     /// `|V|` distinct non-zero integer lattice points of `{-k..=k}^d`, `k` the smallest integer with at
     /// least `|V|` non-zero points (a seeded random choice of `|V|` of them); sequences are drawn as for
     /// [`Random`](Self::Random) (random sets of `n` distinct tokens). Integer coordinates make equal token
     /// sums common between sequences that share a token, so mean pooling gives different contexts the same
     /// id: this is where the softmax's λ > 0 is needed. `r_min`, `r_max`, `eps` are ignored.
-    Grid,
+    Grid = "grid",
     /// Prouhet–Tarry–Escott pairs, `d = 1` only. Let `m ≥ 2` be the largest with `h = 2^{m−1} ≤ n − 1`
     /// (so `n ≥ 3`), and split `0..2^m` by the parity of the binary digit sum (Prouhet–Thue–Morse) into
     /// halves `A ∋ 0` and `B` of size `h`, which have equal power sums `Σ a^j = Σ b^j` for `j = 1..m−1`
@@ -68,45 +69,15 @@ pub enum VocabKind {
     /// weighted mean `Σ_x x e^{λtx} / Σ_x e^{λtx}` in every coefficient below `λ^{m−1}`: the contexts are
     /// separated only at high order in λ, with differences that shrink like a power of λ as λ → 0.
     /// `r_min`, `r_max`, `eps` are ignored.
-    Pte,
+    Pte = "pte",
+}
 }
 
 impl VocabKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [VocabKind; 3] = [VocabKind::Random, VocabKind::Grid, VocabKind::Pte];
-
-    /// The lowercase name (`"random"`, `"grid"`, `"pte"`), as serde writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VocabKind::Random => "random",
-            VocabKind::Grid => "grid",
-            VocabKind::Pte => "pte",
-        }
-    }
-
     /// Whether this is the default [`VocabKind::Random`] (then the spec's JSON omits the field, so specs
     /// serialize exactly as before the field existed).
     pub fn is_random(&self) -> bool {
         *self == VocabKind::Random
-    }
-}
-
-impl std::fmt::Display for VocabKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for VocabKind {
-    type Err = Error;
-
-    /// Accepts `"random"`, `"grid"`, `"pte"`; anything else is [`Error::InvalidParameter`] on
-    /// `vocab_kind`, listing the valid values.
-    fn from_str(s: &str) -> Result<Self> {
-        VocabKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| Error::param("vocab_kind", format!("unknown vocabulary kind {s:?}; valid values: random, grid, pte")))
     }
 }
 

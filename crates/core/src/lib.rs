@@ -20,6 +20,7 @@ pub mod error;
 pub mod exact;
 pub mod format;
 pub mod model;
+pub mod named;
 pub mod npy;
 pub mod random;
 pub mod real;
@@ -27,6 +28,7 @@ pub mod reference;
 pub mod rng;
 pub mod skeleton;
 pub mod tensor;
+pub mod threads;
 pub mod workloads;
 
 pub use backend::{check_input, Backend, DeviceInfo};
@@ -34,6 +36,7 @@ pub use dataset::{decodes, DataReport, Dataset, DatasetSpec, Memorization, Requi
 pub use error::{Error, Result};
 pub use exact::{ExactConvert, ExactFloat};
 pub use model::{AttentionHead, FeedForward, LayerCount, Model, ModelAttention, ModelBlock, ModelInfo, Normalizer, ParamCount, Weight};
+pub use named::{Named, UnknownName};
 pub use real::{Float, Real};
 pub use reference::{ForwardTrace, ReferenceBackend};
 pub use skeleton::{Attention, Block, Site, Stack};

@@ -99,7 +99,7 @@ fn random_kind_is_unchanged() {
 #[test]
 fn vocab_kind_names_parse_and_serialize() {
     for (kind, name) in [(VocabKind::Random, "random"), (VocabKind::Grid, "grid"), (VocabKind::Pte, "pte")] {
-        assert_eq!(kind.as_str(), name);
+        assert_eq!(kind.name(), name);
         assert_eq!(kind.to_string(), name);
         assert_eq!(name.parse::<VocabKind>().unwrap(), kind);
         assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
@@ -109,7 +109,7 @@ fn vocab_kind_names_parse_and_serialize() {
     assert_eq!(VocabKind::default(), VocabKind::Random);
     let err = "lattice".parse::<VocabKind>().unwrap_err();
     assert!(err.to_string().contains("random, grid, pte"), "{err}");
-    assert_field(err, "vocab_kind");
+    assert_field(boltz_core::Error::from(err), "vocabulary_kind");
     let bad = r#"{"sequences":16,"length":4,"dim":4,"vocab":16,"r_min":1.0,"r_max":2.0,"eps":0.3,"classes":2,"label_coord":0,"seed":0,"vocab_kind":"lattice"}"#;
     assert!(serde_json::from_str::<DatasetSpec>(bad).is_err());
 }

@@ -1122,7 +1122,7 @@ pub fn trained_capacity(search: &CapacitySearch, mut on_probe: impl FnMut(&Capac
         let spec = boltz_core::DatasetSpec { sequences: n, ..search.data.clone() };
         let data: Dataset<f64> = Dataset::generate(&spec)?;
         let warm = best.as_ref().filter(|_| search.warm_start).map(|(from, seed, m, _)| (*seed, Some(*from), m.clone()));
-        let fresh = search.seeds.iter().map(|&seed| Ok((seed, None, init_model(&search.shape, seed)?)));
+        let fresh = search.seeds.iter().map(|&seed| init_model(&search.shape, seed).map(|m| (seed, None, m)));
         for start in warm.map(Ok).into_iter().chain(fresh) {
             let (seed, warm_from, mut model) = start?;
             let r = train(&mut model, &data, &TrainConfig { early_stop: true, ..search.train.clone() }, |_, _, _| {})?;

@@ -4,7 +4,7 @@
 # construction's accuracy). N = 300 needs 28 bits (results/reproduce), more than f32's 24.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-cargo build --release -q -p boltz-harness --bin boltz
+cargo build --release -q -p boltz-cli --bin boltz
 out=results/trained-capacity/construction-init
 for n in 30 100 300; do
   for lr in 1e-4 1e-6; do

@@ -1,0 +1,388 @@
+//! The capacity charts: precision, depth, parameters, latency and accuracy of each construction as N grows.
+
+use boltz_lab::rows::{self, ConstructionRow};
+use boltz_lab::suite::config::SuiteConfig;
+
+use crate::common::{big_n, built, fewest_bits, is_policy, one_layer, policy_hue, policy_label, run_of, series_by, POLICIES};
+use crate::style::{Dash, Hue, Look, Marker};
+use crate::{Axis, Chart, Panel, Series};
+
+/// The capacity sweep's fixed parameters.
+pub(crate) fn capacity_subtitle(cfg: &SuiteConfig) -> String {
+    let c = &cfg.capacity;
+    format!(
+        "n = {}, d = {}, |V| = {} generic tokens, 2 label classes, seed {}; one generated dataset per N",
+        c.length, c.dim, c.vocab, cfg.seed
+    )
+}
+
+/// `reference` scaled by the factor that makes it meet `anchor` at the first x both have (a reference
+/// curve with arbitrary constants: only its shape means something).
+pub(crate) fn scaled_to_meet(reference: &[(f64, f64)], anchor: &[(f64, f64)]) -> Option<(Vec<(f64, f64)>, f64)> {
+    let (x0, a0) = anchor.iter().copied().find(|(x, _)| reference.iter().any(|(rx, _)| rx == x))?;
+    let r0 = reference.iter().find(|(rx, _)| *rx == x0)?.1;
+    (r0 > 0.0 && a0 > 0.0).then(|| (reference.iter().map(|&(x, y)| (x, y * a0 / r0)).collect(), x0))
+}
+
+/// Depth, parameters, precision, accuracy, latency and attention rank against N.
+pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threads: usize, out: &mut Vec<Chart>) {
+    let fixed = capacity_subtitle(cfg);
+    // The one-layer depth and parameter curves come from a softmax policy's rows (every one-layer
+    // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
+    let softmax_policy = ["measured", "fewest-bits", "tuned", "theory"].into_iter().find(|p| rows.iter().any(is_policy(p)));
+    let first_policy = softmax_policy.unwrap_or("mean-pool");
+    let fp = is_policy(first_policy);
+    let one_layer_name = |what: &str| format!("{} — built, {what}", policy_label(first_policy));
+    let yun_built = series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.layers as f64)));
+    let kim_depth = series_by(rows, &fp, big_n, one_layer(|o| o.kim_depth_reference));
+    let mut depth = vec![
+        Series::measured(
+            one_layer_name("attention + FFN"),
+            Look::measured(policy_hue(first_policy), Marker::Circle, Dash::Solid),
+            series_by(rows, &fp, big_n, built(|b| Some(b.layers as f64))),
+        ),
+        Series::measured(
+            "Yun et al., data-adaptive (built, exact)",
+            Look::measured(Hue::Yun, Marker::Circle, Dash::Solid),
+            yun_built.clone(),
+        ),
+        Series {
+            name: "Yun et al., data-adaptive (formula; the built model has exactly 1 layer more)".into(),
+            look: Look::formula(Hue::Yun),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_layers)),
+            ..Default::default()
+        },
+        Series {
+            name: "Yun et al., full grid: δ⁻ᵈ + 1 attention layers (formula)".into(),
+            look: Look::bound(Hue::Yun),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_full_layers)),
+            ..Default::default()
+        },
+    ];
+    let bx = is_policy("bit-extraction");
+    let bx_depth = series_by(rows, &bx, big_n, built(|b| Some(b.layers as f64)));
+    if !bx_depth.is_empty() {
+        depth.push(Series::measured(
+            "bit extraction, Õ(√(nN)) parameters (built, exact)",
+            Look::measured(Hue::Kim, Marker::Circle, Dash::Solid),
+            bx_depth,
+        ));
+    }
+    if let Some((pts, x0)) = scaled_to_meet(&kim_depth, &yun_built) {
+        depth.push(Series {
+            name: format!("Kim et al. depth, shape only (constants unknown; scaled to meet Yun et al. at N = {x0})"),
+            look: Look::formula(Hue::Kim),
+            points: pts,
+            ..Default::default()
+        });
+    }
+    out.push(Chart {
+        name: "depth_vs_n".into(),
+        title: "Depth to memorize N sequences".into(),
+        subtitle: vec![fixed.clone()],
+        panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("layers"), series: depth, ..Default::default() }],
+        ..Default::default()
+    });
+
+    let one_layer_params = series_by(rows, &fp, big_n, built(|b| Some(b.params_factored as f64)));
+    let mut params = vec![
+        Series::measured(
+            one_layer_name("rank-1 weights as factors"),
+            Look::measured(policy_hue(first_policy), Marker::Circle, Dash::Solid),
+            one_layer_params.clone(),
+        ),
+        Series::measured(
+            "Yun et al., data-adaptive (built, dense)",
+            Look::measured(Hue::Yun, Marker::Circle, Dash::Solid),
+            series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.params_dense as f64))),
+        ),
+        Series {
+            name: "paper's count 4(s+d) + d(2nN+d)".into(),
+            look: Look::formula(policy_hue(first_policy)),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.paper_params as f64)),
+            ..Default::default()
+        },
+        Series {
+            name: "Yun et al., data-adaptive (formula; under the built curve where they agree)".into(),
+            look: Look::formula(Hue::Yun),
+            points: series_by(rows, &fp, big_n, one_layer(|o| o.yun_adaptive_params)),
+            ..Default::default()
+        },
+    ];
+    let bx_params = series_by(rows, &bx, big_n, built(|b| Some(b.params_dense as f64)));
+    if !bx_params.is_empty() {
+        params.push(Series::measured(
+            "bit extraction, Õ(√(nN)) (built, dense)",
+            Look::measured(Hue::Kim, Marker::Circle, Dash::Solid),
+            bx_params,
+        ));
+        params.push(Series::measured(
+            "bit extraction (built, non-zero entries)",
+            Look::measured(Hue::Kim, Marker::Circle, Dash::Dotted),
+            series_by(rows, &bx, big_n, built(|b| b.bit_extraction.as_ref().map(|x| x.params_nonzero as f64))),
+        ));
+        if one_layer_params.is_empty() {
+            // A run without the one-layer model: its exact count at the same ids, for the comparison.
+            params.push(Series {
+                name: "one-layer memorizer at the same K = nN ids: K(d + 2) + 2d + 4(1 + d) (its count, not built here)".into(),
+                look: Look::formula(Hue::Measured),
+                points: series_by(rows, &bx, big_n, |r| {
+                    r.built.as_ref()?.bit_extraction.as_ref().map(|x| (x.one_layer_ffn_params + 4 * (1 + r.d as u64)) as f64)
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    let kim_params = series_by(rows, &fp, big_n, one_layer(|o| o.kim_params_reference));
+    if let Some((pts, x0)) = scaled_to_meet(&kim_params, &one_layer_params) {
+        params.push(Series {
+            name: format!("Kim et al. Õ(d + n + √(nN)), shape only (scaled to meet the one-layer model at N = {x0})"),
+            look: Look::formula(Hue::Kim),
+            points: pts,
+            ..Default::default()
+        });
+    }
+    let lower = series_by(rows, &fp, big_n, one_layer(|o| o.lower_bound_sqrt_nN));
+    if let Some((pts, x0)) = scaled_to_meet(&lower, &one_layer_params) {
+        params.push(Series {
+            name: format!("lower bound Ω(√(nN)), shape only (scaled to meet the one-layer model at N = {x0})"),
+            look: Look::bound(Hue::Reference),
+            points: pts,
+            ..Default::default()
+        });
+    }
+    out.push(Chart {
+        name: "params_vs_n".into(),
+        title: "Parameters to memorize N sequences".into(),
+        subtitle: vec![fixed.clone()],
+        panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("parameters"), series: params, ..Default::default() }],
+        ..Default::default()
+    });
+
+    // Precision: every construction's fewest bits, where it was bisected; the formats as dotted limits over
+    // the same N range.
+    let mut precision = Vec::new();
+    for (p, label) in POLICIES {
+        let pts = series_by(rows, is_policy(p), big_n, fewest_bits);
+        if !pts.is_empty() {
+            precision.push(Series::measured(label, Look::measured(policy_hue(p), Marker::Circle, Dash::Solid), pts));
+        }
+    }
+    let bisected: Vec<f64> = precision.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    let (xmin, xmax) = bisected.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    if xmin.is_finite() {
+        precision.push(Series {
+            name: "f64: 53 bits".into(),
+            look: Look::bound(Hue::Reference),
+            points: vec![(xmin, 53.0), (xmax, 53.0)],
+            ..Default::default()
+        });
+        precision.push(Series {
+            name: "f32: 24 bits".into(),
+            look: Look { hue: Hue::Reference, marker: Marker::None, dash: Dash::Short },
+            points: vec![(xmin, 24.0), (xmax, 24.0)],
+            ..Default::default()
+        });
+    }
+    out.push(Chart {
+        name: "precision_vs_n".into(),
+        title: "Fewest mantissa bits for exact memorization".into(),
+        subtitle: vec![
+            fixed.clone(),
+            format!(
+                "searched in arbitrary precision (every operation rounded to p bits) for N ≤ {}{}; the one-layer model trades depth for bits",
+                cfg.capacity.bisect_max_sequences,
+                cfg.capacity
+                    .bisect_max_sequences_by_policy
+                    .iter()
+                    .map(|(p, n)| format!(", {p} N ≤ {n}"))
+                    .collect::<String>()
+            ),
+            "points of different constructions at one N are dodged sideways so that equal values stay visible".into(),
+        ],
+        panels: vec![Panel {
+            x: Axis::log("N (sequences)"),
+            y: Axis::log("mantissa bits"),
+            series: precision,
+            dodge: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+
+    // The configured runs (backend, precision), in configuration order.
+    let configured: Vec<(String, String)> = rows.iter().filter_map(|r| r.built.as_ref()).fold(Vec::new(), |mut acc, b| {
+        for r in &b.runs {
+            let key = (r.backend.clone(), r.precision.clone());
+            if !acc.contains(&key) {
+                acc.push(key);
+            }
+        }
+        acc
+    });
+    // Accuracy: one panel per hardware type, from its first configured run (another backend in the same
+    // type decodes the same tokens up to rounding order).
+    let mut panels = Vec::new();
+    for t in ["f64", "f32"] {
+        let Some((backend, _)) = configured.iter().find(|(_, p)| p == t) else { continue };
+        let mut series = Vec::new();
+        for (p, label) in POLICIES {
+            let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
+            if these.is_empty() {
+                continue;
+            }
+            let mut s = Series::measured(label, Look::measured(policy_hue(p), Marker::of_backend(backend), Dash::Solid), Vec::new());
+            for r in these {
+                if let Some(run) = run_of(r, backend, t) {
+                    match run.accuracy {
+                        Some(a) => s.points.push((big_n(r), a)),
+                        None => s.failed.push(big_n(r)),
+                    }
+                }
+            }
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            series.push(s);
+        }
+        panels.push(Panel {
+            title: format!("{t} ({} bits), {backend} backend", if t == "f64" { 53 } else { 24 }),
+            x: Axis::log("N (sequences)"),
+            y: Axis { label: "fraction of tokens decoded".into(), log: false, range: Some((-0.02, 1.05)) },
+            series,
+            dodge: true,
+            ..Default::default()
+        });
+    }
+    out.push(Chart {
+        name: "accuracy_vs_n".into(),
+        title: "Memorization accuracy when the exact model is rounded to f64 and f32".into(),
+        subtitle: vec![
+            fixed.clone(),
+            "weights, inputs and arithmetic in the format; a token decodes when every coordinate is within ½ of its target; points dodged sideways".into(),
+        ],
+        panels,
+        failed_note: Some("does not fit: a weight or an activation overflows the format (no accuracy; not 0)".into()),
+    });
+
+    // Latency: every configured run except the scalar reference (an oracle, not a contender), with its
+    // spread; the arbitrary-precision verification at each model's own build bits.
+    let mut latency = Vec::new();
+    for (p, label) in POLICIES {
+        let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
+        if these.is_empty() {
+            continue;
+        }
+        for (backend, precision) in configured.iter().filter(|(b, _)| b != "reference") {
+            let mut s = Series::measured(
+                format!("{backend} {precision}: {label}"),
+                Look::measured(policy_hue(p), Marker::of_backend(backend), Dash::of_precision(precision)),
+                Vec::new(),
+            );
+            for r in &these {
+                let Some(run) = run_of(r, backend, precision) else { continue };
+                match run.latency_ms {
+                    Some(t) => {
+                        s.points.push((big_n(r), t));
+                        if let (Some(lo), Some(hi)) = (run.latency_min_ms, run.latency_max_ms) {
+                            s.spread.push((big_n(r), lo, hi));
+                        }
+                    }
+                    None => s.failed.push(big_n(r)),
+                }
+            }
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            latency.push(s);
+        }
+        let bits: Vec<u64> = these.iter().filter_map(|r| r.built.as_ref().map(|b| b.build_bits)).collect();
+        let (lo, hi) = (bits.iter().min().copied().unwrap_or(0), bits.iter().max().copied().unwrap_or(0));
+        let bits = if lo == hi { format!("{lo} bits") } else { format!("{lo}–{hi} bits") };
+        latency.push(Series::measured(
+            format!("bigfloat at the build precision ({bits}; one run): {label}"),
+            Look::measured(policy_hue(p), Marker::Triangle, Dash::Dotted),
+            series_by(rows, is_policy(p), big_n, built(|b| Some(b.latency_bigfloat_ms))),
+        ));
+    }
+    let repeats = rows.iter().filter_map(|r| r.built.as_ref()).flat_map(|b| &b.runs).filter_map(|r| r.repeats).max();
+    out.push(Chart {
+        name: "latency_vs_n".into(),
+        title: "Forward latency over the whole training set".into(),
+        subtitle: vec![
+            fixed.clone(),
+            match repeats {
+                Some(k) => format!(
+                    "one point = one batched forward over all N sequences (N·n tokens), median of {k}; bars: min–max; {threads} threads"
+                ),
+                None => "one point = one batched forward over all N sequences (N·n tokens), a single run (files before repeats)".into(),
+            },
+        ],
+        panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("ms per forward"), series: latency, ..Default::default() }],
+        failed_note: Some("no run: the model does not fit the format".into()),
+    });
+
+    // Attention rank, where recorded (builds with the blas feature): one category per construction, the
+    // rank at the largest N with whiskers over every N (ranks do not depend on the x axis, so a line per
+    // construction would hide the others).
+    let short = |p: &str| match p {
+        "measured" => "one layer,\nMeasured λ".to_string(),
+        "fewest-bits" => "one layer,\nλ for fewest bits".to_string(),
+        "tuned" => "one layer,\nsmallest λ".to_string(),
+        "theory" => "one layer,\nTheorem 2 λ".to_string(),
+        "mean-pool" => "one layer,\nmean pooling".to_string(),
+        "yun" => "Yun et al.,\ndyadic δ".to_string(),
+        "yun-minimal" => "Yun et al.,\nminimal δ".to_string(),
+        other => other.to_string(),
+    };
+    let mut categories = Vec::new();
+    let mut rank = Vec::new();
+    for (p, label) in POLICIES {
+        let ranked: Vec<(f64, rows::AttentionRank)> =
+            rows.iter().filter(|r| r.policy == p).filter_map(|r| Some((big_n(r), r.built.as_ref()?.attention_rank?))).collect();
+        let Some(&(_, at_largest)) = ranked.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { continue };
+        categories.push(short(p));
+        let x = categories.len() as f64;
+        for (name, marker, offset, value) in [
+            ("W_Kᵀ W_Q", Marker::Circle, -0.12, (|a: &rows::AttentionRank| a.rank_key_query_max) as fn(&rows::AttentionRank) -> usize),
+            ("W_Vᵀ W_Oᵀ", Marker::Diamond, 0.12, |a: &rows::AttentionRank| a.rank_value_output_max),
+        ] {
+            let values: Vec<f64> = ranked.iter().map(|(_, a)| value(a) as f64).collect();
+            let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            rank.push(Series {
+                scatter: true,
+                spread: if lo < hi { vec![(x + offset, lo, hi)] } else { Vec::new() },
+                ..Series::measured(
+                    format!("{label}: {name}"),
+                    Look::measured(policy_hue(p), marker, Dash::Solid),
+                    vec![(x + offset, value(&at_largest) as f64)],
+                )
+            });
+        }
+    }
+    if !rank.is_empty() {
+        let d = cfg.capacity.dim as f64;
+        let k = categories.len() as f64;
+        rank.push(Series {
+            name: format!("full rank d = {}", cfg.capacity.dim),
+            look: Look::bound(Hue::Reference),
+            points: vec![(0.5, d), (k + 0.5, d)],
+            ..Default::default()
+        });
+        let largest = rows.iter().map(|r| r.sequences).max().unwrap_or(0);
+        out.push(Chart {
+            name: "attention_rank".into(),
+            title: "Rank of the attention products (largest over the model's heads)".into(),
+            subtitle: vec![
+                fixed,
+                format!(
+                    "at N = {largest} (whiskers: the range over every N); ● W_Kᵀ W_Q, ◆ W_Vᵀ W_Oᵀ, d × d; numerical rank by SVD (LAPACK, f64; σ > max(rows, cols)·ε·σ₁)"
+                ),
+            ],
+            panels: vec![Panel {
+                x: Axis::linear("construction"),
+                y: Axis { label: "numerical rank".into(), log: false, range: Some((-0.3, d + 0.6)) },
+                series: rank,
+                x_categories: categories,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    }
+}

@@ -1,0 +1,175 @@
+//! # boltz-charts
+//!
+//! Paper-style charts drawn from result files, only ever from the JSON (so `boltz plot` can redraw them).
+//!
+//! A [`Chart`] is data: panels of [`Series`], each with a [`style::Look`] chosen by what the series *is*
+//! (construction → colour, backend → marker, precision or formula → line; see [`style`]). Measured values
+//! that are absent because a run failed are never drawn as a number: they are listed in
+//! [`Series::failed`] and marked ✕. [`render::draw`] writes PNG (2×), SVG and PDF.
+
+mod adversarial;
+mod approximation;
+mod capacity;
+mod common;
+mod history;
+pub mod render;
+mod separation;
+pub mod style;
+mod trained;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use boltz_lab::rows::{self, ApproximationRow, ConstructionRow, SeparationRow, TrainedRow};
+use boltz_lab::suite::ResultFile;
+
+use crate::style::{Hue, Look, Marker};
+
+use adversarial::adversarial_chart;
+use approximation::approximation_charts;
+use capacity::capacity_charts;
+pub use history::{history_chart, throughput_chart, Baseline};
+pub use render::draw;
+use separation::separation_chart;
+use trained::trained_chart;
+
+/// One named series of a panel.
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    /// Legend entry (what a reader should see, never an internal name).
+    pub name: String,
+    /// Colour, marker and line.
+    pub look: Look,
+    /// `(x, y)` points (non-finite and, on log axes, non-positive values are not drawn).
+    pub points: Vec<(f64, f64)>,
+    /// `(x, min, max)` whiskers (the spread of repeated measurements).
+    pub spread: Vec<(f64, f64, f64)>,
+    /// x positions where the measured value is absent because the run failed (drawn ✕ on the floor).
+    pub failed: Vec<f64>,
+    /// Points only, no joining line (values that depend on more than the x variable).
+    pub scatter: bool,
+}
+
+impl Series {
+    /// A measured series.
+    pub fn measured(name: impl Into<String>, look: Look, points: Vec<(f64, f64)>) -> Self {
+        Self { name: name.into(), look, points, ..Default::default() }
+    }
+
+    /// Whether this series shows measurements (it has markers) rather than a formula or bound.
+    pub fn is_measured(&self) -> bool {
+        self.look.marker != Marker::None
+    }
+}
+
+impl Default for Look {
+    fn default() -> Self {
+        Look::formula(Hue::Reference)
+    }
+}
+
+/// One axis.
+#[derive(Clone, Debug, Default)]
+pub struct Axis {
+    /// Description, with the unit.
+    pub label: String,
+    /// Logarithmic.
+    pub log: bool,
+    /// A fixed range (else the data's, padded).
+    pub range: Option<(f64, f64)>,
+}
+
+impl Axis {
+    /// A linear axis.
+    pub fn linear(label: impl Into<String>) -> Self {
+        Self { label: label.into(), log: false, range: None }
+    }
+    /// A logarithmic axis.
+    pub fn log(label: impl Into<String>) -> Self {
+        Self { label: label.into(), log: true, range: None }
+    }
+}
+
+/// One plot area.
+#[derive(Clone, Debug, Default)]
+pub struct Panel {
+    /// Heading (empty for a one-panel chart).
+    pub title: String,
+    /// X axis.
+    pub x: Axis,
+    /// Y axis.
+    pub y: Axis,
+    /// The series.
+    pub series: Vec<Series>,
+    /// Names of categorical x positions `1, 2, …` (empty: a numeric x axis).
+    pub x_categories: Vec<String>,
+    /// Spread the measured series a little sideways, so that series with equal values stay visible (the
+    /// chart's subtitle says so).
+    pub dodge: bool,
+}
+
+/// A chart: a title, the fixed parameters, one to four panels and one legend.
+#[derive(Clone, Debug, Default)]
+pub struct Chart {
+    /// File stem (`depth_vs_n` → `depth_vs_n.png`, `.svg`, `.pdf`).
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Lines under the title: the fixed parameters, the seed, what one point is.
+    pub subtitle: Vec<String>,
+    /// The panels, side by side (four: 2 × 2).
+    pub panels: Vec<Panel>,
+    /// The legend text of the ✕ marks (what a failed run means here).
+    pub failed_note: Option<String>,
+}
+
+impl Chart {
+    /// The legend: every distinct (name, look) in panel order, with whether it is drawn without lines.
+    pub fn legend_entries(&self) -> Vec<(String, Look, bool)> {
+        let mut out: Vec<(String, Look, bool)> = Vec::new();
+        for s in self.panels.iter().flat_map(|p| &p.series) {
+            let drawn = s.points.iter().any(|p| p.0.is_finite() && p.1.is_finite()) || !s.failed.is_empty();
+            if drawn && !out.iter().any(|(n, l, _)| *n == s.name && *l == s.look) {
+                out.push((s.name.clone(), s.look, s.scatter));
+            }
+        }
+        out
+    }
+}
+
+/// Every chart the result files allow, drawn from their typed rows ([`boltz_lab::rows`]); a row that does
+/// not match its experiment's row type is an error naming it.
+pub fn charts(results: &BTreeMap<String, ResultFile>) -> Result<Vec<Chart>> {
+    let mut out = Vec::new();
+    if let Some(cap) = results.get("capacity") {
+        let rows: Vec<ConstructionRow> = rows::typed("capacity", &cap.rows)?;
+        // The sweep over N on generated data; rows of dataset files (`family` = `file:…`) are not on its axes.
+        let generated: Vec<ConstructionRow> = rows.into_iter().filter(|r| r.family.is_none()).collect();
+        capacity_charts(&generated, &cap.config, cap.meta.threads, &mut out);
+    }
+    if let Some(adv) = results.get("adversarial") {
+        let rows: Vec<ConstructionRow> = rows::typed("adversarial", &adv.rows)?;
+        out.push(adversarial_chart(&rows, &adv.config));
+    }
+    if let Some(sep) = results.get("separation") {
+        let rows: Vec<SeparationRow> = rows::typed("separation", &sep.rows)?;
+        out.push(separation_chart(&rows, &sep.config));
+    }
+    if let Some(app) = results.get("approximation") {
+        let rows: Vec<ApproximationRow> = rows::typed("approximation", &app.rows)?;
+        out.extend(approximation_charts(&rows, &app.config));
+    }
+    if let Some(tr) = results.get("trained") {
+        let rows: Vec<TrainedRow> = rows::typed("trained", &tr.rows)?;
+        let built = match results.get("capacity") {
+            Some(cap) => rows::typed::<ConstructionRow>("capacity", &cap.rows)?.into_iter().filter(|r| r.family.is_none()).collect(),
+            None => Vec::new(),
+        };
+        out.push(trained_chart(&rows, &tr.config, &built));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

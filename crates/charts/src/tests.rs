@@ -1,0 +1,228 @@
+//! Every chart rendered from a fixture (the committed results, plus a run that failed), checked from the
+//! chart's data model: no two series of a chart look alike, measured series have markers and formulas do
+//! not, a construction has its colour in every chart, and no measured series carries a placeholder where
+//! a run failed.
+
+use std::path::Path;
+
+use super::*;
+use crate::common::{policy_hue, POLICIES};
+use crate::style::Dash;
+use boltz_lab::suite::load_results;
+use serde_json::Value;
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// The committed results, with one capacity row's f64 run turned into a failure (as a weight overflow
+/// records it): the accuracy chart must mark it ✕, never draw a value.
+fn fixture() -> (BTreeMap<String, ResultFile>, f64) {
+    let mut results = load_results(&repo().join("results/reproduce")).expect("committed results");
+    let cap = results.get_mut("capacity").expect("capacity.json");
+    let row = cap
+        .rows
+        .iter_mut()
+        .find(|r| r["policy"] == "fewest-bits" && r["runs"].as_array().is_some_and(|runs| !runs.is_empty()))
+        .expect("a fewest-bits row with runs");
+    let n = row["N"].as_f64().expect("N");
+    for run in row["runs"].as_array_mut().expect("runs") {
+        if run["precision"] == "f64" {
+            run["accuracy"] = Value::Null;
+            run["latency_ms"] = Value::Null;
+            run["error"] = Value::String("non-finite value (NaN or inf) at blocks.0.ffn.w2[3]".into());
+        }
+    }
+    (results, n)
+}
+
+fn check_chart(chart: &Chart) {
+    let mut looks = std::collections::BTreeMap::new();
+    let mut scatter_looks = std::collections::BTreeMap::new();
+    for (p, panel) in chart.panels.iter().enumerate() {
+        for s in &panel.series {
+            // Within a chart, one look is one series (a series may recur by name across panels).
+            if let Some(other) = looks.insert(s.look, s.name.clone()) {
+                assert_eq!(other, s.name, "{}: two series share colour, marker and line: {:?}", chart.name, s.look);
+            }
+            // Points without lines: the line pattern is invisible, so colour and marker must differ.
+            if s.scatter {
+                if let Some(other) = scatter_looks.insert((s.look.hue, s.look.marker), s.name.clone()) {
+                    assert_eq!(other, s.name, "{}: two point series share colour and marker: {:?}", chart.name, s.look);
+                }
+            }
+            if s.is_measured() {
+                assert!(s.points.iter().all(|p| p.0.is_finite() && p.1.is_finite()), "{}: {} has a non-finite point", chart.name, s.name);
+                for x in &s.failed {
+                    assert!(!s.points.iter().any(|p| p.0 == *x), "{}: {} has a value where its run failed (N = {x})", chart.name, s.name);
+                }
+            } else {
+                assert_ne!(s.look.dash, Dash::Solid, "{}: formula or bound {} must not look measured", chart.name, s.name);
+                assert!(s.failed.is_empty() && s.spread.is_empty(), "{}: {}", chart.name, s.name);
+            }
+            // A construction has its own colour wherever it appears.
+            for (policy, label) in POLICIES {
+                if s.name.contains(label) && s.is_measured() {
+                    assert_eq!(s.look.hue, policy_hue(policy), "{}: {} in the wrong colour", chart.name, s.name);
+                }
+            }
+            assert!(!s.name.contains("fewest bits, tuned") && !s.name.contains("fewest-bits"), "{}: internal name {}", chart.name, s.name);
+            let _ = p;
+        }
+    }
+    assert!(!chart.subtitle.is_empty(), "{}: no subtitle with the fixed parameters", chart.name);
+    assert!(!chart.legend_entries().is_empty(), "{}: nothing drawn", chart.name);
+}
+
+#[test]
+fn every_chart_renders_and_no_two_series_look_alike() {
+    let (results, failed_n) = fixture();
+    let charts = charts(&results).expect("charts");
+    let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
+    for expected in [
+        "depth_vs_n",
+        "params_vs_n",
+        "precision_vs_n",
+        "accuracy_vs_n",
+        "latency_vs_n",
+        "attention_rank",
+        "adversarial_bits",
+        "separation",
+        "approximation_vs_delta",
+        "approximation_vs_params",
+        "trained_capacity",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    for c in &charts {
+        check_chart(c);
+    }
+    // The failed f64 run is a ✕ in the f64 panel, not a zero.
+    let acc = charts.iter().find(|c| c.name == "accuracy_vs_n").expect("accuracy chart");
+    assert_eq!(acc.panels.len(), 2, "f64 and f32 panels");
+    let fb = acc.panels[0].series.iter().find(|s| s.look.hue == Hue::FewestBits).expect("fewest-bits in f64");
+    assert!(fb.failed.contains(&failed_n) && !fb.points.iter().any(|p| p.0 == failed_n), "{fb:?}");
+    // Latencies carry their spread (min–max of the repeats); the rank chart shows the rank-1 construction
+    // as rank 1 (W_Kᵀ W_Q) and mean pooling as 0.
+    let lat = charts.iter().find(|c| c.name == "latency_vs_n").expect("latency chart");
+    assert!(lat.panels[0].series.iter().any(|s| !s.spread.is_empty() && s.spread.iter().all(|&(_, lo, hi)| lo <= hi)));
+    let rank = charts.iter().find(|c| c.name == "attention_rank").expect("rank chart");
+    let kq = |hue: Hue| rank.panels[0].series.iter().find(|s| s.look.hue == hue && s.look.marker == Marker::Circle).map(|s| s.points[0].1);
+    assert_eq!(kq(Hue::Measured), Some(1.0));
+    assert_eq!(kq(Hue::MeanPool), Some(0.0));
+    // Trained capacity: four panels; the constructions share the axes (same n, d, |V|); bits per parameter
+    // against the 2 and 3.6 lines; the trained points are not joined.
+    let tr = charts.iter().find(|c| c.name == "trained_capacity").expect("trained chart");
+    assert_eq!(tr.panels.len(), 4);
+    assert!(tr.panels[0].series.iter().any(|s| s.name.starts_with("one-layer memorizer") && s.points.len() >= 4));
+    for level in [2.0, 3.6] {
+        assert!(tr.panels[1].series.iter().any(|s| !s.is_measured() && s.points.iter().all(|p| p.1 == level)), "{level}");
+    }
+    assert!(tr.panels.iter().flat_map(|p| &p.series).filter(|s| s.name.starts_with("trained")).all(|s| s.scatter));
+    // The separation points are not joined across configurations.
+    let sep = charts.iter().find(|c| c.name == "separation").expect("separation");
+    assert!(sep.panels.iter().flat_map(|p| &p.series).all(|s| s.scatter));
+
+    let history = std::fs::read_to_string(repo().join("results/bench-history.jsonl")).expect("history");
+    let baseline = Baseline::parse(&std::fs::read_to_string(repo().join("results/bench-baselines/ratios.json")).expect("baseline"))
+        .expect("baseline parses");
+    let ceiling = std::fs::read_to_string(repo().join("results/backends/gemm-ceiling.json")).expect("ceiling");
+    let h = history_chart(&history, &baseline).expect("history chart");
+    let t = throughput_chart(&history, &ceiling).expect("throughput chart");
+    check_chart(&h);
+    check_chart(&t);
+    assert!(h.panels.iter().all(|p| p.x_categories.iter().all(|l| l.len() >= 7)), "commit labels");
+
+    let dir = std::env::temp_dir().join(format!("boltz-charts-{}", std::process::id()));
+    for c in charts.iter().chain([&h, &t]) {
+        for f in draw(c, &dir).expect("draw") {
+            let bytes = std::fs::read(&f).expect("chart file");
+            let magic: &[u8] = match f.extension().and_then(|e| e.to_str()) {
+                Some("png") => b"\x89PNG",
+                Some("pdf") => b"%PDF",
+                _ => b"<svg",
+            };
+            assert!(bytes.starts_with(magic), "{}", f.display());
+        }
+    }
+    // PNG at 2×.
+    let png = std::fs::read(dir.join("precision_vs_n.png")).expect("png");
+    let (w, h) = (u32::from_be_bytes([png[16], png[17], png[18], png[19]]), u32::from_be_bytes([png[20], png[21], png[22], png[23]]));
+    assert_eq!((w, h), (2 * render::SIZE.0, 2 * render::SIZE.1));
+    assert!(std::fs::read_dir(&dir).expect("dir").all(|e| !e
+        .expect("entry")
+        .file_name()
+        .to_string_lossy()
+        .contains(boltz_core::format::TEMP_MARKER)));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn extreme_values_are_dropped_not_drawn_forever() {
+    let pts = [(1.0, 1.7e308), (2.0, 5e-324), (3.0, 10.0), (f64::NAN, 1.0), (4.0, -1.0)];
+    assert_eq!(render::clean(&pts, false, true), vec![(3.0, 10.0)]);
+    assert_eq!(render::clean(&pts, false, false), vec![(2.0, 5e-324), (3.0, 10.0), (4.0, -1.0)]);
+    let chart = Chart {
+        name: "extreme".into(),
+        title: "extreme".into(),
+        subtitle: vec!["values beyond the drawable range".into()],
+        panels: vec![Panel {
+            x: Axis::log("x"),
+            y: Axis::log("y"),
+            series: vec![Series::measured("s", Look::measured(Hue::Slot(0), Marker::Circle, Dash::Solid), pts.to_vec())],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("boltz-chart-extreme-{}", std::process::id()));
+    let files = draw(&chart, &dir).expect("draw");
+    assert!(files.iter().all(|f| f.exists()));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn history_lines_become_series_relative_to_the_baseline() {
+    let text = "{\"git_rev\": \"abc1234\", \"time\": \"2026-11-29T06:41:28Z\", \"ratios\": {\"speedup/cpu/practical/f32,threads=2\": 40.0, \"speedup/cpu/practical/f32,threads=1\": 20.0}}\n\
+                {\"git_rev\": \"def5678\", \"dirty\": true, \"ratios\": {\"speedup/cpu/practical/f32,threads=2\": 42.0}}\n";
+    let baseline = Baseline::parse("{\"lower\": 0.33, \"ratios\": {\"speedup/cpu/practical/f32,threads=2\": 20.0}}").expect("baseline");
+    let chart = history_chart(text, &baseline).expect("chart");
+    assert_eq!(chart.panels.len(), 1);
+    let p = &chart.panels[0];
+    assert_eq!(p.x_categories, ["abc1234\n11-29", "def5678+\n"]);
+    assert_eq!(p.series[0].points, vec![(1.0, 2.0), (2.0, 2.1)]);
+    assert!(p.series.iter().any(|s| s.points.first() == Some(&(0.5, 0.33))), "the threshold line");
+    assert!(history_chart("{\"x\": 1}", &baseline).unwrap_err().to_string().contains("line 1"));
+    assert!(history_chart("", &baseline).is_err());
+    assert!(Baseline::parse("{\"ratios\": {}}").is_err(), "a baseline without its factor");
+}
+
+/// The throughput chart reads each bench as a percentage of its type's measured FMA peak (issue #30), with
+/// OpenBLAS's GEMM as lines at its own percentage; an older ceiling file without the peak still draws
+/// GFLOP/s against OpenBLAS, and a half-written peak is refused.
+#[test]
+fn throughput_is_drawn_against_the_measured_peak() {
+    let history = r#"{"git_rev": "abc1234", "ratios": {"x": 1.0}, "benches": {
+        "forward/cpu/practical/f32,batch=32,threads=2": {"gflops": 150.0},
+        "forward/blas/practical/f64,batch=32,threads=2": {"gflops": 40.0},
+        "forward/cpu/practical/f32,batch=32,threads=1": {"gflops": 80.0}}}"#
+        .replace('\n', " ");
+    let peak = r#"{"cpu": "Test CPU", "rows": [{"threads": 2, "sgemm_gflops": 100.0, "dgemm_gflops": 50.0, "isa": "avx2+fma",
+        "fma_peak_gflops_f32": 200.0, "fma_peak_gflops_f64": 80.0, "triad_gb_per_s": 30.0}]}"#;
+    let t = throughput_chart(&history, peak).expect("chart");
+    check_chart(&t);
+    let series = &t.panels[0].series;
+    let find = |prefix: &str| series.iter().find(|s| s.name.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}: {series:?}"));
+    assert_eq!(find("cpu f32").points.iter().map(|p| p.1).collect::<Vec<_>>(), vec![75.0], "150 of 200 GFLOP/s");
+    assert_eq!(find("blas f64").points.iter().map(|p| p.1).collect::<Vec<_>>(), vec![50.0], "40 of 80 GFLOP/s");
+    assert!(find("FMA peak (avx2+fma)").points.iter().all(|p| p.1 == 100.0));
+    assert!(find("OpenBLAS sgemm").points.iter().all(|p| p.1 == 50.0));
+    assert!(find("OpenBLAS dgemm").points.iter().all(|p| (p.1 - 62.5).abs() < 1e-12));
+    assert!(t.subtitle.iter().any(|l| l.contains("Test CPU")), "{:?}", t.subtitle);
+    // Without the peak: GFLOP/s, OpenBLAS as the ceiling.
+    let old = r#"{"rows": [{"threads": 2, "sgemm_gflops": 100.0, "dgemm_gflops": 50.0}]}"#;
+    let t = throughput_chart(&history, old).expect("chart");
+    assert_eq!(t.panels[0].series.iter().find(|s| s.name == "cpu f32").expect("cpu f32").points[0].1, 150.0);
+    assert!(!t.panels[0].series.iter().any(|s| s.name.starts_with("FMA peak")));
+    let half = r#"{"rows": [{"threads": 2, "sgemm_gflops": 100.0, "dgemm_gflops": 50.0, "fma_peak_gflops_f32": 200.0}]}"#;
+    assert!(throughput_chart(&history, half).is_err());
+}

@@ -1,0 +1,279 @@
+//! `boltz memorize`: build a construction on a generated dataset, verify it, run it on a backend.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use boltz_bigfloat::BigReal;
+use boltz_construct::optimal::Task;
+use boltz_core::format::{self, Encoding};
+use boltz_core::{Dataset, DatasetSpec};
+use boltz_lab::backends::{self, BackendKind, Precision};
+use boltz_lab::construction::{self, BuildOptions, ConstructionKind, RunOn};
+use boltz_lab::meta::{write_json, RunMeta};
+use boltz_lab::resources::{self, MemoryBudget};
+use serde_json::json;
+
+use crate::cli::{threads, MemorizeArgs};
+use crate::commands::check_writable_file;
+
+/// The files an export writes (and the only files an earlier export's directory may hold).
+pub(crate) const EXPORT_FILES: [&str; 3] = ["model.exact.json", "model.safetensors", "dataset.safetensors"];
+
+/// Checks, before any work, that `dir` can receive an export: absent, empty, or an earlier export (only
+/// [`EXPORT_FILES`]), in a directory where a sibling can be created.
+pub(crate) fn check_export_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("--export {}: not a readable directory", dir.display()))?;
+        let foreign: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !EXPORT_FILES.contains(&n.as_str()))
+            .collect();
+        if !foreign.is_empty() {
+            bail!(
+                "--export {}: holds files that are not an export ({}); choose a new or empty directory",
+                dir.display(),
+                foreign.join(", ")
+            );
+        }
+    }
+    let staging = export_staging(dir);
+    std::fs::create_dir_all(&staging)
+        .and_then(|()| std::fs::remove_dir(&staging))
+        .with_context(|| format!("--export {}: cannot create directories next to it", dir.display()))
+}
+
+pub(crate) fn export_staging(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "export".into());
+    dir.with_file_name(format!(".{name}.{}{}", std::process::id(), boltz_core::format::TEMP_MARKER))
+}
+
+/// Writes the export into a fresh staging directory and renames it into place, so `dir` holds exactly
+/// this model's files (never a stale file of an earlier export); returns the files written.
+pub(crate) fn export(dir: &Path, model: &boltz_core::Model<BigReal>, data: &Dataset<f64>) -> Result<Vec<PathBuf>> {
+    let staging = export_staging(dir);
+    let write = || -> Result<Vec<&'static str>> {
+        std::fs::create_dir_all(&staging)?;
+        let mut names = vec!["model.exact.json"];
+        format::save_model(model, &staging.join("model.exact.json"), Encoding::Exact)?;
+        if let Ok(m64) = model.convert::<f64>() {
+            format::save_model(&m64, &staging.join("model.safetensors"), Encoding::F64)?;
+            names.push("model.safetensors");
+        }
+        format::save_dataset(data, &staging.join("dataset.safetensors"), Encoding::F64)?;
+        names.push("dataset.safetensors");
+        Ok(names)
+    };
+    let names = match write() {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e.context(format!("exporting into {}", dir.display())));
+        }
+    };
+    // An earlier export is moved aside (not merged into), then removed once the new one is in place.
+    let old = dir.exists().then(|| PathBuf::from(format!("{}.old", staging.display())));
+    if let Some(old) = &old {
+        std::fs::rename(dir, old).with_context(|| format!("moving the earlier export {} aside", dir.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&staging, dir) {
+        if let Some(old) = &old {
+            let _ = std::fs::rename(old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e).with_context(|| format!("moving the export into {}", dir.display()));
+    }
+    if let Some(old) = &old {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    boltz_core::format::sync_parent(dir);
+    Ok(names.iter().map(|n| dir.join(n)).collect())
+}
+
+pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
+    let threads = threads(a.threads)?;
+    let spec = DatasetSpec {
+        sequences: a.sequences,
+        length: a.length,
+        dim: a.dim,
+        vocab: a.vocab,
+        seed: a.seed,
+        vocab_kind: a.vocab_kind,
+        ..Default::default()
+    };
+    // Everything that can be refused is refused before the dataset is generated or a model built.
+    let file_data = match &a.dataset {
+        Some(path) => Some(construction::read_dataset_file("--dataset", path, a.labels.as_deref(), a.targets.as_deref())?),
+        None => {
+            spec.validate().context("invalid dataset parameters")?;
+            None
+        }
+    };
+    let [big_n, n, d] = file_data.as_ref().map_or([a.sequences, a.length, a.dim], |f| f.inputs.shape());
+    let what = match &a.dataset {
+        Some(path) => format!("--dataset {} (N = {big_n}, n = {n}, d = {d})", path.display()),
+        None => format!("--sequences {big_n} --length {n} --dim {d}"),
+    };
+    MemoryBudget::new(a.max_memory).check(&what, resources::memorize_bytes(big_n, n, d))?;
+    match a.precision {
+        Some(p) => {
+            backends::check(a.backend, p)?;
+            backends::probe(a.backend)?;
+        }
+        None if a.backend != BackendKind::Bigfloat => {
+            bail!("--backend {} needs --precision f32 or f64 (the construction's own precision is bits=N, for bigfloat)", a.backend.name())
+        }
+        None => {}
+    }
+    if a.task == Task::NextToken && a.construction != ConstructionKind::BitExtraction {
+        bail!("--task next-token is for --construction bit-extraction (the other constructions memorize every token's target)");
+    }
+    if let Some(out) = &a.out {
+        check_writable_file(out, "--out")?;
+    }
+    if let Some(dir) = &a.export {
+        check_export_dir(dir)?;
+    }
+    let clock = Instant::now();
+    let stage = |what: std::fmt::Arguments<'_>| errln!("[{:>7.1}s] {what}", clock.elapsed().as_secs_f64());
+    let data = match file_data {
+        Some(data) => data,
+        None => {
+            stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
+            Dataset::<f64>::generate(&spec).context("generating the dataset")?
+        }
+    };
+    if a.task == Task::NextToken {
+        stage(format_args!("next-token task: every position of a sequence gets its last position's target"));
+    }
+    let data = construction::task_dataset(data, a.task)?;
+    let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
+    let dataset_record = match &a.dataset {
+        Some(path) => json!({ "file": path, "N": big_n, "n": n, "d": d, "vocab": vocab }),
+        None => serde_json::to_value(&spec)?,
+    };
+    stage(format_args!("building the {} construction", a.construction.name()));
+    let options =
+        BuildOptions { construction: a.construction, policy: a.policy.policy(), delta: a.delta, task: a.task, seed: a.seed, threads };
+    let built = construction::build(&data, &options)?;
+    stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
+    let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
+    stage(format_args!("running on {} at {precision}", a.backend.name()));
+    let run = match (a.backend, precision) {
+        // The build already ran the whole model exactly at its own bits: reuse that verification.
+        (BackendKind::Bigfloat, Precision::Bits(b)) if b == built.bits && built.verified_seconds.is_some() => {
+            Ok((built.exact.clone(), built.verified_seconds.unwrap_or(0.0)))
+        }
+        (kind, p) => backends::dispatch(kind, p, threads, RunOn { model: &built.model, data: &data }),
+    };
+    let (mem, forward_seconds, run_error) = match run {
+        Ok((mem, s)) => (Some(mem), Some(s), None),
+        Err(e) => (None, None, Some(format!("{e:#}"))),
+    };
+    let bits = if a.no_bisect {
+        None
+    } else {
+        if built.fewest_bits.is_none() {
+            stage(format_args!("searching the fewest bits for exact memorization (8..={} bits; each probe is a forward)", built.bits));
+        }
+        let probes = std::cell::Cell::new(0usize);
+        Some(built.fewest_bits_search(&data, threads, |bits, check| {
+            probes.set(probes.get() + 1);
+            stage(format_args!("  probe {}: {bits} bits {check}", probes.get()));
+        })?)
+    };
+    let exported = match &a.export {
+        Some(dir) => export(dir, &built.model, &data)?,
+        None => Vec::new(),
+    };
+    let layers = built.model.layer_count();
+    let params = built.model.param_count();
+    let ranks = boltz_lab::rank::RankReport::of(&built.model);
+    let record = json!({
+        "command": "memorize",
+        "meta": RunMeta::collect(threads),
+        "args": a,
+        "dataset": dataset_record,
+        "construction": a.construction,
+        "backend": a.backend,
+        "precision": precision,
+        "memorization": mem,
+        "run_error": run_error,
+        "forward_seconds": forward_seconds,
+        "layers": layers,
+        "params": params,
+        "build_bits": built.bits,
+        "exact_at_build_bits": built.exact,
+        "report": built.report,
+        "fewest_bits": bits,
+        "attention_rank": ranks.to_json(),
+        "exported": exported,
+    });
+    if let Some(out) = &a.out {
+        write_json(out, &record)?;
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        match &a.dataset {
+            Some(path) => outln!("{}: N = {big_n}, n = {n}, d = {d}, |V| = {vocab}", path.display()),
+            None => outln!("N = {big_n}, n = {n}, d = {d}, |V| = {vocab}, seed {}", a.seed),
+        }
+        for line in &built.summary {
+            outln!("{line}");
+        }
+        outln!(
+            "  {} attention + {} FFN layers; {} parameters dense, {} factored",
+            layers.attention,
+            layers.ffn,
+            params.dense,
+            params.factored
+        );
+        outln!("  built at {} bits; exact in arbitrary precision: {}", built.bits, built.exact.is_perfect());
+        if let Some(r) = ranks.summary().filter(|r| r.attention_heads > 0) {
+            outln!(
+                "  attention products (SVD, LAPACK): rank W_Kᵀ W_Q ≤ {}, rank W_Vᵀ W_Oᵀ ≤ {} over {} heads",
+                r.rank_key_query_max,
+                r.rank_value_output_max,
+                r.attention_heads
+            );
+        }
+        match (&mem, &run_error) {
+            (Some(mem), _) => outln!(
+                "  {} at {}: {}/{} tokens decoded ({:.1}%), max |error| 1e{:.2}, forward {:.3}s",
+                a.backend.name(),
+                precision,
+                mem.decoded,
+                mem.tokens,
+                100.0 * mem.accuracy,
+                mem.log10_max_abs_error,
+                forward_seconds.unwrap_or(0.0)
+            ),
+            (None, Some(e)) => outln!("  {} at {precision}: could not run: {e}", a.backend.name()),
+            _ => {}
+        }
+        if let Some(b) = &bits {
+            match b.fewest {
+                Some(f) => {
+                    outln!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len());
+                    if let Some(audit) = &b.audit {
+                        outln!("  checked by the {audit}");
+                    }
+                    if !b.monotone {
+                        outln!("  not monotone in the precision: holds at {:?} (probed ranges)", b.holds_at);
+                    }
+                }
+                None => outln!("  not exact even at {} bits", b.hi),
+            }
+        }
+        for f in &exported {
+            outln!("  exported {}", f.display());
+        }
+    }
+    if let Some(e) = run_error {
+        // The record is written (it says why); the exit code must not claim the requested run happened.
+        bail!("--backend {} at {precision} did not run: {e}", a.backend.name());
+    }
+    Ok(built.exact.is_perfect())
+}

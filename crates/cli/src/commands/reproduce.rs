@@ -1,0 +1,110 @@
+//! `boltz reproduce`, `plot` and `check`: the experiment suite, its charts, and re-run comparison.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use boltz_charts as charts;
+use boltz_lab::outdir::OutDir;
+use boltz_lab::resources::MemoryBudget;
+use boltz_lab::suite::checkpoint::Mode;
+use boltz_lab::suite::config::SuiteConfig;
+use boltz_lab::suite::{self, RunOptions};
+use serde_json::json;
+
+use crate::cli::{CheckArgs, ReproduceArgs};
+
+/// Redraws the charts of a directory whose lock the caller holds.
+pub(crate) fn plot(dir: &OutDir) -> Result<Vec<PathBuf>> {
+    let results = suite::load_results(dir.path())?;
+    if results.is_empty() {
+        bail!("{}: no result files (capacity.json, separation.json, ...) to plot", dir.path().display());
+    }
+    let mut files = Vec::new();
+    for chart in charts::charts(&results)? {
+        files.extend(charts::draw(&chart, dir.path())?);
+    }
+    Ok(files)
+}
+
+pub(crate) fn reproduce(a: &ReproduceArgs) -> Result<bool> {
+    // Everything is checked before the first point runs: the configuration (every field), every point's
+    // dataset and memory, and the output directory (created, writable, locked against a second writer).
+    let cfg = SuiteConfig::load(a.config.as_deref(), a.quick)?;
+    suite::check_points(&cfg, &MemoryBudget::new(a.max_memory))?;
+    let out = OutDir::lock(&a.out)?;
+    let mode = match (a.resume, a.restart) {
+        (true, _) => Mode::Resume,
+        (_, true) => Mode::Restart,
+        _ => Mode::Fresh,
+    };
+    let start = Instant::now();
+    let outcome = suite::run_suite(&cfg, &out, RunOptions { shard: a.shard, mode, progress: &crate::progress::Bar::new() })?;
+    for f in &outcome.files {
+        errln!("wrote {}", f.display());
+    }
+    if a.shard.is_none() && !a.no_plot {
+        for f in plot(&out)? {
+            errln!("drew {}", f.display());
+        }
+    }
+    errln!(
+        "done in {:.1}s{}",
+        start.elapsed().as_secs_f64(),
+        if outcome.resumed_points > 0 {
+            format!(" ({} points resumed from the checkpoint)", outcome.resumed_points)
+        } else {
+            String::new()
+        }
+    );
+    if !outcome.failed_properties.is_empty() {
+        errln!("checked properties failed at: {}", outcome.failed_properties.join(", "));
+    }
+    Ok(outcome.failed_properties.is_empty())
+}
+
+pub(crate) fn check(a: &CheckArgs) -> Result<bool> {
+    let rerun_dir = match &a.with {
+        Some(dir) => dir.clone(),
+        None => {
+            // Re-run the committed results' own configuration into a fresh directory.
+            let results = suite::load_results(&a.dir)?;
+            let Some(first) = results.values().next() else {
+                bail!("{}: no result files to check", a.dir.display());
+            };
+            let dir = a.out.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("boltz-check-{}", std::process::id())));
+            let out = OutDir::lock(&dir)?;
+            errln!("re-running the configuration of {} into {}", a.dir.display(), dir.display());
+            let outcome = suite::run_suite(
+                &first.config,
+                &out,
+                RunOptions { shard: None, mode: Mode::Restart, progress: &crate::progress::Bar::new() },
+            )?;
+            if !outcome.failed_properties.is_empty() {
+                errln!("checked properties failed in the re-run at: {}", outcome.failed_properties.join(", "));
+            }
+            dir
+        }
+    };
+    let report = boltz_lab::suite::check::compare_dirs(&a.dir, &rerun_dir, a.time_factor)?;
+    if a.json {
+        let diffs: Vec<serde_json::Value> = report
+            .differences
+            .iter()
+            .map(|d| json!({"experiment": d.experiment, "point": d.point, "field": d.field, "committed": d.committed, "rerun": d.rerun, "why": d.why}))
+            .collect();
+        let record = json!({
+            "command": "check", "committed": a.dir, "rerun": rerun_dir, "time_factor": a.time_factor,
+            "rows": report.rows, "exact_fields": report.exact_fields, "timing_fields": report.timing_fields,
+            "differences": diffs,
+        });
+        outln!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        use std::io::Write as _;
+        std::io::stdout()
+            .lock()
+            .write_all(boltz_lab::suite::check::render(&report, a.time_factor).as_bytes())
+            .context("writing to stdout")?;
+    }
+    Ok(report.differences.is_empty())
+}

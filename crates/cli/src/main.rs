@@ -1,0 +1,116 @@
+//! `boltz`: build, verify and measure the constructions of Kajitsuka & Sato (ICLR 2024) and draw the
+//! paper-style charts. Exit codes: 0 ok, 1 a checked property failed, 2 usage or runtime error.
+
+/// `println!` that returns an error instead of panicking when stdout is closed or full (`main` ends
+/// quietly on a closed pipe, as ripgrep does, and reports other write errors with exit 2).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        {
+            use std::io::Write as _;
+            writeln!(std::io::stdout().lock(), $($arg)*).context("writing to stdout")?
+        }
+    };
+}
+
+/// `eprintln!` that never panics (see [`boltz_lab::note`]).
+macro_rules! errln {
+    ($($arg:tt)*) => { boltz_lab::note(format_args!($($arg)*)) };
+}
+
+mod cli;
+mod commands;
+mod progress;
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use boltz_charts as charts;
+use boltz_lab::outdir::OutDir;
+use boltz_lab::suite;
+use boltz_lab::suite::config::{DEFAULT, QUICK};
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::{approximate, bench, check, export, memorize, plot, reproduce, train, verify, workloads};
+
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::Memorize(a) => memorize(&a),
+        Command::Approximate(a) => approximate(&a),
+        Command::Reproduce(a) => reproduce(&a),
+        Command::Bench(a) => bench(&a),
+        Command::Verify(a) => verify(&a),
+        Command::Train(a) => train(&a),
+        Command::Check(a) => check(&a),
+        Command::Plot { dir } => {
+            let dir = OutDir::lock(&dir)?;
+            for f in plot(&dir)? {
+                errln!("drew {}", f.display());
+            }
+            Ok(true)
+        }
+        Command::PlotHistory { file, out, baseline, ceiling } => {
+            let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let text = read(&file)?;
+            let base = charts::Baseline::parse(&read(&baseline)?).with_context(|| baseline.display().to_string())?;
+            let history = charts::history_chart(&text, &base).with_context(|| file.display().to_string())?;
+            let throughput = charts::throughput_chart(&text, &read(&ceiling)?)
+                .with_context(|| format!("{} with {}", file.display(), ceiling.display()))?;
+            let out = OutDir::lock(&out)?;
+            for chart in [history, throughput] {
+                for f in charts::draw(&chart, out.path())? {
+                    errln!("drew {}", f.display());
+                }
+            }
+            Ok(true)
+        }
+        Command::Merge { dir } => {
+            let dir = OutDir::lock(&dir)?;
+            let files = suite::merge(dir.path())?;
+            if files.is_empty() {
+                bail!("{}: no shard files to merge", dir.path().display());
+            }
+            for f in files {
+                errln!("wrote {}", f.display());
+            }
+            Ok(true)
+        }
+        Command::Workloads { json } => workloads(json),
+        Command::Ceiling { threads, json } => commands::bench::ceiling(&threads, json),
+        Command::Export { workload, batch, dir } => export(&workload, batch, &dir),
+        Command::Config { quick } => {
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(if quick { QUICK } else { DEFAULT }.as_bytes()).context("writing to stdout")?;
+            Ok(true)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // OpenBLAS picks its kernel when it loads: re-execute once with a safe OPENBLAS_CORETYPE when unset.
+    #[cfg(feature = "blas")]
+    boltz_blas::openblas::reexec_with_coretype();
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        // A closed stdout (`boltz config | head -1`) ends the program quietly, as ripgrep does.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            errln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,272 @@
+//! The capacity experiment (and dataset files): fewest bits, layers and parameters of each construction
+//! as N grows.
+
+use anyhow::{anyhow, Context, Result};
+use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
+use boltz_construct::yun::{Yun, YunDelta, YunOptions};
+use boltz_construct::{ContextualOptions, Memorizer, Policy};
+use boltz_core::{Dataset, DatasetSpec};
+
+use super::config::SuiteConfig;
+use super::points::{policy, PointResult};
+use super::runs::{attention_rank, backend_runs};
+use crate::construction::{yun_construction, BIT_EXTRACTION};
+use crate::rows::{BitExtractionFields, BitsSearchFields, Built, ConstructionRow, OneLayerFields, YunFields};
+
+/// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
+/// (`yun-minimal`) grid width δ.
+pub(super) fn yun_point(
+    cfg: &SuiteConfig,
+    ds: &Dataset<f64>,
+    name: &str,
+    delta: YunDelta,
+    bisect: bool,
+    softmax_sweep: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool)> {
+    let [sequences, length, dim] = ds.inputs.shape();
+    let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
+    let y = Yun::build(ds, &YunOptions { threads, delta, ..Default::default() }).context("building Yun et al.'s construction")?;
+    let r = &y.report;
+    let bits = if bisect { Some(y.fewest_bits(ds, 8, r.bits, threads).context("bisecting the fewest bits")?) } else { None };
+    let softmax_min_log2_lambda = if softmax_sweep {
+        // "Softmax as approximate hardmax": the smallest scale λ = 2^k at which softmax still memorizes.
+        Some(y.softmax_realisation(ds, 0, 600, threads).context("softmax realisation sweep")?.min_log2_lambda)
+    } else {
+        None
+    };
+    let runs = backend_runs(cfg, threads, &y.model, ds)?;
+    let row = ConstructionRow {
+        sequences,
+        n: length,
+        d: dim,
+        vocab,
+        policy: name.to_string(),
+        family: None,
+        attention: None,
+        exact_in_bigfloat: r.memorization.is_perfect(),
+        build_error: None,
+        built: Some(Built {
+            layers: r.layers,
+            params_dense: r.params.dense,
+            params_factored: r.params.factored,
+            yun_cells: r.cells,
+            build_bits: r.bits,
+            build_seconds: r.build_seconds,
+            latency_bigfloat_ms: r.verify_seconds * 1e3,
+            attention_rank: attention_rank(&y.model),
+            runs,
+            bits: bits.as_ref().map(BitsSearchFields::from),
+            one_layer: None,
+            yun: Some(YunFields {
+                yun_delta: r.delta_kind.name().to_string(),
+                yun_delta_value: r.delta,
+                yun_minimal_cells: r.minimal_cells,
+                layers_by_stage: r.layers_by_stage,
+                formula_layers: r.formula.layers,
+                realised_params_formula: r.realised_params,
+                t214_params_formula: r.formula.params,
+                log2_max_id: r.log2_max_id,
+                softmax_min_log2_lambda,
+            }),
+            bit_extraction: None,
+        }),
+    };
+    let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64 && r.params.dense == r.realised_params;
+    Ok((row, exact))
+}
+
+/// Runs the capacity point: build, verify in arbitrary precision, bisect bits, run in f64/f32.
+pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, threads: usize) -> Result<PointResult> {
+    let c = &cfg.capacity;
+    let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
+    let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
+    let bisect = c.bisects(policy_name, sequences);
+    let (row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
+    PointResult::of(&row, held)
+}
+
+/// Runs a construction on a dataset file of `capacity.datasets`, with the capacity experiment's bisection
+/// and softmax-sweep limits.
+pub(super) fn dataset_point(cfg: &SuiteConfig, name: &str, policy_name: &str, threads: usize) -> Result<PointResult> {
+    let c = &cfg.capacity;
+    let file = dataset_file(cfg, name)?;
+    let ds = file.read()?;
+    let sequences = ds.inputs.shape()[0];
+    let bisect = c.bisects(policy_name, sequences);
+    let (mut row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
+    row.family = Some(format!("file:{name}"));
+    PointResult::of(&row, held)
+}
+
+pub(super) fn dataset_file<'a>(cfg: &'a SuiteConfig, name: &str) -> Result<&'a crate::suite::config::DatasetFileConfig> {
+    cfg.capacity.datasets.iter().find(|f| f.name() == name).ok_or_else(|| anyhow!("no dataset named {name:?} in capacity.datasets"))
+}
+
+/// Builds the named construction on `ds` — Yun et al.'s (`yun`, `yun-minimal`) or the one-layer
+/// memorizer under a policy — and measures it (the capacity and adversarial experiments' one path).
+pub(super) fn construction_point(
+    cfg: &SuiteConfig,
+    ds: &Dataset<f64>,
+    policy_name: &str,
+    bisect: bool,
+    softmax_sweep: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool)> {
+    match yun_construction(policy_name) {
+        Some(delta) => yun_point(cfg, ds, policy_name, delta, bisect, softmax_sweep, threads),
+        None if policy_name == BIT_EXTRACTION => bit_extraction_point(cfg, ds, bisect, threads),
+        None => one_layer_point(cfg, ds, policy_name, bisect, threads),
+    }
+}
+
+/// The parameter-optimal bit-extraction construction on `ds` (sequence-to-sequence). Data whose contexts
+/// averaging cannot separate (equal token sums) is a result, not an error: the row carries the builder's
+/// refusal.
+pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect: bool, threads: usize) -> Result<(ConstructionRow, bool)> {
+    use boltz_construct::optimal::{OptimalMemorizer, OptimalOptions};
+    let [sequences, length, dim] = ds.inputs.shape();
+    let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
+    let mut row = ConstructionRow {
+        sequences,
+        n: length,
+        d: dim,
+        vocab,
+        policy: BIT_EXTRACTION.to_string(),
+        family: None,
+        attention: Some("averaging (W_Q = W_K = 0)".to_string()),
+        exact_in_bigfloat: false,
+        build_error: None,
+        built: None,
+    };
+    let m = match OptimalMemorizer::build(ds, &OptimalOptions { seed: cfg.seed, threads, ..Default::default() }) {
+        Ok(m) => m,
+        Err(e @ (boltz_core::Error::Infeasible(_) | boltz_core::Error::InvalidParameter { .. })) => {
+            row.build_error = Some(e.to_string());
+            return Ok((row, true));
+        }
+        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the bit-extraction construction (N = {sequences})")),
+    };
+    let r = &m.report;
+    let exact = r.memorization.as_ref().is_some_and(|m| m.exact == m.tokens);
+    let search = if bisect { Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?) } else { None };
+    let runs = backend_runs(cfg, threads, &m.model, ds)?;
+    row.exact_in_bigfloat = exact;
+    row.built = Some(Built {
+        layers: r.blocks + r.attention_layers,
+        params_dense: r.params.dense,
+        params_factored: r.params.factored,
+        yun_cells: 0,
+        build_bits: r.build_bits,
+        build_seconds: r.build_seconds,
+        latency_bigfloat_ms: r.verify_seconds * 1e3,
+        attention_rank: attention_rank(&m.model),
+        runs,
+        bits: search.as_ref().map(BitsSearchFields::from),
+        one_layer: None,
+        yun: None,
+        bit_extraction: Some(BitExtractionFields {
+            task: r.task.name().to_string(),
+            bx_ids: r.ids,
+            params_nonzero: r.params_nonzero,
+            bx_layers_by_stage: r.layers_by_stage,
+            bx_token_bits: r.token_bits,
+            bx_sum_bits: r.sum_bits,
+            bx_id_bits: r.id_bits,
+            bx_word_bits: r.memorizer.word_bits,
+            bx_group_size: r.memorizer.group_size,
+            bx_groups: r.memorizer.groups,
+            bx_gap_bits: r.memorizer.gap_bits,
+            one_layer_ffn_params: (r.ids * (dim + 2) + 2 * dim) as u64,
+        }),
+    });
+    // The property: exact memorization, and the fewest bits (where bisected) at least the words' bits.
+    let bits_ok = search.as_ref().is_none_or(|s| s.fewest.is_some_and(|f| f >= r.memorizer.word_bits));
+    Ok((row, exact && bits_ok))
+}
+
+/// The one-layer memorizer on `ds` under a policy. A mean-pooling build that fails because two contexts
+/// collide is a result (the row says so), not an error: no theorem promises that mean pooling separates.
+pub(super) fn one_layer_point(
+    cfg: &SuiteConfig,
+    ds: &Dataset<f64>,
+    policy_name: &str,
+    bisect: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool)> {
+    let seed = cfg.seed;
+    let [sequences, length, dim] = ds.inputs.shape();
+    let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
+    let policy = policy(policy_name)?;
+    let nn = sequences * length;
+    let mut row = ConstructionRow {
+        sequences,
+        n: length,
+        d: dim,
+        vocab,
+        policy: policy_name.to_string(),
+        family: None,
+        attention: Some(if policy == Policy::MeanPool { "mean pooling (λ = 0)" } else { "softmax (λ > 0)" }.to_string()),
+        exact_in_bigfloat: false,
+        build_error: None,
+        built: None,
+    };
+    let opts = ContextualOptions { policy, seed, candidates: 1000, threads, verify_top: if bisect { 2 } else { 0 }, ..Default::default() };
+    let m = match Memorizer::build(ds, &opts) {
+        Ok(m) => m,
+        Err(e @ boltz_core::Error::Infeasible(_)) if policy == Policy::MeanPool => {
+            row.build_error = Some(e.to_string());
+            return Ok((row, true));
+        }
+        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {policy_name})")),
+    };
+    let r = &m.report;
+    let c = &r.contextual;
+    let layers = m.model.layer_count();
+    let cells = yun_cells(&ds.inputs);
+    let (yun_a, yun_f) = (yun_counts(dim, cells, vocab, nn, false), yun_counts(dim, cells, vocab, nn, true));
+    let (kim_depth, kim_params) = kim_reference(dim, length, sequences);
+    let best = c.lambda_search.iter().find(|cand| cand.lambda == c.lambda);
+    let search = match (&r.fewest_bits, bisect) {
+        (Some(s), _) => Some(s.clone()),
+        (None, true) => Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?),
+        (None, false) => None,
+    };
+    let runs = backend_runs(cfg, threads, &m.model, ds)?;
+    row.exact_in_bigfloat = r.memorization.is_perfect();
+    row.built = Some(Built {
+        layers: layers.attention + layers.ffn,
+        params_dense: r.params.dense,
+        params_factored: r.params.factored,
+        yun_cells: yun_a.cells,
+        build_bits: r.build_bits,
+        build_seconds: r.build_seconds,
+        latency_bigfloat_ms: r.verify_seconds * 1e3,
+        attention_rank: attention_rank(&m.model),
+        runs,
+        bits: search.as_ref().map(BitsSearchFields::from),
+        one_layer: Some(OneLayerFields {
+            paper_params: r.paper_params,
+            lower_bound_sqrt_nN: (nn as f64).sqrt(),
+            yun_adaptive_layers: yun_a.layers,
+            yun_adaptive_params: yun_a.params,
+            yun_full_layers: yun_f.layers,
+            yun_full_params: yun_f.params,
+            kim_depth_reference: kim_depth,
+            kim_params_reference: kim_params,
+            lambda: c.lambda,
+            lambda_unshrunk: c.lambda_unshrunk,
+            r_a: c.r_a,
+            lambda_shrink_log2: best.map(|b| b.shrink_log2),
+            lambda_candidates: best.map(|_| c.lambda_search.len()),
+            separation_log10: c.separation_bigfloat.min_gap_log10,
+            theory_delta_log10: c.log10_delta_theory,
+            bigfloat_max_abs_error: r.memorization.max_abs_error,
+            bigfloat_log10_max_abs_error: r.memorization.log10_max_abs_error,
+        }),
+        yun: None,
+        bit_extraction: None,
+    });
+    let held = r.memorization.is_perfect();
+    Ok((row, held))
+}

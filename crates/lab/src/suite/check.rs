@@ -1,0 +1,264 @@
+//! `boltz check`: compares the result files of a re-run with committed ones, row by row (matched by
+//! point index). Measured quantities must agree exactly; timing fields (wall-clock seconds and
+//! milliseconds, which depend on the machine and its load) within a stated factor.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+use crate::suite::{load_results, ResultFile};
+
+/// Whether a row field is a wall-clock timing (compared within a factor, not exactly): `seconds`,
+/// `*_seconds`, `*_ms` and `latency_*`; for a nested field (`runs.2.latency_ms`), its last name decides.
+pub fn is_timing(field: &str) -> bool {
+    let field = field.rsplit('.').next().unwrap_or(field);
+    field == "seconds" || field.ends_with("_seconds") || field.ends_with("_ms") || field.starts_with("latency_")
+}
+
+/// A row's fields by path: nested objects and lists of objects (a row's `runs`) are opened into
+/// `runs.0.accuracy`, `runs.0.latency_ms`, …, so each nested value is compared on its own (timings
+/// within the factor, the rest exactly); other lists (`fewest_bits_holds_at`) are one value.
+fn fields_by_path(row: &Value) -> BTreeMap<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+        let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, x)| walk(&key(k), x, out)),
+            Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_object) => {
+                a.iter().enumerate().for_each(|(i, x)| walk(&key(&i.to_string()), x, out));
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", row, &mut out);
+    out
+}
+
+/// One disagreement between the committed and the re-run results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Difference {
+    /// Experiment.
+    pub experiment: String,
+    /// Point index (`None` for file-level differences).
+    pub point: Option<u64>,
+    /// Field name (or what is missing).
+    pub field: String,
+    /// The committed value.
+    pub committed: String,
+    /// The re-run's value.
+    pub rerun: String,
+    /// Why it counts as a difference.
+    pub why: String,
+}
+
+/// What a comparison found.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Rows compared.
+    pub rows: usize,
+    /// Exact fields compared.
+    pub exact_fields: usize,
+    /// Timing fields compared.
+    pub timing_fields: usize,
+    /// Disagreements.
+    pub differences: Vec<Difference>,
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None => "(absent)".into(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.chars().count() > 40 {
+                format!("{}…", s.chars().take(39).collect::<String>())
+            } else {
+                s
+            }
+        }
+    }
+}
+
+fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, time_factor: f64, report: &mut Report) {
+    if !(a.is_object() && b.is_object()) {
+        return;
+    }
+    let (a, b) = (fields_by_path(a), fields_by_path(b));
+    let fields: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for f in fields {
+        let (x, y) = (a.get(f.as_str()), b.get(f.as_str()));
+        let diff = |why: String| Difference {
+            experiment: exp.into(),
+            point: Some(point),
+            field: f.clone(),
+            committed: text(x),
+            rerun: text(y),
+            why,
+        };
+        if is_timing(f) {
+            report.timing_fields += 1;
+            match (x.and_then(Value::as_f64), y.and_then(Value::as_f64)) {
+                (Some(p), Some(q)) if p > 0.0 && q > 0.0 => {
+                    let ratio = (q / p).max(p / q);
+                    if ratio > time_factor {
+                        report.differences.push(diff(format!("timing off by {ratio:.1}× (allowed {time_factor}×)")));
+                    }
+                }
+                // Zero or missing timings (e.g. an error where the other run measured) must match exactly.
+                _ if x != y && !(x.and_then(Value::as_f64) == Some(0.0) || y.and_then(Value::as_f64) == Some(0.0)) => {
+                    report.differences.push(diff("timing present in one run only".into()));
+                }
+                _ => {}
+            }
+        } else {
+            report.exact_fields += 1;
+            if x != y {
+                report.differences.push(diff("differs (exact field)".into()));
+            }
+        }
+    }
+}
+
+fn file_difference(exp: &str, field: &str, committed: String, rerun: String, why: &str) -> Difference {
+    Difference { experiment: exp.into(), point: None, field: field.into(), committed, rerun, why: why.into() }
+}
+
+/// Compares every result file of `committed` with the same file in `rerun`. Both must hold results of
+/// one configuration (else an error); every committed experiment must be present in the re-run.
+pub fn compare_dirs(committed: &Path, rerun: &Path, time_factor: f64) -> Result<Report> {
+    if !(time_factor.is_finite() && time_factor >= 1.0) {
+        bail!("--time-factor must be a finite number ≥ 1, got {time_factor}");
+    }
+    let old = load_results(committed)?;
+    let new = load_results(rerun)?;
+    if old.is_empty() {
+        bail!("{}: no result files to compare against", committed.display());
+    }
+    let mut report = Report::default();
+    for (exp, a) in &old {
+        let Some(b) = new.get(exp) else {
+            report.differences.push(file_difference(
+                exp,
+                "file",
+                format!("{exp}.json"),
+                "(absent)".into(),
+                "experiment missing from the re-run",
+            ));
+            continue;
+        };
+        if a.config != b.config {
+            bail!("{exp}: the re-run used a different configuration than the committed results; re-run with theirs (boltz check reruns it for you without --with)");
+        }
+        compare_files(exp, a, b, time_factor, &mut report);
+    }
+    for exp in new.keys().filter(|e| !old.contains_key(*e)) {
+        report.differences.push(file_difference(
+            exp,
+            "file",
+            "(absent)".into(),
+            format!("{exp}.json"),
+            "experiment not in the committed results",
+        ));
+    }
+    Ok(report)
+}
+
+fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, time_factor: f64, report: &mut Report) {
+    let index = |f: &ResultFile| -> std::collections::BTreeMap<u64, Value> {
+        f.rows.iter().filter_map(|r| Some((r.get("point")?.as_u64()?, r.clone()))).collect()
+    };
+    let (ra, rb) = (index(a), index(b));
+    for (p, row) in &ra {
+        match rb.get(p) {
+            Some(other) => {
+                report.rows += 1;
+                compare_rows(exp, *p, row, other, time_factor, report);
+            }
+            None => report.differences.push(Difference {
+                experiment: exp.into(),
+                point: Some(*p),
+                field: "row".into(),
+                committed: "present".into(),
+                rerun: "(absent)".into(),
+                why: "point missing from the re-run".into(),
+            }),
+        }
+    }
+    for p in rb.keys().filter(|p| !ra.contains_key(p)) {
+        report.differences.push(Difference {
+            experiment: exp.into(),
+            point: Some(*p),
+            field: "row".into(),
+            committed: "(absent)".into(),
+            rerun: "present".into(),
+            why: "point not in the committed results".into(),
+        });
+    }
+}
+
+/// The report as a table (one line per difference) and a summary line.
+pub fn render(report: &Report, time_factor: f64) -> String {
+    let mut out = String::new();
+    if !report.differences.is_empty() {
+        out += &format!("{:<14} {:>6}  {:<28} {:<24} {:<24} {}\n", "experiment", "point", "field", "committed", "re-run", "why");
+        for d in &report.differences {
+            let point = d.point.map_or("-".into(), |p| p.to_string());
+            out += &format!("{:<14} {:>6}  {:<28} {:<24} {:<24} {}\n", d.experiment, point, d.field, d.committed, d.rerun, d.why);
+        }
+    }
+    out += &format!(
+        "{} rows compared: {} exact fields, {} timing fields (within {time_factor}×); {} differences\n",
+        report.rows,
+        report.exact_fields,
+        report.timing_fields,
+        report.differences.len()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timings_within_the_factor_pass_and_exact_fields_must_match() {
+        let mut r = Report::default();
+        let a = json!({"point": 0, "fewest_bits": 25, "seconds": 1.0, "latency_cpu_f64_ms": 2.0});
+        let b = json!({"point": 0, "fewest_bits": 25, "seconds": 2.5, "latency_cpu_f64_ms": 0.9});
+        compare_rows("capacity", 0, &a, &b, 3.0, &mut r);
+        assert!(r.differences.is_empty(), "{:?}", r.differences);
+        assert_eq!((r.exact_fields, r.timing_fields), (2, 2));
+        let c = json!({"point": 0, "fewest_bits": 26, "seconds": 4.0, "latency_cpu_f64_ms": 2.0});
+        compare_rows("capacity", 0, &a, &c, 3.0, &mut r);
+        let fields: Vec<&str> = r.differences.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["fewest_bits", "seconds"]);
+        assert!(render(&r, 3.0).contains("fewest_bits"));
+    }
+
+    #[test]
+    fn timing_names() {
+        assert!(is_timing("seconds") && is_timing("build_seconds") && is_timing("latency_cpu_f64_ms"));
+        assert!(!is_timing("fewest_bits") && !is_timing("lambda"));
+        assert!(is_timing("runs.2.latency_ms") && !is_timing("runs.2.accuracy"));
+    }
+
+    /// A row's `runs` list is compared entry by entry: latencies within the factor, accuracies exactly.
+    #[test]
+    fn nested_runs_compare_field_by_field() {
+        let run = |acc: f64, ms: f64| json!({"backend": "cpu", "precision": "f64", "accuracy": acc, "latency_ms": ms});
+        let a = json!({"point": 0, "holds": [[3, 5]], "runs": [run(1.0, 2.0), run(0.5, 1.0)]});
+        let b = json!({"point": 0, "holds": [[3, 5]], "runs": [run(1.0, 4.0), run(0.5, 0.5)]});
+        let mut r = Report::default();
+        compare_rows("capacity", 0, &a, &b, 3.0, &mut r);
+        assert!(r.differences.is_empty(), "{:?}", r.differences);
+        assert_eq!(r.timing_fields, 2);
+        let c = json!({"point": 0, "holds": [[3, 6]], "runs": [run(1.0, 2.0), run(0.25, 1.0)]});
+        compare_rows("capacity", 0, &a, &c, 3.0, &mut r);
+        let fields: Vec<&str> = r.differences.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["holds", "runs.1.accuracy"]);
+    }
+}

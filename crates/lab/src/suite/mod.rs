@@ -1,0 +1,204 @@
+//! The experiment suite: its configuration ([`config`]), its points ([`points`]), one module per
+//! experiment, the checkpoint that makes a run resumable ([`checkpoint`]), the result files ([`files`])
+//! and the comparison of two runs ([`check`]).
+//!
+//! A run ([`run_suite`]) checks every point first ([`check_points`]), then runs the points not yet in the
+//! checkpoint, appending each finished one, and derives the result files from the checkpoint.
+
+mod adversarial;
+mod approximation;
+mod capacity;
+pub mod check;
+pub mod checkpoint;
+pub mod config;
+pub mod files;
+mod hardmax;
+pub mod points;
+mod runs;
+mod separation;
+mod trained;
+
+pub use files::{load_results, merge, read_result_file, result_path, ResultFile, SCHEMA_VERSION};
+pub use points::{points, run_point, PointResult, PointSpec, Shard, EXPERIMENTS};
+pub use runs::LATENCY_REPEATS;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use boltz_core::{DatasetSpec, VocabKind};
+use serde_json::{json, Value};
+
+use crate::meta::{write_csv, write_json, RunMeta};
+use capacity::dataset_file;
+use config::SuiteConfig;
+use trained::trained_data;
+
+/// Summary of a suite run.
+pub struct SuiteOutcome {
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Points whose checked property failed (`experiment#point`).
+    pub failed_properties: Vec<String>,
+    /// Points taken from an earlier run's checkpoint (`--resume`).
+    pub resumed_points: usize,
+}
+
+/// Checks every point of the suite before any runs: the dataset each point generates is valid
+/// ([`DatasetSpec::validate`]) and its memory lower bound fits `budget`. Errors name the point.
+pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) -> Result<()> {
+    for (index, spec) in points(cfg).iter().enumerate() {
+        let named = || format!("point {index} ({spec:?})");
+        let data = match spec {
+            PointSpec::Capacity { sequences, .. } => {
+                let c = &cfg.capacity;
+                Some(DatasetSpec {
+                    sequences: *sequences,
+                    length: c.length,
+                    dim: c.dim,
+                    vocab: c.vocab,
+                    seed: cfg.seed,
+                    classes: 2,
+                    ..Default::default()
+                })
+            }
+            PointSpec::Adversarial { family, dim, sequences, .. } => {
+                let a = &cfg.adversarial;
+                let vocab_kind: VocabKind = family.parse().map_err(|e: boltz_core::UnknownName| anyhow!("{e}")).with_context(named)?;
+                Some(DatasetSpec {
+                    sequences: *sequences,
+                    length: a.length,
+                    dim: *dim,
+                    vocab: a.vocab,
+                    seed: cfg.seed,
+                    classes: 2,
+                    vocab_kind,
+                    ..Default::default()
+                })
+            }
+            PointSpec::Separation { length, vocab, dim } => Some(DatasetSpec {
+                sequences: cfg.separation.sequences,
+                length: *length,
+                dim: *dim,
+                vocab: *vocab,
+                seed: cfg.seed,
+                ..Default::default()
+            }),
+            PointSpec::Dataset { dataset, .. } => {
+                let ds = dataset_file(cfg, dataset).and_then(|f| f.read()).with_context(named)?;
+                let [big_n, n, d] = ds.inputs.shape();
+                budget.check(&named(), crate::resources::memorize_bytes(big_n, n, d))?;
+                None
+            }
+            PointSpec::Approximation { .. } => {
+                let a = &cfg.approximation;
+                budget.check(&named(), crate::resources::approximate_bytes(a.samples, a.length, 1))?;
+                None
+            }
+            PointSpec::Hardmax { .. } => None,
+            PointSpec::Trained { family, dim, .. } => {
+                let spec = trained_data(cfg, family, *dim).with_context(named)?;
+                Some(DatasetSpec { sequences: cfg.trained.max_sequences, ..spec })
+            }
+        };
+        if let Some(d) = data {
+            d.validate().map_err(|e| anyhow!("{e}")).with_context(named)?;
+            budget.check(&named(), crate::resources::memorize_bytes(d.sequences, d.length, d.dim))?;
+        }
+    }
+    Ok(())
+}
+
+/// How a suite run starts (see [`crate::suite::checkpoint::Mode`]) and reports.
+#[derive(Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// Only this shard's points.
+    pub shard: Option<Shard>,
+    /// Fresh, resume or restart.
+    pub mode: crate::suite::checkpoint::Mode,
+    /// Where progress goes: one [`Event::Step`](crate::progress::Event::Step) per point
+    /// ([`crate::progress::Silent`] for none).
+    pub progress: &'a dyn crate::progress::Progress,
+}
+
+/// Runs the suite (or a shard of it) into a locked output directory: every finished point is appended to
+/// the checkpoint (synced) as it finishes, points finished by an earlier run are skipped under
+/// `Mode::Resume`, and one JSON and one CSV file per experiment are then derived from the checkpoint.
+/// A shard writes a file for every experiment of the configuration, with no rows where it has no points
+/// (an explicit marker that the shard ran).
+pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOptions) -> Result<SuiteOutcome> {
+    use crate::suite::checkpoint::{Checkpoint, FinishedPoint};
+    let threads = crate::resources::threads(Some(cfg.threads), "field threads")?;
+    // A configured backend that cannot run here (cuda without a GPU) is refused before any point runs.
+    if points(cfg).iter().any(|p| matches!(p, PointSpec::Capacity { .. } | PointSpec::Dataset { .. } | PointSpec::Adversarial { .. })) {
+        for (i, run) in cfg.backends.iter().enumerate() {
+            crate::backends::probe(run.backend).with_context(|| format!("field backends[{i}]: {} cannot run here", run.backend.name()))?;
+        }
+    }
+    let meta = RunMeta::collect(threads);
+    let all = points(cfg);
+    let shard = opts.shard;
+    let mine: Vec<(usize, PointSpec)> =
+        all.iter().cloned().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index)).collect();
+    let mut cp = Checkpoint::open(out.path(), cfg, shard, mine.len(), &meta, opts.mode)?;
+    let resumed = mine.iter().filter(|(i, _)| cp.finished.contains_key(i)).count();
+    let todo: Vec<&(usize, PointSpec)> = mine.iter().filter(|(i, _)| !cp.finished.contains_key(i)).collect();
+    use crate::progress::Event;
+    let total = mine.len();
+    opts.progress.event(Event::Started { total, done: resumed, kept_in: Some(cp.file_path()) });
+    for (done, (index, spec)) in todo.iter().enumerate() {
+        let label = format!("point {index}: {spec:?}");
+        opts.progress.event(Event::Step { done: resumed + done, total, label: &label });
+        let t = Instant::now();
+        let result = run_point(cfg, spec, threads).with_context(|| {
+            format!(
+                "point {index} ({spec:?}); the {} finished points are kept in {} (run again with --resume)",
+                cp.finished.len(),
+                cp.file_path().display()
+            )
+        })?;
+        let mut row = result.row;
+        if let Some(obj) = row.as_object_mut() {
+            obj.insert("point".into(), json!(index));
+            obj.insert("seconds".into(), json!(t.elapsed().as_secs_f64()));
+            obj.insert("property_held".into(), json!(result.property_held));
+        }
+        cp.record(FinishedPoint { experiment: spec.experiment().into(), row })?;
+        opts.progress.event(Event::Finished { done: resumed + done + 1, total });
+    }
+    opts.progress.event(Event::Ended);
+    // The result files, derived from the checkpoint.
+    let mut failed = Vec::new();
+    let mut files = Vec::new();
+    for exp in EXPERIMENTS {
+        if !all.iter().any(|p| p.experiment() == exp) {
+            continue;
+        }
+        let rows: Vec<Value> = cp.finished.values().filter(|p| p.experiment == exp).map(|p| p.row.clone()).collect();
+        if shard.is_none() && rows.is_empty() {
+            continue;
+        }
+        for row in &rows {
+            if row.get("property_held").and_then(Value::as_bool) == Some(false) {
+                failed.push(format!("{exp}#{}", row.get("point").and_then(Value::as_u64).unwrap_or(u64::MAX)));
+            }
+        }
+        let file = ResultFile {
+            schema_version: SCHEMA_VERSION,
+            experiment: exp.into(),
+            meta: meta.clone(),
+            config: cfg.clone(),
+            shard: shard.map(|s| format!("{}/{}", s.index, s.count)),
+            merged_from: vec![],
+            resumed_from: cp.runs[..cp.runs.len() - 1].to_vec(),
+            seconds: rows.iter().filter_map(|r| r.get("seconds").and_then(Value::as_f64)).sum(),
+            rows,
+        };
+        let path = result_path(out.path(), exp, shard);
+        write_json(&path, &file)?;
+        write_csv(&path.with_extension("csv"), &file.rows)?;
+        files.push(path);
+    }
+    cp.finish()?;
+    Ok(SuiteOutcome { files, failed_properties: failed, resumed_points: resumed })
+}
