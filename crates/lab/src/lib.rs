@@ -15,6 +15,7 @@ pub mod rank;
 pub mod resources;
 pub mod rows;
 pub mod suite;
+pub mod timing;
 
 /// Writes one line to stderr, ignoring failures (progress must never stop a run, and a closed stderr
 /// must not panic as `eprintln!` would).

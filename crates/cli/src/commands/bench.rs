@@ -1,12 +1,11 @@
 //! `boltz bench`: time a workload of the shared table on a backend.
 
-use std::time::Instant;
-
 use anyhow::{bail, Context, Result};
-use boltz_core::{workloads, Backend, Batch};
-use boltz_lab::backends::{self, BackendKind, Job, Precision};
+use boltz_core::workloads;
+use boltz_lab::backends::{self, BackendKind, Precision};
 use boltz_lab::meta::{MachineCeiling, RunMeta};
 use boltz_lab::resources::{self, MemoryBudget};
+use boltz_lab::timing::{Spread, TimeForwards};
 use serde_json::json;
 
 use crate::cli::{threads, BenchArgs};
@@ -24,30 +23,6 @@ pub(crate) fn check_batch_memory(workload: &workloads::Workload, batch: usize, m
         &format!("--batch {batch} of the {} workload (n = {}, d = {})", workload.name, workload.n, workload.d),
         resources::forward_bytes(batch, workload.n, workload.d, workload.d, 16),
     )
-}
-
-/// Times `repeats` forwards of a workload after one warm-up forward (seconds each).
-pub(crate) struct TimeForwards<'a> {
-    model: &'a boltz_core::Model<f64>,
-    x: &'a Batch<f64>,
-    repeats: usize,
-}
-
-impl Job for TimeForwards<'_> {
-    type Output = Vec<f64>;
-    fn run<T: boltz_core::Real, B: Backend<T>>(self, backend: &B) -> Result<Self::Output> {
-        let m: boltz_core::Model<T> = self.model.convert()?;
-        let xt: Batch<T> = self.x.convert()?;
-        let prepared = backend.prepare(&m)?;
-        backend.forward(&prepared, &xt)?;
-        (0..self.repeats)
-            .map(|_| {
-                let t = Instant::now();
-                backend.forward(&prepared, &xt)?;
-                Ok(t.elapsed().as_secs_f64())
-            })
-            .collect()
-    }
 }
 
 pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
@@ -77,10 +52,7 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
     let (model, x) = workload.build(a.batch)?;
     let flops = workloads::flops(&model, x.batch(), x.len());
     let times = backends::dispatch(backend, precision, threads, TimeForwards { model: &model, x: &x, repeats: a.repeats })?;
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    let Spread { median, min, max } = Spread::of(&times);
     // Read before the ceiling is measured: its triad arrays would otherwise count as the workload's memory.
     let peak_rss = peak_rss_bytes();
     let gflops = flops / median / 1e9;

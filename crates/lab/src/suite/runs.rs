@@ -7,6 +7,7 @@ use boltz_core::{Backend, Dataset};
 use super::config::SuiteConfig;
 use crate::backends::{dispatch, Job};
 use crate::rows::{value_or_reason, BackendRunRow};
+use crate::timing::Spread;
 
 /// The largest numerical ranks of the attention products over the model's heads ([`crate::rank`]; `None`
 /// in a build without the `blas` feature, or when the SVD failed).
@@ -36,18 +37,6 @@ impl Job for MeasureRun<'_> {
     }
 }
 
-/// The median of a non-empty sample (the mean of the middle two for an even count).
-pub(super) fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let k = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[k]
-    } else {
-        (s[k - 1] + s[k]) / 2.0
-    }
-}
-
 /// The model on every configured backend and element type ([`SuiteConfig::backends`]), in order.
 pub(super) fn backend_runs(
     cfg: &SuiteConfig,
@@ -62,13 +51,14 @@ pub(super) fn backend_runs(
                 .with_context(|| format!("running the model on {} {}", run.backend.name(), run.precision))?;
             let (values, error) = value_or_reason(measured);
             let times = values.as_ref().map(|v| v.1.as_slice()).filter(|t| !t.is_empty());
+            let spread = times.map(Spread::of);
             Ok(BackendRunRow {
                 backend: run.backend.name().to_string(),
                 precision: run.precision.to_string(),
                 accuracy: values.as_ref().map(|v| v.0),
-                latency_ms: times.map(median),
-                latency_min_ms: times.map(|t| t.iter().copied().fold(f64::INFINITY, f64::min)),
-                latency_max_ms: times.map(|t| t.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+                latency_ms: spread.map(|s| s.median),
+                latency_min_ms: spread.map(|s| s.min),
+                latency_max_ms: spread.map(|s| s.max),
                 repeats: times.map(<[f64]>::len),
                 error,
             })
