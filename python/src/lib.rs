@@ -18,6 +18,8 @@ use boltz_core::npy::{NpyArray, NpyData};
 use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
 use boltz_lab::backends::{self, BackendKind, Job, Precision};
 use boltz_lab::construction::{self, BuildOptions, ConstructionKind, RunOn};
+use boltz_lab::meta::RunMeta;
+use boltz_lab::records::{BuildRecord, VerifyRecord, RECORD_SCHEMA_VERSION};
 use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -229,20 +231,8 @@ fn memorize(
     };
     let (data, options) = run().map_err(err)?;
     let built = py.detach(|| construction::build(&data, &options)).map_err(err)?;
-    let record = serde_json::json!({
-        "construction": options.construction,
-        "policy": options.policy.name(),
-        "seed": seed,
-        "dataset": { "N": data.inputs.shape()[0], "n": data.inputs.shape()[1], "d": data.inputs.shape()[2] },
-        "layers": built.model.layer_count(),
-        "params": built.model.param_count(),
-        "build_bits": built.bits,
-        "exact_at_build_bits": built.exact,
-        "report": built.report,
-        "fewest_bits": built.fewest_bits,
-        "summary": built.summary,
-    });
-    Ok(Model { model: built.model, build: Some(record.to_string()) })
+    let record = serde_json::to_string(&BuildRecord::new(&built, &options, &data)).map_err(err)?;
+    Ok(Model { model: built.model, build: Some(record) })
 }
 
 /// Runs the model over the dataset on `backend` at `precision`: memorization (`tokens`, `decoded`,
@@ -266,8 +256,22 @@ fn verify(
     check_dim(&model.model, &data).map_err(err)?;
     let m = &model.model;
     let (mem, seconds) = py.detach(|| backends::dispatch(kind, precision, threads, RunOn { model: m, data: &data })).map_err(err)?;
-    let record = serde_json::json!({ "backend": kind, "precision": precision, "memorization": mem, "forward_seconds": seconds });
-    Ok(record.to_string())
+    let [sequences, n, d] = data.inputs.shape();
+    let record = VerifyRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        command: "verify".into(),
+        meta: RunMeta::collect(threads),
+        args: serde_json::Value::Null,
+        model: serde_json::Value::Null,
+        dataset: serde_json::json!({ "N": sequences, "n": n, "d": d }),
+        backend: kind,
+        precision,
+        memorization: Some(mem),
+        run_error: None,
+        forward_seconds: Some(seconds),
+        fewest_bits: None,
+    };
+    serde_json::to_string(&record).map_err(err)
 }
 
 fn check_dim(model: &CoreModel<BigReal>, data: &Dataset<f64>) -> anyhow::Result<()> {

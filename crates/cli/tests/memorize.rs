@@ -38,6 +38,10 @@ fn memorize_reports_json_and_exports_the_model() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["memorization"]["tokens"], 48);
     assert!(v["fewest_bits"]["fewest"].as_u64().is_some());
+    // The record is the typed MemorizeRecord, and reads back into it unchanged.
+    let record: boltz_lab::records::MemorizeRecord = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!((record.schema_version, record.command.as_str()), (boltz_lab::records::RECORD_SCHEMA_VERSION, "memorize"));
+    assert_eq!(serde_json::to_value(&record).unwrap(), v, "the record round-trips through its type");
     assert!(v["meta"]["git_rev"].is_string());
     assert!(dir.join("model.exact.json").exists() && dir.join("dataset.safetensors").exists());
     let o = boltz(&["memorize", "--construction", "yun", "--sequences", "6", "--length", "3", "--dim", "2", "--vocab", "6", "--json"]);
@@ -281,6 +285,8 @@ fn numpy_datasets_memorize_and_verify() {
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["memorization"]["accuracy"], 1.0, "{v}");
         assert_eq!(v["fewest_bits"]["fewest"].as_u64(), Some(fewest[0]), "{}", model.display());
+        let record: boltz_lab::records::VerifyRecord = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&record).unwrap(), v, "the verify record round-trips through its type");
     }
     // A model file from another safetensors writer (as `safetensors.torch.save_file(tensors, path, metadata)`
     // lays one out: tensors in its own order, its own header padding, the documented names and metadata)

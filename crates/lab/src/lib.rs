@@ -12,6 +12,7 @@ pub mod meta;
 pub mod outdir;
 pub mod progress;
 pub mod rank;
+pub mod records;
 pub mod resources;
 pub mod rows;
 pub mod suite;

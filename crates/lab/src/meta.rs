@@ -207,7 +207,8 @@ fn csv_record(out: &mut String, fields: impl IntoIterator<Item = impl AsRef<str>
     out.push('\n');
 }
 
-/// CSV text: the header, then one record per row (see [`csv_record`] for the quoting).
+/// CSV text (RFC 4180): the header, then one record per row; a field is quoted (inner quotes doubled)
+/// when it holds a comma, a quote or a line break, and `\n` ends each record.
 pub fn csv_text<R: IntoIterator<Item = impl AsRef<str>>>(header: &[&str], rows: impl IntoIterator<Item = R>) -> String {
     let mut out = String::new();
     csv_record(&mut out, header);

@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use boltz_construct::approximator::{Approximator, Target};
 use boltz_lab::meta::{write_json, RunMeta};
+use boltz_lab::records::{ApproximateRecord, RECORD_SCHEMA_VERSION};
 use boltz_lab::resources::{self, MemoryBudget};
-use serde_json::json;
 
 use crate::cli::{threads, ApproximateArgs, TargetArg};
 use crate::commands::check_writable_file;
@@ -31,7 +31,13 @@ pub(crate) fn approximate(a: &ApproximateArgs) -> Result<bool> {
             Approximator::build(target, a.length, a.dim, cells, a.samples, a.seed, threads).with_context(|| format!("cells = {cells}"))?;
         rows.push(ap.report);
     }
-    let record = json!({ "command": "approximate", "meta": RunMeta::collect(threads), "args": a, "rows": rows });
+    let record = ApproximateRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        command: "approximate".into(),
+        meta: RunMeta::collect(threads),
+        args: serde_json::to_value(a)?,
+        rows,
+    };
     if let Some(out) = &a.out {
         write_json(out, &record)?;
     }
@@ -40,9 +46,9 @@ pub(crate) fn approximate(a: &ApproximateArgs) -> Result<bool> {
     } else {
         outln!("FF∘SA∘FF approximator of {} (n = {}, d = {})", target.as_str(), a.length, a.dim);
         outln!("{:>8} {:>12} {:>12} {:>10} {:>8}", "delta", "L2 error", "f̄ floor", "params", "bits");
-        for r in &rows {
+        for r in &record.rows {
             outln!("{:>8.4} {:>12.4e} {:>12.4e} {:>10} {:>8}", r.delta, r.l2_error, r.l2_error_piecewise_constant, r.params.dense, r.bits);
         }
     }
-    Ok(rows.iter().all(|r| r.l2_error.is_finite()))
+    Ok(record.rows.iter().all(|r| r.l2_error.is_finite()))
 }

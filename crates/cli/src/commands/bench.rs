@@ -4,9 +4,9 @@ use anyhow::{bail, Context, Result};
 use boltz_core::workloads;
 use boltz_lab::backends::{self, BackendKind, Precision};
 use boltz_lab::meta::{MachineCeiling, RunMeta};
+use boltz_lab::records::{BenchAllRecord, BenchRecord, RECORD_SCHEMA_VERSION};
 use boltz_lab::resources::{self, MemoryBudget};
 use boltz_lab::timing::{Spread, TimeForwards};
-use serde_json::json;
 
 use crate::cli::{threads, BenchArgs};
 
@@ -58,26 +58,29 @@ pub(crate) fn bench(a: &BenchArgs) -> Result<bool> {
     let gflops = flops / median / 1e9;
     let ceiling = (!a.no_ceiling).then(|| MachineCeiling::measure(threads));
     let percent_of_peak = ceiling.as_ref().and_then(|c| c.percent_of_peak(backend, precision, gflops));
-    let record = json!({
-        "command": "bench",
-        "meta": RunMeta::collect(threads),
-        "workload": workload.name,
-        "description": workload.description,
-        "batch": x.batch(), "n": x.len(), "d": x.dim(),
-        "args": a,
-        "backend": backend,
-        "precision": precision,
-        "threads": threads,
-        "flops_per_forward": flops,
-        "seconds": times,
-        "median_ms": median * 1e3,
-        "min_ms": min * 1e3,
-        "max_ms": max * 1e3,
-        "gflops": gflops,
-        "peak_rss_bytes": peak_rss,
-        "ceiling": ceiling,
-        "percent_of_peak": percent_of_peak,
-    });
+    let record = BenchRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        command: "bench".into(),
+        meta: Some(RunMeta::collect(threads)),
+        workload: workload.name.to_string(),
+        description: workload.description.to_string(),
+        batch: x.batch(),
+        n: x.len(),
+        d: x.dim(),
+        args: serde_json::to_value(a)?,
+        backend,
+        precision,
+        threads,
+        flops_per_forward: flops,
+        seconds: times.clone(),
+        median_ms: median * 1e3,
+        min_ms: min * 1e3,
+        max_ms: max * 1e3,
+        gflops,
+        peak_rss_bytes: peak_rss,
+        ceiling: ceiling.clone(),
+        percent_of_peak,
+    };
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
@@ -186,27 +189,18 @@ fn bench_all(a: &BenchArgs) -> Result<bool> {
         if !out.status.success() {
             bail!("{} on {} {}: the bench process failed ({}); see its message above", w.name, b.name(), p, out.status);
         }
-        let mut row: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading a bench process's JSON")?;
-        if let Some(obj) = row.as_object_mut() {
-            obj.remove("meta");
-            obj.remove("command");
-        }
+        let mut row: BenchRecord = serde_json::from_slice(&out.stdout).context("reading a bench process's record")?;
+        // The document's metadata covers every row.
+        row.meta = None;
         rows.push(row);
     }
     // The machine's ceilings, once per thread count after every bench (no child shares its cores with them).
     let ceilings: Vec<MachineCeiling> = thread_counts.iter().map(|&t| MachineCeiling::measure(t)).collect();
     for row in &mut rows {
-        let t = row["threads"].as_u64().unwrap_or(0) as usize;
-        let (Some(c), Some(obj)) = (ceilings.iter().find(|c| c.threads == t), row.as_object_mut()) else { continue };
-        let backend = obj.get("backend").cloned().and_then(|b| serde_json::from_value::<BackendKind>(b).ok());
-        let precision = obj.get("precision").and_then(|p| p.as_str()).and_then(|p| crate::cli::parse_precision(p).ok());
-        let gflops = obj.get("gflops").and_then(serde_json::Value::as_f64);
-        let percent = match (backend, precision, gflops) {
-            (Some(b), Some(p), Some(g)) => c.percent_of_peak(b, p, g),
-            _ => None,
-        };
-        obj.insert("ceiling".into(), serde_json::to_value(c)?);
-        obj.insert("percent_of_peak".into(), serde_json::to_value(percent)?);
+        if let Some(c) = ceilings.iter().find(|c| c.threads == row.threads) {
+            row.percent_of_peak = c.percent_of_peak(row.backend, row.precision, row.gflops);
+            row.ceiling = Some(c.clone());
+        }
     }
     let table = comparison_table(&rows, &thread_counts);
     if let Some(csv) = &a.csv {
@@ -214,14 +208,15 @@ fn bench_all(a: &BenchArgs) -> Result<bool> {
         errln!("wrote {}", csv.display());
     }
     if a.json {
-        let doc = json!({
-            "command": "bench --all",
-            "what": "every workload x backend x precision x threads at the benches' batch; each row timed in its own process (median, min and max of `repeats` forwards after one warm-up; peak_rss_bytes: that process's peak resident memory, including the binary, the model and the batch)",
-            "meta": RunMeta::collect(thread_counts.iter().copied().max().unwrap_or(1)),
-            "args": a,
-            "rows": rows,
-            "table": table,
-        });
+        let doc = BenchAllRecord {
+            schema_version: RECORD_SCHEMA_VERSION,
+            command: "bench --all".into(),
+            what: "every workload x backend x precision x threads at the benches' batch; each row timed in its own process (median, min and max of `repeats` forwards after one warm-up; peak_rss_bytes: that process's peak resident memory, including the binary, the model and the batch)".into(),
+            meta: RunMeta::collect(thread_counts.iter().copied().max().unwrap_or(1)),
+            args: serde_json::to_value(a)?,
+            rows,
+            table,
+        };
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         outln!("{table}");
@@ -230,11 +225,11 @@ fn bench_all(a: &BenchArgs) -> Result<bool> {
 }
 
 /// The spread of a row as a percentage of its median: `(max − min) / median`.
-fn spread_pct(r: &serde_json::Value) -> f64 {
-    let (med, lo, hi) = (r["median_ms"].as_f64(), r["min_ms"].as_f64(), r["max_ms"].as_f64());
-    match (med, lo, hi) {
-        (Some(m), Some(lo), Some(hi)) if m > 0.0 => 100.0 * (hi - lo) / m,
-        _ => f64::NAN,
+fn spread_pct(r: &BenchRecord) -> f64 {
+    if r.median_ms > 0.0 {
+        100.0 * (r.max_ms - r.min_ms) / r.median_ms
+    } else {
+        f64::NAN
     }
 }
 
@@ -242,58 +237,53 @@ fn spread_pct(r: &serde_json::Value) -> f64 {
 /// backend and precision, one column per thread count; each cell the median milliseconds per forward with
 /// the spread (max − min over the repeats, in % of the median) and GFLOP/s; `*` marks the fastest cell of
 /// the block.
-fn comparison_table(rows: &[serde_json::Value], thread_counts: &[usize]) -> String {
+fn comparison_table(rows: &[BenchRecord], thread_counts: &[usize]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let col = 26;
-    let mut workloads: Vec<&str> = rows.iter().filter_map(|r| r["workload"].as_str()).collect();
+    let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
     workloads.dedup();
     let _ = writeln!(
         out,
         "median ms per forward (± spread: max − min over the repeats, % of the median), GFLOP/s, %pk: % of the machine's measured FMA peak; * fastest"
     );
-    let ceilings: Vec<&serde_json::Value> = rows.iter().map(|r| &r["ceiling"]).filter(|c| c.is_object()).collect();
-    for c in unique(&ceilings) {
+    let mut ceilings: Vec<&MachineCeiling> = Vec::new();
+    for c in rows.iter().filter_map(|r| r.ceiling.as_ref()) {
+        if !ceilings.contains(&c) {
+            ceilings.push(c);
+        }
+    }
+    for c in ceilings {
         let _ = writeln!(
             out,
             "machine ceiling, {} threads ({}): FMA peak f32 {:.1} GFLOP/s, f64 {:.1} GFLOP/s; triad {:.1} GB/s",
-            c["threads"],
-            c["isa"].as_str().unwrap_or("?"),
-            c["fma_peak_gflops_f32"].as_f64().unwrap_or(f64::NAN),
-            c["fma_peak_gflops_f64"].as_f64().unwrap_or(f64::NAN),
-            c["triad_gb_per_s"].as_f64().unwrap_or(f64::NAN)
+            c.threads, c.isa, c.fma_peak_gflops_f32, c.fma_peak_gflops_f64, c.triad_gb_per_s
         );
     }
     for w in workloads {
-        let block: Vec<&serde_json::Value> = rows.iter().filter(|r| r["workload"] == w).collect();
-        let best = block.iter().filter_map(|r| r["median_ms"].as_f64()).fold(f64::INFINITY, f64::min);
-        let batch = block.first().map_or(serde_json::Value::Null, |r| r["batch"].clone());
+        let block: Vec<&BenchRecord> = rows.iter().filter(|r| r.workload == w).collect();
+        let best = block.iter().map(|r| r.median_ms).fold(f64::INFINITY, f64::min);
+        let batch = block.first().map_or(String::from("?"), |r| r.batch.to_string());
         let _ = write!(out, "\n[{w}, batch {batch}]\n{:<16}", "");
         for t in thread_counts {
             let _ = write!(out, "{:>col$}", format!("threads={t}"));
         }
         let _ = writeln!(out);
-        let mut labels: Vec<(String, String)> = Vec::new();
+        let mut labels: Vec<(BackendKind, Precision)> = Vec::new();
         for r in &block {
-            let key = (r["backend"].as_str().unwrap_or("?").to_string(), r["precision"].as_str().unwrap_or("?").to_string());
-            if !labels.contains(&key) {
-                labels.push(key);
+            if !labels.contains(&(r.backend, r.precision)) {
+                labels.push((r.backend, r.precision));
             }
         }
         for (b, p) in labels {
             let _ = write!(out, "{:<16}", format!("{b} {p}"));
             for t in thread_counts {
-                let cell = block
-                    .iter()
-                    .find(|r| r["backend"] == b.as_str() && r["precision"] == p.as_str() && r["threads"].as_u64() == Some(*t as u64))
-                    .and_then(|r| {
-                        let m = r["median_ms"].as_f64()?;
-                        let star = if m == best { "*" } else { " " };
-                        let peak = r["percent_of_peak"].as_f64().map_or(String::new(), |p| format!(" {p:.0}%pk"));
-                        Some(format!("{m:.3}{star} ±{:.0}% {:.1}{peak}", spread_pct(r), r["gflops"].as_f64().unwrap_or(f64::NAN)))
-                    })
-                    .unwrap_or_else(|| "-".into());
-                let _ = write!(out, "{cell:>col$}");
+                let cell = block.iter().find(|r| r.backend == b && r.precision == p && r.threads == *t).map(|r| {
+                    let star = if r.median_ms == best { "*" } else { " " };
+                    let peak = r.percent_of_peak.map_or(String::new(), |p| format!(" {p:.0}%pk"));
+                    format!("{:.3}{star} ±{:.0}% {:.1}{peak}", r.median_ms, spread_pct(r), r.gflops)
+                });
+                let _ = write!(out, "{:>col$}", cell.unwrap_or_else(|| "-".into()));
             }
             let _ = writeln!(out);
         }
@@ -303,13 +293,27 @@ fn comparison_table(rows: &[serde_json::Value], thread_counts: &[usize]) -> Stri
 
 /// The rows as CSV: workload, backend, precision, threads, batch, median/min/max ms, spread %, GFLOP/s,
 /// peak RSS (written atomically).
-fn write_csv(path: &std::path::Path, rows: &[serde_json::Value]) -> Result<()> {
-    use boltz_lab::meta::{csv_cell, csv_text};
+fn write_csv(path: &std::path::Path, rows: &[BenchRecord]) -> Result<()> {
+    use boltz_lab::meta::csv_text;
     const HEADER: [&str; 11] =
         ["workload", "backend", "precision", "threads", "batch", "median_ms", "min_ms", "max_ms", "spread_pct", "gflops", "peak_rss_bytes"];
     let text = csv_text(
         &HEADER,
-        rows.iter().map(|r| HEADER.map(|c| if c == "spread_pct" { format!("{:.3}", spread_pct(r)) } else { csv_cell(r.get(c)) })),
+        rows.iter().map(|r| {
+            [
+                r.workload.clone(),
+                r.backend.to_string(),
+                r.precision.to_string(),
+                r.threads.to_string(),
+                r.batch.to_string(),
+                r.median_ms.to_string(),
+                r.min_ms.to_string(),
+                r.max_ms.to_string(),
+                format!("{:.3}", spread_pct(r)),
+                r.gflops.to_string(),
+                r.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
+            ]
+        }),
     );
     boltz_core::format::write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }

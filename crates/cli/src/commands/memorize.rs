@@ -11,6 +11,7 @@ use boltz_core::{Dataset, DatasetSpec};
 use boltz_lab::backends::{self, BackendKind, Precision};
 use boltz_lab::construction::{self, BuildOptions, ConstructionKind, RunOn};
 use boltz_lab::meta::{write_json, RunMeta};
+use boltz_lab::records::{BuildFields, MemorizeRecord, RECORD_SCHEMA_VERSION};
 use boltz_lab::resources::{self, MemoryBudget};
 use serde_json::json;
 
@@ -190,26 +191,22 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let layers = built.model.layer_count();
     let params = built.model.param_count();
     let ranks = boltz_lab::rank::RankReport::of(&built.model);
-    let record = json!({
-        "command": "memorize",
-        "meta": RunMeta::collect(threads),
-        "args": a,
-        "dataset": dataset_record,
-        "construction": a.construction,
-        "backend": a.backend,
-        "precision": precision,
-        "memorization": mem,
-        "run_error": run_error,
-        "forward_seconds": forward_seconds,
-        "layers": layers,
-        "params": params,
-        "build_bits": built.bits,
-        "exact_at_build_bits": built.exact,
-        "report": built.report,
-        "fewest_bits": bits,
-        "attention_rank": ranks.to_json(),
-        "exported": exported,
-    });
+    let record = MemorizeRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        command: "memorize".into(),
+        meta: RunMeta::collect(threads),
+        args: serde_json::to_value(a)?,
+        dataset: dataset_record,
+        built: BuildFields::of(&built, a.construction),
+        backend: a.backend,
+        precision,
+        memorization: mem.clone(),
+        run_error: run_error.clone(),
+        forward_seconds,
+        fewest_bits: bits.clone(),
+        attention_rank: ranks.to_json(),
+        exported: exported.clone(),
+    };
     if let Some(out) = &a.out {
         write_json(out, &record)?;
     }

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Backend, Dataset, DatasetSpec, Model, ReferenceBackend};
 use boltz_lab::meta::RunMeta;
+use boltz_lab::records::{TrainOutcome, TrainRecord, RECORD_SCHEMA_VERSION};
 use boltz_train::{
     init_model, train as run_training, trained_capacity, CapacitySearch, Loss, ModelShape, Scalar, TrainConfig, TrainReport,
 };
@@ -80,20 +81,23 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         "f32" => fit::<f32>(&data, &start, &cfg, a.seed, save)?,
         other => bail!("--precision {other}: training runs in f32 or f64"),
     };
-    let record = json!({
-        "command": "train",
-        "meta": RunMeta::collect(threads),
-        "args": a,
-        "dataset": spec,
-        // The construction fixes the shape of a fine-tuned model (`params` counts it).
-        "shape": a.init_construction.is_none().then_some(&shape),
-        "init": a.init_construction.map_or("random".to_string(), |p| format!("construction:{}", p.policy().name())),
-        "config": cfg,
-        "params": params,
-        "report": report,
-        "reference_check": { "backend": "reference", "accuracy": accuracy },
-        "seconds": seconds,
-    });
+    let record = TrainRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        command: "train".into(),
+        meta: RunMeta::collect(threads),
+        args: serde_json::to_value(a)?,
+        outcome: TrainOutcome::Fit {
+            dataset: spec.clone(),
+            // The construction fixes the shape of a fine-tuned model (`params` counts it).
+            shape: a.init_construction.is_none().then(|| shape.clone()),
+            init: a.init_construction.map_or("random".to_string(), |p| format!("construction:{}", p.policy().name())),
+            config: cfg.clone(),
+            params,
+            report: report.clone(),
+            reference_check: json!({ "backend": "reference", "accuracy": accuracy }),
+            seconds,
+        },
+    };
     if let Some(out) = &a.out {
         boltz_lab::meta::write_json(out, &record)?;
     }
@@ -206,14 +210,13 @@ fn capacity(a: &TrainArgs, data: DatasetSpec, shape: ModelShape, train: TrainCon
     })
     .context("the trained-capacity search")?
     .report;
-    let record = json!({
-        "command": "train",
-        "meta": RunMeta::collect(threads),
-        "args": a,
-        "search": search,
-        "capacity": report,
-        "seconds": start.elapsed().as_secs_f64(),
-    });
+    let record = TrainRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        command: "train".into(),
+        meta: RunMeta::collect(threads),
+        args: serde_json::to_value(a)?,
+        outcome: TrainOutcome::Capacity { search: search.clone(), capacity: report.clone(), seconds: start.elapsed().as_secs_f64() },
+    };
     if let Some(out) = &a.out {
         boltz_lab::meta::write_json(out, &record)?;
     }

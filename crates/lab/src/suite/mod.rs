@@ -1,4 +1,4 @@
-//! The experiment suite: its configuration ([`config`]), its points ([`points`]), one module per
+//! The experiment suite: its configuration ([`config`]), its points ([`points`](mod@points)), one module per
 //! experiment, the checkpoint that makes a run resumable ([`checkpoint`]), the result files ([`files`])
 //! and the comparison of two runs ([`check`]).
 //!
