@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use boltz_bigfloat::{BigFloatBackend, BigReal, FfnEvaluation};
-use boltz_core::random::{random_batch, random_model, RandomModelSpec};
+use boltz_core::fixtures::{random_batch, random_model, RandomModelSpec};
 use boltz_core::rng::SeededRng;
 use boltz_core::{Backend, Batch, Block, ExactConvert, FeedForward, Matrix, Model, ModelInfo, Normalizer, Real, ReferenceBackend, Weight};
 

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Once;
 
 use boltz_core::{Float, Result};
-use boltz_cpu::engine::{EngineModel, Gemm, Operand};
+use boltz_cpu::engine::{Gemm, Operand};
 use boltz_cpu::{EngineBackend, Multiplier};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ShapeBuilder};
@@ -109,6 +109,3 @@ impl<T: BlasFloat> Gemm<T> for OpenBlas {
         }
     }
 }
-
-/// A model laid out for the BLAS backend.
-pub type BlasModel<T> = EngineModel<T>;

@@ -78,7 +78,7 @@ pub fn rank_report<T: boltz_core::Real>(model: &Model<T>) -> Result<Vec<HeadRank
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boltz_core::random::{random_model, RandomModelSpec};
+    use boltz_core::fixtures::{random_model, RandomModelSpec};
     use boltz_core::rng::SeededRng;
     use boltz_core::Normalizer;
 

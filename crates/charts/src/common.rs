@@ -1,6 +1,6 @@
 //! What the experiment charts share: series from typed rows, the policies' labels and colours.
 
-use boltz_lab::rows::{self, Built, ConstructionRow, OneLayerFields};
+use boltz_lab::rows::{self, BuiltColumns, ConstructionRow, OneLayerFields};
 
 use crate::style::Hue;
 
@@ -26,7 +26,7 @@ pub(crate) fn one_layer(f: impl Fn(&OneLayerFields) -> f64) -> impl Fn(&Construc
 }
 
 /// A value of a built row of any construction.
-pub(crate) fn built(f: impl Fn(&Built) -> Option<f64>) -> impl Fn(&ConstructionRow) -> Option<f64> {
+pub(crate) fn built(f: impl Fn(&BuiltColumns) -> Option<f64>) -> impl Fn(&ConstructionRow) -> Option<f64> {
     move |r| f(r.built.as_ref()?)
 }
 

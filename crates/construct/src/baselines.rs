@@ -69,7 +69,7 @@ pub fn yun_counts_for(d: usize, cells: u64, vocab: usize, ids: usize, full: bool
 
 /// A reference curve for Kim et al. (ICLR 2023): `2n` attention layers plus a Vardi-style deep narrow
 /// ReLU network of depth `⌈√(nN)⌉`, and `d + n + √(nN)·log2(nN)` parameters. The paper states
-/// `Õ(d + n + √(nN))` without constants; this curve fixes the constants at 1 (INFERRED, `baselines.md` §2)
+/// `Õ(d + n + √(nN))` without constants; this curve fixes the constants at 1 (INFERRED, `docs/theory.md` §8)
 /// and is a shape reference, not a construction.
 pub fn kim_reference(d: usize, n: usize, big_n: usize) -> (f64, f64) {
     let nn = (n * big_n) as f64;

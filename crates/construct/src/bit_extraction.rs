@@ -1,5 +1,5 @@
 //! The bit-extraction memorizer: K integer ids → labels with Õ(√K) parameters (Vardi, Yehudai & Shamir,
-//! ICLR 2022, as reconstructed in `research/optimal-memorization.md` §6), the deep, narrow FFN stage of the
+//! ICLR 2022, as reconstructed in `docs/theory.md` §9.6), the deep, narrow FFN stage of the
 //! parameter-optimal Transformer constructions (Kim, Kim & Mozafari 2023; Kajitsuka & Sato 2025).
 //!
 //! The ids are sorted and grouped, g consecutive ids per group; group j's labels and in-group id gaps are
@@ -8,13 +8,13 @@
 //! id's offset in two rows; then one block per bit of the word extracts that bit by a threshold pair
 //! `ReLU(U − 2^p + 1) − ReLU(U − 2^p) = 1[U ≥ 2^p]`, subtracts the gaps from the offset, assembles each
 //! item's label, and adds `label · 1[D = 0]` to the output (five units: for integer D and L ∈ [0, 2^c),
-//! `ReLU(L − 2^c D) + ReLU(L + 2^c D) − 2^c ReLU(D) − 2^c ReLU(−D) − ReLU(L)`; the research file's §6.3
-//! spends a fifth row on the flag `1[D = 0]` and six units). Width 4 (rows O, U, D, L), depth `L_w + 2`
-//! blocks, every weight an integer or a power
-//! of two — but the words carry `L_w` bits, far beyond f64: sub-linear parameter counts need large bit
-//! complexity (Vardi et al.), and the arbitrary-precision backend can measure how much.
+//! `ReLU(L − 2^c D) + ReLU(L + 2^c D) − 2^c ReLU(D) − 2^c ReLU(−D) − ReLU(L)`; the reconstruction in
+//! `docs/theory.md` §9.6 spends a fifth row on the flag `1[D = 0]` and six units). Width 4 (rows O, U, D, L),
+//! depth `L_w + 2` blocks, every weight an integer or a power of two — but the words carry `L_w` bits, far
+//! beyond f64: sub-linear parameter counts need large bit complexity (Vardi et al.), and the
+//! arbitrary-precision backend can measure how much.
 //!
-//! Every RECONSTRUCTED claim of the research file that this module relies on is checked by its tests:
+//! Every RECONSTRUCTED claim of `docs/theory.md` §9 that this module relies on is checked by its tests:
 //! exact memorization, the parameter formula, depth and width, and exactness at `L_w + ⌈log₂ M⌉` bits.
 
 use boltz_bigfloat::BigReal;
@@ -58,7 +58,7 @@ impl Rows {
 /// The width of the standalone memorizer.
 pub const WIDTH: usize = Rows::STANDALONE.width;
 
-/// What was built, with the quantities of the research file's §6–7.
+/// What was built, with the quantities of `docs/theory.md` §9.6–§9.8.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BitExtractionReport {
     /// Ids K.
@@ -83,10 +83,10 @@ pub struct BitExtractionReport {
     /// `⌈log₂ M⌉` for the largest id M − 1.
     pub id_bits: u32,
     /// Mantissa bits that suffice for exact evaluation in any summation order:
-    /// `max(L_w, ⌈log₂ M⌉ + c) + ⌈log₂ M⌉ + ⌈log₂ G⌉ + 3`. The research file's §7.3 has `L_w + ⌈log₂ M⌉ + …`,
-    /// which misses that the selection block also multiplies `ReLU(x − a_j + 1)` by the id steps
-    /// `a_j − a_{j−1}` (up to 2⌈log₂ M⌉ bits): where `L_w < ⌈log₂ M⌉` (few ids, large ids) it is too small
-    /// (test `small_id_sets_need_twice_the_id_bits`).
+    /// `max(L_w, ⌈log₂ M⌉ + c) + ⌈log₂ M⌉ + ⌈log₂ G⌉ + 3`. The reconstruction's bound (`docs/theory.md` §9.8)
+    /// is `L_w + ⌈log₂ M⌉ + …`, which misses that the selection block also multiplies `ReLU(x − a_j + 1)` by
+    /// the id steps `a_j − a_{j−1}` (up to 2⌈log₂ M⌉ bits): where `L_w < ⌈log₂ M⌉` (few ids, large ids) it
+    /// is too small (test `small_id_sets_need_twice_the_id_bits`).
     pub bits_bound: u64,
 }
 
@@ -126,7 +126,7 @@ fn gap_bits(ids: &[u64], g: usize) -> u32 {
     ids.chunks(g).flat_map(|c| c.windows(2).map(|w| bitlen(w[1] - w[0]))).max().unwrap_or(0).max(1)
 }
 
-/// The group size with the fewest dense parameters (§7.2: the exact formula, scanned around
+/// The group size with the fewest dense parameters (`docs/theory.md` §9.7: the exact formula, scanned around
 /// `g* = √(αK/β)` with the cost model's α ≈ 2(2S + 1) per group and β ≈ (B + c)·2(2S + 1) per item).
 fn best_group_size(ids: &[u64], label_bits: u32, width: usize) -> usize {
     let k = ids.len();
@@ -350,7 +350,7 @@ mod tests {
     fn check(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize>) -> BitExtraction {
         let m = build(ids, labels, classes, group_size).expect("builds");
         let r = &m.report;
-        // The formulas of §6.5 and §7.1, on the built model.
+        // The formulas of `docs/theory.md` §9.6 and §9.7, on the built model.
         assert_eq!(m.model.param_count().dense, r.params_formula, "{r:?}");
         assert_eq!(r.depth as u64, r.word_bits + 2, "{r:?}");
         assert_eq!(m.model.layer_count().ffn, r.depth);
@@ -358,8 +358,8 @@ mod tests {
         assert_eq!(widths[0], r.selection_units);
         assert!(widths[1..].iter().all(|&q| q <= 7), "{widths:?}");
         assert_eq!(m.model.dim(), WIDTH);
-        // Exact at the bound (any summation order), and at max(L_w, ⌈log₂ M⌉) + ⌈log₂ M⌉ (§7.3's measured
-        // minimum L_w + ⌈log₂ M⌉ where L_w ≥ ⌈log₂ M⌉).
+        // Exact at the bound (any summation order), and at max(L_w, ⌈log₂ M⌉) + ⌈log₂ M⌉ (`docs/theory.md`
+        // §9.8's measured minimum L_w + ⌈log₂ M⌉ where L_w ≥ ⌈log₂ M⌉).
         assert!(exact_at(&m, ids, labels, r.bits_bound), "{r:?}");
         let id_bits = u64::from(r.id_bits);
         assert!(exact_at(&m, ids, labels, r.word_bits.max(id_bits) + id_bits), "{r:?}");
@@ -398,9 +398,9 @@ mod tests {
 
     #[test]
     fn parameters_grow_like_the_square_root_of_k() {
-        // §7.2: with M fixed, the dense count grows about like √K (fitted exponent 0.5 for K ≥ 10³ in the
-        // research file); here over K = 250 → 4 000, a 16× step, the count must grow less than 6× (√16 = 4,
-        // linear would be 16).
+        // `docs/theory.md` §9.7: with M fixed, the dense count grows about like √K (fitted exponent 0.5 for
+        // K ≥ 10³ in the research prototype); here over K = 250 → 4 000, a 16× step, the count must grow
+        // less than 6× (√16 = 4, linear would be 16).
         let mut rng = SeededRng::new(3);
         let params = |k: usize, rng: &mut SeededRng| {
             let ids = random_ids(rng, k, 1 << 32);

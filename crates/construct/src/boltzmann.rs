@@ -25,7 +25,7 @@ pub fn boltz<T: Real>(a: &[T]) -> T {
     num.div(&den)
 }
 
-/// `log10` of Lemma 1's separation bound `(ln n)² e^{−2r}` (INFERRED constant, `paper.md` §2.1).
+/// `log10` of Lemma 1's separation bound `(ln n)² e^{−2r}` (INFERRED constant, `docs/theory.md` §2.2).
 pub fn lemma1_bound_log10(n: usize, r: f64) -> f64 {
     let ln_n = (n as f64).ln();
     2.0 * ln_n.log10() - 2.0 * r / std::f64::consts::LN_10

@@ -1,6 +1,6 @@
 //! Theorem 2: one single-head softmax attention layer with rank-1 weights is a contextual mapping.
 //!
-//! Weights (`paper.md` §3.2): `W_K = W_V = vᵀ`, `W_Q = λ vᵀ`, `W_O = γ u`, head size 1, with `u = v` (the
+//! Weights (`docs/theory.md` §3.2): `W_K = W_V = vᵀ`, `W_Q = λ vᵀ`, `W_O = γ u`, head size 1, with `u = v` (the
 //! paper allows any unit vector; reading ids along `v` is what lets the memorizer's FFN use one projection)
 //! and `γ = min(ε/(4 r_max), g/(4M))` — the paper's `ε/(4 r_max)`, reduced when needed so that ids of
 //! different tokens stay `g/2` apart along `v`. For query token `t` of sequence `X` the layer outputs
@@ -186,7 +186,7 @@ pub struct ContextReport {
     /// Largest `‖id‖` measured (in f64; the definition's bound `< r` is checked as `≤ r` because the
     /// supremum `r` is approached when softmax concentrates on the largest token).
     pub max_norm: f64,
-    /// Theorem 2's `δ` in log10 (INFERRED formula, `paper.md` §2.4).
+    /// Theorem 2's `δ` in log10 (INFERRED formula, `docs/theory.md` §3.3).
     pub log10_delta_theory: f64,
     /// `log10` of the lower bound `ε − 2γM` on distances between ids of different tokens.
     pub log10_cross_token_bound: f64,

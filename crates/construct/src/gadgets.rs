@@ -1,4 +1,4 @@
-//! Exact ReLU gadgets for the deep constructions (`research/optimal-memorization.md` §5): FFN blocks
+//! Exact ReLU gadgets for the deep constructions (`docs/theory.md` §9.3, §9.5): FFN blocks
 //! assembled from sparse hidden units, and the dyadic constants they use. Every weight is an exact binary
 //! value, so a [`BigReal`] model stores it without rounding.
 
@@ -69,7 +69,7 @@ impl Unit {
     }
 
     /// The threshold pair `1[z_row ≥ t] = (ReLU(z_row − t + γ) − ReLU(z_row − t))/γ` for values of
-    /// `z_row` never inside `(t − γ, t)`, each added with `weight` to its row (`§5.1`, `§5.2`: with
+    /// `z_row` never inside `(t − γ, t)`, each added with `weight` to its row (`docs/theory.md` §9.3, §9.5: with
     /// `γ = 1` the integer step).
     pub(crate) fn step(row: usize, t: &BigReal, gamma: &BigReal, writes: &[(usize, BigReal)]) -> [Self; 2] {
         // Exact: t − γ spans log₂(t/γ) bits.
@@ -124,7 +124,7 @@ pub(crate) fn ffn(width: usize, mut units: Vec<Unit>, b2: &[(usize, BigReal)]) -
 }
 
 /// Non-zero parameters of a model (weights and biases): the count the papers' additive
-/// `Õ(d + n + √(nN))` bounds refer to (`research/optimal-memorization.md` §8.4).
+/// `Õ(d + n + √(nN))` bounds refer to (`docs/theory.md` §9.9).
 pub fn nonzero_params(model: &boltz_core::Model<BigReal>) -> u64 {
     let nz = |v: &[BigReal]| v.iter().filter(|x| !x.is_zero()).count() as u64;
     let weight = |w: &Weight<BigReal>| nz(w.to_dense().as_slice());

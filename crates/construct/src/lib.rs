@@ -19,7 +19,7 @@
 //! the paper needs do not fit f64 (Theorem 2's worst-case δ is about 10^-124 already for n = |V| = 2). Convert with `model.convert::<f64>()`
 //! to run them in f64 or f32 — and to see them fail there.
 //!
-//! ## What was checked of the INFERRED parts of `paper.md`
+//! ## What was checked of the INFERRED parts of `docs/theory.md` (§2–§4)
 //!
 //! * Lemma 1's bound `(ln n)² e^{−2r}` under gaps `> 2 ln n + 3`: property test over random families
 //!   (`boltzmann::tests::lemma1_holds_on_random_families`), measured margin reported by [`boltzmann::check_lemma1`].

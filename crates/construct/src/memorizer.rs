@@ -9,8 +9,8 @@
 //!
 //! so that every id maps to its target. This is one hidden layer of width `K ≤ nN` shared by all d output
 //! coordinates (`W_1 = 1·vᵀ` rank-1, `b_1 = −s`, `W_2 = [c_1 … c_K]`), i.e. `K(d+2) + 2d` FFN parameters;
-//! the paper's `d(2nN + d)` counts d separate one-coordinate interpolants of Zhang et al. (`paper.md` §2.5,
-//! §8).
+//! the paper's `d(2nN + d)` counts d separate one-coordinate interpolants of Zhang et al. (`docs/theory.md`
+//! §4).
 
 use std::collections::BTreeMap;
 use std::time::Instant;

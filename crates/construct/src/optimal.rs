@@ -1,17 +1,18 @@
 //! The parameter-optimal Transformer memorizer: `Õ(√(nN))` parameters for sequence-to-sequence and
 //! `Õ(√N)` for next-token prediction (Kim, Kim & Mozafari, ICLR 2023; Kajitsuka & Sato, "On the Optimal
 //! Memorization Capacity of Transformers", ICLR 2025), as an exact, executable [`Model`] after
-//! `research/optimal-memorization.md` §3–§8: token → integer code → one averaging attention layer →
+//! `docs/theory.md` §9: token → integer code → one averaging attention layer →
 //! integer context id → the [`bit_extraction`] memorizer → label.
 //!
 //! 1. **Projection** (one FFN): `a = s·vᵀx + β₀` into a scratch row, every input row cleared. `v` is a
 //!    random dyadic direction (the best of a few by the smallest gap between distinct tokens), `s = 2^k`
 //!    a scale and `β₀` a dyadic shift chosen so that every token's `a` keeps a measured margin from the
-//!    integers (§5.1: the widest gap of the fractional parts, the floor's band `[0, γ)` centred in it).
-//! 2. **Floor** (`n_T` FFNs of two units): the token code `τ = ⌊a⌋`, exactly, bit by bit (§5.1).
+//!    integers (`docs/theory.md` §9.3: the widest gap of the fractional parts, the floor's band `[0, γ)`
+//!    centred in it).
+//! 2. **Floor** (`n_T` FFNs of two units): the token code `τ = ⌊a⌋`, exactly, bit by bit (`docs/theory.md` §9.3).
 //! 3. **Averaging attention** (one head, `W_Q = W_K = 0`: every key weighs exactly `1/n`, K&S 2025's
 //!    "attention as averaging"): `λ·mean τ` with `λ = n·2^h` into a scratch row; its FFN and `n_S − 1`
-//!    more round it to the exact integer `2^h·S`, `S = Σ_l τ_l` (§4.3 step 4). Sequence-to-sequence:
+//!    more round it to the exact integer `2^h·S`, `S = Σ_l τ_l` (`docs/theory.md` §9.4). Sequence-to-sequence:
 //!    `h = n_T`, so the id is `c = τ + 2^{n_T}·S`; next-token: `h = 0`, `τ` is dropped and `c = S`.
 //! 4. **Bit extraction** ([`bit_extraction`], its blocks on this model's rows): ids → labels, `L_w + 2` blocks of width
 //!    ≤ 7 after one group-selection block.
@@ -20,8 +21,9 @@
 //! The scale `s` doubles until the ids separate every pair of contexts with different labels. Averaging
 //! is linear, so two distinct multisets with equal token sums `Σ x` (tokens on an integer grid, PTE
 //! data) generally cannot be separated at any scale: the builder then fails with
-//! [`Error::Infeasible`], naming the two sequences — it never builds a wrong model (§4.2). Every weight is
-//! a dyadic rational, stored exactly; the model needs `d ≥ 4` rows (input rows are reused as scratch).
+//! [`Error::Infeasible`], naming the two sequences — it never builds a wrong model (`docs/theory.md` §9.4).
+//! Every weight is a dyadic rational, stored exactly; the model needs `d ≥ 4` rows (input rows are reused
+//! as scratch).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;

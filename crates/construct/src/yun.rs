@@ -17,7 +17,7 @@
 //!    `[t_l, t_r]`), clamp negatives (`d` layers), then one layer per distinct context id `c`, adding
 //!    `(A − g_c)·ζ_5(uᵀx − c)` with `ζ_5 = 1` on `[−δ/2, δ/2]` and 0 for `|t| ≥ δ` (4 ReLUs).
 //!
-//! **The grid, δ = 1/K** ([`YunDelta`], [`YunGrid`]). Yun's separation condition (`baselines.md` §1.7): after
+//! **The grid, δ = 1/K** ([`YunDelta`], [`YunGrid`]). Yun's separation condition (`docs/theory.md` §7.3): after
 //! an affine map of the data into `[0, 1)^d`, `δ ≤ ε_∞`, the smallest ∞-norm gap between distinct (mapped)
 //! tokens — then distinct tokens fall into distinct cells (they differ by `≥ δ` in some coordinate), which is
 //! what Lemma 6 needs (distinct columns; distinct sequences give distinct grid sequences).
@@ -257,7 +257,7 @@ pub struct YunReport {
     pub layers_by_stage: [usize; 4],
     /// Layers of the model (all stages).
     pub layers: usize,
-    /// The formula of `baselines.md` (without the input affine layer); must equal the built stages.
+    /// The formula of `docs/theory.md` §7.4 (without the input affine layer); must equal the built stages.
     pub formula: YunCounts,
     /// Parameters of this realisation, counted from its layer widths (see [`realised_params`]); equals
     /// `params.dense`.
@@ -341,7 +341,7 @@ fn hardmax(heads: Vec<AttentionHead<BigReal>>) -> ModelBlock<BigReal> {
 /// Dense parameters of this realisation: the input affine layer (`4d² + 3d`), `d + dK` width-4 FFN layers
 /// (`9d + 4` each), one two-head selective shift per swept id (`8d + 2`), a one-head global shift (`4d + 1`),
 /// the width-4 invalid-column layer (`9d + 4`), `d` width-1 clamp layers (`3d + 1`) and one width-4 value
-/// layer per context id (`9d + 4`). `baselines.md`'s T^{2,1,4} estimate counts every attention layer as
+/// layer per context id (`9d + 4`). `docs/theory.md` §7.4's T^{2,1,4} estimate counts every attention layer as
 /// `8d + 2` and every FFN layer as `9d + 4`, and has no affine layer.
 pub fn realised_params(d: usize, cells: u64, swept: usize, ids: usize) -> u64 {
     let (d, k) = (d as u64, cells);

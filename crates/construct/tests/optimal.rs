@@ -1,5 +1,5 @@
 //! The parameter-optimal (bit-extraction) Transformer memorizer: exact memorization end to end in
-//! arbitrary precision, both tasks, its stage counts, the refusals the research file asks for, and what
+//! arbitrary precision, both tasks, its stage counts, the refusals `docs/theory.md` §9.4 asks for, and what
 //! f64 and the fewest-bits search measure.
 
 #![allow(clippy::unwrap_used)]
@@ -172,7 +172,7 @@ fn f64_cannot_hold_the_words_and_the_fewest_bits_are_measured() {
 #[test]
 fn token_codes_tolerate_input_perturbations_within_the_measured_margin() {
     // The floor of a = s·vᵀx + β₀ keeps every token's fraction at least w/8 from the integers (checked at
-    // build, research file §5.1 and §9.9): moving every input coordinate by η with ‖s·v‖₁·η < w/8 moves no
+    // build, `docs/theory.md` §9.3): moving every input coordinate by η with ‖s·v‖₁·η < w/8 moves no
     // code, so the same model memorizes the perturbed inputs exactly.
     let ds = data(30, 6, 4, 14, 3, 10);
     let m = OptimalMemorizer::build(&ds, &OptimalOptions::default()).unwrap();

@@ -19,8 +19,8 @@
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+pub use crate::fixtures::{random_batch, random_model, RandomModelSpec};
 use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Weight};
-pub use crate::random::{random_batch, random_model, RandomModelSpec};
 use crate::real::Real;
 use crate::reference::{DenseModel, ForwardTrace};
 use crate::rng::SeededRng;
@@ -343,7 +343,7 @@ pub fn query_bias_selects_extremes<T: Real, B: Backend<T>>(backend: &B, tol: f64
 }
 
 /// A rank-1 softmax head `W_K = W_V = vᵀ`, `W_Q = λvᵀ`, `W_O = u` adds `u · boltz(a) / (λ vᵀx_j)` with
-/// `a_i = λ (vᵀx_i)(vᵀx_j)` (the Boltzmann-operator reading, `paper.md` §1.3), computed here independently.
+/// `a_i = λ (vᵀx_i)(vᵀx_j)` (the Boltzmann-operator reading, `docs/theory.md` §2.1), computed here independently.
 pub fn rank_one_head_is_boltzmann<T: Real, B: Backend<T>>(backend: &B, tol: f64) -> Result<(), String> {
     let (v, u, lambda) = ([0.6, -0.8, 0.0], [0.25, 0.5, -1.0], 1.7);
     let w = |s: f64| Weight::rank_one(vec![T::from_f64(s)], v.iter().map(|&x| T::from_f64(x)).collect());

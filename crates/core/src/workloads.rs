@@ -2,8 +2,8 @@
 //! backend.
 
 use crate::error::{Error, Result};
+use crate::fixtures::{random_batch, random_model, RandomModelSpec};
 use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Weight};
-use crate::random::{random_batch, random_model, RandomModelSpec};
 use crate::rng::SeededRng;
 use crate::tensor::{Batch, Matrix};
 

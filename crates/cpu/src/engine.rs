@@ -566,7 +566,7 @@ impl<T: Float> Gemm<T> for NaiveGemm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boltz_core::random::{random_batch, random_model, RandomModelSpec};
+    use boltz_core::fixtures::{random_batch, random_model, RandomModelSpec};
     use boltz_core::rng::SeededRng;
     use boltz_core::{Backend, ReferenceBackend};
 

@@ -205,9 +205,6 @@ impl Multiplier for MatrixMultiply {
     }
 }
 
-/// A model laid out for the CPU backend.
-pub type CpuModel<T> = EngineModel<T>;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,12 +63,12 @@ pub struct ConstructionRow {
     pub build_error: Option<String>,
     /// What the built model measured.
     #[serde(flatten)]
-    pub built: Option<Built>,
+    pub built: Option<BuiltColumns>,
 }
 
 /// Measurements of a built construction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Built {
+pub struct BuiltColumns {
     /// Layers built (attention + FFN).
     pub layers: usize,
     /// Parameters stored densely.
@@ -438,7 +438,7 @@ pub struct ApproximationRow {
 /// A row of `hardmax` (Theorem 1 demonstrated).
 pub type HardmaxRow = HardmaxReport;
 
-/// The keys result schemas 1 and 2 used for what is now [`Built::runs`]: `(backend, precision, accuracy
+/// The keys result schemas 1 and 2 used for what is now [`BuiltColumns::runs`]: `(backend, precision, accuracy
 /// key, accuracy error key, latency key, latency error key)`. Those files ran exactly these four runs
 /// and timed only the f64 ones.
 const LEGACY_RUNS: [(&str, &str, &str, &str, Option<&str>); 4] = [
@@ -506,7 +506,7 @@ mod tests {
             attention: Some("softmax (λ > 0)".into()),
             exact_in_bigfloat: true,
             build_error: None,
-            built: Some(Built {
+            built: Some(BuiltColumns {
                 layers: 2,
                 params_dense: 100,
                 params_factored: 50,

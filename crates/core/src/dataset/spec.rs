@@ -1,4 +1,4 @@
-//! What [`Dataset::generate`](super::Dataset::generate) draws: the data family ([`VocabKind`]) and the
+//! What [`Dataset::generate`](super::Dataset::generate)(super::Dataset::generate) draws: the data family ([`VocabKind`]) and the
 //! parameters ([`DatasetSpec`]), validated before anything is drawn.
 
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 crate::named_enum! {
-/// Which family of data [`Dataset::generate`] draws (see the module docs).
+/// Which family of data [`Dataset::generate`](super::Dataset::generate) draws (see the module docs).
 ///
 /// Parses from and prints as `"random"`, `"grid"`, `"pte"` (serde and [`FromStr`](std::str::FromStr)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub fn pte_order(length: usize) -> Option<u32> {
     Some((length - 1).ilog2() + 1)
 }
 
-/// Parameters of [`Dataset::generate`].
+/// Parameters of [`Dataset::generate`](super::Dataset::generate).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSpec {
     /// Number of sequences N.

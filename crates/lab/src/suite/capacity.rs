@@ -11,7 +11,7 @@ use super::config::SuiteConfig;
 use super::points::{policy, PointResult};
 use super::runs::{attention_rank, backend_runs};
 use crate::construction::{yun_construction, BIT_EXTRACTION};
-use crate::rows::{BitExtractionFields, BitsSearchFields, Built, ConstructionRow, OneLayerFields, YunFields};
+use crate::rows::{BitExtractionFields, BitsSearchFields, BuiltColumns, ConstructionRow, OneLayerFields, YunFields};
 
 /// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
 /// (`yun-minimal`) grid width δ.
@@ -46,7 +46,7 @@ pub(super) fn yun_point(
         attention: None,
         exact_in_bigfloat: r.memorization.is_perfect(),
         build_error: None,
-        built: Some(Built {
+        built: Some(BuiltColumns {
             layers: r.layers,
             params_dense: r.params.dense,
             params_factored: r.params.factored,
@@ -152,7 +152,7 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
     let search = if bisect { Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?) } else { None };
     let runs = backend_runs(cfg, threads, &m.model, ds)?;
     row.exact_in_bigfloat = exact;
-    row.built = Some(Built {
+    row.built = Some(BuiltColumns {
         layers: r.blocks + r.attention_layers,
         params_dense: r.params.dense,
         params_factored: r.params.factored,
@@ -234,7 +234,7 @@ pub(super) fn one_layer_point(
     };
     let runs = backend_runs(cfg, threads, &m.model, ds)?;
     row.exact_in_bigfloat = r.memorization.is_perfect();
-    row.built = Some(Built {
+    row.built = Some(BuiltColumns {
         layers: layers.attention + layers.ffn,
         params_dense: r.params.dense,
         params_factored: r.params.factored,

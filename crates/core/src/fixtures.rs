@@ -1,4 +1,5 @@
-//! Seeded random models and batches: the conformance suite's cases and the benchmark workloads.
+//! Test and benchmark fixtures: seeded random models and batches (the conformance suite's cases and the
+//! benchmark workloads). Not a construction: nothing here memorizes.
 
 use crate::model::{Attention, AttentionHead, Block, FeedForward, Model, ModelInfo, Normalizer, Weight};
 use crate::rng::SeededRng;
