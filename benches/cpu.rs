@@ -6,7 +6,7 @@ mod common;
 
 use std::hint::black_box;
 
-use boltz_construct::yun::{Yun, YunOptions};
+use boltz_construct::deep::yun::{Yun, YunOptions};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::{workloads, Dataset, DatasetSpec, ReferenceBackend};
 use boltz_cpu::CpuBackend;

@@ -14,7 +14,7 @@
 use std::hint::black_box;
 
 use boltz_blas::OpenBlas;
-use boltz_construct::yun::{Yun, YunOptions};
+use boltz_construct::deep::yun::{Yun, YunOptions};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::{workloads, Dataset, DatasetSpec, ReferenceBackend};
 use boltz_core::{Backend, Batch};

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use boltz_construct::optimal::Task;
-use boltz_construct::yun::YunDelta;
+use boltz_construct::deep::bit_extraction::Task;
+use boltz_construct::deep::yun::YunDelta;
 use boltz_construct::Policy;
 use boltz_core::{Named, VocabKind};
 use boltz_lab::backends::{BackendKind, Precision};

@@ -29,20 +29,11 @@
 //! * Corollary 1: exact memorization in arbitrary precision; the parameter count is reported next to the
 //!   paper's `4(s+d) + d(2nN+d)`.
 
-pub mod approximator;
-pub mod baselines;
-pub mod bit_extraction;
-pub mod boltzmann;
-pub mod contextual;
-pub mod gadgets;
-pub mod hardmax;
-pub mod memorizer;
-pub mod optimal;
+pub mod deep;
+pub mod one_layer;
 #[cfg(feature = "suite")]
 pub mod suite;
 pub mod verify;
-pub mod yun;
-pub mod yun_eval;
 
-pub use contextual::{ContextReport, ContextualMapping, ContextualOptions, LambdaCandidate, Policy, Projection, Separation};
-pub use memorizer::{Memorizer, MemorizerReport};
+pub use one_layer::contextual::{ContextReport, ContextualMapping, ContextualOptions, LambdaCandidate, Policy, Projection, Separation};
+pub use one_layer::memorizer::{Memorizer, MemorizerReport};

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use boltz_bigfloat::{BigReal, BitsSearch};
 use boltz_core::{Backend, Dataset, DatasetSpec, Error, Model, Real};
 
-use crate::yun::{Yun, YunDelta, YunOptions};
+use crate::deep::yun::{Yun, YunDelta, YunOptions};
 use crate::{ContextualOptions, Memorizer, Policy};
 
 /// Bits above the bisection's fewest bits that an IEEE type must have for the promise to apply (its

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use boltz_construct::approximator::{Approximator, Target};
+use boltz_construct::one_layer::approximator::{Approximator, Target};
 
 #[test]
 fn error_falls_as_delta_shrinks() {

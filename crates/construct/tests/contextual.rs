@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use boltz_construct::contextual::log10_delta_theory;
+use boltz_construct::one_layer::contextual::log10_delta_theory;
 use boltz_construct::{ContextualMapping, ContextualOptions, Policy};
 use boltz_core::{Batch, Dataset, DatasetSpec, Error};
 

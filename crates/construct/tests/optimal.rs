@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use boltz_bigfloat::{BigFloatBackend, BigReal};
-use boltz_construct::bit_extraction::params_formula;
-use boltz_construct::optimal::{next_token_dataset, OptimalMemorizer, OptimalOptions, Task};
+use boltz_construct::deep::bit_extraction::stack::params_formula;
+use boltz_construct::deep::bit_extraction::{next_token_dataset, OptimalMemorizer, OptimalOptions, Task};
 use boltz_construct::verify::run_and_measure;
 use boltz_core::{Batch, Dataset, DatasetSpec, Error, ReferenceBackend, VocabKind};
 

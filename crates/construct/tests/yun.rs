@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use boltz_construct::yun::{Yun, YunDelta, YunOptions, YunReport, YunVariant};
+use boltz_construct::deep::yun::{Yun, YunDelta, YunOptions, YunReport, YunVariant};
 use boltz_core::{Batch, Dataset, DatasetSpec, Error, ReferenceBackend};
 
 fn data(sequences: usize, length: usize, dim: usize, vocab: usize, seed: u64) -> Dataset<f64> {
@@ -88,7 +88,7 @@ fn softmax_realisation_finds_the_smallest_scale() {
 #[test]
 fn event_driven_evaluation_is_bit_identical_to_the_plain_forward() {
     use boltz_bigfloat::{BigFloatBackend, BigReal};
-    use boltz_construct::yun::FusedYun;
+    use boltz_construct::deep::yun::FusedYun;
     use boltz_core::{Backend, ExactConvert};
     for (ds, variant, delta) in [
         (data(12, 4, 2, 8, 5), YunVariant::Adaptive, YunDelta::Dyadic),

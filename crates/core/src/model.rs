@@ -20,39 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::real::Real;
-pub use crate::skeleton::{Attention, Block, Site, Stack};
+pub use crate::skeleton::{Attention, Block, Normalizer, Site, Stack};
 use crate::tensor::Matrix;
-
-/// The column-wise normalizer σ of an attention layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Normalizer {
-    /// `σ_S(a)_i = e^{a_i} / Σ_j e^{a_j}`, computed shifted by `max a`.
-    Softmax,
-    /// `σ_H(a)_i = 1/|argmax a|` on the maximisers (exact ties share equally), 0 elsewhere.
-    Hardmax,
-}
-
-impl Normalizer {
-    /// `"softmax"` or `"hardmax"` (the file-format spelling).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Softmax => "softmax",
-            Self::Hardmax => "hardmax",
-        }
-    }
-}
-
-impl std::str::FromStr for Normalizer {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "softmax" => Ok(Self::Softmax),
-            "hardmax" => Ok(Self::Hardmax),
-            other => Err(Error::Format(format!("unknown attention kind {other:?}, expected softmax or hardmax"))),
-        }
-    }
-}
 
 /// A weight matrix, dense or as rank-r factors `W = U Vᵀ` with `U ∈ R^{rows×r}`, `V ∈ R^{cols×r}`.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,7 +8,40 @@
 //! What a backend does *with* the skeleton (its arithmetic) stays its own; the reference's forward in
 //! particular is kept apart on purpose: it is the oracle the other backends are tested against.
 
-use crate::model::Normalizer;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The column-wise normalizer σ of an attention layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalizer {
+    /// `σ_S(a)_i = e^{a_i} / Σ_j e^{a_j}`, computed shifted by `max a`.
+    Softmax,
+    /// `σ_H(a)_i = 1/|argmax a|` on the maximisers (exact ties share equally), 0 elsewhere.
+    Hardmax,
+}
+
+impl Normalizer {
+    /// `"softmax"` or `"hardmax"` (the file-format spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Softmax => "softmax",
+            Self::Hardmax => "hardmax",
+        }
+    }
+}
+
+impl std::str::FromStr for Normalizer {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "softmax" => Ok(Self::Softmax),
+            "hardmax" => Ok(Self::Hardmax),
+            other => Err(Error::Format(format!("unknown attention kind {other:?}, expected softmax or hardmax"))),
+        }
+    }
+}
 
 /// Where in a model a head or a feed-forward layer sits, in the file-format spelling
 /// (`blocks.{block}.attn.{head}` or `blocks.{block}.ffn`; see `docs/format.md`).

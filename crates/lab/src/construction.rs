@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use boltz_bigfloat::{BigReal, BitsSearch};
-use boltz_construct::optimal::{OptimalMemorizer, OptimalOptions, Task};
-use boltz_construct::yun::{Yun, YunDelta, YunOptions, YunVariant};
+use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions, Task};
+use boltz_construct::deep::yun::{Yun, YunDelta, YunOptions, YunVariant};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::format;
 use boltz_core::{Backend, DataReport, Dataset, Memorization, Requirements};
@@ -27,7 +27,7 @@ pub enum ConstructionKind: "construction" {
     /// Yun et al.'s full-grid construction (δ^{−d} + 1 attention layers).
     YunFull = "yun-full",
     /// The parameter-optimal Õ(√(nN)) construction (Kim, Kim & Mozafari 2023; Kajitsuka & Sato 2025): one
-    /// averaging attention layer, then a deep, narrow bit-extraction ReLU stack (`boltz_construct::optimal`).
+    /// averaging attention layer, then a deep, narrow bit-extraction ReLU stack (`boltz_construct::deep::bit_extraction`).
     #[serde(alias = "optimal")]
     BitExtraction = "bit-extraction" | "optimal",
 }
@@ -194,11 +194,11 @@ impl Built {
 }
 
 /// The dataset a task memorizes: `data` itself for seq2seq; for next-token, every position of a sequence
-/// carries its last position's target ([`boltz_construct::optimal::next_token_dataset`]).
+/// carries its last position's target ([`boltz_construct::deep::bit_extraction::next_token_dataset`]).
 pub fn task_dataset(data: Dataset<f64>, task: Task) -> boltz_core::Result<Dataset<f64>> {
     match task {
         Task::SequenceToSequence => Ok(data),
-        Task::NextToken => boltz_construct::optimal::next_token_dataset(&data),
+        Task::NextToken => boltz_construct::deep::bit_extraction::next_token_dataset(&data),
     }
 }
 
@@ -279,7 +279,7 @@ mod tests {
         let built = build(&data, &options).expect("builds");
         assert!(built.exact.is_perfect() && built.exact.exact == 18, "{:?}", built.exact);
         assert_eq!(built.report["ids"], 18);
-        let next = boltz_construct::optimal::next_token_dataset(&data).expect("next-token targets");
+        let next = boltz_construct::deep::bit_extraction::next_token_dataset(&data).expect("next-token targets");
         let built = build(&next, &BuildOptions { task: Task::NextToken, ..options }).expect("builds");
         assert_eq!(built.report["ids"], 6);
     }

@@ -6,7 +6,7 @@
 //! (machine, build, threads) and `args` the request as given (the CLI's arguments; `null` from Python).
 
 use boltz_bigfloat::BitsSearch;
-use boltz_construct::approximator::ApproximatorReport;
+use boltz_construct::one_layer::approximator::ApproximatorReport;
 use boltz_core::{LayerCount, Memorization, ParamCount};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -8,7 +8,7 @@
 //! Numbers that can be non-finite (a `log10` of an exact zero, a separation that collapsed) are written as
 //! JSON `null`, as serde_json writes every non-finite float; they read back as NaN.
 
-use boltz_construct::hardmax::HardmaxReport;
+use boltz_construct::one_layer::hardmax::HardmaxReport;
 use boltz_core::format::nan_if_null;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -277,7 +277,7 @@ pub struct YunFields {
     pub softmax_min_log2_lambda: Option<Option<f64>>,
 }
 
-/// Fields of the parameter-optimal bit-extraction construction (`boltz_construct::optimal`).
+/// Fields of the parameter-optimal bit-extraction construction (`boltz_construct::deep::bit_extraction`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BitExtractionFields {
     /// `seq2seq` or `next-token`.

@@ -1,7 +1,7 @@
 //! `boltz approximate`: FF∘SA∘FF approximators of a target (Proposition 1) and their L² error.
 
 use anyhow::{Context, Result};
-use boltz_construct::approximator::{Approximator, Target};
+use boltz_construct::one_layer::approximator::{Approximator, Target};
 use boltz_lab::meta::{write_json, RunMeta};
 use boltz_lab::records::{ApproximateRecord, RECORD_SCHEMA_VERSION};
 use boltz_lab::resources::{self, MemoryBudget};

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use boltz_bigfloat::BigReal;
-use boltz_construct::optimal::Task;
+use boltz_construct::deep::bit_extraction::Task;
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Dataset, DatasetSpec};
 use boltz_lab::backends::{self, BackendKind, Precision};

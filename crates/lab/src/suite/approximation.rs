@@ -1,7 +1,7 @@
 //! The approximation experiment: the FF∘SA∘FF approximator's L² error as the grid width δ shrinks.
 
 use anyhow::Result;
-use boltz_construct::approximator::Approximator;
+use boltz_construct::one_layer::approximator::Approximator;
 
 use super::config::SuiteConfig;
 use super::points::{target, PointResult};

@@ -2,8 +2,9 @@
 //! as N grows.
 
 use anyhow::{anyhow, Context, Result};
-use boltz_construct::baselines::{kim_reference, yun_cells, yun_counts};
-use boltz_construct::yun::{Yun, YunDelta, YunOptions};
+use boltz_construct::deep::kim::kim_reference;
+use boltz_construct::deep::yun::{yun_cells, yun_counts};
+use boltz_construct::deep::yun::{Yun, YunDelta, YunOptions};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::{Dataset, DatasetSpec};
 
@@ -124,7 +125,7 @@ pub(super) fn construction_point(
 /// averaging cannot separate (equal token sums) is a result, not an error: the row carries the builder's
 /// refusal.
 pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect: bool, threads: usize) -> Result<(ConstructionRow, bool)> {
-    use boltz_construct::optimal::{OptimalMemorizer, OptimalOptions};
+    use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions};
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let mut row = ConstructionRow {

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use crate::suite::{load_results, ResultFile};
+use crate::suite::files::{load_results, ResultFile};
 
 /// Whether a row field is a wall-clock timing (compared within a factor, not exactly): `seconds`,
 /// `*_seconds`, `*_ms` and `latency_*`; for a nested field (`runs.2.latency_ms`), its last name decides.

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::meta::RunMeta;
 use crate::suite::config::SuiteConfig;
-use crate::suite::Shard;
+use crate::suite::points::Shard;
 
 /// The checkpoint format version.
 const VERSION: u32 = 1;

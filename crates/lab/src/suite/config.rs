@@ -1,7 +1,7 @@
 //! The experiment suite's configuration: an embedded default, a `--quick` variant for CI, or a JSON file.
 
 use anyhow::{bail, Context, Result};
-use boltz_construct::approximator::Approximator;
+use boltz_construct::one_layer::approximator::Approximator;
 use serde::{Deserialize, Serialize};
 
 use crate::backends::{BackendKind, Precision};
@@ -44,7 +44,7 @@ pub struct CapacityConfig {
     /// Constructions to build: one-layer policies (`measured`, `fewest-bits`, `mean-pool`, `tuned`,
     /// `theory`) and/or `yun` / `yun-minimal` (Yun et al.'s data-adaptive deep hardmax construction with the
     /// dyadic or the minimal grid width δ) and/or `bit-extraction` (the parameter-optimal Õ(√(nN))
-    /// construction, `boltz_construct::optimal`).
+    /// construction, `boltz_construct::deep::bit_extraction`).
     pub policies: Vec<String>,
     /// Build `yun` only up to this N (its depth grows with nN, and so does its forward).
     pub yun_max_sequences: usize,
@@ -458,7 +458,7 @@ impl SuiteConfig {
         }
         self.trained.validate()?;
         for (i, &dim) in self.hardmax.dims.iter().enumerate() {
-            boltz_construct::hardmax::check_params(dim, self.hardmax.family, self.hardmax.draws)
+            boltz_construct::one_layer::hardmax::check_params(dim, self.hardmax.family, self.hardmax.draws)
                 .with_context(|| format!("field hardmax.dims[{i}] (with family {}, draws {})", self.hardmax.family, self.hardmax.draws))?;
         }
         Ok(())

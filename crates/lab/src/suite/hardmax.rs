@@ -1,7 +1,7 @@
 //! The hardmax experiment: Theorem 1's impossibility for one hardmax attention layer.
 
 use anyhow::Result;
-use boltz_construct::hardmax;
+use boltz_construct::one_layer::hardmax;
 
 use super::config::SuiteConfig;
 use super::points::PointResult;

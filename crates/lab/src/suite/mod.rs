@@ -19,7 +19,7 @@ mod separation;
 mod trained;
 
 pub use files::{load_results, merge, read_result_file, result_path, ResultFile, SCHEMA_VERSION};
-pub use points::{points, run_point, PointResult, PointSpec, Shard, EXPERIMENTS};
+pub use points::{points, PointResult, PointSpec, Shard, EXPERIMENTS};
 pub use runs::LATENCY_REPEATS;
 
 use std::path::PathBuf;
@@ -30,9 +30,13 @@ use boltz_core::{DatasetSpec, VocabKind};
 use serde_json::{json, Value};
 
 use crate::meta::{write_csv, write_json, RunMeta};
-use capacity::dataset_file;
+use adversarial::adversarial_point;
+use approximation::approximation_point;
+use capacity::{capacity_point, dataset_file, dataset_point};
 use config::SuiteConfig;
-use trained::trained_data;
+use hardmax::hardmax_point;
+use separation::separation_point;
+use trained::{trained_data, trained_point};
 
 /// Summary of a suite run.
 pub struct SuiteOutcome {
@@ -201,4 +205,17 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
     }
     cp.finish()?;
     Ok(SuiteOutcome { files, failed_properties: failed, resumed_points: resumed })
+}
+
+/// Runs one point.
+pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<PointResult> {
+    match spec {
+        PointSpec::Capacity { sequences, policy } => capacity_point(cfg, *sequences, policy, threads),
+        PointSpec::Dataset { dataset, policy } => dataset_point(cfg, dataset, policy, threads),
+        PointSpec::Adversarial { family, dim, sequences, policy } => adversarial_point(cfg, family, *dim, *sequences, policy, threads),
+        PointSpec::Separation { length, vocab, dim } => separation_point(cfg, *length, *vocab, *dim, threads),
+        PointSpec::Approximation { target, cells } => approximation_point(cfg, target, *cells, threads),
+        PointSpec::Hardmax { dim } => hardmax_point(cfg, *dim),
+        PointSpec::Trained { family, dim, model, ffn_width } => trained_point(cfg, family, *dim, model, *ffn_width, threads),
+    }
 }

@@ -1,19 +1,13 @@
 //! The suite's points: every point is computed independently (so sweeps can be sharded), and
-//! [`run_point`] runs one of them into its typed row.
+//! [`super::run_point`] runs one of them into its typed row.
 
 use anyhow::{anyhow, Result};
-use boltz_construct::approximator::Target;
+use boltz_construct::one_layer::approximator::Target;
 use boltz_construct::Policy;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::adversarial::adversarial_point;
-use super::approximation::approximation_point;
-use super::capacity::{capacity_point, dataset_point};
 use super::config::SuiteConfig;
-use super::hardmax::hardmax_point;
-use super::separation::separation_point;
-use super::trained::trained_point;
 use crate::construction::yun_construction;
 
 /// The experiments, in suite order.
@@ -183,18 +177,5 @@ impl PointResult {
     /// A typed row ([`crate::rows`]) and whether its property held.
     pub(super) fn of<R: Serialize>(row: &R, property_held: bool) -> Result<Self> {
         Ok(Self { row: serde_json::to_value(row)?, property_held })
-    }
-}
-
-/// Runs one point.
-pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<PointResult> {
-    match spec {
-        PointSpec::Capacity { sequences, policy } => capacity_point(cfg, *sequences, policy, threads),
-        PointSpec::Dataset { dataset, policy } => dataset_point(cfg, dataset, policy, threads),
-        PointSpec::Adversarial { family, dim, sequences, policy } => adversarial_point(cfg, family, *dim, *sequences, policy, threads),
-        PointSpec::Separation { length, vocab, dim } => separation_point(cfg, *length, *vocab, *dim, threads),
-        PointSpec::Approximation { target, cells } => approximation_point(cfg, target, *cells, threads),
-        PointSpec::Hardmax { dim } => hardmax_point(cfg, *dim),
-        PointSpec::Trained { family, dim, model, ffn_width } => trained_point(cfg, family, *dim, model, *ffn_width, threads),
     }
 }

@@ -1,7 +1,7 @@
 //! The separation experiment: Lemma 1's gap bound against the measured separation of contexts.
 
 use anyhow::{Context, Result};
-use boltz_construct::boltzmann::lemma1_bound_log10;
+use boltz_construct::one_layer::boltzmann::lemma1_bound_log10;
 use boltz_construct::{ContextualMapping, ContextualOptions};
 use boltz_core::{Dataset, DatasetSpec};
 

@@ -21,7 +21,7 @@ use boltz_bigfloat::BigReal;
 use boltz_core::{Block, Error, Model, ModelBlock, ModelInfo, Real, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::gadgets::{ffn, int, pow2, tidy, Unit};
+use super::gadgets::{ffn, int, pow2, tidy, Unit};
 
 /// Which rows of the residual stream the memorizer uses, and the model width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,7 +220,7 @@ pub(crate) fn build_blocks(
     let word_bits = g as u64 * u64::from(c) + (g as u64 - 1) * u64::from(b);
     // The packed words, most significant field first: ℓ₀ | δ₁ | ℓ₁ | … | δ_{g−1} | ℓ_{g−1} (padding: 0).
     // Exact at the working precision (and at L_w + 2 bits).
-    let exact_bits = crate::gadgets::WORK_BITS.max(word_bits + 64);
+    let exact_bits = super::gadgets::WORK_BITS.max(word_bits + 64);
     let shifted = |v: u64, shift: i64| int(i128::from(v)).with_bits(exact_bits).mul(&pow2(shift));
     let words: Vec<BigReal> = pairs
         .chunks(g)

@@ -20,7 +20,7 @@ use boltz_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::boltzmann::lemma1_gap;
+use crate::one_layer::boltzmann::lemma1_gap;
 
 boltz_core::named_enum! {
 /// How `v` and `λ` are chosen.

@@ -11,7 +11,7 @@ use boltz_core::rng::SeededRng;
 use boltz_core::{Attention, AttentionHead, Backend, Batch, Block, Matrix, Model, ModelInfo, Normalizer, ReferenceBackend, Result, Weight};
 use serde::{Deserialize, Serialize};
 
-use crate::contextual::{ContextualMapping, ContextualOptions, Policy};
+use crate::one_layer::contextual::{ContextualMapping, ContextualOptions, Policy};
 
 /// What the demonstration found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,11 @@
-//! Layer and parameter formulas of the deep hardmax baselines (Yun et al., ICLR 2020, Lemmas 5–7 as restated in Hu et al., NeurIPS 2024, Appendix E; Kim et al., ICLR 2023),
-//! used as reference curves until (and next to) the executable constructions.
+//! Yun et al.'s layer and parameter formulas (ICLR 2020, Lemmas 5–7 as restated in Hu et al., NeurIPS 2024,
+//! Appendix E; `docs/theory.md` §7.4): the reference the built model's stages are checked against, and the
+//! curve for sizes the executable construction does not build.
 
 use boltz_core::{Batch, DataReport, Real, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::yun::{YunDelta, YunGrid};
+use super::grid::{YunDelta, YunGrid};
 
 /// Yun et al.'s memorization construction: layers per stage and parameters in the class T^{2,1,4}
 /// (`8d + 2` per two-head size-1 attention layer, `9d + 4` per width-4 feed-forward layer).
@@ -27,7 +28,7 @@ pub struct YunCounts {
 
 /// `⌈1/gap⌉`, `gap` the smallest ∞-norm gap between distinct tokens after the rescaling
 /// `x ↦ (x − lo)·(15/16)/(hi − lo)` (not a power of two; [`yun_counts`] rounds it up to one). This is
-/// neither grid that [`crate::yun::Yun::build`] uses — the dyadic build also rounds its input scale to a
+/// neither grid that [`crate::deep::yun::Yun::build`] uses — the dyadic build also rounds its input scale to a
 /// power of two, so its `K` can be 2× larger; [`yun_cells_for`] gives the built `K` for either choice.
 pub fn yun_cells<T: Real>(inputs: &Batch<T>) -> u64 {
     let report = DataReport::analyze(inputs, None);
@@ -37,7 +38,7 @@ pub fn yun_cells<T: Real>(inputs: &Batch<T>) -> u64 {
     (1.0 / gap).ceil().max(2.0) as u64
 }
 
-/// The cells `K = 1/δ` that [`crate::yun::Yun::build`] uses on `inputs` with grid choice `delta` (see
+/// The cells `K = 1/δ` that [`crate::deep::yun::Yun::build`] uses on `inputs` with grid choice `delta` (see
 /// [`YunGrid::choose`]).
 pub fn yun_cells_for<T: Real>(inputs: &Batch<T>, delta: YunDelta) -> Result<u64> {
     let report = DataReport::analyze(inputs, None);
@@ -67,17 +68,6 @@ pub fn yun_counts_for(d: usize, cells: u64, vocab: usize, ids: usize, full: bool
     YunCounts { cells, quantization, contextual, value, layers: quantization + contextual + value, params }
 }
 
-/// A reference curve for Kim et al. (ICLR 2023): `2n` attention layers plus a Vardi-style deep narrow
-/// ReLU network of depth `⌈√(nN)⌉`, and `d + n + √(nN)·log2(nN)` parameters. The paper states
-/// `Õ(d + n + √(nN))` without constants; this curve fixes the constants at 1 (INFERRED, `docs/theory.md` §8)
-/// and is a shape reference, not a construction.
-pub fn kim_reference(d: usize, n: usize, big_n: usize) -> (f64, f64) {
-    let nn = (n * big_n) as f64;
-    let depth = 2.0 * n as f64 + nn.sqrt().ceil();
-    let params = d as f64 + n as f64 + nn.sqrt() * nn.log2().max(1.0);
-    (depth, params)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,7 +80,6 @@ mod tests {
         let adaptive = yun_counts(2, 4, 5, 10, false);
         assert_eq!(adaptive.contextual, 6.0);
         assert_eq!(adaptive.params, 6.0 * 18.0 + 23.0 * 22.0);
-        assert_eq!(kim_reference(4, 8, 2), (16.0 + 4.0, 4.0 + 8.0 + 4.0 * 4.0));
         // The minimal grid keeps K = 5; the dyadic one rounds it to 8.
         let minimal = yun_counts_for(2, 5, 5, 10, true, YunDelta::Minimal);
         assert_eq!((minimal.cells, minimal.quantization, minimal.contextual), (5, 12.0, 26.0));
@@ -101,7 +90,7 @@ mod tests {
     fn yun_delta_parses_its_two_names_only() {
         boltz_core::named::assert_serde_spells_like_names::<YunDelta>();
         boltz_core::named::assert_serde_spells_like_names::<crate::Policy>();
-        boltz_core::named::assert_serde_spells_like_names::<crate::optimal::Task>();
+        boltz_core::named::assert_serde_spells_like_names::<crate::deep::bit_extraction::Task>();
         boltz_core::named::assert_serde_spells_like_names::<boltz_core::VocabKind>();
         assert_eq!(YunDelta::default(), YunDelta::Dyadic);
         let err = "bogus".parse::<YunDelta>().unwrap_err();

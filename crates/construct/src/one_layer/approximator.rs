@@ -18,9 +18,9 @@ use boltz_core::rng::SeededRng;
 use boltz_core::{Backend, Batch, Block, Error, FeedForward, Matrix, Model, ModelInfo, ParamCount, Real, Result, Weight};
 use serde::{Deserialize, Serialize};
 
-use crate::boltzmann::lemma1_gap;
-use crate::contextual::{attention_block, project, separation, Projection};
-use crate::memorizer::Interpolation;
+use crate::one_layer::boltzmann::lemma1_gap;
+use crate::one_layer::contextual::{attention_block, project, separation, Projection};
+use crate::one_layer::memorizer::Interpolation;
 
 /// A continuous permutation-equivariant target `f : [0,1)^{n×d} → R^{n×d}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

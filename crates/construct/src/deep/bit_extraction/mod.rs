@@ -36,8 +36,11 @@ use boltz_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::bit_extraction::{self, bitlen, BitExtractionReport, Rows};
-use crate::gadgets::{ffn, floor_frac, int, nonzero_params, pow2, tidy, work, Unit};
+pub mod gadgets;
+pub mod stack;
+
+use gadgets::{ffn, floor_frac, int, nonzero_params, pow2, tidy, work, Unit};
+use stack::{self as bit_extraction, bitlen, BitExtractionReport, Rows};
 
 boltz_core::named_enum! {
 /// What the model predicts.

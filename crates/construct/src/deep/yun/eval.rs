@@ -17,8 +17,8 @@
 //! [`FusedYun::forward`] therefore follows each sequence (stage B) or token (stage C) from one affecting
 //! layer to the next (binary search over the layers' sorted ids), in layer order, evaluating each affecting
 //! block exactly on the backend. Its output is checked bit for bit against the plain forward in the tests,
-//! for both grids ([`crate::yun::YunDelta`]): the minimal grid's `δ = 1/K` is not dyadic, but its model is
-//! built in coordinates where every weight is (see [`crate::yun`]), so the evaluator's exactness assumption
+//! for both grids ([`crate::deep::yun::YunDelta`]): the minimal grid's `δ = 1/K` is not dyadic, but its model is
+//! built in coordinates where every weight is (see [`crate::deep::yun`]), so the evaluator's exactness assumption
 //! holds for it too.
 
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ use std::ops::Range;
 use boltz_bigfloat::{BigFloatBackend, BigReal};
 use boltz_core::{Backend, Batch, ExactConvert, Model, ModelBlock, ModelInfo, Real, Result};
 
-use crate::contextual::project;
+use crate::one_layer::contextual::project;
 
 /// Where each stage of a Yun model sits, and the ids its selective layers respond to.
 #[derive(Clone, Debug)]
@@ -118,7 +118,7 @@ impl<'a> FusedYun<'a> {
     }
 
     /// The output after stage B (selective shifts only, before the global shift): the context ids'
-    /// columns, for [`crate::yun::Yun`]'s id table.
+    /// columns, for [`crate::deep::yun::Yun`]'s id table.
     pub fn through_stage_b(&mut self, x: &Batch<BigReal>) -> Result<Batch<BigReal>> {
         let z = self.tokenwise(self.layout.tokenwise_a.clone(), x)?;
         let z = self.stage_b(z)?;

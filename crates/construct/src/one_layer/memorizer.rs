@@ -19,7 +19,7 @@ use boltz_bigfloat::{BigFloatBackend, BigReal, BitsSearch, FfnEvaluation};
 use boltz_core::{Backend, Batch, Block, Dataset, Error, FeedForward, Matrix, Memorization, Model, ParamCount, Real, Result, Weight};
 use serde::{Deserialize, Serialize};
 
-use crate::contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy};
+use crate::one_layer::contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy};
 
 /// Everything about a built memorizer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
