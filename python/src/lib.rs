@@ -12,12 +12,13 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 use boltz_bigfloat::BigReal;
+use boltz_construct::{Construction, ConstructionKind};
 use boltz_core::exact::{ExactConvert, ExactFloat};
 use boltz_core::format::{self, Encoding, Outputs, Rounding};
 use boltz_core::npy::{NpyArray, NpyData};
 use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
 use boltz_lab::backends::{self, BackendKind, Job, Precision};
-use boltz_lab::construction::{self, BuildOptions, ConstructionKind, RunOn};
+use boltz_lab::construction::{self, BuildOptions, RunOn};
 use boltz_lab::meta::RunMeta;
 use boltz_lab::records::{BuildRecord, VerifyRecord, RECORD_SCHEMA_VERSION};
 use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -219,14 +220,19 @@ fn memorize(
 ) -> Result<Model> {
     let run = || -> anyhow::Result<(Dataset<f64>, BuildOptions)> {
         let options = BuildOptions {
-            construction: parse::<ConstructionKind>("construction", construction)?,
-            policy: parse("policy", policy)?,
-            delta: delta.parse().map_err(|e| anyhow!("delta: {e}"))?,
-            task: parse("task", task)?,
+            construction: Construction::of(
+                parse::<ConstructionKind>("construction", construction)?,
+                parse("policy", policy)?,
+                parse("delta", delta)?,
+                parse("task", task)?,
+            ),
             seed,
             threads: self::threads(threads)?,
         };
-        let data = construction::task_dataset(dataset(&inputs, targets.as_ref(), labels.as_ref())?, options.task)?;
+        let data = construction::task_dataset(
+            dataset(&inputs, targets.as_ref(), labels.as_ref())?,
+            options.construction.task().unwrap_or_default(),
+        )?;
         Ok((data, options))
     };
     let (data, options) = run().map_err(err)?;
@@ -374,6 +380,7 @@ fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
         T::ALL.iter().map(|v| v.name()).collect()
     }
     d.set_item("construction", names::<ConstructionKind>())?;
+    d.set_item("constructions", names::<Construction>())?;
     d.set_item("policy", names::<boltz_construct::Policy>())?;
     d.set_item("backend", names::<BackendKind>())?;
     Ok(d)

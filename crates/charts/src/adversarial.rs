@@ -3,9 +3,10 @@
 use boltz_lab::rows::ConstructionRow;
 use boltz_lab::suite::config::SuiteConfig;
 
-use crate::common::{fewest_bits, is_policy, policy_hue, POLICIES};
+use crate::common::{constructions, fewest_bits, is_policy, policy_hue};
 use crate::style::{Dash, Look, Marker};
 use crate::{Axis, Chart, Panel, Series};
+use boltz_construct::Construction;
 
 /// Fewest bits per data family at the largest N, constructions side by side.
 pub(crate) fn adversarial_chart(rows: &[ConstructionRow], cfg: &SuiteConfig) -> Chart {
@@ -16,9 +17,9 @@ pub(crate) fn adversarial_chart(rows: &[ConstructionRow], cfg: &SuiteConfig) -> 
         }
     }
     let largest = rows.iter().map(|r| r.sequences).max().unwrap_or(0);
-    let present: Vec<&str> = POLICIES.iter().map(|(p, _)| *p).filter(|p| rows.iter().any(is_policy(p))).collect();
+    let present: Vec<Construction> = Construction::ALL.iter().copied().filter(|&p| rows.iter().any(is_policy(p))).collect();
     let mut series = Vec::new();
-    for (p, label) in POLICIES {
+    for (p, label) in constructions() {
         let Some(slot) = present.iter().position(|q| *q == p) else { continue };
         // Side by side within a family, so that equal values stay visible.
         let offset = 0.1 * (slot as f64 - (present.len() as f64 - 1.0) / 2.0);

@@ -3,7 +3,9 @@
 use boltz_lab::rows::{self, ConstructionRow};
 use boltz_lab::suite::config::SuiteConfig;
 
-use crate::common::{big_n, built, fewest_bits, is_policy, one_layer, policy_hue, policy_label, run_of, series_by, POLICIES};
+use crate::common::{
+    big_n, built, constructions, fewest_bits, is_policy, one_layer, policy_hue, run_of, series_by, BIT_EXTRACTION, MEAN_POOL, SOFTMAX, YUN,
+};
 use crate::style::{Dash, Hue, Look, Marker};
 use crate::{Axis, Chart, Panel, Series};
 
@@ -29,11 +31,11 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
     let fixed = capacity_subtitle(cfg);
     // The one-layer depth and parameter curves come from a softmax policy's rows (every one-layer
     // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
-    let softmax_policy = ["measured", "fewest-bits", "tuned", "theory"].into_iter().find(|p| rows.iter().any(is_policy(p)));
-    let first_policy = softmax_policy.unwrap_or("mean-pool");
+    let softmax_policy = SOFTMAX.into_iter().find(|&p| rows.iter().any(is_policy(p)));
+    let first_policy = softmax_policy.unwrap_or(MEAN_POOL);
     let fp = is_policy(first_policy);
-    let one_layer_name = |what: &str| format!("{} — built, {what}", policy_label(first_policy));
-    let yun_built = series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.layers as f64)));
+    let one_layer_name = |what: &str| format!("{} — built, {what}", first_policy.label());
+    let yun_built = series_by(rows, is_policy(YUN), big_n, built(|b| Some(b.layers as f64)));
     let kim_depth = series_by(rows, &fp, big_n, one_layer(|o| o.kim_depth_reference));
     let mut depth = vec![
         Series::measured(
@@ -59,7 +61,7 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             ..Default::default()
         },
     ];
-    let bx = is_policy("bit-extraction");
+    let bx = is_policy(BIT_EXTRACTION);
     let bx_depth = series_by(rows, &bx, big_n, built(|b| Some(b.layers as f64)));
     if !bx_depth.is_empty() {
         depth.push(Series::measured(
@@ -94,7 +96,7 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
         Series::measured(
             "Yun et al., data-adaptive (built, dense)",
             Look::measured(Hue::Yun, Marker::Circle, Dash::Solid),
-            series_by(rows, is_policy("yun"), big_n, built(|b| Some(b.params_dense as f64))),
+            series_by(rows, is_policy(YUN), big_n, built(|b| Some(b.params_dense as f64))),
         ),
         Series {
             name: "paper's count 4(s+d) + d(2nN+d)".into(),
@@ -162,7 +164,7 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
     // Precision: every construction's fewest bits, where it was bisected; the formats as dotted limits over
     // the same N range.
     let mut precision = Vec::new();
-    for (p, label) in POLICIES {
+    for (p, label) in constructions() {
         let pts = series_by(rows, is_policy(p), big_n, fewest_bits);
         if !pts.is_empty() {
             precision.push(Series::measured(label, Look::measured(policy_hue(p), Marker::Circle, Dash::Solid), pts));
@@ -226,7 +228,7 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
     for t in ["f64", "f32"] {
         let Some((backend, _)) = configured.iter().find(|(_, p)| p == t) else { continue };
         let mut series = Vec::new();
-        for (p, label) in POLICIES {
+        for (p, label) in constructions() {
             let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
             if these.is_empty() {
                 continue;
@@ -266,7 +268,7 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
     // Latency: every configured run except the scalar reference (an oracle, not a contender), with its
     // spread; the arbitrary-precision verification at each model's own build bits.
     let mut latency = Vec::new();
-    for (p, label) in POLICIES {
+    for (p, label) in constructions() {
         let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
         if these.is_empty() {
             continue;
@@ -321,23 +323,13 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
     // Attention rank, where recorded (builds with the blas feature): one category per construction, the
     // rank at the largest N with whiskers over every N (ranks do not depend on the x axis, so a line per
     // construction would hide the others).
-    let short = |p: &str| match p {
-        "measured" => "one layer,\nMeasured λ".to_string(),
-        "fewest-bits" => "one layer,\nλ for fewest bits".to_string(),
-        "tuned" => "one layer,\nsmallest λ".to_string(),
-        "theory" => "one layer,\nTheorem 2 λ".to_string(),
-        "mean-pool" => "one layer,\nmean pooling".to_string(),
-        "yun" => "Yun et al.,\ndyadic δ".to_string(),
-        "yun-minimal" => "Yun et al.,\nminimal δ".to_string(),
-        other => other.to_string(),
-    };
     let mut categories = Vec::new();
     let mut rank = Vec::new();
-    for (p, label) in POLICIES {
+    for (p, label) in constructions() {
         let ranked: Vec<(f64, rows::AttentionRank)> =
             rows.iter().filter(|r| r.policy == p).filter_map(|r| Some((big_n(r), r.built.as_ref()?.attention_rank?))).collect();
         let Some(&(_, at_largest)) = ranked.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { continue };
-        categories.push(short(p));
+        categories.push(p.tick().to_string());
         let x = categories.len() as f64;
         for (name, marker, offset, value) in [
             ("W_Kᵀ W_Q", Marker::Circle, -0.12, (|a: &rows::AttentionRank| a.rank_key_query_max) as fn(&rows::AttentionRank) -> usize),

@@ -1,5 +1,8 @@
 //! What the experiment charts share: series from typed rows, the policies' labels and colours.
 
+use boltz_construct::deep::bit_extraction::Task;
+use boltz_construct::deep::yun::YunDelta;
+use boltz_construct::{Construction, Policy};
 use boltz_lab::rows::{self, BuiltColumns, ConstructionRow, OneLayerFields};
 
 use crate::style::Hue;
@@ -11,8 +14,9 @@ pub(crate) fn series_by<R>(rows: &[R], keep: impl Fn(&R) -> bool, x: impl Fn(&R)
     pts
 }
 
-pub(crate) fn is_policy(p: &str) -> impl Fn(&ConstructionRow) -> bool + '_ {
-    move |r| r.policy == p
+/// Whether a row is of construction `c`.
+pub(crate) fn is_policy(c: Construction) -> impl Fn(&ConstructionRow) -> bool {
+    move |r| r.policy == c
 }
 
 /// N of a construction row, the x axis of the capacity charts.
@@ -39,22 +43,28 @@ pub(crate) fn fewest_bits(r: &ConstructionRow) -> Option<f64> {
     r.built.as_ref()?.bits.as_ref()?.fewest_bits.map(|b| b as f64)
 }
 
-/// The constructions in chart order, with what a reader should see in the legend.
-pub(crate) const POLICIES: [(&str, &str); 8] = [
-    ("measured", "one layer, rank-1 softmax, λ of Lemma 1 (Measured)"),
-    ("fewest-bits", "one layer, rank-1 softmax, λ chosen for fewest bits"),
-    ("tuned", "one layer, rank-1 softmax, smallest separating λ"),
-    ("theory", "one layer, rank-1 softmax, Theorem 2 constants"),
-    ("mean-pool", "one layer, mean pooling (λ = 0, not softmax)"),
-    ("yun", "Yun et al., deep hardmax (dyadic δ)"),
-    ("yun-minimal", "Yun et al., deep hardmax (minimal δ)"),
-    ("bit-extraction", "bit extraction: 1 averaging attention + deep narrow FFN, Õ(√(nN))"),
-];
-
-pub(crate) fn policy_label(p: &str) -> &str {
-    POLICIES.iter().find(|(k, _)| *k == p).map_or(p, |(_, label)| label)
+/// The constructions in chart order (the registry's, `boltz_construct::construction::REGISTRY`), each with
+/// what a reader should see in the legend.
+pub(crate) fn constructions() -> impl Iterator<Item = (Construction, &'static str)> {
+    Construction::ALL.iter().map(|&c| (c, c.label()))
 }
 
-pub(crate) fn policy_hue(p: &str) -> Hue {
-    Hue::of_construction(p).unwrap_or(Hue::Slot(0))
+/// The one-layer softmax constructions, in the order whose first present one draws the one-layer curves.
+pub(crate) const SOFTMAX: [Construction; 4] = [
+    Construction::OneLayer(Policy::Measured),
+    Construction::OneLayer(Policy::FewestBits),
+    Construction::OneLayer(Policy::Tuned),
+    Construction::OneLayer(Policy::Theory),
+];
+
+/// Mean pooling (λ = 0).
+pub(crate) const MEAN_POOL: Construction = Construction::OneLayer(Policy::MeanPool);
+/// Yun et al. on the dyadic grid.
+pub(crate) const YUN: Construction = Construction::Yun(YunDelta::Dyadic);
+/// The bit-extraction construction (sequence-to-sequence).
+pub(crate) const BIT_EXTRACTION: Construction = Construction::BitExtraction(Task::SequenceToSequence);
+
+/// A construction's colour.
+pub(crate) fn policy_hue(c: Construction) -> Hue {
+    Hue::of_construction(c)
 }

@@ -6,6 +6,7 @@
 //! Colours are the Okabe–Ito palette (distinguishable with every common colour-vision deficiency) for the
 //! named constructions, then Paul Tol's "muted" palette for open sets.
 
+use boltz_construct::{Construction, Policy};
 use plotters::style::RGBColor;
 
 /// The colour of a series: who it is.
@@ -48,19 +49,20 @@ const SLOTS: [RGBColor; 9] = [
 ];
 
 impl Hue {
-    /// The colour of a construction by its CLI name (`measured`, …, `yun-minimal`); `None` for others.
-    pub fn of_construction(name: &str) -> Option<Self> {
-        Some(match name {
-            "measured" => Self::Measured,
-            "fewest-bits" => Self::FewestBits,
-            "tuned" => Self::Tuned,
-            "theory" => Self::Theory,
-            "mean-pool" => Self::MeanPool,
-            "yun" => Self::Yun,
-            "yun-minimal" => Self::YunMinimal,
-            "kim" | "bit-extraction" => Self::Kim,
-            _ => return None,
-        })
+    /// The colour of a construction (Yun's full-grid variants share their grid's colour; both
+    /// bit-extraction tasks share Kim et al.'s, whose curve they realise).
+    pub fn of_construction(c: Construction) -> Self {
+        use boltz_construct::deep::yun::YunDelta;
+        match c {
+            Construction::OneLayer(Policy::Measured) => Self::Measured,
+            Construction::OneLayer(Policy::FewestBits) => Self::FewestBits,
+            Construction::OneLayer(Policy::Tuned) => Self::Tuned,
+            Construction::OneLayer(Policy::Theory) => Self::Theory,
+            Construction::OneLayer(Policy::MeanPool) => Self::MeanPool,
+            Construction::Yun(YunDelta::Dyadic) | Construction::YunFull(YunDelta::Dyadic) => Self::Yun,
+            Construction::Yun(YunDelta::Minimal) | Construction::YunFull(YunDelta::Minimal) => Self::YunMinimal,
+            Construction::BitExtraction(_) => Self::Kim,
+        }
     }
 
     /// The RGB colour.

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::common::{policy_hue, POLICIES};
+use crate::common::{constructions, policy_hue};
 use crate::style::Dash;
 use boltz_lab::suite::load_results;
 use serde_json::Value;
@@ -61,7 +61,7 @@ fn check_chart(chart: &Chart) {
                 assert!(s.failed.is_empty() && s.spread.is_empty(), "{}: {}", chart.name, s.name);
             }
             // A construction has its own colour wherever it appears.
-            for (policy, label) in POLICIES {
+            for (policy, label) in constructions() {
                 if s.name.contains(label) && s.is_measured() {
                     assert_eq!(s.look.hue, policy_hue(policy), "{}: {} in the wrong colour", chart.name, s.name);
                 }

@@ -3,9 +3,10 @@
 use boltz_lab::rows::{ConstructionRow, TrainedRow};
 use boltz_lab::suite::config::SuiteConfig;
 
-use crate::common::{big_n, built, fewest_bits, is_policy, policy_hue, policy_label, series_by};
+use crate::common::{big_n, built, fewest_bits, is_policy, policy_hue, series_by, BIT_EXTRACTION, SOFTMAX, YUN};
 use crate::style::{Dash, Hue, Look, Marker};
 use crate::{Axis, Chart, Panel, Series};
+use boltz_construct::Construction;
 
 /// The legend text of a trained model: its shape and recipe, and the family when not generic data.
 pub(crate) fn trained_label(r: &TrainedRow) -> String {
@@ -54,12 +55,12 @@ pub(crate) fn trained_chart(rows: &[TrainedRow], cfg: &SuiteConfig, built_rows: 
     let c = &cfg.capacity;
     let comparable = rows.iter().any(|r| r.family == "random" && r.n == c.length && r.d == c.dim && r.vocab == c.vocab);
     let built_rows: &[ConstructionRow] = if comparable { built_rows } else { &[] };
-    let softmax_policy = ["measured", "fewest-bits", "tuned", "theory"].into_iter().find(|p| built_rows.iter().any(is_policy(p)));
-    let constructions: Vec<(&str, String)> = softmax_policy
+    let softmax_policy = SOFTMAX.into_iter().find(|&p| built_rows.iter().any(is_policy(p)));
+    let constructions: Vec<(Construction, String)> = softmax_policy
         .into_iter()
         .map(|p| (p, "one-layer memorizer (built)".to_string()))
-        .chain(["yun", "bit-extraction"].into_iter().map(|p| (p, format!("{} (built)", policy_label(p)))))
-        .filter(|(p, _)| built_rows.iter().any(is_policy(p)))
+        .chain([YUN, BIT_EXTRACTION].into_iter().map(|p| (p, format!("{} (built)", p.label()))))
+        .filter(|&(p, _)| built_rows.iter().any(is_policy(p)))
         .collect();
     let built_series = |y: &dyn Fn(&ConstructionRow) -> Option<f64>, x: &dyn Fn(&ConstructionRow) -> f64| -> Vec<Series> {
         constructions
@@ -67,8 +68,8 @@ pub(crate) fn trained_chart(rows: &[TrainedRow], cfg: &SuiteConfig, built_rows: 
             .map(|(p, label)| {
                 Series::measured(
                     label.clone(),
-                    Look::measured(policy_hue(p), Marker::Circle, Dash::Solid),
-                    series_by(built_rows, is_policy(p), x, y),
+                    Look::measured(policy_hue(*p), Marker::Circle, Dash::Solid),
+                    series_by(built_rows, is_policy(*p), x, y),
                 )
             })
             .filter(|s| !s.points.is_empty())

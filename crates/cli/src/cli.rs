@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use boltz_construct::deep::bit_extraction::Task;
 use boltz_construct::deep::yun::YunDelta;
-use boltz_construct::Policy;
+use boltz_construct::{Construction, ConstructionKind, Policy};
 use boltz_core::{Named, VocabKind};
 use boltz_lab::backends::{BackendKind, Precision};
-use boltz_lab::construction::ConstructionKind;
 use boltz_lab::resources::{self};
 use boltz_lab::suite::Shard;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -238,6 +237,14 @@ pub(crate) struct MemorizeArgs {
     /// Also write the JSON record to this file.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+}
+
+impl MemorizeArgs {
+    /// The construction asked for: `--construction` with the parameter its family reads (`--policy`,
+    /// `--delta` or `--task`).
+    pub(crate) fn construction(&self) -> Construction {
+        Construction::of(self.construction, self.policy.policy(), self.delta, self.task)
+    }
 }
 
 #[derive(clap::Args, Debug, Serialize)]

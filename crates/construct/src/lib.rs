@@ -29,11 +29,13 @@
 //! * Corollary 1: exact memorization in arbitrary precision; the parameter count is reported next to the
 //!   paper's `4(s+d) + d(2nN+d)`.
 
+pub mod construction;
 pub mod deep;
 pub mod one_layer;
 #[cfg(feature = "suite")]
 pub mod suite;
 pub mod verify;
 
+pub use construction::{Construction, ConstructionKind};
 pub use one_layer::contextual::{ContextReport, ContextualMapping, ContextualOptions, LambdaCandidate, Policy, Projection, Separation};
 pub use one_layer::memorizer::{Memorizer, MemorizerReport};

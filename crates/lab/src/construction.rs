@@ -7,44 +7,18 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use boltz_bigfloat::{BigReal, BitsSearch};
 use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions, Task};
-use boltz_construct::deep::yun::{Yun, YunDelta, YunOptions, YunVariant};
-use boltz_construct::{ContextualOptions, Memorizer, Policy};
+use boltz_construct::deep::yun::{Yun, YunOptions, YunVariant};
+use boltz_construct::{Construction, ConstructionKind, ContextualOptions, Memorizer};
 use boltz_core::format;
 use boltz_core::{Backend, DataReport, Dataset, Memorization, Requirements};
-use serde::{Deserialize, Serialize};
 
 use crate::backends::Job;
-
-boltz_core::named_enum! {
-/// Which construction [`build`] makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConstructionKind: "construction" {
-    /// The one-layer rank-1 memorizer (Corollary 1).
-    OneLayer = "one-layer",
-    /// Yun et al.'s data-adaptive selective-shift construction (exact, |V| + 1 attention layers).
-    Yun = "yun",
-    /// Yun et al.'s full-grid construction (δ^{−d} + 1 attention layers).
-    YunFull = "yun-full",
-    /// The parameter-optimal Õ(√(nN)) construction (Kim, Kim & Mozafari 2023; Kajitsuka & Sato 2025): one
-    /// averaging attention layer, then a deep, narrow bit-extraction ReLU stack (`boltz_construct::deep::bit_extraction`).
-    #[serde(alias = "optimal")]
-    BitExtraction = "bit-extraction" | "optimal",
-}
-}
 
 /// What [`build`] builds, and with what.
 #[derive(Clone, Copy, Debug)]
 pub struct BuildOptions {
-    /// The construction.
-    pub construction: ConstructionKind,
-    /// How the one-layer construction picks v and λ.
-    pub policy: Policy,
-    /// Yun et al.'s grid width δ.
-    pub delta: YunDelta,
-    /// Sequence-to-sequence or next-token (the bit-extraction construction; the others memorize every
-    /// token's target).
-    pub task: Task,
+    /// The construction, with its policy, grid or task.
+    pub construction: Construction,
     /// Seed of the direction search.
     pub seed: u64,
     /// Worker threads (≥ 1).
@@ -77,8 +51,7 @@ pub struct Built {
 pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
     let threads = options.threads;
     match options.construction {
-        ConstructionKind::OneLayer => {
-            let policy = options.policy;
+        Construction::OneLayer(policy) => {
             let m = Memorizer::build(data, &ContextualOptions { policy, seed: options.seed, threads, ..Default::default() })
                 .context("building the memorizer")?;
             let r = &m.report;
@@ -103,9 +76,9 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
                 bits_estimate: r.bits_estimate(),
             })
         }
-        ConstructionKind::Yun | ConstructionKind::YunFull => {
-            let variant = if options.construction == ConstructionKind::Yun { YunVariant::Adaptive } else { YunVariant::Full };
-            let y = Yun::build(data, &YunOptions { variant, threads, delta: options.delta, ..Default::default() })
+        Construction::Yun(delta) | Construction::YunFull(delta) => {
+            let variant = if options.construction.kind() == ConstructionKind::Yun { YunVariant::Adaptive } else { YunVariant::Full };
+            let y = Yun::build(data, &YunOptions { variant, threads, delta, ..Default::default() })
                 .context("building Yun et al.'s construction")?;
             let r = &y.report;
             let summary = vec![
@@ -135,10 +108,9 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
                 bits_estimate: None,
             })
         }
-        ConstructionKind::BitExtraction => {
-            let m =
-                OptimalMemorizer::build(data, &OptimalOptions { task: options.task, seed: options.seed, threads, ..Default::default() })
-                    .context("building the bit-extraction construction")?;
+        Construction::BitExtraction(task) => {
+            let m = OptimalMemorizer::build(data, &OptimalOptions { task, seed: options.seed, threads, ..Default::default() })
+                .context("building the bit-extraction construction")?;
             let r = &m.report;
             let mu = &r.memorizer;
             let summary = vec![
@@ -238,19 +210,6 @@ impl Job for RunOn<'_> {
     }
 }
 
-/// The config name of the parameter-optimal bit-extraction construction (sequence-to-sequence).
-pub const BIT_EXTRACTION: &str = "bit-extraction";
-
-/// The grid of a Yun et al. construction name (`yun`: dyadic δ, `yun-minimal`: minimal δ); `None` for the
-/// one-layer policies. The one place that decides which config names mean Yun's model.
-pub fn yun_construction(name: &str) -> Option<YunDelta> {
-    match name {
-        "yun" => Some(YunDelta::Dyadic),
-        "yun-minimal" => Some(YunDelta::Minimal),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,19 +227,13 @@ mod tests {
         assert_eq!("optimal".parse::<ConstructionKind>(), Ok(ConstructionKind::BitExtraction));
         let data = Dataset::<f64>::generate(&boltz_core::DatasetSpec { sequences: 6, length: 3, dim: 4, vocab: 8, ..Default::default() })
             .expect("generate");
-        let options = BuildOptions {
-            construction: ConstructionKind::BitExtraction,
-            policy: Policy::Measured,
-            delta: YunDelta::Dyadic,
-            task: Task::SequenceToSequence,
-            seed: 0,
-            threads: 1,
-        };
+        let options = BuildOptions { construction: "optimal".parse().expect("a name"), seed: 0, threads: 1 };
+        assert_eq!(options.construction, Construction::BitExtraction(Task::SequenceToSequence));
         let built = build(&data, &options).expect("builds");
         assert!(built.exact.is_perfect() && built.exact.exact == 18, "{:?}", built.exact);
         assert_eq!(built.report["ids"], 18);
         let next = boltz_construct::deep::bit_extraction::next_token_dataset(&data).expect("next-token targets");
-        let built = build(&next, &BuildOptions { task: Task::NextToken, ..options }).expect("builds");
+        let built = build(&next, &BuildOptions { construction: Construction::BitExtraction(Task::NextToken), ..options }).expect("builds");
         assert_eq!(built.report["ids"], 6);
     }
 }

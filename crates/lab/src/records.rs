@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backends::{BackendKind, Precision};
-use crate::construction::{BuildOptions, Built, ConstructionKind};
+use boltz_construct::ConstructionKind;
+
+use crate::construction::{BuildOptions, Built};
 use crate::meta::{MachineCeiling, RunMeta};
 
 /// The version of the command records' fields: adding a field keeps it, renaming or removing one bumps it.
@@ -84,8 +86,8 @@ pub struct BuildRecord {
     /// What was built.
     #[serde(flatten)]
     pub built: BuildFields,
-    /// The one-layer policy asked for.
-    pub policy: boltz_construct::Policy,
+    /// The one-layer policy (`null` for the other constructions).
+    pub policy: Option<boltz_construct::Policy>,
     /// The seed.
     pub seed: u64,
     /// The data's shape.
@@ -101,8 +103,8 @@ impl BuildRecord {
     pub fn new(built: &Built, options: &BuildOptions, data: &boltz_core::Dataset<f64>) -> Self {
         Self {
             schema_version: RECORD_SCHEMA_VERSION,
-            built: BuildFields::of(built, options.construction),
-            policy: options.policy,
+            built: BuildFields::of(built, options.construction.kind()),
+            policy: options.construction.policy(),
             seed: options.seed,
             dataset: DatasetShape::of(data),
             fewest_bits: built.fewest_bits.clone(),

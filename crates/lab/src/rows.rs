@@ -9,6 +9,7 @@
 //! JSON `null`, as serde_json writes every non-finite float; they read back as NaN.
 
 use boltz_construct::one_layer::hardmax::HardmaxReport;
+use boltz_construct::Construction;
 use boltz_core::format::nan_if_null;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -46,8 +47,8 @@ pub struct ConstructionRow {
     pub d: usize,
     /// Distinct tokens in the dataset.
     pub vocab: usize,
-    /// Construction (CLI spelling: `measured`, `fewest-bits`, …, `yun`, `yun-minimal`).
-    pub policy: String,
+    /// Construction (its name: `measured`, `fewest-bits`, …, `yun`, `yun-minimal`, `bit-extraction`).
+    pub policy: Construction,
     /// Data family (`adversarial`), or `file:<name>` for a capacity row built on a dataset file
     /// (`capacity.datasets`); absent for the capacity sweep on generated data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -501,7 +502,7 @@ mod tests {
             n: 4,
             d: 3,
             vocab: 40,
-            policy: "measured".into(),
+            policy: Construction::OneLayer(boltz_construct::Policy::Measured),
             family: None,
             attention: Some("softmax (λ > 0)".into()),
             exact_in_bigfloat: true,

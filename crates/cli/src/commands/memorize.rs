@@ -6,10 +6,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use boltz_bigfloat::BigReal;
 use boltz_construct::deep::bit_extraction::Task;
+use boltz_construct::ConstructionKind;
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Dataset, DatasetSpec};
 use boltz_lab::backends::{self, BackendKind, Precision};
-use boltz_lab::construction::{self, BuildOptions, ConstructionKind, RunOn};
+use boltz_lab::construction::{self, BuildOptions, RunOn};
 use boltz_lab::meta::{write_json, RunMeta};
 use boltz_lab::records::{BuildFields, MemorizeRecord, RECORD_SCHEMA_VERSION};
 use boltz_lab::resources::{self, MemoryBudget};
@@ -155,8 +156,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         None => serde_json::to_value(&spec)?,
     };
     stage(format_args!("building the {} construction", a.construction.name()));
-    let options =
-        BuildOptions { construction: a.construction, policy: a.policy.policy(), delta: a.delta, task: a.task, seed: a.seed, threads };
+    let options = BuildOptions { construction: a.construction(), seed: a.seed, threads };
     let built = construction::build(&data, &options)?;
     stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
     let precision = a.precision.unwrap_or(Precision::Bits(built.bits));

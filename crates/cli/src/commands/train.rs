@@ -64,10 +64,7 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         None => Start::Random(&shape),
         Some(policy) => {
             let options = boltz_lab::construction::BuildOptions {
-                construction: boltz_lab::construction::ConstructionKind::OneLayer,
-                policy: policy.policy(),
-                delta: Default::default(),
-                task: Default::default(),
+                construction: boltz_construct::Construction::OneLayer(policy.policy()),
                 seed: a.seed,
                 threads,
             };

@@ -13,7 +13,7 @@ pub(super) fn adversarial_point(
     family: &str,
     dim: usize,
     sequences: usize,
-    policy_name: &str,
+    construction: boltz_construct::Construction,
     threads: usize,
 ) -> Result<PointResult> {
     let a = &cfg.adversarial;
@@ -29,7 +29,7 @@ pub(super) fn adversarial_point(
         ..Default::default()
     };
     let ds = Dataset::<f64>::generate(&spec).with_context(|| format!("generating the {family} dataset"))?;
-    let (mut row, held) = construction_point(cfg, &ds, policy_name, true, false, threads)?;
+    let (mut row, held) = construction_point(cfg, &ds, construction, true, false, threads)?;
     row.family = Some(family.to_string());
     PointResult::of(&row, held)
 }

@@ -1,17 +1,17 @@
 //! The capacity experiment (and dataset files): fewest bits, layers and parameters of each construction
 //! as N grows.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use boltz_construct::deep::bit_extraction::Task;
 use boltz_construct::deep::kim::kim_reference;
 use boltz_construct::deep::yun::{yun_cells, yun_counts};
 use boltz_construct::deep::yun::{Yun, YunDelta, YunOptions};
-use boltz_construct::{ContextualOptions, Memorizer, Policy};
+use boltz_construct::{Construction, ContextualOptions, Memorizer, Policy};
 use boltz_core::{Dataset, DatasetSpec};
 
 use super::config::SuiteConfig;
-use super::points::{policy, PointResult};
+use super::points::PointResult;
 use super::runs::{attention_rank, backend_runs};
-use crate::construction::{yun_construction, BIT_EXTRACTION};
 use crate::rows::{BitExtractionFields, BitsSearchFields, BuiltColumns, ConstructionRow, OneLayerFields, YunFields};
 
 /// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
@@ -19,7 +19,6 @@ use crate::rows::{BitExtractionFields, BitsSearchFields, BuiltColumns, Construct
 pub(super) fn yun_point(
     cfg: &SuiteConfig,
     ds: &Dataset<f64>,
-    name: &str,
     delta: YunDelta,
     bisect: bool,
     softmax_sweep: bool,
@@ -42,7 +41,7 @@ pub(super) fn yun_point(
         n: length,
         d: dim,
         vocab,
-        policy: name.to_string(),
+        policy: Construction::Yun(delta),
         family: None,
         attention: None,
         exact_in_bigfloat: r.memorization.is_perfect(),
@@ -78,24 +77,24 @@ pub(super) fn yun_point(
 }
 
 /// Runs the capacity point: build, verify in arbitrary precision, bisect bits, run in f64/f32.
-pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, policy_name: &str, threads: usize) -> Result<PointResult> {
+pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, construction: Construction, threads: usize) -> Result<PointResult> {
     let c = &cfg.capacity;
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
-    let bisect = c.bisects(policy_name, sequences);
-    let (row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
+    let bisect = c.bisects(construction, sequences);
+    let (row, held) = construction_point(cfg, &ds, construction, bisect, sequences <= c.softmax_max_sequences, threads)?;
     PointResult::of(&row, held)
 }
 
 /// Runs a construction on a dataset file of `capacity.datasets`, with the capacity experiment's bisection
 /// and softmax-sweep limits.
-pub(super) fn dataset_point(cfg: &SuiteConfig, name: &str, policy_name: &str, threads: usize) -> Result<PointResult> {
+pub(super) fn dataset_point(cfg: &SuiteConfig, name: &str, construction: Construction, threads: usize) -> Result<PointResult> {
     let c = &cfg.capacity;
     let file = dataset_file(cfg, name)?;
     let ds = file.read()?;
     let sequences = ds.inputs.shape()[0];
-    let bisect = c.bisects(policy_name, sequences);
-    let (mut row, held) = construction_point(cfg, &ds, policy_name, bisect, sequences <= c.softmax_max_sequences, threads)?;
+    let bisect = c.bisects(construction, sequences);
+    let (mut row, held) = construction_point(cfg, &ds, construction, bisect, sequences <= c.softmax_max_sequences, threads)?;
     row.family = Some(format!("file:{name}"));
     PointResult::of(&row, held)
 }
@@ -104,20 +103,22 @@ pub(super) fn dataset_file<'a>(cfg: &'a SuiteConfig, name: &str) -> Result<&'a c
     cfg.capacity.datasets.iter().find(|f| f.name() == name).ok_or_else(|| anyhow!("no dataset named {name:?} in capacity.datasets"))
 }
 
-/// Builds the named construction on `ds` — Yun et al.'s (`yun`, `yun-minimal`) or the one-layer
-/// memorizer under a policy — and measures it (the capacity and adversarial experiments' one path).
+/// Builds the construction on `ds` — the one-layer memorizer under a policy, Yun et al.'s (`yun`,
+/// `yun-minimal`) or the bit-extraction construction — and measures it (the capacity and adversarial
+/// experiments' one path). The configuration admits only these (`config::check_policy`).
 pub(super) fn construction_point(
     cfg: &SuiteConfig,
     ds: &Dataset<f64>,
-    policy_name: &str,
+    construction: Construction,
     bisect: bool,
     softmax_sweep: bool,
     threads: usize,
 ) -> Result<(ConstructionRow, bool)> {
-    match yun_construction(policy_name) {
-        Some(delta) => yun_point(cfg, ds, policy_name, delta, bisect, softmax_sweep, threads),
-        None if policy_name == BIT_EXTRACTION => bit_extraction_point(cfg, ds, bisect, threads),
-        None => one_layer_point(cfg, ds, policy_name, bisect, threads),
+    match construction {
+        Construction::Yun(delta) => yun_point(cfg, ds, delta, bisect, softmax_sweep, threads),
+        Construction::BitExtraction(Task::SequenceToSequence) => bit_extraction_point(cfg, ds, bisect, threads),
+        Construction::OneLayer(policy) => one_layer_point(cfg, ds, policy, bisect, threads),
+        other => bail!("{other}: the suite does not run this construction"),
     }
 }
 
@@ -133,7 +134,7 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
         n: length,
         d: dim,
         vocab,
-        policy: BIT_EXTRACTION.to_string(),
+        policy: Construction::BitExtraction(Task::SequenceToSequence),
         family: None,
         attention: Some("averaging (W_Q = W_K = 0)".to_string()),
         exact_in_bigfloat: false,
@@ -191,21 +192,20 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
 pub(super) fn one_layer_point(
     cfg: &SuiteConfig,
     ds: &Dataset<f64>,
-    policy_name: &str,
+    policy: Policy,
     bisect: bool,
     threads: usize,
 ) -> Result<(ConstructionRow, bool)> {
     let seed = cfg.seed;
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
-    let policy = policy(policy_name)?;
     let nn = sequences * length;
     let mut row = ConstructionRow {
         sequences,
         n: length,
         d: dim,
         vocab,
-        policy: policy_name.to_string(),
+        policy: Construction::OneLayer(policy),
         family: None,
         attention: Some(if policy == Policy::MeanPool { "mean pooling (λ = 0)" } else { "softmax (λ > 0)" }.to_string()),
         exact_in_bigfloat: false,
@@ -219,7 +219,7 @@ pub(super) fn one_layer_point(
             row.build_error = Some(e.to_string());
             return Ok((row, true));
         }
-        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {policy_name})")),
+        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {})", policy.name())),
     };
     let r = &m.report;
     let c = &r.contextual;

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use boltz_construct::one_layer::approximator::Approximator;
+use boltz_construct::Construction;
 use serde::{Deserialize, Serialize};
 
 use crate::backends::{BackendKind, Precision};
@@ -45,7 +46,7 @@ pub struct CapacityConfig {
     /// `theory`) and/or `yun` / `yun-minimal` (Yun et al.'s data-adaptive deep hardmax construction with the
     /// dyadic or the minimal grid width δ) and/or `bit-extraction` (the parameter-optimal Õ(√(nN))
     /// construction, `boltz_construct::deep::bit_extraction`).
-    pub policies: Vec<String>,
+    pub policies: Vec<Construction>,
     /// Build `yun` only up to this N (its depth grows with nN, and so does its forward).
     pub yun_max_sequences: usize,
     /// Run Yun's softmax-λ realisation sweep only up to this N (each probe is a softmax forward).
@@ -68,8 +69,8 @@ pub struct CapacityConfig {
 impl CapacityConfig {
     /// Whether a capacity point of `policy` at `sequences` bisects its fewest bits: `bisect`, and N within
     /// `bisect_max_sequences` and the policy's own cap in `bisect_max_sequences_by_policy`.
-    pub fn bisects(&self, policy: &str, sequences: usize) -> bool {
-        let cap = self.bisect_max_sequences_by_policy.get(policy).copied().unwrap_or(self.bisect_max_sequences);
+    pub fn bisects(&self, policy: Construction, sequences: usize) -> bool {
+        let cap = self.bisect_max_sequences_by_policy.get(policy.name()).copied().unwrap_or(self.bisect_max_sequences);
         self.bisect && sequences <= cap.min(self.bisect_max_sequences)
     }
 }
@@ -95,7 +96,7 @@ pub struct DatasetFileConfig {
     /// Constructions to build on it (as `capacity.policies`; default: `capacity.policies`). Yun et al.'s
     /// cost grows with nN: list it only for small files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policies: Option<Vec<String>>,
+    pub policies: Option<Vec<Construction>>,
 }
 
 impl DatasetFileConfig {
@@ -136,7 +137,7 @@ pub struct AdversarialConfig {
     /// Vocabulary size |V|.
     pub vocab: usize,
     /// Constructions (as in `capacity.policies`); every point bisects its fewest bits.
-    pub policies: Vec<String>,
+    pub policies: Vec<Construction>,
 }
 
 /// The separation grid: contextual mappings for (n, |V|, d).
@@ -376,10 +377,13 @@ impl SuiteConfig {
             bail!("fields capacity.length/dim/vocab: need n ≥ 2, d ≥ 1, |V| ≥ n");
         }
         for p in &c.policies {
-            check_policy(p).context("field capacity.policies")?;
+            check_policy(*p).context("field capacity.policies")?;
         }
         for (p, &cap) in &c.bisect_max_sequences_by_policy {
-            check_policy(p).context("field capacity.bisect_max_sequences_by_policy")?;
+            p.parse::<Construction>()
+                .map_err(anyhow::Error::from)
+                .and_then(check_policy)
+                .context("field capacity.bisect_max_sequences_by_policy")?;
             if cap > c.bisect_max_sequences {
                 bail!(
                     "field capacity.bisect_max_sequences_by_policy: {p:?} = {cap} is above bisect_max_sequences = {} \
@@ -401,7 +405,7 @@ impl SuiteConfig {
                 bail!("field capacity.datasets[{i}]: give labels or targets, not both");
             }
             for p in f.policies.iter().flatten() {
-                check_policy(p).with_context(|| format!("field capacity.datasets[{i}].policies"))?;
+                check_policy(*p).with_context(|| format!("field capacity.datasets[{i}].policies"))?;
             }
             if f.policies.as_ref().is_some_and(Vec::is_empty) {
                 bail!("field capacity.datasets[{i}].policies: needs at least one construction (or leave it out)");
@@ -423,7 +427,7 @@ impl SuiteConfig {
             }
         }
         for p in &a.policies {
-            check_policy(p).context("field adversarial.policies")?;
+            check_policy(*p).context("field adversarial.policies")?;
         }
         crate::resources::threads(Some(self.threads), "field threads")?;
         if self.backends.is_empty() {
@@ -465,11 +469,17 @@ impl SuiteConfig {
     }
 }
 
-fn check_policy(p: &str) -> Result<()> {
-    if crate::construction::yun_construction(p).is_some() || p == crate::construction::BIT_EXTRACTION {
-        return Ok(());
+/// The constructions the suite's points run: the one-layer policies, Yun et al.'s construction on the
+/// tokens that occur (either grid) and the bit-extraction construction (sequence-to-sequence).
+fn check_policy(c: Construction) -> Result<()> {
+    use boltz_construct::deep::bit_extraction::Task;
+    match c {
+        Construction::OneLayer(_) | Construction::Yun(_) | Construction::BitExtraction(Task::SequenceToSequence) => Ok(()),
+        other => bail!(
+            "{other}: the suite does not run this construction (its points build the one-layer policies, yun, yun-minimal and \
+             bit-extraction; `boltz memorize --construction` builds the others)"
+        ),
     }
-    p.parse::<boltz_construct::Policy>().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}, or yun, yun-minimal, bit-extraction"))
 }
 
 #[cfg(test)]
@@ -488,7 +498,7 @@ mod tests {
             (include_str!("../../configs/precision-10000.json"), "precision-10000", 10_000),
         ] {
             let c = SuiteConfig::parse(text, name).unwrap().capacity;
-            assert!(c.bisects("measured", largest), "{name} searches the Measured memorizer at N = {largest}");
+            assert!(c.bisects("measured".parse().unwrap(), largest), "{name} searches the Measured memorizer at N = {largest}");
         }
     }
 
@@ -497,9 +507,11 @@ mod tests {
         let cfg = SuiteConfig::parse(DEFAULT, "default").unwrap();
         let c = &cfg.capacity;
         for (policy, &cap) in &c.bisect_max_sequences_by_policy {
-            assert!(c.bisects(policy, cap) && !c.bisects(policy, cap + 1), "{policy}");
+            let c_of: Construction = policy.parse().unwrap();
+            assert!(c.bisects(c_of, cap) && !c.bisects(c_of, cap + 1), "{policy}");
         }
-        assert!(c.bisects("mean-pool", c.bisect_max_sequences) && !c.bisects("mean-pool", c.bisect_max_sequences + 1));
+        let mean_pool: Construction = "mean-pool".parse().unwrap();
+        assert!(c.bisects(mean_pool, c.bisect_max_sequences) && !c.bisects(mean_pool, c.bisect_max_sequences + 1));
         let raised =
             DEFAULT.replace("\"bisect_max_sequences_by_policy\": { \"yun\": 300", "\"bisect_max_sequences_by_policy\": { \"yun\": 3000");
         assert_ne!(raised, DEFAULT);

@@ -210,9 +210,9 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
 /// Runs one point.
 pub fn run_point(cfg: &SuiteConfig, spec: &PointSpec, threads: usize) -> Result<PointResult> {
     match spec {
-        PointSpec::Capacity { sequences, policy } => capacity_point(cfg, *sequences, policy, threads),
-        PointSpec::Dataset { dataset, policy } => dataset_point(cfg, dataset, policy, threads),
-        PointSpec::Adversarial { family, dim, sequences, policy } => adversarial_point(cfg, family, *dim, *sequences, policy, threads),
+        PointSpec::Capacity { sequences, policy } => capacity_point(cfg, *sequences, *policy, threads),
+        PointSpec::Dataset { dataset, policy } => dataset_point(cfg, dataset, *policy, threads),
+        PointSpec::Adversarial { family, dim, sequences, policy } => adversarial_point(cfg, family, *dim, *sequences, *policy, threads),
         PointSpec::Separation { length, vocab, dim } => separation_point(cfg, *length, *vocab, *dim, threads),
         PointSpec::Approximation { target, cells } => approximation_point(cfg, target, *cells, threads),
         PointSpec::Hardmax { dim } => hardmax_point(cfg, *dim),

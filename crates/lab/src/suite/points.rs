@@ -3,12 +3,11 @@
 
 use anyhow::{anyhow, Result};
 use boltz_construct::one_layer::approximator::Target;
-use boltz_construct::Policy;
+use boltz_construct::Construction;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::config::SuiteConfig;
-use crate::construction::yun_construction;
 
 /// The experiments, in suite order.
 pub const EXPERIMENTS: [&str; 6] = ["capacity", "adversarial", "separation", "approximation", "hardmax", "trained"];
@@ -21,16 +20,16 @@ pub enum PointSpec {
     Capacity {
         /// Sequences N.
         sequences: usize,
-        /// Construction (CLI spelling).
-        policy: String,
+        /// The construction.
+        policy: Construction,
     },
     /// A construction on a dataset file of `capacity.datasets` (a capacity row with `family` =
     /// `file:<name>`).
     Dataset {
         /// The dataset's name (`capacity.datasets[i].name`, or its file stem).
         dataset: String,
-        /// Construction (CLI spelling).
-        policy: String,
+        /// The construction.
+        policy: Construction,
     },
     /// A construction on a data family (generic, grid, Prouhet–Tarry–Escott) with token dimension `dim`.
     Adversarial {
@@ -40,8 +39,8 @@ pub enum PointSpec {
         dim: usize,
         /// Sequences N.
         sequences: usize,
-        /// Construction (CLI spelling).
-        policy: String,
+        /// The construction.
+        policy: Construction,
     },
     /// A contextual mapping for (n, |V|, d).
     Separation {
@@ -96,21 +95,21 @@ pub fn points(cfg: &SuiteConfig) -> Vec<PointSpec> {
     let mut out = Vec::new();
     for &n in &cfg.capacity.sequences {
         for p in &cfg.capacity.policies {
-            if yun_construction(p).is_none() || n <= cfg.capacity.yun_max_sequences {
-                out.push(PointSpec::Capacity { sequences: n, policy: p.clone() });
+            if p.yun_delta().is_none() || n <= cfg.capacity.yun_max_sequences {
+                out.push(PointSpec::Capacity { sequences: n, policy: *p });
             }
         }
     }
     for f in &cfg.capacity.datasets {
         for p in f.policies.as_ref().unwrap_or(&cfg.capacity.policies) {
-            out.push(PointSpec::Dataset { dataset: f.name(), policy: p.clone() });
+            out.push(PointSpec::Dataset { dataset: f.name(), policy: *p });
         }
     }
     let a = &cfg.adversarial;
     for f in &a.families {
         for &n in &a.sequences {
             for p in &a.policies {
-                out.push(PointSpec::Adversarial { family: f.kind.clone(), dim: f.dim, sequences: n, policy: p.clone() });
+                out.push(PointSpec::Adversarial { family: f.kind.clone(), dim: f.dim, sequences: n, policy: *p });
             }
         }
     }
@@ -151,10 +150,6 @@ impl std::str::FromStr for Shard {
         }
         Ok(Self { index, count })
     }
-}
-
-pub(super) fn policy(name: &str) -> Result<Policy> {
-    name.parse::<Policy>().map_err(|e| anyhow!(e))
 }
 
 pub(super) fn target(name: &str) -> Result<Target> {
