@@ -102,7 +102,17 @@ fn a_committed_answer_retrains_decodes_and_needs_its_fewest_bits() {
     assert!(Memorization::measure(&out, &ds.targets).unwrap().is_perfect());
     let bits = u(&r["fewest_bits"]);
     let exact: Model<BigReal> = model.convert().unwrap();
-    let holds = |p: u64| boltz_construct::verify::fewest_bits_to_memorize(&exact, &ds, p, p, 1).unwrap().fewest == Some(p);
+    let holds = |p: u64| {
+        boltz_construct::verify::fewest_bits_to_memorize(
+            &exact,
+            &ds,
+            &boltz_construct::verify::BitsSearchParams::default().bits(p, p).threads(1),
+            |_, _| {},
+        )
+        .unwrap()
+        .fewest
+            == Some(p)
+    };
     assert!(holds(bits), "memorizes at its fewest bits, {bits}");
     if bits > 8 {
         assert!(!holds(bits - 1), "and not at {}", bits - 1);

@@ -311,7 +311,16 @@ fn fewest_bits(
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
     check_dim(&model.model, &data).map_err(err)?;
     let m = &model.model;
-    let search = py.detach(|| boltz_construct::verify::fewest_bits_to_memorize(m, &data, min_bits, max_bits, threads)).map_err(err)?;
+    let search = py
+        .detach(|| {
+            boltz_construct::verify::fewest_bits_to_memorize(
+                m,
+                &data,
+                &boltz_construct::verify::BitsSearchParams::default().bits(min_bits, max_bits).threads(threads),
+                |_, _| {},
+            )
+        })
+        .map_err(err)?;
     serde_json::to_string(&search).map_err(err)
 }
 

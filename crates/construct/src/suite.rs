@@ -60,7 +60,9 @@ pub fn memorizer() -> &'static Fixture {
         assert!(m.report.memorization.is_perfect(), "the memorizer is exact at its build precision");
         let bits = match &m.report.fewest_bits {
             Some(s) => s.clone(),
-            None => m.fewest_bits(&data, 8, m.report.build_bits, 2).expect("bisection runs"),
+            None => m
+                .fewest_bits(&data, &crate::verify::BitsSearchParams::default().bits(8, m.report.build_bits).threads(2))
+                .expect("bisection runs"),
         };
         Fixture { name: "one-layer memorizer", model: m.model, data, bits }
     })
@@ -75,7 +77,8 @@ pub fn yun() -> &'static Fixture {
         let data = dataset(2, 2, 2, 4, 5);
         let y = Yun::build(&data, &YunOptions { threads: 2, delta: YunDelta::Minimal, ..Default::default() }).expect("Yun's model builds");
         assert!(y.report.memorization.is_perfect(), "Yun's model is exact at its build precision");
-        let bits = y.fewest_bits(&data, 8, y.report.bits, 2).expect("bisection runs");
+        let bits =
+            y.fewest_bits(&data, &crate::verify::BitsSearchParams::default().bits(8, y.report.bits).threads(2)).expect("bisection runs");
         Fixture { name: "Yun et al. (minimal grid)", model: y.model, data, bits }
     })
 }

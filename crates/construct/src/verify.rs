@@ -53,41 +53,64 @@ pub fn memorization_in<T: Real, B: Backend<T>>(model: &Model<BigReal>, data: &Da
     run_and_measure(model, data, backend).map(|(m, _)| m)
 }
 
-/// The fewest bits in `lo..=hi` at which every token of `data` still decodes to its label when `model` runs
-/// with weights, inputs and arithmetic at that precision (faithful evaluation; each probe's verdict by
-/// [`boltz_bigfloat::BigFloatBackend::decodes_all`], which runs a memorizer's `O(K)` FFN sum only for the
-/// tokens a rigorous enclosure of it cannot decide).
-pub fn fewest_bits_to_memorize(model: &Model<BigReal>, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
-    fewest_bits_to_memorize_with(model, data, lo, hi, threads, |_, _| {})
+/// How to search the fewest bits (the one value every fewest-bits question takes, in faer's `SvdParams`
+/// style: `#[non_exhaustive]`, start from [`Default`] and set what differs with the builder methods).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BitsSearchParams {
+    /// The smallest precision searched (8).
+    pub lo: u64,
+    /// The largest (the build bits, usually: the model is exact there). Default 4 096.
+    pub hi: u64,
+    /// An estimate of the answer to start from (galloping from it, [`boltz_bigfloat::fewest_bits_near`]);
+    /// `None` bisects `lo..=hi`. The answer is the same either way.
+    pub guess: Option<u64>,
+    /// Worker threads of the arbitrary-precision backend (0: all cores, [`boltz_core::threads`]).
+    pub threads: usize,
+    /// The dense scan around the bisection's answer.
+    pub window: ScanWindow,
 }
 
-/// [`fewest_bits_to_memorize`], calling `on_probe(bits, check)` after every probe (progress for long
-/// searches: each probe is a whole forward at that precision).
-pub fn fewest_bits_to_memorize_with(
-    model: &Model<BigReal>,
-    data: &Dataset<f64>,
-    lo: u64,
-    hi: u64,
-    threads: usize,
-    on_probe: impl Fn(u64, &DecodeCheck),
-) -> Result<BitsSearch> {
-    fewest_bits_to_memorize_near(model, data, lo, hi, None, threads, on_probe)
+impl Default for BitsSearchParams {
+    fn default() -> Self {
+        Self { lo: 8, hi: 4096, guess: None, threads: 0, window: ScanWindow::default() }
+    }
 }
 
-/// [`fewest_bits_to_memorize_with`] starting from an estimate `guess` of the answer (see
-/// [`boltz_bigfloat::fewest_bits_near`]; `None` bisects `lo..=hi`).
-pub fn fewest_bits_to_memorize_near(
+impl BitsSearchParams {
+    /// Searches `lo..=hi`.
+    pub fn bits(self, lo: u64, hi: u64) -> Self {
+        Self { lo, hi, ..self }
+    }
+
+    /// Starts from an estimate (`None` bisects).
+    pub fn guess(self, guess: Option<u64>) -> Self {
+        Self { guess, ..self }
+    }
+
+    /// Runs with `threads` workers (0: all cores).
+    pub fn threads(self, threads: usize) -> Self {
+        Self { threads, ..self }
+    }
+}
+
+/// The fewest bits in `params.lo..=params.hi` at which every token of `data` still decodes to its label
+/// when `model` runs with weights, inputs and arithmetic at that precision (faithful evaluation; each
+/// probe's verdict by [`boltz_bigfloat::BigFloatBackend::decodes_all`], which runs a memorizer's `O(K)` FFN
+/// sum only for the tokens a rigorous enclosure of it cannot decide). `on_probe(bits, check)` is called
+/// after every probe (each is a whole forward at that precision: progress for long searches; `|_, _| {}`
+/// for none). The one entry point of the search: the constructions' `fewest_bits` methods, the CLI, the
+/// suite and Python all come here.
+pub fn fewest_bits_to_memorize(
     model: &Model<BigReal>,
     data: &Dataset<f64>,
-    lo: u64,
-    hi: u64,
-    guess: Option<u64>,
-    threads: usize,
+    params: &BitsSearchParams,
     on_probe: impl Fn(u64, &DecodeCheck),
 ) -> Result<BitsSearch> {
     let x: Batch<BigReal> = data.inputs.convert()?;
     let y: Batch<BigReal> = data.targets.convert()?;
-    fewest_bits_to_decode_near(model, &x, &y, lo, hi, guess, threads, ScanWindow::default(), on_probe)
+    let threads = boltz_core::threads::resolve(Some(params.threads));
+    fewest_bits_to_decode_near(model, &x, &y, params.lo, params.hi, params.guess, threads, params.window, on_probe)
 }
 
 #[cfg(test)]
@@ -106,8 +129,9 @@ mod tests {
             let m = Memorizer::build(&data, &opts).expect("build");
             let hi = m.report.build_bits;
             let estimate = m.report.bits_estimate().expect("an estimate");
-            let near = m.fewest_bits(&data, 8, hi, 1).expect("search from the estimate");
-            let plain = fewest_bits_to_memorize(&m.model, &data, 8, hi, 1).expect("bisection");
+            let near = m.fewest_bits(&data, &BitsSearchParams::default().bits(8, hi).threads(1)).expect("search from the estimate");
+            let plain = fewest_bits_to_memorize(&m.model, &data, &BitsSearchParams::default().bits(8, hi).threads(1), |_, _| {})
+                .expect("bisection");
             eprintln!(
                 "seed {seed} {policy:?}: estimate {estimate}, fewest {:?}, probes {} vs {}",
                 near.fewest,

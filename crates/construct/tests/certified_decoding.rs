@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use boltz_bigfloat::{BigFloatBackend, BigReal};
-use boltz_construct::verify::fewest_bits_to_memorize;
+use boltz_construct::verify::{fewest_bits_to_memorize, BitsSearchParams};
 use boltz_construct::{ContextualOptions, Memorizer, Policy};
 use boltz_core::{Backend, Batch, Dataset, DatasetSpec, Memorization};
 
@@ -30,7 +30,7 @@ fn certified_verdicts_equal_the_faithful_forward_at_every_precision() {
         let x: Batch<BigReal> = data.inputs.convert().unwrap();
         let y: Batch<BigReal> = data.targets.convert().unwrap();
         let hi = m.report.build_bits;
-        let search = fewest_bits_to_memorize(&m.model, &data, 8, hi, 2).unwrap();
+        let search = fewest_bits_to_memorize(&m.model, &data, &BitsSearchParams::default().bits(8, hi).threads(2), |_, _| {}).unwrap();
         let fewest = search.fewest.unwrap();
         let mut precisions: Vec<u64> = (fewest.saturating_sub(6).max(8)..=fewest + 6).collect();
         precisions.extend([8, 24, 53, fewest / 2, fewest + 40, 2 * fewest, hi]);
@@ -60,7 +60,7 @@ fn certified_search_equals_the_faithful_search() {
     let x: Batch<BigReal> = data.inputs.convert().unwrap();
     let y: Batch<BigReal> = data.targets.convert().unwrap();
     let hi = m.report.build_bits;
-    let certified = fewest_bits_to_memorize(&m.model, &data, 8, hi, 2).unwrap();
+    let certified = fewest_bits_to_memorize(&m.model, &data, &BitsSearchParams::default().bits(8, hi).threads(2), |_, _| {}).unwrap();
     let faithful = boltz_bigfloat::fewest_bits(&m.model, &x, 8, hi, 2, |out| Memorization::measure(out, &y).unwrap().is_perfect()).unwrap();
     assert_eq!(certified.fewest, faithful.fewest);
     assert_eq!(certified.bisection, faithful.bisection);
@@ -82,7 +82,7 @@ fn certified_search_equals_the_faithful_search() {
     let token = |batch: &Batch<BigReal>| batch.sequence(b)[k * d..(k + 1) * d].to_vec();
     assert!(!boltz_core::decodes(&token(&out), &token(&y)), "token {k} of sequence {b} decodes at {bits} bits");
     // The same audit on every run (one thread finds the first failing token in sequence order).
-    let again = fewest_bits_to_memorize(&m.model, &data, 8, hi, 2).unwrap();
+    let again = fewest_bits_to_memorize(&m.model, &data, &BitsSearchParams::default().bits(8, hi).threads(2), |_, _| {}).unwrap();
     assert_eq!(again.audit, Some(audit));
 }
 

@@ -26,7 +26,7 @@ fn memorizes_exactly_in_arbitrary_precision() {
     assert!(r.memorization.max_abs_error < 1e-6);
     let f64_acc = m.in_precision::<f64, _>(&ds, &ReferenceBackend);
     eprintln!("f64: {f64_acc:?}");
-    let search = m.fewest_bits(&ds, 24, r.build_bits, 2).unwrap();
+    let search = m.fewest_bits(&ds, &boltz_construct::verify::BitsSearchParams::default().bits(24, r.build_bits).threads(2)).unwrap();
     eprintln!("fewest bits {:?} probes {}", search.fewest, search.probes.len());
     assert!(search.fewest.unwrap() > 53);
 }
@@ -83,7 +83,11 @@ fn fewest_bits_policy_memorizes_adversarial_data_with_few_bits() {
     let verified: Vec<u64> = r.contextual.lambda_search.iter().filter_map(|c| c.fewest_bits).collect();
     assert_eq!(verified.iter().min(), Some(&f), "{:?}", r.contextual.lambda_search);
     let measured = Memorizer::build(&ds, &opts(Policy::Measured)).unwrap();
-    let m_bits = measured.fewest_bits(&ds, 8, measured.report.build_bits, 2).unwrap().fewest.unwrap();
+    let m_bits = measured
+        .fewest_bits(&ds, &boltz_construct::verify::BitsSearchParams::default().bits(8, measured.report.build_bits).threads(2))
+        .unwrap()
+        .fewest
+        .unwrap();
     assert!(4 * f < m_bits, "fewest-bits {f} vs measured {m_bits}");
     let x: Batch<BigReal> = ds.inputs.convert().unwrap();
     let y: Batch<BigReal> = ds.targets.convert().unwrap();

@@ -161,7 +161,7 @@ fn f64_cannot_hold_the_words_and_the_fewest_bits_are_measured() {
         Ok((mem, _)) => assert!(mem.exact < mem.tokens, "{mem:?}"),
         Err(e) => assert!(matches!(e, Error::NonFinite { .. } | Error::Overflow { .. }), "{e}"),
     }
-    let search = m.fewest_bits(&ds, 8, r.build_bits, 2).unwrap();
+    let search = m.fewest_bits(&ds, &boltz_construct::verify::BitsSearchParams::default().bits(8, r.build_bits).threads(2)).unwrap();
     let fewest = search.fewest.unwrap();
     // Not fewer than the words' bits; at most the build bits; one bit fewer fails.
     assert!(fewest >= r.memorizer.word_bits && fewest <= r.build_bits, "{fewest} vs {r:?}");

@@ -30,7 +30,7 @@ fn adaptive_yun_memorizes_exactly_with_the_formula_counts() {
     assert_eq!(r.delta_kind, YunDelta::Dyadic);
     assert_eq!((r.cells, r.layers, r.bits, r.params.dense), (32, 199, 390, 4303));
     // f64 cannot hold the ids (≈ 2^{log2_max_id} with resolution δ) once they pass 2^53.
-    let bits = y.fewest_bits(&ds, 8, r.bits, 2).unwrap();
+    let bits = y.fewest_bits(&ds, &boltz_construct::verify::BitsSearchParams::default().bits(8, r.bits).threads(2)).unwrap();
     eprintln!("fewest bits {:?}, log2 max id {:.0}", bits.fewest, r.log2_max_id);
     assert!(bits.fewest.unwrap() > 53);
     let f64_mem = y.in_precision::<f64, _>(&ds, &ReferenceBackend).unwrap();

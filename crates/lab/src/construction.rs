@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use boltz_bigfloat::{BigReal, BitsSearch};
 use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions, Task};
 use boltz_construct::deep::yun::{Yun, YunOptions, YunVariant};
+use boltz_construct::verify::BitsSearchParams;
 use boltz_construct::{Construction, ConstructionKind, ContextualOptions, Memorizer};
 use boltz_core::format;
 use boltz_core::{Backend, DataReport, Dataset, Memorization, Requirements};
@@ -152,13 +153,10 @@ impl Built {
     ) -> Result<BitsSearch> {
         match &self.fewest_bits {
             Some(search) => Ok(search.clone()),
-            None => Ok(boltz_construct::verify::fewest_bits_to_memorize_near(
+            None => Ok(boltz_construct::verify::fewest_bits_to_memorize(
                 &self.model,
                 data,
-                8,
-                self.bits,
-                self.bits_estimate,
-                threads,
+                &BitsSearchParams::default().bits(8, self.bits).guess(self.bits_estimate).threads(threads),
                 on_probe,
             )?),
         }

@@ -33,10 +33,15 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<bool> {
     let bits = if a.bisect {
         errln!("searching the fewest bits (8..={}; each probe is a forward)", a.max_bits);
         let probes = std::cell::Cell::new(0usize);
-        Some(boltz_construct::verify::fewest_bits_to_memorize_with(&model, &data, 8, a.max_bits, threads, |bits, check| {
-            probes.set(probes.get() + 1);
-            errln!("  probe {}: {bits} bits {check}", probes.get());
-        })?)
+        Some(boltz_construct::verify::fewest_bits_to_memorize(
+            &model,
+            &data,
+            &boltz_construct::verify::BitsSearchParams::default().bits(8, a.max_bits).threads(threads),
+            |bits, check| {
+                probes.set(probes.get() + 1);
+                errln!("  probe {}: {bits} bits {check}", probes.get());
+            },
+        )?)
     } else {
         None
     };

@@ -20,6 +20,7 @@ use boltz_core::{Backend, Batch, Block, Dataset, Error, FeedForward, Matrix, Mem
 use serde::{Deserialize, Serialize};
 
 use crate::one_layer::contextual::{ContextReport, ContextualMapping, ContextualOptions, Policy};
+use crate::verify::BitsSearchParams;
 
 /// Everything about a built memorizer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,7 +105,7 @@ impl Memorizer {
             }
             let o = ContextualOptions { direction: Some(c.v.clone()), lambda: Some(c.lambda), ..opts.clone() };
             let m = Self::build_with(data, &o)?;
-            let bits = m.fewest_bits(data, 8, m.report.build_bits, opts.threads)?;
+            let bits = m.fewest_bits(data, &BitsSearchParams::default().bits(8, m.report.build_bits).threads(opts.threads))?;
             search[i].fewest_bits = bits.fewest;
             let better = match (&best, bits.fewest) {
                 (_, None) => false,
@@ -187,12 +188,14 @@ impl Memorizer {
         Ok(Self { model, report })
     }
 
-    /// The fewest bits in `lo..=hi` at which every token still decodes to its label (weights, inputs and
-    /// arithmetic all at that precision; faithful evaluation). The search starts from
-    /// [`MemorizerReport::bits_estimate`] and gallops from there ([`boltz_bigfloat::fewest_bits_near`]):
-    /// the same answer as a bisection of `lo..=hi`, in fewer probes when the estimate is close.
-    pub fn fewest_bits(&self, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
-        crate::verify::fewest_bits_to_memorize_near(&self.model, data, lo, hi, self.report.bits_estimate(), threads, |_, _| {})
+    /// The fewest bits at which every token still decodes to its label (weights, inputs and arithmetic
+    /// all at that precision; faithful evaluation; [`crate::verify::fewest_bits_to_memorize`]). Without a
+    /// guess in `params` the search starts from [`MemorizerReport::bits_estimate`] and gallops from there
+    /// ([`boltz_bigfloat::fewest_bits_near`]): the same answer as a bisection, in fewer probes when the
+    /// estimate is close.
+    pub fn fewest_bits(&self, data: &Dataset<f64>, params: &BitsSearchParams) -> Result<BitsSearch> {
+        let params = params.guess(params.guess.or(self.report.bits_estimate()));
+        crate::verify::fewest_bits_to_memorize(&self.model, data, &params, |_, _| {})
     }
 
     /// Runs the model rounded to `T` (f32 or f64) on `backend` and measures memorization; an

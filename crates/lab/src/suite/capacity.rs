@@ -28,7 +28,14 @@ pub(super) fn yun_point(
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let y = Yun::build(ds, &YunOptions { threads, delta, ..Default::default() }).context("building Yun et al.'s construction")?;
     let r = &y.report;
-    let bits = if bisect { Some(y.fewest_bits(ds, 8, r.bits, threads).context("bisecting the fewest bits")?) } else { None };
+    let bits = if bisect {
+        Some(
+            y.fewest_bits(ds, &boltz_construct::verify::BitsSearchParams::default().bits(8, r.bits).threads(threads))
+                .context("bisecting the fewest bits")?,
+        )
+    } else {
+        None
+    };
     let softmax_min_log2_lambda = if softmax_sweep {
         // "Softmax as approximate hardmax": the smallest scale λ = 2^k at which softmax still memorizes.
         Some(y.softmax_realisation(ds, 0, 600, threads).context("softmax realisation sweep")?.min_log2_lambda)
@@ -151,7 +158,14 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
     };
     let r = &m.report;
     let exact = r.memorization.as_ref().is_some_and(|m| m.exact == m.tokens);
-    let search = if bisect { Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?) } else { None };
+    let search = if bisect {
+        Some(
+            m.fewest_bits(ds, &boltz_construct::verify::BitsSearchParams::default().bits(8, r.build_bits).threads(threads))
+                .context("bisecting the fewest bits")?,
+        )
+    } else {
+        None
+    };
     let runs = backend_runs(cfg, threads, &m.model, ds)?;
     row.exact_in_bigfloat = exact;
     row.built = Some(BuiltColumns {
@@ -230,7 +244,10 @@ pub(super) fn one_layer_point(
     let best = c.lambda_search.iter().find(|cand| cand.lambda == c.lambda);
     let search = match (&r.fewest_bits, bisect) {
         (Some(s), _) => Some(s.clone()),
-        (None, true) => Some(m.fewest_bits(ds, 8, r.build_bits, threads).context("bisecting the fewest bits")?),
+        (None, true) => Some(
+            m.fewest_bits(ds, &boltz_construct::verify::BitsSearchParams::default().bits(8, r.build_bits).threads(threads))
+                .context("bisecting the fewest bits")?,
+        ),
         (None, false) => None,
     };
     let runs = backend_runs(cfg, threads, &m.model, ds)?;

@@ -45,7 +45,13 @@ pub(super) fn trained_point(
             let accuracy = boltz_core::Memorization::measure(&out, &ds.targets)?.accuracy;
             let bits = if t.bisect {
                 let exact: boltz_core::Model<boltz_bigfloat::BigReal> = model.convert()?;
-                boltz_construct::verify::fewest_bits_to_memorize(&exact, ds, 8, 64, threads)?.fewest
+                boltz_construct::verify::fewest_bits_to_memorize(
+                    &exact,
+                    ds,
+                    &boltz_construct::verify::BitsSearchParams::default().bits(8, 64).threads(threads),
+                    |_, _| {},
+                )?
+                .fewest
             } else {
                 None
             };

@@ -573,9 +573,9 @@ impl OptimalMemorizer {
         Ok(Self { model, report })
     }
 
-    /// The fewest bits in `lo..=hi` at which the model still memorizes `data`
+    /// The fewest bits at which the model still memorizes `data`
     /// ([`crate::verify::fewest_bits_to_memorize`]).
-    pub fn fewest_bits(&self, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
-        crate::verify::fewest_bits_to_memorize(&self.model, data, lo, hi, threads)
+    pub fn fewest_bits(&self, data: &Dataset<f64>, params: &crate::verify::BitsSearchParams) -> Result<BitsSearch> {
+        crate::verify::fewest_bits_to_memorize(&self.model, data, params, |_, _| {})
     }
 }

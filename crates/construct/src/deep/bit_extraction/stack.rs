@@ -435,7 +435,13 @@ mod tests {
         // The project's bisection finds exactly L_w + ⌈log₂ M⌉, the minimum the research prototype measured
         // (K = 300 and 1 000; at K = 1 000, ids below 2³², this forward also gives 109 + 32 = 141).
         let data = dataset(&ids, &labels).expect("dataset");
-        let search = crate::verify::fewest_bits_to_memorize(&m.model, &data, 8, m.report.bits_bound, 2).expect("bisection");
+        let search = crate::verify::fewest_bits_to_memorize(
+            &m.model,
+            &data,
+            &crate::verify::BitsSearchParams::default().bits(8, m.report.bits_bound).threads(2),
+            |_, _| {},
+        )
+        .expect("bisection");
         let fewest = search.fewest.expect("memorizes at the bound");
         assert_eq!(fewest, m.report.word_bits + u64::from(m.report.id_bits), "{:?}", m.report);
     }

@@ -471,10 +471,10 @@ impl Yun {
         Ok(Self { model, report, stage_b_ids: ids, layout })
     }
 
-    /// The fewest bits in `lo..=hi` at which every token still decodes to its label (weights, inputs and
-    /// arithmetic all at that precision; faithful evaluation).
-    pub fn fewest_bits(&self, data: &Dataset<f64>, lo: u64, hi: u64, threads: usize) -> Result<BitsSearch> {
-        crate::verify::fewest_bits_to_memorize(&self.model, data, lo, hi, threads)
+    /// The fewest bits at which every token still decodes to its label (weights, inputs and arithmetic
+    /// all at that precision; faithful evaluation; [`crate::verify::fewest_bits_to_memorize`]).
+    pub fn fewest_bits(&self, data: &Dataset<f64>, params: &crate::verify::BitsSearchParams) -> Result<BitsSearch> {
+        crate::verify::fewest_bits_to_memorize(&self.model, data, params, |_, _| {})
     }
 
     /// The model with every hardmax replaced by a softmax whose logits are scaled by `2^log2_lambda`
