@@ -19,8 +19,7 @@ use boltz_core::npy::{NpyArray, NpyData};
 use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
 use boltz_lab::backends::{self, BackendKind, Job, Precision};
 use boltz_lab::construction::{self, BuildOptions, RunOn};
-use boltz_lab::meta::RunMeta;
-use boltz_lab::records::{BuildRecord, VerifyRecord, RECORD_SCHEMA_VERSION};
+use boltz_lab::records::{BackendRun, BuildRecord, RecordHead, VerifyRecord};
 use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -264,18 +263,17 @@ fn verify(
     let (mem, seconds) = py.detach(|| backends::dispatch(kind, precision, threads, RunOn { model: m, data: &data })).map_err(err)?;
     let [sequences, n, d] = data.inputs.shape();
     let record = VerifyRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        command: "verify".into(),
-        meta: RunMeta::collect(threads),
-        args: serde_json::Value::Null,
+        head: RecordHead::new("verify", threads, serde_json::Value::Null),
         model: serde_json::Value::Null,
         dataset: serde_json::json!({ "N": sequences, "n": n, "d": d }),
-        backend: kind,
-        precision,
-        memorization: Some(mem),
-        run_error: None,
-        forward_seconds: Some(seconds),
-        fewest_bits: None,
+        run: BackendRun {
+            backend: kind,
+            precision,
+            memorization: Some(mem),
+            run_error: None,
+            forward_seconds: Some(seconds),
+            fewest_bits: None,
+        },
     };
     serde_json::to_string(&record).map_err(err)
 }

@@ -40,7 +40,7 @@ fn memorize_reports_json_and_exports_the_model() {
     assert!(v["fewest_bits"]["fewest"].as_u64().is_some());
     // The record is the typed MemorizeRecord, and reads back into it unchanged.
     let record: boltz_lab::records::MemorizeRecord = serde_json::from_value(v.clone()).unwrap();
-    assert_eq!((record.schema_version, record.command.as_str()), (boltz_lab::records::RECORD_SCHEMA_VERSION, "memorize"));
+    assert_eq!((record.head.schema_version, record.head.command.as_str()), (boltz_lab::records::RECORD_SCHEMA_VERSION, "memorize"));
     assert_eq!(serde_json::to_value(&record).unwrap(), v, "the record round-trips through its type");
     assert!(v["meta"]["git_rev"].is_string());
     assert!(dir.join("model.exact.json").exists() && dir.join("dataset.safetensors").exists());

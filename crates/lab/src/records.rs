@@ -24,6 +24,44 @@ fn version() -> u32 {
     RECORD_SCHEMA_VERSION
 }
 
+/// What every command record starts with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordHead {
+    /// [`RECORD_SCHEMA_VERSION`].
+    #[serde(default = "version")]
+    pub schema_version: u32,
+    /// The command (`"memorize"`, `"verify"`, …).
+    pub command: String,
+    /// Machine, build, threads.
+    pub meta: RunMeta,
+    /// The request (the CLI's arguments; `null` from Python).
+    pub args: Value,
+}
+
+impl RecordHead {
+    /// The head of a `command` record run with `threads` workers on `args`.
+    pub fn new(command: &str, threads: usize, args: Value) -> Self {
+        Self { schema_version: RECORD_SCHEMA_VERSION, command: command.to_string(), meta: RunMeta::collect(threads), args }
+    }
+}
+
+/// A model run on a backend over a dataset: what a memorize and a verify record share.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackendRun {
+    /// The backend.
+    pub backend: BackendKind,
+    /// Its element type.
+    pub precision: Precision,
+    /// How the model memorizes there (`None` when it could not run).
+    pub memorization: Option<Memorization>,
+    /// Why the run could not happen.
+    pub run_error: Option<String>,
+    /// Seconds of the forward.
+    pub forward_seconds: Option<f64>,
+    /// The fewest bits at which every token decodes (when searched).
+    pub fewest_bits: Option<BitsSearch>,
+}
+
 /// What a built model is, whatever the construction: the fields a memorize record and Python's build
 /// record share.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,32 +154,17 @@ impl BuildRecord {
 /// `boltz memorize`: a construction built on data, verified in arbitrary precision, run on a backend.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemorizeRecord {
-    /// [`RECORD_SCHEMA_VERSION`].
-    #[serde(default = "version")]
-    pub schema_version: u32,
-    /// `"memorize"`.
-    pub command: String,
-    /// Machine, build, threads.
-    pub meta: RunMeta,
-    /// The request.
-    pub args: Value,
+    /// Version, command (`"memorize"`), metadata, request.
+    #[serde(flatten)]
+    pub head: RecordHead,
     /// The generated dataset's spec, or `{file, N, n, d, vocab}` of a dataset file.
     pub dataset: Value,
     /// What was built.
     #[serde(flatten)]
     pub built: BuildFields,
-    /// The backend that ran the model.
-    pub backend: BackendKind,
-    /// Its element type.
-    pub precision: Precision,
-    /// How the model memorizes on that backend (`None` when it could not run).
-    pub memorization: Option<Memorization>,
-    /// Why the run could not happen.
-    pub run_error: Option<String>,
-    /// Seconds of the run's forward.
-    pub forward_seconds: Option<f64>,
-    /// The fewest bits at which every token decodes (absent with `--no-bisect`).
-    pub fewest_bits: Option<BitsSearch>,
+    /// The run on the requested backend (its `fewest_bits`: absent with `--no-bisect`).
+    #[serde(flatten)]
+    pub run: BackendRun,
     /// The SVD ranks of the attention products per head ([`crate::rank::RankReport::to_json`]).
     pub attention_rank: Value,
     /// Files written by `--export`.
@@ -151,31 +174,16 @@ pub struct MemorizeRecord {
 /// `boltz verify` (and Python's `verify`): a model on a dataset on a backend and element type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerifyRecord {
-    /// [`RECORD_SCHEMA_VERSION`].
-    #[serde(default = "version")]
-    pub schema_version: u32,
-    /// `"verify"`.
-    pub command: String,
-    /// Machine, build, threads.
-    pub meta: RunMeta,
-    /// The request (`null` from Python).
-    pub args: Value,
+    /// Version, command (`"verify"`), metadata, request (`null` from Python).
+    #[serde(flatten)]
+    pub head: RecordHead,
     /// The model: `{file, construction, params, layers}` (`null` from Python, whose model is in memory).
     pub model: Value,
     /// The dataset: `{file, N, n, d}` (the shape only from Python).
     pub dataset: Value,
-    /// The backend.
-    pub backend: BackendKind,
-    /// Its element type.
-    pub precision: Precision,
-    /// How the model memorizes there (`None` when it could not run).
-    pub memorization: Option<Memorization>,
-    /// Why the run could not happen.
-    pub run_error: Option<String>,
-    /// Seconds of the forward.
-    pub forward_seconds: Option<f64>,
-    /// The fewest-bits search (`--bisect`).
-    pub fewest_bits: Option<BitsSearch>,
+    /// The run (its `fewest_bits` with `--bisect`).
+    #[serde(flatten)]
+    pub run: BackendRun,
 }
 
 /// `boltz bench`: one workload timed on one backend, element type and thread count. `bench --all` runs
@@ -251,15 +259,9 @@ pub struct BenchAllRecord {
 /// `boltz train`: one training run, or (`--capacity`) the trained-capacity search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainRecord {
-    /// [`RECORD_SCHEMA_VERSION`].
-    #[serde(default = "version")]
-    pub schema_version: u32,
-    /// `"train"`.
-    pub command: String,
-    /// Machine, build, threads.
-    pub meta: RunMeta,
-    /// The request.
-    pub args: Value,
+    /// Version, command (`"train"`), metadata, request.
+    #[serde(flatten)]
+    pub head: RecordHead,
     /// What was trained and how it went.
     #[serde(flatten)]
     pub outcome: TrainOutcome,
@@ -302,15 +304,9 @@ pub enum TrainOutcome {
 /// `boltz approximate`: FF∘SA∘FF approximators of a target for several grid widths.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApproximateRecord {
-    /// [`RECORD_SCHEMA_VERSION`].
-    #[serde(default = "version")]
-    pub schema_version: u32,
-    /// `"approximate"`.
-    pub command: String,
-    /// Machine, build, threads.
-    pub meta: RunMeta,
-    /// The request.
-    pub args: Value,
+    /// Version, command (`"approximate"`), metadata, request.
+    #[serde(flatten)]
+    pub head: RecordHead,
     /// One report per grid width.
     pub rows: Vec<ApproximatorReport>,
 }

@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result};
 use boltz_construct::one_layer::approximator::{Approximator, Target};
-use boltz_lab::meta::{write_json, RunMeta};
-use boltz_lab::records::{ApproximateRecord, RECORD_SCHEMA_VERSION};
+use boltz_lab::meta::write_json;
+use boltz_lab::records::{ApproximateRecord, RecordHead};
 use boltz_lab::resources::{self, MemoryBudget};
 
 use crate::cli::{threads, ApproximateArgs, TargetArg};
@@ -31,13 +31,7 @@ pub(crate) fn approximate(a: &ApproximateArgs) -> Result<bool> {
             Approximator::build(target, a.length, a.dim, cells, a.samples, a.seed, threads).with_context(|| format!("cells = {cells}"))?;
         rows.push(ap.report);
     }
-    let record = ApproximateRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        command: "approximate".into(),
-        meta: RunMeta::collect(threads),
-        args: serde_json::to_value(a)?,
-        rows,
-    };
+    let record = ApproximateRecord { head: RecordHead::new("approximate", threads, serde_json::to_value(a)?), rows };
     if let Some(out) = &a.out {
         write_json(out, &record)?;
     }

@@ -11,8 +11,8 @@ use boltz_core::format::{self, Encoding};
 use boltz_core::{Dataset, DatasetSpec};
 use boltz_lab::backends::{self, BackendKind, Precision};
 use boltz_lab::construction::{self, BuildOptions, RunOn};
-use boltz_lab::meta::{write_json, RunMeta};
-use boltz_lab::records::{BuildFields, MemorizeRecord, RECORD_SCHEMA_VERSION};
+use boltz_lab::meta::write_json;
+use boltz_lab::records::{BackendRun, BuildFields, MemorizeRecord, RecordHead};
 use boltz_lab::resources::{self, MemoryBudget};
 use serde_json::json;
 
@@ -192,18 +192,17 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let params = built.model.param_count();
     let ranks = boltz_lab::rank::RankReport::of(&built.model);
     let record = MemorizeRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        command: "memorize".into(),
-        meta: RunMeta::collect(threads),
-        args: serde_json::to_value(a)?,
+        head: RecordHead::new("memorize", threads, serde_json::to_value(a)?),
         dataset: dataset_record,
         built: BuildFields::of(&built, a.construction),
-        backend: a.backend,
-        precision,
-        memorization: mem.clone(),
-        run_error: run_error.clone(),
-        forward_seconds,
-        fewest_bits: bits.clone(),
+        run: BackendRun {
+            backend: a.backend,
+            precision,
+            memorization: mem.clone(),
+            run_error: run_error.clone(),
+            forward_seconds,
+            fewest_bits: bits.clone(),
+        },
         attention_rank: ranks.to_json(),
         exported: exported.clone(),
     };

@@ -4,8 +4,7 @@
 use anyhow::{bail, Context, Result};
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Backend, Dataset, DatasetSpec, Model, ReferenceBackend};
-use boltz_lab::meta::RunMeta;
-use boltz_lab::records::{TrainOutcome, TrainRecord, RECORD_SCHEMA_VERSION};
+use boltz_lab::records::{RecordHead, TrainOutcome, TrainRecord};
 use boltz_train::{
     init_model, train as run_training, trained_capacity, CapacitySearch, Loss, ModelShape, Scalar, TrainConfig, TrainReport,
 };
@@ -79,10 +78,7 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         other => bail!("--precision {other}: training runs in f32 or f64"),
     };
     let record = TrainRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        command: "train".into(),
-        meta: RunMeta::collect(threads),
-        args: serde_json::to_value(a)?,
+        head: RecordHead::new("train", threads, serde_json::to_value(a)?),
         outcome: TrainOutcome::Fit {
             dataset: spec.clone(),
             // The construction fixes the shape of a fine-tuned model (`params` counts it).
@@ -208,10 +204,7 @@ fn capacity(a: &TrainArgs, data: DatasetSpec, shape: ModelShape, train: TrainCon
     .context("the trained-capacity search")?
     .report;
     let record = TrainRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        command: "train".into(),
-        meta: RunMeta::collect(threads),
-        args: serde_json::to_value(a)?,
+        head: RecordHead::new("train", threads, serde_json::to_value(a)?),
         outcome: TrainOutcome::Capacity { search: search.clone(), capacity: report.clone(), seconds: start.elapsed().as_secs_f64() },
     };
     if let Some(out) = &a.out {

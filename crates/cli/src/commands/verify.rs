@@ -5,8 +5,7 @@ use boltz_bigfloat::BigReal;
 use boltz_core::format::{self, Rounding};
 use boltz_lab::backends;
 use boltz_lab::construction::{read_dataset_file, RunOn};
-use boltz_lab::meta::RunMeta;
-use boltz_lab::records::{VerifyRecord, RECORD_SCHEMA_VERSION};
+use boltz_lab::records::{BackendRun, RecordHead, VerifyRecord};
 use serde_json::json;
 
 use crate::cli::{threads, VerifyArgs};
@@ -48,18 +47,17 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<bool> {
     let layers = model.layer_count();
     let params = model.param_count();
     let record = VerifyRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        command: "verify".into(),
-        meta: RunMeta::collect(threads),
-        args: serde_json::to_value(a)?,
+        head: RecordHead::new("verify", threads, serde_json::to_value(a)?),
         model: json!({ "file": a.model, "construction": model.info().construction, "params": params, "layers": layers }),
         dataset: json!({ "file": a.dataset, "N": big_n, "n": n, "d": d }),
-        backend: a.backend,
-        precision: a.precision,
-        memorization: mem.clone(),
-        run_error: run_error.clone(),
-        forward_seconds: seconds,
-        fewest_bits: bits.clone(),
+        run: BackendRun {
+            backend: a.backend,
+            precision: a.precision,
+            memorization: mem.clone(),
+            run_error: run_error.clone(),
+            forward_seconds: seconds,
+            fewest_bits: bits.clone(),
+        },
     };
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&record)?);
