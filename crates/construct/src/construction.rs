@@ -34,8 +34,9 @@ pub enum ConstructionKind: "construction" {
 }
 }
 
-/// What is built: a construction with the parameters that change its model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What is built: a construction with the parameters that change its model. Its `Debug` is its name
+/// (progress lines and messages read `yun`, not `Yun(Dyadic)`).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Construction {
     /// The one-layer rank-1 memorizer (Corollary 1), `v` and `λ` chosen by the policy.
     OneLayer(Policy),
@@ -232,6 +233,12 @@ impl Named for Construction {
     }
     fn aliases(self) -> &'static [&'static str] {
         self.entry().aliases
+    }
+}
+
+impl std::fmt::Debug for Construction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
