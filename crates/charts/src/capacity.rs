@@ -1,5 +1,6 @@
 //! The capacity charts: precision, depth, parameters, latency and accuracy of each construction as N grows.
 
+use boltz_construct::Construction;
 use boltz_lab::rows::{self, ConstructionRow};
 use boltz_lab::suite::config::SuiteConfig;
 
@@ -33,13 +34,28 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
     // policy builds the same two layers; mean pooling is not the rank-1 softmax construction).
     let softmax_policy = SOFTMAX.into_iter().find(|&p| rows.iter().any(is_policy(p)));
     let first_policy = softmax_policy.unwrap_or(MEAN_POOL);
+    let runs = configured_runs(rows);
+    out.push(depth_chart(rows, first_policy, &fixed));
+    out.push(params_chart(rows, first_policy, &fixed));
+    out.push(precision_chart(rows, cfg, &fixed));
+    out.push(accuracy_chart(rows, &runs, &fixed));
+    out.push(latency_chart(rows, &runs, threads, &fixed));
+    out.extend(rank_chart(rows, cfg, fixed));
+}
+
+/// The one-layer model's legend name for one of its built quantities.
+fn one_layer_name(first_policy: Construction, what: &str) -> String {
+    format!("{} — built, {what}", first_policy.label())
+}
+
+/// Layers against N: the one-layer model, Yun et al. built and by formula, bit extraction, Kim's shape.
+fn depth_chart(rows: &[ConstructionRow], first_policy: Construction, fixed: &str) -> Chart {
     let fp = is_policy(first_policy);
-    let one_layer_name = |what: &str| format!("{} — built, {what}", first_policy.label());
     let yun_built = series_by(rows, is_policy(YUN), big_n, built(|b| Some(b.layers as f64)));
     let kim_depth = series_by(rows, &fp, big_n, one_layer(|o| o.kim_depth_reference));
     let mut depth = vec![
         Series::measured(
-            one_layer_name("attention + FFN"),
+            one_layer_name(first_policy, "attention + FFN"),
             Look::measured(policy_hue(first_policy), Marker::Circle, Dash::Solid),
             series_by(rows, &fp, big_n, built(|b| Some(b.layers as f64))),
         ),
@@ -78,18 +94,24 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             ..Default::default()
         });
     }
-    out.push(Chart {
+    Chart {
         name: "depth_vs_n".into(),
         title: "Depth to memorize N sequences".into(),
-        subtitle: vec![fixed.clone()],
+        subtitle: vec![fixed.to_string()],
         panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("layers"), series: depth, ..Default::default() }],
         ..Default::default()
-    });
+    }
+}
 
+/// Parameters against N: stored and dense counts, the paper's and Yun's formulas, bit extraction, and the
+/// shapes of Kim's count and the Ω(√(nN)) lower bound.
+fn params_chart(rows: &[ConstructionRow], first_policy: Construction, fixed: &str) -> Chart {
+    let fp = is_policy(first_policy);
+    let bx = is_policy(BIT_EXTRACTION);
     let one_layer_params = series_by(rows, &fp, big_n, built(|b| Some(b.params_factored as f64)));
     let mut params = vec![
         Series::measured(
-            one_layer_name("rank-1 weights as factors"),
+            one_layer_name(first_policy, "rank-1 weights as factors"),
             Look::measured(policy_hue(first_policy), Marker::Circle, Dash::Solid),
             one_layer_params.clone(),
         ),
@@ -153,16 +175,17 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             ..Default::default()
         });
     }
-    out.push(Chart {
+    Chart {
         name: "params_vs_n".into(),
         title: "Parameters to memorize N sequences".into(),
-        subtitle: vec![fixed.clone()],
+        subtitle: vec![fixed.to_string()],
         panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("parameters"), series: params, ..Default::default() }],
         ..Default::default()
-    });
+    }
+}
 
-    // Precision: every construction's fewest bits, where it was bisected; the formats as dotted limits over
-    // the same N range.
+/// Every construction's fewest bits, where it was bisected; the formats as dotted limits over the same N range.
+fn precision_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: &str) -> Chart {
     let mut precision = Vec::new();
     for (p, label) in constructions() {
         let pts = series_by(rows, is_policy(p), big_n, fewest_bits);
@@ -186,11 +209,11 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             ..Default::default()
         });
     }
-    out.push(Chart {
+    Chart {
         name: "precision_vs_n".into(),
         title: "Fewest mantissa bits for exact memorization".into(),
         subtitle: vec![
-            fixed.clone(),
+            fixed.to_string(),
             format!(
                 "searched in arbitrary precision (every operation rounded to p bits) for N ≤ {}{}; the one-layer model trades depth for bits",
                 cfg.capacity.bisect_max_sequences,
@@ -210,10 +233,12 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             ..Default::default()
         }],
         ..Default::default()
-    });
+    }
+}
 
-    // The configured runs (backend, precision), in configuration order.
-    let configured: Vec<(String, String)> = rows.iter().filter_map(|r| r.built.as_ref()).fold(Vec::new(), |mut acc, b| {
+/// The configured runs (backend, precision), in configuration order.
+fn configured_runs(rows: &[ConstructionRow]) -> Vec<(String, String)> {
+    rows.iter().filter_map(|r| r.built.as_ref()).fold(Vec::new(), |mut acc, b| {
         for r in &b.runs {
             let key = (r.backend.clone(), r.precision.clone());
             if !acc.contains(&key) {
@@ -221,9 +246,12 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             }
         }
         acc
-    });
-    // Accuracy: one panel per hardware type, from its first configured run (another backend in the same
-    // type decodes the same tokens up to rounding order).
+    })
+}
+
+/// Accuracy: one panel per hardware type, from its first configured run (another backend in the same type
+/// decodes the same tokens up to rounding order).
+fn accuracy_chart(rows: &[ConstructionRow], configured: &[(String, String)], fixed: &str) -> Chart {
     let mut panels = Vec::new();
     for t in ["f64", "f32"] {
         let Some((backend, _)) = configured.iter().find(|(_, p)| p == t) else { continue };
@@ -254,19 +282,21 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             ..Default::default()
         });
     }
-    out.push(Chart {
+    Chart {
         name: "accuracy_vs_n".into(),
         title: "Memorization accuracy when the exact model is rounded to f64 and f32".into(),
         subtitle: vec![
-            fixed.clone(),
+            fixed.to_string(),
             "weights, inputs and arithmetic in the format; a token decodes when every coordinate is within ½ of its target; points dodged sideways".into(),
         ],
         panels,
         failed_note: Some("does not fit: a weight or an activation overflows the format (no accuracy; not 0)".into()),
-    });
+    }
+}
 
-    // Latency: every configured run except the scalar reference (an oracle, not a contender), with its
-    // spread; the arbitrary-precision verification at each model's own build bits.
+/// Latency: every configured run except the scalar reference (an oracle, not a contender), with its spread;
+/// the arbitrary-precision verification at each model's own build bits.
+fn latency_chart(rows: &[ConstructionRow], configured: &[(String, String)], threads: usize, fixed: &str) -> Chart {
     let mut latency = Vec::new();
     for (p, label) in constructions() {
         let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
@@ -304,11 +334,11 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
         ));
     }
     let repeats = rows.iter().filter_map(|r| r.built.as_ref()).flat_map(|b| &b.runs).filter_map(|r| r.repeats).max();
-    out.push(Chart {
+    Chart {
         name: "latency_vs_n".into(),
         title: "Forward latency over the whole training set".into(),
         subtitle: vec![
-            fixed.clone(),
+            fixed.to_string(),
             match repeats {
                 Some(k) => format!(
                     "one point = one batched forward over all N sequences (N·n tokens), median of {k}; bars: min–max; {threads} threads"
@@ -318,11 +348,13 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
         ],
         panels: vec![Panel { x: Axis::log("N (sequences)"), y: Axis::log("ms per forward"), series: latency, ..Default::default() }],
         failed_note: Some("no run: the model does not fit the format".into()),
-    });
+    }
+}
 
-    // Attention rank, where recorded (builds with the blas feature): one category per construction, the
-    // rank at the largest N with whiskers over every N (ranks do not depend on the x axis, so a line per
-    // construction would hide the others).
+/// Attention rank, where recorded (builds with the blas feature): one category per construction, the rank at
+/// the largest N with whiskers over every N (ranks do not depend on the x axis, so a line per construction
+/// would hide the others).
+fn rank_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: String) -> Option<Chart> {
     let mut categories = Vec::new();
     let mut rank = Vec::new();
     for (p, label) in constructions() {
@@ -348,17 +380,19 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
             });
         }
     }
-    if !rank.is_empty() {
-        let d = cfg.capacity.dim as f64;
-        let k = categories.len() as f64;
-        rank.push(Series {
-            name: format!("full rank d = {}", cfg.capacity.dim),
-            look: Look::bound(Hue::Reference),
-            points: vec![(0.5, d), (k + 0.5, d)],
-            ..Default::default()
-        });
-        let largest = rows.iter().map(|r| r.sequences).max().unwrap_or(0);
-        out.push(Chart {
+    if rank.is_empty() {
+        return None;
+    }
+    let d = cfg.capacity.dim as f64;
+    let k = categories.len() as f64;
+    rank.push(Series {
+        name: format!("full rank d = {}", cfg.capacity.dim),
+        look: Look::bound(Hue::Reference),
+        points: vec![(0.5, d), (k + 0.5, d)],
+        ..Default::default()
+    });
+    let largest = rows.iter().map(|r| r.sequences).max().unwrap_or(0);
+    Some(Chart {
             name: "attention_rank".into(),
             title: "Rank of the attention products (largest over the model's heads)".into(),
             subtitle: vec![
@@ -375,6 +409,5 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
                 ..Default::default()
             }],
             ..Default::default()
-        });
-    }
+        })
 }

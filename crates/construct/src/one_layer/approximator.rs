@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 
 use boltz_bigfloat::{BigFloatBackend, BigReal, FfnEvaluation};
 use boltz_core::rng::SeededRng;
-use boltz_core::{Backend, Batch, Block, Error, FeedForward, Matrix, Model, ModelInfo, ParamCount, Real, Result, Weight};
+use boltz_core::{Backend, Batch, Block, Error, FeedForward, Matrix, Model, ModelBlock, ModelInfo, ParamCount, Real, Result, Weight};
 use serde::{Deserialize, Serialize};
 
 use crate::one_layer::boltzmann::lemma1_gap;
-use crate::one_layer::contextual::{attention_block, project, separation, Projection};
+use crate::one_layer::contextual::{attention_block, project, separation, Projection, Separation};
 use crate::one_layer::memorizer::Interpolation;
 
 /// A continuous permutation-equivariant target `f : [0,1)^{n×d} → R^{n×d}`.
@@ -161,6 +161,123 @@ fn quantizer(d: usize, cells: usize, eta: f64) -> FeedForward<BigReal> {
     }
 }
 
+/// The attention layer's constants on the grid tokens: the best of 501 random directions by `g·m`, Lemma 1's
+/// λ for it, γ, and the bits in which its ids are resolved.
+struct GridAttention {
+    proj: Projection,
+    lambda: f64,
+    gamma: f64,
+    r_a: f64,
+    bits: u64,
+}
+
+impl GridAttention {
+    fn choose(tokens: &[Vec<f64>], n: usize, delta: f64, rng: &mut SeededRng) -> Self {
+        let d = tokens[0].len();
+        let mut proj = Projection::measure(&rng.unit_vector(d), tokens);
+        for _ in 0..500 {
+            let p = Projection::measure(&rng.unit_vector(d), tokens);
+            if p.g * p.m > proj.g * proj.m {
+                proj = p;
+            }
+        }
+        let lambda = lemma1_gap(n.max(2)) / (proj.g * proj.m);
+        let r_max = tokens.iter().map(|t| t.iter().map(|x| x * x).sum::<f64>().sqrt()).fold(0.0f64, f64::max);
+        let gamma = (delta / (4.0 * r_max)).min(proj.g / (4.0 * proj.big_m));
+        let r_a = lambda * proj.big_m * proj.big_m;
+        let bits = ((2.0 * r_a * std::f64::consts::LOG2_E + (lambda * proj.big_m / gamma).log2()) as u64 + 256).max(256);
+        Self { proj, lambda, gamma, r_a, bits }
+    }
+}
+
+/// An interpolation knot: a context id and the residual the FFN adds there.
+type Knot = (BigReal, Vec<BigReal>);
+
+/// The grid: its tokens (coordinates `1 + δ·digit`) and every multiset of `n` of them.
+struct GridSets<'a> {
+    tokens: &'a [Vec<f64>],
+    sets: &'a [Vec<usize>],
+    n: usize,
+    d: usize,
+    delta: f64,
+}
+
+impl GridSets<'_> {
+    /// The interpolation points `(id, residual)` of every distinct (token, multiset) key, sorted by id with
+    /// colliding ids kept once (the first); the number of keys; the ids' separation.
+    fn interpolation_points(
+        &self,
+        attention: &ModelBlock<BigReal>,
+        head: &GridAttention,
+        target: Target,
+        threads: usize,
+    ) -> Result<(Vec<Knot>, usize, Separation)> {
+        let (tokens, n, d, bits) = (self.tokens, self.n, self.d, head.bits);
+        // Ids of every (token, multiset): run the attention on every multiset (tokens in sorted order).
+        let seq_data: Vec<BigReal> =
+            self.sets.iter().flat_map(|s| s.iter().flat_map(|&g| tokens[g].clone())).map(BigReal::from_f64).collect();
+        let xs = Batch::new(self.sets.len(), n, d, seq_data)?;
+        let attn_model = Model::new(d, vec![attention.clone()], ModelInfo::named("attention"))?;
+        let ids = BigFloatBackend::with_threads(bits, threads)?.run(&attn_model, &xs)?;
+        let v: Vec<BigReal> = head.proj.v.iter().map(|&x| BigReal::from_f64(x).with_bits(bits)).collect();
+        let mut key_of: BTreeMap<(usize, Vec<usize>), usize> = BTreeMap::new();
+        let (mut points, mut keys, mut projected) = (Vec::new(), Vec::new(), Vec::new());
+        for (si, set) in self.sets.iter().enumerate() {
+            let centers: Vec<f64> =
+                set.iter().flat_map(|&g| tokens[g].iter().map(|x| x - 1.0 + self.delta / 2.0).collect::<Vec<_>>()).collect();
+            let fbar = target.eval(&centers, n, d);
+            for (k, &g) in set.iter().enumerate() {
+                let next = key_of.len();
+                let key = *key_of.entry((g, set.clone())).or_insert(next);
+                let z = ids.token(si, k);
+                let s = project(&v, z);
+                keys.push(key);
+                projected.push(s.clone());
+                if key == next {
+                    let residual: Vec<BigReal> = (0..d).map(|c| BigReal::from_f64(fbar[k * d + c]).with_bits(bits).sub(&z[c])).collect();
+                    points.push((s, residual));
+                }
+            }
+        }
+        let sep = separation(&projected, &keys);
+        // Colliding keys cannot be interpolated separately: keep the first of each equal-id group.
+        points.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+        points.dedup_by(|a, b| a.0 == b.0);
+        Ok((points, key_of.len(), sep))
+    }
+}
+
+/// The root-mean-square error of `model` against `target` on `samples` random inputs, and that of the
+/// piecewise-constant `f̄` (the target at the cell centres), the floor any grid approximator meets. Evaluated
+/// like the memorizer's verification: prefix-sum FFN evaluation at the build precision.
+fn l2_errors(
+    model: &Model<BigReal>,
+    target: Target,
+    grid: &GridSets<'_>,
+    samples: usize,
+    rng: &mut SeededRng,
+    bits: u64,
+    threads: usize,
+) -> Result<(f64, f64)> {
+    let (n, d, delta) = (grid.n, grid.d, grid.delta);
+    let inputs: Vec<f64> = (0..samples * n * d).map(|_| rng.uniform()).collect();
+    let xb = Batch::new(samples, n, d, inputs.iter().map(|&x| BigReal::from_f64(x)).collect())?;
+    let eval = BigFloatBackend::with_threads(bits, threads)?.with_ffn_evaluation(FfnEvaluation::PrefixSums);
+    let out = eval.run(model, &xb)?;
+    let (mut err, mut err_bar) = (0.0, 0.0);
+    for s in 0..samples {
+        let x = &inputs[s * n * d..(s + 1) * n * d];
+        let f = target.eval(x, n, d);
+        let centers: Vec<f64> = x.iter().map(|v| ((v / delta).floor() + 0.5) * delta).collect();
+        let fbar = target.eval(&centers, n, d);
+        for (i, fi) in f.iter().enumerate() {
+            err += (out.sequence(s)[i].to_f64() - fi).powi(2);
+            err_bar += (fbar[i] - fi).powi(2);
+        }
+    }
+    Ok(((err / samples as f64).sqrt(), (err_bar / samples as f64).sqrt()))
+}
+
 impl Approximator {
     /// Checks the sizes before anything is built and returns the number of grid tokens `cells^d`: cells ≥ 2,
     /// n, d, samples ≥ 1, at most 4096 grid tokens and [`MAX_MULTISETS`] multisets of n of them (the
@@ -205,75 +322,18 @@ impl Approximator {
         let grid_token = |g: usize| -> Vec<f64> { (0..d).map(|c| 1.0 + delta * ((g / cells.pow(c as u32)) % cells) as f64).collect() };
         let tokens: Vec<Vec<f64>> = (0..grid_points).map(grid_token).collect();
         let mut rng = SeededRng::new(seed);
-        let mut proj = Projection::measure(&rng.unit_vector(d), &tokens);
-        for _ in 0..500 {
-            let p = Projection::measure(&rng.unit_vector(d), &tokens);
-            if p.g * p.m > proj.g * proj.m {
-                proj = p;
-            }
-        }
-        let lambda = lemma1_gap(n.max(2)) / (proj.g * proj.m);
-        let r_max = tokens.iter().map(|t| t.iter().map(|x| x * x).sum::<f64>().sqrt()).fold(0.0f64, f64::max);
-        let gamma = (delta / (4.0 * r_max)).min(proj.g / (4.0 * proj.big_m));
-        let r_a = lambda * proj.big_m * proj.big_m;
-        let bits = ((2.0 * r_a * std::f64::consts::LOG2_E + (lambda * proj.big_m / gamma).log2()) as u64 + 256).max(256);
-        let attention = attention_block(&proj.v, lambda, gamma, false);
-
-        // Ids of every (token, multiset): run the attention on every multiset (tokens in sorted order).
-        let seq_data: Vec<BigReal> = sets.iter().flat_map(|s| s.iter().flat_map(|&g| tokens[g].clone())).map(BigReal::from_f64).collect();
-        let xs = Batch::new(sets.len(), n, d, seq_data)?;
-        let attn_model = Model::new(d, vec![attention.clone()], ModelInfo::named("attention"))?;
-        let backend = BigFloatBackend::with_threads(bits, threads)?;
-        let ids = backend.run(&attn_model, &xs)?;
-        let v: Vec<BigReal> = proj.v.iter().map(|&x| BigReal::from_f64(x).with_bits(bits)).collect();
-        let mut key_of: BTreeMap<(usize, Vec<usize>), usize> = BTreeMap::new();
-        let mut points = Vec::new();
-        let mut keys = Vec::new();
-        let mut projected = Vec::new();
-        for (si, set) in sets.iter().enumerate() {
-            let centers: Vec<f64> = set.iter().flat_map(|&g| tokens[g].iter().map(|x| x - 1.0 + delta / 2.0).collect::<Vec<_>>()).collect();
-            let fbar = target.eval(&centers, n, d);
-            for (k, &g) in set.iter().enumerate() {
-                let next = key_of.len();
-                let key = *key_of.entry((g, set.clone())).or_insert(next);
-                let z = ids.token(si, k);
-                let s = project(&v, z);
-                keys.push(key);
-                projected.push(s.clone());
-                if key == next {
-                    let residual: Vec<BigReal> = (0..d).map(|c| BigReal::from_f64(fbar[k * d + c]).with_bits(bits).sub(&z[c])).collect();
-                    points.push((s, residual));
-                }
-            }
-        }
-        let sep = separation(&projected, &keys);
-        // Colliding keys cannot be interpolated separately: keep the first of each equal-id group.
-        points.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-        points.dedup_by(|a, b| a.0 == b.0);
-        let id_count = key_of.len();
-        let interp = Interpolation::through(points, &v, bits);
+        let head = GridAttention::choose(&tokens, n, delta, &mut rng);
+        let attention = attention_block(&head.proj.v, head.lambda, head.gamma, false);
+        let grid = GridSets { tokens: &tokens, sets: &sets, n, d, delta };
+        let (points, id_count, sep) = grid.interpolation_points(&attention, &head, target, threads)?;
+        let v: Vec<BigReal> = head.proj.v.iter().map(|&x| BigReal::from_f64(x).with_bits(head.bits)).collect();
+        let interp = Interpolation::through(points, &v, head.bits);
         let blocks =
             vec![Block { attention: None, ffn: Some(quantizer(d, cells, eta)) }, Block { attention: attention.attention, ffn: interp.ffn }];
+        let (lambda, r_a, bits) = (head.lambda, head.r_a, head.bits);
         let info = ModelInfo::named("ff-sa-ff").with("target", target.as_str()).with("cells", cells).with("n", n).with("lambda", lambda);
         let model = Model::new(d, blocks, info)?;
-
-        // L² error on random inputs.
-        let inputs: Vec<f64> = (0..samples * n * d).map(|_| rng.uniform()).collect();
-        let xb = Batch::new(samples, n, d, inputs.iter().map(|&x| BigReal::from_f64(x)).collect())?;
-        // Evaluated like the memorizer's verification: prefix-sum FFN evaluation at the build precision.
-        let eval = BigFloatBackend::with_threads(bits, threads)?.with_ffn_evaluation(FfnEvaluation::PrefixSums);
-        let out = eval.run(&model, &xb)?;
-        let (mut err, mut err_bar) = (0.0, 0.0);
-        for s in 0..samples {
-            let x = &inputs[s * n * d..(s + 1) * n * d];
-            let f = target.eval(x, n, d);
-            let centers: Vec<f64> = x.iter().map(|v| ((v / delta).floor() + 0.5) * delta).collect();
-            let fbar = target.eval(&centers, n, d);
-            for (i, fi) in f.iter().enumerate() {
-                err += (out.sequence(s)[i].to_f64() - fi).powi(2);
-                err_bar += (fbar[i] - fi).powi(2);
-            }
-        }
+        let (err, err_bar) = l2_errors(&model, target, &grid, samples, &mut rng, bits, threads)?;
         let report = ApproximatorReport {
             target,
             n,
@@ -287,8 +347,8 @@ impl Approximator {
             r_a,
             bits,
             samples,
-            l2_error: (err / samples as f64).sqrt(),
-            l2_error_piecewise_constant: (err_bar / samples as f64).sqrt(),
+            l2_error: err,
+            l2_error_piecewise_constant: err_bar,
         };
         Ok(Self { model, report })
     }

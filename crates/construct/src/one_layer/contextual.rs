@@ -426,10 +426,39 @@ fn random_direction(rng: &mut SeededRng, d: usize) -> Vec<f64> {
     rng.unit_vector(d)
 }
 
-impl ContextualMapping {
-    /// Builds the rank-1 contextual mapping for `inputs` (no repeated token inside a sequence, all
-    /// projections non-zero) under `opts`.
-    pub fn build(inputs: &Batch<f64>, opts: &ContextualOptions) -> Result<Self> {
+/// The model chosen by a policy: its direction, its λ, the built layer and its ids measured in high precision.
+struct Chosen {
+    proj: Projection,
+    lambda: f64,
+    model: Model<BigReal>,
+    measured: Measured,
+    lambda_search: Vec<LambdaCandidate>,
+}
+
+/// What every stage of [`ContextualMapping::build`] reads: the checked data, its vocabulary and the
+/// constants of Theorem 2 that do not depend on the direction.
+struct Context<'a> {
+    inputs: &'a Batch<f64>,
+    opts: &'a ContextualOptions,
+    data: DataReport,
+    vocab: Vocabulary<f64>,
+    /// The distinct tokens, one row each.
+    tokens: Vec<Vec<f64>>,
+    /// `ε`, or `r_min` for a single token.
+    eps: f64,
+    /// Lemma 1's required gap `(ln n)²`-style constant.
+    k: f64,
+    /// The projection lemma's `c = sqrt(8/(πd))/(|V|+1)²`.
+    c: f64,
+    /// The context each position's id must be told apart from.
+    keys: Vec<usize>,
+    /// The inputs, exact.
+    x: Batch<BigReal>,
+}
+
+impl<'a> Context<'a> {
+    /// Stage 0: the checks (no repeated token inside a sequence, `r_min > 0`) and the constants.
+    fn new(inputs: &'a Batch<f64>, opts: &'a ContextualOptions) -> Result<Self> {
         let data = DataReport::analyze(inputs, None);
         data.check(&Requirements { no_duplicate_tokens: true, ..Default::default() })?;
         if data.r_min <= 0.0 {
@@ -443,166 +472,192 @@ impl ContextualMapping {
         let vocab = Vocabulary::of(inputs);
         let tokens: Vec<Vec<f64>> = (0..vocab.len()).map(|r| vocab.tokens.row(r).to_vec()).collect();
         let eps = if data.eps.is_finite() { data.eps } else { data.r_min };
-        let k = lemma1_gap(n);
         let c = (8.0 / (std::f64::consts::PI * d as f64)).sqrt() / ((vocab.len() + 1) as f64).powi(2);
+        let keys = context_keys(&vocab, inputs.batch(), n, opts.causal);
+        let x: Batch<BigReal> = inputs.convert()?;
+        Ok(Self { inputs, opts, data, vocab, tokens, eps, k: lemma1_gap(n), c, keys, x })
+    }
+
+    /// Stage 1: the direction `v` of the policy, and (softmax policies) the candidates the λ search tries:
+    /// the best of `candidates` random draws by each score, from the same draws for every policy.
+    fn choose_direction(&self) -> Result<(Projection, Vec<Projection>)> {
+        let (opts, d) = (self.opts, self.inputs.dim());
         let mut rng = SeededRng::new(opts.seed);
-        let candidates = opts.candidates.max(1);
         let tuned_score = |p: &Projection| p.big_m * p.big_m / (p.g * p.m);
         let measured_score = |p: &Projection| 1.0 / (p.g * p.m);
-        // Best drawn direction by each score (the same random draws for every policy).
-        let draw_best = |rng: &mut SeededRng| {
-            let first = Projection::measure(&random_direction(rng, d), &tokens);
-            let (mut by_tuned, mut by_measured) = (first.clone(), first);
-            for _ in 1..candidates {
-                let p = Projection::measure(&random_direction(rng, d), &tokens);
-                if tuned_score(&p) < tuned_score(&by_tuned) {
-                    by_tuned = p.clone();
-                }
-                if measured_score(&p) < measured_score(&by_measured) {
-                    by_measured = p;
-                }
-            }
-            (by_tuned, by_measured)
-        };
-        let mut directions: Vec<Projection> = Vec::new();
         let proj = match (&opts.direction, opts.policy) {
-            (Some(v), _) => Projection::measure(v, &tokens),
+            (Some(v), _) => Projection::measure(v, &self.tokens),
             (None, Policy::Theory) => {
-                let mut found = None;
-                for _ in 0..10_000 {
-                    let p = Projection::measure(&random_direction(&mut rng, d), &tokens);
-                    if p.g >= c * eps && p.m >= c * data.r_min {
-                        found = Some(p);
-                        break;
-                    }
-                }
+                let found = (0..10_000)
+                    .map(|_| Projection::measure(&random_direction(&mut rng, d), &self.tokens))
+                    .find(|p| p.g >= self.c * self.eps && p.m >= self.c * self.data.r_min);
                 found.ok_or_else(|| Error::Infeasible("no direction met the projection lemma's constant in 10 000 tries".into()))?
             }
             (None, policy) => {
-                let (by_tuned, by_measured) = draw_best(&mut rng);
-                directions = vec![by_tuned.clone(), by_measured.clone()];
-                if policy == Policy::Measured {
-                    by_measured
-                } else {
-                    by_tuned
+                let first = Projection::measure(&random_direction(&mut rng, d), &self.tokens);
+                let (mut by_tuned, mut by_measured) = (first.clone(), first);
+                for _ in 1..opts.candidates.max(1) {
+                    let p = Projection::measure(&random_direction(&mut rng, d), &self.tokens);
+                    if tuned_score(&p) < tuned_score(&by_tuned) {
+                        by_tuned = p.clone();
+                    }
+                    if measured_score(&p) < measured_score(&by_measured) {
+                        by_measured = p;
+                    }
                 }
+                let chosen = if policy == Policy::Measured { by_measured.clone() } else { by_tuned.clone() };
+                return check_projection(&chosen).map(|()| (chosen, vec![by_tuned, by_measured]));
             }
         };
         check_projection(&proj)?;
-        let lambda0_of = |p: &Projection| match opts.policy {
-            Policy::Theory => k / (c * c * eps * data.r_min),
-            _ => k / (p.g * p.m),
-        };
-        let gamma_of = |p: &Projection| (eps / (4.0 * data.r_max)).min(p.g / (4.0 * p.big_m));
-        let keys = context_keys(&vocab, inputs.batch(), n, opts.causal);
-        let x: Batch<BigReal> = inputs.convert()?;
-        let make = |p: &Projection, lambda: f64| {
-            let gamma = gamma_of(p);
-            let info = ModelInfo::named("contextual-mapping")
-                .with("policy", opts.policy.name())
-                .with("lambda", lambda)
-                .with("gamma", gamma)
-                .with("v", format!("{:?}", p.v))
-                .with("causal", opts.causal);
-            Model::new(d, vec![attention_block(&p.v, lambda, gamma, opts.causal)], info)
-        };
-        let estimate = |p: &Projection, lambda: f64| {
-            let r_a = lambda * p.big_m * p.big_m;
-            2.0 * r_a * std::f64::consts::LOG2_E + (lambda * p.big_m / gamma_of(p)).max(1.0).log2()
-        };
+        Ok((proj, Vec::new()))
+    }
+
+    /// `λ₀`: the theory's worst case, or Lemma 1's gap over the direction's measured `g·m`.
+    fn lambda0_of(&self, p: &Projection) -> f64 {
+        match self.opts.policy {
+            Policy::Theory => self.k / (self.c * self.c * self.eps * self.data.r_min),
+            _ => self.k / (p.g * p.m),
+        }
+    }
+
+    /// `γ = min(ε/(4 r_max), g/(4M))`.
+    fn gamma_of(&self, p: &Projection) -> f64 {
+        (self.eps / (4.0 * self.data.r_max)).min(p.g / (4.0 * p.big_m))
+    }
+
+    /// The one-layer model for direction `p` and scale `lambda`.
+    fn make(&self, p: &Projection, lambda: f64) -> Result<Model<BigReal>> {
+        let gamma = self.gamma_of(p);
+        let info = ModelInfo::named("contextual-mapping")
+            .with("policy", self.opts.policy.name())
+            .with("lambda", lambda)
+            .with("gamma", gamma)
+            .with("v", format!("{:?}", p.v))
+            .with("causal", self.opts.causal);
+        Model::new(self.inputs.dim(), vec![attention_block(&p.v, lambda, gamma, self.opts.causal)], info)
+    }
+
+    /// Lemma 1's worst-case bits for the ids ([`measure_ids`]).
+    fn estimate(&self, p: &Projection, lambda: f64) -> f64 {
+        let r_a = lambda * p.big_m * p.big_m;
+        2.0 * r_a * std::f64::consts::LOG2_E + (lambda * p.big_m / self.gamma_of(p)).max(1.0).log2()
+    }
+
+    /// The model and its measured ids at `(p, lambda)`, errors propagated.
+    fn measured(&self, p: &Projection, lambda: f64, o: &ContextualOptions) -> Result<(Model<BigReal>, Measured)> {
+        let m = self.make(p, lambda)?;
+        let meas = measure_ids(&m, &self.x, &p.v, &self.keys, self.estimate(p, lambda), o)?;
+        Ok((m, meas))
+    }
+
+    /// The model at `(p, lambda)` if its ids separate every context within `o.max_bits`.
+    fn separated(&self, p: &Projection, lambda: f64, o: &ContextualOptions) -> Result<Option<(Model<BigReal>, Measured)>> {
+        let m = self.make(p, lambda)?;
+        Ok(match measure_ids(&m, &self.x, &p.v, &self.keys, self.estimate(p, lambda), o) {
+            Ok(meas) if meas.sep.collisions == 0 => Some((m, meas)),
+            _ => None,
+        })
+    }
+
+    /// Stage 2: the scale λ of the policy (or the one given), and the model it builds.
+    fn choose_lambda(&self, proj: Projection, mut directions: Vec<Projection>) -> Result<Chosen> {
+        let opts = self.opts;
         // Searches cap the precision at which a candidate's ids are resolved: a collision would otherwise
         // double the bits up to `max_bits`.
         let capped = ContextualOptions { max_bits: opts.max_bits.min(1 << 13), ..opts.clone() };
-        let separated = |p: &Projection, lambda: f64, o: &ContextualOptions| -> Result<Option<(Model<BigReal>, Measured)>> {
-            let m = make(p, lambda)?;
-            Ok(match measure_ids(&m, &x, &p.v, &keys, estimate(p, lambda), o) {
-                Ok(meas) if meas.sep.collisions == 0 => Some((m, meas)),
-                _ => None,
-            })
+        let lambda0 = self.lambda0_of(&proj);
+        let chosen = |proj, lambda, (model, measured): (Model<BigReal>, Measured)| Chosen {
+            proj,
+            lambda,
+            model,
+            measured,
+            lambda_search: Vec::new(),
         };
-        let lambda0 = lambda0_of(&proj);
-        let mut lambda_search = Vec::new();
-        let (proj, lambda, model, measured) = match (opts.lambda, opts.policy) {
+        match (opts.lambda, opts.policy) {
             (Some(lambda), _) => {
                 if !(lambda.is_finite() && lambda >= 0.0) {
                     return Err(Error::InvalidParameter { name: "lambda".into(), reason: format!("{lambda} is not a finite λ ≥ 0") });
                 }
-                let m = make(&proj, lambda)?;
-                let meas = measure_ids(&m, &x, &proj.v, &keys, estimate(&proj, lambda), opts)?;
-                (proj, lambda, m, meas)
+                let built = self.measured(&proj, lambda, opts)?;
+                Ok(chosen(proj, lambda, built))
             }
-            (None, Policy::MeanPool) => match separated(&proj, 0.0, &capped)? {
-                Some((m, meas)) => (proj, 0.0, m, meas),
-                None => {
-                    return Err(Error::Infeasible(
-                        "mean pooling (λ = 0) gives two distinct contexts of one token the same id (their sequences have \
-                         equal token sums); use a softmax policy (fewest-bits, measured)"
-                            .into(),
-                    ))
-                }
+            (None, Policy::MeanPool) => match self.separated(&proj, 0.0, &capped)? {
+                Some(built) => Ok(chosen(proj, 0.0, built)),
+                None => Err(Error::Infeasible(
+                    "mean pooling (λ = 0) gives two distinct contexts of one token the same id (their sequences have \
+                     equal token sums); use a softmax policy (fewest-bits, measured)"
+                        .into(),
+                )),
             },
             (None, Policy::FewestBits) => {
                 // A direction given in the options is the only one searched.
                 if directions.is_empty() {
-                    directions.push(proj.clone());
+                    directions.push(proj);
                 }
-                lambda_search = search_lambda(&directions, |p| lambda0_of(p), |p, l| separated(p, l, &capped))?;
+                let lambda_search = search_lambda(&directions, |p| self.lambda0_of(p), |p, l| self.separated(p, l, &capped))?;
                 let best = lambda_search.first().filter(|c| c.resolve_bits.is_some()).ok_or_else(|| {
                     Error::Infeasible("no softmax scale λ = 2^-k λ0 (k = 0…40) separated the contexts within 8192 bits".into())
                 })?;
                 let p = directions[best.direction].clone();
                 let lambda = best.lambda;
-                let (m, meas) = separated(&p, lambda, opts)?
+                let built = self
+                    .separated(&p, lambda, opts)?
                     .ok_or_else(|| Error::Infeasible(format!("the chosen λ = {lambda:e} no longer separates the contexts")))?;
-                (p, lambda, m, meas)
+                Ok(Chosen { lambda_search, ..chosen(p, lambda, built) })
             }
             (None, Policy::Tuned) => {
                 // Bisect log2 λ in [log2 λ0 − 30, log2 λ0] for the smallest λ > 0 that keeps all contexts separated.
-                let unshrunk = make(&proj, lambda0)?;
-                let meas = measure_ids(&unshrunk, &x, &proj.v, &keys, estimate(&proj, lambda0), opts)?;
-                let mut best = (lambda0, unshrunk, meas);
+                let mut best = (lambda0, self.measured(&proj, lambda0, opts)?);
                 let (mut lo, mut hi) = (-30.0f64, 0.0f64);
                 for _ in 0..12 {
                     let mid = 0.5 * (lo + hi);
                     let cand = lambda0 * mid.exp2();
-                    match separated(&proj, cand, opts)? {
-                        Some((m, meas)) => {
+                    match self.separated(&proj, cand, opts)? {
+                        Some(built) => {
                             hi = mid;
-                            best = (cand, m, meas);
+                            best = (cand, built);
                         }
                         None => lo = mid,
                     }
                 }
-                (proj, best.0, best.1, best.2)
+                Ok(chosen(proj, best.0, best.1))
             }
             (None, Policy::Theory | Policy::Measured) => {
-                let m = make(&proj, lambda0)?;
-                let meas = measure_ids(&m, &x, &proj.v, &keys, estimate(&proj, lambda0), opts)?;
-                (proj, lambda0, m, meas)
+                let built = self.measured(&proj, lambda0, opts)?;
+                Ok(chosen(proj, lambda0, built))
             }
-        };
-        let gamma = gamma_of(&proj);
+        }
+    }
+
+    /// Stage 3: Theorem 2's constants for the chosen model, and its separation re-measured in f64.
+    fn report(self, chosen: Chosen) -> Result<ContextualMapping> {
+        let Chosen { proj, lambda, model, measured, lambda_search } = chosen;
+        let (n, d) = (self.inputs.len(), self.inputs.dim());
+        let gamma = self.gamma_of(&proj);
+        let lambda_unshrunk = self.lambda0_of(&proj);
+        let (eps, data) = (self.eps, self.data);
         let m64: Model<f64> = model.convert()?;
-        let z64 = ReferenceBackend.run(&m64, inputs)?;
+        let z64 = ReferenceBackend.run(&m64, self.inputs)?;
         let proj64: Vec<f64> = z64.as_slice().chunks(d).map(|z| project(&proj.v, z)).collect();
-        let separation_f64 = separation(&proj64, &keys);
+        let separation_f64 = separation(&proj64, &self.keys);
         let max_norm =
             measured.ids.as_slice().chunks(d).map(|z| z.iter().map(|c| c.to_f64() * c.to_f64()).sum::<f64>().sqrt()).fold(0.0f64, f64::max);
         let r = data.r_max + eps / 4.0;
         let cross = eps - 2.0 * gamma * proj.big_m;
         let report = ContextReport {
-            policy: opts.policy,
-            causal: opts.causal,
-            c_projection_lemma: c,
+            policy: self.opts.policy,
+            causal: self.opts.causal,
+            c_projection_lemma: self.c,
             lambda,
-            lambda_unshrunk: lambda0_of(&proj),
+            lambda_unshrunk,
             gamma,
             r_a: lambda * proj.big_m * proj.big_m,
-            lemma1_gap_required: k,
+            lemma1_gap_required: self.k,
             lemma1_gap_achieved: lambda * proj.m * proj.g,
             r,
             max_norm,
-            log10_delta_theory: log10_delta_theory(n, vocab.len(), d, eps, data.r_min, data.r_max),
+            log10_delta_theory: log10_delta_theory(n, self.vocab.len(), d, eps, data.r_min, data.r_max),
             log10_cross_token_bound: cross.log10(),
             is_contextual_mapping: max_norm <= r && measured.sep.collisions == 0 && cross > 0.0,
             separation_bigfloat: measured.sep,
@@ -612,6 +667,18 @@ impl ContextualMapping {
             data,
             lambda_search,
         };
-        Ok(Self { model, report, ids: measured.ids, projected: measured.projected, keys })
+        Ok(ContextualMapping { model, report, ids: measured.ids, projected: measured.projected, keys: self.keys })
+    }
+}
+
+impl ContextualMapping {
+    /// Builds the rank-1 contextual mapping for `inputs` (no repeated token inside a sequence, all
+    /// projections non-zero) under `opts`: the checks, the policy's direction, its λ, then the report
+    /// (Theorem 2's constants, the separation measured in high precision and in f64).
+    pub fn build(inputs: &Batch<f64>, opts: &ContextualOptions) -> Result<Self> {
+        let cx = Context::new(inputs, opts)?;
+        let (proj, directions) = cx.choose_direction()?;
+        let chosen = cx.choose_lambda(proj, directions)?;
+        cx.report(chosen)
     }
 }

@@ -303,222 +303,274 @@ fn conflicting_equal_sums(data: &Dataset<f64>, vocab: &Vocabulary<f64>, labels: 
     })
 }
 
+/// Stage 0: the shape and target checks; the labels and the vocabulary they refer to.
+///
+/// Errors: `d < 4`; next-token targets that differ inside a sequence; a token repeated in one sequence with
+/// different targets; permuted sequences with different targets ([`Error::InconsistentTargets`]).
+fn checked_labels(data: &Dataset<f64>, task: Task) -> Result<(Labels, Vocabulary<f64>)> {
+    let [big_n, n, d] = data.inputs.shape();
+    if d < 4 {
+        return Err(Error::InvalidParameter {
+            name: "d".into(),
+            reason: format!(
+                "the bit-extraction construction reuses the token rows as its 4 scratch rows and needs d ≥ 4, got d = {d} \
+                 (pad the tokens with zero coordinates)"
+            ),
+        });
+    }
+    let found = labels_of(&data.targets)?;
+    let labels = &found.labels;
+    if task == Task::NextToken {
+        for b in 0..big_n {
+            if let Some(k) = (0..n).find(|&k| labels[b * n + k] != labels[b * n + n - 1]) {
+                return Err(Error::InvalidParameter {
+                    name: "targets".into(),
+                    reason: format!(
+                        "next-token: sequence {b} has a different target at position {k} than at its last position; every \
+                         position must carry the sequence's label (next_token_dataset, or `--task next-token` in the CLI, \
+                         copies the last one)"
+                    ),
+                });
+            }
+        }
+    }
+    let vocab = Vocabulary::of(&data.inputs);
+    // Equal tokens inside a sequence have equal contexts, hence need equal labels.
+    for (b, seq) in vocab.ids.chunks(n).enumerate() {
+        for k in 0..n {
+            if let Some(j) = (0..k).find(|&j| seq[j] == seq[k] && labels[b * n + j] != labels[b * n + k]) {
+                return Err(Error::InvalidParameter {
+                    name: "targets".into(),
+                    reason: format!(
+                        "sequence {b} repeats a token at positions {j} and {k} with different targets: equal tokens of one \
+                         sequence have the same context"
+                    ),
+                });
+            }
+        }
+    }
+    // Permuted sequences (equal multisets) must agree token by token.
+    let mut by_multiset: HashMap<Vec<usize>, usize> = HashMap::new();
+    for (b, seq) in vocab.ids.chunks(n).enumerate() {
+        let mut m = seq.to_vec();
+        m.sort_unstable();
+        if let Some(&first) = by_multiset.get(&m) {
+            let label_of = |s: usize, t: usize| (0..n).find(|&k| vocab.ids[s * n + k] == t).map(|k| labels[s * n + k]);
+            if seq.iter().any(|&t| label_of(first, t) != label_of(b, t)) {
+                return Err(Error::InconsistentTargets { first, second: b });
+            }
+        } else {
+            by_multiset.insert(m, b);
+        }
+    }
+    Ok((found, vocab))
+}
+
+/// A projection direction `v` (dyadic, exact) and the tokens' projections `p = vᵀx`.
+struct Direction {
+    /// log₂ of the smallest gap between two distinct projections.
+    min_gap_log2: f64,
+    v: Vec<BigReal>,
+    p: Vec<BigReal>,
+}
+
+/// Stage 1a: the best of 8 random dyadic directions by the smallest gap between distinct tokens.
+fn choose_direction(vocab: &Vocabulary<f64>, d: usize, seed: u64) -> Result<Direction> {
+    let mut rng = SeededRng::new(seed);
+    let tokens: Vec<Vec<BigReal>> =
+        (0..vocab.len()).map(|t| (0..d).map(|j| BigReal::from_f64(*vocab.tokens.get(t, j))).collect()).collect();
+    let mut best: Option<Direction> = None;
+    for _ in 0..8 {
+        let v: Vec<BigReal> =
+            (0..d).map(|_| tidy(&work(&int(i128::from((rng.next_u64() >> 43) as i64 - (1 << 20)))).mul(&pow2(-20)))).collect();
+        let p: Vec<BigReal> =
+            tokens.iter().map(|x| x.iter().zip(&v).fold(work(&int(0)), |acc, (xi, vi)| acc.add(&work(xi).mul(vi)))).collect();
+        let mut sorted = p.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let gap = sorted.windows(2).map(|w| w[1].sub(&w[0]).log2_abs()).fold(f64::INFINITY, f64::min);
+        let gap = if sorted.len() < 2 { 0.0 } else { gap };
+        if gap.is_finite() && best.as_ref().is_none_or(|b| gap > b.min_gap_log2) {
+            best = Some(Direction { min_gap_log2: gap, v, p });
+        }
+    }
+    best.ok_or_else(|| Error::Infeasible("no direction separated the distinct tokens".into()))
+}
+
+/// The token codes at the chosen scale and the context ids they give.
+struct Scaled {
+    codes: Codes,
+    ids: Vec<u128>,
+    token_bits: u32,
+    sum_bits: u32,
+    /// Scales tried, the chosen one included.
+    tries: usize,
+}
+
+/// Stage 1b: the scale, doubling from `s·gap ≥ 1` until the ids separate every pair of differently labelled
+/// contexts.
+///
+/// Errors: [`Error::Infeasible`] when no scale in 24 doublings separates them, naming two sequences with equal
+/// token sums where that is the reason.
+fn choose_scale(data: &Dataset<f64>, vocab: &Vocabulary<f64>, labels: &[u64], dir: &Direction, task: Task) -> Result<Scaled> {
+    let n = data.inputs.shape()[1];
+    let k0 = (-dir.min_gap_log2).ceil() as i64 + 1;
+    let mut tries = 0;
+    let mut last_clash = (0, 0);
+    for k in k0..k0 + 24 {
+        tries += 1;
+        let Some(codes) = codes_at(&dir.v, &dir.p, k)? else { break };
+        let Ids { ids, clash, token_bits, sum_bits } = ids_of(&codes, vocab, n, labels, task);
+        match clash {
+            None => return Ok(Scaled { codes, ids, token_bits, sum_bits, tries }),
+            Some(c) => last_clash = c,
+        }
+    }
+    let (a, b) = (last_clash.0 / n, last_clash.1 / n);
+    let scales = format!("2^{k0} … 2^{}", k0 + tries as i64 - 1);
+    let why = match conflicting_equal_sums(data, vocab, labels, task) {
+        Some((i, j)) => format!(
+            "sequences {i} and {j} are different multisets with equal token sums Σx (e.g. tokens on an integer grid) and \
+             labels to tell apart: the average gives them equal means, and the floors' rounding did not separate them \
+             at any scale tried ({scales})"
+        ),
+        None => format!("sequences {a} and {b} still share a context id at every scale tried ({scales})"),
+    };
+    Err(Error::Infeasible(format!("the bit-extraction construction's averaging attention: {why}")))
+}
+
+/// The distinct context ids in increasing order, each with its label, and the largest id.
+///
+/// Errors: [`Error::Infeasible`] when an id needs more than 64 bits.
+fn id_table(ids: &[u128], labels: &[u64]) -> Result<(Vec<u64>, Vec<u64>, u128)> {
+    let max_id = ids.iter().copied().max().unwrap_or(0);
+    if max_id >= 1 << 64 {
+        return Err(Error::Infeasible(format!("context ids need {} bits (more than 64)", 128 - max_id.leading_zeros())));
+    }
+    let pairs: BTreeMap<u64, u64> = ids.iter().zip(labels).map(|(&id, &label)| (id as u64, label)).collect();
+    let (id_list, label_list) = pairs.into_iter().unzip();
+    Ok((id_list, label_list, max_id))
+}
+
+/// A block with an FFN only.
+fn plain(d: usize, units: Vec<Unit>) -> ModelBlock<BigReal> {
+    Block { attention: None, ffn: Some(ffn(d, units, &[])) }
+}
+
+/// Stages 2 and 3: the projection `a = s·vᵀx + β₀` into U (every input row cleared), then the floor
+/// `τ = ⌊a⌋` into D bit by bit (a never lies in (2^q, 2^q + γ)).
+fn projection_and_floor(rows: Rows, codes: &Codes, token_bits: u32) -> Vec<ModelBlock<BigReal>> {
+    let d = rows.width;
+    let one = || int(1);
+    let mut units: Vec<Unit> = (0..d)
+        .flat_map(|i| [Unit::of_row(i, int(0), vec![(i, one().neg())]), Unit::new(vec![(i, one().neg())], int(0), vec![(i, one())])])
+        .collect();
+    units.push(Unit::new(codes.w.iter().cloned().enumerate().collect(), codes.beta0.clone(), vec![(rows.u, one())]));
+    let mut blocks = vec![plain(d, units)];
+    let gamma = pow2(codes.gamma_log2);
+    for q in (0..i64::from(token_bits)).rev() {
+        let t = work(&pow2(q)).add(&gamma);
+        blocks.push(plain(d, Unit::step(rows.u, &t, &gamma, &[(rows.u, pow2(q).neg()), (rows.d, pow2(q))]).to_vec()));
+    }
+    blocks
+}
+
+/// Stage 4: the averaging attention, `λ·mean τ = 2^h·S` into L, then rounded into D bit by bit.
+fn averaging(rows: Rows, n: usize, token_bits: u32, sum_bits: u32, task: Task) -> Vec<ModelBlock<BigReal>> {
+    let d = rows.width;
+    let one = || int(1);
+    let h = match task {
+        Task::SequenceToSequence => i64::from(token_bits),
+        Task::NextToken => 0,
+    };
+    let lambda = tidy(&work(&int(n as i128)).mul(&pow2(h)));
+    let unit_row = |r: usize| Matrix::from_fn(1, d, |_, c| if c == r { one() } else { int(0) });
+    let head = AttentionHead {
+        w_q: Weight::Dense(Matrix::from_fn(1, d, |_, _| int(0))),
+        w_k: Weight::Dense(Matrix::from_fn(1, d, |_, _| int(0))),
+        w_v: Weight::Dense(unit_row(rows.d)),
+        w_o: Weight::Dense(Matrix::from_fn(d, 1, |r, _| if r == rows.l { lambda.clone() } else { int(0) })),
+        b_q: None,
+    };
+    let round_bit = |q: i64| {
+        // L ≈ a multiple of 2^h: 1[L ≥ 2^q] with the band (2^q − 3·2^{h−2}, 2^q − 2^{h−2}).
+        let t = work(&pow2(q)).sub(&pow2(h - 2));
+        Unit::step(rows.l, &t, &pow2(h - 1), &[(rows.l, pow2(q).neg()), (rows.d, pow2(q))]).to_vec()
+    };
+    let sum_range: Vec<i64> = (h..h + i64::from(sum_bits)).rev().collect();
+    let mut units = vec![Unit::of_row(rows.u, int(0), vec![(rows.u, one().neg())])];
+    if task == Task::NextToken {
+        units.push(Unit::of_row(rows.d, int(0), vec![(rows.d, one().neg())]));
+    }
+    if let Some(&q) = sum_range.first() {
+        units.extend(round_bit(q));
+    }
+    let mut blocks = vec![Block {
+        attention: Some(Attention { heads: vec![head], normalizer: Normalizer::Softmax, causal: false }),
+        ffn: Some(ffn(d, units, &[])),
+    }];
+    blocks.extend(sum_range.iter().skip(1).map(|&q| plain(d, round_bit(q))));
+    blocks
+}
+
+/// Stage 6: the readout, class k → target t_k by interpolating the residual `r_k = t_k − k·e_O`.
+fn readout(rows: Rows, table: &[Vec<f64>]) -> ModelBlock<BigReal> {
+    let d = rows.width;
+    let r = |k: usize| -> Vec<BigReal> {
+        (0..d).map(|j| work(&BigReal::from_f64(table[k][j])).sub(&if j == rows.o { int(k as i128) } else { int(0) })).collect()
+    };
+    let delta = |k: usize| -> Vec<BigReal> {
+        if k == 0 {
+            vec![int(0); d]
+        } else {
+            r(k).iter().zip(r(k - 1)).map(|(a, b)| a.sub(&b)).collect()
+        }
+    };
+    let units: Vec<Unit> = (1..table.len())
+        .map(|k| {
+            let slope: Vec<(usize, BigReal)> =
+                delta(k).iter().zip(delta(k - 1)).map(|(a, b)| tidy(&a.sub(&b))).enumerate().filter(|(_, x)| !x.is_zero()).collect();
+            Unit::of_row(rows.o, int(1 - k as i128), slope)
+        })
+        .collect();
+    let b2: Vec<(usize, BigReal)> = r(0).iter().map(tidy).enumerate().collect();
+    Block { attention: None, ffn: Some(ffn(d, units, &b2)) }
+}
+
 impl OptimalMemorizer {
-    /// Builds (and, with `opts.verify`, verifies exactly) the memorizer of `data`'s targets.
+    /// Builds (and, with `opts.verify`, verifies exactly) the memorizer of `data`'s targets: the checks
+    /// ([`checked_labels`]), a direction and a scale that give every context its id ([`choose_direction`],
+    /// [`choose_scale`]), then the blocks stage by stage ([`projection_and_floor`], [`averaging`],
+    /// [`stack::build_blocks`], [`readout`]).
     ///
     /// Errors: `d < 4` ([`Error::InvalidParameter`]); permuted sequences with different targets
     /// ([`Error::InconsistentTargets`]); next-token targets that differ inside a sequence; contexts that
     /// averaging cannot separate ([`Error::Infeasible`], naming two sequences with equal token sums).
     pub fn build(data: &Dataset<f64>, opts: &OptimalOptions) -> Result<Self> {
         let start = Instant::now();
-        let [big_n, n, d] = data.inputs.shape();
-        if d < 4 {
-            return Err(Error::InvalidParameter {
-                name: "d".into(),
-                reason: format!(
-                    "the bit-extraction construction reuses the token rows as its 4 scratch rows and needs d ≥ 4, got d = {d} \
-                     (pad the tokens with zero coordinates)"
-                ),
-            });
-        }
-        let Labels { row: label_row, labels, classes, table } = labels_of(&data.targets)?;
-        if opts.task == Task::NextToken {
-            for b in 0..big_n {
-                if let Some(k) = (0..n).find(|&k| labels[b * n + k] != labels[b * n + n - 1]) {
-                    return Err(Error::InvalidParameter {
-                        name: "targets".into(),
-                        reason: format!(
-                            "next-token: sequence {b} has a different target at position {k} than at its last position; every \
-                             position must carry the sequence's label (next_token_dataset, or `--task next-token` in the CLI, \
-                             copies the last one)"
-                        ),
-                    });
-                }
-            }
-        }
-        let vocab = Vocabulary::of(&data.inputs);
-        // Equal tokens inside a sequence have equal contexts, hence need equal labels.
-        for (b, seq) in vocab.ids.chunks(n).enumerate() {
-            for k in 0..n {
-                if let Some(j) = (0..k).find(|&j| seq[j] == seq[k] && labels[b * n + j] != labels[b * n + k]) {
-                    return Err(Error::InvalidParameter {
-                        name: "targets".into(),
-                        reason: format!(
-                            "sequence {b} repeats a token at positions {j} and {k} with different targets: equal tokens of one \
-                             sequence have the same context"
-                        ),
-                    });
-                }
-            }
-        }
-        // Permuted sequences (equal multisets) must agree token by token.
-        let mut by_multiset: HashMap<Vec<usize>, usize> = HashMap::new();
-        for (b, seq) in vocab.ids.chunks(n).enumerate() {
-            let mut m = seq.to_vec();
-            m.sort_unstable();
-            if let Some(&first) = by_multiset.get(&m) {
-                let label_of = |s: usize, t: usize| (0..n).find(|&k| vocab.ids[s * n + k] == t).map(|k| labels[s * n + k]);
-                if seq.iter().any(|&t| label_of(first, t) != label_of(b, t)) {
-                    return Err(Error::InconsistentTargets { first, second: b });
-                }
-            } else {
-                by_multiset.insert(m, b);
-            }
-        }
-
-        // The direction: the best of a few random dyadic v by the smallest gap between distinct tokens.
-        let mut rng = SeededRng::new(opts.seed);
-        let tokens: Vec<Vec<BigReal>> =
-            (0..vocab.len()).map(|t| (0..d).map(|j| BigReal::from_f64(*vocab.tokens.get(t, j))).collect()).collect();
-        let mut best: Option<(f64, Vec<BigReal>, Vec<BigReal>)> = None;
-        for _ in 0..8 {
-            let v: Vec<BigReal> =
-                (0..d).map(|_| tidy(&work(&int(i128::from((rng.next_u64() >> 43) as i64 - (1 << 20)))).mul(&pow2(-20)))).collect();
-            let p: Vec<BigReal> =
-                tokens.iter().map(|x| x.iter().zip(&v).fold(work(&int(0)), |acc, (xi, vi)| acc.add(&work(xi).mul(vi)))).collect();
-            let mut sorted = p.clone();
-            sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            let gap = sorted.windows(2).map(|w| w[1].sub(&w[0]).log2_abs()).fold(f64::INFINITY, f64::min);
-            let gap = if sorted.len() < 2 { 0.0 } else { gap };
-            if gap.is_finite() && best.as_ref().is_none_or(|b| gap > b.0) {
-                best = Some((gap, v, p));
-            }
-        }
-        let (min_gap_log2, v, p) = best.ok_or_else(|| Error::Infeasible("no direction separated the distinct tokens".into()))?;
-
-        // The scale: doubling from s·gap ≥ 1 until the ids separate every pair of differently labelled
-        // contexts.
-        let k0 = (-min_gap_log2).ceil() as i64 + 1;
-        let mut found = None;
-        let mut tries = 0;
-        let mut last_clash = (0, 0);
-        for k in k0..k0 + 24 {
-            tries += 1;
-            let Some(codes) = codes_at(&v, &p, k)? else { break };
-            let Ids { ids, clash, token_bits, sum_bits } = ids_of(&codes, &vocab, n, &labels, opts.task);
-            match clash {
-                None => {
-                    found = Some((codes, ids, token_bits, sum_bits));
-                    break;
-                }
-                Some(c) => last_clash = c,
-            }
-        }
-        let Some((codes, ids, token_bits, sum_bits)) = found else {
-            let (a, b) = (last_clash.0 / n, last_clash.1 / n);
-            let scales = format!("2^{k0} … 2^{}", k0 + tries as i64 - 1);
-            let why = match conflicting_equal_sums(data, &vocab, &labels, opts.task) {
-                Some((i, j)) => format!(
-                    "sequences {i} and {j} are different multisets with equal token sums Σx (e.g. tokens on an integer grid) and \
-                     labels to tell apart: the average gives them equal means, and the floors' rounding did not separate them \
-                     at any scale tried ({scales})"
-                ),
-                None => format!("sequences {a} and {b} still share a context id at every scale tried ({scales})"),
-            };
-            return Err(Error::Infeasible(format!("the bit-extraction construction's averaging attention: {why}")));
-        };
-        let max_id = ids.iter().copied().max().unwrap_or(0);
-        if max_id >= 1 << 64 {
-            return Err(Error::Infeasible(format!("context ids need {} bits (more than 64)", 128 - max_id.leading_zeros())));
-        }
-        let mut pairs: BTreeMap<u64, u64> = BTreeMap::new();
-        for (&id, &label) in ids.iter().zip(&labels) {
-            pairs.insert(id as u64, label);
-        }
-        let (id_list, label_list): (Vec<u64>, Vec<u64>) = pairs.into_iter().unzip();
+        let [_, n, d] = data.inputs.shape();
+        let (Labels { row: label_row, labels, classes, table }, vocab) = checked_labels(data, opts.task)?;
+        let dir = choose_direction(&vocab, d, opts.seed)?;
+        let Scaled { codes, ids, token_bits, sum_bits, tries } = choose_scale(data, &vocab, &labels, &dir, opts.task)?;
+        let (id_list, label_list, max_id) = id_table(&ids, &labels)?;
 
         // Rows: O carries the label; U, D, L are the first other rows.
         let others: Vec<usize> = (0..d).filter(|&r| r != label_row).collect();
         let rows = Rows { width: d, o: label_row, u: others[0], d: others[1], l: others[2] };
-        let one = || int(1);
-        let mut blocks: Vec<ModelBlock<BigReal>> = Vec::new();
-        let plain = |units: Vec<Unit>| Block { attention: None, ffn: Some(ffn(d, units, &[])) };
-
-        // 1. Projection: a = s·vᵀx + β₀ into U; every input row cleared.
-        let mut units: Vec<Unit> = (0..d)
-            .flat_map(|i| [Unit::of_row(i, int(0), vec![(i, one().neg())]), Unit::new(vec![(i, one().neg())], int(0), vec![(i, one())])])
-            .collect();
-        units.push(Unit::new(codes.w.iter().cloned().enumerate().collect(), codes.beta0.clone(), vec![(rows.u, one())]));
-        blocks.push(plain(units));
-        // 2. Floor: τ = ⌊a⌋ into D, bit by bit (a never lies in (2^q, 2^q + γ)).
-        let gamma = pow2(codes.gamma_log2);
-        for q in (0..i64::from(token_bits)).rev() {
-            let t = work(&pow2(q)).add(&gamma);
-            blocks.push(plain(Unit::step(rows.u, &t, &gamma, &[(rows.u, pow2(q).neg()), (rows.d, pow2(q))]).to_vec()));
-        }
-        // 3. Averaging attention: λ·mean τ = 2^h·S into L, then rounded into D bit by bit.
-        let h = match opts.task {
-            Task::SequenceToSequence => i64::from(token_bits),
-            Task::NextToken => 0,
-        };
-        let lambda = tidy(&work(&int(n as i128)).mul(&pow2(h)));
-        let unit_row = |r: usize| Matrix::from_fn(1, d, |_, c| if c == r { one() } else { int(0) });
-        let head = AttentionHead {
-            w_q: Weight::Dense(Matrix::from_fn(1, d, |_, _| int(0))),
-            w_k: Weight::Dense(Matrix::from_fn(1, d, |_, _| int(0))),
-            w_v: Weight::Dense(unit_row(rows.d)),
-            w_o: Weight::Dense(Matrix::from_fn(d, 1, |r, _| if r == rows.l { lambda.clone() } else { int(0) })),
-            b_q: None,
-        };
-        let round_bit = |q: i64| {
-            // L ≈ a multiple of 2^h: 1[L ≥ 2^q] with the band (2^q − 3·2^{h−2}, 2^q − 2^{h−2}).
-            let t = work(&pow2(q)).sub(&pow2(h - 2));
-            Unit::step(rows.l, &t, &pow2(h - 1), &[(rows.l, pow2(q).neg()), (rows.d, pow2(q))]).to_vec()
-        };
-        let sum_range: Vec<i64> = (h..h + i64::from(sum_bits)).rev().collect();
-        let mut units = vec![Unit::of_row(rows.u, int(0), vec![(rows.u, one().neg())])];
-        if opts.task == Task::NextToken {
-            units.push(Unit::of_row(rows.d, int(0), vec![(rows.d, one().neg())]));
-        }
-        if let Some(&q) = sum_range.first() {
-            units.extend(round_bit(q));
-        }
-        blocks.push(Block {
-            attention: Some(Attention { heads: vec![head], normalizer: Normalizer::Softmax, causal: false }),
-            ffn: Some(ffn(d, units, &[])),
-        });
-        for &q in sum_range.iter().skip(1) {
-            blocks.push(plain(round_bit(q)));
-        }
+        let mut blocks = projection_and_floor(rows, &codes, token_bits);
+        blocks.extend(averaging(rows, n, token_bits, sum_bits, opts.task));
         let before_memorizer = blocks.len();
-        // 4. Bit extraction; its selection block also clears L's rounding residue.
+        // Stage 5, bit extraction; its selection block also clears L's rounding residue.
         let clear_l = vec![
-            Unit::of_row(rows.l, int(0), vec![(rows.l, one().neg())]),
-            Unit::new(vec![(rows.l, one().neg())], int(0), vec![(rows.l, one())]),
+            Unit::of_row(rows.l, int(0), vec![(rows.l, int(1).neg())]),
+            Unit::new(vec![(rows.l, int(1).neg())], int(0), vec![(rows.l, int(1))]),
         ];
         let (mem_blocks, mem_report) = bit_extraction::build_blocks(&id_list, &label_list, classes, opts.group_size, rows, clear_l)?;
         blocks.extend(mem_blocks);
-        // 5. Readout: class k → target t_k by interpolating the residual r_k = t_k − k·e_O.
-        let readout = table.as_ref().map(|t| {
-            let r = |k: usize| -> Vec<BigReal> {
-                (0..d).map(|j| work(&BigReal::from_f64(t[k][j])).sub(&if j == rows.o { int(k as i128) } else { int(0) })).collect()
-            };
-            let delta = |k: usize| -> Vec<BigReal> {
-                if k == 0 {
-                    vec![int(0); d]
-                } else {
-                    r(k).iter().zip(r(k - 1)).map(|(a, b)| a.sub(&b)).collect()
-                }
-            };
-            let units: Vec<Unit> = (1..t.len())
-                .map(|k| {
-                    let slope: Vec<(usize, BigReal)> = delta(k)
-                        .iter()
-                        .zip(delta(k - 1))
-                        .map(|(a, b)| tidy(&a.sub(&b)))
-                        .enumerate()
-                        .filter(|(_, x)| !x.is_zero())
-                        .collect();
-                    Unit::of_row(rows.o, int(1 - k as i128), slope)
-                })
-                .collect();
-            let b2: Vec<(usize, BigReal)> = r(0).iter().map(tidy).enumerate().collect();
-            Block { attention: None, ffn: Some(ffn(d, units, &b2)) }
-        });
-        let has_readout = readout.is_some();
-        blocks.extend(readout);
+        let has_readout = table.is_some();
+        blocks.extend(table.as_deref().map(|t| readout(rows, t)));
 
         let stages = [1, token_bits as usize, 1 + sum_bits.saturating_sub(1) as usize, mem_report.depth, usize::from(has_readout)];
+        debug_assert_eq!(before_memorizer, 1 + stages[1] + stages[2]);
         let id_bits = bitlen(max_id as u64).max(1);
         let margin_bits = (8.0 / codes.gap).log2().ceil() as u64;
         let build_bits = mem_report.bits_bound.max(u64::from(token_bits) + margin_bits + 16).max(u64::from(id_bits) + 24)
@@ -550,7 +602,7 @@ impl OptimalMemorizer {
             ids: mem_report.ids,
             classes,
             readout: has_readout,
-            direction_min_gap_log2: min_gap_log2,
+            direction_min_gap_log2: dir.min_gap_log2,
             scale_log2: codes.scale_log2,
             scale_tries: tries,
             token_bits,
@@ -569,7 +621,6 @@ impl OptimalMemorizer {
             verify_seconds,
             memorizer: mem_report,
         };
-        debug_assert_eq!(before_memorizer, 1 + stages[1] + stages[2]);
         Ok(Self { model, report })
     }
 

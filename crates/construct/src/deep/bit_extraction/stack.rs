@@ -192,6 +192,94 @@ pub fn build(ids: &[u64], labels: &[u64], classes: u64, group_size: Option<usize
     Ok(BitExtraction { model, report })
 }
 
+/// The packed words of each group of `g` pairs, most significant field first: `ℓ₀ | δ₁ | ℓ₁ | … | δ_{g−1} |
+/// ℓ_{g−1}` (padding: 0), with `c`-bit labels `ℓ` and `b`-bit gaps `δ` between consecutive ids; and each
+/// group's first id. Exact at the working precision (and at `L_w + 2` bits).
+fn packed_words(pairs: &[(u64, u64)], g: usize, b: u32, c: u32, word_bits: u64) -> (Vec<BigReal>, Vec<u64>) {
+    let field = i64::from(b + c);
+    let exact_bits = super::gadgets::WORK_BITS.max(word_bits + 64);
+    let shifted = |v: u64, shift: i64| int(i128::from(v)).with_bits(exact_bits).mul(&pow2(shift));
+    let words: Vec<BigReal> = pairs
+        .chunks(g)
+        .map(|chunk| {
+            let mut w = int(0).with_bits(exact_bits);
+            for m in 0..g {
+                let shift = (g - 1 - m) as i64 * field;
+                if let Some(&(id, label)) = chunk.get(m) {
+                    w = w.add(&shifted(label, shift));
+                    if m >= 1 {
+                        w = w.add(&shifted(id - chunk[m - 1].0, shift + i64::from(c)));
+                    }
+                }
+            }
+            w
+        })
+        .collect();
+    let firsts: Vec<u64> = pairs.chunks(g).map(|chunk| chunk[0].0).collect();
+    (words, firsts)
+}
+
+/// A block with an FFN only, on `rows`.
+fn plain(rows: Rows, units: Vec<Unit>, b2: &[(usize, BigReal)]) -> ModelBlock<BigReal> {
+    Block { attention: None, ffn: Some(ffn(rows.width, units, b2)) }
+}
+
+/// Block 1, group selection: `1[x ≥ a_j]` adds the step from group `j−1` to group `j`, so U holds the id's
+/// group word and D the id minus the group's first id. `extra` units join it (they read only row D).
+fn selection_block(rows: Rows, words: &[BigReal], firsts: &[u64], extra: Vec<Unit>) -> ModelBlock<BigReal> {
+    let (u, d) = (rows.u, rows.d);
+    let mut units = extra;
+    for j in 1..words.len() {
+        let dw = tidy(&words[j].sub(&words[j - 1]));
+        let da = int(i128::from(firsts[j]) - i128::from(firsts[j - 1]));
+        units.extend(Unit::step(d, &int(i128::from(firsts[j])), &int(1), &[(u, dw), (d, da.neg())]));
+    }
+    plain(rows, units, &[(u, tidy(&words[0])), (d, int(-i128::from(firsts[0])))])
+}
+
+/// Stage 2: one block per bit of the word, most significant first, and a final block; the label of the
+/// item whose running gap reaches D = 0 lands in O.
+fn extraction_blocks(rows: Rows, g: usize, b: u32, c: u32, word_bits: u64) -> Vec<ModelBlock<BigReal>> {
+    let (o, u, d, l) = (rows.o, rows.u, rows.d, rows.l);
+    let one = || int(1);
+    // The product and reset of an item, for integer D and L ∈ [0, 2^c):
+    // O += ReLU(L − 2^c D) + ReLU(L + 2^c D) − 2^c ReLU(D) − 2^c ReLU(−D) − ReLU(L) = L·1[D = 0], L = 0.
+    let p = pow2(i64::from(c));
+    let product = || {
+        vec![
+            Unit::new(vec![(l, one()), (d, p.neg())], int(0), vec![(o, one())]),
+            Unit::new(vec![(l, one()), (d, p.clone())], int(0), vec![(o, one())]),
+            Unit::new(vec![(d, one())], int(0), vec![(o, p.neg())]),
+            Unit::new(vec![(d, one().neg())], int(0), vec![(o, p.neg())]),
+            Unit::of_row(l, int(0), vec![(o, one().neg()), (l, one().neg())]),
+        ]
+    };
+    // Entering the block for bit q, 0 ≤ U < 2^{q+1}, so the integer step 1[U ≥ 2^q] is that bit.
+    let mut blocks = Vec::with_capacity(word_bits as usize + 1);
+    let mut q = word_bits as i64;
+    for m in 0..g {
+        // Field δ_m (m ≥ 1; B bits, subtracted from D), then ℓ_m (c bits into L).
+        let fields: Vec<(u32, usize, bool)> = if m == 0 { vec![(c, l, false)] } else { vec![(b, d, true), (c, l, false)] };
+        for &(width, target, is_gap) in &fields {
+            for bit in (0..width).rev() {
+                q -= 1;
+                let weight = if is_gap { pow2(i64::from(bit)).neg() } else { pow2(i64::from(bit)) };
+                let mut units = Unit::step(u, &pow2(q), &one(), &[(u, pow2(q).neg()), (target, weight)]).to_vec();
+                if is_gap && bit + 1 == width {
+                    // The first gap bit of item m: D and L are final for item m − 1.
+                    units.extend(product());
+                }
+                blocks.push(plain(rows, units, &[]));
+            }
+        }
+    }
+    // Final block: the last item's product, and D cleared (D = x − z_last ≤ 0 for every data id).
+    let mut units = product();
+    units.push(Unit::new(vec![(d, one().neg())], int(0), vec![(d, one())]));
+    blocks.push(plain(rows, units, &[]));
+    blocks
+}
+
 /// The memorizer's blocks on `rows`: an input id in row D (every other row 0 except those the
 /// `extra_selection` units clear) leaves its label in row O and every other memorizer row 0.
 /// `extra_selection` units join the group-selection block (which reads only row D), e.g. to clear a
@@ -216,81 +304,11 @@ pub(crate) fn build_blocks(
     };
     let groups = k.div_ceil(g);
     let b = gap_bits(&sorted, g);
-    let field = i64::from(b + c);
     let word_bits = g as u64 * u64::from(c) + (g as u64 - 1) * u64::from(b);
-    // The packed words, most significant field first: ℓ₀ | δ₁ | ℓ₁ | … | δ_{g−1} | ℓ_{g−1} (padding: 0).
-    // Exact at the working precision (and at L_w + 2 bits).
-    let exact_bits = super::gadgets::WORK_BITS.max(word_bits + 64);
-    let shifted = |v: u64, shift: i64| int(i128::from(v)).with_bits(exact_bits).mul(&pow2(shift));
-    let words: Vec<BigReal> = pairs
-        .chunks(g)
-        .map(|chunk| {
-            let mut w = int(0).with_bits(exact_bits);
-            for m in 0..g {
-                let shift = (g - 1 - m) as i64 * field;
-                if let Some(&(id, label)) = chunk.get(m) {
-                    w = w.add(&shifted(label, shift));
-                    if m >= 1 {
-                        w = w.add(&shifted(id - chunk[m - 1].0, shift + i64::from(c)));
-                    }
-                }
-            }
-            w
-        })
-        .collect();
-    let firsts: Vec<u64> = pairs.chunks(g).map(|chunk| chunk[0].0).collect();
-
-    let (o, u, d, l) = (rows.o, rows.u, rows.d, rows.l);
-    let one = || int(1);
+    let (words, firsts) = packed_words(&pairs, g, b, c, word_bits);
     let mut blocks = Vec::with_capacity(word_bits as usize + 2);
-    let push = |blocks: &mut Vec<ModelBlock<BigReal>>, units: Vec<Unit>, b2: &[(usize, BigReal)]| {
-        blocks.push(Block { attention: None, ffn: Some(ffn(rows.width, units, b2)) });
-    };
-
-    // Block 1: group selection. 1[x ≥ a_j] adds the step from group j−1 to group j.
-    let mut units = extra_selection;
-    for j in 1..groups {
-        let dw = tidy(&words[j].sub(&words[j - 1]));
-        let da = int(i128::from(firsts[j]) - i128::from(firsts[j - 1]));
-        units.extend(Unit::step(d, &int(i128::from(firsts[j])), &one(), &[(u, dw), (d, da.neg())]));
-    }
-    push(&mut blocks, units, &[(u, tidy(&words[0])), (d, int(-i128::from(firsts[0])))]);
-
-    // The product and reset of an item, for integer D and L ∈ [0, 2^c):
-    // O += ReLU(L − 2^c D) + ReLU(L + 2^c D) − 2^c ReLU(D) − 2^c ReLU(−D) − ReLU(L) = L·1[D = 0], L = 0.
-    let p = pow2(i64::from(c));
-    let product = || {
-        vec![
-            Unit::new(vec![(l, one()), (d, p.neg())], int(0), vec![(o, one())]),
-            Unit::new(vec![(l, one()), (d, p.clone())], int(0), vec![(o, one())]),
-            Unit::new(vec![(d, one())], int(0), vec![(o, p.neg())]),
-            Unit::new(vec![(d, one().neg())], int(0), vec![(o, p.neg())]),
-            Unit::of_row(l, int(0), vec![(o, one().neg()), (l, one().neg())]),
-        ]
-    };
-    // Stage 2: one block per bit of the word, most significant first; entering the block for bit q,
-    // 0 ≤ U < 2^{q+1}, so the integer step 1[U ≥ 2^q] is that bit.
-    let mut q = word_bits as i64;
-    for m in 0..g {
-        // Field δ_m (m ≥ 1; B bits, subtracted from D), then ℓ_m (c bits into L).
-        let fields: Vec<(u32, usize, bool)> = if m == 0 { vec![(c, l, false)] } else { vec![(b, d, true), (c, l, false)] };
-        for &(width, target, is_gap) in &fields {
-            for bit in (0..width).rev() {
-                q -= 1;
-                let weight = if is_gap { pow2(i64::from(bit)).neg() } else { pow2(i64::from(bit)) };
-                let mut units = Unit::step(u, &pow2(q), &one(), &[(u, pow2(q).neg()), (target, weight)]).to_vec();
-                if is_gap && bit + 1 == width {
-                    // The first gap bit of item m: D and L are final for item m − 1.
-                    units.extend(product());
-                }
-                push(&mut blocks, units, &[]);
-            }
-        }
-    }
-    // Final block: the last item's product, and D cleared (D = x − z_last ≤ 0 for every data id).
-    let mut units = product();
-    units.push(Unit::new(vec![(d, one().neg())], int(0), vec![(d, one())]));
-    push(&mut blocks, units, &[]);
+    blocks.push(selection_block(rows, &words, &firsts, extra_selection));
+    blocks.extend(extraction_blocks(rows, g, b, c, word_bits));
 
     let id_bits = bitlen(sorted[k - 1]).max(1);
     let report = BitExtractionReport {

@@ -46,22 +46,22 @@
 mod eval;
 mod formulas;
 mod grid;
+mod layers;
 
 pub use formulas::{yun_cells, yun_cells_for, yun_counts, yun_counts_for, YunCounts};
 pub use grid::{YunDelta, YunGrid};
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use boltz_bigfloat::{smallest_holding, BigFloatBackend, BigReal, BitsSearch};
 use boltz_core::{
-    Attention, AttentionHead, Backend, Batch, Block, DataReport, Dataset, Error, ExactConvert, ExactFloat, FeedForward, Matrix,
-    Memorization, Model, ModelBlock, ModelInfo, Normalizer, ParamCount, Real, Requirements, Result, Weight,
+    Backend, Batch, DataReport, Dataset, Error, Matrix, Memorization, Model, ModelInfo, Normalizer, ParamCount, Real, Requirements, Result,
+    Weight,
 };
 use serde::{Deserialize, Serialize};
 
 pub use eval::{FusedYun, YunLayout};
-use grid::floor_log2;
+use layers::{context_table, pow2, GridArithmetic};
 
 /// Which grid ids stage B sweeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,53 +173,6 @@ pub struct Yun {
     pub layout: YunLayout,
 }
 
-fn pow2(e: i64) -> BigReal {
-    BigReal::from_exact(&ExactFloat::from_parts(false, vec![1], e))
-}
-
-/// `k^e` exactly (an integer of any size).
-fn int_pow(k: u64, e: u64) -> BigReal {
-    let mut limbs: Vec<u64> = vec![1];
-    for _ in 0..e {
-        let mut carry = 0u128;
-        for limb in &mut limbs {
-            let v = u128::from(*limb) * u128::from(k) + carry;
-            *limb = v as u64;
-            carry = v >> 64;
-        }
-        if carry > 0 {
-            limbs.push(carry as u64);
-        }
-    }
-    BigReal::from_exact(&ExactFloat::from_parts(false, limbs, 0))
-}
-
-fn r(x: f64) -> BigReal {
-    BigReal::from_f64(x)
-}
-
-fn ffn(w1: Weight<BigReal>, b1: Vec<BigReal>, w2: Weight<BigReal>, d: usize) -> ModelBlock<BigReal> {
-    Block { attention: None, ffn: Some(FeedForward { w1, b1, w2, b2: vec![r(0.0); d] }) }
-}
-
-/// A width-`k` FFN acting on coordinate `i` only: `W_1 = [scales ⊗ e_i]`, `W_2 = e_i ⊗ coefficients`.
-fn coordinate_ffn(d: usize, i: usize, scales: &[BigReal], b1: Vec<BigReal>, coefs: &[BigReal]) -> ModelBlock<BigReal> {
-    let k = scales.len();
-    let w1 = Matrix::from_fn(k, d, |row, c| if c == i { scales[row].clone() } else { r(0.0) });
-    let w2 = Matrix::from_fn(d, k, |row, c| if row == i { coefs[c].clone() } else { r(0.0) });
-    ffn(Weight::Dense(w1), b1, Weight::Dense(w2), d)
-}
-
-fn selective_head(u: &[BigReal], bias: BigReal, out: BigReal, d: usize) -> AttentionHead<BigReal> {
-    let row = Weight::Dense(Matrix::row_vector(u.to_vec()));
-    let e1 = Matrix::from_fn(d, 1, |row, _| if row == 0 { out.clone() } else { r(0.0) });
-    AttentionHead { w_q: row.clone(), w_k: row.clone(), w_v: row, w_o: Weight::Dense(e1), b_q: Some(vec![bias]) }
-}
-
-fn hardmax(heads: Vec<AttentionHead<BigReal>>) -> ModelBlock<BigReal> {
-    Block { attention: Some(Attention { heads, normalizer: Normalizer::Hardmax, causal: false }), ffn: None }
-}
-
 /// Dense parameters of this realisation: the input affine layer (`4d² + 3d`), `d + dK` width-4 FFN layers
 /// (`9d + 4` each), one two-head selective shift per swept id (`8d + 2`), a one-head global shift (`4d + 1`),
 /// the width-4 invalid-column layer (`9d + 4`), `d` width-1 clamp layers (`3d + 1`) and one width-4 value
@@ -229,6 +182,19 @@ pub fn realised_params(d: usize, cells: u64, swept: usize, ids: usize) -> u64 {
     let (d, k) = (d as u64, cells);
     let ffn4 = 9 * d + 4;
     (4 * d * d + 3 * d) + (d + d * k) * ffn4 + swept as u64 * (8 * d + 2) + (4 * d + 1) + ffn4 + d * (3 * d + 1) + ids as u64 * ffn4
+}
+
+/// What a built model records about itself: its name and its grid.
+fn model_info(variant: YunVariant, delta: YunDelta, grid: &YunGrid) -> ModelInfo {
+    ModelInfo::named(match variant {
+        YunVariant::Adaptive => "yun",
+        YunVariant::Full => "yun-full",
+    })
+    .with("cells", grid.cells)
+    .with("scale", grid.scale)
+    .with("shift", grid.shift)
+    .with("delta", delta)
+    .with("cell_width", grid.width)
 }
 
 impl Yun {
@@ -245,201 +211,41 @@ impl Yun {
         rep.check(&Requirements { no_duplicate_tokens: true, ..Default::default() })?;
         let (lo, hi) = x.as_slice().iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         let grid = YunGrid::choose(lo, hi, rep.eps_inf, opts.delta, opts.cells)?;
-        let (s, c, cells, width) = (grid.scale, grid.shift, grid.cells, grid.width);
-        let minimal = opts.delta == YunDelta::Minimal;
-        // log2 K (an integer for the dyadic grid) and the ramps: ρ = 2^rho_exp ≤ w (the id windows of stage C),
-        // η = ρ·2⁻²⁰ (the quantization ramps). Dyadic: ρ = δ = w.
-        let log2k = if minimal { (cells as f64).log2() } else { f64::from(cells.trailing_zeros()) };
-        let log2k_int = log2k.ceil() as i64;
-        let rho_exp = if minimal { floor_log2(width) } else { -log2k_int };
-        let eta_exp = rho_exp - 20;
-        // Significant bits of w beyond the first (0 for a power of two).
-        let w_bits = if minimal { width.to_exact().mantissa_bits() as i64 - 1 } else { 0 };
-        // Exact arithmetic in enough bits: ids stay below n² δ^{−2(n+1)d−1} (Lemma 10) with resolution δ/2,
-        // and the hardmax scores are products of two ids, so they need twice that range (plus, for the minimal
-        // grid, twice the extra significant bits of w: ids are multiples of w/2).
-        let log2_bound = 2.0 * (n as f64).log2() + ((2 * (n + 1) * d + 1) as f64) * log2k + 2.0;
-        let bits =
-            (2.0 * log2_bound) as u64 + 3 * log2k_int as u64 + (log2k_int + 20) as u64 + 128 + 2 * (w_bits as u64 + 1) * u64::from(minimal);
-        // The minimal grid's constants are computed at the build precision (exact: every one fits in it).
-        let hp = |v: BigReal| if minimal { v.with_bits(bits) } else { v };
-        let kpow = |e: u64| if minimal { hp(int_pow(cells, e)) } else { pow2(log2k_int * e as i64) };
-        // The data must stay off the ramps (kw − η, kw) of the rounding layers and below K w − η.
-        let eta = 2f64.powi(eta_exp as i32);
-        let top_f = cells as f64 * width;
-        for (i, v) in x.as_slice().iter().enumerate() {
-            let t = s * v + c;
-            let pos = t / width;
-            let frac = pos - pos.floor();
-            if !(0.0..top_f - eta).contains(&t) || frac > 1.0 - eta / width {
-                return Err(Error::Assumption {
-                    what: format!("input value {i} lies on a quantization ramp (within η = 2^{eta_exp} below a grid line)"),
-                    required: "every rescaled coordinate at least η below the next grid line".into(),
-                    measured: format!("{t}"),
-                });
-            }
-        }
-        let u: Vec<BigReal> = (0..d).map(|i| kpow(i as u64)).collect();
-        let mut blocks = Vec::new();
-        // 1. Input affine layer: x + (s − 1)(ReLU(x) − ReLU(−x)) + c.
-        {
-            let w1 = Matrix::from_fn(2 * d, d, |row, col| if row % d == col { r(if row < d { 1.0 } else { -1.0 }) } else { r(0.0) });
-            let w2 = Matrix::from_fn(d, 2 * d, |row, col| if col % d == row { r(if col < d { s - 1.0 } else { 1.0 - s }) } else { r(0.0) });
-            blocks.push(Block {
-                attention: None,
-                ffn: Some(FeedForward { w1: Weight::Dense(w1), b1: vec![r(0.0); 2 * d], w2: Weight::Dense(w2), b2: vec![r(c); d] }),
-            });
-        }
-        // 2a. Out-of-range layers: x_i ↦ x_i − J·(1{x_i < 0} + 1{x_i ≥ K w}) with ramped indicators (4 ReLUs,
-        // width η, exact 0 on [0, K w − η)); an out-of-range entry becomes negative and its column's id invalid.
-        // J = 2 δ^{−d} in the paper's [0, 1) coordinates, times λ = K w (rounded up to a power of two).
-        let j = if minimal {
-            pow2(((cells as f64).powi(d as i32 + 1) * width).log2().ceil() as i64 + 1)
-        } else {
-            pow2(log2k_int * d as i64 + 1)
-        };
-        let inv_eta = pow2(-eta_exp);
-        let w_b = if minimal { hp(r(width)) } else { pow2(-log2k_int) };
-        let top_over_eta = if minimal { w_b.mul(&r(cells as f64)).mul(&inv_eta) } else { inv_eta.clone() };
-        for i in 0..d {
-            let scales = [inv_eta.neg(), inv_eta.neg(), inv_eta.clone(), inv_eta.clone()];
-            let b1 = vec![r(0.0), r(-1.0), top_over_eta.neg().add(&r(1.0)), top_over_eta.neg()];
-            let coefs = [j.neg(), j.clone(), j.neg(), j.clone()];
-            blocks.push(coordinate_ffn(d, i, &scales, b1, &coefs));
-        }
-        // 2b. Rounding layers ζ_2, k = 0..K−1 per coordinate.
-        for i in 0..d {
-            for k in 0..cells {
-                let kd = w_b.mul(&r(k as f64));
-                let edge = kd.add(&w_b);
-                let scales = [r(1.0), r(1.0), inv_eta.clone(), inv_eta.clone()];
-                let b1 = vec![kd.neg(), edge.neg(), edge.neg().mul(&inv_eta).add(&r(1.0)), edge.neg().mul(&inv_eta)];
-                let coefs = [r(-1.0), r(1.0), w_b.clone(), w_b.neg()];
-                blocks.push(coordinate_ffn(d, i, &scales, b1, &coefs));
-            }
-        }
+        let arith = GridArithmetic::new(&grid, opts.delta, n, d);
+        arith.check_off_ramps(x.as_slice())?;
+        let mut blocks = arith.quantization(d);
         let quantization_layers = blocks.len() - 1;
-        // Grid ids of the quantized tokens; the grid must separate the distinct tokens (δ ≤ ε_∞ guarantees it;
-        // checked, since ε_∞ is measured in f64).
-        let grid_id = |t: &[f64]| -> u64 { (0..d).map(|i| (((s * t[i] + c) / width).floor() as u64) * cells.pow(i as u32)).sum() };
-        let mut cell_of: BTreeMap<u64, &[f64]> = BTreeMap::new();
-        for t in x.as_slice().chunks(d) {
-            if let Some(other) = cell_of.insert(grid_id(t), t) {
-                if other != t {
-                    return Err(Error::Assumption {
-                        what: format!("the grid of {cells} cells separates distinct tokens"),
-                        required: format!("{other:?} and {t:?} in different cells"),
-                        measured: format!("both in cell {}", grid_id(t)),
-                    });
-                }
-            }
-        }
-        let token_ids: Vec<u64> = cell_of.keys().copied().collect();
+        let token_cells = arith.token_cells(x.as_slice(), d)?;
         let sweep: Vec<u64> = match opts.variant {
-            YunVariant::Adaptive => token_ids,
-            YunVariant::Full => (0..cells.pow(d as u32)).collect(),
+            YunVariant::Adaptive => token_cells,
+            YunVariant::Full => (0..grid.cells.pow(d as u32)).collect(),
         };
-        let formula = yun_counts_for(d, cells, rep.vocab_size, big_n * n, opts.variant == YunVariant::Full, opts.delta);
+        let formula = yun_counts_for(d, grid.cells, rep.vocab_size, big_n * n, opts.variant == YunVariant::Full, opts.delta);
         let planned = 1 + quantization_layers + sweep.len() + 1 + 1 + d + big_n * n;
         if planned > opts.max_layers {
             return Err(Error::Infeasible(format!("{planned} layers exceed max_layers = {}", opts.max_layers)));
         }
-        // 3. Selective shifts (ids l = m·w for grid index m), then the global shift.
-        let scale = kpow(d as u64);
-        let half = w_b.mul(&r(0.5));
-        for &m in &sweep {
-            let l = w_b.mul(&r(m as f64));
-            blocks.push(hardmax(vec![
-                selective_head(&u, l.sub(&half).neg(), scale.clone(), d),
-                selective_head(&u, l.add(&half).neg(), scale.neg(), d),
-            ]));
-        }
-        let global = r(n as f64).mul(&kpow(((n + 1) * d + 1) as u64));
-        blocks.push(hardmax(vec![selective_head(&u, r(0.0), global, d)]));
+        blocks.extend(arith.contextual(&sweep, n, d));
         let contextual_layers = sweep.len() + 1;
 
+        // The stage-B ids, from a forward of the model so far.
         let prefix = Model::new(d, blocks.clone(), ModelInfo::named("yun-prefix"))?;
         let xb: Batch<BigReal> = x.convert()?;
-        let backend = BigFloatBackend::with_threads(bits, opts.threads)?;
-        let a_end = 1 + quantization_layers;
-        // ρ ≤ w: the ramp width of the stage-C id windows (Dyadic: ρ = δ).
-        let rho = pow2(rho_exp);
-        let mut layout = YunLayout {
-            tokenwise_a: 0..a_end,
-            selective: a_end..a_end + sweep.len(),
-            shift_ids: sweep.iter().map(|&m| w_b.mul(&r(m as f64))).collect(),
-            half: half.clone(),
-            dense: a_end + sweep.len()..a_end + sweep.len() + 1,
-            values: 0..0,
-            value_ids: Vec::new(),
-            delta: rho.clone(),
-            u: u.clone(),
-        };
+        let backend = BigFloatBackend::with_threads(arith.bits, opts.threads)?;
+        let mut layout = arith.stage_b_layout(1 + quantization_layers, &sweep);
         // The event-driven evaluator pays per event; below ~10⁵ token-layers the plain forward is cheaper
         // (both are exact and give identical bits).
         let fused = big_n * n * planned > 100_000;
         let g = if fused { FusedYun::new(&backend, &prefix, &layout).through_stage_b(&xb)? } else { backend.run(&prefix, &xb)? };
-        let ids: Vec<BigReal> = g.as_slice().chunks(d).map(|col| crate::one_layer::contextual::project(&u, col)).collect();
+        let ids: Vec<BigReal> = g.as_slice().chunks(d).map(|col| crate::one_layer::contextual::project(&arith.u, col)).collect();
         let log2_max_id = ids.iter().map(|v| v.log2_abs()).fold(f64::NEG_INFINITY, f64::max);
-        // Distinct context ids with their column and target; equal ids must share targets.
-        let mut by_id: BTreeMap<Vec<u8>, (BigReal, Vec<BigReal>, Vec<f64>)> = BTreeMap::new();
-        for (pos, id) in ids.iter().enumerate() {
-            let key = id.to_exact().to_string().into_bytes();
-            let target = data.targets.as_slice()[pos * d..(pos + 1) * d].to_vec();
-            let col = g.as_slice()[pos * d..(pos + 1) * d].to_vec();
-            match by_id.get(&key) {
-                Some((_, _, t)) if *t != target => {
-                    return Err(Error::InconsistentTargets { first: 0, second: pos / n });
-                }
-                Some(_) => {}
-                None => {
-                    by_id.insert(key, (id.clone(), col, target));
-                }
-            }
-        }
-        let (t_l, t_r) = ids
-            .iter()
-            .fold((ids[0].clone(), ids[0].clone()), |(a, b), v| (if *v < a { v.clone() } else { a }, if *v > b { v.clone() } else { b }));
-        let (t_l, t_r) = (t_l.sub(&rho), t_r.add(&rho));
-        // 4a. Zero invalid columns: X − (M+1) 1_d ζ_3(uᵀX).
-        {
-            let inv_w = pow2(-rho_exp);
-            let big_m = t_r.add(&r(2.0));
-            let w1 = Weight::rank_one(vec![inv_w.clone(), inv_w.clone(), inv_w.clone(), inv_w.clone()], u.clone());
-            let a = t_l.mul(&inv_w);
-            let b = t_r.mul(&inv_w);
-            let b1 = vec![a.neg().add(&r(1.0)), a.neg(), b.neg(), b.neg().sub(&r(1.0))];
-            let w2 = Matrix::from_fn(d, 4, |_, col| big_m.neg().mul(&r([-1.0, 1.0, 1.0, -1.0][col])));
-            blocks.push(Block { attention: None, ffn: Some(FeedForward { w1, b1, w2: Weight::Dense(w2), b2: vec![big_m.neg(); d] }) });
-        }
-        // 4b. Clamp negatives.
-        for i in 0..d {
-            blocks.push(coordinate_ffn(d, i, &[r(-1.0)], vec![r(0.0)], &[r(1.0)]));
-        }
-        // 4c. One layer per distinct context id (ζ_5 = 1 on [−ρ/2, ρ/2], 0 for |t| ≥ ρ; ids differ by ≥ w ≥ ρ).
-        let two_over_rho = pow2(1 - rho_exp);
-        let rho_half = rho.mul(&r(0.5));
-        for (id, col, target) in by_id.values() {
-            let diff: Vec<BigReal> = target.iter().zip(col).map(|(t, gc)| r(*t).sub(gc)).collect();
-            let up = id.neg().add(&rho).mul(&two_over_rho);
-            let down = id.neg().sub(&rho_half).mul(&two_over_rho);
-            let w1 = Weight::rank_one(vec![r(1.0); 4], u.iter().map(|v| v.mul(&two_over_rho)).collect());
-            let b1 = vec![up.clone(), up.sub(&r(1.0)), down.clone(), down.sub(&r(1.0))];
-            let w2 = Matrix::from_fn(d, 4, |row, c| diff[row].mul(&r([1.0, -1.0, -1.0, 1.0][c])));
-            blocks.push(ffn(w1, b1, Weight::Dense(w2), d));
-        }
+        let by_id = context_table(&ids, g.as_slice(), data, n, d)?;
+        blocks.extend(arith.value_mapping(&ids, &by_id, d));
         let value_layers = 1 + d + by_id.len();
-        let info = ModelInfo::named(match opts.variant {
-            YunVariant::Adaptive => "yun",
-            YunVariant::Full => "yun-full",
-        })
-        .with("cells", cells)
-        .with("scale", s)
-        .with("shift", c)
-        .with("delta", opts.delta)
-        .with("cell_width", width);
-        let model = Model::new(d, blocks, info)?;
+        let model = Model::new(d, blocks, model_info(opts.variant, opts.delta, &grid))?;
         let build_seconds = start.elapsed().as_secs_f64();
+
+        // Verification, exact, with the value stage's layout.
         let t = Instant::now();
         let y: Batch<BigReal> = data.targets.convert()?;
         let values_start = layout.dense.end + 1 + d;
@@ -448,22 +254,21 @@ impl Yun {
         layout.value_ids = by_id.values().map(|(id, _, _)| id.clone()).collect();
         let out = if fused { FusedYun::new(&backend, &model, &layout).forward(&xb)? } else { backend.run(&model, &xb)? };
         let memorization = Memorization::measure(&out, &y)?;
-        let layers_by_stage = [1, quantization_layers, contextual_layers, value_layers];
         let report = YunReport {
             variant: opts.variant,
             delta_kind: opts.delta,
-            cells,
+            cells: grid.cells,
             delta: grid.delta_value(),
             cell_width: grid.data_width(),
             minimal_cells: grid.minimal_cells,
             layers: model.blocks().len(),
-            layers_by_stage,
+            layers_by_stage: [1, quantization_layers, contextual_layers, value_layers],
             formula,
             params: model.param_count(),
             ids: by_id.len(),
-            realised_params: realised_params(d, cells, contextual_layers - 1, by_id.len()),
+            realised_params: realised_params(d, grid.cells, contextual_layers - 1, by_id.len()),
             log2_max_id,
-            bits,
+            bits: arith.bits,
             memorization,
             build_seconds,
             verify_seconds: t.elapsed().as_secs_f64(),
