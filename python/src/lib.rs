@@ -18,8 +18,9 @@ use boltz_core::format::{self, Encoding, Outputs, Rounding};
 use boltz_core::npy::{NpyArray, NpyData};
 use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
 use boltz_lab::backends::{self, BackendKind, Job, Precision};
-use boltz_lab::construction::{self, BuildOptions, RunOn};
-use boltz_lab::records::{BackendRun, BuildRecord, RecordHead, VerifyRecord};
+use boltz_lab::construction;
+use boltz_lab::records::{BuildRecord, RecordHead, VerifyRecord};
+use boltz_lab::request::{self, DataInput, MemorizeParams, MemorizeRequest, RunTarget, VerifyParams};
 use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -64,24 +65,8 @@ fn dataset(
     Ok(data)
 }
 
-fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
-    match requested {
-        Some(0) => bail!("threads must be at least 1"),
-        t => boltz_lab::resources::threads(t, "threads"),
-    }
-}
-
 fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(what: &str, s: &str) -> anyhow::Result<T> {
     s.parse().map_err(|e: T::Err| anyhow!("{what}: {e}"))
-}
-
-/// The backend and precision, checked (and the device probed) before any work.
-fn backend(kind: &str, precision: &str) -> anyhow::Result<(BackendKind, Precision)> {
-    let kind: BackendKind = parse("backend", kind)?;
-    let precision: Precision = parse("precision", precision)?;
-    backends::check(kind, precision)?;
-    backends::probe(kind)?;
-    Ok((kind, precision))
 }
 
 /// A model (any construction, or any file in the boltzformer format), kept exactly.
@@ -166,8 +151,8 @@ impl Model {
         precision: &str,
         threads: Option<usize>,
     ) -> Result<Vec<String>> {
-        let threads = self::threads(threads).map_err(err)?;
-        let (kind, precision) = self::backend(backend, precision).map_err(err)?;
+        let threads = request::checked_threads(threads, "threads").map_err(err)?;
+        let target = parse("backend", backend).and_then(|kind| RunTarget::new(kind, parse("precision", precision)?)).map_err(err)?;
         let [b, n, d] = inputs.shape()[..] else {
             return Err(err(anyhow!("inputs: expected shape [N, n, d], got {:?}", inputs.shape())));
         };
@@ -180,7 +165,9 @@ impl Model {
         }
         let batch = Batch::new(b, n, d, values).map_err(err)?;
         let model = &self.model;
-        let out = py.detach(|| backends::dispatch(kind, precision, threads, ForwardOn { model, inputs: &batch })).map_err(err)?;
+        let out = py
+            .detach(|| backends::dispatch(target.backend, target.precision, threads, ForwardOn { model, inputs: &batch }))
+            .map_err(err)?;
         Ok(out.iter().map(ToString::to_string).collect())
     }
 
@@ -217,26 +204,23 @@ fn memorize(
     seed: u64,
     threads: Option<usize>,
 ) -> Result<Model> {
-    let run = || -> anyhow::Result<(Dataset<f64>, BuildOptions)> {
-        let options = BuildOptions {
-            construction: Construction::of(
+    let request = || -> anyhow::Result<MemorizeRequest> {
+        MemorizeParams {
+            construction: request::construction_of(
                 parse::<ConstructionKind>("construction", construction)?,
                 parse("policy", policy)?,
                 parse("delta", delta)?,
                 parse("task", task)?,
-            ),
+            )?,
             seed,
-            threads: self::threads(threads)?,
-        };
-        let data = construction::task_dataset(
-            dataset(&inputs, targets.as_ref(), labels.as_ref())?,
-            options.construction.task().unwrap_or_default(),
-        )?;
-        Ok((data, options))
+            threads,
+            ..MemorizeParams::new(DataInput::Given(dataset(&inputs, targets.as_ref(), labels.as_ref())?))
+        }
+        .check()
     };
-    let (data, options) = run().map_err(err)?;
-    let built = py.detach(|| construction::build(&data, &options)).map_err(err)?;
-    let record = serde_json::to_string(&BuildRecord::new(&built, &options, &data)).map_err(err)?;
+    let req = request().map_err(err)?;
+    let (data, built) = py.detach(|| req.dataset().and_then(|data| Ok((req.build(&data)?, data)))).map(|(b, d)| (d, b)).map_err(err)?;
+    let record = serde_json::to_string(&BuildRecord::new(&built, &req.options, &data)).map_err(err)?;
     Ok(Model { model: built.model, build: Some(record) })
 }
 
@@ -255,35 +239,29 @@ fn verify(
     precision: &str,
     threads: Option<usize>,
 ) -> Result<String> {
-    let threads = self::threads(threads).map_err(err)?;
-    let (kind, precision) = self::backend(backend, precision).map_err(err)?;
+    let req = VerifyParams {
+        backend: parse("backend", backend).map_err(err)?,
+        precision: parse("precision", precision).map_err(err)?,
+        threads,
+        bisect: None,
+    }
+    .check()
+    .map_err(err)?;
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
-    check_dim(&model.model, &data).map_err(err)?;
+    req.check_dims(&model.model, &data, ("the model", "the data")).map_err(err)?;
     let m = &model.model;
-    let (mem, seconds) = py.detach(|| backends::dispatch(kind, precision, threads, RunOn { model: m, data: &data })).map_err(err)?;
+    let run = py.detach(|| req.run(m, &data, |_, _| {})).map_err(err)?;
+    if let Some(e) = &run.run_error {
+        return Err(err(anyhow!("{e}")));
+    }
     let [sequences, n, d] = data.inputs.shape();
     let record = VerifyRecord {
-        head: RecordHead::new("verify", threads, serde_json::Value::Null),
+        head: RecordHead::new("verify", req.threads, serde_json::Value::Null),
         model: serde_json::Value::Null,
         dataset: serde_json::json!({ "N": sequences, "n": n, "d": d }),
-        run: BackendRun {
-            backend: kind,
-            precision,
-            memorization: Some(mem),
-            run_error: None,
-            forward_seconds: Some(seconds),
-            fewest_bits: None,
-        },
+        run,
     };
     serde_json::to_string(&record).map_err(err)
-}
-
-fn check_dim(model: &CoreModel<BigReal>, data: &Dataset<f64>) -> anyhow::Result<()> {
-    let d = data.inputs.shape()[2];
-    if model.dim() != d {
-        bail!("the model's token dimension is {} but the data has d = {d}", model.dim());
-    }
-    Ok(())
 }
 
 /// The fewest bits in `min_bits..=max_bits` at which every token still decodes when the model runs with
@@ -302,23 +280,15 @@ fn fewest_bits(
     max_bits: u64,
     threads: Option<usize>,
 ) -> Result<String> {
-    let threads = self::threads(threads).map_err(err)?;
-    if min_bits < 2 || max_bits > boltz_bigfloat::MAX_BITS || min_bits >= max_bits {
-        return Err(err(anyhow!("need 2 ≤ min_bits < max_bits ≤ {}, got {min_bits}..={max_bits}", boltz_bigfloat::MAX_BITS)));
-    }
+    let req =
+        VerifyParams { backend: BackendKind::Bigfloat, precision: Precision::Bits(max_bits), threads, bisect: Some((min_bits, max_bits)) }
+            .check()
+            .map_err(err)?;
+    let params = req.search.ok_or_else(|| err(anyhow!("the request has no search")))?;
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
-    check_dim(&model.model, &data).map_err(err)?;
+    req.check_dims(&model.model, &data, ("the model", "the data")).map_err(err)?;
     let m = &model.model;
-    let search = py
-        .detach(|| {
-            boltz_construct::verify::fewest_bits_to_memorize(
-                m,
-                &data,
-                &boltz_construct::verify::BitsSearchParams::default().bits(min_bits, max_bits).threads(threads),
-                |_, _| {},
-            )
-        })
-        .map_err(err)?;
+    let search = py.detach(|| boltz_construct::verify::fewest_bits_to_memorize(m, &data, &params, |_, _| {})).map_err(err)?;
     serde_json::to_string(&search).map_err(err)
 }
 

@@ -241,9 +241,9 @@ pub(crate) struct MemorizeArgs {
 
 impl MemorizeArgs {
     /// The construction asked for: `--construction` with the parameter its family reads (`--policy`,
-    /// `--delta` or `--task`).
-    pub(crate) fn construction(&self) -> Construction {
-        Construction::of(self.construction, self.policy.policy(), self.delta, self.task)
+    /// `--delta` or `--task`), checked ([`boltz_lab::request::construction_of`]).
+    pub(crate) fn construction(&self) -> anyhow::Result<Construction> {
+        boltz_lab::request::construction_of(self.construction, self.policy.policy(), self.delta, self.task)
     }
 }
 

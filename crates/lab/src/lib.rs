@@ -13,6 +13,7 @@ pub mod outdir;
 pub mod progress;
 pub mod rank;
 pub mod records;
+pub mod request;
 pub mod resources;
 pub mod rows;
 pub mod suite;

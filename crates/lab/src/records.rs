@@ -62,6 +62,18 @@ pub struct BackendRun {
     pub fewest_bits: Option<BitsSearch>,
 }
 
+impl BackendRun {
+    /// The record of one run's outcome (memorization and seconds, or why it could not run; the error chain
+    /// as text), without a fewest-bits search.
+    pub fn of(backend: BackendKind, precision: Precision, outcome: anyhow::Result<(Memorization, f64)>) -> Self {
+        let (memorization, forward_seconds, run_error) = match outcome {
+            Ok((m, s)) => (Some(m), Some(s), None),
+            Err(e) => (None, None, Some(format!("{e:#}"))),
+        };
+        Self { backend, precision, memorization, run_error, forward_seconds, fewest_bits: None }
+    }
+}
+
 /// What a built model is, whatever the construction: the fields a memorize record and Python's build
 /// record share.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,17 +6,13 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use boltz_bigfloat::BigReal;
 use boltz_construct::deep::bit_extraction::Task;
-use boltz_construct::ConstructionKind;
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Dataset, DatasetSpec};
-use boltz_lab::backends::{self, BackendKind, Precision};
-use boltz_lab::construction::{self, BuildOptions, RunOn};
 use boltz_lab::meta::write_json;
-use boltz_lab::records::{BackendRun, BuildFields, MemorizeRecord, RecordHead};
-use boltz_lab::resources::{self, MemoryBudget};
-use serde_json::json;
+use boltz_lab::records::{BuildFields, MemorizeRecord, RecordHead};
+use boltz_lab::request::{DataInput, MemorizeParams, MemorizeRequest};
 
-use crate::cli::{threads, MemorizeArgs};
+use crate::cli::MemorizeArgs;
 use crate::commands::check_writable_file;
 
 /// The files an export writes (and the only files an earlier export's directory may hold).
@@ -93,97 +89,70 @@ pub(crate) fn export(dir: &Path, model: &boltz_core::Model<BigReal>, data: &Data
     Ok(names.iter().map(|n| dir.join(n)).collect())
 }
 
-pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
-    let threads = threads(a.threads)?;
-    let spec = DatasetSpec {
-        sequences: a.sequences,
-        length: a.length,
-        dim: a.dim,
-        vocab: a.vocab,
+/// The request `boltz memorize` makes of the lab, from its arguments.
+fn request(a: &MemorizeArgs) -> Result<MemorizeRequest> {
+    let data = match &a.dataset {
+        Some(path) => DataInput::File { path: path.clone(), labels: a.labels.clone(), targets: a.targets.clone() },
+        None => DataInput::Generate(DatasetSpec {
+            sequences: a.sequences,
+            length: a.length,
+            dim: a.dim,
+            vocab: a.vocab,
+            seed: a.seed,
+            vocab_kind: a.vocab_kind,
+            ..Default::default()
+        }),
+    };
+    MemorizeParams {
+        data,
+        construction: a.construction()?,
         seed: a.seed,
-        vocab_kind: a.vocab_kind,
-        ..Default::default()
-    };
+        threads: a.threads,
+        backend: a.backend,
+        precision: a.precision,
+        max_memory: a.max_memory,
+    }
+    .check()
+}
+
+pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     // Everything that can be refused is refused before the dataset is generated or a model built.
-    let file_data = match &a.dataset {
-        Some(path) => Some(construction::read_dataset_file("--dataset", path, a.labels.as_deref(), a.targets.as_deref())?),
-        None => {
-            spec.validate().context("invalid dataset parameters")?;
-            None
-        }
-    };
-    let [big_n, n, d] = file_data.as_ref().map_or([a.sequences, a.length, a.dim], |f| f.inputs.shape());
-    let what = match &a.dataset {
-        Some(path) => format!("--dataset {} (N = {big_n}, n = {n}, d = {d})", path.display()),
-        None => format!("--sequences {big_n} --length {n} --dim {d}"),
-    };
-    MemoryBudget::new(a.max_memory).check(&what, resources::memorize_bytes(big_n, n, d))?;
-    match a.precision {
-        Some(p) => {
-            backends::check(a.backend, p)?;
-            backends::probe(a.backend)?;
-        }
-        None if a.backend != BackendKind::Bigfloat => {
-            bail!("--backend {} needs --precision f32 or f64 (the construction's own precision is bits=N, for bigfloat)", a.backend.name())
-        }
-        None => {}
-    }
-    if a.task == Task::NextToken && a.construction != ConstructionKind::BitExtraction {
-        bail!("--task next-token is for --construction bit-extraction (the other constructions memorize every token's target)");
-    }
+    let req = request(a)?;
     if let Some(out) = &a.out {
         check_writable_file(out, "--out")?;
     }
     if let Some(dir) = &a.export {
         check_export_dir(dir)?;
     }
+    let threads = req.options.threads;
     let clock = Instant::now();
     let stage = |what: std::fmt::Arguments<'_>| errln!("[{:>7.1}s] {what}", clock.elapsed().as_secs_f64());
-    let data = match file_data {
-        Some(data) => data,
-        None => {
-            stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
-            Dataset::<f64>::generate(&spec).context("generating the dataset")?
-        }
-    };
+    if req.generates() {
+        stage(format_args!("generating the dataset (N = {}, n = {}, d = {}, |V| = {})", a.sequences, a.length, a.dim, a.vocab));
+    }
     if a.task == Task::NextToken {
         stage(format_args!("next-token task: every position of a sequence gets its last position's target"));
     }
-    let data = construction::task_dataset(data, a.task)?;
+    let data = req.dataset()?;
+    let [big_n, n, d] = data.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
-    let dataset_record = match &a.dataset {
-        Some(path) => json!({ "file": path, "N": big_n, "n": n, "d": d, "vocab": vocab }),
-        None => serde_json::to_value(&spec)?,
-    };
+    let dataset_record = req.dataset_record(&data)?;
     stage(format_args!("building the {} construction", a.construction.name()));
-    let options = BuildOptions { construction: a.construction(), seed: a.seed, threads };
-    let built = construction::build(&data, &options)?;
+    let built = req.build(&data)?;
     stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
-    let precision = a.precision.unwrap_or(Precision::Bits(built.bits));
+    let precision = req.target_for(&built).precision;
     stage(format_args!("running on {} at {precision}", a.backend.name()));
-    let run = match (a.backend, precision) {
-        // The build already ran the whole model exactly at its own bits: reuse that verification.
-        (BackendKind::Bigfloat, Precision::Bits(b)) if b == built.bits && built.verified_seconds.is_some() => {
-            Ok((built.exact.clone(), built.verified_seconds.unwrap_or(0.0)))
-        }
-        (kind, p) => backends::dispatch(kind, p, threads, RunOn { model: &built.model, data: &data }),
-    };
-    let (mem, forward_seconds, run_error) = match run {
-        Ok((mem, s)) => (Some(mem), Some(s), None),
-        Err(e) => (None, None, Some(format!("{e:#}"))),
-    };
-    let bits = if a.no_bisect {
-        None
-    } else {
+    let mut run = req.run(&built, &data);
+    if !a.no_bisect {
         if built.fewest_bits.is_none() {
             stage(format_args!("searching the fewest bits for exact memorization (8..={} bits; each probe is a forward)", built.bits));
         }
         let probes = std::cell::Cell::new(0usize);
-        Some(built.fewest_bits_search(&data, threads, |bits, check| {
+        run.fewest_bits = Some(req.fewest_bits(&built, &data, |bits, check| {
             probes.set(probes.get() + 1);
             stage(format_args!("  probe {}: {bits} bits {check}", probes.get()));
-        })?)
-    };
+        })?);
+    }
     let exported = match &a.export {
         Some(dir) => export(dir, &built.model, &data)?,
         None => Vec::new(),
@@ -195,14 +164,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
         head: RecordHead::new("memorize", threads, serde_json::to_value(a)?),
         dataset: dataset_record,
         built: BuildFields::of(&built, a.construction),
-        run: BackendRun {
-            backend: a.backend,
-            precision,
-            memorization: mem.clone(),
-            run_error: run_error.clone(),
-            forward_seconds,
-            fewest_bits: bits.clone(),
-        },
+        run: run.clone(),
         attention_rank: ranks.to_json(),
         exported: exported.clone(),
     };
@@ -235,7 +197,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
                 r.attention_heads
             );
         }
-        match (&mem, &run_error) {
+        match (&run.memorization, &run.run_error) {
             (Some(mem), _) => outln!(
                 "  {} at {}: {}/{} tokens decoded ({:.1}%), max |error| 1e{:.2}, forward {:.3}s",
                 a.backend.name(),
@@ -244,12 +206,12 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
                 mem.tokens,
                 100.0 * mem.accuracy,
                 mem.log10_max_abs_error,
-                forward_seconds.unwrap_or(0.0)
+                run.forward_seconds.unwrap_or(0.0)
             ),
             (None, Some(e)) => outln!("  {} at {precision}: could not run: {e}", a.backend.name()),
             _ => {}
         }
-        if let Some(b) = &bits {
+        if let Some(b) = &run.fewest_bits {
             match b.fewest {
                 Some(f) => {
                     outln!("  fewest bits for exact memorization: {f} (searched {}..={}, {} probes)", b.lo, b.hi, b.probes.len());
@@ -267,7 +229,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
             outln!("  exported {}", f.display());
         }
     }
-    if let Some(e) = run_error {
+    if let Some(e) = run.run_error {
         // The record is written (it says why); the exit code must not claim the requested run happened.
         bail!("--backend {} at {precision} did not run: {e}", a.backend.name());
     }

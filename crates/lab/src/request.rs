@@ -1,0 +1,378 @@
+//! Validated requests, ripgrep's low/high arguments: what a command or a Python call was given (`*Params`,
+//! plain values with defaults) becomes a checked request (`*Request`) before any work is done. The CLI
+//! (`boltz memorize`, `boltz verify`) and the Python package (`memorize`, `verify`, `fewest_bits`) build
+//! their requests here, so both refuse the same input with the same message and run the same steps.
+//!
+//! What stays at the edges: argument parsing and output files (the CLI), array conversion and the GIL
+//! (Python).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use boltz_bigfloat::{BigReal, BitsSearch, DecodeCheck};
+use boltz_construct::deep::bit_extraction::Task;
+use boltz_construct::deep::yun::YunDelta;
+use boltz_construct::verify::BitsSearchParams;
+use boltz_construct::{Construction, ConstructionKind, Policy};
+use boltz_core::{Dataset, DatasetSpec, Model};
+
+use crate::backends::{self, BackendKind, Precision};
+use crate::construction::{self, BuildOptions, Built, RunOn};
+use crate::records::BackendRun;
+use crate::resources::{self, MemoryBudget};
+
+/// Worker threads, checked: at least 1 and at most [`resources::max_threads`]; `None` is every core.
+/// `what` names the argument in the message (`--threads`, `threads`).
+pub fn checked_threads(requested: Option<usize>, what: &str) -> Result<usize> {
+    match requested {
+        Some(0) => bail!("{what} must be at least 1"),
+        t => resources::threads(t, what),
+    }
+}
+
+/// A backend at a precision: refused where the pair does not exist in this build ([`backends::check`]),
+/// and the device probed ([`backends::probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunTarget {
+    /// The backend.
+    pub backend: BackendKind,
+    /// Its element type.
+    pub precision: Precision,
+}
+
+impl RunTarget {
+    /// Checks `backend` at `precision` and probes its device.
+    pub fn new(backend: BackendKind, precision: Precision) -> Result<Self> {
+        backends::check(backend, precision)?;
+        backends::probe(backend)?;
+        Ok(Self { backend, precision })
+    }
+
+    /// Runs `model` over `data` here: a record of the run, with the error (not an `Err`) when the model
+    /// cannot run in this precision (a weight overflows f32, say), so the caller still writes its record.
+    pub fn run(&self, model: &Model<BigReal>, data: &Dataset<f64>, threads: usize) -> BackendRun {
+        let run = backends::dispatch(self.backend, self.precision, threads, RunOn { model, data });
+        BackendRun::of(self.backend, self.precision, run)
+    }
+}
+
+/// Where a memorize request's dataset comes from, as given.
+#[derive(Clone, Debug)]
+pub enum DataInput {
+    /// Generated from a spec (validated by the request).
+    Generate(DatasetSpec),
+    /// Read from a file (`boltz memorize --dataset`), with its labels or targets file for `.npy` inputs.
+    File {
+        /// The dataset (or inputs) file.
+        path: PathBuf,
+        /// Integer labels `.npy`.
+        labels: Option<PathBuf>,
+        /// Float targets `.npy`.
+        targets: Option<PathBuf>,
+    },
+    /// Given in memory (Python's arrays): checked by the request ([`construction::check_dataset`]).
+    Given(Dataset<f64>),
+}
+
+/// The construction named by its family and the family's options (`--construction`, `--policy`, `--delta`,
+/// `--task`), refusing a next-token task for a construction that memorizes every token's target.
+pub fn construction_of(kind: ConstructionKind, policy: Policy, delta: YunDelta, task: Task) -> Result<Construction> {
+    if task == Task::NextToken && kind != ConstructionKind::BitExtraction {
+        bail!("--task next-token is for --construction bit-extraction (the other constructions memorize every token's target)");
+    }
+    Ok(Construction::of(kind, policy, delta, task))
+}
+
+/// What `memorize` was given: raw values, checked by [`MemorizeParams::check`].
+#[derive(Clone, Debug)]
+pub struct MemorizeParams {
+    /// The dataset.
+    pub data: DataInput,
+    /// The construction with its policy, grid or task.
+    pub construction: Construction,
+    /// Seed of the construction's random choices.
+    pub seed: u64,
+    /// Worker threads (`None`: every core).
+    pub threads: Option<usize>,
+    /// The backend the built model then runs on.
+    pub backend: BackendKind,
+    /// Its precision; `None` is the construction's own build bits (bigfloat only).
+    pub precision: Option<Precision>,
+    /// A memory limit in bytes (`None`: the memory available).
+    pub max_memory: Option<u64>,
+}
+
+impl MemorizeParams {
+    /// Parameters for `data` with every other value at its default (the measured one-layer construction,
+    /// seed 0, every core, the build precision on bigfloat).
+    pub fn new(data: DataInput) -> Self {
+        Self {
+            data,
+            construction: Construction::OneLayer(Policy::Measured),
+            seed: 0,
+            threads: None,
+            backend: BackendKind::Bigfloat,
+            precision: None,
+            max_memory: None,
+        }
+    }
+
+    /// Checks everything that can be refused before a dataset is generated or a model built: the threads,
+    /// the dataset spec (or reads and checks the file), the memory the run needs, the backend and precision,
+    /// and the task against the construction.
+    pub fn check(self) -> Result<MemorizeRequest> {
+        let threads = checked_threads(self.threads, "--threads")?;
+        let data = match self.data {
+            DataInput::Generate(spec) => {
+                spec.validate().context("invalid dataset parameters")?;
+                Source::Spec(spec)
+            }
+            DataInput::File { path, labels, targets } => {
+                let data = construction::read_dataset_file("--dataset", &path, labels.as_deref(), targets.as_deref())?;
+                Source::File { path, data }
+            }
+            DataInput::Given(data) => {
+                construction::check_dataset(&data).context("the data violates what the constructions need")?;
+                Source::Given(data)
+            }
+        };
+        let [big_n, n, d] = data.shape();
+        let what = match &data {
+            Source::Spec(_) => format!("--sequences {big_n} --length {n} --dim {d}"),
+            Source::File { path, .. } => format!("--dataset {} (N = {big_n}, n = {n}, d = {d})", path.display()),
+            Source::Given(_) => format!("the dataset (N = {big_n}, n = {n}, d = {d})"),
+        };
+        MemoryBudget::new(self.max_memory).check(&what, resources::memorize_bytes(big_n, n, d))?;
+        let target = match self.precision {
+            Some(p) => Some(RunTarget::new(self.backend, p)?),
+            None if self.backend != BackendKind::Bigfloat => {
+                bail!(
+                    "--backend {} needs --precision f32 or f64 (the construction's own precision is bits=N, for bigfloat)",
+                    self.backend.name()
+                )
+            }
+            None => None,
+        };
+        Ok(MemorizeRequest { data, options: BuildOptions { construction: self.construction, seed: self.seed, threads }, target })
+    }
+}
+
+/// A checked dataset source (a file already read and checked).
+#[derive(Clone, Debug)]
+enum Source {
+    Spec(DatasetSpec),
+    File { path: PathBuf, data: Dataset<f64> },
+    Given(Dataset<f64>),
+}
+
+impl Source {
+    fn shape(&self) -> [usize; 3] {
+        match self {
+            Source::Spec(s) => [s.sequences, s.length, s.dim],
+            Source::File { data, .. } | Source::Given(data) => data.inputs.shape(),
+        }
+    }
+}
+
+/// A checked `memorize`: build a construction on a dataset, then run it on a backend and, if asked, search
+/// its fewest bits. Built by [`MemorizeParams::check`].
+#[derive(Clone, Debug)]
+pub struct MemorizeRequest {
+    data: Source,
+    /// What to build, with what seed and threads.
+    pub options: BuildOptions,
+    /// The backend run (`None`: bigfloat at the build bits).
+    target: Option<RunTarget>,
+}
+
+impl MemorizeRequest {
+    /// `[N, n, d]` of the dataset.
+    pub fn shape(&self) -> [usize; 3] {
+        self.data.shape()
+    }
+
+    /// Whether the dataset is generated (not read or given).
+    pub fn generates(&self) -> bool {
+        matches!(self.data, Source::Spec(_))
+    }
+
+    /// The dataset the construction memorizes: generated, or as read, then shaped for the task (next-token:
+    /// every position carries its sequence's last target).
+    pub fn dataset(&self) -> Result<Dataset<f64>> {
+        let data = match &self.data {
+            Source::Spec(spec) => Dataset::<f64>::generate(spec).context("generating the dataset")?,
+            Source::File { data, .. } | Source::Given(data) => data.clone(),
+        };
+        Ok(construction::task_dataset(data, self.options.construction.task().unwrap_or_default())?)
+    }
+
+    /// The dataset's part of the record: its spec, or the file (or `null` for given data) with its shape
+    /// and vocabulary.
+    pub fn dataset_record(&self, data: &Dataset<f64>) -> Result<serde_json::Value> {
+        let [big_n, n, d] = data.inputs.shape();
+        let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
+        Ok(match &self.data {
+            Source::Spec(spec) => serde_json::to_value(spec)?,
+            Source::File { path, .. } => serde_json::json!({ "file": path, "N": big_n, "n": n, "d": d, "vocab": vocab }),
+            Source::Given(_) => serde_json::json!({ "file": null, "N": big_n, "n": n, "d": d, "vocab": vocab }),
+        })
+    }
+
+    /// Builds the construction on `data` ([`construction::build`]).
+    pub fn build(&self, data: &Dataset<f64>) -> Result<Built> {
+        construction::build(data, &self.options)
+    }
+
+    /// The backend and precision the built model runs at: the requested ones, or bigfloat at its build bits.
+    pub fn target_for(&self, built: &Built) -> RunTarget {
+        self.target.unwrap_or(RunTarget { backend: BackendKind::Bigfloat, precision: Precision::Bits(built.bits) })
+    }
+
+    /// Runs the built model at [`Self::target_for`]; bigfloat at the build bits reuses the verification the
+    /// build already ran over the whole model.
+    pub fn run(&self, built: &Built, data: &Dataset<f64>) -> BackendRun {
+        let target = self.target_for(built);
+        match (target.backend, target.precision, built.verified_seconds) {
+            (BackendKind::Bigfloat, Precision::Bits(b), Some(s)) if b == built.bits => {
+                BackendRun::of(target.backend, target.precision, Ok((built.exact.clone(), s)))
+            }
+            _ => target.run(&built.model, data, self.options.threads),
+        }
+    }
+
+    /// The fewest bits in `8..=built.bits` at which the model memorizes `data`
+    /// ([`Built::fewest_bits_search`]).
+    pub fn fewest_bits(&self, built: &Built, data: &Dataset<f64>, on_probe: impl Fn(u64, &DecodeCheck)) -> Result<BitsSearch> {
+        built.fewest_bits_search(data, self.options.threads, on_probe)
+    }
+}
+
+/// What `verify` (and Python's `fewest_bits`) was given: raw values, checked by [`VerifyParams::check`].
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyParams {
+    /// The backend.
+    pub backend: BackendKind,
+    /// Its precision.
+    pub precision: Precision,
+    /// Worker threads (`None`: every core).
+    pub threads: Option<usize>,
+    /// Also search the fewest bits in this range (`min..=max`).
+    pub bisect: Option<(u64, u64)>,
+}
+
+/// A checked `verify`: run a model over a dataset on a backend and, if asked, search its fewest bits.
+#[derive(Clone, Debug)]
+pub struct VerifyRequest {
+    /// The backend at its precision.
+    pub target: RunTarget,
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+    /// The fewest-bits search, if asked for.
+    pub search: Option<BitsSearchParams>,
+}
+
+impl VerifyParams {
+    /// Checks the threads, the backend at its precision (probing the device) and the search range
+    /// (`2 ≤ min < max ≤` [`boltz_bigfloat::MAX_BITS`]).
+    pub fn check(self) -> Result<VerifyRequest> {
+        let threads = checked_threads(self.threads, "--threads")?;
+        let search = match self.bisect {
+            Some((lo, hi)) if lo < 2 || hi > boltz_bigfloat::MAX_BITS || lo >= hi => {
+                bail!("the fewest-bits search needs 2 ≤ min_bits < max_bits ≤ {}, got {lo}..={hi}", boltz_bigfloat::MAX_BITS)
+            }
+            Some((lo, hi)) => Some(BitsSearchParams::default().bits(lo, hi).threads(threads)),
+            None => None,
+        };
+        Ok(VerifyRequest { target: RunTarget::new(self.backend, self.precision)?, threads, search })
+    }
+}
+
+impl VerifyRequest {
+    /// Refuses a model and a dataset of different token dimensions; `model` and `dataset` name them.
+    pub fn check_dims(&self, model: &Model<BigReal>, data: &Dataset<f64>, names: (&str, &str)) -> Result<()> {
+        let d = data.inputs.shape()[2];
+        if model.dim() != d {
+            bail!("{} has token dimension {} but {} has d = {d}", names.0, model.dim(), names.1);
+        }
+        Ok(())
+    }
+
+    /// Runs `model` over `data` on the target, then the search if asked for (`on_probe(bits, check)` after
+    /// each of its probes).
+    pub fn run(&self, model: &Model<BigReal>, data: &Dataset<f64>, on_probe: impl Fn(u64, &DecodeCheck)) -> Result<BackendRun> {
+        let mut run = self.target.run(model, data, self.threads);
+        run.fewest_bits = match &self.search {
+            Some(params) => Some(boltz_construct::verify::fewest_bits_to_memorize(model, data, params, on_probe)?),
+            None => None,
+        };
+        Ok(run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> DatasetSpec {
+        DatasetSpec { sequences: 4, length: 3, dim: 4, vocab: 8, ..Default::default() }
+    }
+
+    #[test]
+    fn memorize_refuses_before_any_work() {
+        let refused = |p: MemorizeParams| format!("{:#}", p.check().expect_err("must be refused"));
+        let base = || MemorizeParams::new(DataInput::Generate(spec()));
+        assert!(refused(MemorizeParams { threads: Some(0), ..base() }).contains("--threads must be at least 1"));
+        assert!(refused(MemorizeParams { backend: BackendKind::Cpu, ..base() }).contains("needs --precision"));
+        assert!(refused(MemorizeParams { backend: BackendKind::Cpu, precision: Some(Precision::Bits(64)), ..base() })
+            .contains("runs f32 or f64"));
+        let e = construction_of(ConstructionKind::OneLayer, Policy::Measured, YunDelta::Dyadic, Task::NextToken).expect_err("next-token");
+        assert!(format!("{e}").contains("--task next-token is for --construction bit-extraction"));
+        let bx = construction_of(ConstructionKind::BitExtraction, Policy::Measured, YunDelta::Dyadic, Task::NextToken);
+        assert_eq!(bx.expect("valid"), Construction::BitExtraction(Task::NextToken));
+        let bad_spec = DatasetSpec { length: 0, ..spec() };
+        assert!(refused(MemorizeParams::new(DataInput::Generate(bad_spec))).contains("invalid dataset parameters"));
+        assert!(refused(MemorizeParams { max_memory: Some(1), ..base() }).contains("--max-memory"));
+    }
+
+    #[test]
+    fn given_data_is_checked_like_a_file() {
+        let data = Dataset::<f64>::generate(&spec()).expect("generate");
+        let mut x = data.inputs.as_slice().to_vec();
+        // The first sequence repeats its first token: the constructions need distinct tokens in a sequence.
+        x.copy_within(0..4, 4);
+        let [b, n, d] = data.inputs.shape();
+        let data = Dataset::new(boltz_core::Batch::new(b, n, d, x).expect("shape"), data.targets, None).expect("dataset");
+        let e = MemorizeParams::new(DataInput::Given(data)).check().expect_err("duplicate token");
+        assert!(format!("{e:#}").contains("the data violates what the constructions need"), "{e:#}");
+    }
+
+    #[test]
+    fn memorize_request_builds_and_runs_what_the_cli_builds() {
+        let req = MemorizeParams { threads: Some(1), ..MemorizeParams::new(DataInput::Generate(spec())) }.check().expect("valid");
+        assert!(req.generates());
+        let data = req.dataset().expect("dataset");
+        assert_eq!(data.inputs.shape(), req.shape());
+        let built = req.build(&data).expect("build");
+        let run = req.run(&built, &data);
+        // Bigfloat at the build bits: the build's own exact verification, every token decoded.
+        assert_eq!(run.precision, Precision::Bits(built.bits));
+        assert_eq!(run.memorization.as_ref().map(|m| m.decoded), Some(data.inputs.batch() * data.inputs.len()));
+    }
+
+    #[test]
+    fn verify_checks_the_search_range_and_the_dimensions() {
+        let params = |bisect| VerifyParams { backend: BackendKind::Reference, precision: Precision::F64, threads: Some(1), bisect };
+        for bad in [(1, 64), (64, 64), (64, 8), (8, boltz_bigfloat::MAX_BITS + 1)] {
+            let e = params(Some(bad)).check().expect_err("bad range");
+            assert!(format!("{e:#}").contains("min_bits < max_bits"), "{bad:?}: {e:#}");
+        }
+        let req = params(Some((8, 64))).check().expect("valid");
+        let data = Dataset::<f64>::generate(&spec()).expect("generate");
+        let other = Dataset::<f64>::generate(&DatasetSpec { dim: 5, ..spec() }).expect("generate");
+        let built = construction::build(&data, &BuildOptions { construction: Construction::ALL[0], seed: 0, threads: 1 }).expect("build");
+        let e = req.check_dims(&built.model, &other, ("the model", "the data")).expect_err("dims differ");
+        assert_eq!(format!("{e}"), "the model has token dimension 4 but the data has d = 5");
+        let run = req.run(&built.model, &data, |_, _| {}).expect("run");
+        assert!(run.memorization.is_some() && run.fewest_bits.is_some());
+    }
+}
