@@ -18,15 +18,11 @@ fn python_reads_both_encodings_exactly() {
         return;
     }
     let spec = RandomModelSpec {
-        dim: 3,
-        blocks: 2,
-        heads: 2,
-        head_size: 2,
-        hidden: 4,
         normalizer: Normalizer::Hardmax,
         causal: true,
         query_bias: true,
         factor_rank: Some(1),
+        ..RandomModelSpec::sized(3, 2, 2, 2, 4)
     };
     let model = random_model(&mut SeededRng::new(11), &spec);
     let dir = std::env::temp_dir().join(format!("boltz-py-{}", std::process::id()));

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use boltz_bigfloat::{BigFloatBackend, BigReal, FfnEvaluation};
-use boltz_core::fixtures::{random_batch, random_model, RandomModelSpec};
+use boltz_core::fixtures::{self, random_batch, RandomModelSpec};
 use boltz_core::rng::SeededRng;
 use boltz_core::{Backend, Batch, Block, ExactConvert, FeedForward, Matrix, Model, ModelInfo, Normalizer, Real, ReferenceBackend, Weight};
 
@@ -135,21 +135,7 @@ fn interpolation_model() -> (Model<f64>, Batch<f64>) {
 }
 
 fn random_case(seed: u64, normalizer: Normalizer, factor_rank: Option<usize>) -> (Model<f64>, Batch<f64>) {
-    let mut rng = SeededRng::new(seed);
-    let spec = RandomModelSpec {
-        dim: 4,
-        blocks: 3,
-        heads: 2,
-        head_size: 2,
-        hidden: 6,
-        normalizer,
-        causal: seed.is_multiple_of(2),
-        query_bias: true,
-        factor_rank,
-    };
-    let m = random_model(&mut rng, &spec);
-    let x = random_batch(&mut rng, 3, 7, 4);
-    (m, x)
+    fixtures::random_case(seed, &RandomModelSpec::sized(4, 3, 2, 2, 6).varied(seed, normalizer, factor_rank), 3, 7)
 }
 
 #[test]

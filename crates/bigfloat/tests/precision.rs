@@ -14,15 +14,11 @@ use boltz_core::{
 fn big_model(seed: u64, normalizer: Normalizer) -> (Model<BigReal>, Batch<BigReal>) {
     let mut rng = SeededRng::new(seed);
     let spec = RandomModelSpec {
-        dim: 4,
-        blocks: 3,
-        heads: 2,
-        head_size: 2,
-        hidden: 6,
         normalizer,
         causal: seed.is_multiple_of(2),
         query_bias: true,
         factor_rank: Some(1),
+        ..RandomModelSpec::sized(4, 3, 2, 2, 6)
     };
     let m = random_model(&mut rng, &spec);
     let x = random_batch(&mut rng, 3, 7, 4);
@@ -132,17 +128,7 @@ fn bad_precision_is_an_error() {
 #[test]
 fn conversion_from_f32_and_f64_is_lossless() {
     let mut rng = SeededRng::new(9);
-    let spec = RandomModelSpec {
-        dim: 3,
-        blocks: 2,
-        heads: 1,
-        head_size: 2,
-        hidden: 3,
-        normalizer: Normalizer::Hardmax,
-        causal: false,
-        query_bias: true,
-        factor_rank: None,
-    };
+    let spec = RandomModelSpec { normalizer: Normalizer::Hardmax, query_bias: true, ..RandomModelSpec::sized(3, 2, 1, 2, 3) };
     let m64 = random_model(&mut rng, &spec);
     let m32: Model<f32> = m64.convert().unwrap();
     assert_eq!(m64.convert::<BigReal>().unwrap().convert::<f64>().unwrap(), m64);

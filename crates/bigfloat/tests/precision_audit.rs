@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use boltz_bigfloat::{BigFloatBackend, BigReal, FfnEvaluation, PrecisionAudit};
-use boltz_core::fixtures::{random_batch, random_model, RandomModelSpec};
+use boltz_core::fixtures::{self, random_model, RandomModelSpec};
 use boltz_core::rng::SeededRng;
 use boltz_core::{Backend, Batch, Block, ExactConvert, FeedForward, Matrix, Model, ModelInfo, Normalizer, Real, Weight};
 
@@ -19,35 +19,12 @@ fn models() -> Vec<(String, Model<BigReal>, Batch<BigReal>)> {
         (3, Normalizer::Hardmax, None),
         (4, Normalizer::Hardmax, Some(2)),
     ] {
-        let mut rng = SeededRng::new(seed);
-        let spec = RandomModelSpec {
-            dim: 3,
-            blocks: 2,
-            heads: 2,
-            head_size: 2,
-            hidden: 5,
-            normalizer,
-            causal: seed.is_multiple_of(2),
-            query_bias: true,
-            factor_rank,
-        };
-        let m = random_model(&mut rng, &spec);
-        let x = random_batch(&mut rng, 3, 5, 3);
+        let (m, x) = fixtures::random_case(seed, &RandomModelSpec::sized(3, 2, 2, 2, 5).varied(seed, normalizer, factor_rank), 3, 5);
         out.push((format!("random {seed} {normalizer:?}"), m.convert().unwrap(), x.convert().unwrap()));
     }
     // Hardmax with exact ties (every token equal): the tie count enters the arithmetic.
     let mut rng = SeededRng::new(9);
-    let spec = RandomModelSpec {
-        dim: 2,
-        blocks: 1,
-        heads: 1,
-        head_size: 1,
-        hidden: 2,
-        normalizer: Normalizer::Hardmax,
-        causal: false,
-        query_bias: false,
-        factor_rank: None,
-    };
+    let spec = RandomModelSpec { normalizer: Normalizer::Hardmax, ..RandomModelSpec::sized(2, 1, 1, 1, 2) };
     let m: Model<BigReal> = random_model(&mut rng, &spec).convert().unwrap();
     let x = Batch::new(1, 3, 2, [0.3, -0.7].repeat(3).into_iter().map(BigReal::from_f64).collect()).unwrap();
     out.push(("hardmax ties".into(), m, x));

@@ -80,7 +80,6 @@ mod tests {
     use super::*;
     use boltz_core::fixtures::{random_model, RandomModelSpec};
     use boltz_core::rng::SeededRng;
-    use boltz_core::Normalizer;
 
     #[test]
     fn svd_finds_the_rank_of_known_products() {
@@ -103,17 +102,7 @@ mod tests {
     #[test]
     fn random_heads_have_rank_of_their_size() {
         let mut rng = SeededRng::new(3);
-        let spec = RandomModelSpec {
-            dim: 8,
-            blocks: 2,
-            heads: 2,
-            head_size: 3,
-            hidden: 4,
-            normalizer: Normalizer::Softmax,
-            causal: false,
-            query_bias: false,
-            factor_rank: None,
-        };
+        let spec = RandomModelSpec::sized(8, 2, 2, 3, 4);
         let model: Model<f64> = random_model(&mut rng, &spec);
         let report = rank_report(&model).expect("report");
         assert_eq!(report.len(), 4);

@@ -12,20 +12,7 @@ use util::*;
 
 #[test]
 fn bench_times_a_workload() {
-    let o = boltz(&[
-        "bench",
-        "--workload",
-        "deep-narrow",
-        "--backend",
-        "cpu",
-        "--precision",
-        "f64",
-        "--batch",
-        "2",
-        "--repeats",
-        "2",
-        "--json",
-    ]);
+    let o = boltz_line("bench --workload deep-narrow --backend cpu --precision f64 --batch 2 --repeats 2 --json");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["batch"], 2);
@@ -63,21 +50,7 @@ fn bench_times_a_workload() {
 /// from its own process (its own peak RSS), with the whole run's metadata once.
 #[test]
 fn bench_all_is_the_whole_table_in_one_document() {
-    let o = boltz(&[
-        "bench",
-        "--all",
-        "--backend",
-        "cpu,reference",
-        "--precision",
-        "f64,f32",
-        "--batch",
-        "1",
-        "--repeats",
-        "1",
-        "--threads",
-        "1",
-        "--json",
-    ]);
+    let o = boltz_line("bench --all --backend cpu,reference --precision f64,f32 --batch 1 --repeats 1 --threads 1 --json");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["command"], "bench --all");
@@ -166,15 +139,20 @@ fn blas_device(v: &Value) -> Value {
 #[test]
 fn blas_backend_runs_and_reports_its_openblas_core() {
     let args = ["bench", "--workload", "practical", "--backend", "blas", "--precision", "f32", "--batch", "1", "--repeats", "1", "--json"];
+    // The bench record with OPENBLAS_CORETYPE set to `core` (or unset), in a process that has not chosen one.
+    let run = |core: Option<&str>| -> (Value, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_boltz"));
+        cmd.args(args).env_remove("BOLTZ_OPENBLAS_CHOSEN");
+        match core {
+            Some(c) => cmd.env("OPENBLAS_CORETYPE", c),
+            None => cmd.env_remove("OPENBLAS_CORETYPE"),
+        };
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (serde_json::from_slice(&o.stdout).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
     // Unset: the binary re-executes itself with the core the CPU supports (never Prescott on AVX2/AVX-512).
-    let o = Command::new(env!("CARGO_BIN_EXE_boltz"))
-        .args(args)
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("BOLTZ_OPENBLAS_CHOSEN")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (v, _) = run(None);
     let details = &blas_device(&v)["details"];
     let isa = details["cpu_isa"].as_str().unwrap();
     let core = details["openblas_corename"].as_str().unwrap();
@@ -185,21 +163,14 @@ fn blas_backend_runs_and_reports_its_openblas_core() {
     }
     assert!(details.get("warning").is_none(), "{details}");
     // Preset: kept as it is, even when it is not what the CPU could run.
-    let o = Command::new(env!("CARGO_BIN_EXE_boltz"))
-        .args(args)
-        .env("OPENBLAS_CORETYPE", "Prescott")
-        .env_remove("BOLTZ_OPENBLAS_CHOSEN")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (v, stderr) = run(Some("Prescott"));
     let details = &blas_device(&v)["details"];
     assert_eq!((details["openblas_coretype_env"].as_str(), details["openblas_core_source"].as_str()), (Some("Prescott"), Some("Preset")));
     assert_eq!(details["openblas_corename"], "Prescott");
     if isa != "Older" {
         // A generic kernel on a modern CPU is reported loudly, on stderr and in the result.
         assert!(details["warning"].as_str().unwrap().contains("Prescott"), "{details}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("WARNING: OpenBLAS"), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stderr.contains("WARNING: OpenBLAS"), "{stderr}");
     }
 }
 

@@ -55,25 +55,9 @@ fn memorize_reports_json_and_exports_the_model() {
 
 #[test]
 fn memorize_on_blas_reports_rank_one_attention() {
-    let o = boltz(&[
-        "memorize",
-        "--sequences",
-        "10",
-        "--length",
-        "4",
-        "--dim",
-        "3",
-        "--vocab",
-        "8",
-        "--policy",
-        "measured",
-        "--backend",
-        "blas",
-        "--precision",
-        "f64",
-        "--no-bisect",
-        "--json",
-    ]);
+    let o = boltz_line(
+        "memorize --sequences 10 --length 4 --dim 3 --vocab 8 --policy measured --backend blas --precision f64 --no-bisect --json",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["memorization"]["tokens"], 40);
@@ -84,21 +68,7 @@ fn memorize_on_blas_reports_rank_one_attention() {
     // Mean pooling (λ = 0): W_Kᵀ W_Q vanishes and the report says rank 0; the fewest-bits policy keeps
     // a rank-1 softmax (λ > 0).
     for (policy, rank) in [("mean-pool", 0u64), ("fewest-bits", 1)] {
-        let o = boltz(&[
-            "memorize",
-            "--sequences",
-            "10",
-            "--length",
-            "4",
-            "--dim",
-            "3",
-            "--vocab",
-            "8",
-            "--policy",
-            policy,
-            "--no-bisect",
-            "--json",
-        ]);
+        let o = boltz_line(&format!("memorize --sequences 10 --length 4 --dim 3 --vocab 8 --policy {policy} --no-bisect --json"));
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         let kq = v["attention_rank"][0]["key_query"]["numerical_rank"].as_u64().unwrap();

@@ -44,15 +44,11 @@ pub fn random_spec(rng: &mut SeededRng) -> (RandomModelSpec, [usize; 2]) {
     let dim = pick(rng, &[1, 2, 3, 5, 8, 13, 16]);
     let head_size = pick(rng, &[1, 1, 2, 3, 4]);
     let spec = RandomModelSpec {
-        dim,
-        blocks: 1 + rng.below(4) as usize,
-        heads: 1 + rng.below(3) as usize,
-        head_size,
-        hidden: pick(rng, &[0, 1, 4, 7, 16]),
         normalizer: pick(rng, &[Normalizer::Softmax, Normalizer::Hardmax]),
         causal: rng.below(2) == 1,
         query_bias: rng.below(2) == 1,
         factor_rank: pick(rng, &[None, Some(1), Some(2), Some(head_size)]),
+        ..RandomModelSpec::sized(dim, 1 + rng.below(4) as usize, 1 + rng.below(3) as usize, head_size, pick(rng, &[0, 1, 4, 7, 16]))
     };
     (spec, [pick(rng, &[1, 2, 3, 5]), pick(rng, &[1, 2, 3, 7, 9, 16])])
 }
@@ -133,15 +129,11 @@ pub fn odd_sizes_match_reference<T: Real, B: Backend<T>>(backend: &B, tol: f64) 
         for (j, &normalizer) in [Normalizer::Softmax, Normalizer::Hardmax].iter().enumerate() {
             let mut rng = SeededRng::new(1000 + 10 * i as u64 + j as u64);
             let spec = RandomModelSpec {
-                dim: d,
-                blocks: 2,
-                heads: 2,
-                head_size: 3,
-                hidden: 5,
                 normalizer,
                 causal: i % 2 == 1,
                 query_bias: true,
                 factor_rank: if i % 3 == 0 { None } else { Some(1 + i % 3) },
+                ..RandomModelSpec::sized(d, 2, 2, 3, 5)
             };
             let model = random_model(&mut rng, &spec);
             let x = random_batch(&mut rng, batch, n, d);
@@ -165,15 +157,11 @@ pub fn wide_heads_match_reference<T: Real, B: Backend<T>>(backend: &B, tol: f64)
         for (j, &normalizer) in [Normalizer::Softmax, Normalizer::Hardmax].iter().enumerate() {
             let mut rng = SeededRng::new(2000 + 10 * i as u64 + j as u64);
             let spec = RandomModelSpec {
-                dim: 16,
-                blocks: 2,
-                heads: 1 + i % 2,
-                head_size,
-                hidden: 8,
                 normalizer,
                 causal: j == i % 2,
                 query_bias: i % 3 == 0,
                 factor_rank: if i % 2 == 0 { None } else { Some(2) },
+                ..RandomModelSpec::sized(16, 2, 1 + i % 2, head_size, 8)
             };
             let model = random_model(&mut rng, &spec);
             let x = random_batch(&mut rng, 3, 17, 16);
@@ -196,17 +184,7 @@ pub fn wide_heads_match_reference<T: Real, B: Backend<T>>(backend: &B, tol: f64)
 
 fn seq_model<T: Real>(seed: u64, normalizer: Normalizer, causal: bool) -> (Model<T>, Batch<T>) {
     let mut rng = SeededRng::new(seed);
-    let spec = RandomModelSpec {
-        dim: 4,
-        blocks: 2,
-        heads: 2,
-        head_size: 2,
-        hidden: 6,
-        normalizer,
-        causal,
-        query_bias: true,
-        factor_rank: Some(1),
-    };
+    let spec = RandomModelSpec { normalizer, causal, query_bias: true, factor_rank: Some(1), ..RandomModelSpec::sized(4, 2, 2, 2, 6) };
     let model = random_model(&mut rng, &spec);
     let x = random_batch(&mut rng, 3, 6, 4);
     let (mt, xt, _, _) = in_type::<T>(&model, &x);

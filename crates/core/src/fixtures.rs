@@ -28,6 +28,30 @@ pub struct RandomModelSpec {
     pub factor_rank: Option<usize>,
 }
 
+impl RandomModelSpec {
+    /// A spec of these sizes (token dimension, blocks, heads, head size, FFN width) with softmax attention,
+    /// no causal mask, no query biases and dense weights; change the rest with struct update syntax,
+    /// `RandomModelSpec { causal: true, ..RandomModelSpec::sized(4, 2, 2, 2, 6) }`.
+    pub fn sized(dim: usize, blocks: usize, heads: usize, head_size: usize, hidden: usize) -> Self {
+        Self { dim, blocks, heads, head_size, hidden, normalizer: Normalizer::Softmax, causal: false, query_bias: false, factor_rank: None }
+    }
+
+    /// This spec with `normalizer` and `factor_rank`, query biases, and a causal mask on even seeds: the
+    /// variations the arithmetic tests sweep.
+    pub fn varied(self, seed: u64, normalizer: Normalizer, factor_rank: Option<usize>) -> Self {
+        Self { normalizer, causal: seed.is_multiple_of(2), query_bias: true, factor_rank, ..self }
+    }
+}
+
+/// A random model of `spec` and a random batch of `batch` sequences of `n` tokens for it, drawn in that order
+/// from one generator seeded with `seed`.
+pub fn random_case(seed: u64, spec: &RandomModelSpec, batch: usize, n: usize) -> (Model<f64>, Batch<f64>) {
+    let mut rng = SeededRng::new(seed);
+    let m = random_model(&mut rng, spec);
+    let x = random_batch(&mut rng, batch, n, spec.dim);
+    (m, x)
+}
+
 fn gaussian_matrix(rng: &mut SeededRng, rows: usize, cols: usize, scale: f64) -> Matrix<f64> {
     Matrix::from_fn(rows, cols, |_, _| scale * rng.normal())
 }

@@ -77,20 +77,7 @@ impl Workload {
 
 /// `practical`: one block, one dense softmax head of size 64 and an FFN of width 1024.
 fn practical_model(w: &Workload, rng: &mut SeededRng) -> Result<Model<f64>> {
-    Ok(random_model(
-        rng,
-        &RandomModelSpec {
-            dim: w.d,
-            blocks: 1,
-            heads: 1,
-            head_size: 64,
-            hidden: 1024,
-            normalizer: Normalizer::Softmax,
-            causal: false,
-            query_bias: false,
-            factor_rank: None,
-        },
-    ))
+    Ok(random_model(rng, &RandomModelSpec::sized(w.d, 1, 1, 64, 1024)))
 }
 
 /// `memorizer`: the one-layer memorizer's shape (Corollary 1): a rank-1 softmax head and an FFN of width
@@ -121,17 +108,7 @@ fn memorizer_model(w: &Workload, rng: &mut SeededRng) -> Result<Model<f64>> {
 fn deep_narrow_model(w: &Workload, rng: &mut SeededRng) -> Result<Model<f64>> {
     Ok(random_model(
         rng,
-        &RandomModelSpec {
-            dim: w.d,
-            blocks: 500,
-            heads: 2,
-            head_size: 1,
-            hidden: 4,
-            normalizer: Normalizer::Hardmax,
-            causal: false,
-            query_bias: true,
-            factor_rank: None,
-        },
+        &RandomModelSpec { normalizer: Normalizer::Hardmax, query_bias: true, ..RandomModelSpec::sized(w.d, 500, 2, 1, 4) },
     ))
 }
 

@@ -20,15 +20,11 @@ fn mixed_model(seed: u64) -> Model<f64> {
     // Two blocks: a factored, biased, causal hardmax block and a dense softmax block, both with FFNs.
     let mut rng = SeededRng::new(seed);
     let spec = |normalizer, causal, rank| RandomModelSpec {
-        dim: 3,
-        blocks: 1,
-        heads: 2,
-        head_size: 2,
-        hidden: 4,
         normalizer,
         causal,
         query_bias: causal,
         factor_rank: rank,
+        ..RandomModelSpec::sized(3, 1, 2, 2, 4)
     };
     let a = random_model(&mut rng, &spec(Normalizer::Hardmax, true, Some(1)));
     let b = random_model(&mut rng, &spec(Normalizer::Softmax, false, None));

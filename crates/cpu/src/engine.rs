@@ -599,17 +599,7 @@ mod tests {
     fn long_sequences_run_in_query_tiles() {
         for (seed, causal) in [(5, false), (6, true)] {
             let mut rng = SeededRng::new(seed);
-            let spec = RandomModelSpec {
-                dim: 8,
-                blocks: 1,
-                heads: 1,
-                head_size: 16,
-                hidden: 12,
-                normalizer: Normalizer::Softmax,
-                causal,
-                query_bias: false,
-                factor_rank: None,
-            };
+            let spec = RandomModelSpec { causal, ..RandomModelSpec::sized(8, 1, 1, 16, 12) };
             let model: Model<f64> = random_model(&mut rng, &spec);
             let n = 2 * QUERY_TILE + 37;
             let x = random_batch(&mut rng, 2, n, 8);
@@ -625,17 +615,7 @@ mod tests {
     #[test]
     fn workspaces_are_reused_across_forwards() {
         let mut rng = SeededRng::new(9);
-        let spec = RandomModelSpec {
-            dim: 8,
-            blocks: 1,
-            heads: 1,
-            head_size: 8,
-            hidden: 40,
-            normalizer: Normalizer::Softmax,
-            causal: false,
-            query_bias: false,
-            factor_rank: None,
-        };
+        let spec = RandomModelSpec::sized(8, 1, 1, 8, 40);
         let model: EngineModel<f64> = EngineModel::new(&random_model(&mut rng, &spec));
         let x = random_batch(&mut rng, 2, 5, 8);
         let run = || {

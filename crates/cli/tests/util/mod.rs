@@ -33,3 +33,8 @@ pub const SMALL: &str = r#"{
   "approximation": { "targets": ["product-mean"], "length": 2, "cells": [2, 4], "samples": 50 },
   "hardmax": { "dims": [2], "draws": 20, "family": 3 }
 }"#;
+
+/// Runs `boltz` with `line` split at whitespace (no argument may contain a space).
+pub fn boltz_line(line: &str) -> Output {
+    boltz(&line.split_whitespace().collect::<Vec<_>>())
+}

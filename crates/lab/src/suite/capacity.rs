@@ -14,6 +14,34 @@ use super::points::PointResult;
 use super::runs::{attention_rank, backend_runs};
 use crate::rows::{BitExtractionFields, BitsSearchFields, BuiltColumns, ConstructionRow, OneLayerFields, YunFields};
 
+/// The columns every built construction fills: `layers` as the construction counts them, the model's
+/// parameters and attention ranks, `(build bits, build seconds, verification seconds)`, the backend runs and
+/// the fewest-bits search; no grid cells and no family's fields (set those with struct update syntax).
+fn measured_columns(
+    layers: usize,
+    model: &boltz_core::Model<boltz_bigfloat::BigReal>,
+    (build_bits, build_seconds, verify_seconds): (u64, f64, f64),
+    runs: Vec<crate::rows::BackendRunRow>,
+    search: Option<&boltz_bigfloat::BitsSearch>,
+) -> BuiltColumns {
+    let params = model.param_count();
+    BuiltColumns {
+        layers,
+        params_dense: params.dense,
+        params_factored: params.factored,
+        yun_cells: 0,
+        build_bits,
+        build_seconds,
+        latency_bigfloat_ms: verify_seconds * 1e3,
+        attention_rank: attention_rank(model),
+        runs,
+        bits: search.map(BitsSearchFields::from),
+        one_layer: None,
+        yun: None,
+        bit_extraction: None,
+    }
+}
+
 /// Yun et al.'s data-adaptive construction on a dataset, with the dyadic (`yun`) or the minimal
 /// (`yun-minimal`) grid width δ.
 pub(super) fn yun_point(
@@ -54,17 +82,7 @@ pub(super) fn yun_point(
         exact_in_bigfloat: r.memorization.is_perfect(),
         build_error: None,
         built: Some(BuiltColumns {
-            layers: r.layers,
-            params_dense: r.params.dense,
-            params_factored: r.params.factored,
             yun_cells: r.cells,
-            build_bits: r.bits,
-            build_seconds: r.build_seconds,
-            latency_bigfloat_ms: r.verify_seconds * 1e3,
-            attention_rank: attention_rank(&y.model),
-            runs,
-            bits: bits.as_ref().map(BitsSearchFields::from),
-            one_layer: None,
             yun: Some(YunFields {
                 yun_delta: r.delta_kind.name().to_string(),
                 yun_delta_value: r.delta,
@@ -76,7 +94,7 @@ pub(super) fn yun_point(
                 log2_max_id: r.log2_max_id,
                 softmax_min_log2_lambda,
             }),
-            bit_extraction: None,
+            ..measured_columns(r.layers, &y.model, (r.bits, r.build_seconds, r.verify_seconds), runs, bits.as_ref())
         }),
     };
     let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64 && r.params.dense == r.realised_params;
@@ -169,18 +187,6 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
     let runs = backend_runs(cfg, threads, &m.model, ds)?;
     row.exact_in_bigfloat = exact;
     row.built = Some(BuiltColumns {
-        layers: r.blocks + r.attention_layers,
-        params_dense: r.params.dense,
-        params_factored: r.params.factored,
-        yun_cells: 0,
-        build_bits: r.build_bits,
-        build_seconds: r.build_seconds,
-        latency_bigfloat_ms: r.verify_seconds * 1e3,
-        attention_rank: attention_rank(&m.model),
-        runs,
-        bits: search.as_ref().map(BitsSearchFields::from),
-        one_layer: None,
-        yun: None,
         bit_extraction: Some(BitExtractionFields {
             task: r.task.name().to_string(),
             bx_ids: r.ids,
@@ -195,6 +201,13 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
             bx_gap_bits: r.memorizer.gap_bits,
             one_layer_ffn_params: (r.ids * (dim + 2) + 2 * dim) as u64,
         }),
+        ..measured_columns(
+            r.blocks + r.attention_layers,
+            &m.model,
+            (r.build_bits, r.build_seconds, r.verify_seconds),
+            runs,
+            search.as_ref(),
+        )
     });
     // The property: exact memorization, and the fewest bits (where bisected) at least the words' bits.
     let bits_ok = search.as_ref().is_none_or(|s| s.fewest.is_some_and(|f| f >= r.memorizer.word_bits));
@@ -253,16 +266,7 @@ pub(super) fn one_layer_point(
     let runs = backend_runs(cfg, threads, &m.model, ds)?;
     row.exact_in_bigfloat = r.memorization.is_perfect();
     row.built = Some(BuiltColumns {
-        layers: layers.attention + layers.ffn,
-        params_dense: r.params.dense,
-        params_factored: r.params.factored,
         yun_cells: yun_a.cells,
-        build_bits: r.build_bits,
-        build_seconds: r.build_seconds,
-        latency_bigfloat_ms: r.verify_seconds * 1e3,
-        attention_rank: attention_rank(&m.model),
-        runs,
-        bits: search.as_ref().map(BitsSearchFields::from),
         one_layer: Some(OneLayerFields {
             paper_params: r.paper_params,
             lower_bound_sqrt_nN: (nn as f64).sqrt(),
@@ -282,8 +286,13 @@ pub(super) fn one_layer_point(
             bigfloat_max_abs_error: r.memorization.max_abs_error,
             bigfloat_log10_max_abs_error: r.memorization.log10_max_abs_error,
         }),
-        yun: None,
-        bit_extraction: None,
+        ..measured_columns(
+            layers.attention + layers.ffn,
+            &m.model,
+            (r.build_bits, r.build_seconds, r.verify_seconds),
+            runs,
+            search.as_ref(),
+        )
     });
     let held = r.memorization.is_perfect();
     Ok((row, held))
