@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# The Python package's tests (part of the README's test command, scripts/test.sh): builds `boltzformer`
-# (python/, maturin + pyo3 + numpy) into a throwaway virtual environment and runs its pytest suite against
-# the `boltz` CLI built by the Rust tests (BOLTZ_BIN; BOLTZ_REQUIRE_CLI=1 turns a missing CLI into a
-# failure, never a skip). maturin, numpy, pytest and mpmath come from PyPI; torch is not installed, so the
-# torch tests skip (with torch in the venv they run: `PYTHON_EXTRA=torch bash scripts/test-python.sh`).
+# The Python package's tests (part of the README's test command, scripts/test.sh): builds the wheel
+# (scripts/build-wheel.sh), installs it into a fresh virtual environment as a user would, and runs the pytest
+# suite against the installed package (never the source tree) and the `boltz` CLI built by the Rust tests
+# (BOLTZ_BIN; BOLTZ_REQUIRE_CLI=1 turns a missing CLI into a failure, never a skip). numpy, pytest and mpmath
+# come from PyPI; torch is not installed, so the torch tests skip (with torch in the venv they run:
+# `PYTHON_EXTRA=torch bash scripts/test-python.sh`). Prints the wheel install's seconds and installed size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+wheel=$(bash scripts/build-wheel.sh | tail -n 1)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
 # shellcheck disable=SC2086
-"$py" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" numpy pytest mpmath ${PYTHON_EXTRA:-}
-# A debug build in the workspace's target directory (the Rust tests' dependencies are reused).
-(cd python && VIRTUAL_ENV="$work/venv" PATH="$work/venv/bin:$PATH" "$work/venv/bin/maturin" develop --quiet)
+"$py" -m pip install --quiet --disable-pip-version-check numpy pytest mpmath ${PYTHON_EXTRA:-}
+start=$(date +%s.%N)
+"$py" -m pip install --quiet --disable-pip-version-check --no-deps "$wheel"
+end=$(date +%s.%N)
+site=$("$py" -c 'import boltzformer, os; print(os.path.dirname(boltzformer.__file__))')
+case "$site" in
+  "$work"/venv/*) ;;
+  *) echo "test-python: boltzformer imports from $site, not from the installed wheel" >&2; exit 1 ;;
+esac
+echo "test-python: wheel installed in $(python3 -c "print(f'{$end - $start:.1f}')") s, $(du -ck "$site" "$site".libs 2>/dev/null | tail -n 1 | cut -f1) KiB installed" >&2
 cargo build --quiet -p boltz-cli --bin boltz
 BOLTZ_BIN="$PWD/target/debug/boltz" BOLTZ_REQUIRE_CLI=1 "$py" -m pytest python/tests -q -p no:cacheprovider
