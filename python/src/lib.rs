@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 use boltz_bigfloat::BigReal;
-use boltz_construct::{Construction, ConstructionKind};
+use boltz_construct::{Construction, Family};
 use boltz_core::exact::{ExactConvert, ExactFloat};
 use boltz_core::format::{self, Encoding, Outputs, Rounding};
 use boltz_core::npy::{NpyArray, NpyData};
@@ -207,7 +207,7 @@ fn memorize(
     let request = || -> anyhow::Result<MemorizeRequest> {
         MemorizeParams {
             construction: request::construction_of(
-                parse::<ConstructionKind>("construction", construction)?,
+                parse::<Family>("construction", construction)?,
                 parse("policy", policy)?,
                 parse("delta", delta)?,
                 parse("task", task)?,
@@ -356,7 +356,7 @@ fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
     fn names<T: boltz_core::Named>() -> Vec<&'static str> {
         T::ALL.iter().map(|v| v.name()).collect()
     }
-    d.set_item("construction", names::<ConstructionKind>())?;
+    d.set_item("construction", names::<Family>())?;
     d.set_item("constructions", names::<Construction>())?;
     d.set_item("policy", names::<boltz_construct::Policy>())?;
     d.set_item("backend", names::<BackendKind>())?;

@@ -29,11 +29,17 @@ pub enum Hue {
     /// Kim et al.'s reference curve, and the built parameter-optimal (bit-extraction) construction of
     /// Kim et al. and Kajitsuka & Sato 2025.
     Kim,
+    /// The i-th extension of the registry ([`Construction::Extension`]), in registry order.
+    Extension(usize),
     /// Formats, ceilings, bounds and thresholds that belong to no construction.
     Reference,
     /// The i-th member of a chart's own open set (targets, configurations, workloads, backends).
     Slot(usize),
 }
+
+/// Colours of the extensions ([`Hue::Extension`]): Tol "muted" indigo, olive and teal, apart from every
+/// built-in construction's.
+const EXTENSIONS: [RGBColor; 3] = [RGBColor(51, 34, 136), RGBColor(153, 153, 51), RGBColor(68, 170, 153)];
 
 /// Tol "muted" (without its pale grey), for [`Hue::Slot`].
 const SLOTS: [RGBColor; 9] = [
@@ -62,6 +68,9 @@ impl Hue {
             Construction::Yun(YunDelta::Dyadic) | Construction::YunFull(YunDelta::Dyadic) => Self::Yun,
             Construction::Yun(YunDelta::Minimal) | Construction::YunFull(YunDelta::Minimal) => Self::YunMinimal,
             Construction::BitExtraction(_) => Self::Kim,
+            Construction::Extension(_) => Self::Extension(
+                Construction::ALL.iter().filter(|e| matches!(e, Construction::Extension(_))).position(|&e| e == c).unwrap_or(0),
+            ),
         }
     }
 
@@ -77,6 +86,7 @@ impl Hue {
             Self::Yun => RGBColor(230, 159, 0),
             Self::YunMinimal => RGBColor(86, 180, 233),
             Self::Kim => RGBColor(136, 34, 85),
+            Self::Extension(i) => EXTENSIONS[i % EXTENSIONS.len()],
             Self::Reference => RGBColor(0, 0, 0),
             Self::Slot(i) => SLOTS[i % SLOTS.len()],
         }

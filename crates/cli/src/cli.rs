@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use boltz_construct::deep::bit_extraction::Task;
 use boltz_construct::deep::yun::YunDelta;
-use boltz_construct::{Construction, ConstructionKind, Policy};
+use boltz_construct::{Construction, Family, Policy};
 use boltz_core::{Named, VocabKind};
 use boltz_lab::backends::{BackendKind, Precision};
 use boltz_lab::resources::{self};
@@ -163,9 +163,9 @@ pub(crate) struct MemorizeArgs {
     /// Which construction to build: one-layer (the rank-1 memorizer of Corollary 1), yun (Yun et al.'s
     /// selective shifts over the tokens that occur, |V| + 1 attention layers), yun-full (the full grid,
     /// δ^{−d} + 1 layers) or bit-extraction (one averaging attention layer and a deep narrow ReLU stack,
-    /// Õ(√(nN)) parameters; alias optimal).
-    #[arg(long, value_parser = named::<ConstructionKind>(), default_value = "one-layer")]
-    pub(crate) construction: ConstructionKind,
+    /// Õ(√(nN)) parameters; alias optimal), or a construction added as an extension, by its name.
+    #[arg(long, value_parser = named::<Family>(), default_value = "one-layer")]
+    pub(crate) construction: Family,
     /// How the one-layer construction picks v and λ.
     #[arg(long, value_enum, default_value = "measured")]
     pub(crate) policy: PolicyArg,

@@ -14,26 +14,10 @@ use util::*;
 #[test]
 fn memorize_reports_json_and_exports_the_model() {
     let dir = tmp("memorize");
-    let o = boltz(&[
-        "memorize",
-        "--sequences",
-        "12",
-        "--length",
-        "4",
-        "--dim",
-        "2",
-        "--vocab",
-        "8",
-        "--policy",
-        "fewest-bits",
-        "--backend",
-        "reference",
-        "--precision",
-        "f64",
-        "--json",
-        "--export",
-        dir.to_str().unwrap(),
-    ]);
+    let o = boltz_line(&format!(
+        "memorize --sequences 12 --length 4 --dim 2 --vocab 8 --policy fewest-bits --backend reference --precision f64 --json --export {}",
+        dir.display()
+    ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["memorization"]["tokens"], 48);
@@ -119,20 +103,10 @@ fn memorize_exit_codes_are_honest() {
     // so exit 2 (the record says why).
     let dir = tmp("honest");
     let out = dir.join("record.json");
-    let o = boltz(&[
-        "memorize",
-        "--sequences",
-        "10",
-        "--policy",
-        "measured",
-        "--backend",
-        "reference",
-        "--precision",
-        "f64",
-        "--no-bisect",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = boltz_line(&format!(
+        "memorize --sequences 10 --policy measured --backend reference --precision f64 --no-bisect --out {}",
+        out.display()
+    ));
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
     assert!(String::from_utf8_lossy(&o.stderr).contains("did not run"), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(read_json(&out)["run_error"].is_string());
@@ -330,20 +304,7 @@ open(dst, "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
     memorize_refused("missing.npz", &[], &["missing.npz"]);
     // verify: a model whose token dimension is not the data's.
     let other = dir.join("other");
-    let o = boltz(&[
-        "memorize",
-        "--sequences",
-        "4",
-        "--length",
-        "3",
-        "--dim",
-        "2",
-        "--vocab",
-        "8",
-        "--no-bisect",
-        "--export",
-        other.to_str().unwrap(),
-    ]);
+    let o = boltz_line(&format!("memorize --sequences 4 --length 3 --dim 2 --vocab 8 --no-bisect --export {}", other.display()));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     refused(
         &["verify", "--model", other.join("model.exact.json").to_str().unwrap(), "--dataset", &p("grid.npz")],

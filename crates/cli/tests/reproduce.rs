@@ -522,24 +522,10 @@ fn reproduce_runs_the_capacity_constructions_on_dataset_files() {
     let dir = tmp("suite-datasets");
     for (family, dim) in [("pte", "1"), ("grid", "2")] {
         let export = dir.join(family);
-        let o = boltz(&[
-            "memorize",
-            "--vocab-kind",
-            family,
-            "--dim",
-            dim,
-            "--sequences",
-            "8",
-            "--length",
-            "5",
-            "--vocab",
-            "12",
-            "--policy",
-            "fewest-bits",
-            "--no-bisect",
-            "--export",
-            export.to_str().unwrap(),
-        ]);
+        let o = boltz_line(&format!(
+            "memorize --vocab-kind {family} --dim {dim} --sequences 8 --length 5 --vocab 12 --policy fewest-bits --no-bisect --export {}",
+            export.display()
+        ));
         assert!(o.status.success(), "{family}: {}", String::from_utf8_lossy(&o.stderr));
     }
     let config = |datasets: &str| {

@@ -3,11 +3,18 @@
 //! on the command line, in suite configs, in result rows, in charts and in Python.
 //!
 //! The names are listed once, in [`REGISTRY`], with the legend label charts use and the family
-//! ([`ConstructionKind`]) that the command line's `--construction` selects. Adding a construction means one
-//! variant here (or one value of an existing variant's parameter), one registry entry, and its build (in
-//! `boltz-lab`'s `construction::build`); the CLI, configs, rows, charts and Python then know its name.
+//! ([`Family`]) that the command line's `--construction` selects.
+//!
+//! Adding a construction means its own file and one registry entry: the file defines a `static`
+//! [`Extension`] (its build function), the entry names it ([`Construction::Extension`]). The CLI
+//! (`--construction NAME`), suite configs and rows, charts (legend, ticks, a colour of their own) and Python
+//! then know it, and `boltz-lab` builds, runs and measures it like every other construction. The test tree
+//! holds one, `tests/support/first_direction.rs`, registered in test builds (feature `test-construction`,
+//! which the workspace's dev-dependencies turn on) and exercised end to end by the CLI's tests. The built-in
+//! families (one-layer, Yun, bit extraction) are enum variants instead, because their parameters (policy,
+//! grid, task) and their suite columns are their own.
 
-use boltz_core::named::{Named, UnknownName};
+use boltz_core::named::Named;
 use serde::{Deserialize, Serialize};
 
 use crate::deep::bit_extraction::Task;
@@ -34,6 +41,46 @@ pub enum ConstructionKind: "construction" {
 }
 }
 
+/// The inputs of an [`Extension`]'s build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtensionOptions {
+    /// Seed of the construction's random choices.
+    pub seed: u64,
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+}
+
+/// What an [`Extension`]'s build returns: the model, exact in arbitrary precision, and what it says about itself.
+#[derive(Clone, Debug)]
+pub struct ExtensionBuilt {
+    /// The model, exactly as built.
+    pub model: boltz_core::Model<boltz_bigfloat::BigReal>,
+    /// The mantissa bits it was built (and verified) with.
+    pub bits: u64,
+    /// How it memorizes the data at `bits` (the build verifies it).
+    pub exact: boltz_core::Memorization,
+    /// Its own report (JSON, recorded as the construction's `report`).
+    pub report: serde_json::Value,
+    /// Human-readable lines for the CLI's summary.
+    pub summary: Vec<String>,
+}
+
+/// A construction added by its own file and one [`REGISTRY`] entry: how it is built. Errors are the
+/// library's ([`boltz_core::Error`]), e.g. data the construction cannot memorize.
+pub struct Extension {
+    /// Builds the construction on a dataset and verifies it at its build bits.
+    pub build: fn(&boltz_core::Dataset<f64>, ExtensionOptions) -> boltz_core::Result<ExtensionBuilt>,
+}
+
+impl PartialEq for Extension {
+    /// Extensions are `static`s: one is equal to itself only.
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Extension {}
+
 /// What is built: a construction with the parameters that change its model. Its `Debug` is its name
 /// (progress lines and messages read `yun`, not `Yun(Dyadic)`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,6 +93,8 @@ pub enum Construction {
     YunFull(YunDelta),
     /// The bit-extraction construction for the given task.
     BitExtraction(Task),
+    /// A construction defined in its own file ([`Extension`]), named by its registry entry.
+    Extension(&'static Extension),
 }
 
 /// One construction's entry in the [`REGISTRY`].
@@ -63,8 +112,12 @@ pub struct Entry {
     pub tick: &'static str,
 }
 
-/// Every construction, in chart order, with its name and legend label: the one place they are spelled.
-pub const REGISTRY: &[Entry] = &[
+/// Every construction, in chart order, with its name and legend label: the one place they are spelled (the
+/// built-in ones, then, in test builds, the test tree's extension).
+pub const REGISTRY: &[Entry] = &REGISTERED;
+
+/// The entries of the shipped constructions.
+const BUILTIN: [Entry; 11] = [
     Entry {
         construction: Construction::OneLayer(Policy::Measured),
         name: "measured",
@@ -144,6 +197,29 @@ pub const REGISTRY: &[Entry] = &[
     },
 ];
 
+/// The test tree's construction (`tests/support/first_direction.rs`), registered in test builds only.
+#[cfg(feature = "test-construction")]
+const TEST_ENTRIES: [Entry; 1] = [Entry {
+    construction: Construction::Extension(&crate::test_construction::FIRST_DIRECTION),
+    name: "test-first-direction",
+    aliases: &[],
+    label: "test construction: one layer, rank-1 softmax, the first random direction",
+    tick: "test: one layer,\nfirst direction",
+}];
+#[cfg(not(feature = "test-construction"))]
+const TEST_ENTRIES: [Entry; 0] = [];
+
+/// [`BUILTIN`] then [`TEST_ENTRIES`].
+const REGISTERED: [Entry; BUILTIN.len() + TEST_ENTRIES.len()] = {
+    let mut all = [BUILTIN[0]; BUILTIN.len() + TEST_ENTRIES.len()];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < BUILTIN.len() { BUILTIN[i] } else { TEST_ENTRIES[i - BUILTIN.len()] };
+        i += 1;
+    }
+    all
+};
+
 /// [`REGISTRY`]'s constructions, in its order.
 const ALL: [Construction; REGISTRY.len()] = {
     let mut all = [Construction::OneLayer(Policy::Measured); REGISTRY.len()];
@@ -180,23 +256,25 @@ impl Construction {
     }
 
     /// Its family (the CLI's `--construction`).
-    pub fn kind(self) -> ConstructionKind {
+    pub fn family(self) -> Family {
         match self {
-            Self::OneLayer(_) => ConstructionKind::OneLayer,
-            Self::Yun(_) => ConstructionKind::Yun,
-            Self::YunFull(_) => ConstructionKind::YunFull,
-            Self::BitExtraction(_) => ConstructionKind::BitExtraction,
+            Self::OneLayer(_) => Family::Builtin(ConstructionKind::OneLayer),
+            Self::Yun(_) => Family::Builtin(ConstructionKind::Yun),
+            Self::YunFull(_) => Family::Builtin(ConstructionKind::YunFull),
+            Self::BitExtraction(_) => Family::Builtin(ConstructionKind::BitExtraction),
+            Self::Extension(_) => Family::Extension(self),
         }
     }
 
-    /// The construction of family `kind` with the given parameters (each family reads only its own:
-    /// the policy for one-layer, the grid for Yun's, the task for bit extraction).
-    pub fn of(kind: ConstructionKind, policy: Policy, delta: YunDelta, task: Task) -> Self {
-        match kind {
-            ConstructionKind::OneLayer => Self::OneLayer(policy),
-            ConstructionKind::Yun => Self::Yun(delta),
-            ConstructionKind::YunFull => Self::YunFull(delta),
-            ConstructionKind::BitExtraction => Self::BitExtraction(task),
+    /// The construction of `family` with the given parameters (each built-in family reads only its own: the
+    /// policy for one-layer, the grid for Yun's, the task for bit extraction; an extension none).
+    pub fn of(family: Family, policy: Policy, delta: YunDelta, task: Task) -> Self {
+        match family {
+            Family::Builtin(ConstructionKind::OneLayer) => Self::OneLayer(policy),
+            Family::Builtin(ConstructionKind::Yun) => Self::Yun(delta),
+            Family::Builtin(ConstructionKind::YunFull) => Self::YunFull(delta),
+            Family::Builtin(ConstructionKind::BitExtraction) => Self::BitExtraction(task),
+            Family::Extension(c) => c,
         }
     }
 
@@ -236,34 +314,70 @@ impl Named for Construction {
     }
 }
 
-impl std::fmt::Debug for Construction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+/// What the command line's `--construction` selects, and what a memorize record's `construction` says: a
+/// built-in family, whose member `--policy`, `--delta` or `--task` choose, or one [`Extension`] by its name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// A built-in family.
+    Builtin(ConstructionKind),
+    /// An extension (always a [`Construction::Extension`]).
+    Extension(Construction),
+}
+
+/// How many [`REGISTRY`] entries are extensions.
+const EXTENSION_COUNT: usize = {
+    let (mut i, mut count) = (0, 0);
+    while i < REGISTERED.len() {
+        if matches!(REGISTERED[i].construction, Construction::Extension(_)) {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+};
+
+/// The built-in families, then every extension.
+const FAMILIES: [Family; ConstructionKind::ALL.len() + EXTENSION_COUNT] = {
+    let mut all = [Family::Builtin(ConstructionKind::OneLayer); ConstructionKind::ALL.len() + EXTENSION_COUNT];
+    let mut i = 0;
+    while i < ConstructionKind::ALL.len() {
+        all[i] = Family::Builtin(ConstructionKind::ALL[i]);
+        i += 1;
+    }
+    let mut e = 0;
+    while e < REGISTERED.len() {
+        if let Construction::Extension(_) = REGISTERED[e].construction {
+            all[i] = Family::Extension(REGISTERED[e].construction);
+            i += 1;
+        }
+        e += 1;
+    }
+    all
+};
+
+boltz_core::spelled_by_name!(Construction);
+boltz_core::spelled_by_name!(Family);
+
+impl Named for Family {
+    const KIND: &'static str = "construction";
+    const ALL: &'static [Self] = &FAMILIES;
+    fn name(self) -> &'static str {
+        match self {
+            Self::Builtin(k) => k.name(),
+            Self::Extension(c) => c.name(),
+        }
+    }
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Self::Builtin(k) => k.aliases(),
+            Self::Extension(c) => c.entry().aliases,
+        }
     }
 }
 
-impl std::fmt::Display for Construction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Construction {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        Self::from_name(s)
-    }
-}
-
-impl Serialize for Construction {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Construction {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+impl From<ConstructionKind> for Family {
+    fn from(k: ConstructionKind) -> Self {
+        Self::Builtin(k)
     }
 }
 
@@ -280,7 +394,7 @@ mod tests {
             assert!(!c.label().is_empty() && c.tick().contains('\n'));
             assert_eq!(
                 Construction::of(
-                    c.kind(),
+                    c.family(),
                     c.policy().unwrap_or(Policy::Measured),
                     c.yun_delta().unwrap_or_default(),
                     c.task().unwrap_or_default()
@@ -300,6 +414,7 @@ mod tests {
         }
         boltz_core::named::assert_serde_spells_like_names::<Construction>();
         boltz_core::named::assert_serde_spells_like_names::<ConstructionKind>();
+        boltz_core::named::assert_serde_spells_like_names::<Family>();
         assert_eq!("optimal".parse(), Ok(Construction::BitExtraction(Task::SequenceToSequence)));
         let err = "deep".parse::<Construction>().unwrap_err().to_string();
         assert!(err.contains("unknown construction \"deep\"") && err.contains("measured, fewest-bits"), "{err}");

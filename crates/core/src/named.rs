@@ -110,6 +110,16 @@ macro_rules! named_enum {
             }
         }
 
+        $crate::display_and_parse_by_name!($name);
+    };
+}
+
+/// `Display` as the [`Named`] name and `FromStr` from a name or an alias (with [`UnknownName`] as the
+/// error), for [`named_enum!`] and [`spelled_by_name!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! display_and_parse_by_name {
+    ($name:ty) => {
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str($crate::named::Named::name(*self))
@@ -120,6 +130,34 @@ macro_rules! named_enum {
             type Err = $crate::named::UnknownName;
             fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
                 <Self as $crate::named::Named>::from_name(s)
+            }
+        }
+    };
+}
+
+/// For a type with a hand-written [`Named`] impl (values that carry data, where [`named_enum!`] does not
+/// apply): `Debug` and `Display` print its name, `FromStr` parses a name or an alias, and serde writes and
+/// reads it by name (the calling crate depends on serde).
+#[macro_export]
+macro_rules! spelled_by_name {
+    ($name:ty) => {
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str($crate::named::Named::name(*self))
+            }
+        }
+
+        $crate::display_and_parse_by_name!($name);
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                s.serialize_str($crate::named::Named::name(*self))
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                <::std::string::String as ::serde::Deserialize>::deserialize(d)?.parse().map_err(::serde::de::Error::custom)
             }
         }
     };

@@ -9,7 +9,7 @@ use boltz_bigfloat::{BigReal, BitsSearch};
 use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions, Task};
 use boltz_construct::deep::yun::{Yun, YunOptions, YunVariant};
 use boltz_construct::verify::BitsSearchParams;
-use boltz_construct::{Construction, ConstructionKind, ContextualOptions, Memorizer};
+use boltz_construct::{Construction, ContextualOptions, ExtensionOptions, Memorizer};
 use boltz_core::format;
 use boltz_core::{Backend, DataReport, Dataset, Memorization, Requirements};
 
@@ -78,7 +78,7 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
             })
         }
         Construction::Yun(delta) | Construction::YunFull(delta) => {
-            let variant = if options.construction.kind() == ConstructionKind::Yun { YunVariant::Adaptive } else { YunVariant::Full };
+            let variant = if matches!(options.construction, Construction::Yun(_)) { YunVariant::Adaptive } else { YunVariant::Full };
             let y = Yun::build(data, &YunOptions { variant, threads, delta, ..Default::default() })
                 .context("building Yun et al.'s construction")?;
             let r = &y.report;
@@ -105,6 +105,22 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
                 report: serde_json::to_value(r)?,
                 summary,
                 verified_seconds: Some(r.verify_seconds),
+                fewest_bits: None,
+                bits_estimate: None,
+            })
+        }
+        Construction::Extension(extension) => {
+            let b = (extension.build)(data, ExtensionOptions { seed: options.seed, threads })
+                .with_context(|| format!("building the {} construction", options.construction))?;
+            let mut summary = vec![format!("{} ({})", options.construction, options.construction.label())];
+            summary.extend(b.summary);
+            Ok(Built {
+                model: b.model,
+                bits: b.bits,
+                exact: b.exact,
+                report: b.report,
+                summary,
+                verified_seconds: None,
                 fewest_bits: None,
                 bits_estimate: None,
             })
@@ -211,6 +227,7 @@ impl Job for RunOn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boltz_construct::ConstructionKind;
 
     #[test]
     fn construction_names_round_trip_and_match_the_cli() {

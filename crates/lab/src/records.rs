@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backends::{BackendKind, Precision};
-use boltz_construct::ConstructionKind;
+use boltz_construct::Family;
 
 use crate::construction::{BuildOptions, Built};
 use crate::meta::{MachineCeiling, RunMeta};
@@ -78,8 +78,9 @@ impl BackendRun {
 /// record share.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BuildFields {
-    /// The construction built.
-    pub construction: ConstructionKind,
+    /// The construction built: its family (`one-layer`, `yun`, `yun-full`, `bit-extraction`) or an
+    /// extension's name.
+    pub construction: Family,
     /// Attention and FFN layers.
     pub layers: LayerCount,
     /// Parameters, dense and as stored (factored).
@@ -94,7 +95,7 @@ pub struct BuildFields {
 
 impl BuildFields {
     /// The fields of a built model.
-    pub fn of(built: &Built, construction: ConstructionKind) -> Self {
+    pub fn of(built: &Built, construction: Family) -> Self {
         Self {
             construction,
             layers: built.model.layer_count(),
@@ -153,7 +154,7 @@ impl BuildRecord {
     pub fn new(built: &Built, options: &BuildOptions, data: &boltz_core::Dataset<f64>) -> Self {
         Self {
             schema_version: RECORD_SCHEMA_VERSION,
-            built: BuildFields::of(built, options.construction.kind()),
+            built: BuildFields::of(built, options.construction.family()),
             policy: options.construction.policy(),
             seed: options.seed,
             dataset: DatasetShape::of(data),

@@ -13,7 +13,7 @@ use boltz_bigfloat::{BigReal, BitsSearch, DecodeCheck};
 use boltz_construct::deep::bit_extraction::Task;
 use boltz_construct::deep::yun::YunDelta;
 use boltz_construct::verify::BitsSearchParams;
-use boltz_construct::{Construction, ConstructionKind, Policy};
+use boltz_construct::{Construction, ConstructionKind, Family, Policy};
 use boltz_core::{Dataset, DatasetSpec, Model};
 
 use crate::backends::{self, BackendKind, Precision};
@@ -76,11 +76,11 @@ pub enum DataInput {
 
 /// The construction named by its family and the family's options (`--construction`, `--policy`, `--delta`,
 /// `--task`), refusing a next-token task for a construction that memorizes every token's target.
-pub fn construction_of(kind: ConstructionKind, policy: Policy, delta: YunDelta, task: Task) -> Result<Construction> {
-    if task == Task::NextToken && kind != ConstructionKind::BitExtraction {
+pub fn construction_of(family: Family, policy: Policy, delta: YunDelta, task: Task) -> Result<Construction> {
+    if task == Task::NextToken && family != Family::Builtin(ConstructionKind::BitExtraction) {
         bail!("--task next-token is for --construction bit-extraction (the other constructions memorize every token's target)");
     }
-    Ok(Construction::of(kind, policy, delta, task))
+    Ok(Construction::of(family, policy, delta, task))
 }
 
 /// What `memorize` was given: raw values, checked by [`MemorizeParams::check`].
@@ -325,9 +325,10 @@ mod tests {
         assert!(refused(MemorizeParams { backend: BackendKind::Cpu, ..base() }).contains("needs --precision"));
         assert!(refused(MemorizeParams { backend: BackendKind::Cpu, precision: Some(Precision::Bits(64)), ..base() })
             .contains("runs f32 or f64"));
-        let e = construction_of(ConstructionKind::OneLayer, Policy::Measured, YunDelta::Dyadic, Task::NextToken).expect_err("next-token");
+        let e = construction_of(ConstructionKind::OneLayer.into(), Policy::Measured, YunDelta::Dyadic, Task::NextToken)
+            .expect_err("next-token");
         assert!(format!("{e}").contains("--task next-token is for --construction bit-extraction"));
-        let bx = construction_of(ConstructionKind::BitExtraction, Policy::Measured, YunDelta::Dyadic, Task::NextToken);
+        let bx = construction_of(ConstructionKind::BitExtraction.into(), Policy::Measured, YunDelta::Dyadic, Task::NextToken);
         assert_eq!(bx.expect("valid"), Construction::BitExtraction(Task::NextToken));
         let bad_spec = DatasetSpec { length: 0, ..spec() };
         assert!(refused(MemorizeParams::new(DataInput::Generate(bad_spec))).contains("invalid dataset parameters"));

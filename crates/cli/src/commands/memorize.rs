@@ -137,7 +137,7 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let [big_n, n, d] = data.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
     let dataset_record = req.dataset_record(&data)?;
-    stage(format_args!("building the {} construction", a.construction.name()));
+    stage(format_args!("building the {} construction", a.construction));
     let built = req.build(&data)?;
     stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
     let precision = req.target_for(&built).precision;

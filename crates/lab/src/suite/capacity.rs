@@ -14,6 +14,24 @@ use super::points::PointResult;
 use super::runs::{attention_rank, backend_runs};
 use crate::rows::{BitExtractionFields, BitsSearchFields, BuiltColumns, ConstructionRow, OneLayerFields, YunFields};
 
+/// The row of `construction` on `ds` before anything is built: the data's shape and vocabulary, nothing
+/// measured.
+fn unbuilt_row(ds: &Dataset<f64>, construction: Construction) -> ConstructionRow {
+    let [sequences, n, d] = ds.inputs.shape();
+    ConstructionRow {
+        sequences,
+        n,
+        d,
+        vocab: boltz_core::Vocabulary::of(&ds.inputs).len(),
+        policy: construction,
+        family: None,
+        attention: None,
+        exact_in_bigfloat: false,
+        build_error: None,
+        built: None,
+    }
+}
+
 /// The columns every built construction fills: `layers` as the construction counts them, the model's
 /// parameters and attention ranks, `(build bits, build seconds, verification seconds)`, the backend runs and
 /// the fewest-bits search; no grid cells and no family's fields (set those with struct update syntax).
@@ -143,8 +161,41 @@ pub(super) fn construction_point(
         Construction::Yun(delta) => yun_point(cfg, ds, delta, bisect, softmax_sweep, threads),
         Construction::BitExtraction(Task::SequenceToSequence) => bit_extraction_point(cfg, ds, bisect, threads),
         Construction::OneLayer(policy) => one_layer_point(cfg, ds, policy, bisect, threads),
+        Construction::Extension(_) => extension_point(cfg, ds, construction, bisect, threads),
         other => bail!("{other}: the suite does not run this construction"),
     }
+}
+
+/// An extension on `ds`, built as `boltz memorize` builds it ([`crate::construction::build`]) and measured
+/// with the columns every construction has (no family's own columns). A build that fails is a result: the
+/// row carries the reason.
+fn extension_point(
+    cfg: &SuiteConfig,
+    ds: &Dataset<f64>,
+    construction: Construction,
+    bisect: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool)> {
+    let mut row = unbuilt_row(ds, construction);
+    let options = crate::construction::BuildOptions { construction, seed: cfg.seed, threads };
+    let clock = std::time::Instant::now();
+    let built = match crate::construction::build(ds, &options) {
+        Ok(b) => b,
+        Err(e) => {
+            row.build_error = Some(format!("{e:#}"));
+            return Ok((row, false));
+        }
+    };
+    // The build verifies the model at its bits: its seconds are build and verification together (the
+    // bigfloat latency is not measured apart, so it stays empty).
+    let build_seconds = clock.elapsed().as_secs_f64();
+    let search = if bisect { Some(built.fewest_bits_search(ds, threads, |_, _| {}).context("bisecting the fewest bits")?) } else { None };
+    let runs = backend_runs(cfg, threads, &built.model, ds)?;
+    let layers = built.model.layer_count();
+    row.exact_in_bigfloat = built.exact.is_perfect();
+    row.built =
+        Some(measured_columns(layers.attention + layers.ffn, &built.model, (built.bits, build_seconds, f64::NAN), runs, search.as_ref()));
+    Ok((row, built.exact.is_perfect()))
 }
 
 /// The parameter-optimal bit-extraction construction on `ds` (sequence-to-sequence). Data whose contexts
@@ -152,19 +203,10 @@ pub(super) fn construction_point(
 /// refusal.
 pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect: bool, threads: usize) -> Result<(ConstructionRow, bool)> {
     use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions};
-    let [sequences, length, dim] = ds.inputs.shape();
-    let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
+    let dim = ds.inputs.shape()[2];
     let mut row = ConstructionRow {
-        sequences,
-        n: length,
-        d: dim,
-        vocab,
-        policy: Construction::BitExtraction(Task::SequenceToSequence),
-        family: None,
         attention: Some("averaging (W_Q = W_K = 0)".to_string()),
-        exact_in_bigfloat: false,
-        build_error: None,
-        built: None,
+        ..unbuilt_row(ds, Construction::BitExtraction(Task::SequenceToSequence))
     };
     let m = match OptimalMemorizer::build(ds, &OptimalOptions { seed: cfg.seed, threads, ..Default::default() }) {
         Ok(m) => m,
@@ -172,7 +214,7 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
             row.build_error = Some(e.to_string());
             return Ok((row, true));
         }
-        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the bit-extraction construction (N = {sequences})")),
+        Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the bit-extraction construction (N = {})", row.sequences)),
     };
     let r = &m.report;
     let exact = r.memorization.as_ref().is_some_and(|m| m.exact == m.tokens);
@@ -228,16 +270,8 @@ pub(super) fn one_layer_point(
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let nn = sequences * length;
     let mut row = ConstructionRow {
-        sequences,
-        n: length,
-        d: dim,
-        vocab,
-        policy: Construction::OneLayer(policy),
-        family: None,
         attention: Some(if policy == Policy::MeanPool { "mean pooling (λ = 0)" } else { "softmax (λ > 0)" }.to_string()),
-        exact_in_bigfloat: false,
-        build_error: None,
-        built: None,
+        ..unbuilt_row(ds, Construction::OneLayer(policy))
     };
     let opts = ContextualOptions { policy, seed, candidates: 1000, threads, verify_top: if bisect { 2 } else { 0 }, ..Default::default() };
     let m = match Memorizer::build(ds, &opts) {

@@ -470,11 +470,15 @@ impl SuiteConfig {
 }
 
 /// The constructions the suite's points run: the one-layer policies, Yun et al.'s construction on the
-/// tokens that occur (either grid) and the bit-extraction construction (sequence-to-sequence).
+/// tokens that occur (either grid), the bit-extraction construction (sequence-to-sequence) and every
+/// extension.
 fn check_policy(c: Construction) -> Result<()> {
     use boltz_construct::deep::bit_extraction::Task;
     match c {
-        Construction::OneLayer(_) | Construction::Yun(_) | Construction::BitExtraction(Task::SequenceToSequence) => Ok(()),
+        Construction::OneLayer(_)
+        | Construction::Yun(_)
+        | Construction::BitExtraction(Task::SequenceToSequence)
+        | Construction::Extension(_) => Ok(()),
         other => bail!(
             "{other}: the suite does not run this construction (its points build the one-layer policies, yun, yun-minimal and \
              bit-extraction; `boltz memorize --construction` builds the others)"

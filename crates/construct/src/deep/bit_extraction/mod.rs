@@ -538,9 +538,9 @@ fn readout(rows: Rows, table: &[Vec<f64>]) -> ModelBlock<BigReal> {
 
 impl OptimalMemorizer {
     /// Builds (and, with `opts.verify`, verifies exactly) the memorizer of `data`'s targets: the checks
-    /// ([`checked_labels`]), a direction and a scale that give every context its id ([`choose_direction`],
-    /// [`choose_scale`]), then the blocks stage by stage ([`projection_and_floor`], [`averaging`],
-    /// [`stack::build_blocks`], [`readout`]).
+    /// (`checked_labels`), a direction and a scale that give every context its id (`choose_direction`,
+    /// `choose_scale`), then the blocks stage by stage (`projection_and_floor`, `averaging`,
+    /// `stack::build_blocks`, `readout`).
     ///
     /// Errors: `d < 4` ([`Error::InvalidParameter`]); permuted sequences with different targets
     /// ([`Error::InconsistentTargets`]); next-token targets that differ inside a sequence; contexts that
