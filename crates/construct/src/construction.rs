@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deep::bit_extraction::Task;
 use crate::deep::yun::YunDelta;
+use crate::extension::Extension;
 use crate::Policy;
 
 boltz_core::named_enum! {
@@ -40,46 +41,6 @@ pub enum ConstructionKind: "construction" {
     BitExtraction = "bit-extraction" | "optimal",
 }
 }
-
-/// The inputs of an [`Extension`]'s build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExtensionOptions {
-    /// Seed of the construction's random choices.
-    pub seed: u64,
-    /// Worker threads (≥ 1).
-    pub threads: usize,
-}
-
-/// What an [`Extension`]'s build returns: the model, exact in arbitrary precision, and what it says about itself.
-#[derive(Clone, Debug)]
-pub struct ExtensionBuilt {
-    /// The model, exactly as built.
-    pub model: boltz_core::Model<boltz_bigfloat::BigReal>,
-    /// The mantissa bits it was built (and verified) with.
-    pub bits: u64,
-    /// How it memorizes the data at `bits` (the build verifies it).
-    pub exact: boltz_core::Memorization,
-    /// Its own report (JSON, recorded as the construction's `report`).
-    pub report: serde_json::Value,
-    /// Human-readable lines for the CLI's summary.
-    pub summary: Vec<String>,
-}
-
-/// A construction added by its own file and one [`REGISTRY`] entry: how it is built. Errors are the
-/// library's ([`boltz_core::Error`]), e.g. data the construction cannot memorize.
-pub struct Extension {
-    /// Builds the construction on a dataset and verifies it at its build bits.
-    pub build: fn(&boltz_core::Dataset<f64>, ExtensionOptions) -> boltz_core::Result<ExtensionBuilt>,
-}
-
-impl PartialEq for Extension {
-    /// Extensions are `static`s: one is equal to itself only.
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other)
-    }
-}
-
-impl Eq for Extension {}
 
 /// What is built: a construction with the parameters that change its model. Its `Debug` is its name
 /// (progress lines and messages read `yun`, not `Yun(Dyadic)`).

@@ -36,17 +36,20 @@
 
 pub mod construction;
 pub mod deep;
+pub mod extension;
 pub mod one_layer;
 #[cfg(feature = "suite")]
 pub mod suite;
 pub mod verify;
-
-pub use construction::{Construction, ConstructionKind, Extension, ExtensionBuilt, ExtensionOptions, Family};
 
 /// The test tree's construction (`tests/support/first_direction.rs`), compiled into test builds: it shows
 /// that a construction added by its own file and one registry entry reaches the CLI, the suite and the charts.
 #[cfg(feature = "test-construction")]
 #[path = "../tests/support/first_direction.rs"]
 pub mod test_construction;
+
+pub use construction::{Construction, ConstructionKind, Family};
+pub use extension::{Extension, ExtensionBuilt, ExtensionOptions};
+
 pub use one_layer::contextual::{ContextReport, ContextualMapping, ContextualOptions, LambdaCandidate, Policy, Projection, Separation};
 pub use one_layer::memorizer::{Memorizer, MemorizerReport};

@@ -1,7 +1,8 @@
 //! Validated requests, ripgrep's low/high arguments: what a command or a Python call was given (`*Params`,
 //! plain values with defaults) becomes a checked request (`*Request`) before any work is done. The CLI
-//! (`boltz memorize`, `boltz verify`) and the Python package (`memorize`, `verify`, `fewest_bits`) build
-//! their requests here, so both refuse the same input with the same message and run the same steps.
+//! (`boltz memorize`, `boltz verify`, `boltz train`) and the Python package (`memorize`, `verify`,
+//! `fewest_bits`) build their requests here, so both refuse the same input with the same message and run the
+//! same steps.
 //!
 //! What stays at the edges: argument parsing and output files (the CLI), array conversion and the GIL
 //! (Python).
@@ -309,6 +310,114 @@ impl VerifyRequest {
     }
 }
 
+/// Where `train` starts: random weights of the given shape, or the one-layer construction under a policy
+/// (fine-tuned: rounded to the training precision first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainInit {
+    /// Random weights ([`boltz_train::init_model`]).
+    Random,
+    /// The one-layer memorizer built under this policy.
+    Construction(Policy),
+}
+
+/// The element type training runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainPrecision {
+    /// f32.
+    F32,
+    /// f64.
+    F64,
+}
+
+/// What `train` was given: raw values, checked by [`TrainParams::check`].
+#[derive(Clone, Debug)]
+pub struct TrainParams {
+    /// The generated dataset.
+    pub data: DatasetSpec,
+    /// The model's shape (random starts).
+    pub shape: boltz_train::ModelShape,
+    /// Optimiser, loss and stopping rule (its `threads` is set by the check).
+    pub config: boltz_train::TrainConfig,
+    /// Worker threads (`None`: every core).
+    pub threads: Option<usize>,
+    /// `f32` or `f64`.
+    pub precision: String,
+    /// Where training starts.
+    pub init: TrainInit,
+    /// The seed of the random start (and of the capacity search's one run per N, without `init_seeds`).
+    pub seed: u64,
+    /// Search the largest N that trains to memorization, up to this many sequences.
+    pub capacity_max: Option<usize>,
+    /// The capacity search's seeds (empty: `seed`).
+    pub init_seeds: Vec<u64>,
+    /// The capacity search warm-starts each N from the last memorized model.
+    pub warm_start: bool,
+    /// The run saves its models (one run only).
+    pub save: bool,
+}
+
+/// A checked `train`: one run, or the trained-capacity search.
+#[derive(Clone, Debug)]
+pub enum TrainRequest {
+    /// One training run on one dataset.
+    Fit {
+        /// The dataset (validated).
+        data: DatasetSpec,
+        /// The shape of a random start.
+        shape: boltz_train::ModelShape,
+        /// Optimiser and loss, with the threads.
+        config: boltz_train::TrainConfig,
+        /// The element type.
+        precision: TrainPrecision,
+        /// Where it starts.
+        init: TrainInit,
+        /// The random start's seed.
+        seed: u64,
+    },
+    /// The largest N that trains to memorization ([`boltz_train::trained_capacity`]).
+    Capacity(boltz_train::CapacitySearch),
+}
+
+impl TrainParams {
+    /// Checks the threads, the dataset spec, the precision, and the options that only one of the two runs
+    /// takes (`--warm-start` needs the capacity search; the search takes neither a construction start nor
+    /// `--save`, and runs in f64).
+    pub fn check(self) -> Result<TrainRequest> {
+        let threads = checked_threads(self.threads, "--threads")?;
+        self.data.validate().context("invalid dataset parameters")?;
+        let precision = match self.precision.as_str() {
+            "f32" => TrainPrecision::F32,
+            "f64" => TrainPrecision::F64,
+            other => bail!("--precision {other}: training runs in f32 or f64"),
+        };
+        if self.warm_start && self.capacity_max.is_none() {
+            bail!("--warm-start is a curriculum of the capacity search: give --capacity-max too");
+        }
+        let config = boltz_train::TrainConfig { threads, ..self.config };
+        let Some(max_sequences) = self.capacity_max else {
+            return Ok(TrainRequest::Fit { data: self.data, shape: self.shape, config, precision, init: self.init, seed: self.seed });
+        };
+        if self.init != TrainInit::Random {
+            bail!("--init-construction fine-tunes one model on one dataset: it does not combine with --capacity-max");
+        }
+        if self.save {
+            bail!("--save writes one training run's models: it does not combine with --capacity-max");
+        }
+        if precision != TrainPrecision::F64 {
+            bail!("--capacity-max searches in f64 (got --precision {})", self.precision);
+        }
+        let seeds = if self.init_seeds.is_empty() { vec![self.seed] } else { self.init_seeds };
+        Ok(TrainRequest::Capacity(boltz_train::CapacitySearch {
+            shape: self.shape,
+            train: config,
+            data: self.data,
+            seeds,
+            max_sequences,
+            warm_start: self.warm_start,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +467,38 @@ mod tests {
         // Bigfloat at the build bits: the build's own exact verification, every token decoded.
         assert_eq!(run.precision, Precision::Bits(built.bits));
         assert_eq!(run.memorization.as_ref().map(|m| m.decoded), Some(data.inputs.batch() * data.inputs.len()));
+    }
+
+    #[test]
+    fn train_refuses_combinations_of_the_two_runs() {
+        let base = || TrainParams {
+            data: DatasetSpec { sequences: 4, length: 3, dim: 4, vocab: 8, ..Default::default() },
+            shape: boltz_train::ModelShape { dim: 4, blocks: 1, heads: 1, head_size: 4, rank: None, ffn_width: 8 },
+            config: boltz_train::TrainConfig::default(),
+            threads: Some(1),
+            precision: "f64".into(),
+            init: TrainInit::Random,
+            seed: 3,
+            capacity_max: None,
+            init_seeds: Vec::new(),
+            warm_start: false,
+            save: false,
+        };
+        let refused = |p: TrainParams| format!("{:#}", p.check().expect_err("must be refused"));
+        assert!(refused(TrainParams { precision: "bf16".into(), ..base() }).contains("training runs in f32 or f64"));
+        assert!(refused(TrainParams { warm_start: true, ..base() }).contains("give --capacity-max too"));
+        let search = || TrainParams { capacity_max: Some(8), ..base() };
+        assert!(refused(TrainParams { init: TrainInit::Construction(Policy::Measured), ..search() }).contains("--init-construction"));
+        assert!(refused(TrainParams { save: true, ..search() }).contains("--save"));
+        assert!(refused(TrainParams { precision: "f32".into(), ..search() }).contains("searches in f64"));
+        match search().check().expect("valid") {
+            TrainRequest::Capacity(s) => assert_eq!((s.seeds, s.max_sequences, s.train.threads), (vec![3], 8, 1)),
+            other => panic!("{other:?}"),
+        }
+        match base().check().expect("valid") {
+            TrainRequest::Fit { precision, config, .. } => assert_eq!((precision, config.threads), (TrainPrecision::F64, 1)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,20 +1,21 @@
 //! `boltz train`: gradient descent on the suite's model class (issue #19), on the same generated data as
 //! the constructions.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use boltz_core::format::{self, Encoding};
 use boltz_core::{Backend, Dataset, DatasetSpec, Model, ReferenceBackend};
 use boltz_lab::records::{RecordHead, TrainOutcome, TrainRecord};
+use boltz_lab::request::{TrainInit, TrainParams, TrainPrecision, TrainRequest};
 use boltz_train::{
     init_model, train as run_training, trained_capacity, CapacitySearch, Loss, ModelShape, Scalar, TrainConfig, TrainReport,
 };
 use serde_json::json;
 
-use crate::cli::{threads, LossArg, TrainArgs};
+use crate::cli::{LossArg, TrainArgs};
 
-pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
-    let threads = threads(a.threads)?;
-    let spec = DatasetSpec {
+/// The request `boltz train` makes of the lab, from its arguments.
+fn request(a: &TrainArgs) -> Result<TrainRequest> {
+    let data = DatasetSpec {
         sequences: a.sequences,
         length: a.length,
         dim: a.dim,
@@ -24,7 +25,6 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
         vocab_kind: a.vocab_kind,
         ..Default::default()
     };
-    spec.validate().context("invalid dataset parameters")?;
     let shape = ModelShape {
         dim: a.dim,
         blocks: a.blocks,
@@ -35,55 +35,64 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
     };
     let loss = match a.loss {
         LossArg::SquaredError => Loss::SquaredError,
-        LossArg::CrossEntropy => Loss::CrossEntropy { classes: a.classes as usize, label_coord: spec.label_coord },
+        LossArg::CrossEntropy => Loss::CrossEntropy { classes: a.classes as usize, label_coord: data.label_coord },
     };
-    let cfg =
-        TrainConfig { steps: a.steps, lr: a.lr, threads, early_stop: !a.no_early_stop, log_every: a.log_every, loss, ..Default::default() };
-    if !["f32", "f64"].contains(&a.precision.as_str()) {
-        bail!("--precision {}: training runs in f32 or f64", a.precision);
+    let config = TrainConfig { steps: a.steps, lr: a.lr, early_stop: !a.no_early_stop, log_every: a.log_every, loss, ..Default::default() };
+    TrainParams {
+        data,
+        shape,
+        config,
+        threads: a.threads,
+        precision: a.precision.clone(),
+        init: a.init_construction.map_or(TrainInit::Random, |p| TrainInit::Construction(p.policy())),
+        seed: a.seed,
+        capacity_max: a.capacity_max,
+        init_seeds: a.init_seeds.clone(),
+        warm_start: a.warm_start,
+        save: a.save.is_some(),
     }
-    if a.warm_start && a.capacity_max.is_none() {
-        bail!("--warm-start is a curriculum of the capacity search: give --capacity-max too");
-    }
+    .check()
+}
+
+pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
+    let req = request(a)?;
     if let Some(out) = &a.out {
         crate::commands::check_writable_file(out, "--out")?;
     }
-    if let Some(max) = a.capacity_max {
-        if a.init_construction.is_some() {
-            bail!("--init-construction fine-tunes one model on one dataset: it does not combine with --capacity-max");
-        }
-        if a.save.is_some() {
-            bail!("--save writes one training run's models: it does not combine with --capacity-max");
-        }
-        return capacity(a, spec, shape, cfg, max, threads);
-    }
+    let (spec, shape, cfg, precision, init) = match req {
+        TrainRequest::Capacity(search) => return capacity(a, search),
+        TrainRequest::Fit { data, shape, config, precision, init, .. } => (data, shape, config, precision, init),
+    };
+    let threads = cfg.threads;
     let data = Dataset::<f64>::generate(&spec).context("generating the dataset")?;
     let save = a.save.as_deref();
-    let start = match a.init_construction {
-        None => Start::Random(&shape),
-        Some(policy) => {
+    let start = match init {
+        TrainInit::Random => Start::Random(&shape),
+        TrainInit::Construction(policy) => {
             let options = boltz_lab::construction::BuildOptions {
-                construction: boltz_construct::Construction::OneLayer(policy.policy()),
+                construction: boltz_construct::Construction::OneLayer(policy),
                 seed: a.seed,
                 threads,
             };
             let built = boltz_lab::construction::build(&data, &options).context("--init-construction: building the memorizer")?;
-            errln!("built the one-layer memorizer ({}, {} bits) to fine-tune from", policy.policy().name(), built.bits);
+            errln!("built the one-layer memorizer ({}, {} bits) to fine-tune from", policy.name(), built.bits);
             Start::Construction(built.model)
         }
     };
-    let (report, params, accuracy, seconds) = match a.precision.as_str() {
-        "f64" => fit::<f64>(&data, &start, &cfg, a.seed, save)?,
-        "f32" => fit::<f32>(&data, &start, &cfg, a.seed, save)?,
-        other => bail!("--precision {other}: training runs in f32 or f64"),
+    let (report, params, accuracy, seconds) = match precision {
+        TrainPrecision::F64 => fit::<f64>(&data, &start, &cfg, a.seed, save)?,
+        TrainPrecision::F32 => fit::<f32>(&data, &start, &cfg, a.seed, save)?,
     };
     let record = TrainRecord {
         head: RecordHead::new("train", threads, serde_json::to_value(a)?),
         outcome: TrainOutcome::Fit {
             dataset: spec.clone(),
             // The construction fixes the shape of a fine-tuned model (`params` counts it).
-            shape: a.init_construction.is_none().then(|| shape.clone()),
-            init: a.init_construction.map_or("random".to_string(), |p| format!("construction:{}", p.policy().name())),
+            shape: (init == TrainInit::Random).then(|| shape.clone()),
+            init: match init {
+                TrainInit::Random => "random".to_string(),
+                TrainInit::Construction(p) => format!("construction:{}", p.name()),
+            },
             config: cfg.clone(),
             params,
             report: report.clone(),
@@ -97,9 +106,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
-        let model = match a.init_construction {
-            Some(p) => format!("the one-layer memorizer ({} policy) rounded to {}", p.policy().name(), a.precision),
-            None => format!(
+        let model = match init {
+            TrainInit::Construction(p) => format!("the one-layer memorizer ({} policy) rounded to {}", p.name(), a.precision),
+            TrainInit::Random => format!(
                 "{} block(s), {} head(s) of size {}, {} attention, FFN width {}",
                 shape.blocks,
                 shape.heads,
@@ -182,12 +191,8 @@ fn fit<T: Scalar>(
 }
 
 /// `--capacity-max`: the trained-capacity search ([`trained_capacity`]), one line per training run.
-fn capacity(a: &TrainArgs, data: DatasetSpec, shape: ModelShape, train: TrainConfig, max: usize, threads: usize) -> Result<bool> {
-    if a.precision != "f64" {
-        bail!("--capacity-max searches in f64 (got --precision {})", a.precision);
-    }
-    let seeds = if a.init_seeds.is_empty() { vec![a.seed] } else { a.init_seeds.clone() };
-    let search = CapacitySearch { shape, train, data, seeds, max_sequences: max, warm_start: a.warm_start };
+fn capacity(a: &TrainArgs, search: CapacitySearch) -> Result<bool> {
+    let threads = search.train.threads;
     let start = std::time::Instant::now();
     let report = trained_capacity(&search, |p| {
         errln!(

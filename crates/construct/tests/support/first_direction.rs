@@ -1,11 +1,11 @@
 //! The test tree's construction: the one-layer rank-1 memorizer (Corollary 1) with the *first* random
 //! direction drawn, no search among candidates (the paper's construction with `v` taken as it comes, λ from
 //! Lemma 1 on the measured gaps). It is small on purpose: it shows the path every new construction takes,
-//! this file plus one entry in `REGISTRY` (`crate::construction`), and the CLI's tests run it through
+//! this file plus one entry in `crate::construction::REGISTRY`, and the CLI's tests run it through
 //! `boltz memorize`, a suite configuration, its rows and its charts. Compiled into test builds only
 //! (feature `test-construction`).
 
-use crate::construction::{Extension, ExtensionBuilt, ExtensionOptions};
+use crate::extension::{Extension, ExtensionBuilt, ExtensionOptions};
 use crate::one_layer::contextual::{ContextualOptions, Policy};
 use crate::one_layer::memorizer::Memorizer;
 
