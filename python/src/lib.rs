@@ -5,8 +5,10 @@
 //! models are built by `boltz_lab::construction::build` and run through the one backend dispatch
 //! (`boltz_lab::backends::dispatch`), so a NumPy dataset gives the same report here as through the CLI.
 //! Long computations release the GIL. Every error is a `boltzformer.BoltzError` (a `ValueError`) carrying
-//! the Rust message. The Python-facing API (argument conversion, `mpmath`, `to_torch`) is in
-//! `python/boltzformer/__init__.py`.
+//! the Rust message, or its subclass for the kinds users catch (`DataError`, `PrecisionError`,
+//! `BackendError`). Results are JSON records that the package reads into typed dataclasses. The
+//! Python-facing API (argument conversion, typed results, `mpmath`, `to_torch`) is in
+//! `python/boltzformer/__init__.py` and `_results.py`.
 
 use std::path::PathBuf;
 
@@ -19,7 +21,7 @@ use boltz_core::npy::{NpyArray, NpyData};
 use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
 use boltz_lab::backends::{self, BackendKind, Job, Precision};
 use boltz_lab::construction;
-use boltz_lab::records::{BuildRecord, RecordHead, VerifyRecord};
+use boltz_lab::records::{BackendRun, BuildRecord, RecordHead, VerifyRecord};
 use boltz_lab::request::{self, DataInput, MemorizeParams, MemorizeRequest, RunTarget, VerifyParams};
 use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
@@ -28,12 +30,63 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 create_exception!(_native, BoltzError, PyValueError, "An error of the boltzformer library (its message is the Rust error chain).");
+create_exception!(
+    _native,
+    DataError,
+    BoltzError,
+    "The data was refused: shapes, NaN/inf, empty data, a token twice in a sequence, permuted sequences with different targets."
+);
+create_exception!(
+    _native,
+    PrecisionError,
+    BoltzError,
+    "The model does not fit the precision: a weight or an activation overflows it (or is not finite there)."
+);
+create_exception!(
+    _native,
+    BackendError,
+    BoltzError,
+    "The backend cannot run here: not in this build, not with this precision, or its device is missing."
+);
 
 type Result<T> = std::result::Result<T, PyErr>;
 
-/// The Rust error chain (`a: b: c`) as a `BoltzError`.
+/// The Rust error chain (`a: b: c`) as a `BoltzError`, or the subclass its kind is: a numeric overflow or
+/// a non-finite value in a run is a `PrecisionError`, a refused dataset a `DataError`.
 fn err(e: impl Into<anyhow::Error>) -> PyErr {
-    BoltzError::new_err(format!("{:#}", e.into()))
+    let e = e.into();
+    let message = format!("{e:#}");
+    let core = e.chain().find_map(|c| c.downcast_ref::<boltz_core::Error>());
+    match core {
+        Some(boltz_core::Error::Overflow { .. } | boltz_core::Error::NonFinite { .. }) => PrecisionError::new_err(message),
+        Some(
+            boltz_core::Error::ShapeMismatch { .. }
+            | boltz_core::Error::EmptyBatch
+            | boltz_core::Error::ZeroSize { .. }
+            | boltz_core::Error::DuplicateToken { .. }
+            | boltz_core::Error::PermutedDuplicate { .. }
+            | boltz_core::Error::InconsistentTargets { .. },
+        ) => DataError::new_err(message),
+        _ => BoltzError::new_err(message),
+    }
+}
+
+/// A refused dataset (everything [`dataset`] checks) as a `DataError`.
+fn data_err(e: impl Into<anyhow::Error>) -> PyErr {
+    DataError::new_err(format!("{:#}", e.into()))
+}
+
+/// A backend this build or machine cannot run as a `BackendError`.
+fn backend_err(e: impl Into<anyhow::Error>) -> PyErr {
+    BackendError::new_err(format!("{:#}", e.into()))
+}
+
+/// The backend and precision, parsed, checked and probed ([`RunTarget::new`]): a `BackendError` when this
+/// build or machine cannot run them.
+fn run_target(backend: &str, precision: &str) -> Result<RunTarget> {
+    let kind = parse("backend", backend).map_err(err)?;
+    let precision = parse("precision", precision).map_err(err)?;
+    RunTarget::new(kind, precision).map_err(backend_err)
 }
 
 /// A NumPy float64 array as the `.npy` reader's array (shape and row-major values).
@@ -152,7 +205,7 @@ impl Model {
         threads: Option<usize>,
     ) -> Result<Vec<String>> {
         let threads = request::checked_threads(threads, "threads").map_err(err)?;
-        let target = parse("backend", backend).and_then(|kind| RunTarget::new(kind, parse("precision", precision)?)).map_err(err)?;
+        let target = run_target(backend, precision)?;
         let [b, n, d] = inputs.shape()[..] else {
             return Err(err(anyhow!("inputs: expected shape [N, n, d], got {:?}", inputs.shape())));
         };
@@ -204,6 +257,7 @@ fn memorize(
     seed: u64,
     threads: Option<usize>,
 ) -> Result<Model> {
+    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
     let request = || -> anyhow::Result<MemorizeRequest> {
         MemorizeParams {
             construction: request::construction_of(
@@ -214,7 +268,7 @@ fn memorize(
             )?,
             seed,
             threads,
-            ..MemorizeParams::new(DataInput::Given(dataset(&inputs, targets.as_ref(), labels.as_ref())?))
+            ..MemorizeParams::new(DataInput::Given(data))
         }
         .check()
     };
@@ -239,21 +293,14 @@ fn verify(
     precision: &str,
     threads: Option<usize>,
 ) -> Result<String> {
-    let req = VerifyParams {
-        backend: parse("backend", backend).map_err(err)?,
-        precision: parse("precision", precision).map_err(err)?,
-        threads,
-        bisect: None,
-    }
-    .check()
-    .map_err(err)?;
-    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
-    req.check_dims(&model.model, &data, ("the model", "the data")).map_err(err)?;
+    let target = run_target(backend, precision)?;
+    let req = VerifyParams { backend: target.backend, precision: target.precision, threads, bisect: None }.check().map_err(err)?;
+    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
+    req.check_dims(&model.model, &data, ("the model", "the data")).map_err(data_err)?;
     let m = &model.model;
-    let run = py.detach(|| req.run(m, &data, |_, _| {})).map_err(err)?;
-    if let Some(e) = &run.run_error {
-        return Err(err(anyhow!("{e}")));
-    }
+    // The run's error, typed (a `PrecisionError` when the model overflows the precision).
+    let outcome = py.detach(|| req.target.try_run(m, &data, req.threads)).map_err(err)?;
+    let run = BackendRun::of(target.backend, target.precision, Ok(outcome));
     let [sequences, n, d] = data.inputs.shape();
     let record = VerifyRecord {
         head: RecordHead::new("verify", req.threads, serde_json::Value::Null),
@@ -285,8 +332,8 @@ fn fewest_bits(
             .check()
             .map_err(err)?;
     let params = req.search.ok_or_else(|| err(anyhow!("the request has no search")))?;
-    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
-    req.check_dims(&model.model, &data, ("the model", "the data")).map_err(err)?;
+    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
+    req.check_dims(&model.model, &data, ("the model", "the data")).map_err(data_err)?;
     let m = &model.model;
     let search = py.detach(|| boltz_construct::verify::fewest_bits_to_memorize(m, &data, &params, |_, _| {})).map_err(err)?;
     serde_json::to_string(&search).map_err(err)
@@ -334,7 +381,7 @@ fn save_dataset(
         "f64" => Encoding::F64,
         other => return Err(err(anyhow!("encoding: expected f64 or exact, got {other:?}"))),
     };
-    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(err)?;
+    let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
     py.detach(|| format::save_dataset(&data, &path, encoding).with_context(|| format!("writing {}", path.display()))).map_err(err)
 }
 
@@ -367,6 +414,9 @@ fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BoltzError", m.py().get_type::<BoltzError>())?;
+    m.add("DataError", m.py().get_type::<DataError>())?;
+    m.add("PrecisionError", m.py().get_type::<PrecisionError>())?;
+    m.add("BackendError", m.py().get_type::<BackendError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("REVISION", boltz_lab::meta::LONG_VERSION)?;
     m.add_class::<Model>()?;

@@ -1,9 +1,10 @@
 """The boltzformer Python package: NumPy round trips, agreement with the `boltz` CLI on the same data, exact
-values beyond f64, errors, the GIL, and (where torch is installed) `Model.to_torch()` and a model written by
-`safetensors.torch.save_file`.
+values beyond f64, typed results and errors, the GIL, and (where torch is installed) `Model.to_torch()` and a
+model written by `safetensors.torch.save_file`.
 
-Run through `bash scripts/test-python.sh` (part of the README's test command), which builds the package into
-a throwaway venv and points BOLTZ_BIN at the CLI built by the Rust tests.
+Run through `bash scripts/test-python.sh` (part of the README's test command), which installs the wheel into
+a throwaway venv, checks the package and the README example with `mypy --strict`, and points BOLTZ_BIN at
+the CLI built by the Rust tests.
 """
 
 import json
@@ -94,10 +95,12 @@ def measured():
 def test_memorize_decodes_every_label_exactly_at_its_build_bits(built):
     x, labels, model = built
     assert model.construction == "one-layer"
-    assert (model.layers["attention"], model.layers["ffn"]) == (1, 1)
-    assert model.build["exact_at_build_bits"]["decoded"] == labels.size
+    assert (model.layers.attention, model.layers.ffn) == (1, 1)
+    assert model.build is not None and model.build.exact_at_build_bits.decoded == labels.size
     r = bf.verify(model, x, labels=labels, backend="bigfloat", precision=f"bits={model.build_bits}")
-    assert r["memorization"]["decoded"] == r["memorization"]["tokens"] == labels.size
+    assert isinstance(r, bf.VerifyResult) and r.memorization.all_decoded
+    assert r.memorization.decoded == r.memorization.tokens == labels.size
+    assert (r.backend, r.precision, r.dataset.sequences) == ("bigfloat", f"bits={model.build_bits}", len(x))
     y = model.forward(x, backend="bigfloat", precision=f"bits={model.build_bits}")
     assert y.shape == x.shape
     assert np.array_equal(np.rint(y[..., 0]), labels)
@@ -125,43 +128,58 @@ def test_backends_agree_within_the_stated_tolerances(built):
 def test_fewest_bits_is_where_memorization_starts(built):
     x, labels, model = built
     search = bf.fewest_bits(model, x, labels=labels, max_bits=model.build_bits)
-    p = search["fewest"]
+    assert isinstance(search, bf.BitsSearch)
+    p = search.fewest
     assert p is not None and 8 <= p <= model.build_bits
-    at = bf.verify(model, x, labels=labels, backend="bigfloat", precision=f"bits={p}")["memorization"]
-    assert at["decoded"] == at["tokens"]
-    if search["monotone"] and p > 8:
-        below = bf.verify(model, x, labels=labels, backend="bigfloat", precision=f"bits={p - 1}")["memorization"]
-        assert below["decoded"] < below["tokens"]
+    assert search.probes and all(isinstance(q.bits, int) and isinstance(q.holds, bool) for q in search.probes)
+    at = bf.verify(model, x, labels=labels, backend="bigfloat", precision=f"bits={p}").memorization
+    assert at.decoded == at.tokens
+    if search.monotone and p > 8:
+        below = bf.verify(model, x, labels=labels, backend="bigfloat", precision=f"bits={p - 1}").memorization
+        assert below.decoded < below.tokens
+    # The record as the library wrote it, every field, for saving.
+    assert search.to_dict()["fewest"] == p and json.loads(json.dumps(search.to_dict()))["lo"] == search.lo
 
 
-def test_labels_are_the_second_positional_argument_of_memorize(built):
+def test_labels_and_targets_are_keywords_in_every_function(built):
     x, labels, model = built
-    again = bf.memorize(x, labels, policy="tuned")
+    for call in (lambda: bf.memorize(x, labels, policy="tuned"), lambda: bf.verify(model, x, labels),
+                 lambda: bf.fewest_bits(model, x, labels)):
+        with pytest.raises(TypeError):
+            call()
+    again = bf.memorize(x, labels=labels, policy="tuned")
     assert again.tensors(exact=True, as_mpf=False).keys() == model.tensors().keys()
-    assert again.build["exact_at_build_bits"] == model.build["exact_at_build_bits"]
+    assert again.build is not None and model.build is not None
+    assert again.build.exact_at_build_bits == model.build.exact_at_build_bits
+    # Frozen results: a field cannot be overwritten by mistake.
+    with pytest.raises(Exception):
+        again.build.build_bits = 1  # type: ignore[misc]
 
 
 def test_yun_construction_runs_and_memorizes():
     x, labels = dataset(seed=3, sequences=4, length=3, dim=2, vocab=5)
     model = bf.memorize(x, labels=labels, construction="yun")
     assert model.construction == "yun"
-    assert model.layers["attention"] > 1
-    assert model.build["exact_at_build_bits"]["decoded"] == labels.size
+    assert model.layers.attention > 1
+    assert model.build is not None and model.build.exact_at_build_bits.decoded == labels.size
 
 
 def test_bit_extraction_memorizes_both_tasks_exactly():
     x, labels = dataset(seed=5, sequences=12, length=4, dim=4, vocab=9)
     model = bf.memorize(x, labels=labels, construction="optimal")
     assert model.construction == "bit-extraction"
-    assert model.layers["attention"] == 1
-    exact = model.build["exact_at_build_bits"]
-    assert exact["exact"] == exact["tokens"] == labels.size
-    assert model.build["report"]["ids"] == labels.size
+    assert model.layers.attention == 1
+    exact = model.build.exact_at_build_bits
+    assert exact.exact == exact.tokens == labels.size
+    assert model.build.report["ids"] == labels.size
     # Next-token: one id per sequence, the last position's label everywhere.
     nt = bf.memorize(x, labels=labels, construction="bit-extraction", task="next-token")
-    assert nt.build["report"]["ids"] == 12
+    assert nt.build.report["ids"] == 12
     last = np.repeat(labels[:, -1:], 4, axis=1)
-    assert bf.verify(nt, x, labels=last, backend="bigfloat", precision=f"bits={nt.build['build_bits']}")["memorization"]["exact"] == 48
+    assert bf.verify(nt, x, labels=last, backend="bigfloat", precision=f"bits={nt.build.build_bits}").memorization.exact == 48
+    # Seq2seq only for the other constructions: refused, not dropped.
+    with pytest.raises(bf.BoltzError, match="next-token is for"):
+        bf.memorize(x, labels=labels, construction="one-layer", task="next-token")
     with pytest.raises(bf.BoltzError, match="unknown task"):
         bf.memorize(x, labels=labels, construction="optimal", task="lm")
 
@@ -235,12 +253,14 @@ def test_exact_values_carry_every_bit(tmp_path, built):
 
 def test_a_model_beyond_f64_runs_exactly_and_is_refused_in_f64(measured):
     x, labels, model = measured
-    with pytest.raises(bf.BoltzError, match="beyond the range of f64"):
+    with pytest.raises(bf.PrecisionError, match="beyond the range of f64"):
         model.tensors()
-    with pytest.raises(bf.BoltzError, match="non-finite value"):
+    with pytest.raises(bf.PrecisionError, match="non-finite value"):
         model.forward(x, backend="reference", precision="f64")
+    with pytest.raises(bf.PrecisionError, match="non-finite value"):
+        bf.verify(model, x, labels=labels, backend="cpu", precision="f32")
     r = bf.verify(model, x, labels=labels, backend="bigfloat", precision=f"bits={model.build_bits}")
-    assert r["memorization"]["decoded"] == labels.size
+    assert r.memorization.decoded == labels.size
     big = max(abs(exact_fraction(s)) for t in model.tensors(exact=True, as_mpf=False).values() for s in t.flat)
     assert big > Fraction(2) ** 1024
 
@@ -276,8 +296,10 @@ def test_python_and_cli_memorize_identically(tmp_path, built):
     rec = json.loads(out.read_text())
     assert without_timings(rec["report"]) == without_timings(model.report)
     assert rec["build_bits"] == model.build_bits
-    assert rec["exact_at_build_bits"] == model.build["exact_at_build_bits"]
-    assert rec["layers"] == model.layers and rec["params"] == model.params
+    assert model.build is not None
+    assert rec["exact_at_build_bits"] == model.build.exact_at_build_bits.to_dict()
+    assert rec["layers"] == model.layers.to_dict() and rec["params"] == model.params.to_dict()
+    assert rec["construction"] == model.build.construction == "one-layer"
     # The very same weights, bit for bit.
     cli_model = bf.load(tmp_path / "export" / "model.exact.json")
     for name, values in model.tensors(exact=True, as_mpf=False).items():
@@ -293,9 +315,9 @@ def test_python_and_cli_verify_identically(tmp_path, built):
         p = run_cli("verify", "--model", tmp_path / "m.exact.json", "--dataset", tmp_path / "d.npz",
                     "--backend", backend, "--precision", precision, "--json", expect=(0, 1))
         cli_mem = json.loads(p.stdout)["memorization"]
-        py_mem = bf.verify(model, x, labels=labels, backend=backend, precision=precision)["memorization"]
-        assert py_mem == cli_mem, (backend, precision)
-        assert (p.returncode == 0) == (py_mem["decoded"] == py_mem["tokens"])
+        py_mem = bf.verify(model, x, labels=labels, backend=backend, precision=precision).memorization
+        assert py_mem.to_dict() == cli_mem, (backend, precision)
+        assert (p.returncode == 0) == py_mem.all_decoded
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -306,15 +328,15 @@ def test_bad_datasets_are_refused_naming_what_is_wrong(built):
     x, labels, model = built
     dup = x.copy()
     dup[4, 2] = dup[4, 0]
-    with pytest.raises(bf.BoltzError, match=r"sequence 4.*position|position.*sequence 4|\[4"):
+    with pytest.raises(bf.DataError, match=r"sequence 4.*position|position.*sequence 4|\[4"):
         bf.memorize(dup, labels=labels)
     nan = x.copy()
     nan[1, 2, 0] = np.nan
-    with pytest.raises(bf.BoltzError, match=r"inputs\[1, 2, 0\]"):
+    with pytest.raises(bf.DataError, match=r"inputs\[1, 2, 0\]"):
         bf.memorize(nan, labels=labels)
     with pytest.raises(bf.BoltzError, match="labels"):
         bf.memorize(x, labels=labels[:, :3])
-    with pytest.raises(bf.BoltzError, match="labels must be integers"):
+    with pytest.raises(bf.DataError, match="labels must be integers"):
         bf.memorize(x, labels=labels.astype(float))
     with pytest.raises(bf.BoltzError, match="dimensions"):
         bf.memorize(x[0], labels=labels)
@@ -332,7 +354,7 @@ def test_bad_datasets_are_refused_naming_what_is_wrong(built):
     bad = labels.copy()
     bad[1] = labels[0]  # not reversed: token k of sequence 1 gets another token's label
     if not np.array_equal(bad[1], labels[0][::-1]):
-        with pytest.raises(bf.BoltzError, match="(?i)permut"):
+        with pytest.raises(bf.DataError, match="(?i)permut"):
             bf.memorize(perm, labels=bad)
 
 
@@ -342,8 +364,11 @@ def test_bad_arguments_are_refused(built):
         model.forward(x, backend="gpu")
     with pytest.raises(bf.BoltzError, match="precision"):
         model.forward(x, precision="f16")
-    with pytest.raises(bf.BoltzError, match="runs f32 or f64"):
+    with pytest.raises(bf.BackendError, match="runs f32 or f64"):
         model.forward(x, backend="cpu", precision="bits=80")
+    if "blas" not in bf.REVISION:
+        with pytest.raises(bf.BackendError, match="not in this build"):
+            bf.verify(model, x, labels=labels, backend="blas", precision="f64")
     with pytest.raises(bf.BoltzError, match="unknown policy"):
         bf.memorize(x, labels=labels, policy="best")
     with pytest.raises(bf.BoltzError, match="unknown construction"):
@@ -352,7 +377,7 @@ def test_bad_arguments_are_refused(built):
         bf.memorize(x, labels=labels, construction="kim")
     with pytest.raises(bf.BoltzError, match="token dimension"):
         model.forward(x[..., :2])
-    with pytest.raises(bf.BoltzError, match="token dimension"):
+    with pytest.raises(bf.DataError, match="token dimension"):
         bf.verify(model, x[..., :2], labels=labels)
     with pytest.raises(bf.BoltzError, match=r"inputs\[0, 1, 2\] is not finite"):
         bad = x.copy()
@@ -369,6 +394,7 @@ def test_bad_arguments_are_refused(built):
     with pytest.raises(bf.BoltzError, match="reading"):
         bf.load("/nonexistent/model.safetensors")
     assert issubclass(bf.BoltzError, ValueError)
+    assert all(issubclass(e, bf.BoltzError) for e in (bf.DataError, bf.PrecisionError, bf.BackendError))
 
 
 def test_cli_and_python_refuse_the_same_bad_file_with_the_same_reason(tmp_path, built):
@@ -444,9 +470,9 @@ def test_a_model_saved_by_safetensors_torch_verifies_through_the_cli(tmp_path, b
                 expect=(0, 1))
     cli_mem = json.loads(p.stdout)["memorization"]
     loaded = bf.load(tmp_path / "torch.safetensors")
-    py_mem = bf.verify(loaded, x, labels=labels)["memorization"]
-    assert cli_mem == py_mem
-    f64_model = bf.verify(model, x, labels=labels)["memorization"]
+    py_mem = bf.verify(loaded, x, labels=labels).memorization
+    assert cli_mem == py_mem.to_dict()
+    f64_model = bf.verify(model, x, labels=labels).memorization
     # The f64-rounded weights are what torch stored: the same run as the exact model rounded to f64.
     assert py_mem == f64_model
 

@@ -52,8 +52,13 @@ impl RunTarget {
     /// Runs `model` over `data` here: a record of the run, with the error (not an `Err`) when the model
     /// cannot run in this precision (a weight overflows f32, say), so the caller still writes its record.
     pub fn run(&self, model: &Model<BigReal>, data: &Dataset<f64>, threads: usize) -> BackendRun {
-        let run = backends::dispatch(self.backend, self.precision, threads, RunOn { model, data });
-        BackendRun::of(self.backend, self.precision, run)
+        BackendRun::of(self.backend, self.precision, self.try_run(model, data, threads))
+    }
+
+    /// Runs `model` over `data` here: memorization and the forward's seconds, or the error (typed, for
+    /// callers that tell its kinds apart, as Python's exceptions do).
+    pub fn try_run(&self, model: &Model<BigReal>, data: &Dataset<f64>, threads: usize) -> Result<(boltz_core::Memorization, f64)> {
+        backends::dispatch(self.backend, self.precision, threads, RunOn { model, data })
     }
 }
 
