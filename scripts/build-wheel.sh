@@ -18,7 +18,8 @@ rm -f dist/boltzformer-*.whl
 # The repair patches the built library in place (its GMP/MPFR names become the bundled copies'), and cargo's
 # output is a hard link to the same file: a build with nothing to recompile would hand that patched library
 # to the next repair, which then cannot find them. Removing both makes cargo link it afresh (seconds).
-rm -f target/maturin/lib_native.so target/wheel/deps/lib_native.so
+target="${CARGO_TARGET_DIR:-target}"
+rm -f "$target/maturin/lib_native.so" "$target/wheel/deps/lib_native.so"
 features=()
 if [ -n "${BOLTZ_WHEEL_FEATURES:-}" ]; then
   features=(--features "$BOLTZ_WHEEL_FEATURES")

@@ -85,7 +85,7 @@ REVISION: str = _native.REVISION
 
 def choices() -> Dict[str, List[str]]:
     """The names the API accepts: ``{"construction": [...], "constructions": [...], "policy": [...],
-    "backend": [...]}``."""
+    "backend": [...]}`` (the backends this build has; a device may still be missing at run time)."""
     return {k: list(v) for k, v in _native.choices().items()}
 
 

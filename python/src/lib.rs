@@ -86,7 +86,23 @@ fn backend_err(e: impl Into<anyhow::Error>) -> PyErr {
 fn run_target(backend: &str, precision: &str) -> Result<RunTarget> {
     let kind = parse("backend", backend).map_err(err)?;
     let precision = parse("precision", precision).map_err(err)?;
-    RunTarget::new(kind, precision).map_err(backend_err)
+    RunTarget::new(kind, precision).map_err(|e| {
+        // A backend this package was built without: say how to build it with one.
+        let hint = match kind {
+            BackendKind::Blas if !in_this_build(kind) => {
+                "; build the package with it: BOLTZ_WHEEL_FEATURES=blas bash scripts/build-wheel.sh (OpenBLAS from scripts/setup.sh)"
+            }
+            BackendKind::Cuda if !in_this_build(kind) => "; the Python package has no CUDA build: use the CLI built with --features cuda",
+            _ => "",
+        };
+        backend_err(anyhow!("{e:#}{hint}"))
+    })
+}
+
+/// Whether this build has `kind` (at its natural precision; the device is not probed).
+fn in_this_build(kind: BackendKind) -> bool {
+    let precision = if kind == BackendKind::Bigfloat { Precision::Bits(64) } else { Precision::F64 };
+    backends::check(kind, precision).is_ok()
 }
 
 /// A NumPy float64 array as the `.npy` reader's array (shape and row-major values).
@@ -396,7 +412,8 @@ fn parse_exact(s: &str) -> Result<(bool, String, i64)> {
     Ok((x.is_negative(), mantissa, x.exponent()))
 }
 
-/// The names the API accepts: constructions, policies, backends.
+/// The names the API accepts: construction families and constructions, policies, and the backends this
+/// build has.
 #[pyfunction]
 fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
@@ -406,7 +423,9 @@ fn choices(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
     d.set_item("construction", names::<Family>())?;
     d.set_item("constructions", names::<Construction>())?;
     d.set_item("policy", names::<boltz_construct::Policy>())?;
-    d.set_item("backend", names::<BackendKind>())?;
+    // Only the backends this build has (a device may still be missing at run time).
+    let backends: Vec<&str> = BackendKind::ALL.iter().filter(|&&k| in_this_build(k)).map(|k| k.name()).collect();
+    d.set_item("backend", backends)?;
     Ok(d)
 }
 
