@@ -2,24 +2,43 @@
 
 Each is read from the JSON record the Rust library writes (the same record ``boltz ... --json`` prints;
 ``docs/results.md``, "Command records") and keeps it: ``to_dict()`` returns that record, every field
-included, for saving or for fields a newer library adds.
+included, for saving or for fields a newer library adds. One reader (``_Record.from_dict``) fills every
+class: each field says how its value is read (``_read``).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 
 JsonDict = Dict[str, Any]
+T = TypeVar("T")
+R = TypeVar("R", bound="_Record")
 
 
-def _opt_int(v: Any) -> Optional[int]:
-    return None if v is None else int(v)
+def _read(convert: Callable[[Any], T], key: Optional[str] = None, **kw: Any) -> T:
+    """A field read from the record's ``key`` (default: the field's name) by ``convert``, which also gets
+    ``None`` for an absent key."""
+    out: T = field(metadata={"convert": convert, "key": key}, **kw)
+    return out
 
 
-def _opt_float(v: Any) -> Optional[float]:
-    return None if v is None else float(v)
+def _optional(convert: Callable[[Any], T]) -> Callable[[Any], Optional[T]]:
+    return lambda v: None if v is None else convert(v)
+
+
+def _many(convert: Callable[[Any], T]) -> Callable[[Any], Tuple[T, ...]]:
+    return lambda v: tuple(convert(x) for x in (v or []))
+
+
+def _int_pair(v: Any) -> Tuple[int, int]:
+    return (int(v[0]), int(v[1]))
+
+
+def _float_or(missing: float) -> Callable[[Any], float]:
+    # JSON has no infinities or NaN: the record writes them as null.
+    return lambda v: missing if v is None else float(v)
 
 
 @dataclass(frozen=True)
@@ -32,72 +51,54 @@ class _Record:
         """The record as the library wrote it (a deep copy)."""
         return copy.deepcopy(self._raw)
 
+    @classmethod
+    def from_dict(cls: Type[R], d: Mapping[str, Any]) -> R:
+        """Reads the record ``d``: every field by its converter, from its key."""
+        values = {
+            f.name: f.metadata["convert"](d.get(f.metadata["key"] or f.name))
+            for f in fields(cls)
+            if f.name != "_raw"
+        }
+        return cls(_raw=copy.deepcopy(dict(d)), **values)
+
 
 @dataclass(frozen=True)
 class Memorization(_Record):
     """How a model memorizes a dataset: a token decodes when every coordinate of its output is within ½ of
     its target (``exact``: equal to it)."""
 
-    tokens: int
-    decoded: int
-    exact: int
-    accuracy: float
+    tokens: int = _read(int)
+    decoded: int = _read(int)
+    exact: int = _read(int)
+    accuracy: float = _read(float)
     #: The largest absolute error (``nan`` where it is not finite).
-    max_abs_error: float
+    max_abs_error: float = _read(_float_or(float("nan")))
     #: log10 of the largest absolute error, exact even where the error underflows f64 (``-inf``: no error).
-    log10_max_abs_error: float
+    log10_max_abs_error: float = _read(_float_or(float("-inf")))
 
     @property
     def all_decoded(self) -> bool:
         """Whether every token decodes."""
         return self.decoded == self.tokens
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Memorization:
-        return cls(
-            _raw=dict(d),
-            tokens=int(d["tokens"]),
-            decoded=int(d["decoded"]),
-            exact=int(d["exact"]),
-            accuracy=float(d["accuracy"]),
-            max_abs_error=float(d["max_abs_error"]) if d.get("max_abs_error") is not None else float("nan"),
-            # JSON has no infinities: the record writes log10(0) = -inf as null.
-            log10_max_abs_error=float("-inf") if d.get("log10_max_abs_error") is None else float(d["log10_max_abs_error"]),
-        )
-
 
 @dataclass(frozen=True)
 class Probe(_Record):
     """One precision the fewest-bits search tried."""
 
-    bits: int
-    holds: bool
-    seconds: float
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Probe:
-        return cls(_raw=dict(d), bits=int(d["bits"]), holds=bool(d["holds"]), seconds=float(d.get("seconds", 0.0)))
+    bits: int = _read(int)
+    holds: bool = _read(bool)
+    seconds: float = _read(_float_or(0.0))
 
 
 @dataclass(frozen=True)
 class BitsAudit(_Record):
     """The independent check of a search's answer on its hardest sequences."""
 
-    bits: int
-    sequences: Tuple[int, ...]
-    failing_bits: Optional[int]
-    failing_token: Optional[Tuple[int, int]]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> BitsAudit:
-        tok = d.get("failing_token")
-        return cls(
-            _raw=dict(d),
-            bits=int(d["bits"]),
-            sequences=tuple(int(s) for s in d.get("sequences", [])),
-            failing_bits=_opt_int(d.get("failing_bits")),
-            failing_token=None if tok is None else (int(tok[0]), int(tok[1])),
-        )
+    bits: int = _read(int)
+    sequences: Tuple[int, ...] = _read(_many(int))
+    failing_bits: Optional[int] = _read(_optional(int))
+    failing_token: Optional[Tuple[int, int]] = _read(_optional(_int_pair))
 
 
 @dataclass(frozen=True)
@@ -105,70 +106,43 @@ class BitsSearch(_Record):
     """The fewest mantissa bits at which every token still decodes (weights, inputs and arithmetic rounded
     to that precision), searched in ``lo..=hi``."""
 
-    lo: int
-    hi: int
+    lo: int = _read(int)
+    hi: int = _read(int)
     #: The answer (``None``: nothing in the range memorizes).
-    fewest: Optional[int]
+    fewest: Optional[int] = _read(_optional(int))
     #: What the bisection alone found (before the scan of a non-monotone range).
-    bisection: Optional[int]
+    bisection: Optional[int] = _read(_optional(int))
     #: The ranges of bits where memorization holds, as probed.
-    holds_at: Tuple[Tuple[int, int], ...]
-    monotone: bool
-    probes: Tuple[Probe, ...]
-    audit: Optional[BitsAudit]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> BitsSearch:
-        audit = d.get("audit")
-        return cls(
-            _raw=dict(d),
-            lo=int(d["lo"]),
-            hi=int(d["hi"]),
-            fewest=_opt_int(d.get("fewest")),
-            bisection=_opt_int(d.get("bisection")),
-            holds_at=tuple((int(a), int(b)) for a, b in d.get("holds_at", [])),
-            monotone=bool(d.get("monotone", False)),
-            probes=tuple(Probe.from_dict(p) for p in d.get("probes", [])),
-            audit=None if audit is None else BitsAudit.from_dict(audit),
-        )
+    holds_at: Tuple[Tuple[int, int], ...] = _read(_many(_int_pair))
+    monotone: bool = _read(bool)
+    probes: Tuple[Probe, ...] = _read(_many(Probe.from_dict))
+    audit: Optional[BitsAudit] = _read(_optional(BitsAudit.from_dict))
 
 
 @dataclass(frozen=True)
 class LayerCount(_Record):
     """Blocks, and the attention and FFN layers among them."""
 
-    blocks: int
-    attention: int
-    ffn: int
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LayerCount:
-        return cls(_raw=dict(d), blocks=int(d["blocks"]), attention=int(d["attention"]), ffn=int(d["ffn"]))
+    blocks: int = _read(int)
+    attention: int = _read(int)
+    ffn: int = _read(int)
 
 
 @dataclass(frozen=True)
 class ParamCount(_Record):
     """Parameters stored densely, and with low-rank weights counted by their factors."""
 
-    dense: int
-    factored: int
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ParamCount:
-        return cls(_raw=dict(d), dense=int(d["dense"]), factored=int(d["factored"]))
+    dense: int = _read(int)
+    factored: int = _read(int)
 
 
 @dataclass(frozen=True)
 class DatasetShape(_Record):
     """``N`` sequences of ``n`` tokens in ``R^d``."""
 
-    sequences: int
-    n: int
-    d: int
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DatasetShape:
-        return cls(_raw=dict(d), sequences=int(d["N"]), n=int(d["n"]), d=int(d["d"]))
+    sequences: int = _read(int, key="N")
+    n: int = _read(int)
+    d: int = _read(int)
 
 
 @dataclass(frozen=True)
@@ -177,60 +151,31 @@ class ModelReport(_Record):
     verified with, and how it memorizes there (``Model.build``)."""
 
     #: The construction's family (``one-layer``, ``yun``, ``yun-full``, ``bit-extraction``) or its name.
-    construction: str
+    construction: str = _read(str)
     #: The one-layer policy (``None`` for the other constructions).
-    policy: Optional[str]
-    layers: LayerCount
-    params: ParamCount
-    build_bits: int
-    exact_at_build_bits: Memorization
-    seed: int
-    dataset: DatasetShape
+    policy: Optional[str] = _read(_optional(str))
+    layers: LayerCount = _read(LayerCount.from_dict)
+    params: ParamCount = _read(ParamCount.from_dict)
+    build_bits: int = _read(int)
+    exact_at_build_bits: Memorization = _read(Memorization.from_dict)
+    seed: int = _read(int)
+    dataset: DatasetShape = _read(DatasetShape.from_dict)
     #: The search the fewest-bits policy made while building (else ``None``: call ``fewest_bits``).
-    fewest_bits: Optional[BitsSearch]
-    summary: Tuple[str, ...]
+    fewest_bits: Optional[BitsSearch] = _read(_optional(BitsSearch.from_dict))
+    summary: Tuple[str, ...] = _read(_many(str))
     #: The construction's own report (its constants and measurements; ``docs/results.md``).
-    report: JsonDict = field(repr=False)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ModelReport:
-        fb = d.get("fewest_bits")
-        return cls(
-            _raw=dict(d),
-            construction=str(d["construction"]),
-            policy=d.get("policy"),
-            layers=LayerCount.from_dict(d["layers"]),
-            params=ParamCount.from_dict(d["params"]),
-            build_bits=int(d["build_bits"]),
-            exact_at_build_bits=Memorization.from_dict(d["exact_at_build_bits"]),
-            seed=int(d["seed"]),
-            dataset=DatasetShape.from_dict(d["dataset"]),
-            fewest_bits=None if fb is None else BitsSearch.from_dict(fb),
-            summary=tuple(str(s) for s in d.get("summary", [])),
-            report=copy.deepcopy(d.get("report", {})),
-        )
+    report: JsonDict = _read(lambda v: copy.deepcopy(v or {}), repr=False)
 
 
 @dataclass(frozen=True)
 class VerifyResult(_Record):
     """A model run over a dataset on one backend at one precision (:func:`boltzformer.verify`)."""
 
-    backend: str
-    precision: str
-    memorization: Memorization
-    forward_seconds: float
-    dataset: DatasetShape
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> VerifyResult:
-        return cls(
-            _raw=dict(d),
-            backend=str(d["backend"]),
-            precision=str(d["precision"]),
-            memorization=Memorization.from_dict(d["memorization"]),
-            forward_seconds=float(d["forward_seconds"]),
-            dataset=DatasetShape.from_dict(d["dataset"]),
-        )
+    backend: str = _read(str)
+    precision: str = _read(str)
+    memorization: Memorization = _read(Memorization.from_dict)
+    forward_seconds: float = _read(float)
+    dataset: DatasetShape = _read(DatasetShape.from_dict)
 
 
 __all__: List[str] = [
