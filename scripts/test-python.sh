@@ -32,4 +32,4 @@ repo="$PWD"
 (cd "$work" && "$py" -m mypy --config-file "$repo/python/pyproject.toml" --no-incremental -p boltzformer \
   && "$py" -m mypy --config-file "$repo/python/pyproject.toml" --no-incremental readme_example.py)
 cargo build --quiet -p boltz-cli --bin boltz
-BOLTZ_BIN="$PWD/target/debug/boltz" BOLTZ_REQUIRE_CLI=1 "$py" -m pytest python/tests -q -p no:cacheprovider
+BOLTZ_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/boltz" BOLTZ_REQUIRE_CLI=1 "$py" -m pytest python/tests -q -p no:cacheprovider
