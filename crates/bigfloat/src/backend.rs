@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, OnceLock};
 
 use boltz_core::backend::{check_input, check_output};
+use boltz_core::watch;
 use boltz_core::{Attention, Backend, Batch, DeviceInfo, Error, ExactConvert, FeedForward, Model, Normalizer, Real, Result, Stack, Weight};
 use rayon::prelude::*;
 
@@ -546,6 +547,9 @@ impl BigFloatBackend {
             failure.get_or_init(|| token);
             failed.store(true, AtomicOrdering::Relaxed);
         };
+        // Each sequence is a safe point of a watched computation (`boltz_core::watch`).
+        let here = watch::here();
+        here.stage(|| format!("decoding check at {} bits", self.bits), Some(inputs.batch()))?;
         let check_sequence = |b: usize| -> Result<()> {
             if failed.load(AtomicOrdering::Relaxed) {
                 return Ok(());
@@ -583,7 +587,13 @@ impl BigFloatBackend {
             }
             Ok(())
         };
-        self.pool.install(|| (0..inputs.batch()).into_par_iter().try_for_each(check_sequence))?;
+        self.pool.install(|| {
+            (0..inputs.batch()).into_par_iter().try_for_each(|b| {
+                here.checkpoint()?;
+                check_sequence(b)?;
+                here.done(1)
+            })
+        })?;
         Ok(DecodeCheck {
             holds: !failed.load(AtomicOrdering::Relaxed),
             certified: certified.load(AtomicOrdering::Relaxed),
@@ -618,11 +628,15 @@ impl BigFloatBackend {
         }
         let d = model.stack.dim();
         let cache = ExpCache::new(self.bits);
+        let here = watch::here();
+        here.stage(|| format!("faithful forward at {} bits", self.bits), Some(sequences.len()))?;
         self.pool.install(|| {
             sequences
                 .par_iter()
                 .map(|&b| {
+                    here.checkpoint()?;
                     let out = model.forward_sequence(inputs.sequence(b), &cache)?;
+                    here.done(1)?;
                     Ok(out.chunks(d).zip(targets.sequence(b).chunks(d)).map(|(o, t)| boltz_core::decodes(o, t)).collect())
                 })
                 .collect()
@@ -666,8 +680,19 @@ impl Backend<BigReal> for BigFloatBackend {
         check_input(model.stack.dim(), input)?;
         self.check_prepared(model)?;
         let cache = ExpCache::new(self.bits);
-        let outputs: Vec<Result<Vec<BigReal>>> =
-            self.pool.install(|| (0..input.batch()).into_par_iter().map(|b| model.forward_sequence(input.sequence(b), &cache)).collect());
+        let here = watch::here();
+        here.stage(|| format!("bigfloat forward at {} bits", self.bits), Some(input.batch()))?;
+        let outputs: Vec<Result<Vec<BigReal>>> = self.pool.install(|| {
+            (0..input.batch())
+                .into_par_iter()
+                .map(|b| {
+                    here.checkpoint()?;
+                    let out = model.forward_sequence(input.sequence(b), &cache)?;
+                    here.done(1)?;
+                    Ok(out)
+                })
+                .collect()
+        });
         let mut data = Vec::with_capacity(input.as_slice().len());
         for o in outputs {
             data.extend(o?);

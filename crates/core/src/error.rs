@@ -135,6 +135,11 @@ pub enum Error {
         message: String,
     },
 
+    /// The computation was stopped from outside at one of its safe points ([`crate::watch`]: Python's
+    /// Ctrl-C); it wrote nothing half.
+    #[error("interrupted")]
+    Interrupted,
+
     /// File-system errors, with the path.
     #[error("{path}: {source}")]
     Io {

@@ -29,6 +29,7 @@ pub mod rng;
 pub mod skeleton;
 pub mod tensor;
 pub mod threads;
+pub mod watch;
 pub mod workloads;
 
 pub use backend::{check_input, Backend, DeviceInfo};

@@ -141,8 +141,12 @@ impl<T: Real> DenseModel<T> {
         check_input(self.dim(), input)?;
         let mut trace = ForwardTrace::default();
         let mut out = Vec::with_capacity(input.as_slice().len());
+        // Each sequence is a safe point of a watched computation (`crate::watch`).
+        let here = crate::watch::here();
+        here.stage(|| "reference forward".into(), Some(input.batch()))?;
         for b in 0..input.batch() {
             out.extend(self.forward_sequence(input.sequence(b), &mut trace)?);
+            here.done(1)?;
         }
         Ok((Batch::new(input.batch(), input.len(), input.dim(), out)?, trace))
     }

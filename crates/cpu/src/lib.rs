@@ -128,10 +128,18 @@ fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
     let (batch, n, d) = (input.batch(), input.len(), input.dim());
     let mut data = input.as_slice().to_vec();
     let per_group = sequences_per_group(batch, n, workers);
+    // Each group is a safe point of a watched computation (`boltz_core::watch`).
+    let here = boltz_core::watch::here();
+    here.stage(|| "cpu forward".into(), Some(batch))?;
     pool.install(|| {
-        data.par_chunks_mut(per_group * n * d)
-            .enumerate()
-            .try_for_each_init(|| model.lease_workspace(), |ws, (g, z)| model.forward_group(gemm, z, n, g * per_group, ws))
+        data.par_chunks_mut(per_group * n * d).enumerate().try_for_each_init(
+            || model.lease_workspace(),
+            |ws, (g, z)| {
+                here.checkpoint()?;
+                model.forward_group(gemm, z, n, g * per_group, ws)?;
+                here.done(z.len() / (n * d))
+            },
+        )
     })?;
     Batch::new(batch, n, d, data)
 }
