@@ -18,20 +18,25 @@ as exact hex-float strings (``exact_value`` converts one). Results are frozen da
 (:class:`VerifyResult`, :class:`BitsSearch`, :class:`ModelReport`, ...; ``to_dict()`` gives the record the
 library wrote). Every error is a :class:`BoltzError` (a ``ValueError``) with the Rust message; the kinds
 users catch are subclasses: :class:`DataError` (refused data), :class:`PrecisionError` (the model does not
-fit the precision), :class:`BackendError` (the backend cannot run here). Long computations release the GIL.
+fit the precision), :class:`BackendError` (the backend cannot run here).
+
+Long calls (``memorize``, ``verify``, ``fewest_bits``, ``Model.forward``) release the GIL, stop within about a
+second on Ctrl-C (``KeyboardInterrupt``; nothing is left half-written) and report their progress: a bar on a
+terminal's stderr (tqdm's when installed), or each :class:`Progress` to a ``progress=`` callable.
 """
 
 from __future__ import annotations
 
 import json as _json
 import os as _os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as _np
 import numpy.typing as _npt
 
 from . import _native
 from ._native import BackendError, BoltzError, DataError, PrecisionError
+from ._progress import Progress, ProgressArg, reporter as _reporter
 from ._results import (
     BitsAudit,
     BitsSearch,
@@ -67,10 +72,13 @@ __all__ = [
     "LayerCount",
     "ParamCount",
     "DatasetShape",
+    "Progress",
+    "ProgressArg",
     "memorize",
     "verify",
     "fewest_bits",
     "load",
+    "from_torch",
     "load_dataset",
     "save_dataset",
     "exact_value",
@@ -224,15 +232,17 @@ class Model:
         return out
 
     def forward(self, inputs: ArrayLike, *, backend: str = "reference", precision: str = "f64", threads: Optional[int] = None,
-                exact: bool = False, as_mpf: Optional[bool] = None) -> _npt.NDArray[Any]:
+                exact: bool = False, as_mpf: Optional[bool] = None, progress: ProgressArg = None) -> _npt.NDArray[Any]:
         """Runs the model on ``inputs`` (``[N, n, d]``, or one sequence ``[n, d]``) on ``backend``
         (``reference``, ``cpu``, ``blas``, ``bigfloat``, ``cuda``) at ``precision`` (``f32``, ``f64``,
         ``bits=N``); the model and inputs are rounded to that precision first. Returns float64 outputs of the
-        same shape, or with ``exact=True`` an object array of the exact outputs."""
+        same shape, or with ``exact=True`` an object array of the exact outputs. ``progress``: see
+        :data:`ProgressArg`."""
         x = _np.asarray(inputs)
         single = x.ndim == 2
         x = _floats("inputs", x[None] if single else x, 3)
-        values = self._m.forward_exact(x, backend, _check_precision(precision), threads)
+        with _reporter(progress) as report:
+            values = self._m.forward_exact(x, backend, _check_precision(precision), threads, report)
         y = _exact_array(x.shape, values, as_mpf) if exact else _to_f64("outputs", values).reshape(x.shape)
         return y[0] if single else y
 
@@ -242,8 +252,10 @@ class Model:
         self._m.save(str(path), encoding)
 
     def to_torch(self, dtype: Optional[torch.dtype] = None) -> torch.nn.Module:
-        """The same forward as a ``torch.nn.Module`` (float64 by default); needs torch. Weights beyond f64
-        are refused (see :meth:`tensors`)."""
+        """The same forward as a ``torch.nn.Module`` (float64 by default); needs torch
+        (``pip install boltzformer[torch]``). Its weights are trainable ``nn.Parameter``s named as in the file
+        format (``state_dict()`` keys ``blocks.0.attn.0.w_q.u``, ...; the metadata under ``_extra_state``);
+        :func:`from_torch` reads it back. Weights beyond f64 are refused (see :meth:`tensors`)."""
         from ._torch import to_torch
 
         module: torch.nn.Module = to_torch(self, dtype)
@@ -252,7 +264,7 @@ class Model:
 
 def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: Optional[ArrayLike] = None,
              construction: str = "one-layer", policy: str = "measured", delta: str = "dyadic", task: str = "seq2seq",
-             seed: int = 0, threads: Optional[int] = None) -> Model:
+             seed: int = 0, threads: Optional[int] = None, progress: ProgressArg = None) -> Model:
     """Builds a model that memorizes ``inputs`` ``[N, n, d]`` with integer ``labels`` ``[N, n]`` (or float
     ``targets`` ``[N, n, d]``), checked first as ``boltz memorize --dataset`` checks it (shapes, NaN/inf,
     empty data, a token twice in a sequence, permuted sequences with inconsistent targets).
@@ -264,39 +276,57 @@ def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: 
     ``seq2seq`` (a label per token) or ``next-token`` (each sequence's label is its last position's; the
     model outputs it at every position, so verify it against labels repeated along each sequence). The
     model's ``build`` is its :class:`ModelReport` (bits, exact memorization at those bits, the
-    construction's report). Refused data raises :class:`DataError`."""
+    construction's report). Refused data raises :class:`DataError`. ``progress``: see :data:`ProgressArg`."""
     x, t, lab = _data(inputs, targets, labels)
-    return Model(_native.memorize(x, t, lab, construction=construction, policy=policy, delta=delta, task=task,
-                                  seed=seed, threads=threads))
+    with _reporter(progress) as report:
+        return Model(_native.memorize(x, t, lab, construction=construction, policy=policy, delta=delta, task=task,
+                                      seed=seed, threads=threads, progress=report))
 
 
 def verify(model: Model, inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: Optional[ArrayLike] = None,
-           backend: str = "reference", precision: str = "f64", threads: Optional[int] = None) -> VerifyResult:
+           backend: str = "reference", precision: str = "f64", threads: Optional[int] = None,
+           progress: ProgressArg = None) -> VerifyResult:
     """Runs ``model`` over the dataset on ``backend`` at ``precision``: a :class:`VerifyResult` with its
     :class:`Memorization` (``log10_max_abs_error`` is exact even where the error underflows f64) and the
     forward's seconds. A model that does not fit the precision raises :class:`PrecisionError`; a backend
-    this build or machine cannot run, :class:`BackendError`."""
+    this build or machine cannot run, :class:`BackendError`. ``progress``: see :data:`ProgressArg`."""
     x, t, lab = _data(inputs, targets, labels)
-    record = _json.loads(_native.verify(_native_model(model), x, t, lab, backend=backend,
-                                        precision=_check_precision(precision), threads=threads))
+    with _reporter(progress) as report:
+        record = _json.loads(_native.verify(_native_model(model), x, t, lab, backend=backend,
+                                            precision=_check_precision(precision), threads=threads, progress=report))
     return VerifyResult.from_dict(record)
 
 
 def fewest_bits(model: Model, inputs: ArrayLike, *, labels: Optional[ArrayLike] = None,
                 targets: Optional[ArrayLike] = None, min_bits: int = 8, max_bits: int = 4096,
-                threads: Optional[int] = None) -> BitsSearch:
+                threads: Optional[int] = None, progress: ProgressArg = None) -> BitsSearch:
     """The fewest bits in ``min_bits..=max_bits`` at which every token still decodes with weights, inputs
     and arithmetic at that precision (bigfloat bisection): a :class:`BitsSearch` (``fewest``, ``probes``,
-    ``monotone``, ...)."""
+    ``monotone``, ...). Each probe is a stage of ``progress`` (see :data:`ProgressArg`)."""
     x, t, lab = _data(inputs, targets, labels)
-    return BitsSearch.from_dict(_json.loads(_native.fewest_bits(_native_model(model), x, t, lab, min_bits=min_bits,
-                                                                max_bits=max_bits, threads=threads)))
+    with _reporter(progress) as report:
+        record = _native.fewest_bits(_native_model(model), x, t, lab, min_bits=min_bits, max_bits=max_bits,
+                                     threads=threads, progress=report)
+    return BitsSearch.from_dict(_json.loads(record))
 
 
 def load(path: PathLike) -> Model:
     """Reads a model in the boltzformer format (safetensors or exact JSON, from any writer, e.g.
     ``safetensors.torch.save_file`` with the documented names), exactly."""
     return Model(_native.load(str(path)))
+
+
+def from_torch(module: Any, *, metadata: Optional[Mapping[str, str]] = None) -> Model:
+    """A :class:`Model` from a module :meth:`Model.to_torch` made (after training, say), or from its
+    ``state_dict()``: weights of any floating dtype, widened exactly to f64 and kept exactly, so an untouched
+    round trip gives the f64-rounded model bit for bit. The metadata (attention kinds, causal masks, the
+    construction's record) comes from the module, the state dict's ``_extra_state``, or ``metadata=``. A
+    module of another class (``nn.TransformerEncoderLayer``, ...) is refused with each difference named
+    (LayerNorm, 1/√d scaling, dropout, heads, ...). Needs torch."""
+    from ._torch import from_torch_arrays
+
+    meta, tensors = from_torch_arrays(module, metadata)
+    return Model(_native.from_tensors(meta, tensors))
 
 
 def load_dataset(path: PathLike, *, labels: Optional[PathLike] = None,

@@ -4,13 +4,17 @@
 //! checks as `boltz memorize --dataset` (`format::dataset_from_arrays`, `construction::check_dataset`),
 //! models are built by `boltz_lab::construction::build` and run through the one backend dispatch
 //! (`boltz_lab::backends::dispatch`), so a NumPy dataset gives the same report here as through the CLI.
-//! Long computations release the GIL. Every error is a `boltzformer.BoltzError` (a `ValueError`) carrying
+//! Long computations run on a worker thread with the GIL released while the calling thread answers
+//! signals (Ctrl-C stops them within one safe point) and feeds an optional progress callback ([`watched`]).
+//! Every error is a `boltzformer.BoltzError` (a `ValueError`) carrying
 //! the Rust message, or its subclass for the kinds users catch (`DataError`, `PrecisionError`,
 //! `BackendError`). Results are JSON records that the package reads into typed dataclasses. The
 //! Python-facing API (argument conversion, typed results, `mpmath`, `to_torch`) is in
 //! `python/boltzformer/__init__.py` and `_results.py`.
 
 use std::path::PathBuf;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use boltz_bigfloat::BigReal;
@@ -18,6 +22,7 @@ use boltz_construct::{Construction, Family};
 use boltz_core::exact::{ExactConvert, ExactFloat};
 use boltz_core::format::{self, Encoding, Outputs, Rounding};
 use boltz_core::npy::{NpyArray, NpyData};
+use boltz_core::watch::{Snapshot, Watch};
 use boltz_core::{Backend, Batch, Dataset, Model as CoreModel};
 use boltz_lab::backends::{self, BackendKind, Job, Precision};
 use boltz_lab::construction;
@@ -134,6 +139,62 @@ fn dataset(
     Ok(data)
 }
 
+/// How often the calling thread wakes while a watched computation runs: to check for signals and to feed
+/// the progress callback.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Runs `f` on a worker thread under a [`Watch`] (`boltz_core::watch`), while the calling thread waits with
+/// the GIL released and wakes every [`POLL`] (and when `f` ends) to run Python's signal handlers and to pass
+/// `progress` each new snapshot as `(stage, done, total)`. A signal handler's exception (Ctrl-C's
+/// `KeyboardInterrupt`) or the callback's stops the computation at its next safe point (one sequence of a
+/// forward, at most), and is raised once the worker has stopped; nothing is written at a safe point.
+fn watched<R: Send>(py: Python<'_>, progress: Option<&Bound<'_, PyAny>>, f: impl FnOnce() -> anyhow::Result<R> + Send) -> Result<R> {
+    let watch = Watch::new();
+    let ended = (Mutex::new(false), Condvar::new());
+    std::thread::scope(|s| {
+        let worker = s.spawn(|| {
+            let out = watch.scope(f);
+            *ended.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            ended.1.notify_all();
+            out
+        });
+        let mut shown = Snapshot::default();
+        let stopped_by: Option<PyErr> = loop {
+            let finished = py.detach(|| {
+                let done = ended.0.lock().unwrap_or_else(PoisonError::into_inner);
+                *ended.1.wait_timeout_while(done, POLL, |done| !*done).unwrap_or_else(PoisonError::into_inner).0
+            });
+            if let Err(e) = py.check_signals() {
+                break Some(e);
+            }
+            if let Some(callback) = progress {
+                let now = watch.snapshot();
+                if now != shown && !now.stage.is_empty() {
+                    if let Err(e) = callback.call1((now.stage.as_str(), now.done, now.total)) {
+                        break Some(e);
+                    }
+                    shown = now;
+                }
+            }
+            if finished {
+                break None;
+            }
+        };
+        if stopped_by.is_some() {
+            watch.stop();
+        }
+        let joined = py.detach(|| worker.join());
+        match (stopped_by, joined) {
+            (Some(e), _) => Err(e),
+            (None, Ok(out)) => out.map_err(err),
+            (None, Err(panic)) => {
+                let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+                Err(BoltzError::new_err(format!("the computation panicked: {}", what.unwrap_or_default())))
+            }
+        }
+    })
+}
+
 fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(what: &str, s: &str) -> anyhow::Result<T> {
     s.parse().map_err(|e: T::Err| anyhow!("{what}: {e}"))
 }
@@ -211,7 +272,7 @@ impl Model {
     /// Runs the model on `inputs` (float64 `[N, n, d]`) on `backend` at `precision` (`f32`, `f64` or
     /// `bits=N`): the outputs as exact hex-float strings, row-major. The model and the inputs are rounded to
     /// the precision first, as every backend run does.
-    #[pyo3(signature = (inputs, backend, precision, threads=None))]
+    #[pyo3(signature = (inputs, backend, precision, threads=None, progress=None))]
     fn forward_exact(
         &self,
         py: Python<'_>,
@@ -219,6 +280,7 @@ impl Model {
         backend: &str,
         precision: &str,
         threads: Option<usize>,
+        progress: Option<Bound<'_, PyAny>>,
     ) -> Result<Vec<String>> {
         let threads = request::checked_threads(threads, "threads").map_err(err)?;
         let target = run_target(backend, precision)?;
@@ -234,9 +296,9 @@ impl Model {
         }
         let batch = Batch::new(b, n, d, values).map_err(err)?;
         let model = &self.model;
-        let out = py
-            .detach(|| backends::dispatch(target.backend, target.precision, threads, ForwardOn { model, inputs: &batch }))
-            .map_err(err)?;
+        let out = watched(py, progress.as_ref(), || {
+            backends::dispatch(target.backend, target.precision, threads, ForwardOn { model, inputs: &batch })
+        })?;
         Ok(out.iter().map(ToString::to_string).collect())
     }
 
@@ -259,7 +321,7 @@ impl Model {
 /// `labels` int64 `[N, n]`), checked first like `boltz memorize --dataset`; returns the model and its build
 /// record (JSON).
 #[pyfunction]
-#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", task="seq2seq", seed=0, threads=None))]
+#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", task="seq2seq", seed=0, threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn memorize(
     py: Python<'_>,
@@ -272,6 +334,7 @@ fn memorize(
     task: &str,
     seed: u64,
     threads: Option<usize>,
+    progress: Option<Bound<'_, PyAny>>,
 ) -> Result<Model> {
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
     let request = || -> anyhow::Result<MemorizeRequest> {
@@ -289,7 +352,7 @@ fn memorize(
         .check()
     };
     let req = request().map_err(err)?;
-    let (data, built) = py.detach(|| req.dataset().and_then(|data| Ok((req.build(&data)?, data)))).map(|(b, d)| (d, b)).map_err(err)?;
+    let (built, data) = watched(py, progress.as_ref(), || req.dataset().and_then(|data| Ok((req.build(&data)?, data))))?;
     let record = serde_json::to_string(&BuildRecord::new(&built, &req.options, &data)).map_err(err)?;
     Ok(Model { model: built.model, build: Some(record) })
 }
@@ -297,7 +360,7 @@ fn memorize(
 /// Runs the model over the dataset on `backend` at `precision`: memorization (`tokens`, `decoded`,
 /// `accuracy`, `max_abs_error`, `log10_max_abs_error`) and the forward's seconds, as JSON.
 #[pyfunction]
-#[pyo3(signature = (model, inputs, targets=None, labels=None, *, backend="reference", precision="f64", threads=None))]
+#[pyo3(signature = (model, inputs, targets=None, labels=None, *, backend="reference", precision="f64", threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn verify(
     py: Python<'_>,
@@ -308,6 +371,7 @@ fn verify(
     backend: &str,
     precision: &str,
     threads: Option<usize>,
+    progress: Option<Bound<'_, PyAny>>,
 ) -> Result<String> {
     let target = run_target(backend, precision)?;
     let req = VerifyParams { backend: target.backend, precision: target.precision, threads, bisect: None }.check().map_err(err)?;
@@ -315,7 +379,7 @@ fn verify(
     req.check_dims(&model.model, &data, ("the model", "the data")).map_err(data_err)?;
     let m = &model.model;
     // The run's error, typed (a `PrecisionError` when the model overflows the precision).
-    let outcome = py.detach(|| req.target.try_run(m, &data, req.threads)).map_err(err)?;
+    let outcome = watched(py, progress.as_ref(), || req.target.try_run(m, &data, req.threads))?;
     let run = BackendRun::of(target.backend, target.precision, Ok(outcome));
     let [sequences, n, d] = data.inputs.shape();
     let record = VerifyRecord {
@@ -331,7 +395,7 @@ fn verify(
 /// weights, inputs and arithmetic at that precision (the bigfloat bisection of `boltz verify --bisect`), as
 /// JSON (`fewest`, `probes`, `monotone`, …).
 #[pyfunction]
-#[pyo3(signature = (model, inputs, targets=None, labels=None, *, min_bits=8, max_bits=4096, threads=None))]
+#[pyo3(signature = (model, inputs, targets=None, labels=None, *, min_bits=8, max_bits=4096, threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn fewest_bits(
     py: Python<'_>,
@@ -342,6 +406,7 @@ fn fewest_bits(
     min_bits: u64,
     max_bits: u64,
     threads: Option<usize>,
+    progress: Option<Bound<'_, PyAny>>,
 ) -> Result<String> {
     let req =
         VerifyParams { backend: BackendKind::Bigfloat, precision: Precision::Bits(max_bits), threads, bisect: Some((min_bits, max_bits)) }
@@ -351,7 +416,7 @@ fn fewest_bits(
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
     req.check_dims(&model.model, &data, ("the model", "the data")).map_err(data_err)?;
     let m = &model.model;
-    let search = py.detach(|| boltz_construct::verify::fewest_bits_to_memorize(m, &data, &params, |_, _| {})).map_err(err)?;
+    let search = watched(py, progress.as_ref(), || Ok(boltz_construct::verify::fewest_bits_to_memorize(m, &data, &params, |_, _| {})?))?;
     serde_json::to_string(&search).map_err(err)
 }
 
@@ -361,6 +426,29 @@ fn load(py: Python<'_>, path: PathBuf) -> Result<Model> {
     let model = py
         .detach(|| format::load_model::<BigReal>(&path, Rounding::Forbid).with_context(|| format!("reading {}", path.display())))
         .map_err(err)?;
+    Ok(Model { model, build: None })
+}
+
+/// A model from the file format's metadata and tensors (`{name: (shape, float64 values)}`), checked as a
+/// file is (`format::model_from_dict`: names, shapes, metadata; unknown tensors refused) and kept exactly:
+/// `from_torch`'s way back, with every value widened to f64 exactly on the Python side.
+#[pyfunction]
+fn from_tensors(
+    metadata: std::collections::BTreeMap<String, String>,
+    tensors: std::collections::BTreeMap<String, (Vec<usize>, PyReadonlyArrayDyn<'_, f64>)>,
+) -> Result<Model> {
+    let mut dict = format::TensorDict::<BigReal> { metadata, ..Default::default() };
+    for (name, (shape, values)) in tensors {
+        let values: Vec<f64> = values.as_array().iter().copied().collect();
+        if values.len() != shape.iter().product::<usize>() {
+            return Err(err(anyhow!("{name}: shape {shape:?} does not hold {} values", values.len())));
+        }
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(err(boltz_core::Error::NonFinite { location: format!("{name}[{i}] = {}", values[i]) }));
+        }
+        dict.tensors.insert(name, (shape, values.iter().map(|&x| <BigReal as boltz_core::Real>::from_f64(x)).collect()));
+    }
+    let model = format::model_from_dict(dict).context("the tensors do not make a boltzformer model").map_err(err)?;
     Ok(Model { model, build: None })
 }
 
@@ -443,6 +531,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(fewest_bits, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(from_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(save_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(parse_exact, m)?)?;

@@ -7,9 +7,12 @@ a throwaway venv, checks the package and the README example with `mypy --strict`
 the CLI built by the Rust tests.
 """
 
+import importlib
 import json
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -33,6 +36,14 @@ def cli():
             pytest.fail(msg)
         pytest.skip(msg)
     return str(path)
+
+
+def need(module):
+    """An optional dependency (torch, safetensors, nbclient, ...): skipped without it, or a failure under
+    BOLTZ_REQUIRE_EXTRAS=1 (scripts/test-python.sh installs them all, so CI never skips these tests)."""
+    if os.environ.get("BOLTZ_REQUIRE_EXTRAS") == "1":
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
 
 
 def run_cli(*args, expect=0):
@@ -234,7 +245,7 @@ def test_a_value_an_encoding_cannot_hold_is_refused(tmp_path, built):
 
 def test_exact_values_carry_every_bit(tmp_path, built):
     x, _, model = built
-    mpmath = pytest.importorskip("mpmath")
+    mpmath = need("mpmath")
     bits = model.build_bits
     hexes = model.forward(x[:2], backend="bigfloat", precision=f"bits={bits}", exact=True, as_mpf=False)
     mpfs = model.forward(x[:2], backend="bigfloat", precision=f"bits={bits}", exact=True)
@@ -277,7 +288,7 @@ def test_values_beyond_f64_range_are_exact_or_an_error(tmp_path, built):
         big.tensors()
     exact = big.tensors(exact=True, as_mpf=False)[name].flat[0]
     assert exact_fraction(exact) == 3 * Fraction(2) ** 5000
-    pytest.importorskip("mpmath")
+    need("mpmath")
     v = big.tensors(exact=True)[name].flat[0]
     assert v.man_exp == (3, 5000)
     assert bf.exact_value("-0x1b3p-12", as_mpf=False) == "-0x1b3p-12"
@@ -440,11 +451,105 @@ def test_long_computations_release_the_gil():
 
 
 # ------------------------------------------------------------------------------------------------------
+# Ctrl-C and progress
+
+
+def slow_forward_args():
+    """A bigfloat forward of 240 sequences at 100 000 bits on one thread: seconds in all, one sequence in
+    tens of milliseconds (a safe point each)."""
+    x, labels = dataset()
+    model = bf.memorize(x, labels=labels)
+    return model, np.concatenate([x] * 20), dict(backend="bigfloat", precision="bits=100000", threads=1)
+
+
+def test_ctrl_c_stops_a_long_call_within_a_second_and_the_next_call_runs():
+    model, xx, run = slow_forward_args()
+    seen, sent = [], []
+
+    def press_ctrl_c(p):
+        seen.append(p)
+        if p.done >= 1 and not sent:
+            sent.append(time.perf_counter())
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        model.forward(xx, progress=press_ctrl_c, **run)
+    stopped_after = time.perf_counter() - sent[0]
+    # A call that ignored the signal would run all 240 sequences (seconds) and raise only then.
+    assert stopped_after < 1.0, f"KeyboardInterrupt {stopped_after:.2f} s after Ctrl-C"
+    assert seen[-1].done < seen[-1].total == len(xx), seen[-1]
+    # Nothing of the stopped call is left over: the next call runs to the end, with the same outputs.
+    few = xx[:3]
+    assert np.array_equal(model.forward(few, backend="bigfloat", precision="bits=100000"),
+                          model.forward(few, backend="bigfloat", precision="bits=100000", threads=2))
+
+
+def test_ctrl_c_from_the_terminal_stops_verify_and_fewest_bits():
+    model, xx, run = slow_forward_args()
+    labels = np.rint(model.forward(xx, backend="bigfloat", precision=f"bits={model.build_bits}")[..., 0]).astype(np.int64)
+    for call in (lambda: bf.verify(model, xx, labels=labels, **run),
+                 lambda: bf.fewest_bits(model, xx, labels=labels, min_bits=90000, max_bits=100000, threads=1)):
+        # The signal comes from another thread, as a terminal's does: Python runs its handler in the main
+        # thread, which waits in the library.
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        start = time.perf_counter()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            call()
+        timer.join()
+        assert time.perf_counter() - start < 0.3 + 1.0
+
+
+def test_progress_reports_each_stage_up_to_its_total(built):
+    x, labels, model = built
+    seen = []
+    search = bf.fewest_bits(model, x, labels=labels, max_bits=model.build_bits, progress=seen.append)
+    assert seen and all(isinstance(p, bf.Progress) for p in seen)
+    # Sampled ten times a second, so a short probe may not show; each stage shown is one the search ran
+    # (a probe's decoding check, or the audit's faithful forward at the answer and at the highest failing
+    # probe), counted up to its total.
+    probes = {p.bits for p in search.probes}
+    audited = {search.audit.bits, search.audit.failing_bits}
+    for p in seen:
+        kind, bits = p.stage.rsplit(" at ", 1)
+        assert (kind == "decoding check" and int(bits.split()[0]) in probes) or \
+            (kind == "faithful forward" and int(bits.split()[0]) in audited), p
+        assert 0 <= p.done <= p.total
+    assert seen[-1].done == seen[-1].total, "the last report is the finished call's"
+    ref = []
+    bf.verify(model, x, labels=labels, progress=ref.append)
+    assert ref[-1] == bf.Progress("reference forward", len(x), len(x))
+
+
+def test_progress_draws_a_terminal_line_and_refuses_what_it_cannot_call(built, capsys, monkeypatch):
+    x, labels, model = built
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "tqdm", None)  # without tqdm: one plain line, cleared at the end
+        bf.verify(model, x, labels=labels, progress=True)
+        err = capsys.readouterr().err
+        assert f"reference forward: {len(x)}/{len(x)}" in err and err.endswith("\r\x1b[K"), repr(err)
+    bf.verify(model, x, labels=labels, progress=False)
+    bf.verify(model, x, labels=labels)  # stderr is not a terminal here: nothing drawn
+    assert capsys.readouterr().err == ""
+    with pytest.raises(bf.BoltzError, match="progress: expected a callable"):
+        bf.verify(model, x, labels=labels, progress="yes")
+
+    def broken(p):
+        raise RuntimeError("the callback failed")
+
+    with pytest.raises(RuntimeError, match="the callback failed"):
+        bf.verify(model, x, labels=labels, progress=broken)
+    need("tqdm")
+    bf.verify(model, x, labels=labels, progress=True)  # tqdm's bar
+    assert "reference forward" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------------
 # PyTorch (optional: skipped without torch)
 
 
 def test_to_torch_computes_the_same_forward(built):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     x, labels, model = built
     module = model.to_torch()
     with torch.no_grad():
@@ -460,9 +565,88 @@ def test_to_torch_computes_the_same_forward(built):
     assert np.abs(got - ref).max() <= 1e-9 * max(1.0, np.abs(ref).max())
 
 
+def token_targets(labels, dim):
+    """Targets of integer labels: the label in coordinate 0, zeros elsewhere (docs/format.md)."""
+    t = np.zeros(labels.shape + (dim,))
+    t[..., 0] = labels
+    return t
+
+
+def test_to_torch_has_named_trainable_parameters_and_a_readable_repr(built):
+    torch = need("torch")
+    _, _, model = built
+    module = model.to_torch()
+    params = dict(module.named_parameters())
+    assert set(params) == set(model.tensors())
+    assert all(p.requires_grad and p.dtype == torch.float64 for p in params.values())
+    assert set(module.state_dict()) == set(model.tensors()) | {"_extra_state"}
+    assert sum(p.numel() for p in params.values()) == model.params.factored
+    text = repr(module)
+    for part in ("BoltzModule", "construction='one-layer'", "softmax", "AttentionHead", "(w_q): Factored", "FeedForward"):
+        assert part in text, text
+    assert model.to_torch(torch.float32).blocks[0].ffn.b1.dtype == torch.float32
+
+
+def test_torch_round_trip_is_bit_identical_and_training_shows_in_verify(built):
+    torch = need("torch")
+    x, labels, model = built
+    f64 = bf.verify(model, x, labels=labels, precision="f64").memorization
+    for source in (model.to_torch(), model.to_torch().state_dict()):
+        back = bf.from_torch(source)
+        assert back.metadata == model.metadata
+        exact = back.tensors(exact=True, as_mpf=False)
+        for name, values in model.tensors().items():  # the f64-rounded weights, every bit
+            assert [exact_fraction(s) for s in exact[name].ravel()] == [Fraction(v) for v in values.ravel()], name
+        assert bf.verify(back, x, labels=labels).memorization == f64
+    # f32: the module's values, widened exactly.
+    back32 = bf.from_torch(model.to_torch(torch.float32))
+    for name, values in model.tensors().items():
+        assert np.array_equal(back32.tensors()[name], values.astype(np.float32).astype(np.float64)), name
+
+    # A few optimizer steps in torch change the weights; verify reports what torch's own forward decodes.
+    trained = model.to_torch().train()
+    opt = torch.optim.Adam(trained.parameters(), lr=0.05)
+    inputs, targets = torch.from_numpy(x), torch.from_numpy(token_targets(labels, x.shape[-1]))
+    for _ in range(5):
+        opt.zero_grad()
+        loss = ((trained(inputs) - targets) ** 2).mean()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        decoded = int((trained(inputs) - targets).abs().lt(0.5).all(dim=-1).sum())
+    got = bf.verify(bf.from_torch(trained), x, labels=labels).memorization
+    assert got.decoded == decoded
+    assert got.decoded < f64.decoded, "five steps at lr 0.05 leave the construction's exact weights"
+    assert got.max_abs_error != f64.max_abs_error
+
+
+def test_from_torch_refuses_other_modules_naming_each_difference(built):
+    torch = need("torch")
+    _, _, model = built
+    with pytest.raises(bf.BoltzError) as e:
+        bf.from_torch(torch.nn.TransformerEncoderLayer(d_model=4, nhead=2))
+    for difference in ("LayerNorm (norm1)", "√(d/heads)", "dropout p=0.1", "2 heads", "biases on K, V"):
+        assert difference in str(e.value), str(e.value)
+    with pytest.raises(bf.BoltzError, match="not named as the file format"):
+        bf.from_torch(torch.nn.Linear(3, 3))
+    state = model.to_torch().state_dict()
+    del state["_extra_state"]
+    with pytest.raises(bf.BoltzError, match="no boltzformer metadata"):
+        bf.from_torch(state)
+    assert bf.from_torch(state, metadata=model.metadata).metadata == model.metadata
+    state["blocks.0.ffn.extra"] = torch.zeros(3)
+    with pytest.raises(bf.BoltzError, match="blocks.0.ffn.extra"):
+        bf.from_torch(state, metadata=model.metadata)
+    state.pop("blocks.0.ffn.extra")
+    state["blocks.0.ffn.b1"] = state["blocks.0.ffn.b1"].clone()
+    state["blocks.0.ffn.b1"][0] = float("nan")
+    with pytest.raises(bf.PrecisionError, match=r"blocks.0.ffn.b1\[0\]"):
+        bf.from_torch(state, metadata=model.metadata)
+
+
 def test_a_model_saved_by_safetensors_torch_verifies_through_the_cli(tmp_path, built):
-    torch = pytest.importorskip("torch")
-    st = pytest.importorskip("safetensors.torch")
+    torch = need("torch")
+    st = need("safetensors.torch")
     x, labels, model = built
     # A PyTorch user's file: the documented names and metadata, f64 tensors, written by save_file.
     tensors = {k: torch.from_numpy(v.copy()) for k, v in model.tensors().items()}
@@ -479,8 +663,16 @@ def test_a_model_saved_by_safetensors_torch_verifies_through_the_cli(tmp_path, b
     assert py_mem == f64_model
 
 
+def test_the_tutorial_notebook_runs_and_is_its_source():
+    for module in ("jupytext", "nbclient", "nbformat", "ipykernel", "matplotlib", "torch"):
+        need(module)
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "tutorial.py"), "check"], capture_output=True,
+                       text=True, timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert p.returncode == 0, p.stderr[-3000:]
+
+
 def test_the_readme_example_runs():
-    pytest.importorskip("torch")
+    need("torch")
     text = (REPO / "README.md").read_text()
     section = text[text.index("## From Python"):]
     code = section[section.index("```python") + len("```python"):]
