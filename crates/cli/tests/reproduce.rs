@@ -583,3 +583,74 @@ fn reproduce_runs_the_capacity_constructions_on_dataset_files() {
         assert!(!bad_out.join("checkpoint.jsonl").exists(), "{datasets}: a point ran");
     }
 }
+
+/// A run ends by comparing its exact fields with the committed results; `boltz check` fails for exact
+/// differences only, unless `--time-factor` makes timings count.
+#[test]
+fn runs_compare_with_committed_results_and_only_exact_differences_fail() {
+    let dir = tmp("compare");
+    let cfg = dir.join("small.json");
+    std::fs::write(&cfg, SMALL).unwrap();
+    let (committed, rerun) = (dir.join("committed"), dir.join("rerun"));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["reproduce", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-plot"];
+        args.extend(extra);
+        boltz(&args)
+    };
+    let o = run(&committed, &["--no-compare"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&rerun, &["--compare", committed.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    let fields =
+        err.split("reproduced ").nth(1).and_then(|t| t.split(" exact fields").next()).unwrap_or_else(|| panic!("{err}")).to_string();
+    let (k, m) = fields.split_once(" of ").unwrap();
+    assert!(k == m && m.parse::<usize>().unwrap() > 100, "{err}");
+
+    // Timings only: information without --time-factor, a failure with one; `inf` never fails.
+    let cap = committed.join("capacity.json");
+    let mut file = read_json(&cap);
+    let rows = file["rows"].as_array_mut().unwrap();
+    rows[0]["seconds"] = json!(rows[0]["seconds"].as_f64().unwrap() * 1000.0 + 1000.0);
+    std::fs::write(&cap, serde_json::to_string(&file).unwrap()).unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", committed.to_str().unwrap(), "--with", rerun.to_str().unwrap()];
+        args.extend(extra);
+        boltz(&args)
+    };
+    let o = check(&[]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("information only") && out.contains(&format!("reproduced {m} of {m} exact fields")), "{out}");
+    assert_eq!(check(&["--time-factor", "5"]).status.code(), Some(1));
+    assert_eq!(check(&["--time-factor", "inf"]).status.code(), Some(0));
+    assert_eq!(check(&["--time-factor", "0.5"]).status.code(), Some(2));
+
+    // One exact field: the run's comparison and `boltz check` both fail and name it.
+    let mut file = read_json(&cap);
+    let row = file["rows"].as_array_mut().unwrap().iter_mut().find(|r| r["fewest_bits"].is_u64()).unwrap();
+    row["fewest_bits"] = json!(row["fewest_bits"].as_u64().unwrap() + 1);
+    std::fs::write(&cap, serde_json::to_string(&file).unwrap()).unwrap();
+    let o = check(&["--time-factor", "inf"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("fewest_bits") && out.contains("(1 differences)"), "{out}");
+    let o = run(&dir.join("again"), &["--compare", committed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Another configuration's results, or the run's own directory: not compared, said so.
+    let o = boltz(&[
+        "reproduce",
+        "--quick",
+        "--out",
+        dir.join("quick").to_str().unwrap(),
+        "--no-plot",
+        "--compare",
+        committed.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success() && err.contains("holds another configuration's results"), "{err}");
+    let o = run(&committed, &["--compare", committed.to_str().unwrap(), "--restart"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success() && err.contains("wrote the committed results"), "{err}");
+}

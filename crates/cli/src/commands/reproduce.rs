@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use boltz_charts as charts;
 use boltz_lab::outdir::OutDir;
 use boltz_lab::resources::MemoryBudget;
+use boltz_lab::suite::check;
 use boltz_lab::suite::checkpoint::Mode;
 use boltz_lab::suite::config::SuiteConfig;
 use boltz_lab::suite::{self, RunOptions};
@@ -60,7 +61,39 @@ pub(crate) fn reproduce(a: &ReproduceArgs) -> Result<bool> {
     if !outcome.failed_properties.is_empty() {
         errln!("checked properties failed at: {}", outcome.failed_properties.join(", "));
     }
-    Ok(outcome.failed_properties.is_empty())
+    let reproduced = match a.shard.is_none() && !a.no_compare {
+        true => compare_with_committed(&a.compare, &a.out)?,
+        false => true,
+    };
+    Ok(outcome.failed_properties.is_empty() && reproduced)
+}
+
+/// The end of a run: its exact fields against the committed results in `committed` (timings listed
+/// beyond 5×, never failing). A missing directory, the run's own, or another configuration's is
+/// skipped with a note.
+fn compare_with_committed(committed: &std::path::Path, out: &std::path::Path) -> Result<bool> {
+    let same_dir = |a: &std::path::Path, b: &std::path::Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
+    if !committed.is_dir() {
+        errln!("not compared: {} does not exist", committed.display());
+        return Ok(true);
+    }
+    if same_dir(committed, out) {
+        errln!("wrote the committed results in {}: `git diff` shows what changed", out.display());
+        return Ok(true);
+    }
+    match check::compare_dirs(committed, out, check::Timings::reported()) {
+        Ok(report) => {
+            errln!("compared with {}:", committed.display());
+            use std::io::Write as _;
+            std::io::stderr().lock().write_all(check::render(&report).as_bytes()).context("writing to stderr")?;
+            Ok(report.passes())
+        }
+        Err(e) if e.downcast_ref::<check::SameConfig>().is_some() => {
+            errln!("not compared: {} holds another configuration's results", committed.display());
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) fn check(a: &CheckArgs) -> Result<bool> {
@@ -86,25 +119,28 @@ pub(crate) fn check(a: &CheckArgs) -> Result<bool> {
             dir
         }
     };
-    let report = boltz_lab::suite::check::compare_dirs(&a.dir, &rerun_dir, a.time_factor)?;
+    let timings = match a.time_factor {
+        Some(f) => check::Timings::enforced(f)?,
+        None => check::Timings::reported(),
+    };
+    let report = check::compare_dirs(&a.dir, &rerun_dir, timings)?;
     if a.json {
         let diffs: Vec<serde_json::Value> = report
             .differences
             .iter()
-            .map(|d| json!({"experiment": d.experiment, "point": d.point, "field": d.field, "committed": d.committed, "rerun": d.rerun, "why": d.why}))
+            .map(|d| json!({"experiment": d.experiment, "point": d.point, "field": d.field, "committed": d.committed, "rerun": d.rerun, "why": d.why, "timing": d.timing}))
             .collect();
         let record = json!({
-            "command": "check", "committed": a.dir, "rerun": rerun_dir, "time_factor": a.time_factor,
-            "rows": report.rows, "exact_fields": report.exact_fields, "timing_fields": report.timing_fields,
-            "differences": diffs,
+            "command": "check", "committed": a.dir, "rerun": rerun_dir,
+            "time_factor": if timings.factor.is_finite() { json!(timings.factor) } else { json!("inf") },
+            "timings_enforced": timings.enforced, "passes": report.passes(),
+            "rows": report.rows, "exact_fields": report.exact_fields, "exact_fields_agreeing": report.exact_agreeing(),
+            "timing_fields": report.timing_fields, "differences": diffs,
         });
         outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
         use std::io::Write as _;
-        std::io::stdout()
-            .lock()
-            .write_all(boltz_lab::suite::check::render(&report, a.time_factor).as_bytes())
-            .context("writing to stdout")?;
+        std::io::stdout().lock().write_all(check::render(&report).as_bytes()).context("writing to stdout")?;
     }
-    Ok(report.differences.is_empty())
+    Ok(report.passes())
 }

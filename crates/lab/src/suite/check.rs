@@ -1,6 +1,7 @@
 //! `boltz check`: compares the result files of a re-run with committed ones, row by row (matched by
-//! point index). Measured quantities must agree exactly; timing fields (wall-clock seconds and
-//! milliseconds, which depend on the machine and its load) within a stated factor.
+//! point index). Measured quantities must agree exactly. Timing fields (wall-clock seconds and
+//! milliseconds, which depend on the machine and its load) are reported where they differ by more than a
+//! factor, and count as failures only when the caller enforces that factor ([`Timings`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -38,6 +39,34 @@ fn fields_by_path(row: &Value) -> BTreeMap<String, Value> {
     out
 }
 
+/// How timing fields are judged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timings {
+    /// Timings differing by more than this ratio (either direction) are listed; `inf` lists none.
+    pub factor: f64,
+    /// Whether a listed timing is a failure (`boltz check --time-factor F`), or only information (the
+    /// default: another machine, or the same one under load, runs at another speed).
+    pub enforced: bool,
+}
+
+impl Timings {
+    /// The factor beyond which an unenforced comparison lists a timing.
+    pub const REPORTED_BEYOND: f64 = 5.0;
+
+    /// Timings listed beyond [`Self::REPORTED_BEYOND`], never failing.
+    pub fn reported() -> Self {
+        Self { factor: Self::REPORTED_BEYOND, enforced: false }
+    }
+
+    /// Timings beyond `factor` fail (`inf`: never). Errors for a factor below 1 or NaN.
+    pub fn enforced(factor: f64) -> Result<Self> {
+        if factor.is_nan() || factor < 1.0 {
+            bail!("--time-factor must be a number ≥ 1 (inf: timings never fail), got {factor}");
+        }
+        Ok(Self { factor, enforced: true })
+    }
+}
+
 /// One disagreement between the committed and the re-run results.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Difference {
@@ -53,6 +82,8 @@ pub struct Difference {
     pub rerun: String,
     /// Why it counts as a difference.
     pub why: String,
+    /// Whether it is a timing field's (a failure only where [`Timings::enforced`]).
+    pub timing: bool,
 }
 
 /// What a comparison found.
@@ -64,8 +95,33 @@ pub struct Report {
     pub exact_fields: usize,
     /// Timing fields compared.
     pub timing_fields: usize,
-    /// Disagreements.
+    /// Disagreements: exact fields, missing rows and files, and timings beyond the factor.
     pub differences: Vec<Difference>,
+    /// How timings were judged.
+    pub timings: Option<Timings>,
+}
+
+impl Report {
+    /// Differences in exact fields, rows or files: always failures.
+    pub fn exact_differences(&self) -> impl Iterator<Item = &Difference> {
+        self.differences.iter().filter(|d| !d.timing)
+    }
+
+    /// Timing fields beyond the factor.
+    pub fn timing_differences(&self) -> impl Iterator<Item = &Difference> {
+        self.differences.iter().filter(|d| d.timing)
+    }
+
+    /// Whether the comparison passes: no exact difference, and no timing beyond an enforced factor.
+    pub fn passes(&self) -> bool {
+        let enforced = self.timings.is_some_and(|t| t.enforced);
+        self.exact_differences().next().is_none() && (!enforced || self.timing_differences().next().is_none())
+    }
+
+    /// Exact fields that agree.
+    pub fn exact_agreeing(&self) -> usize {
+        self.exact_fields - self.exact_differences().filter(|d| d.point.is_some() && d.field != "row").count()
+    }
 }
 
 fn text(v: Option<&Value>) -> String {
@@ -82,7 +138,7 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, time_factor: f64, report: &mut Report) {
+fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, timings: Timings, report: &mut Report) {
     if !(a.is_object() && b.is_object()) {
         return;
     }
@@ -90,6 +146,7 @@ fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, time_factor: f64, r
     let fields: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for f in fields {
         let (x, y) = (a.get(f.as_str()), b.get(f.as_str()));
+        let timing = is_timing(f);
         let diff = |why: String| Difference {
             experiment: exp.into(),
             point: Some(point),
@@ -97,14 +154,15 @@ fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, time_factor: f64, r
             committed: text(x),
             rerun: text(y),
             why,
+            timing,
         };
-        if is_timing(f) {
+        if timing {
             report.timing_fields += 1;
             match (x.and_then(Value::as_f64), y.and_then(Value::as_f64)) {
                 (Some(p), Some(q)) if p > 0.0 && q > 0.0 => {
                     let ratio = (q / p).max(p / q);
-                    if ratio > time_factor {
-                        report.differences.push(diff(format!("timing off by {ratio:.1}× (allowed {time_factor}×)")));
+                    if ratio > timings.factor {
+                        report.differences.push(diff(format!("timing off by {ratio:.1}× (beyond {}×)", timings.factor)));
                     }
                 }
                 // Zero or missing timings (e.g. an error where the other run measured) must match exactly.
@@ -123,21 +181,19 @@ fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, time_factor: f64, r
 }
 
 fn file_difference(exp: &str, field: &str, committed: String, rerun: String, why: &str) -> Difference {
-    Difference { experiment: exp.into(), point: None, field: field.into(), committed, rerun, why: why.into() }
+    Difference { experiment: exp.into(), point: None, field: field.into(), committed, rerun, why: why.into(), timing: false }
 }
 
 /// Compares every result file of `committed` with the same file in `rerun`. Both must hold results of
-/// one configuration (else an error); every committed experiment must be present in the re-run.
-pub fn compare_dirs(committed: &Path, rerun: &Path, time_factor: f64) -> Result<Report> {
-    if !(time_factor.is_finite() && time_factor >= 1.0) {
-        bail!("--time-factor must be a finite number ≥ 1, got {time_factor}");
-    }
+/// one configuration (else an error, [`SameConfig`] says which); every committed experiment must be
+/// present in the re-run.
+pub fn compare_dirs(committed: &Path, rerun: &Path, timings: Timings) -> Result<Report> {
     let old = load_results(committed)?;
     let new = load_results(rerun)?;
     if old.is_empty() {
         bail!("{}: no result files to compare against", committed.display());
     }
-    let mut report = Report::default();
+    let mut report = Report { timings: Some(timings), ..Report::default() };
     for (exp, a) in &old {
         let Some(b) = new.get(exp) else {
             report.differences.push(file_difference(
@@ -150,9 +206,9 @@ pub fn compare_dirs(committed: &Path, rerun: &Path, time_factor: f64) -> Result<
             continue;
         };
         if a.config != b.config {
-            bail!("{exp}: the re-run used a different configuration than the committed results; re-run with theirs (boltz check reruns it for you without --with)");
+            return Err(anyhow::Error::new(SameConfig { experiment: exp.clone() }));
         }
-        compare_files(exp, a, b, time_factor, &mut report);
+        compare_files(exp, a, b, timings, &mut report);
     }
     for exp in new.keys().filter(|e| !old.contains_key(*e)) {
         report.differences.push(file_difference(
@@ -166,7 +222,15 @@ pub fn compare_dirs(committed: &Path, rerun: &Path, time_factor: f64) -> Result<
     Ok(report)
 }
 
-fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, time_factor: f64, report: &mut Report) {
+/// The error of comparing results of two configurations.
+#[derive(Debug, thiserror::Error)]
+#[error("{experiment}: the re-run used a different configuration than the committed results; re-run with theirs (boltz check reruns it for you without --with)")]
+pub struct SameConfig {
+    /// The first experiment whose configurations differ.
+    pub experiment: String,
+}
+
+fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, timings: Timings, report: &mut Report) {
     let index = |f: &ResultFile| -> std::collections::BTreeMap<u64, Value> {
         f.rows.iter().filter_map(|r| Some((r.get("point")?.as_u64()?, r.clone()))).collect()
     };
@@ -175,7 +239,7 @@ fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, time_factor: f64, re
         match rb.get(p) {
             Some(other) => {
                 report.rows += 1;
-                compare_rows(exp, *p, row, other, time_factor, report);
+                compare_rows(exp, *p, row, other, timings, report);
             }
             None => report.differences.push(Difference {
                 experiment: exp.into(),
@@ -184,6 +248,7 @@ fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, time_factor: f64, re
                 committed: "present".into(),
                 rerun: "(absent)".into(),
                 why: "point missing from the re-run".into(),
+                timing: false,
             }),
         }
     }
@@ -195,26 +260,51 @@ fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, time_factor: f64, re
             committed: "(absent)".into(),
             rerun: "present".into(),
             why: "point not in the committed results".into(),
+            timing: false,
         });
     }
 }
 
-/// The report as a table (one line per difference) and a summary line.
-pub fn render(report: &Report, time_factor: f64) -> String {
-    let mut out = String::new();
-    if !report.differences.is_empty() {
-        out += &format!("{:<14} {:>6}  {:<28} {:<24} {:<24} {}\n", "experiment", "point", "field", "committed", "re-run", "why");
-        for d in &report.differences {
+/// The report: a table of the exact differences, a table of the timings beyond the factor (marked as
+/// failures or as information), and the summary line "reproduced K of M exact fields".
+pub fn render(report: &Report) -> String {
+    let table = |title: &str, rows: Vec<&Difference>| -> String {
+        if rows.is_empty() {
+            return String::new();
+        }
+        let mut out =
+            format!("{title}\n{:<14} {:>6}  {:<28} {:<24} {:<24} {}\n", "experiment", "point", "field", "committed", "re-run", "why");
+        for d in rows {
             let point = d.point.map_or("-".into(), |p| p.to_string());
             out += &format!("{:<14} {:>6}  {:<28} {:<24} {:<24} {}\n", d.experiment, point, d.field, d.committed, d.rerun, d.why);
         }
-    }
+        out
+    };
+    let timings = report.timings.unwrap_or_else(Timings::reported);
+    let exact: Vec<&Difference> = report.exact_differences().collect();
+    let timing: Vec<&Difference> = report.timing_differences().collect();
+    let mut out = table("Exact fields, rows and files that differ:", exact.clone());
+    let timing_title = match timings.enforced {
+        true => format!("Timings beyond the allowed {}× (failures):", timings.factor),
+        false => format!(
+            "Timings beyond {}× (information only: speed depends on the machine and its load; --time-factor F makes them fail):",
+            timings.factor
+        ),
+    };
+    out += &table(&timing_title, timing.clone());
     out += &format!(
-        "{} rows compared: {} exact fields, {} timing fields (within {time_factor}×); {} differences\n",
+        "{} rows compared: reproduced {} of {} exact fields{}; {} timing fields, {} beyond {}×{}\n",
         report.rows,
+        report.exact_agreeing(),
         report.exact_fields,
+        match exact.len() {
+            0 => String::new(),
+            n => format!(" ({n} differences)"),
+        },
         report.timing_fields,
-        report.differences.len()
+        timing.len(),
+        timings.factor,
+        if timings.enforced { "" } else { " (not checked)" },
     );
     out
 }
@@ -229,14 +319,16 @@ mod tests {
         let mut r = Report::default();
         let a = json!({"point": 0, "fewest_bits": 25, "seconds": 1.0, "latency_cpu_f64_ms": 2.0});
         let b = json!({"point": 0, "fewest_bits": 25, "seconds": 2.5, "latency_cpu_f64_ms": 0.9});
-        compare_rows("capacity", 0, &a, &b, 3.0, &mut r);
+        let three = Timings::enforced(3.0).expect("a factor ≥ 1");
+        compare_rows("capacity", 0, &a, &b, three, &mut r);
         assert!(r.differences.is_empty(), "{:?}", r.differences);
         assert_eq!((r.exact_fields, r.timing_fields), (2, 2));
         let c = json!({"point": 0, "fewest_bits": 26, "seconds": 4.0, "latency_cpu_f64_ms": 2.0});
-        compare_rows("capacity", 0, &a, &c, 3.0, &mut r);
+        compare_rows("capacity", 0, &a, &c, three, &mut r);
         let fields: Vec<&str> = r.differences.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, ["fewest_bits", "seconds"]);
-        assert!(render(&r, 3.0).contains("fewest_bits"));
+        r.timings = Some(three);
+        assert!(render(&r).contains("fewest_bits"));
     }
 
     #[test]
@@ -253,12 +345,41 @@ mod tests {
         let a = json!({"point": 0, "holds": [[3, 5]], "runs": [run(1.0, 2.0), run(0.5, 1.0)]});
         let b = json!({"point": 0, "holds": [[3, 5]], "runs": [run(1.0, 4.0), run(0.5, 0.5)]});
         let mut r = Report::default();
-        compare_rows("capacity", 0, &a, &b, 3.0, &mut r);
+        let three = Timings::enforced(3.0).expect("a factor ≥ 1");
+        compare_rows("capacity", 0, &a, &b, three, &mut r);
         assert!(r.differences.is_empty(), "{:?}", r.differences);
         assert_eq!(r.timing_fields, 2);
         let c = json!({"point": 0, "holds": [[3, 6]], "runs": [run(1.0, 2.0), run(0.25, 1.0)]});
-        compare_rows("capacity", 0, &a, &c, 3.0, &mut r);
+        compare_rows("capacity", 0, &a, &c, three, &mut r);
         let fields: Vec<&str> = r.differences.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, ["holds", "runs.1.accuracy"]);
+    }
+
+    /// Timings beyond the factor fail only where the factor is enforced; exact fields always.
+    #[test]
+    fn timings_fail_only_when_enforced() {
+        let a = json!({"point": 0, "fewest_bits": 25, "seconds": 1.0});
+        let slow = json!({"point": 0, "fewest_bits": 25, "seconds": 60.0});
+        for (timings, passes) in [
+            (Timings::reported(), true),
+            (Timings::enforced(f64::INFINITY).expect("inf is allowed"), true),
+            (Timings::enforced(5.0).expect("a factor ≥ 1"), false),
+        ] {
+            let mut r = Report { timings: Some(timings), ..Report::default() };
+            compare_rows("capacity", 0, &a, &slow, timings, &mut r);
+            assert_eq!(r.passes(), passes, "{timings:?}: {:?}", r.differences);
+            assert_eq!(r.exact_agreeing(), 1);
+            let text = render(&r);
+            assert!(text.contains("reproduced 1 of 1 exact fields"), "{text}");
+            assert_eq!(text.contains("information only"), !timings.enforced && !r.differences.is_empty(), "{text}");
+        }
+        let other = json!({"point": 0, "fewest_bits": 26, "seconds": 1.0});
+        let mut r = Report { timings: Some(Timings::reported()), ..Report::default() };
+        compare_rows("capacity", 0, &a, &other, Timings::reported(), &mut r);
+        assert!(!r.passes());
+        assert!(render(&r).contains("reproduced 0 of 1 exact fields (1 differences)"), "{}", render(&r));
+        for bad in [0.5, f64::NAN] {
+            assert!(Timings::enforced(bad).is_err(), "{bad}");
+        }
     }
 }
