@@ -34,6 +34,11 @@ sed -n '/^## From Python/,/^## Layout/p' README.md | sed -n '/^```python$/,/^```
 repo="$PWD"
 (cd "$work" && "$py" -m mypy --config-file "$repo/python/pyproject.toml" --no-incremental -p boltzformer \
   && "$py" -m mypy --config-file "$repo/python/pyproject.toml" --no-incremental readme_example.py "$repo/docs/tutorial.py")
+# CITATION.cff against the Citation File Format's schema (cffconvert in a venv of its own: it pins an old
+# jsonschema).
+python3 -m venv "$work/cff"
+"$work/cff/bin/python" -m pip install --quiet --disable-pip-version-check cffconvert
+"$work/cff/bin/cffconvert" --validate -i CITATION.cff
 cargo build --quiet -p boltz-cli --bin boltz
 BOLTZ_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/boltz" BOLTZ_REQUIRE_CLI=1 BOLTZ_REQUIRE_EXTRAS=1 MPLBACKEND=Agg \
   "$py" -m pytest python/tests -q -p no:cacheprovider
