@@ -264,7 +264,8 @@ class Model:
 
 def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: Optional[ArrayLike] = None,
              construction: str = "one-layer", policy: str = "measured", delta: str = "dyadic", task: str = "seq2seq",
-             seed: int = 0, threads: Optional[int] = None, progress: ProgressArg = None) -> Model:
+             seed: int = 0, candidates: Optional[int] = None, threads: Optional[int] = None,
+             progress: ProgressArg = None) -> Model:
     """Builds a model that memorizes ``inputs`` ``[N, n, d]`` with integer ``labels`` ``[N, n]`` (or float
     ``targets`` ``[N, n, d]``), checked first as ``boltz memorize --dataset`` checks it (shapes, NaN/inf,
     empty data, a token twice in a sequence, permuted sequences with inconsistent targets).
@@ -272,7 +273,8 @@ def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: 
     ``construction``: ``one-layer`` (Corollary 1: one rank-1 softmax attention layer + one FFN), ``yun`` or
     ``yun-full`` (Yun et al.'s deep hardmax baseline), ``bit-extraction`` (alias ``optimal``: one averaging
     attention layer + a bit-extraction ReLU stack, Õ(√(nN)) parameters; needs d ≥ 4). ``policy`` (one-layer):
-    ``measured``, ``fewest-bits``, ``tuned``, ``mean-pool``, ``theory``. ``task`` (bit-extraction):
+    ``measured``, ``fewest-bits``, ``tuned``, ``mean-pool``, ``theory``; ``candidates``: the random directions
+    it tries (default 1000, as ``boltz memorize`` and the experiment suite). ``task`` (bit-extraction):
     ``seq2seq`` (a label per token) or ``next-token`` (each sequence's label is its last position's; the
     model outputs it at every position, so verify it against labels repeated along each sequence). The
     model's ``build`` is its :class:`ModelReport` (bits, exact memorization at those bits, the
@@ -280,7 +282,7 @@ def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: 
     x, t, lab = _data(inputs, targets, labels)
     with _reporter(progress) as report:
         return Model(_native.memorize(x, t, lab, construction=construction, policy=policy, delta=delta, task=task,
-                                      seed=seed, threads=threads, progress=report))
+                                      seed=seed, candidates=candidates, threads=threads, progress=report))
 
 
 def verify(model: Model, inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: Optional[ArrayLike] = None,

@@ -39,7 +39,8 @@ _I = npt.NDArray[np.int64]
 
 def memorize(inputs: _F, targets: Optional[_F] = None, labels: Optional[_I] = None, *, construction: str = "one-layer",
              policy: str = "measured", delta: str = "dyadic", task: str = "seq2seq", seed: int = 0,
-             threads: Optional[int] = None, progress: Optional[_Progress] = None) -> Model: ...
+             candidates: Optional[int] = None, threads: Optional[int] = None,
+             progress: Optional[_Progress] = None) -> Model: ...
 def verify(model: Model, inputs: _F, targets: Optional[_F] = None, labels: Optional[_I] = None, *, backend: str = "reference",
            precision: str = "f64", threads: Optional[int] = None, progress: Optional[_Progress] = None) -> str: ...
 def fewest_bits(model: Model, inputs: _F, targets: Optional[_F] = None, labels: Optional[_I] = None, *, min_bits: int = 8,

@@ -159,6 +159,8 @@ class ModelReport(_Record):
     build_bits: int = _read(int)
     exact_at_build_bits: Memorization = _read(Memorization.from_dict)
     seed: int = _read(int)
+    #: Random directions the one-layer construction tried (None for the other constructions).
+    candidates: Optional[int] = _read(_optional(int))
     dataset: DatasetShape = _read(DatasetShape.from_dict)
     #: The search the fewest-bits policy made while building (else ``None``: call ``fewest_bits``).
     fewest_bits: Optional[BitsSearch] = _read(_optional(BitsSearch.from_dict))

@@ -321,7 +321,7 @@ impl Model {
 /// `labels` int64 `[N, n]`), checked first like `boltz memorize --dataset`; returns the model and its build
 /// record (JSON).
 #[pyfunction]
-#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", task="seq2seq", seed=0, threads=None, progress=None))]
+#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", task="seq2seq", seed=0, candidates=None, threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn memorize(
     py: Python<'_>,
@@ -333,6 +333,7 @@ fn memorize(
     delta: &str,
     task: &str,
     seed: u64,
+    candidates: Option<usize>,
     threads: Option<usize>,
     progress: Option<Bound<'_, PyAny>>,
 ) -> Result<Model> {
@@ -346,6 +347,7 @@ fn memorize(
                 parse("task", task)?,
             )?,
             seed,
+            candidates: candidates.unwrap_or(boltz_construct::ContextualOptions::CANDIDATES),
             threads,
             ..MemorizeParams::new(DataInput::Given(data))
         }

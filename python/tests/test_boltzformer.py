@@ -167,6 +167,16 @@ def test_labels_and_targets_are_keywords_in_every_function(built):
         again.build.build_bits = 1  # type: ignore[misc]
 
 
+def test_candidates_default_as_the_cli_and_are_recorded(built):
+    x, labels, model = built
+    assert model.build.candidates == 1000
+    few = bf.memorize(x, labels=labels, policy="tuned", candidates=3)
+    assert few.build.candidates == 3
+    assert bf.memorize(x, labels=labels, construction="yun").build.candidates is None
+    with pytest.raises(bf.BoltzError, match="candidates must be at least 1"):
+        bf.memorize(x, labels=labels, candidates=0)
+
+
 def test_yun_construction_runs_and_memorizes():
     x, labels = dataset(seed=3, sequences=4, length=3, dim=2, vocab=5)
     model = bf.memorize(x, labels=labels, construction="yun")

@@ -218,6 +218,10 @@ pub(crate) struct MemorizeArgs {
     /// Seed of the dataset and of the direction search.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+    /// Random directions the one-layer construction tries for v (the experiment suite's default too, so
+    /// a suite row's data, seed and policy rebuild its model here).
+    #[arg(long, default_value_t = boltz_construct::ContextualOptions::CANDIDATES)]
+    pub(crate) candidates: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub(crate) threads: Option<usize>,

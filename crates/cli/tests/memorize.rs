@@ -312,3 +312,39 @@ open(dst, "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
     );
     refused(&["verify", "--model", &p("grid.npz"), "--dataset", &p("grid.npz")], &["--model"]);
 }
+
+/// One model from one recipe: `boltz memorize` with a committed suite row's recorded arguments (its
+/// configuration's data parameters and seed, the row's N and policy, the shared default of candidate
+/// directions) rebuilds the row's model: the same λ, build bits, fewest bits and parameter counts.
+#[test]
+fn memorize_with_a_suite_rows_arguments_rebuilds_its_model() {
+    let capacity = read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/reproduce/capacity.json"));
+    let (cfg, rows) = (&capacity["config"], capacity["rows"].as_array().unwrap());
+    let c = &cfg["capacity"];
+    let mut checked = 0;
+    for n in [10u64, 30] {
+        for policy in ["measured", "fewest-bits", "mean-pool"] {
+            let row = rows.iter().find(|r| r["policy"] == policy && r["N"] == n && r.get("family").is_none()).unwrap();
+            let line = format!(
+                "memorize --sequences {n} --length {} --dim {} --vocab {} --seed {} --policy {policy} --json",
+                c["length"], c["dim"], c["vocab"], cfg["seed"]
+            );
+            let o = boltz_line(&line);
+            assert!(o.status.success(), "{line}: {}", String::from_utf8_lossy(&o.stderr));
+            let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(m["args"]["candidates"], 1000, "the recorded candidates");
+            let got = [
+                ("lambda", m["report"]["contextual"]["lambda"].clone()),
+                ("build_bits", m["build_bits"].clone()),
+                ("fewest_bits", m["fewest_bits"]["fewest"].clone()),
+                ("params_dense", m["params"]["dense"].clone()),
+                ("params_factored", m["params"]["factored"].clone()),
+            ];
+            for (field, value) in got {
+                assert_eq!(value, row[field], "{line}: {field}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}

@@ -24,6 +24,9 @@ pub struct BuildOptions {
     pub seed: u64,
     /// Worker threads (≥ 1).
     pub threads: usize,
+    /// Random directions the one-layer construction tries for `v` (≥ 1; `ContextualOptions::CANDIDATES`
+    /// unless the caller asks for others).
+    pub candidates: usize,
 }
 
 /// A built memorizing model, whatever the construction.
@@ -53,8 +56,8 @@ pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
     let threads = options.threads;
     match options.construction {
         Construction::OneLayer(policy) => {
-            let m = Memorizer::build(data, &ContextualOptions { policy, seed: options.seed, threads, ..Default::default() })
-                .context("building the memorizer")?;
+            let opts = ContextualOptions { policy, seed: options.seed, threads, candidates: options.candidates, ..Default::default() };
+            let m = Memorizer::build(data, &opts).context("building the memorizer")?;
             let r = &m.report;
             let c = &r.contextual;
             let summary = vec![
@@ -242,7 +245,7 @@ mod tests {
         assert_eq!("optimal".parse::<ConstructionKind>(), Ok(ConstructionKind::BitExtraction));
         let data = Dataset::<f64>::generate(&boltz_core::DatasetSpec { sequences: 6, length: 3, dim: 4, vocab: 8, ..Default::default() })
             .expect("generate");
-        let options = BuildOptions { construction: "optimal".parse().expect("a name"), seed: 0, threads: 1 };
+        let options = BuildOptions { construction: "optimal".parse().expect("a name"), seed: 0, threads: 1, candidates: 10 };
         assert_eq!(options.construction, Construction::BitExtraction(Task::SequenceToSequence));
         let built = build(&data, &options).expect("builds");
         assert!(built.exact.is_perfect() && built.exact.exact == 18, "{:?}", built.exact);

@@ -141,6 +141,9 @@ pub struct BuildRecord {
     pub policy: Option<boltz_construct::Policy>,
     /// The seed.
     pub seed: u64,
+    /// Random directions the one-layer construction tried (`null` for the other constructions).
+    #[serde(default)]
+    pub candidates: Option<usize>,
     /// The data's shape.
     pub dataset: DatasetShape,
     /// The fewest-bits search the construction already made (the fewest-bits policy), if any.
@@ -157,6 +160,7 @@ impl BuildRecord {
             built: BuildFields::of(built, options.construction.family()),
             policy: options.construction.policy(),
             seed: options.seed,
+            candidates: options.construction.policy().map(|_| options.candidates),
             dataset: DatasetShape::of(data),
             fewest_bits: built.fewest_bits.clone(),
             summary: built.summary.clone(),

@@ -98,6 +98,8 @@ pub struct MemorizeParams {
     pub construction: Construction,
     /// Seed of the construction's random choices.
     pub seed: u64,
+    /// Random directions the one-layer construction tries (`ContextualOptions::CANDIDATES` by default).
+    pub candidates: usize,
     /// Worker threads (`None`: every core).
     pub threads: Option<usize>,
     /// The backend the built model then runs on.
@@ -116,6 +118,7 @@ impl MemorizeParams {
             data,
             construction: Construction::OneLayer(Policy::Measured),
             seed: 0,
+            candidates: boltz_construct::ContextualOptions::CANDIDATES,
             threads: None,
             backend: BackendKind::Bigfloat,
             precision: None,
@@ -159,7 +162,11 @@ impl MemorizeParams {
             }
             None => None,
         };
-        Ok(MemorizeRequest { data, options: BuildOptions { construction: self.construction, seed: self.seed, threads }, target })
+        if self.candidates == 0 {
+            bail!("--candidates must be at least 1 (random directions the one-layer construction tries)");
+        }
+        let options = BuildOptions { construction: self.construction, seed: self.seed, threads, candidates: self.candidates };
+        Ok(MemorizeRequest { data, options, target })
     }
 }
 
@@ -516,7 +523,8 @@ mod tests {
         let req = params(Some((8, 64))).check().expect("valid");
         let data = Dataset::<f64>::generate(&spec()).expect("generate");
         let other = Dataset::<f64>::generate(&DatasetSpec { dim: 5, ..spec() }).expect("generate");
-        let built = construction::build(&data, &BuildOptions { construction: Construction::ALL[0], seed: 0, threads: 1 }).expect("build");
+        let built = construction::build(&data, &BuildOptions { construction: Construction::ALL[0], seed: 0, threads: 1, candidates: 100 })
+            .expect("build");
         let e = req.check_dims(&built.model, &other, ("the model", "the data")).expect_err("dims differ");
         assert_eq!(format!("{e}"), "the model has token dimension 4 but the data has d = 5");
         let run = req.run(&built.model, &data, |_, _| {}).expect("run");

@@ -107,6 +107,7 @@ fn request(a: &MemorizeArgs) -> Result<MemorizeRequest> {
         data,
         construction: a.construction()?,
         seed: a.seed,
+        candidates: a.candidates,
         threads: a.threads,
         backend: a.backend,
         precision: a.precision,

@@ -73,6 +73,7 @@ pub(crate) fn train(a: &TrainArgs) -> Result<bool> {
                 construction: boltz_construct::Construction::OneLayer(policy),
                 seed: a.seed,
                 threads,
+                candidates: boltz_construct::ContextualOptions::CANDIDATES,
             };
             let built = boltz_lab::construction::build(&data, &options).context("--init-construction: building the memorizer")?;
             errln!("built the one-layer memorizer ({}, {} bits) to fine-tune from", policy.name(), built.bits);

@@ -75,7 +75,7 @@ pub struct ContextualOptions {
     pub policy: Policy,
     /// Seed for the candidate directions.
     pub seed: u64,
-    /// Random unit vectors tried for `v` (Measured, Tuned).
+    /// Random unit vectors tried for `v` (Measured, Tuned); [`Self::CANDIDATES`] by default.
     pub candidates: usize,
     /// Causal mask: ids then distinguish prefixes.
     pub causal: bool,
@@ -99,12 +99,19 @@ fn default_verify_top() -> usize {
     2
 }
 
+impl ContextualOptions {
+    /// The random directions tried for `v` unless a caller says otherwise: the one default of the CLI
+    /// (`boltz memorize --candidates`), Python (`memorize(candidates=…)`) and the experiment suite, so the
+    /// same data and seed build the same model everywhere.
+    pub const CANDIDATES: usize = 1000;
+}
+
 impl Default for ContextualOptions {
     fn default() -> Self {
         Self {
             policy: Policy::Measured,
             seed: 0,
-            candidates: 2000,
+            candidates: Self::CANDIDATES,
             causal: false,
             max_bits: 1 << 20,
             threads: boltz_core::threads::all_cores(),

@@ -177,7 +177,7 @@ fn extension_point(
     threads: usize,
 ) -> Result<(ConstructionRow, bool)> {
     let mut row = unbuilt_row(ds, construction);
-    let options = crate::construction::BuildOptions { construction, seed: cfg.seed, threads };
+    let options = crate::construction::BuildOptions { construction, seed: cfg.seed, threads, candidates: ContextualOptions::CANDIDATES };
     let clock = std::time::Instant::now();
     let built = match crate::construction::build(ds, &options) {
         Ok(b) => b,
@@ -273,7 +273,7 @@ pub(super) fn one_layer_point(
         attention: Some(if policy == Policy::MeanPool { "mean pooling (λ = 0)" } else { "softmax (λ > 0)" }.to_string()),
         ..unbuilt_row(ds, Construction::OneLayer(policy))
     };
-    let opts = ContextualOptions { policy, seed, candidates: 1000, threads, verify_top: if bisect { 2 } else { 0 }, ..Default::default() };
+    let opts = ContextualOptions { policy, seed, threads, verify_top: if bisect { 2 } else { 0 }, ..Default::default() };
     let m = match Memorizer::build(ds, &opts) {
         Ok(m) => m,
         Err(e @ boltz_core::Error::Infeasible(_)) if policy == Policy::MeanPool => {

@@ -14,7 +14,7 @@ pub(super) fn separation_point(cfg: &SuiteConfig, length: usize, vocab: usize, d
     let sequences = (cfg.separation.sequences as u128).min(available) as usize;
     let spec = DatasetSpec { sequences, length, dim, vocab, seed: cfg.seed, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the separation dataset")?;
-    let cm = ContextualMapping::build(&ds.inputs, &ContextualOptions { seed: cfg.seed, candidates: 1000, threads, ..Default::default() })?;
+    let cm = ContextualMapping::build(&ds.inputs, &ContextualOptions { seed: cfg.seed, threads, ..Default::default() })?;
     let r = &cm.report;
     let implied = lemma1_bound_log10(length, r.r_a) + (r.gamma / (r.lambda * r.projection.big_m)).log10();
     let row = SeparationRow {
