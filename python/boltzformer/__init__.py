@@ -209,8 +209,12 @@ class Model:
 
     @property
     def build_bits(self) -> Optional[int]:
-        """The bits the construction was built and verified with (None for a loaded model)."""
-        return None if self.build is None else self.build.build_bits
+        """The bits the construction was built and verified with: from the build, or the model file's
+        ``construction.build_bits`` (None for a file that does not record them)."""
+        if self.build is not None:
+            return self.build.build_bits
+        recorded = self.metadata.get("construction.build_bits")
+        return None if recorded is None else int(recorded)
 
     @property
     def report(self) -> Optional[Dict[str, Any]]:
@@ -286,25 +290,31 @@ def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: 
 
 
 def verify(model: Model, inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: Optional[ArrayLike] = None,
-           backend: str = "reference", precision: str = "f64", threads: Optional[int] = None,
+           backend: str = "reference", precision: Optional[str] = None, threads: Optional[int] = None,
            progress: ProgressArg = None) -> VerifyResult:
-    """Runs ``model`` over the dataset on ``backend`` at ``precision``: a :class:`VerifyResult` with its
+    """Runs ``model`` over the dataset on ``backend`` at ``precision`` (default: f64; on ``bigfloat`` the
+    bits the model was built and verified with, :attr:`Model.build_bits`): a :class:`VerifyResult` with its
     :class:`Memorization` (``log10_max_abs_error`` is exact even where the error underflows f64) and the
     forward's seconds. A model that does not fit the precision raises :class:`PrecisionError`; a backend
     this build or machine cannot run, :class:`BackendError`. ``progress``: see :data:`ProgressArg`."""
     x, t, lab = _data(inputs, targets, labels)
     with _reporter(progress) as report:
         record = _json.loads(_native.verify(_native_model(model), x, t, lab, backend=backend,
-                                            precision=_check_precision(precision), threads=threads, progress=report))
+                                            precision=None if precision is None else _check_precision(precision),
+                                            threads=threads, progress=report))
     return VerifyResult.from_dict(record)
 
 
 def fewest_bits(model: Model, inputs: ArrayLike, *, labels: Optional[ArrayLike] = None,
-                targets: Optional[ArrayLike] = None, min_bits: int = 8, max_bits: int = 4096,
+                targets: Optional[ArrayLike] = None, min_bits: int = 8, max_bits: Optional[int] = None,
                 threads: Optional[int] = None, progress: ProgressArg = None) -> BitsSearch:
     """The fewest bits in ``min_bits..=max_bits`` at which every token still decodes with weights, inputs
     and arithmetic at that precision (bigfloat bisection): a :class:`BitsSearch` (``fewest``, ``probes``,
-    ``monotone``, ...). Each probe is a stage of ``progress`` (see :data:`ProgressArg`)."""
+    ``hi``, ...). Without ``max_bits`` the search tops out at :attr:`Model.build_bits` (4096 for a model
+    without them), doubled until the model memorizes there; a model that memorizes at no precision up to
+    2^20 bits raises :class:`BoltzError` naming that bound. A given ``max_bits`` is searched as it is
+    (``fewest`` is None when nothing up to it memorizes). Each probe is a stage of ``progress`` (see
+    :data:`ProgressArg`)."""
     x, t, lab = _data(inputs, targets, labels)
     with _reporter(progress) as report:
         record = _native.fewest_bits(_native_model(model), x, t, lab, min_bits=min_bits, max_bits=max_bits,

@@ -87,10 +87,14 @@ fn backend_err(e: impl Into<anyhow::Error>) -> PyErr {
 }
 
 /// The backend and precision, parsed, checked and probed ([`RunTarget::new`]): a `BackendError` when this
-/// build or machine cannot run them.
-fn run_target(backend: &str, precision: &str) -> Result<RunTarget> {
+/// build or machine cannot run them. Without a precision, `model`'s default there
+/// ([`request::default_precision`]: its build bits on bigfloat, else f64).
+fn run_target(backend: &str, precision: Option<&str>, model: &CoreModel<BigReal>) -> Result<RunTarget> {
     let kind = parse("backend", backend).map_err(err)?;
-    let precision = parse("precision", precision).map_err(err)?;
+    let precision = match precision {
+        Some(p) => parse("precision", p).map_err(err)?,
+        None => request::default_precision(kind, model).map_err(err)?,
+    };
     RunTarget::new(kind, precision).map_err(|e| {
         // A backend this package was built without: say how to build it with one.
         let hint = match kind {
@@ -283,7 +287,7 @@ impl Model {
         progress: Option<Bound<'_, PyAny>>,
     ) -> Result<Vec<String>> {
         let threads = request::checked_threads(threads, "threads").map_err(err)?;
-        let target = run_target(backend, precision)?;
+        let target = run_target(backend, Some(precision), &self.model)?;
         let [b, n, d] = inputs.shape()[..] else {
             return Err(err(anyhow!("inputs: expected shape [N, n, d], got {:?}", inputs.shape())));
         };
@@ -362,7 +366,7 @@ fn memorize(
 /// Runs the model over the dataset on `backend` at `precision`: memorization (`tokens`, `decoded`,
 /// `accuracy`, `max_abs_error`, `log10_max_abs_error`) and the forward's seconds, as JSON.
 #[pyfunction]
-#[pyo3(signature = (model, inputs, targets=None, labels=None, *, backend="reference", precision="f64", threads=None, progress=None))]
+#[pyo3(signature = (model, inputs, targets=None, labels=None, *, backend="reference", precision=None, threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn verify(
     py: Python<'_>,
@@ -371,12 +375,14 @@ fn verify(
     targets: Option<PyReadonlyArrayDyn<'_, f64>>,
     labels: Option<PyReadonlyArrayDyn<'_, i64>>,
     backend: &str,
-    precision: &str,
+    precision: Option<&str>,
     threads: Option<usize>,
     progress: Option<Bound<'_, PyAny>>,
 ) -> Result<String> {
-    let target = run_target(backend, precision)?;
-    let req = VerifyParams { backend: target.backend, precision: target.precision, threads, bisect: None }.check().map_err(err)?;
+    let target = run_target(backend, precision, &model.model)?;
+    let req = VerifyParams { backend: target.backend, precision: Some(target.precision), threads, bisect: None }
+        .check(&model.model)
+        .map_err(err)?;
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
     req.check_dims(&model.model, &data, ("the model", "the data")).map_err(data_err)?;
     let m = &model.model;
@@ -395,9 +401,10 @@ fn verify(
 
 /// The fewest bits in `min_bits..=max_bits` at which every token still decodes when the model runs with
 /// weights, inputs and arithmetic at that precision (the bigfloat bisection of `boltz verify --bisect`), as
-/// JSON (`fewest`, `probes`, `monotone`, …).
+/// JSON (`fewest`, `probes`, `monotone`, …). Without `max_bits`, up to the model's build bits, doubled until
+/// it memorizes (an error naming the bound where it never does).
 #[pyfunction]
-#[pyo3(signature = (model, inputs, targets=None, labels=None, *, min_bits=8, max_bits=4096, threads=None, progress=None))]
+#[pyo3(signature = (model, inputs, targets=None, labels=None, *, min_bits=8, max_bits=None, threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn fewest_bits(
     py: Python<'_>,
@@ -406,19 +413,19 @@ fn fewest_bits(
     targets: Option<PyReadonlyArrayDyn<'_, f64>>,
     labels: Option<PyReadonlyArrayDyn<'_, i64>>,
     min_bits: u64,
-    max_bits: u64,
+    max_bits: Option<u64>,
     threads: Option<usize>,
     progress: Option<Bound<'_, PyAny>>,
 ) -> Result<String> {
+    // The search runs on bigfloat at its own precisions; the request's target (reference, f64) is not run.
     let req =
-        VerifyParams { backend: BackendKind::Bigfloat, precision: Precision::Bits(max_bits), threads, bisect: Some((min_bits, max_bits)) }
-            .check()
+        VerifyParams { backend: BackendKind::Reference, precision: Some(Precision::F64), threads, bisect: Some((min_bits, max_bits)) }
+            .check(&model.model)
             .map_err(err)?;
-    let params = req.search.ok_or_else(|| err(anyhow!("the request has no search")))?;
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
     req.check_dims(&model.model, &data, ("the model", "the data")).map_err(data_err)?;
     let m = &model.model;
-    let search = watched(py, progress.as_ref(), || Ok(boltz_construct::verify::fewest_bits_to_memorize(m, &data, &params, |_, _| {})?))?;
+    let search = watched(py, progress.as_ref(), || req.search(m, &data, |_, _| {}))?;
     serde_json::to_string(&search).map_err(err)
 }
 

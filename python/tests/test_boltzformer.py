@@ -230,6 +230,30 @@ def test_numpy_files_load_as_the_cli_reads_them(tmp_path, built):
     assert np.array_equal(xi, x.astype(np.float32).astype(np.float64)) and np.array_equal(t[..., 0], labels)
 
 
+def test_a_loaded_model_runs_and_searches_from_its_recorded_build_bits(tmp_path, measured):
+    x, labels, model = measured
+    model.save(tmp_path / "m.exact.json")
+    back = bf.load(tmp_path / "m.exact.json")
+    assert back.build is None and back.build_bits == model.build_bits > 53
+    assert back.metadata["construction.build_bits"] == str(model.build_bits)
+    # bigfloat without a precision: the build bits, where the Measured model memorizes exactly.
+    r = bf.verify(back, x, labels=labels, backend="bigfloat")
+    assert r.precision == f"bits={model.build_bits}" and r.memorization.decoded == labels.size
+    # The search tops out at the build bits (no 4096 cap, no silent None).
+    search = bf.fewest_bits(back, x, labels=labels)
+    assert search.hi == model.build_bits and search.fewest is not None
+    # A file that records no build bits: bigfloat needs a precision, said so.
+    path = tmp_path / "bare.exact.json"
+    model.save(path)
+    doc = json.loads(path.read_text())
+    doc["metadata"].pop("construction.build_bits")
+    path.write_text(json.dumps(doc))
+    bare = bf.load(path)
+    assert bare.build_bits is None
+    with pytest.raises(bf.BoltzError, match="records no build precision"):
+        bf.verify(bare, x, labels=labels, backend="bigfloat")
+
+
 def test_model_round_trips_exactly(tmp_path, built):
     _, _, model = built
     model.save(tmp_path / "m.exact.json")

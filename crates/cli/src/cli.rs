@@ -255,12 +255,14 @@ impl MemorizeArgs {
 #[derive(clap::Args, Debug, Serialize)]
 pub(crate) struct VerifyArgs {
     /// The model in the documented format (docs/format.md): safetensors (as boltz writes it, or as
-    /// `safetensors.torch.save_file` writes tensors with the documented names and metadata) or exact JSON.
+    /// `safetensors.torch.save_file` writes tensors with the documented names and metadata) or exact JSON;
+    /// or a directory `memorize --export` wrote (its model.exact.json).
     #[arg(long)]
     pub(crate) model: PathBuf,
     /// The dataset, as `memorize --dataset` reads it (boltz format, .npz, or .npy with --labels/--targets).
+    /// Default with an export directory as --model: its dataset.safetensors.
     #[arg(long)]
-    pub(crate) dataset: PathBuf,
+    pub(crate) dataset: Option<PathBuf>,
     /// With an .npy --dataset: the integer labels [N, n] as .npy.
     #[arg(long, conflicts_with = "targets")]
     pub(crate) labels: Option<PathBuf>,
@@ -270,9 +272,10 @@ pub(crate) struct VerifyArgs {
     /// Backend that runs the model.
     #[arg(long, value_parser = named::<BackendKind>(), default_value = "reference")]
     pub(crate) backend: BackendKind,
-    /// f32, f64 or bits=N (bigfloat).
-    #[arg(long, value_parser = parse_precision, default_value = "f64")]
-    pub(crate) precision: Precision,
+    /// f32, f64 or bits=N (bigfloat). Default: f64; on bigfloat, the bits the model records it was
+    /// built and verified with (construction.build_bits).
+    #[arg(long, value_parser = parse_precision)]
+    pub(crate) precision: Option<Precision>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
@@ -280,9 +283,10 @@ pub(crate) struct VerifyArgs {
     /// which every token decodes.
     #[arg(long)]
     pub(crate) bisect: bool,
-    /// Upper end of the --bisect search.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(9..=1 << 20))]
-    pub(crate) max_bits: u64,
+    /// Upper end of the --bisect search. Default: the model's recorded build bits (4096 without them),
+    /// doubled until the model memorizes there, up to 2^20 bits (then exit 2 naming that bound).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(9..=1 << 20))]
+    pub(crate) max_bits: Option<u64>,
     /// Print the JSON record instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,

@@ -348,3 +348,54 @@ fn memorize_with_a_suite_rows_arguments_rebuilds_its_model() {
     }
     assert_eq!(checked, 6);
 }
+
+/// `verify --model DIR` reads what `memorize --export DIR` wrote (its dataset too), runs bigfloat at the
+/// model's recorded build bits by default (a Measured model memorizes exactly there, not at 53 bits), and
+/// bisects up to where the model memorizes.
+#[test]
+fn verify_reads_an_export_directory_at_its_build_precision() {
+    let dir = tmp("verify-export");
+    let export = dir.join("out");
+    let o =
+        boltz_line(&format!("memorize --sequences 12 --length 4 --dim 3 --vocab 9 --policy measured --json --export {}", export.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let built: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bits = built["build_bits"].as_u64().unwrap();
+    assert!(bits > 53, "a Measured model needs more than f64's bits: {bits}");
+    let o = boltz_line(&format!("verify --model {} --backend bigfloat --bisect --json", export.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["precision"], format!("bits={bits}"), "{v}");
+    assert_eq!(v["memorization"]["decoded"], v["memorization"]["tokens"]);
+    assert_eq!(v["fewest_bits"]["hi"], bits);
+    assert_eq!(v["fewest_bits"]["fewest"], built["fewest_bits"]["fewest"]);
+    assert!(v["dataset"]["file"].as_str().unwrap().ends_with("dataset.safetensors"));
+    // At f64's 53 bits the same model does not memorize: the default matters.
+    let o = boltz_line(&format!("verify --model {} --backend bigfloat --precision bits=53 --json", export.display()));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["memorization"]["decoded"].as_u64().unwrap() < v["memorization"]["tokens"].as_u64().unwrap(), "{v}");
+    // A directory without an export, and no --dataset for a plain file: refused, saying what to give.
+    let o = boltz_line(&format!("verify --model {}", dir.display()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a directory without model.exact.json"));
+    let o = boltz_line(&format!("verify --model {}", export.join("model.safetensors").display()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dataset is required"));
+}
+
+/// No silent minutes: a stage that runs longer than 2 s reports its progress with a rate and an ETA
+/// (a line every 10 s without a terminal, as here), and a short run stays quiet.
+#[test]
+fn long_stages_report_progress_with_a_rate() {
+    let dir = tmp("verify-progress");
+    let export = dir.join("out");
+    let o = boltz_line(&format!("memorize --sequences 24 --length 4 --dim 3 --vocab 12 --policy tuned --export {}", export.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let quiet = boltz_line(&format!("verify --model {} --backend bigfloat --precision bits=200", export.display()));
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("/s"), "{}", String::from_utf8_lossy(&quiet.stderr));
+    let o = boltz_line(&format!("verify --model {} --backend bigfloat --precision bits=400000 --threads 1", export.display()));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    let line = err.lines().find(|l| l.contains("bigfloat forward at 400000 bits: ")).unwrap_or_else(|| panic!("no progress line:\n{err}"));
+    assert!(line.contains("/24 in ") && line.contains("/s") && line.contains("left)"), "{line}");
+}

@@ -51,8 +51,25 @@ pub struct Built {
     pub bits_estimate: Option<u64>,
 }
 
-/// Builds `options.construction` on `data` (checked first, see [`check_dataset`]).
+/// The model parameter (file metadata `construction.build_bits`) recording the bits a model was built and
+/// verified with.
+pub const BUILD_BITS: &str = "build_bits";
+
+/// The bits `model` records it was built and verified with ([`BUILD_BITS`]), where it records them.
+pub fn recorded_build_bits(model: &boltz_core::Model<BigReal>) -> Option<u64> {
+    model.info().params.get(BUILD_BITS)?.parse().ok()
+}
+
+/// Builds `options.construction` on `data` (checked first, see [`check_dataset`]). The model records the
+/// bits it was built and verified with ([`BUILD_BITS`]), so a later `verify`, Python's `verify` and the
+/// fewest-bits search start from them.
 pub fn build(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
+    let built = build_construction(data, options)?;
+    let info = built.model.info().clone().with(BUILD_BITS, built.bits);
+    Ok(Built { model: built.model.with_info(info), ..built })
+}
+
+fn build_construction(data: &Dataset<f64>, options: &BuildOptions) -> Result<Built> {
     let threads = options.threads;
     match options.construction {
         Construction::OneLayer(policy) => {

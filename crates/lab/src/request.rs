@@ -260,17 +260,48 @@ impl MemorizeRequest {
     }
 }
 
-/// What `verify` (and Python's `fewest_bits`) was given: raw values, checked by [`VerifyParams::check`].
+/// What `verify` was given: raw values, checked by [`VerifyParams::check`] against the model they run.
 #[derive(Clone, Copy, Debug)]
 pub struct VerifyParams {
     /// The backend.
     pub backend: BackendKind,
-    /// Its precision.
-    pub precision: Precision,
+    /// Its precision; `None`: on bigfloat the bits the model records it was built with
+    /// ([`construction::recorded_build_bits`]), elsewhere f64.
+    pub precision: Option<Precision>,
     /// Worker threads (`None`: every core).
     pub threads: Option<usize>,
-    /// Also search the fewest bits in this range (`min..=max`).
-    pub bisect: Option<(u64, u64)>,
+    /// Also search the fewest bits, from `min` up to `max`; without `max`, up to the model's recorded build
+    /// bits, doubled (from [`SEARCH_START_BITS`] for a model without them) until the model memorizes there,
+    /// at most up to [`SEARCH_MAX_BITS`].
+    pub bisect: Option<(u64, Option<u64>)>,
+}
+
+/// The precision `model` runs at on `backend` when none is given: on bigfloat the bits it records it was
+/// built and verified with (an error for a model without them), elsewhere f64.
+pub fn default_precision(backend: BackendKind, model: &Model<BigReal>) -> Result<Precision> {
+    match backend {
+        BackendKind::Bigfloat => match construction::recorded_build_bits(model) {
+            Some(bits) => Ok(Precision::Bits(bits)),
+            None => bail!("the model records no build precision (construction.build_bits): give the bigfloat backend's precision (bits=N)"),
+        },
+        _ => Ok(Precision::F64),
+    }
+}
+
+/// Where a fewest-bits search without an upper end starts for a model that records no build bits.
+pub const SEARCH_START_BITS: u64 = 4096;
+
+/// The most bits a fewest-bits search without an upper end grows to (a forward there takes minutes and
+/// gigabytes); a model that does not memorize there is an error naming this bound.
+pub const SEARCH_MAX_BITS: u64 = 1 << 20;
+
+/// The top of a fewest-bits search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchTop {
+    /// Given: searched as it is (a model that does not memorize there has no fewest bits in the range).
+    Given(u64),
+    /// Not given: from this start, doubled until the model memorizes, up to [`SEARCH_MAX_BITS`].
+    Grow(u64),
 }
 
 /// A checked `verify`: run a model over a dataset on a backend and, if asked, search its fewest bits.
@@ -280,23 +311,40 @@ pub struct VerifyRequest {
     pub target: RunTarget,
     /// Worker threads (≥ 1).
     pub threads: usize,
-    /// The fewest-bits search, if asked for.
-    pub search: Option<BitsSearchParams>,
+    /// The fewest-bits search, if asked for: its parameters (`hi` resolved at run time) and its top.
+    pub search: Option<(BitsSearchParams, SearchTop)>,
 }
 
 impl VerifyParams {
-    /// Checks the threads, the backend at its precision (probing the device) and the search range
-    /// (`2 ≤ min < max ≤` [`boltz_bigfloat::MAX_BITS`]).
-    pub fn check(self) -> Result<VerifyRequest> {
+    /// Checks the threads, the backend at its precision (probing the device; the default precision is
+    /// resolved for `model`) and the search range (`2 ≤ min < max ≤` [`boltz_bigfloat::MAX_BITS`]).
+    pub fn check(self, model: &Model<BigReal>) -> Result<VerifyRequest> {
         let threads = checked_threads(self.threads, "--threads")?;
+        let recorded = construction::recorded_build_bits(model);
         let search = match self.bisect {
-            Some((lo, hi)) if lo < 2 || hi > boltz_bigfloat::MAX_BITS || lo >= hi => {
+            Some((lo, Some(hi))) if lo < 2 || hi > boltz_bigfloat::MAX_BITS || lo >= hi => {
                 bail!("the fewest-bits search needs 2 ≤ min_bits < max_bits ≤ {}, got {lo}..={hi}", boltz_bigfloat::MAX_BITS)
             }
-            Some((lo, hi)) => Some(BitsSearchParams::default().bits(lo, hi).threads(threads)),
+            Some((lo, _)) if !(2..SEARCH_MAX_BITS).contains(&lo) => {
+                bail!("the fewest-bits search needs 2 ≤ min_bits < {SEARCH_MAX_BITS}, got {lo}")
+            }
+            Some((lo, hi)) => {
+                let top = match hi {
+                    Some(hi) => SearchTop::Given(hi),
+                    None => SearchTop::Grow(recorded.unwrap_or(SEARCH_START_BITS).clamp(lo + 1, SEARCH_MAX_BITS)),
+                };
+                let first = match top {
+                    SearchTop::Given(b) | SearchTop::Grow(b) => b,
+                };
+                Some((BitsSearchParams::default().bits(lo, first).threads(threads), top))
+            }
             None => None,
         };
-        Ok(VerifyRequest { target: RunTarget::new(self.backend, self.precision)?, threads, search })
+        let precision = match self.precision {
+            Some(p) => p,
+            None => default_precision(self.backend, model)?,
+        };
+        Ok(VerifyRequest { target: RunTarget::new(self.backend, precision)?, threads, search })
     }
 }
 
@@ -315,10 +363,59 @@ impl VerifyRequest {
     pub fn run(&self, model: &Model<BigReal>, data: &Dataset<f64>, on_probe: impl Fn(u64, &DecodeCheck)) -> Result<BackendRun> {
         let mut run = self.target.run(model, data, self.threads);
         run.fewest_bits = match &self.search {
-            Some(params) => Some(boltz_construct::verify::fewest_bits_to_memorize(model, data, params, on_probe)?),
+            Some(search) => Some(self.fewest_bits(model, data, search, on_probe)?),
             None => None,
         };
         Ok(run)
+    }
+
+    /// The search alone (Python's `fewest_bits`); refused when the request has none.
+    pub fn search(&self, model: &Model<BigReal>, data: &Dataset<f64>, on_probe: impl Fn(u64, &DecodeCheck)) -> Result<BitsSearch> {
+        let search = self.search.as_ref().context("the request has no fewest-bits search")?;
+        self.fewest_bits(model, data, search, on_probe)
+    }
+
+    fn fewest_bits(
+        &self,
+        model: &Model<BigReal>,
+        data: &Dataset<f64>,
+        (params, top): &(BitsSearchParams, SearchTop),
+        on_probe: impl Fn(u64, &DecodeCheck),
+    ) -> Result<BitsSearch> {
+        let hi = match *top {
+            SearchTop::Given(hi) => hi,
+            SearchTop::Grow(start) => grown_top(model, data, (start, SEARCH_MAX_BITS), self.threads, &on_probe)?,
+        };
+        Ok(boltz_construct::verify::fewest_bits_to_memorize(model, data, &params.bits(params.lo, hi), on_probe)?)
+    }
+}
+
+/// The first of `start`, 2·`start`, 4·`start`, … (up to `max`) at which `model` memorizes `data`; an error
+/// naming the bound where none does.
+fn grown_top(
+    model: &Model<BigReal>,
+    data: &Dataset<f64>,
+    (start, max): (u64, u64),
+    threads: usize,
+    on_probe: &impl Fn(u64, &DecodeCheck),
+) -> Result<u64> {
+    let x: boltz_core::Batch<BigReal> = data.inputs.convert()?;
+    let y: boltz_core::Batch<BigReal> = data.targets.convert()?;
+    let mut bits = start;
+    loop {
+        let backend = boltz_bigfloat::BigFloatBackend::with_threads(bits, threads)?;
+        let check = backend.decodes_all(&boltz_core::Backend::prepare(&backend, model)?, &x, &y)?;
+        if check.holds {
+            return Ok(bits);
+        }
+        on_probe(bits, &check);
+        if bits >= max {
+            bail!(
+                "the model does not memorize the data at any precision up to {max} bits, where the fewest-bits search \
+                 stops (doubling from {start}); give max_bits (--max-bits) to search a range of your own"
+            );
+        }
+        bits = (2 * bits).min(max);
     }
 }
 
@@ -515,19 +612,51 @@ mod tests {
 
     #[test]
     fn verify_checks_the_search_range_and_the_dimensions() {
-        let params = |bisect| VerifyParams { backend: BackendKind::Reference, precision: Precision::F64, threads: Some(1), bisect };
-        for bad in [(1, 64), (64, 64), (64, 8), (8, boltz_bigfloat::MAX_BITS + 1)] {
-            let e = params(Some(bad)).check().expect_err("bad range");
-            assert!(format!("{e:#}").contains("min_bits < max_bits"), "{bad:?}: {e:#}");
-        }
-        let req = params(Some((8, 64))).check().expect("valid");
+        let params = |bisect| VerifyParams { backend: BackendKind::Reference, precision: Some(Precision::F64), threads: Some(1), bisect };
         let data = Dataset::<f64>::generate(&spec()).expect("generate");
         let other = Dataset::<f64>::generate(&DatasetSpec { dim: 5, ..spec() }).expect("generate");
         let built = construction::build(&data, &BuildOptions { construction: Construction::ALL[0], seed: 0, threads: 1, candidates: 100 })
             .expect("build");
+        for bad in [(1, 64), (64, 64), (64, 8), (8, boltz_bigfloat::MAX_BITS + 1)] {
+            let e = params(Some((bad.0, Some(bad.1)))).check(&built.model).expect_err("bad range");
+            assert!(format!("{e:#}").contains("min_bits < max_bits"), "{bad:?}: {e:#}");
+        }
+        let req = params(Some((8, Some(64)))).check(&built.model).expect("valid");
         let e = req.check_dims(&built.model, &other, ("the model", "the data")).expect_err("dims differ");
         assert_eq!(format!("{e}"), "the model has token dimension 4 but the data has d = 5");
         let run = req.run(&built.model, &data, |_, _| {}).expect("run");
         assert!(run.memorization.is_some() && run.fewest_bits.is_some());
+    }
+
+    /// Without an upper end the search starts at the model's recorded build bits and doubles until the model
+    /// memorizes; where it never does, the error names the bound. The build bits are the bigfloat default.
+    #[test]
+    fn the_search_grows_from_the_build_bits_and_names_its_bound() {
+        let data = Dataset::<f64>::generate(&spec()).expect("generate");
+        let built = construction::build(&data, &BuildOptions { construction: Construction::ALL[0], seed: 0, threads: 1, candidates: 100 })
+            .expect("build");
+        assert_eq!(construction::recorded_build_bits(&built.model), Some(built.bits));
+        let params = VerifyParams { backend: BackendKind::Bigfloat, precision: None, threads: Some(1), bisect: Some((8, None)) };
+        let req = params.check(&built.model).expect("valid");
+        assert_eq!(req.target.precision, Precision::Bits(built.bits));
+        let grown = req.search(&built.model, &data, |_, _| {}).expect("search");
+        assert_eq!(grown.hi, built.bits, "it memorizes at its build bits: no growth");
+        let fewest = grown.fewest.expect("memorizes");
+        // A model that says it was built at 9 bits: the top doubles from 9 until the model memorizes.
+        let info = built.model.info().clone().with(construction::BUILD_BITS, 9);
+        let low = built.model.clone().with_info(info);
+        let probes = std::cell::RefCell::new(Vec::new());
+        let from_low = params.check(&low).expect("valid").search(&low, &data, |bits, _| probes.borrow_mut().push(bits)).expect("grows");
+        assert_eq!(from_low.fewest, Some(fewest));
+        assert!(from_low.hi >= fewest, "{}", from_low.hi);
+        assert_eq!(probes.borrow()[..2], [9, 18], "the failing tops are reported as probes");
+        // Data the model was not built for never decodes: the error names the bound.
+        let other = Dataset::<f64>::generate(&DatasetSpec { seed: 99, ..spec() }).expect("generate");
+        let e = grown_top(&built.model, &other, (16, 64), 1, &|_, _| {}).expect_err("never memorizes");
+        assert!(format!("{e}").contains("any precision up to 64 bits"), "{e}");
+        // A model without recorded bits has no bigfloat default.
+        let bare = built.model.clone().with_info(boltz_core::ModelInfo::named("bare"));
+        let e = VerifyParams { bisect: None, ..params }.check(&bare).expect_err("no default");
+        assert!(format!("{e}").contains("records no build precision"), "{e}");
     }
 }

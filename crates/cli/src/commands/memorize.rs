@@ -139,19 +139,21 @@ pub(crate) fn memorize(a: &MemorizeArgs) -> Result<bool> {
     let vocab = boltz_core::Vocabulary::of(&data.inputs).len();
     let dataset_record = req.dataset_record(&data)?;
     stage(format_args!("building the {} construction", a.construction));
-    let built = req.build(&data)?;
+    let built = crate::progress::watched(|| req.build(&data))?;
     stage(format_args!("built: {} bits, exact in arbitrary precision: {}", built.bits, built.exact.is_perfect()));
     let precision = req.target_for(&built).precision;
     stage(format_args!("running on {} at {precision}", a.backend.name()));
-    let mut run = req.run(&built, &data);
+    let mut run = crate::progress::watched(|| req.run(&built, &data));
     if !a.no_bisect {
         if built.fewest_bits.is_none() {
             stage(format_args!("searching the fewest bits for exact memorization (8..={} bits; each probe is a forward)", built.bits));
         }
-        let probes = std::cell::Cell::new(0usize);
-        run.fewest_bits = Some(req.fewest_bits(&built, &data, |bits, check| {
-            probes.set(probes.get() + 1);
-            stage(format_args!("  probe {}: {bits} bits {check}", probes.get()));
+        let probes = std::sync::atomic::AtomicUsize::new(0);
+        run.fewest_bits = Some(crate::progress::watched(|| {
+            req.fewest_bits(&built, &data, |bits, check| {
+                let k = probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                stage(format_args!("  probe {k}: {bits} bits {check}"));
+            })
         })?);
     }
     let exported = match &a.export {
