@@ -503,11 +503,25 @@ pub(crate) struct CheckArgs {
 #[derive(clap::Args, Debug)]
 pub(crate) struct ReproduceArgs {
     /// The CI configuration (under 3 minutes on 2 cores).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub(crate) quick: bool,
-    /// A JSON suite configuration (see `boltz config`).
+    /// A JSON suite configuration (see `boltz config`). A file that omits any of capacity, separation,
+    /// approximation and hardmax is partial: merged over the embedded default (`{"seed": 7}` is the
+    /// default with another seed; objects merge field by field, lists and values replace, null removes an
+    /// optional section).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    /// Override one field (repeatable), Hydra style: a dot path and a JSON value, e.g.
+    /// `--set capacity.sequences=[10,30] --set seed=7 --set trained.families.0.dim=2`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// List the points (index, experiment, what, memory lower bound, and the seconds the same point took
+    /// in --compare's results of the same configuration) and exit without running.
+    #[arg(long)]
+    pub(crate) plan: bool,
+    /// With --plan: the list as JSON.
+    #[arg(long, requires = "plan")]
+    pub(crate) json: bool,
     /// Output directory. The default, results/latest/, is ignored by git; a run of the default
     /// configuration ends by comparing it with the committed results (--compare). Maintainers regenerate
     /// the committed results with `--out results/reproduce`.

@@ -654,3 +654,59 @@ fn runs_compare_with_committed_results_and_only_exact_differences_fail() {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(o.status.success() && err.contains("wrote the committed results"), "{err}");
 }
+
+/// Configurations people can compose: a partial file merges over the default, `--set` overrides any field,
+/// `--plan` lists the points without running; an empty plan, a point twice and `--quick` with `--config`
+/// are refused saying so.
+#[test]
+fn partial_configs_merge_sets_override_and_plans_list_points() {
+    let dir = tmp("compose");
+    let plan = |args: &[&str]| {
+        let mut all = vec!["reproduce", "--plan", "--json", "--no-compare"];
+        all.extend(args);
+        let o = boltz(&all);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap().as_array().unwrap().clone()
+    };
+    let default = plan(&[]);
+    let seed7 = dir.join("seed7.json");
+    // A byte-order mark (as some editors write) is not an error either.
+    std::fs::write(&seed7, "\u{feff}{\"seed\": 7}").unwrap();
+    assert_eq!(plan(&["--config", seed7.to_str().unwrap()]), default, "the default's points, with another seed");
+    let small = plan(&["--set", "capacity.sequences=[10]", "--set", "capacity.policies=[\"measured\"]", "--set", "trained.families=[]"]);
+    let capacity: Vec<&Value> = small.iter().filter(|p| p["experiment"] == "capacity").collect();
+    assert_eq!(capacity.len(), 1);
+    assert_eq!(capacity[0]["spec"]["sequences"], 10);
+    assert!(small.iter().all(|p| p["experiment"] != "trained" && p["memory_bytes"].as_u64().is_some()));
+    // The committed results hold the default configuration: every point has its recorded seconds.
+    let o = boltz(&["reproduce", "--plan", "--json", "--compare", "../../results/reproduce"]);
+    let recorded: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(recorded.iter().all(|p| p["recorded_seconds"].as_f64().is_some()), "{recorded:?}");
+
+    let refused = |args: &[&str], says: &str| {
+        let mut all = vec!["reproduce", "--plan", "--no-compare"];
+        all.extend(args);
+        let o = boltz(&all);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(&["--set", "capacity.sequences=[3,3]"], "are the same");
+    let nothing = [
+        "capacity.policies=[]",
+        "separation.grid=[]",
+        "approximation.targets=[]",
+        "hardmax.dims=[]",
+        "adversarial.families=[]",
+        "trained.families=[]",
+    ];
+    let mut args = Vec::new();
+    for s in &nothing {
+        args.extend(["--set", s]);
+    }
+    refused(&args, "no points");
+    refused(&["--set", "capacity.nope=3"], "unknown field `nope`");
+    refused(&["--set", "nope.x=3"], "no field nope");
+    refused(&["--set", "seed"], "expected path=value");
+    refused(&["--quick", "--config", seed7.to_str().unwrap()], "cannot be used with");
+}

@@ -31,7 +31,10 @@ pub(crate) fn plot(dir: &OutDir) -> Result<Vec<PathBuf>> {
 pub(crate) fn reproduce(a: &ReproduceArgs) -> Result<bool> {
     // Everything is checked before the first point runs: the configuration (every field), every point's
     // dataset and memory, and the output directory (created, writable, locked against a second writer).
-    let cfg = SuiteConfig::load(a.config.as_deref(), a.quick)?;
+    let cfg = SuiteConfig::load(a.config.as_deref(), a.quick, &a.set)?;
+    if a.plan {
+        return show_plan(&cfg, a);
+    }
     suite::check_points(&cfg, &MemoryBudget::new(a.max_memory))?;
     let out = OutDir::lock(&a.out)?;
     let mode = match (a.resume, a.restart) {
@@ -66,6 +69,31 @@ pub(crate) fn reproduce(a: &ReproduceArgs) -> Result<bool> {
         false => true,
     };
     Ok(outcome.failed_properties.is_empty() && reproduced)
+}
+
+/// `reproduce --plan`: the points, their memory lower bounds and recorded seconds; runs nothing.
+fn show_plan(cfg: &SuiteConfig, a: &ReproduceArgs) -> Result<bool> {
+    let plan = suite::plan(cfg, (!a.no_compare).then_some(a.compare.as_path()))?;
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(true);
+    }
+    let human = |b: Option<u64>| b.map_or("beyond 64 bits".to_string(), boltz_lab::resources::human);
+    outln!("{:>5}  {:<14} {:>12} {:>10}  what", "point", "experiment", "memory ≥", "recorded");
+    for p in &plan {
+        let secs = p.recorded_seconds.map_or("—".to_string(), |s| format!("{s:.1} s"));
+        outln!("{:>5}  {:<14} {:>12} {:>10}  {:?}", p.point, p.experiment, human(p.memory_bytes), secs, p.spec);
+    }
+    let recorded: Vec<f64> = plan.iter().filter_map(|p| p.recorded_seconds).collect();
+    outln!(
+        "{} points; {} with a recorded time in {} ({:.0} s in all){}",
+        plan.len(),
+        recorded.len(),
+        a.compare.display(),
+        recorded.iter().sum::<f64>() + 0.0,
+        if recorded.len() < plan.len() { "; the others have no run of this configuration there" } else { "" }
+    );
+    Ok(true)
 }
 
 /// The end of a run: its exact fields against the committed results in `committed` (timings listed

@@ -334,24 +334,64 @@ impl SuiteConfig {
         let cfg: Self = serde_path_to_error::deserialize(de)
             .map_err(|e| anyhow::anyhow!("field {}: {}", e.path(), e.inner()))
             .with_context(|| format!("{origin}: invalid configuration"))?;
-        cfg.validate().with_context(|| format!("{origin}: invalid configuration"))?;
+        cfg.validate().and_then(|()| cfg.check_plan()).with_context(|| format!("{origin}: invalid configuration"))?;
         Ok(cfg)
     }
 
-    /// Loads the embedded default, the quick variant, or a file. A file's dataset paths
-    /// (`capacity.datasets`) are resolved against its directory, and every dataset is read and checked.
-    pub fn load(path: Option<&std::path::Path>, quick: bool) -> Result<Self> {
-        match path {
-            Some(p) => {
-                let origin = p.display().to_string();
-                let mut cfg = Self::parse(&std::fs::read_to_string(p).with_context(|| format!("reading {origin}"))?, &origin)?;
-                let base = p.parent().unwrap_or(std::path::Path::new("."));
-                cfg.resolve_datasets(base).with_context(|| format!("{origin}: invalid configuration"))?;
-                Ok(cfg)
-            }
-            None if quick => Self::parse(QUICK, "embedded quick configuration"),
-            None => Self::parse(DEFAULT, "embedded default configuration"),
+    /// Refuses a configuration that runs nothing, or the same point twice (e.g. `capacity.sequences:
+    /// [3, 3]`: two identical rows).
+    fn check_plan(&self) -> Result<()> {
+        let points = super::points(self);
+        if points.is_empty() {
+            bail!("no points: every experiment's lists are empty (capacity.policies, separation.grid, ...)");
         }
+        for (i, p) in points.iter().enumerate() {
+            if let Some(j) = points[..i].iter().position(|q| q == p) {
+                bail!("points {j} and {i} are the same ({p:?}): a value is listed twice");
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the embedded default, the quick variant, or a file, then applies `sets` (`path=value`,
+    /// [`apply_set`]). A file that gives every one of `capacity`, `separation`, `approximation` and
+    /// `hardmax` is complete (a section it omits, `adversarial` or `trained`, runs no points, as in files
+    /// older than those experiments); a file that omits any of them is partial, merged over the embedded
+    /// default ([`merge`]: objects field by field, everything else replaced, `null` removes an optional
+    /// section). A file's dataset paths (`capacity.datasets`) are resolved against its directory, and every
+    /// dataset is read and checked. `--quick` with a file is refused: the file says what to run.
+    pub fn load(path: Option<&std::path::Path>, quick: bool, sets: &[String]) -> Result<Self> {
+        let (mut value, origin) = match (path, quick) {
+            (Some(p), true) => bail!(
+                "--quick runs the embedded quick configuration and --config {} another: give one (or --set to change single fields)",
+                p.display()
+            ),
+            (Some(p), false) => {
+                let origin = p.display().to_string();
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {origin}"))?;
+                (file_value(&text).with_context(|| format!("{origin}: invalid configuration"))?, origin)
+            }
+            (None, true) => (serde_json::from_str(QUICK)?, "embedded quick configuration".to_string()),
+            (None, false) => (serde_json::from_str(DEFAULT)?, "embedded default configuration".to_string()),
+        };
+        for set in sets {
+            apply_set(&mut value, set).with_context(|| format!("--set {set}"))?;
+        }
+        let mut cfg = Self::from_value(value, &origin)?;
+        if let Some(p) = path {
+            let base = p.parent().unwrap_or(std::path::Path::new("."));
+            cfg.resolve_datasets(base).with_context(|| format!("{origin}: invalid configuration"))?;
+        }
+        Ok(cfg)
+    }
+
+    /// [`Self::parse`] of a JSON value.
+    fn from_value(value: serde_json::Value, origin: &str) -> Result<Self> {
+        let cfg: Self = serde_path_to_error::deserialize(value)
+            .map_err(|e| anyhow::anyhow!("field {}: {}", e.path(), e.inner()))
+            .with_context(|| format!("{origin}: invalid configuration"))?;
+        cfg.validate().and_then(|()| cfg.check_plan()).with_context(|| format!("{origin}: invalid configuration"))?;
+        Ok(cfg)
     }
 
     /// Makes every `capacity.datasets` path absolute (relative ones against `base`), then reads and checks
@@ -484,6 +524,97 @@ fn check_policy(c: Construction) -> Result<()> {
              bit-extraction; `boltz memorize --construction` builds the others)"
         ),
     }
+}
+
+/// The sections a complete configuration gives (see [`SuiteConfig::load`]).
+const REQUIRED_SECTIONS: [&str; 4] = ["capacity", "separation", "approximation", "hardmax"];
+
+/// A configuration file's JSON: a leading byte-order mark is dropped; an object that lacks any of
+/// [`REQUIRED_SECTIONS`] is merged over the embedded default.
+fn file_value(text: &str) -> Result<serde_json::Value> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let value: serde_json::Value =
+        serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("not JSON: {} (at {})", e.inner(), e.path()))?;
+    let Some(object) = value.as_object() else {
+        bail!("expected a JSON object of fields (seed, threads, capacity, ...), got {}", kind_of(&value));
+    };
+    if REQUIRED_SECTIONS.iter().all(|k| object.contains_key(*k)) {
+        return Ok(value);
+    }
+    let mut merged: serde_json::Value = serde_json::from_str(DEFAULT)?;
+    merge(&mut merged, value);
+    Ok(merged)
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// JSON merge patch (RFC 7386): `patch`'s objects merge into `base`'s field by field, its other values
+/// replace them, and a `null` removes the field.
+pub fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    merge(b.entry(k).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// One `--set path=value` override (Hydra style): `path` is dot-separated field names (list entries by
+/// index: `trained.families.0.dim`), `value` is JSON (`[10,30]`, `true`, `7`, `"x"`) or else a plain
+/// string (`--set capacity.policies=[measured]` needs JSON's quotes: `["measured"]`). Every field on the
+/// path but the last must exist; the last may be new (the configuration's own check then names a field
+/// that does not exist).
+pub fn apply_set(config: &mut serde_json::Value, set: &str) -> Result<()> {
+    let Some((path, raw)) = set.split_once('=') else {
+        bail!("expected path=value, e.g. capacity.sequences=[10,30]");
+    };
+    let value = serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+    let names: Vec<&str> = path.split('.').collect();
+    if names.iter().any(|n| n.is_empty()) {
+        bail!("the path {path:?} has an empty field name");
+    }
+    let (last, parents) = names.split_last().context("an empty path")?;
+    let mut at = config;
+    for (i, name) in parents.iter().enumerate() {
+        let here = names[..=i].join(".");
+        at = match at {
+            serde_json::Value::Object(m) => m.get_mut(*name).with_context(|| format!("no field {here} in the configuration"))?,
+            serde_json::Value::Array(a) => {
+                let index: usize = name.parse().with_context(|| format!("{here}: a list, indexed by number"))?;
+                let len = a.len();
+                a.get_mut(index).with_context(|| format!("{here}: index {index} of a list of {len}"))?
+            }
+            other => bail!("{}: {} has no fields", here, kind_of(other)),
+        };
+    }
+    match at {
+        serde_json::Value::Object(m) => {
+            m.insert(last.to_string(), value);
+        }
+        serde_json::Value::Array(a) => {
+            let index: usize = last.parse().with_context(|| format!("{path}: a list, indexed by number"))?;
+            let len = a.len();
+            *a.get_mut(index).with_context(|| format!("{path}: index {index} of a list of {len}"))? = value;
+        }
+        other => bail!("{}: {} has no fields", parents.join("."), kind_of(other)),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

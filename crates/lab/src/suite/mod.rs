@@ -48,69 +48,93 @@ pub struct SuiteOutcome {
     pub resumed_points: usize,
 }
 
+/// The memory lower bound of one point (bytes; `None` where the estimate overflows 64 bits), after
+/// checking the dataset it generates ([`DatasetSpec::validate`]) or reads.
+fn point_memory(cfg: &SuiteConfig, spec: &PointSpec) -> Result<Option<u64>> {
+    let data = match spec {
+        PointSpec::Capacity { sequences, .. } => {
+            let c = &cfg.capacity;
+            DatasetSpec {
+                sequences: *sequences,
+                length: c.length,
+                dim: c.dim,
+                vocab: c.vocab,
+                seed: cfg.seed,
+                classes: 2,
+                ..Default::default()
+            }
+        }
+        PointSpec::Adversarial { family, dim, sequences, .. } => {
+            let a = &cfg.adversarial;
+            let vocab_kind: VocabKind = family.parse().map_err(|e: boltz_core::UnknownName| anyhow!("{e}"))?;
+            let (length, vocab, seed) = (a.length, a.vocab, cfg.seed);
+            DatasetSpec { sequences: *sequences, length, dim: *dim, vocab, seed, classes: 2, vocab_kind, ..Default::default() }
+        }
+        PointSpec::Separation { length, vocab, dim } => {
+            let (sequences, seed) = (cfg.separation.sequences, cfg.seed);
+            DatasetSpec { sequences, length: *length, dim: *dim, vocab: *vocab, seed, ..Default::default() }
+        }
+        PointSpec::Dataset { dataset, .. } => {
+            let ds = dataset_file(cfg, dataset).and_then(|f| f.read())?;
+            let [big_n, n, d] = ds.inputs.shape();
+            return Ok(crate::resources::memorize_bytes(big_n, n, d));
+        }
+        PointSpec::Approximation { .. } => {
+            let a = &cfg.approximation;
+            return Ok(crate::resources::approximate_bytes(a.samples, a.length, 1));
+        }
+        PointSpec::Hardmax { .. } => return Ok(Some(0)),
+        PointSpec::Trained { family, dim, .. } => DatasetSpec { sequences: cfg.trained.max_sequences, ..trained_data(cfg, family, *dim)? },
+    };
+    data.validate().map_err(|e| anyhow!("{e}"))?;
+    Ok(crate::resources::memorize_bytes(data.sequences, data.length, data.dim))
+}
+
 /// Checks every point of the suite before any runs: the dataset each point generates is valid
 /// ([`DatasetSpec::validate`]) and its memory lower bound fits `budget`. Errors name the point.
 pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) -> Result<()> {
     for (index, spec) in points(cfg).iter().enumerate() {
         let named = || format!("point {index} ({spec:?})");
-        let data = match spec {
-            PointSpec::Capacity { sequences, .. } => {
-                let c = &cfg.capacity;
-                Some(DatasetSpec {
-                    sequences: *sequences,
-                    length: c.length,
-                    dim: c.dim,
-                    vocab: c.vocab,
-                    seed: cfg.seed,
-                    classes: 2,
-                    ..Default::default()
-                })
-            }
-            PointSpec::Adversarial { family, dim, sequences, .. } => {
-                let a = &cfg.adversarial;
-                let vocab_kind: VocabKind = family.parse().map_err(|e: boltz_core::UnknownName| anyhow!("{e}")).with_context(named)?;
-                Some(DatasetSpec {
-                    sequences: *sequences,
-                    length: a.length,
-                    dim: *dim,
-                    vocab: a.vocab,
-                    seed: cfg.seed,
-                    classes: 2,
-                    vocab_kind,
-                    ..Default::default()
-                })
-            }
-            PointSpec::Separation { length, vocab, dim } => Some(DatasetSpec {
-                sequences: cfg.separation.sequences,
-                length: *length,
-                dim: *dim,
-                vocab: *vocab,
-                seed: cfg.seed,
-                ..Default::default()
-            }),
-            PointSpec::Dataset { dataset, .. } => {
-                let ds = dataset_file(cfg, dataset).and_then(|f| f.read()).with_context(named)?;
-                let [big_n, n, d] = ds.inputs.shape();
-                budget.check(&named(), crate::resources::memorize_bytes(big_n, n, d))?;
-                None
-            }
-            PointSpec::Approximation { .. } => {
-                let a = &cfg.approximation;
-                budget.check(&named(), crate::resources::approximate_bytes(a.samples, a.length, 1))?;
-                None
-            }
-            PointSpec::Hardmax { .. } => None,
-            PointSpec::Trained { family, dim, .. } => {
-                let spec = trained_data(cfg, family, *dim).with_context(named)?;
-                Some(DatasetSpec { sequences: cfg.trained.max_sequences, ..spec })
-            }
-        };
-        if let Some(d) = data {
-            d.validate().map_err(|e| anyhow!("{e}")).with_context(named)?;
-            budget.check(&named(), crate::resources::memorize_bytes(d.sequences, d.length, d.dim))?;
-        }
+        budget.check(&named(), point_memory(cfg, spec).with_context(named)?)?;
     }
     Ok(())
+}
+
+/// One point of a plan ([`plan`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PlannedPoint {
+    /// The point's index (what `--shard` splits and the result rows' `point` say).
+    pub point: usize,
+    /// Its experiment.
+    pub experiment: &'static str,
+    /// What it runs.
+    pub spec: PointSpec,
+    /// Its memory lower bound in bytes (`None`: beyond 64 bits).
+    pub memory_bytes: Option<u64>,
+    /// The seconds the same point took in `recorded`'s run of the same configuration, where there is one.
+    pub recorded_seconds: Option<f64>,
+}
+
+/// Every point of `cfg` with its memory lower bound and, where `recorded` holds results of the same
+/// configuration, the seconds the same point took there.
+pub fn plan(cfg: &SuiteConfig, recorded: Option<&std::path::Path>) -> Result<Vec<PlannedPoint>> {
+    let results = match recorded.filter(|d| d.is_dir()) {
+        Some(dir) => load_results(dir)?,
+        None => Default::default(),
+    };
+    let seconds = |experiment: &str, point: usize| -> Option<f64> {
+        let file = results.get(experiment).filter(|f| f.config == *cfg)?;
+        file.rows.iter().find(|r| r.get("point").and_then(serde_json::Value::as_u64) == Some(point as u64))?.get("seconds")?.as_f64()
+    };
+    points(cfg)
+        .into_iter()
+        .enumerate()
+        .map(|(point, spec)| {
+            let memory_bytes = point_memory(cfg, &spec).with_context(|| format!("point {point} ({spec:?})"))?;
+            let experiment = spec.experiment();
+            Ok(PlannedPoint { point, experiment, recorded_seconds: seconds(experiment, point), memory_bytes, spec })
+        })
+        .collect()
 }
 
 /// How a suite run starts (see [`crate::suite::checkpoint::Mode`]) and reports.
