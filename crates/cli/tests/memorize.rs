@@ -399,3 +399,27 @@ fn long_stages_report_progress_with_a_rate() {
     let line = err.lines().find(|l| l.contains("bigfloat forward at 400000 bits: ")).unwrap_or_else(|| panic!("no progress line:\n{err}"));
     assert!(line.contains("/24 in ") && line.contains("/s") && line.contains("left)"), "{line}");
 }
+
+/// Hard edges of files: `--out /dev/null` writes through (the device stays a device, even for root), a
+/// FIFO as `--dataset` is refused before it is opened (no hang), and a directory's OS error is said once.
+#[cfg(unix)]
+#[test]
+fn special_files_are_written_through_or_refused_without_hanging() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let o = boltz_line("memorize --sequences 8 --length 3 --dim 2 --vocab 6 --out /dev/null");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    let dir = tmp("fifo");
+    let fifo = dir.join("data.npz");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let o = boltz_line(&format!("memorize --dataset {}", fifo.display()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a FIFO (named pipe), not a regular file"));
+    let o = boltz_line(&format!("memorize --sequences 8 --length 3 --dim 2 --vocab 6 --out {}", fifo.display()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refusing to replace it"));
+    let o = boltz_line(&format!("memorize --dataset {}", dir.display()));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(err.matches("directory").count(), 1, "{err}");
+}

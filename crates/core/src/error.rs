@@ -140,13 +140,14 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
-    /// File-system errors, with the path.
-    #[error("{path}: {source}")]
+    /// File-system errors, with the path (the operating system's error is part of the message, not a
+    /// separate cause, so an error chain prints it once).
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: String,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (or why the file was refused).
+        cause: std::io::Error,
     },
 }
 

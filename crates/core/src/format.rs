@@ -250,11 +250,86 @@ pub fn decode<T: Storable>(bytes: &[u8], rounding: Rounding) -> Result<TensorDic
     Ok(dict)
 }
 
+/// What kind of file system entry `meta` is, in words, for a file that is not a regular file.
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        match () {
+            _ if t.is_fifo() => return "a FIFO (named pipe)",
+            _ if t.is_socket() => return "a socket",
+            _ if t.is_block_device() => return "a block device",
+            _ if t.is_char_device() => return "a character device",
+            _ => {}
+        }
+    }
+    match () {
+        _ if t.is_dir() => "a directory",
+        _ if t.is_symlink() => "a symbolic link",
+        _ => "not a regular file",
+    }
+}
+
+/// Whether `meta` is a character device (`/dev/null`, a terminal), which a write goes through to.
+fn is_char_device(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        meta.file_type().is_char_device()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+fn refused(path: &Path, why: String) -> Error {
+    Error::Io { path: path.display().to_string(), cause: std::io::Error::other(why) }
+}
+
+/// Where a write to a path goes ([`write_target`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteTarget {
+    /// A regular file, new or replaced atomically: the path itself, or a symbolic link's target.
+    File(std::path::PathBuf),
+    /// A character device (`/dev/null`), written through.
+    Device,
+}
+
+/// Where writing `path` goes, refusing what must not be replaced: a symbolic link is followed (a dangling
+/// one is refused), a character device is written through, and a directory, FIFO, socket or block device
+/// is refused by name. Checked by every writer before its work ([`write_atomic`], the CLI's output flags).
+pub fn write_target(path: &Path) -> Result<WriteTarget> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(target) if !target.is_file() && target.exists() => write_target(&target),
+            Ok(target) => Ok(WriteTarget::File(target)),
+            Err(e) => Err(refused(path, format!("a symbolic link whose target cannot be resolved ({e}); refusing to replace the link"))),
+        },
+        Ok(meta) if meta.file_type().is_file() => Ok(WriteTarget::File(path.to_path_buf())),
+        Ok(meta) if is_char_device(&meta) => Ok(WriteTarget::Device),
+        Ok(meta) => Err(refused(path, format!("is {}, not a regular file: refusing to replace it", special_kind(&meta)))),
+        Err(_) => Ok(WriteTarget::File(path.to_path_buf())),
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename), creating
-/// parent directories. An interrupted write never leaves a truncated file at `path`.
+/// parent directories. An interrupted write never leaves a truncated file at `path`. What is already at
+/// `path` is never replaced by a regular file unless it is one ([`write_target`]: a link's target is
+/// written, the link stays; `/dev/null` is written through; other special files are refused).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let path = match write_target(path)? {
+        WriteTarget::Device => {
+            let io = |cause| Error::Io { path: path.display().to_string(), cause };
+            return std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(bytes)).map_err(io);
+        }
+        WriteTarget::File(p) => p,
+    };
+    let path = path.as_path();
+    let io = |cause| Error::Io { path: path.display().to_string(), cause };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -302,8 +377,15 @@ pub fn sync_parent(path: &Path) {
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })
+/// Reads a whole file; anything but a regular file (after following links) is refused by type before it
+/// is opened (a FIFO would block forever, a directory cannot be read).
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let io = |cause| Error::Io { path: path.display().to_string(), cause };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(refused(path, format!("is {}, not a regular file", special_kind(&meta))));
+    }
+    std::fs::read(path).map_err(io)
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -183,3 +183,60 @@ fn safetensors_whose_length_bytes_look_like_json_are_not_misread() {
     // Exact JSON is still detected, leading whitespace included.
     assert!(format::is_exact_json(b"  {\"format\": \"boltzformer-exact/1\"}"));
 }
+
+/// Writers never replace what is not a regular file: a link's target is written (the link stays), a
+/// character device is written through, other special files and dangling links are refused by name.
+/// Readers refuse a FIFO or a directory before opening it (a FIFO would block), and say why once.
+#[cfg(unix)]
+#[test]
+fn special_files_are_written_through_followed_or_refused() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = tmp("special");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A symbolic link: the target gets the bytes, the link stays a link.
+    let target = dir.join("target.json");
+    let link = dir.join("link.json");
+    std::fs::write(&target, b"old").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    format::write_atomic(&link, b"new").unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    // A dangling link is refused, and stays.
+    let dangling = dir.join("dangling.json");
+    std::os::unix::fs::symlink(dir.join("nowhere.json"), &dangling).unwrap();
+    let e = format::write_atomic(&dangling, b"x").unwrap_err();
+    assert!(e.to_string().contains("symbolic link whose target cannot be resolved"), "{e}");
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+    // A character device is written through and stays a device.
+    format::write_atomic(std::path::Path::new("/dev/null"), b"discarded").unwrap();
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    // A FIFO: refused for writing and for reading (without blocking), by name.
+    let fifo = dir.join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let e = format::write_atomic(&fifo, b"x").unwrap_err();
+    assert!(e.to_string().contains("is a FIFO (named pipe), not a regular file"), "{e}");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    let e = format::read_file(&fifo).unwrap_err();
+    assert!(e.to_string().contains("is a FIFO"), "{e}");
+    // A directory: refused either way; the OS's reason appears once in the whole chain.
+    let e = format::write_atomic(&dir, b"x").unwrap_err();
+    assert!(e.to_string().contains("is a directory"), "{e}");
+    let e = format::load_model::<f64>(&dir, Rounding::Forbid).unwrap_err();
+    let chain = format!("{:#}", anyhow_like(&e));
+    assert_eq!(chain.matches("directory").count(), 1, "{chain}");
+    let e = format::load_model::<f64>(&dir.join("missing.json"), Rounding::Forbid).unwrap_err();
+    let chain = format!("{:#}", anyhow_like(&e));
+    assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
+}
+
+/// An error with its whole `source()` chain, as anyhow's `{:#}` prints it (`a: b: c`).
+fn anyhow_like(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out += &format!(": {s}");
+        next = s.source();
+    }
+    out
+}

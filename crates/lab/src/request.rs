@@ -502,6 +502,12 @@ impl TrainParams {
         if self.warm_start && self.capacity_max.is_none() {
             bail!("--warm-start is a curriculum of the capacity search: give --capacity-max too");
         }
+        if self.config.steps == 0 {
+            bail!("--steps must be at least 1 (Adam steps; 0 would report the untrained initialisation)");
+        }
+        if !(self.config.lr.is_finite() && self.config.lr > 0.0) {
+            bail!("--lr must be a positive finite number, got {}", self.config.lr);
+        }
         let config = boltz_train::TrainConfig { threads, ..self.config };
         let Some(max_sequences) = self.capacity_max else {
             return Ok(TrainRequest::Fit { data: self.data, shape: self.shape, config, precision, init: self.init, seed: self.seed });
@@ -599,6 +605,8 @@ mod tests {
         let search = || TrainParams { capacity_max: Some(8), ..base() };
         assert!(refused(TrainParams { init: TrainInit::Construction(Policy::Measured), ..search() }).contains("--init-construction"));
         assert!(refused(TrainParams { save: true, ..search() }).contains("--save"));
+        assert!(refused(TrainParams { config: boltz_train::TrainConfig { steps: 0, ..base().config }, ..base() }).contains("--steps must be"));
+        assert!(refused(TrainParams { config: boltz_train::TrainConfig { lr: f64::NAN, ..base().config }, ..base() }).contains("--lr must"));
         assert!(refused(TrainParams { precision: "f32".into(), ..search() }).contains("searches in f64"));
         match search().check().expect("valid") {
             TrainRequest::Capacity(s) => assert_eq!((s.seeds, s.max_sequences, s.train.threads), (vec![3], 8, 1)),

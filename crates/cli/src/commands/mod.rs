@@ -26,6 +26,12 @@ pub(crate) fn check_writable_file(path: &Path, flag: &str) -> Result<()> {
     if path.is_dir() {
         bail!("{flag} {}: is a directory; give a file name", path.display());
     }
+    // A link's target is what gets written; a device is written through; other special files are refused.
+    let path = match boltz_core::format::write_target(path).with_context(|| format!("{flag} {}", path.display()))? {
+        boltz_core::format::WriteTarget::Device => return Ok(()),
+        boltz_core::format::WriteTarget::File(p) => p,
+    };
+    let path = path.as_path();
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("{flag} {}: cannot create its directory", path.display()))?;
     let probe = boltz_core::format::temp_sibling(path);

@@ -334,23 +334,8 @@ impl SuiteConfig {
         let cfg: Self = serde_path_to_error::deserialize(de)
             .map_err(|e| anyhow::anyhow!("field {}: {}", e.path(), e.inner()))
             .with_context(|| format!("{origin}: invalid configuration"))?;
-        cfg.validate().and_then(|()| cfg.check_plan()).with_context(|| format!("{origin}: invalid configuration"))?;
+        cfg.validate().with_context(|| format!("{origin}: invalid configuration"))?;
         Ok(cfg)
-    }
-
-    /// Refuses a configuration that runs nothing, or the same point twice (e.g. `capacity.sequences:
-    /// [3, 3]`: two identical rows).
-    fn check_plan(&self) -> Result<()> {
-        let points = super::points(self);
-        if points.is_empty() {
-            bail!("no points: every experiment's lists are empty (capacity.policies, separation.grid, ...)");
-        }
-        for (i, p) in points.iter().enumerate() {
-            if let Some(j) = points[..i].iter().position(|q| q == p) {
-                bail!("points {j} and {i} are the same ({p:?}): a value is listed twice");
-            }
-        }
-        Ok(())
     }
 
     /// Loads the embedded default, the quick variant, or a file, then applies `sets` (`path=value`,
@@ -361,23 +346,31 @@ impl SuiteConfig {
     /// section). A file's dataset paths (`capacity.datasets`) are resolved against its directory, and every
     /// dataset is read and checked. `--quick` with a file is refused: the file says what to run.
     pub fn load(path: Option<&std::path::Path>, quick: bool, sets: &[String]) -> Result<Self> {
-        let (mut value, origin) = match (path, quick) {
+        let (text, origin) = match (path, quick) {
             (Some(p), true) => bail!(
                 "--quick runs the embedded quick configuration and --config {} another: give one (or --set to change single fields)",
                 p.display()
             ),
-            (Some(p), false) => {
-                let origin = p.display().to_string();
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {origin}"))?;
-                (file_value(&text).with_context(|| format!("{origin}: invalid configuration"))?, origin)
-            }
-            (None, true) => (serde_json::from_str(QUICK)?, "embedded quick configuration".to_string()),
-            (None, false) => (serde_json::from_str(DEFAULT)?, "embedded default configuration".to_string()),
+            (Some(p), false) => (std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?, p.display().to_string()),
+            (None, true) => (QUICK.to_string(), "embedded quick configuration".to_string()),
+            (None, false) => (DEFAULT.to_string(), "embedded default configuration".to_string()),
         };
-        for set in sets {
-            apply_set(&mut value, set).with_context(|| format!("--set {set}"))?;
-        }
-        let mut cfg = Self::from_value(value, &origin)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let patched = file_value(text).with_context(|| format!("{origin}: invalid configuration"))?;
+        let mut cfg = match (patched, sets.is_empty()) {
+            // A complete file as it is: parsed from its text, so errors come in the file's order.
+            (Patched::Complete, true) => Self::parse(text, &origin)?,
+            (patched, _) => {
+                let mut value = match patched {
+                    Patched::Complete => serde_json::from_str(text)?,
+                    Patched::Merged(v) => v,
+                };
+                for set in sets {
+                    apply_set(&mut value, set).with_context(|| format!("--set {set}"))?;
+                }
+                Self::from_value(value, &origin)?
+            }
+        };
         if let Some(p) = path {
             let base = p.parent().unwrap_or(std::path::Path::new("."));
             cfg.resolve_datasets(base).with_context(|| format!("{origin}: invalid configuration"))?;
@@ -390,7 +383,7 @@ impl SuiteConfig {
         let cfg: Self = serde_path_to_error::deserialize(value)
             .map_err(|e| anyhow::anyhow!("field {}: {}", e.path(), e.inner()))
             .with_context(|| format!("{origin}: invalid configuration"))?;
-        cfg.validate().and_then(|()| cfg.check_plan()).with_context(|| format!("{origin}: invalid configuration"))?;
+        cfg.validate().with_context(|| format!("{origin}: invalid configuration"))?;
         Ok(cfg)
     }
 
@@ -529,10 +522,16 @@ fn check_policy(c: Construction) -> Result<()> {
 /// The sections a complete configuration gives (see [`SuiteConfig::load`]).
 const REQUIRED_SECTIONS: [&str; 4] = ["capacity", "separation", "approximation", "hardmax"];
 
-/// A configuration file's JSON: a leading byte-order mark is dropped; an object that lacks any of
-/// [`REQUIRED_SECTIONS`] is merged over the embedded default.
-fn file_value(text: &str) -> Result<serde_json::Value> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+/// A configuration's JSON: complete as it is, or partial and merged over the default.
+enum Patched {
+    /// It gives every one of [`REQUIRED_SECTIONS`].
+    Complete,
+    /// It lacks one: merged over the embedded default.
+    Merged(serde_json::Value),
+}
+
+/// Whether `text` (JSON) is a complete configuration, or the default merged with it.
+fn file_value(text: &str) -> Result<Patched> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let value: serde_json::Value =
         serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("not JSON: {} (at {})", e.inner(), e.path()))?;
@@ -540,11 +539,11 @@ fn file_value(text: &str) -> Result<serde_json::Value> {
         bail!("expected a JSON object of fields (seed, threads, capacity, ...), got {}", kind_of(&value));
     };
     if REQUIRED_SECTIONS.iter().all(|k| object.contains_key(*k)) {
-        return Ok(value);
+        return Ok(Patched::Complete);
     }
     let mut merged: serde_json::Value = serde_json::from_str(DEFAULT)?;
     merge(&mut merged, value);
-    Ok(merged)
+    Ok(Patched::Merged(merged))
 }
 
 fn kind_of(v: &serde_json::Value) -> &'static str {

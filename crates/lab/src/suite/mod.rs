@@ -25,7 +25,7 @@ pub use runs::LATENCY_REPEATS;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use boltz_core::{DatasetSpec, VocabKind};
 use serde_json::{json, Value};
 
@@ -90,10 +90,27 @@ fn point_memory(cfg: &SuiteConfig, spec: &PointSpec) -> Result<Option<u64>> {
     Ok(crate::resources::memorize_bytes(data.sequences, data.length, data.dim))
 }
 
-/// Checks every point of the suite before any runs: the dataset each point generates is valid
-/// ([`DatasetSpec::validate`]) and its memory lower bound fits `budget`. Errors name the point.
+/// Refuses a configuration that runs nothing, or the same point twice (e.g. `capacity.sequences: [3, 3]`:
+/// two identical rows).
+fn check_plan(points: &[PointSpec]) -> Result<()> {
+    if points.is_empty() {
+        bail!("invalid configuration: no points (every experiment's lists are empty: capacity.policies, separation.grid, ...)");
+    }
+    for (i, p) in points.iter().enumerate() {
+        if let Some(j) = points[..i].iter().position(|q| q == p) {
+            bail!("invalid configuration: points {j} and {i} are the same ({p:?}): a value is listed twice");
+        }
+    }
+    Ok(())
+}
+
+/// Checks every point of the suite before any runs: there are points, none twice ([`check_plan`]), the
+/// dataset each point generates is valid ([`DatasetSpec::validate`]) and its memory lower bound fits
+/// `budget`. Errors name the point.
 pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) -> Result<()> {
-    for (index, spec) in points(cfg).iter().enumerate() {
+    let all = points(cfg);
+    check_plan(&all)?;
+    for (index, spec) in all.iter().enumerate() {
         let named = || format!("point {index} ({spec:?})");
         budget.check(&named(), point_memory(cfg, spec).with_context(named)?)?;
     }
@@ -126,8 +143,9 @@ pub fn plan(cfg: &SuiteConfig, recorded: Option<&std::path::Path>) -> Result<Vec
         let file = results.get(experiment).filter(|f| f.config == *cfg)?;
         file.rows.iter().find(|r| r.get("point").and_then(serde_json::Value::as_u64) == Some(point as u64))?.get("seconds")?.as_f64()
     };
-    points(cfg)
-        .into_iter()
+    let all = points(cfg);
+    check_plan(&all)?;
+    all.into_iter()
         .enumerate()
         .map(|(point, spec)| {
             let memory_bytes = point_memory(cfg, &spec).with_context(|| format!("point {point} ({spec:?})"))?;
