@@ -343,6 +343,10 @@ pub(crate) struct TrainArgs {
     /// thread count.
     #[arg(long)]
     pub(crate) threads: Option<usize>,
+    /// Refuse to start when the estimated memory (model with Adam's state, activations, data) exceeds
+    /// this many bytes (e.g. 8G; default: the memory available now).
+    #[arg(long, value_parser = resources::parse_bytes)]
+    pub(crate) max_memory: Option<u64>,
     /// Train all steps even after every token decodes.
     #[arg(long)]
     pub(crate) no_early_stop: bool,

@@ -231,6 +231,18 @@ fn bad_input_sweep_gives_clear_errors_only() {
     add(&["config", "--name", "nope"]);
     add(&["nonsense"]);
     add(&["memorize", "--sequences"]);
+    // Sizes beyond the memory estimate are refused before any allocation (they aborted with exit 134).
+    add(&["memorize", "--vocab", "1000000000000", "--sequences", "10"]);
+    for size in [
+        ["--dim", "1000000"],
+        ["--ffn-width", "1000000000000"],
+        ["--blocks", "1000000000"],
+        ["--heads", "1000000000"],
+        ["--vocab", "1000000000000"],
+    ] {
+        add(&["train", size[0], size[1]]);
+    }
+    add(&["train", "--steps", "0"]);
     // verify and datasets in: missing files, wrong kinds of file, flags that need others.
     let text = file("not-numpy.npz", "hello");
     add(&["verify", "--model", &missing, "--dataset", &missing]);

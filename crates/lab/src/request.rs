@@ -151,7 +151,12 @@ impl MemorizeParams {
             Source::File { path, .. } => format!("--dataset {} (N = {big_n}, n = {n}, d = {d})", path.display()),
             Source::Given(_) => format!("the dataset (N = {big_n}, n = {n}, d = {d})"),
         };
-        MemoryBudget::new(self.max_memory).check(&what, resources::memorize_bytes(big_n, n, d))?;
+        let vocab = match &data {
+            Source::Spec(s) => s.vocab,
+            Source::File { .. } | Source::Given(_) => 0,
+        };
+        let what = if vocab > 0 { format!("{what} --vocab {vocab}") } else { what };
+        MemoryBudget::new(self.max_memory).check(&what, resources::memorize_bytes(big_n, n, d, vocab))?;
         let target = match self.precision {
             Some(p) => Some(RunTarget::new(self.backend, p)?),
             None if self.backend != BackendKind::Bigfloat => {
@@ -463,6 +468,8 @@ pub struct TrainParams {
     pub warm_start: bool,
     /// The run saves its models (one run only).
     pub save: bool,
+    /// A memory limit in bytes (`None`: the memory available).
+    pub max_memory: Option<u64>,
 }
 
 /// A checked `train`: one run, or the trained-capacity search.
@@ -502,6 +509,12 @@ impl TrainParams {
         if self.warm_start && self.capacity_max.is_none() {
             bail!("--warm-start is a curriculum of the capacity search: give --capacity-max too");
         }
+        let (sequences, shape) = (self.capacity_max.unwrap_or(self.data.sequences), &self.shape);
+        let what = format!(
+            "--sequences {sequences} --length {} --vocab {} --dim {} --ffn-width {} --blocks {} --heads {}",
+            self.data.length, self.data.vocab, shape.dim, shape.ffn_width, shape.blocks, shape.heads
+        );
+        MemoryBudget::new(self.max_memory).check(&what, resources::train_bytes(shape, sequences, self.data.length, self.data.vocab))?;
         if self.config.steps == 0 {
             bail!("--steps must be at least 1 (Adam steps; 0 would report the untrained initialisation)");
         }
@@ -598,6 +611,7 @@ mod tests {
             init_seeds: Vec::new(),
             warm_start: false,
             save: false,
+            max_memory: None,
         };
         let refused = |p: TrainParams| format!("{:#}", p.check().expect_err("must be refused"));
         assert!(refused(TrainParams { precision: "bf16".into(), ..base() }).contains("training runs in f32 or f64"));
@@ -605,7 +619,9 @@ mod tests {
         let search = || TrainParams { capacity_max: Some(8), ..base() };
         assert!(refused(TrainParams { init: TrainInit::Construction(Policy::Measured), ..search() }).contains("--init-construction"));
         assert!(refused(TrainParams { save: true, ..search() }).contains("--save"));
-        assert!(refused(TrainParams { config: boltz_train::TrainConfig { steps: 0, ..base().config }, ..base() }).contains("--steps must be"));
+        assert!(
+            refused(TrainParams { config: boltz_train::TrainConfig { steps: 0, ..base().config }, ..base() }).contains("--steps must be")
+        );
         assert!(refused(TrainParams { config: boltz_train::TrainConfig { lr: f64::NAN, ..base().config }, ..base() }).contains("--lr must"));
         assert!(refused(TrainParams { precision: "f32".into(), ..search() }).contains("searches in f64"));
         match search().check().expect("valid") {

@@ -117,13 +117,37 @@ fn sum(terms: &[Option<u64>]) -> Option<u64> {
 /// mantissa word plus the number's header).
 const BIGREAL_BYTES: u64 = 64;
 
-/// Lower bound of a memorizer run on N sequences of n tokens in d dimensions: the dataset in f64
-/// (inputs and targets), the context ids, and the FFN of the one-layer memorizer (width ≥ the n·N
-/// context ids, each with d + 2 stored numbers) — the deep constructions store at least as many.
-pub fn memorize_bytes(sequences: usize, length: usize, dim: usize) -> Option<u64> {
+/// Lower bound of a memorizer run on N sequences of n tokens in d dimensions drawn from a generated
+/// vocabulary of `vocab` tokens (0 for data already in memory): the vocabulary in f64, the dataset in f64
+/// (inputs and targets), the context ids, and the FFN of the one-layer memorizer (width ≥ the n·N context
+/// ids, each with d + 2 stored numbers) — the deep constructions store at least as many.
+pub fn memorize_bytes(sequences: usize, length: usize, dim: usize, vocab: usize) -> Option<u64> {
     let (n_seq, n, d) = (sequences as u64, length as u64, dim as u64);
     let tokens = product(&[n_seq, n])?;
-    sum(&[product(&[tokens, d, 2, 8]), product(&[tokens, BIGREAL_BYTES]), product(&[tokens, d.checked_add(2)?, BIGREAL_BYTES])])
+    sum(&[
+        product(&[vocab as u64, d, 8]),
+        product(&[tokens, d, 2, 8]),
+        product(&[tokens, BIGREAL_BYTES]),
+        product(&[tokens, d.checked_add(2)?, BIGREAL_BYTES]),
+    ])
+}
+
+/// Lower bound of a training run (`boltz train`, Python-free): the model of `shape` in f64 with Adam's
+/// gradient and two moments (4 numbers per parameter), the forward's cached activations (per block and
+/// token: the residual, the FFN's hidden layer and the attention weights over n keys per head), and the
+/// dataset of N sequences of n tokens with its generated vocabulary.
+pub fn train_bytes(shape: &boltz_train::ModelShape, sequences: usize, length: usize, vocab: usize) -> Option<u64> {
+    let (d, s, q, h, b) = (shape.dim as u64, shape.head_size as u64, shape.ffn_width as u64, shape.heads as u64, shape.blocks as u64);
+    let (n, tokens) = (length as u64, product(&[sequences as u64, length as u64])?);
+    let weight = match shape.rank {
+        Some(r) => product(&[r as u64, d.checked_add(s)?])?,
+        None => product(&[d, s])?,
+    };
+    let attention = product(&[h, 4, weight])?;
+    let ffn = sum(&[product(&[2, d, q]), Some(q), Some(d)])?;
+    let params = product(&[b, attention.checked_add(ffn)?])?;
+    let activations = product(&[tokens, b, sum(&[product(&[2, d]), Some(q), product(&[h, n])])?, 8])?;
+    sum(&[product(&[params, 4, 8]), Some(activations), product(&[tokens, d, 2, 8]), product(&[vocab as u64, d, 8])])
 }
 
 /// Lower bound of a batched forward over `batch` sequences of n tokens: input, output and one
@@ -156,12 +180,20 @@ mod tests {
 
     #[test]
     fn estimates_overflow_to_none_and_refuse() {
-        assert_eq!(memorize_bytes(usize::MAX, 8, 4), None);
-        assert!(memorize_bytes(100, 8, 4).is_some_and(|b| b < 1 << 20));
+        assert_eq!(memorize_bytes(usize::MAX, 8, 4, 16), None);
+        assert!(memorize_bytes(100, 8, 4, 16).is_some_and(|b| b < 1 << 20));
+        let shape =
+            |dim, ffn_width, blocks, heads| boltz_train::ModelShape { dim, blocks, heads, head_size: dim, rank: Some(1), ffn_width };
+        assert!(train_bytes(&shape(4, 64, 1, 1), 16, 4, 16).is_some_and(|b| b < 1 << 20));
+        for huge in [shape(1_000_000, 64, 1, 1), shape(4, 1 << 40, 1, 1), shape(4, 64, 1 << 30, 1), shape(4, 64, 1, 1 << 30)] {
+            assert!(train_bytes(&huge, 16, 4, 16).is_none_or(|b| b > 1 << 32), "{huge:?}");
+        }
+        // A vocabulary of 10¹² tokens in d = 4 is 32 TB (29 TiB) of f64 before anything is built.
+        assert!(memorize_bytes(10, 8, 4, 1_000_000_000_000).is_some_and(|b| b > 29 << 40));
         assert_eq!(approximate_bytes(usize::MAX, 2, 2), None);
         let budget = MemoryBudget { limit: Some(1 << 30), explicit: true };
-        assert!(budget.check("x", memorize_bytes(100, 8, 4)).is_ok());
-        let err = budget.check("--sequences 10000000", memorize_bytes(10_000_000, 8, 4)).unwrap_err().to_string();
+        assert!(budget.check("x", memorize_bytes(100, 8, 4, 16)).is_ok());
+        let err = budget.check("--sequences 10000000", memorize_bytes(10_000_000, 8, 4, 16)).unwrap_err().to_string();
         assert!(err.contains("--sequences 10000000") && err.contains("GiB") && err.contains("--max-memory"), "{err}");
         assert!(budget.check("x", None).unwrap_err().to_string().contains("overflows"));
     }

@@ -50,6 +50,7 @@ fn request(a: &TrainArgs) -> Result<TrainRequest> {
         init_seeds: a.init_seeds.clone(),
         warm_start: a.warm_start,
         save: a.save.is_some(),
+        max_memory: a.max_memory,
     }
     .check()
 }

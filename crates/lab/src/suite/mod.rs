@@ -77,7 +77,7 @@ fn point_memory(cfg: &SuiteConfig, spec: &PointSpec) -> Result<Option<u64>> {
         PointSpec::Dataset { dataset, .. } => {
             let ds = dataset_file(cfg, dataset).and_then(|f| f.read())?;
             let [big_n, n, d] = ds.inputs.shape();
-            return Ok(crate::resources::memorize_bytes(big_n, n, d));
+            return Ok(crate::resources::memorize_bytes(big_n, n, d, 0));
         }
         PointSpec::Approximation { .. } => {
             let a = &cfg.approximation;
@@ -87,7 +87,7 @@ fn point_memory(cfg: &SuiteConfig, spec: &PointSpec) -> Result<Option<u64>> {
         PointSpec::Trained { family, dim, .. } => DatasetSpec { sequences: cfg.trained.max_sequences, ..trained_data(cfg, family, *dim)? },
     };
     data.validate().map_err(|e| anyhow!("{e}"))?;
-    Ok(crate::resources::memorize_bytes(data.sequences, data.length, data.dim))
+    Ok(crate::resources::memorize_bytes(data.sequences, data.length, data.dim, data.vocab))
 }
 
 /// Refuses a configuration that runs nothing, or the same point twice (e.g. `capacity.sequences: [3, 3]`:
