@@ -506,7 +506,8 @@ pub(crate) struct CheckArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ReproduceArgs {
-    /// The CI configuration (under 3 minutes on 2 cores).
+    /// The CI configuration (seconds on 2 cores; the default takes about 6 minutes, `--plan` lists each
+    /// point's recorded seconds).
     #[arg(long, conflicts_with = "config")]
     pub(crate) quick: bool,
     /// A JSON suite configuration (see `boltz config`). A file that omits any of capacity, separation,

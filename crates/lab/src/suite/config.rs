@@ -321,9 +321,10 @@ pub struct SuiteConfig {
     pub trained: TrainedConfig,
 }
 
-/// The default suite (README main command), about 10–20 minutes on 2 cores.
+/// The default suite (README main command): about 6 minutes of points on 2 cores (the committed run's
+/// seconds, which `tests/run_times.rs` keeps the README's statement of).
 pub const DEFAULT: &str = include_str!("../../configs/default.json");
-/// The `--quick` suite for CI, under 3 minutes on 2 cores.
+/// The `--quick` suite for CI: seconds on 2 cores in a release build.
 pub const QUICK: &str = include_str!("../../configs/quick.json");
 
 impl SuiteConfig {

@@ -1,0 +1,39 @@
+//! The run times the README and results/README.md state are the committed run's: the seconds its points
+//! took, summed over `results/reproduce/*.json` (each file's `seconds`), written between
+//! `<!-- suite-seconds -->` markers and checked here, so a re-run that changes them changes the text.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+
+fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Every number between `<!-- suite-seconds -->` and `<!-- /suite-seconds -->` in `text`.
+fn stated(text: &str) -> Vec<u64> {
+    text.split("<!-- suite-seconds -->")
+        .skip(1)
+        .map(|rest| rest.split("<!-- /suite-seconds -->").next().unwrap().trim().parse().unwrap_or_else(|e| panic!("{rest:.40}: {e}")))
+        .collect()
+}
+
+#[test]
+fn stated_run_times_are_the_committed_runs() {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir(repo("results/reproduce")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            if let Some(s) = file.get("seconds").and_then(Value::as_f64) {
+                total += s;
+            }
+        }
+    }
+    let seconds = total.round() as u64;
+    for doc in ["README.md", "results/README.md"] {
+        let numbers = stated(&std::fs::read_to_string(repo(doc)).unwrap());
+        assert!(!numbers.is_empty(), "{doc} states no run time between suite-seconds markers");
+        assert!(numbers.iter().all(|&n| n == seconds), "{doc} says {numbers:?} s; the committed run's points took {seconds} s");
+    }
+}
