@@ -28,7 +28,7 @@ use boltz_charts as charts;
 use boltz_lab::outdir::OutDir;
 use boltz_lab::suite;
 use boltz_lab::suite::config::{DEFAULT, QUICK};
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
 use crate::commands::{approximate, bench, check, export, memorize, plot, reproduce, train, verify, workloads};
@@ -90,7 +90,7 @@ fn main() -> ExitCode {
     // OpenBLAS picks its kernel when it loads: re-execute once with a safe OPENBLAS_CORETYPE when unset.
     #[cfg(feature = "blas")]
     boltz_blas::openblas::reexec_with_coretype();
-    match run(Cli::parse()) {
+    match run(parse_args()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         // A closed stdout (`boltz config | head -1`) ends the program quietly, as ripgrep does.
@@ -104,10 +104,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, parsed (clap exits with its usage message and code 2 on an error). Every subcommand
+/// reads a leading `-` followed by a digit as a value, so `--sequences -5` is refused by the value's own
+/// parser ("invalid digit"), not as an unknown flag.
+fn parse_args() -> Cli {
+    let matches = Cli::command().mut_subcommands(|c| c.allow_negative_numbers(true)).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {

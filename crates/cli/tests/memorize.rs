@@ -422,4 +422,14 @@ fn special_files_are_written_through_or_refused_without_hanging() {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(err.matches("directory").count(), 1, "{err}");
+    // A parent that is a file is named (the OS says only "File exists" or "Not a directory").
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = boltz_line(&format!("memorize --sequences 8 --length 3 --dim 2 --vocab 6 --out {}", file.join("sub/out.json").display()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("{} is a file, not a directory", file.display())));
+    // A negative size is a bad value, said by its parser, not an unknown flag.
+    let o = boltz_line("memorize --sequences -5");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid value '-5' for '--sequences"), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -289,6 +289,16 @@ fn refused(path: &Path, why: String) -> Error {
     Error::Io { path: path.display().to_string(), cause: std::io::Error::other(why) }
 }
 
+/// Creates the directory `path` goes into (and its parents). Where an ancestor exists but is a file, the
+/// error names it (the OS only says "File exists" or "Not a directory").
+pub fn create_parent(path: &Path) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(()) };
+    std::fs::create_dir_all(parent).map_err(|cause| match parent.ancestors().find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir())) {
+        Some(file) => refused(path, format!("cannot create its directory: {} is a file, not a directory", file.display())),
+        None => Error::Io { path: path.display().to_string(), cause },
+    })
+}
+
 /// Where a write to a path goes ([`write_target`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteTarget {
@@ -330,9 +340,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let path = path.as_path();
     let io = |cause| Error::Io { path: path.display().to_string(), cause };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
+    create_parent(path)?;
     let tmp = temp_sibling(path);
     let written = std::fs::File::create(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;

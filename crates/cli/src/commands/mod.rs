@@ -32,8 +32,7 @@ pub(crate) fn check_writable_file(path: &Path, flag: &str) -> Result<()> {
         boltz_core::format::WriteTarget::File(p) => p,
     };
     let path = path.as_path();
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("{flag} {}: cannot create its directory", path.display()))?;
+    boltz_core::format::create_parent(path).with_context(|| format!("{flag} {}", path.display()))?;
     let probe = boltz_core::format::temp_sibling(path);
     std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
