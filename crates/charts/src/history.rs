@@ -28,11 +28,17 @@ pub(crate) fn parse_history(jsonl: &str) -> Result<Vec<HistoryRun>> {
             .and_then(Value::as_object)
             .map(|b| b.iter().filter_map(|(k, e)| Some((k.clone(), e.get("gflops")?.as_f64()?))).collect())
             .unwrap_or_default();
-        runs.push(HistoryRun {
-            label: format!("{rev}{dirty}\n{date}"),
-            ratios: ratios.iter().filter_map(|(k, r)| Some((k.clone(), r.as_f64()?))).collect(),
-            gflops,
-        });
+        // Every ratio is a positive finite number: a string or a ratio ≤ 0 is a broken record, not a point.
+        let mut parsed = BTreeMap::new();
+        for (k, r) in ratios {
+            match r.as_f64() {
+                Some(x) if x.is_finite() && x > 0.0 => {
+                    parsed.insert(k.clone(), x);
+                }
+                _ => anyhow::bail!("history line {}: ratio {k:?} is {r}, not a positive number", i + 1),
+            }
+        }
+        runs.push(HistoryRun { label: format!("{rev}{dirty}\n{date}"), ratios: parsed, gflops });
     }
     if runs.is_empty() {
         anyhow::bail!("the history has no runs");

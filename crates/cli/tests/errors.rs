@@ -8,7 +8,7 @@ mod util;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use util::*;
 
 #[test]
@@ -277,4 +277,43 @@ fn bad_input_sweep_gives_clear_errors_only() {
     assert!(panics.is_empty(), "panics:\n{}", panics.join("\n"));
     assert!(silent.is_empty(), "not a clear error:\n{}", silent.join("\n"));
     assert!(cases.len() >= 100, "{} cases", cases.len());
+}
+
+/// `plot` and `plot-history` validate what they draw: a result file under another experiment's name or a
+/// shard under a whole run's name is refused, and so is a history whose ratio is a string or not positive.
+#[test]
+fn plots_refuse_files_they_would_draw_wrongly() {
+    let dir = tmp("plot-validates");
+    let committed = read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/reproduce/hardmax.json"));
+    for (field, value, says) in
+        [("experiment", json!("separation"), "experiment's results, not hardmax's"), ("shard", json!("1/2"), "is shard 1/2")]
+    {
+        let mut file = committed.clone();
+        file[field] = value;
+        let d = dir.join(field);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("hardmax.json"), serde_json::to_string(&file).unwrap()).unwrap();
+        let o = boltz(&["plot", d.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{field}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{field}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (ratio, says) in [
+        ("\"fast\"", "is \"fast\", not a positive number"),
+        ("-2.0", "is -2.0, not a positive number"),
+        ("0", "is 0, not a positive number"),
+    ] {
+        let history = dir.join("history.jsonl");
+        std::fs::write(&history, format!("{{\"git_rev\": \"abc\", \"ratios\": {{\"cpu/practical/f32/threads=2\": {ratio}}}}}\n")).unwrap();
+        let o = boltz(&[
+            "plot-history",
+            history.to_str().unwrap(),
+            "--out",
+            dir.join("charts").to_str().unwrap(),
+            "--baseline",
+            repo.join("results/bench-baselines/ratios.json").to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{ratio}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{ratio}: {}", String::from_utf8_lossy(&o.stderr));
+    }
 }

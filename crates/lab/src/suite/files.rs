@@ -85,6 +85,13 @@ pub fn load_results(dir: &Path) -> Result<BTreeMap<String, ResultFile>> {
         let path = result_path(dir, exp, None);
         if path.exists() {
             let file = read_result_file(&path)?;
+            // A whole run's file: its own experiment, not a shard (merge those first).
+            if file.experiment != *exp {
+                bail!("{}: holds the {:?} experiment's results, not {exp}'s", path.display(), file.experiment);
+            }
+            if let Some(shard) = &file.shard {
+                bail!("{}: is shard {shard} of a run, under a whole run's name; merge the shards with boltz merge", path.display());
+            }
             out.insert(exp.to_string(), file);
         }
     }
