@@ -317,3 +317,14 @@ fn plots_refuse_files_they_would_draw_wrongly() {
         assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{ratio}: {}", String::from_utf8_lossy(&o.stderr));
     }
 }
+
+/// A bad sample count is blamed on the samples, not on the first grid width.
+#[test]
+fn zero_samples_are_named_as_samples() {
+    let o = boltz(&["approximate", "--samples", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error: --samples: "), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = boltz(&["reproduce", "--plan", "--set", "approximation.samples=0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("field approximation.samples: "), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -15,6 +15,7 @@ pub(crate) fn approximate(a: &ApproximateArgs) -> Result<bool> {
         TargetArg::ProductMean => Target::ProductMean,
         TargetArg::SoftmaxPool => Target::SoftmaxPool,
     };
+    Approximator::check_samples(a.samples).context("--samples")?;
     for &cells in &a.cells {
         Approximator::check_size(a.length, a.dim, cells, a.samples).with_context(|| format!("--cells {cells}"))?;
     }

@@ -279,6 +279,18 @@ fn l2_errors(
 }
 
 impl Approximator {
+    /// The number of random inputs of the L² error: 1 to 2^28 (callers check it before the grid sizes, so
+    /// the message names `samples`, not a grid).
+    pub fn check_samples(samples: usize) -> Result<()> {
+        if samples == 0 || samples > 1 << 28 {
+            return Err(Error::InvalidParameter {
+                name: "samples".into(),
+                reason: format!("the L² error needs 1 to 2^28 random inputs, got {samples}"),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks the sizes before anything is built and returns the number of grid tokens `cells^d`: cells ≥ 2,
     /// n, d, samples ≥ 1, at most 4096 grid tokens and [`MAX_MULTISETS`] multisets of n of them (the
     /// construction enumerates them all), counted with overflow checks before any is enumerated.
@@ -286,12 +298,7 @@ impl Approximator {
         if cells < 2 || n == 0 || d == 0 {
             return Err(Error::InvalidParameter { name: "cells/n/d".into(), reason: "need cells ≥ 2, n ≥ 1, d ≥ 1".into() });
         }
-        if samples == 0 || samples > 1 << 28 {
-            return Err(Error::InvalidParameter {
-                name: "samples".into(),
-                reason: format!("the L² error needs 1 to 2^28 random inputs, got {samples}"),
-            });
-        }
+        Self::check_samples(samples)?;
         let grid_points = u32::try_from(d).ok().and_then(|d| cells.checked_pow(d)).filter(|g| *g <= 4096).ok_or_else(|| {
             Error::Infeasible(format!(
                 "{cells}^{d} grid tokens: the approximator enumerates every multiset of grid tokens; use fewer cells or d"

@@ -488,6 +488,7 @@ impl SuiteConfig {
         }
         let ap = &self.approximation;
         if !ap.targets.is_empty() {
+            Approximator::check_samples(ap.samples).context("field approximation.samples")?;
             for (i, &cells) in ap.cells.iter().enumerate() {
                 // The suite's approximation points are one-dimensional (d = 1).
                 Approximator::check_size(ap.length, 1, cells, ap.samples)
@@ -686,7 +687,7 @@ mod tests {
             ("field backends", &|v| v["backends"] = serde_json::json!([])),
             ("hardmax.dims[2]", &|v| v["hardmax"]["dims"] = serde_json::json!([1, 2, 0])),
             ("separation.sequences", &|v| v["separation"]["sequences"] = serde_json::json!(0)),
-            ("approximation.cells[0]", &|v| v["approximation"]["samples"] = serde_json::json!(0)),
+            ("approximation.samples", &|v| v["approximation"]["samples"] = serde_json::json!(0)),
             ("approximation.cells[", &|v| v["approximation"]["cells"] = serde_json::json!([2, 100000])),
             ("capacity.sequences[1]", &|v| v["capacity"]["sequences"] = serde_json::json!([10, "x"])),
             ("capacity.sequences", &|v| v["capacity"]["sequences"] = serde_json::json!(7)),
