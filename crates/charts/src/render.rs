@@ -48,7 +48,8 @@ pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
     let files: Vec<PathBuf> = ["png", "svg", "pdf"].iter().map(|ext| dir.join(format!("{}.{ext}", chart.name))).collect();
     let temps: Vec<PathBuf> = files.iter().map(|f| boltz_core::format::temp_sibling(f)).collect();
     let write = || -> Result<()> {
-        draw_on(BitMapBackend::new(&temps[0], (SIZE.0 * 2, SIZE.1 * 2)).into_drawing_area(), chart, 2.0)?;
+        draw_on(BitMapBackend::new(&temps[0], (SIZE.0 * 2, SIZE.1 * 2)).into_drawing_area(), chart, 2.0)
+            .with_context(|| format!("writing {}", files[0].display()))?;
         let mut svg = String::new();
         draw_on(SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(), chart, 1.0)?;
         std::fs::write(&temps[1], &svg).with_context(|| format!("writing {}", temps[1].display()))?;
@@ -89,7 +90,7 @@ fn err<E>(chart: &Chart) -> impl Fn(DrawingAreaErrorKind<E>) -> anyhow::Error + 
 where
     E: std::error::Error + Send + Sync,
 {
-    move |e| anyhow!("drawing {}: {e:?}", chart.name)
+    move |e| anyhow!("drawing {}: {e}", chart.name)
 }
 
 fn font(size: f64, scale: f64) -> FontDesc<'static> {
@@ -299,7 +300,7 @@ fn draw_marker<DB: DrawingBackend>(
     let at = (at.0 - base.0, at.1 - base.1);
     let r = (4.5 * scale).round() as i32;
     let fill = color.filled();
-    let failed = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing a marker: {e:?}");
+    let failed = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing a marker: {e}");
     match marker {
         Marker::None => Ok(()),
         Marker::Circle => area.draw(&(EmptyElement::at(at) + Circle::new((0, 0), r, fill))).map_err(failed),
@@ -331,7 +332,7 @@ fn draw_failed<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, at: (i32, i32)
     let base = area.get_base_pixel();
     let r = (6.0 * scale).round() as i32;
     draw_x(area, (at.0 - base.0, at.1 - base.1), r, color.stroke_width((2.5 * scale).round() as u32))
-        .map_err(|e| anyhow!("drawing a ✕: {e:?}"))
+        .map_err(|e| anyhow!("drawing a ✕: {e}"))
 }
 
 #[allow(clippy::too_many_arguments)]
