@@ -496,7 +496,7 @@ fn bad_config_values_fail_before_any_point_runs() {
     for (edit, field) in [
         (("\"dims\": [1, 2]", "\"dims\": [1, 2, 0]"), "hardmax.dims[2]"),
         (("\"sequences\": 6 }", "\"sequences\": 0 }"), "separation.sequences"),
-        (("\"samples\": 20", "\"samples\": 0"), "approximation.cells[0]"),
+        (("\"samples\": 20", "\"samples\": 0"), "approximation.samples"),
         (("\"sequences\": [4, 6]", "\"sequences\": [4, \"six\"]"), "capacity.sequences[1]"),
     ] {
         let cfg = dir.join("bad.json");
