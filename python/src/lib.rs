@@ -5,7 +5,7 @@
 //! models are built by `boltz_lab::construction::build` and run through the one backend dispatch
 //! (`boltz_lab::backends::dispatch`), so a NumPy dataset gives the same report here as through the CLI.
 //! Long computations run on a worker thread with the GIL released while the calling thread answers
-//! signals (Ctrl-C stops them within one safe point) and feeds an optional progress callback ([`watched`]).
+//! signals (Ctrl-C stops them within one safe point) and feeds an optional progress callback (`watched`).
 //! Every error is a `boltzformer.BoltzError` (a `ValueError`) carrying
 //! the Rust message, or its subclass for the kinds users catch (`DataError`, `PrecisionError`,
 //! `BackendError`). Results are JSON records that the package reads into typed dataclasses. The

@@ -104,7 +104,7 @@ fn check_plan(points: &[PointSpec]) -> Result<()> {
     Ok(())
 }
 
-/// Checks every point of the suite before any runs: there are points, none twice ([`check_plan`]), the
+/// Checks every point of the suite before any runs: there are points, none twice, the
 /// dataset each point generates is valid ([`DatasetSpec::validate`]) and its memory lower bound fits
 /// `budget`. Errors name the point.
 pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) -> Result<()> {
