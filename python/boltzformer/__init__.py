@@ -269,7 +269,7 @@ class Model:
 def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: Optional[ArrayLike] = None,
              construction: str = "one-layer", policy: str = "measured", delta: str = "dyadic", task: str = "seq2seq",
              seed: int = 0, candidates: Optional[int] = None, threads: Optional[int] = None,
-             progress: ProgressArg = None) -> Model:
+             max_time: Optional[float] = None, progress: ProgressArg = None) -> Model:
     """Builds a model that memorizes ``inputs`` ``[N, n, d]`` with integer ``labels`` ``[N, n]`` (or float
     ``targets`` ``[N, n, d]``), checked first as ``boltz memorize --dataset`` checks it (shapes, NaN/inf,
     empty data, a token twice in a sequence, permuted sequences with inconsistent targets).
@@ -282,11 +282,15 @@ def memorize(inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: 
     ``seq2seq`` (a label per token) or ``next-token`` (each sequence's label is its last position's; the
     model outputs it at every position, so verify it against labels repeated along each sequence). The
     model's ``build`` is its :class:`ModelReport` (bits, exact memorization at those bits, the
-    construction's report). Refused data raises :class:`DataError`. ``progress``: see :data:`ProgressArg`."""
+    construction's report). Refused data raises :class:`DataError`. ``max_time`` (seconds, default one day;
+    ``math.inf`` for none): sizes whose verification cannot finish in that time even at 10⁸
+    arbitrary-precision operations per second and thread ((nN)²(d + 2) of them) are refused before any
+    work, as ``boltz memorize --max-time``. ``progress``: see :data:`ProgressArg`."""
     x, t, lab = _data(inputs, targets, labels)
     with _reporter(progress) as report:
         return Model(_native.memorize(x, t, lab, construction=construction, policy=policy, delta=delta, task=task,
-                                      seed=seed, candidates=candidates, threads=threads, progress=report))
+                                      seed=seed, candidates=candidates, threads=threads, max_time=max_time,
+                                      progress=report))
 
 
 def verify(model: Model, inputs: ArrayLike, *, labels: Optional[ArrayLike] = None, targets: Optional[ArrayLike] = None,

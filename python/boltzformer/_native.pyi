@@ -39,7 +39,7 @@ _I = npt.NDArray[np.int64]
 
 def memorize(inputs: _F, targets: Optional[_F] = None, labels: Optional[_I] = None, *, construction: str = "one-layer",
              policy: str = "measured", delta: str = "dyadic", task: str = "seq2seq", seed: int = 0,
-             candidates: Optional[int] = None, threads: Optional[int] = None,
+             candidates: Optional[int] = None, threads: Optional[int] = None, max_time: Optional[float] = None,
              progress: Optional[_Progress] = None) -> Model: ...
 def verify(model: Model, inputs: _F, targets: Optional[_F] = None, labels: Optional[_I] = None, *, backend: str = "reference",
            precision: Optional[str] = None, threads: Optional[int] = None, progress: Optional[_Progress] = None) -> str: ...

@@ -325,7 +325,7 @@ impl Model {
 /// `labels` int64 `[N, n]`), checked first like `boltz memorize --dataset`; returns the model and its build
 /// record (JSON).
 #[pyfunction]
-#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", task="seq2seq", seed=0, candidates=None, threads=None, progress=None))]
+#[pyo3(signature = (inputs, targets=None, labels=None, *, construction="one-layer", policy="measured", delta="dyadic", task="seq2seq", seed=0, candidates=None, threads=None, max_time=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn memorize(
     py: Python<'_>,
@@ -339,6 +339,7 @@ fn memorize(
     seed: u64,
     candidates: Option<usize>,
     threads: Option<usize>,
+    max_time: Option<f64>,
     progress: Option<Bound<'_, PyAny>>,
 ) -> Result<Model> {
     let data = dataset(&inputs, targets.as_ref(), labels.as_ref()).map_err(data_err)?;
@@ -353,6 +354,7 @@ fn memorize(
             seed,
             candidates: candidates.unwrap_or(boltz_construct::ContextualOptions::CANDIDATES),
             threads,
+            max_seconds: max_time,
             ..MemorizeParams::new(DataInput::Given(data))
         }
         .check()

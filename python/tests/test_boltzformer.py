@@ -418,6 +418,12 @@ def test_bad_arguments_are_refused(built):
             bf.verify(model, x, labels=labels, backend="blas", precision="f64")
     with pytest.raises(bf.BoltzError, match="unknown policy"):
         bf.memorize(x, labels=labels, policy="best")
+    # Sizes whose verification cannot end within max_time are refused before any work (d = 200 000).
+    wide = np.random.default_rng(1).normal(size=(4, 4, 200_000))
+    with pytest.raises(bf.BoltzError, match=r"d = 200000.*arbitrary-precision operations.*max-time"):
+        bf.memorize(wide, labels=np.zeros((4, 4), dtype=np.int64), max_time=0.01)
+    with pytest.raises(bf.BoltzError, match="positive number of seconds"):
+        bf.memorize(x, labels=labels, max_time=-1.0)
     with pytest.raises(bf.BoltzError, match="unknown construction"):
         bf.memorize(x, labels=labels, construction="deep")
     with pytest.raises(bf.BoltzError, match="unknown construction"):

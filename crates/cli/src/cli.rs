@@ -232,6 +232,11 @@ pub(crate) struct MemorizeArgs {
     /// available now).
     #[arg(long, value_parser = resources::parse_bytes)]
     pub(crate) max_memory: Option<u64>,
+    /// Refuse to start when verifying the model would take longer than this at the least (its
+    /// arbitrary-precision operations, (nN)²(d + 2), at 10⁸ per second and thread): 600, 30m, 24h, 2d or
+    /// inf; default one day.
+    #[arg(long, value_parser = resources::parse_seconds)]
+    pub(crate) max_time: Option<f64>,
     /// Write model (exact JSON, plus f64 safetensors when representable) and dataset (safetensors) into
     /// this directory (created fresh; a directory of an earlier export is replaced as a whole).
     #[arg(long)]
@@ -546,6 +551,11 @@ pub(crate) struct ReproduceArgs {
     /// Do not draw charts.
     #[arg(long)]
     pub(crate) no_plot: bool,
+    /// Write each construction point's model and dataset into OUT/models/point-NNN/ (NNN: the row's
+    /// `point`), as `memorize --export` does, so any row can be re-checked: `boltz verify --model
+    /// OUT/models/point-NNN`.
+    #[arg(long)]
+    pub(crate) export_models: bool,
     /// Continue the run whose checkpoint is in --out (same configuration, shard and build): finished
     /// points are skipped.
     #[arg(long, conflicts_with = "restart")]
@@ -557,6 +567,10 @@ pub(crate) struct ReproduceArgs {
     /// available now).
     #[arg(long, value_parser = resources::parse_bytes)]
     pub(crate) max_memory: Option<u64>,
+    /// Refuse to start when a construction point's verification would take longer than this at the
+    /// least (as `memorize --max-time`): 600, 30m, 24h, 2d or inf; default one day per point.
+    #[arg(long, value_parser = resources::parse_seconds)]
+    pub(crate) max_time: Option<f64>,
 }
 
 pub(crate) fn threads(t: Option<usize>) -> Result<usize> {

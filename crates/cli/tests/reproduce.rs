@@ -710,3 +710,60 @@ fn partial_configs_merge_sets_override_and_plans_list_points() {
     refused(&["--set", "seed"], "expected path=value");
     refused(&["--quick", "--config", seed7.to_str().unwrap()], "cannot be used with");
 }
+
+/// `reproduce --export-models` writes every construction row's model and dataset as `memorize --export`
+/// does (OUT/models/point-NNN, NNN the row's `point`), so a row can be re-checked on its own: `verify
+/// --model` decodes every token of the exported data at the row's build bits and bisects to the row's
+/// fewest bits; the exported data has the row's N. Points that build no memorizer export nothing.
+#[test]
+fn export_models_writes_each_rows_model_for_an_independent_check() {
+    let out = tmp("export-models");
+    let mut args = vec!["reproduce", "--quick", "--no-compare", "--no-plot", "--export-models", "--out", out.to_str().unwrap()];
+    let sets = [
+        "capacity.sequences=[10]",
+        "capacity.policies=[\"measured\",\"yun\",\"bit-extraction\"]",
+        "separation.grid=[[2,4,1]]",
+        "approximation.targets=[]",
+        "hardmax.dims=[]",
+        "adversarial.families=[]",
+        "trained.families=[]",
+    ];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let o = boltz(&args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("exported the models"), "{err}");
+    let models = out.join("models");
+    let cap = read_json(&out.join("capacity.json"));
+    let rows = cap["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        let dir = models.join(format!("point-{:03}", row["point"].as_u64().unwrap()));
+        let o = boltz(&["verify", "--model", dir.to_str().unwrap(), "--backend", "bigfloat", "--bisect", "--json"]);
+        assert!(o.status.success(), "{}: {}", dir.display(), String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["precision"], format!("bits={}", row["build_bits"]), "{}", row["policy"]);
+        assert_eq!(v["memorization"]["decoded"], v["memorization"]["tokens"], "{}", row["policy"]);
+        assert_eq!(v["memorization"]["tokens"].as_u64().unwrap(), row["N"].as_u64().unwrap() * row["n"].as_u64().unwrap());
+        assert_eq!(v["fewest_bits"]["fewest"], row["fewest_bits"], "{}: the row's fewest bits, found again", row["policy"]);
+    }
+    // Only the construction points exported: three model directories, none for the separation point.
+    let mut names: Vec<String> =
+        std::fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["point-000", "point-001", "point-002"]);
+    // A file where the models directory goes is refused before any point runs.
+    let blocked = tmp("export-models-blocked");
+    std::fs::write(blocked.join("models"), "not a directory").unwrap();
+    let mut args = vec!["reproduce", "--quick", "--no-compare", "--no-plot", "--export-models", "--out", blocked.to_str().unwrap()];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let o = boltz(&args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--export-models"), "{err}");
+    assert!(!blocked.join("capacity.json").exists());
+}

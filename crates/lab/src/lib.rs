@@ -8,6 +8,7 @@
 
 pub mod backends;
 pub mod construction;
+pub mod export;
 pub mod meta;
 pub mod outdir;
 pub mod progress;

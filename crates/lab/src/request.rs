@@ -20,7 +20,7 @@ use boltz_core::{Dataset, DatasetSpec, Model};
 use crate::backends::{self, BackendKind, Precision};
 use crate::construction::{self, BuildOptions, Built, RunOn};
 use crate::records::BackendRun;
-use crate::resources::{self, MemoryBudget};
+use crate::resources::{self, MemoryBudget, TimeBudget};
 
 /// Worker threads, checked: at least 1 and at most [`resources::max_threads`]; `None` is every core.
 /// `what` names the argument in the message (`--threads`, `threads`).
@@ -108,6 +108,8 @@ pub struct MemorizeParams {
     pub precision: Option<Precision>,
     /// A memory limit in bytes (`None`: the memory available).
     pub max_memory: Option<u64>,
+    /// A time limit in seconds for the estimated verification (`None`: [`TimeBudget::DEFAULT_SECONDS`]).
+    pub max_seconds: Option<f64>,
 }
 
 impl MemorizeParams {
@@ -123,6 +125,7 @@ impl MemorizeParams {
             backend: BackendKind::Bigfloat,
             precision: None,
             max_memory: None,
+            max_seconds: None,
         }
     }
 
@@ -157,6 +160,10 @@ impl MemorizeParams {
         };
         let what = if vocab > 0 { format!("{what} --vocab {vocab}") } else { what };
         MemoryBudget::new(self.max_memory).check(&what, resources::memorize_bytes(big_n, n, d, vocab))?;
+        if let Some(s) = self.max_seconds.filter(|s| !(*s > 0.0)) {
+            bail!("--max-time must be a positive number of seconds (inf for no limit), got {s}");
+        }
+        TimeBudget::new(self.max_seconds).check(&what, resources::memorize_ops(big_n, n, d), threads)?;
         let target = match self.precision {
             Some(p) => Some(RunTarget::new(self.backend, p)?),
             None if self.backend != BackendKind::Bigfloat => {
@@ -570,6 +577,9 @@ mod tests {
         let bad_spec = DatasetSpec { length: 0, ..spec() };
         assert!(refused(MemorizeParams::new(DataInput::Generate(bad_spec))).contains("invalid dataset parameters"));
         assert!(refused(MemorizeParams { max_memory: Some(1), ..base() }).contains("--max-memory"));
+        assert!(refused(MemorizeParams { max_seconds: Some(1e-9), ..base() }).contains("--max-time"));
+        let long = DatasetSpec { length: 1_000_000, vocab: 2_000_000, ..spec() };
+        assert!(refused(MemorizeParams::new(DataInput::Generate(long))).contains("--length 1000000"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Bounded resources: thread counts, and memory estimates checked before anything large is allocated.
+//! Bounded resources: thread counts, memory estimates checked before anything large is allocated, and
+//! time estimates checked before a run that could not end in a day starts.
 //!
 //! The estimates are **lower bounds** of what a command allocates (the inputs and the stored weights at
 //! the smallest precision a construction can use), computed with checked arithmetic. A command whose
@@ -132,6 +133,92 @@ pub fn memorize_bytes(sequences: usize, length: usize, dim: usize, vocab: usize)
     ])
 }
 
+/// Arithmetic operations, a lower bound, of verifying a memorizer of N sequences of n tokens in d
+/// dimensions: every build verifies its model once in arbitrary precision, and that forward evaluates, for
+/// each of the nN tokens, the FFN's ≥ nN units with d + 2 numbers each (see [`memorize_bytes`]); the deep
+/// constructions evaluate at least as many.
+pub fn memorize_ops(sequences: usize, length: usize, dim: usize) -> Option<u64> {
+    let tokens = product(&[sequences as u64, length as u64])?;
+    product(&[tokens, tokens, (dim as u64).checked_add(2)?])
+}
+
+/// The rate time estimates assume: 10⁸ arbitrary-precision operations per second and thread, above what
+/// the bigfloat backend reaches even at its smallest precision, so an estimated time is a lower bound.
+pub const EXACT_OPS_PER_SECOND: f64 = 1e8;
+
+/// Parses a duration: seconds (`90`, `90s`), minutes (`30m`), hours (`24h`), days (`2d`), or `inf`.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "inf" {
+        return Ok(f64::INFINITY);
+    }
+    let (digits, unit) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1.0),
+        Some('m') => (&t[..t.len() - 1], 60.0),
+        Some('h') => (&t[..t.len() - 1], 3600.0),
+        Some('d') => (&t[..t.len() - 1], 86_400.0),
+        _ => (t.as_str(), 1.0),
+    };
+    match digits.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v * unit),
+        _ => Err(format!("expected a positive duration such as 600, 30m, 24h, 2d or inf, got {s:?}")),
+    }
+}
+
+/// A human-readable duration.
+pub fn human_seconds(seconds: f64) -> String {
+    match seconds {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s if s < 2.0 * 86_400.0 => format!("{:.1} h", s / 3600.0),
+        s if s < 1e6 * 86_400.0 => format!("{:.0} days", s / 86_400.0),
+        s => format!("{:.1e} days", s / 86_400.0),
+    }
+}
+
+/// The time a command may take before it is refused: `--max-time`, or one day.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeBudget {
+    /// The limit in seconds (infinite: nothing is refused).
+    pub seconds: f64,
+    /// Whether the limit came from `--max-time`.
+    pub explicit: bool,
+}
+
+impl TimeBudget {
+    /// The default limit: one day.
+    pub const DEFAULT_SECONDS: f64 = 86_400.0;
+
+    /// `--max-time` when given, else one day.
+    pub fn new(max_seconds: Option<f64>) -> Self {
+        match max_seconds {
+            Some(s) => Self { seconds: s, explicit: true },
+            None => Self { seconds: Self::DEFAULT_SECONDS, explicit: false },
+        }
+    }
+
+    /// Refuses `ops` arbitrary-precision operations (a lower bound, `None` when it overflows 64 bits) on
+    /// `threads` threads when, at [`EXACT_OPS_PER_SECOND`] per thread, they take longer than the budget.
+    /// `what` names the parameters that drive the estimate.
+    pub fn check(&self, what: &str, ops: Option<u64>, threads: usize) -> Result<()> {
+        let source = if self.explicit { "--max-time" } else { "the default limit" };
+        let seconds = ops.map(|o| o as f64 / (EXACT_OPS_PER_SECOND * threads.max(1) as f64));
+        match seconds {
+            _ if self.seconds.is_infinite() => Ok(()),
+            None => bail!("{what}: the arithmetic it needs overflows 64 bits; refusing"),
+            Some(s) if s > self.seconds => bail!(
+                "{what}: at least {:.1e} arbitrary-precision operations to verify the model, {} or more on {threads} thread(s), \
+                 beyond the {} of {source}; use smaller sizes{}",
+                ops.unwrap_or(0) as f64,
+                human_seconds(s),
+                human_seconds(self.seconds),
+                if self.explicit { "" } else { " or raise the limit with --max-time (e.g. 7d, inf)" }
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Lower bound of a training run (`boltz train`, Python-free): the model of `shape` in f64 with Adam's
 /// gradient and two moments (4 numbers per parameter), the forward's cached activations (per block and
 /// token: the residual, the FFN's hidden layer and the attention weights over n keys per head), and the
@@ -196,6 +283,31 @@ mod tests {
         let err = budget.check("--sequences 10000000", memorize_bytes(10_000_000, 8, 4, 16)).unwrap_err().to_string();
         assert!(err.contains("--sequences 10000000") && err.contains("GiB") && err.contains("--max-memory"), "{err}");
         assert!(budget.check("x", None).unwrap_err().to_string().contains("overflows"));
+    }
+
+    #[test]
+    fn time_estimates_refuse_runs_beyond_the_budget() {
+        assert_eq!(parse_seconds("90"), Ok(90.0));
+        assert_eq!(parse_seconds("30m"), Ok(1800.0));
+        assert_eq!(parse_seconds("2d"), Ok(172_800.0));
+        assert_eq!(parse_seconds("inf"), Ok(f64::INFINITY));
+        for bad in ["0", "-5m", "soon", "nanh"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+        // (nN)²(d + 2): 8 000 tokens in d = 4 are 3.84·10⁸ operations.
+        assert_eq!(memorize_ops(1000, 8, 4), Some(384_000_000));
+        assert_eq!(memorize_ops(usize::MAX, 8, 4), None);
+        let day = TimeBudget::new(None);
+        // The README's example (N = 1 000, n = 8, d = 4) and d = 10⁶ at N = 10 run; n = 10⁶ or a suite
+        // point with d = 10⁶ at N = 1 000 (6.4·10¹³ operations) do not.
+        assert!(day.check("x", memorize_ops(1000, 8, 4), 1).is_ok());
+        assert!(day.check("x", memorize_ops(10, 8, 1_000_000), 1).is_ok());
+        let err = day.check("--length 1000000", memorize_ops(10, 1_000_000, 4), 2).unwrap_err().to_string();
+        assert!(err.contains("--length 1000000") && err.contains("days") && err.contains("--max-time"), "{err}");
+        assert!(day.check("capacity.dim = 1000000", memorize_ops(1000, 8, 1_000_000), 2).is_err());
+        assert!(TimeBudget::new(Some(f64::INFINITY)).check("x", memorize_ops(10, 1_000_000, 4), 1).is_ok());
+        assert!(TimeBudget::new(Some(1.0)).check("x", memorize_ops(1000, 8, 4), 1).unwrap_err().to_string().contains("--max-time"));
+        assert!(day.check("x", None, 1).unwrap_err().to_string().contains("overflows"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use boltz_charts as charts;
 use boltz_lab::outdir::OutDir;
-use boltz_lab::resources::MemoryBudget;
+use boltz_lab::resources::{MemoryBudget, TimeBudget};
 use boltz_lab::suite::check;
 use boltz_lab::suite::checkpoint::Mode;
 use boltz_lab::suite::config::SuiteConfig;
@@ -35,7 +35,7 @@ pub(crate) fn reproduce(a: &ReproduceArgs) -> Result<bool> {
     if a.plan {
         return show_plan(&cfg, a);
     }
-    suite::check_points(&cfg, &MemoryBudget::new(a.max_memory))?;
+    suite::check_points(&cfg, &MemoryBudget::new(a.max_memory), &TimeBudget::new(a.max_time))?;
     let out = OutDir::lock(&a.out)?;
     let mode = match (a.resume, a.restart) {
         (true, _) => Mode::Resume,
@@ -43,7 +43,9 @@ pub(crate) fn reproduce(a: &ReproduceArgs) -> Result<bool> {
         _ => Mode::Fresh,
     };
     let start = Instant::now();
-    let outcome = suite::run_suite(&cfg, &out, RunOptions { shard: a.shard, mode, progress: &crate::progress::Bar::new() })?;
+    let models = a.export_models.then(|| a.out.join("models"));
+    let options = RunOptions { shard: a.shard, mode, progress: &crate::progress::Bar::new(), export_models: models.as_deref() };
+    let outcome = suite::run_suite(&cfg, &out, options)?;
     for f in &outcome.files {
         errln!("wrote {}", f.display());
     }
@@ -61,6 +63,13 @@ pub(crate) fn reproduce(a: &ReproduceArgs) -> Result<bool> {
             String::new()
         }
     );
+    if let Some(models) = &models {
+        errln!(
+            "exported the models of the construction points run now into {}/point-NNN/ (NNN: the row's point){}",
+            models.display(),
+            if outcome.resumed_points > 0 { "; points resumed from the checkpoint were not exported again" } else { "" }
+        );
+    }
     if !outcome.failed_properties.is_empty() {
         errln!("checked properties failed at: {}", outcome.failed_properties.join(", "));
     }
@@ -139,7 +148,7 @@ pub(crate) fn check(a: &CheckArgs) -> Result<bool> {
             let outcome = suite::run_suite(
                 &first.config,
                 &out,
-                RunOptions { shard: None, mode: Mode::Restart, progress: &crate::progress::Bar::new() },
+                RunOptions { shard: None, mode: Mode::Restart, progress: &crate::progress::Bar::new(), export_models: None },
             )?;
             if !outcome.failed_properties.is_empty() {
                 errln!("checked properties failed in the re-run at: {}", outcome.failed_properties.join(", "));

@@ -11,7 +11,7 @@ use boltz_lab::request::VerifyParams;
 use serde_json::json;
 
 use crate::cli::VerifyArgs;
-use crate::commands::memorize::EXPORT_FILES;
+use boltz_lab::export::EXPORT_FILES;
 
 /// The model and dataset files of `--model` and `--dataset`: a directory that `memorize --export` wrote
 /// stands for its exact model, and (without --dataset) for its dataset.

@@ -29,7 +29,7 @@ pub(super) fn adversarial_point(
         ..Default::default()
     };
     let ds = Dataset::<f64>::generate(&spec).with_context(|| format!("generating the {family} dataset"))?;
-    let (mut row, held) = construction_point(cfg, &ds, construction, true, false, threads)?;
+    let (mut row, held, model) = construction_point(cfg, &ds, construction, true, false, threads)?;
     row.family = Some(family.to_string());
-    PointResult::of(&row, held)
+    Ok(PointResult::of(&row, held)?.with_model(model, ds))
 }

@@ -2,12 +2,13 @@
 //! as N grows.
 
 use anyhow::{anyhow, bail, Context, Result};
+use boltz_bigfloat::BigReal;
 use boltz_construct::deep::bit_extraction::Task;
 use boltz_construct::deep::kim::kim_reference;
 use boltz_construct::deep::yun::{yun_cells, yun_counts};
 use boltz_construct::deep::yun::{Yun, YunDelta, YunOptions};
 use boltz_construct::{Construction, ContextualOptions, Memorizer, Policy};
-use boltz_core::{Dataset, DatasetSpec};
+use boltz_core::{Dataset, DatasetSpec, Model};
 
 use super::config::SuiteConfig;
 use super::points::PointResult;
@@ -69,7 +70,7 @@ pub(super) fn yun_point(
     bisect: bool,
     softmax_sweep: bool,
     threads: usize,
-) -> Result<(ConstructionRow, bool)> {
+) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let y = Yun::build(ds, &YunOptions { threads, delta, ..Default::default() }).context("building Yun et al.'s construction")?;
@@ -116,7 +117,7 @@ pub(super) fn yun_point(
         }),
     };
     let exact = r.memorization.is_perfect() && r.formula.layers + 1.0 == r.layers as f64 && r.params.dense == r.realised_params;
-    Ok((row, exact))
+    Ok((row, exact, Some(y.model)))
 }
 
 /// Runs the capacity point: build, verify in arbitrary precision, bisect bits, run in f64/f32.
@@ -125,8 +126,8 @@ pub fn capacity_point(cfg: &SuiteConfig, sequences: usize, construction: Constru
     let spec = DatasetSpec { sequences, length: c.length, dim: c.dim, vocab: c.vocab, seed: cfg.seed, classes: 2, ..Default::default() };
     let ds = Dataset::<f64>::generate(&spec).context("generating the capacity dataset")?;
     let bisect = c.bisects(construction, sequences);
-    let (row, held) = construction_point(cfg, &ds, construction, bisect, sequences <= c.softmax_max_sequences, threads)?;
-    PointResult::of(&row, held)
+    let (row, held, model) = construction_point(cfg, &ds, construction, bisect, sequences <= c.softmax_max_sequences, threads)?;
+    Ok(PointResult::of(&row, held)?.with_model(model, ds))
 }
 
 /// Runs a construction on a dataset file of `capacity.datasets`, with the capacity experiment's bisection
@@ -137,9 +138,9 @@ pub(super) fn dataset_point(cfg: &SuiteConfig, name: &str, construction: Constru
     let ds = file.read()?;
     let sequences = ds.inputs.shape()[0];
     let bisect = c.bisects(construction, sequences);
-    let (mut row, held) = construction_point(cfg, &ds, construction, bisect, sequences <= c.softmax_max_sequences, threads)?;
+    let (mut row, held, model) = construction_point(cfg, &ds, construction, bisect, sequences <= c.softmax_max_sequences, threads)?;
     row.family = Some(format!("file:{name}"));
-    PointResult::of(&row, held)
+    Ok(PointResult::of(&row, held)?.with_model(model, ds))
 }
 
 pub(super) fn dataset_file<'a>(cfg: &'a SuiteConfig, name: &str) -> Result<&'a crate::suite::config::DatasetFileConfig> {
@@ -148,7 +149,8 @@ pub(super) fn dataset_file<'a>(cfg: &'a SuiteConfig, name: &str) -> Result<&'a c
 
 /// Builds the construction on `ds` — the one-layer memorizer under a policy, Yun et al.'s (`yun`,
 /// `yun-minimal`) or the bit-extraction construction — and measures it (the capacity and adversarial
-/// experiments' one path). The configuration admits only these (`config::check_policy`).
+/// experiments' one path): its row, whether its property held, and its model (recording its build bits).
+/// The configuration admits only these (`config::check_policy`).
 pub(super) fn construction_point(
     cfg: &SuiteConfig,
     ds: &Dataset<f64>,
@@ -156,14 +158,24 @@ pub(super) fn construction_point(
     bisect: bool,
     softmax_sweep: bool,
     threads: usize,
-) -> Result<(ConstructionRow, bool)> {
-    match construction {
+) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
+    let (row, held, model) = match construction {
         Construction::Yun(delta) => yun_point(cfg, ds, delta, bisect, softmax_sweep, threads),
         Construction::BitExtraction(Task::SequenceToSequence) => bit_extraction_point(cfg, ds, bisect, threads),
         Construction::OneLayer(policy) => one_layer_point(cfg, ds, policy, bisect, threads),
         Construction::Extension(_) => extension_point(cfg, ds, construction, bisect, threads),
         other => bail!("{other}: the suite does not run this construction"),
-    }
+    }?;
+    // Every model records the bits it was built and verified with, as `boltz memorize`'s do, so an
+    // exported row's model is verified at them by default.
+    let model = match (model, &row.built) {
+        (Some(m), Some(built)) => {
+            let info = m.info().clone().with(crate::construction::BUILD_BITS, built.build_bits);
+            Some(m.with_info(info))
+        }
+        (m, _) => m,
+    };
+    Ok((row, held, model))
 }
 
 /// An extension on `ds`, built as `boltz memorize` builds it ([`crate::construction::build`]) and measured
@@ -175,7 +187,7 @@ fn extension_point(
     construction: Construction,
     bisect: bool,
     threads: usize,
-) -> Result<(ConstructionRow, bool)> {
+) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
     let mut row = unbuilt_row(ds, construction);
     let options = crate::construction::BuildOptions { construction, seed: cfg.seed, threads, candidates: ContextualOptions::CANDIDATES };
     let clock = std::time::Instant::now();
@@ -183,7 +195,7 @@ fn extension_point(
         Ok(b) => b,
         Err(e) => {
             row.build_error = Some(format!("{e:#}"));
-            return Ok((row, false));
+            return Ok((row, false, None));
         }
     };
     // The build verifies the model at its bits: its seconds are build and verification together (the
@@ -195,13 +207,19 @@ fn extension_point(
     row.exact_in_bigfloat = built.exact.is_perfect();
     row.built =
         Some(measured_columns(layers.attention + layers.ffn, &built.model, (built.bits, build_seconds, f64::NAN), runs, search.as_ref()));
-    Ok((row, built.exact.is_perfect()))
+    let exact = built.exact.is_perfect();
+    Ok((row, exact, Some(built.model)))
 }
 
 /// The parameter-optimal bit-extraction construction on `ds` (sequence-to-sequence). Data whose contexts
 /// averaging cannot separate (equal token sums) is a result, not an error: the row carries the builder's
 /// refusal.
-pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect: bool, threads: usize) -> Result<(ConstructionRow, bool)> {
+pub(super) fn bit_extraction_point(
+    cfg: &SuiteConfig,
+    ds: &Dataset<f64>,
+    bisect: bool,
+    threads: usize,
+) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
     use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions};
     let dim = ds.inputs.shape()[2];
     let mut row = ConstructionRow {
@@ -212,7 +230,7 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
         Ok(m) => m,
         Err(e @ (boltz_core::Error::Infeasible(_) | boltz_core::Error::InvalidParameter { .. })) => {
             row.build_error = Some(e.to_string());
-            return Ok((row, true));
+            return Ok((row, true, None));
         }
         Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the bit-extraction construction (N = {})", row.sequences)),
     };
@@ -253,7 +271,7 @@ pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect:
     });
     // The property: exact memorization, and the fewest bits (where bisected) at least the words' bits.
     let bits_ok = search.as_ref().is_none_or(|s| s.fewest.is_some_and(|f| f >= r.memorizer.word_bits));
-    Ok((row, exact && bits_ok))
+    Ok((row, exact && bits_ok, Some(m.model)))
 }
 
 /// The one-layer memorizer on `ds` under a policy. A mean-pooling build that fails because two contexts
@@ -264,7 +282,7 @@ pub(super) fn one_layer_point(
     policy: Policy,
     bisect: bool,
     threads: usize,
-) -> Result<(ConstructionRow, bool)> {
+) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
     let seed = cfg.seed;
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
@@ -278,7 +296,7 @@ pub(super) fn one_layer_point(
         Ok(m) => m,
         Err(e @ boltz_core::Error::Infeasible(_)) if policy == Policy::MeanPool => {
             row.build_error = Some(e.to_string());
-            return Ok((row, true));
+            return Ok((row, true, None));
         }
         Err(e) => return Err(anyhow!(e)).with_context(|| format!("building the one-layer memorizer (N = {sequences}, {})", policy.name())),
     };
@@ -329,5 +347,5 @@ pub(super) fn one_layer_point(
         )
     });
     let held = r.memorization.is_perfect();
-    Ok((row, held))
+    Ok((row, held, Some(m.model)))
 }

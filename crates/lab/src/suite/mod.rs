@@ -104,15 +104,32 @@ fn check_plan(points: &[PointSpec]) -> Result<()> {
     Ok(())
 }
 
+/// The arithmetic lower bound of a construction point's verification ([`crate::resources::memorize_ops`]);
+/// `Some(0)` for the points that verify no memorizer.
+fn point_ops(cfg: &SuiteConfig, spec: &PointSpec) -> Result<Option<u64>> {
+    let (sequences, length, dim) = match spec {
+        PointSpec::Capacity { sequences, .. } => (*sequences, cfg.capacity.length, cfg.capacity.dim),
+        PointSpec::Adversarial { sequences, dim, .. } => (*sequences, cfg.adversarial.length, *dim),
+        PointSpec::Dataset { dataset, .. } => {
+            let [big_n, n, d] = dataset_file(cfg, dataset).and_then(|f| f.read())?.inputs.shape();
+            (big_n, n, d)
+        }
+        _ => return Ok(Some(0)),
+    };
+    Ok(crate::resources::memorize_ops(sequences, length, dim))
+}
+
 /// Checks every point of the suite before any runs: there are points, none twice, the
-/// dataset each point generates is valid ([`DatasetSpec::validate`]) and its memory lower bound fits
-/// `budget`. Errors name the point.
-pub fn check_points(cfg: &SuiteConfig, budget: &crate::resources::MemoryBudget) -> Result<()> {
+/// dataset each point generates is valid ([`DatasetSpec::validate`]), its memory lower bound fits
+/// `memory` and its verification's time lower bound fits `time`. Errors name the point.
+pub fn check_points(cfg: &SuiteConfig, memory: &crate::resources::MemoryBudget, time: &crate::resources::TimeBudget) -> Result<()> {
     let all = points(cfg);
     check_plan(&all)?;
+    let threads = crate::resources::threads(Some(cfg.threads), "field threads")?;
     for (index, spec) in all.iter().enumerate() {
         let named = || format!("point {index} ({spec:?})");
-        budget.check(&named(), point_memory(cfg, spec).with_context(named)?)?;
+        memory.check(&named(), point_memory(cfg, spec).with_context(named)?)?;
+        time.check(&named(), point_ops(cfg, spec).with_context(named)?, threads)?;
     }
     Ok(())
 }
@@ -165,6 +182,9 @@ pub struct RunOptions<'a> {
     /// Where progress goes: one [`Event::Step`](crate::progress::Event::Step) per point
     /// ([`crate::progress::Silent`] for none).
     pub progress: &'a dyn crate::progress::Progress,
+    /// Where each construction point run now writes its model and dataset (`point-NNN/`, the row's
+    /// `point`; see [`crate::export`]); `None` for no exports.
+    pub export_models: Option<&'a std::path::Path>,
 }
 
 /// Runs the suite (or a shard of it) into a locked output directory: every finished point is appended to
@@ -186,6 +206,12 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
     let shard = opts.shard;
     let mine: Vec<(usize, PointSpec)> =
         all.iter().cloned().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index)).collect();
+    if let Some(dir) = opts.export_models {
+        std::fs::create_dir_all(dir).with_context(|| format!("--export-models {}: cannot create the directory", dir.display()))?;
+        for (index, _) in &mine {
+            crate::export::check_export_dir(&model_export_dir(dir, *index), "--export-models")?;
+        }
+    }
     let mut cp = Checkpoint::open(out.path(), cfg, shard, mine.len(), &meta, opts.mode)?;
     let resumed = mine.iter().filter(|(i, _)| cp.finished.contains_key(i)).count();
     let todo: Vec<&(usize, PointSpec)> = mine.iter().filter(|(i, _)| !cp.finished.contains_key(i)).collect();
@@ -203,6 +229,10 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
                 cp.file_path().display()
             )
         })?;
+        if let (Some(dir), Some(built)) = (opts.export_models, &result.model) {
+            crate::export::export(&model_export_dir(dir, *index), &built.model, &built.data)
+                .with_context(|| format!("point {index} ({spec:?}): exporting its model"))?;
+        }
         let mut row = result.row;
         if let Some(obj) = row.as_object_mut() {
             obj.insert("point".into(), json!(index));
@@ -247,6 +277,11 @@ pub fn run_suite(cfg: &SuiteConfig, out: &crate::outdir::OutDir, opts: RunOption
     }
     cp.finish()?;
     Ok(SuiteOutcome { files, failed_properties: failed, resumed_points: resumed })
+}
+
+/// The directory `--export-models` writes point `index`'s model into.
+pub fn model_export_dir(dir: &std::path::Path, index: usize) -> PathBuf {
+    dir.join(format!("point-{index:03}"))
 }
 
 /// Runs one point.

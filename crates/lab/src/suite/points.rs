@@ -2,8 +2,10 @@
 //! [`super::run_point`] runs one of them into its typed row.
 
 use anyhow::{anyhow, Result};
+use boltz_bigfloat::BigReal;
 use boltz_construct::one_layer::approximator::Target;
 use boltz_construct::Construction;
+use boltz_core::{Dataset, Model};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -160,17 +162,33 @@ pub(super) fn target(name: &str) -> Result<Target> {
     }
 }
 
-/// What running one point produced: its row and whether its checked property held.
+/// What running one point produced: its row, whether its checked property held, and the model it built.
 pub struct PointResult {
     /// The result row.
     pub row: Value,
     /// `false` when a property the construction guarantees failed (exit code 1).
     pub property_held: bool,
+    /// The model a construction point built, with the data it memorizes (what `--export-models`
+    /// writes); `None` for points that build no memorizer or whose build was refused.
+    pub model: Option<Box<BuiltModel>>,
+}
+
+/// A construction point's model and its data.
+pub struct BuiltModel {
+    /// The model, in the arbitrary-precision numbers it was built in.
+    pub model: Model<BigReal>,
+    /// The dataset it memorizes.
+    pub data: Dataset<f64>,
 }
 
 impl PointResult {
     /// A typed row ([`crate::rows`]) and whether its property held.
     pub(super) fn of<R: Serialize>(row: &R, property_held: bool) -> Result<Self> {
-        Ok(Self { row: serde_json::to_value(row)?, property_held })
+        Ok(Self { row: serde_json::to_value(row)?, property_held, model: None })
+    }
+
+    /// This result with the model that produced it.
+    pub(super) fn with_model(self, model: Option<Model<BigReal>>, data: Dataset<f64>) -> Self {
+        Self { model: model.map(|model| Box::new(BuiltModel { model, data })), ..self }
     }
 }
