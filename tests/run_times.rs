@@ -1,6 +1,7 @@
 //! The run times the README and results/README.md state are the committed run's: the seconds its points
 //! took, summed over `results/reproduce/*.json` (each file's `seconds`), written between
-//! `<!-- suite-seconds -->` markers and checked here, so a re-run that changes them changes the text.
+//! `<!-- suite-seconds -->` markers (and in minutes in `boltz reproduce --help`) and checked here, so a
+//! re-run that changes them changes the text.
 
 #![allow(clippy::unwrap_used)]
 
@@ -36,4 +37,8 @@ fn stated_run_times_are_the_committed_runs() {
         assert!(!numbers.is_empty(), "{doc} states no run time between suite-seconds markers");
         assert!(numbers.iter().all(|&n| n == seconds), "{doc} says {numbers:?} s; the committed run's points took {seconds} s");
     }
+    // `boltz reproduce --help` states the same run in minutes.
+    let minutes = (total / 60.0).round() as u64;
+    let help = std::fs::read_to_string(repo("crates/cli/src/cli.rs")).unwrap();
+    assert!(help.contains(&format!("the default takes about {minutes} minutes")), "reproduce --help should say about {minutes} minutes");
 }

@@ -37,7 +37,7 @@ fn errors_have_exit_code_2_and_name_the_problem() {
 
 #[test]
 fn huge_arguments_are_refused_not_crashed() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["memorize", "--sequences", "18446744073709551615"], "do not fit in memory"),
         (&["memorize", "--sequences", "1000000000000"], "memory"),
         (&["memorize", "--sequences", "10000000", "--max-memory", "1G"], "--max-memory"),
@@ -47,6 +47,15 @@ fn huge_arguments_are_refused_not_crashed() {
         (&["approximate", "--cells", "4096", "--length", "3"], "too many to enumerate"),
         (&["bench", "--workload", "practical", "--batch", "10000000"], "--batch 10000000"),
         (&["memorize", "--precision", "bits=99999999999"], "bits=N"),
+        // Sizes that fit in memory but whose verification could not end in a day: refused at once.
+        // (--max-memory 1T: past the memory estimate, whatever this machine has.)
+        (&["memorize", "--length", "1000000", "--vocab", "2000000", "--sequences", "10", "--max-memory", "1T"], "--length 1000000"),
+        (&["memorize", "--dim", "1000000", "--sequences", "10", "--threads", "1", "--max-time", "10", "--max-memory", "1T"], "--max-time"),
+        (&["memorize", "--max-time", "0"], "positive duration"),
+        (
+            &["reproduce", "--set", "capacity.dim=1000000", "--set", "threads=1", "--max-memory", "1T", "--out", "/nonexistent/never"],
+            "arbitrary-precision operations",
+        ),
     ];
     for (args, expected) in cases {
         let t = std::time::Instant::now();
@@ -169,6 +178,10 @@ fn bad_input_sweep_gives_clear_errors_only() {
         ("--precision", "BITS=24x"),
         ("--max-memory", "12Q"),
         ("--max-memory", "1"),
+        ("--max-time", "abc"),
+        ("--max-time", "-5m"),
+        ("--max-time", "NaN"),
+        ("--max-time", "0s"),
         ("--threads", "100000"),
         ("--sequences", "1000000000000"),
         ("--vocab", "1"),
@@ -327,4 +340,26 @@ fn zero_samples_are_named_as_samples() {
     let o = boltz(&["reproduce", "--plan", "--set", "approximation.samples=0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("field approximation.samples: "), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A disk that fills while a chart is drawn (emulated by a file-size limit, RLIMIT_FSIZE, with SIGXFSZ
+/// ignored so the write fails with EFBIG as a full disk fails with ENOSPC): exit 2, one readable line
+/// naming the chart file (not a Debug dump of plotters' error), and no partial or temporary file left.
+#[test]
+fn a_write_failure_while_drawing_names_the_chart_file() {
+    let dir = tmp("plot-full");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/reproduce/separation.json");
+    std::fs::copy(&committed, dir.join("separation.json")).unwrap();
+    let script = "trap '' XFSZ; ulimit -f 8; exec \"$0\" plot \"$1\"";
+    let o = Command::new("sh").args(["-c", &script, env!("CARGO_BIN_EXE_boltz"), dir.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("separation.png") && err.contains("File too large"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("Os {") && !err.contains("Error {"), "{err}");
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".boltz.lock")
+        .collect();
+    assert_eq!(left, ["separation.json"], "nothing but the input (and the directory's lock file) remains");
 }
