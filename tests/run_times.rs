@@ -42,3 +42,28 @@ fn stated_run_times_are_the_committed_runs() {
     let help = std::fs::read_to_string(repo("crates/cli/src/cli.rs")).unwrap();
     assert!(help.contains(&format!("the default takes about {minutes} minutes")), "reproduce --help should say about {minutes} minutes");
 }
+
+/// The README's first CLI example states its run time: the stages of the committed record
+/// (`results/readme-example/memorize-n1000.json`: build and its verification, the exact forward at the
+/// build bits, every probe of the fewest-bits search), summed, in the README's comment and results/README.md.
+#[test]
+fn the_readme_example_states_its_recorded_time() {
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("results/readme-example/memorize-n1000.json")).unwrap()).unwrap();
+    let report = &record["report"];
+    let probes: f64 = record["fewest_bits"]["probes"].as_array().unwrap().iter().map(|p| p["seconds"].as_f64().unwrap()).sum();
+    let total = report["build_seconds"].as_f64().unwrap()
+        + report["verify_seconds"].as_f64().unwrap()
+        + record["forward_seconds"].as_f64().unwrap()
+        + probes;
+    let seconds = total.round() as u64;
+    assert_eq!(record["args"]["sequences"], 1000);
+    assert_eq!(record["fewest_bits"]["fewest"], 4493, "the fewest bits results/README.md names");
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let line =
+        readme.lines().find(|l| l.starts_with("boltz memorize --sequences 1000 --length 8 --dim 4 --vocab 16 --policy measured")).unwrap();
+    assert!(line.ends_with(&format!("({seconds} s on 2 cores)")), "README says {line:?}; the record's stages took {seconds} s");
+    let results = std::fs::read_to_string(repo("results/README.md")).unwrap();
+    let marked = results.split("<!-- example-seconds -->").nth(1).and_then(|r| r.split("<!-- /example-seconds -->").next()).unwrap();
+    assert_eq!(marked.trim(), seconds.to_string(), "results/README.md");
+}

@@ -143,7 +143,9 @@ pub fn memorize_ops(sequences: usize, length: usize, dim: usize) -> Option<u64> 
 }
 
 /// The rate time estimates assume: 10⁸ arbitrary-precision operations per second and thread, above what
-/// the bigfloat backend reaches even at its smallest precision, so an estimated time is a lower bound.
+/// the bigfloat backend reaches even at its smallest precision, so an estimated time is a lower bound
+/// (measured on README example 1's forward, 3.84·10⁸ counted operations on an Intel Xeon core: 5.2·10⁷/s
+/// at 64 bits, 2.6·10⁶/s at its build's 5 575 bits).
 pub const EXACT_OPS_PER_SECOND: f64 = 1e8;
 
 /// Parses a duration: seconds (`90`, `90s`), minutes (`30m`), hours (`24h`), days (`2d`), or `inf`.
