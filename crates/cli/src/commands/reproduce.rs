@@ -165,14 +165,14 @@ pub(crate) fn check(a: &CheckArgs) -> Result<bool> {
         let diffs: Vec<serde_json::Value> = report
             .differences
             .iter()
-            .map(|d| json!({"experiment": d.experiment, "point": d.point, "field": d.field, "committed": d.committed, "rerun": d.rerun, "why": d.why, "timing": d.timing}))
+            .map(|d| json!({"experiment": d.experiment, "point": d.point, "field": d.field, "committed": d.committed, "rerun": d.rerun, "why": d.why, "timing": d.timing, "machine_dependent": d.machine}))
             .collect();
         let record = json!({
             "command": "check", "committed": a.dir, "rerun": rerun_dir,
             "time_factor": if timings.factor.is_finite() { json!(timings.factor) } else { json!("inf") },
             "timings_enforced": timings.enforced, "passes": report.passes(),
             "rows": report.rows, "exact_fields": report.exact_fields, "exact_fields_agreeing": report.exact_agreeing(),
-            "timing_fields": report.timing_fields, "differences": diffs,
+            "timing_fields": report.timing_fields, "machine_dependent_fields": report.machine_fields, "differences": diffs,
         });
         outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {

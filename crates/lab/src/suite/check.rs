@@ -1,7 +1,9 @@
 //! `boltz check`: compares the result files of a re-run with committed ones, row by row (matched by
 //! point index). Measured quantities must agree exactly. Timing fields (wall-clock seconds and
 //! milliseconds, which depend on the machine and its load) are reported where they differ by more than a
-//! factor, and count as failures only when the caller enforces that factor ([`Timings`]).
+//! factor, and count as failures only when the caller enforces that factor ([`Timings`]). The fields of a
+//! hardware-float run at or below its model's fewest bits are machine-dependent ([`machine_dependent_runs`]):
+//! reported where they differ, never failures.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -84,6 +86,8 @@ pub struct Difference {
     pub why: String,
     /// Whether it is a timing field's (a failure only where [`Timings::enforced`]).
     pub timing: bool,
+    /// Whether it is a machine-dependent run's field ([`machine_dependent_runs`]; never a failure).
+    pub machine: bool,
 }
 
 /// What a comparison found.
@@ -95,6 +99,8 @@ pub struct Report {
     pub exact_fields: usize,
     /// Timing fields compared.
     pub timing_fields: usize,
+    /// Fields of machine-dependent runs compared ([`machine_dependent_runs`]; not among the exact ones).
+    pub machine_fields: usize,
     /// Disagreements: exact fields, missing rows and files, and timings beyond the factor.
     pub differences: Vec<Difference>,
     /// How timings were judged.
@@ -104,7 +110,12 @@ pub struct Report {
 impl Report {
     /// Differences in exact fields, rows or files: always failures.
     pub fn exact_differences(&self) -> impl Iterator<Item = &Difference> {
-        self.differences.iter().filter(|d| !d.timing)
+        self.differences.iter().filter(|d| !d.timing && !d.machine)
+    }
+
+    /// Fields of machine-dependent runs that differ: information, never failures.
+    pub fn machine_differences(&self) -> impl Iterator<Item = &Difference> {
+        self.differences.iter().filter(|d| d.machine)
     }
 
     /// Timing fields beyond the factor.
@@ -138,10 +149,44 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
+/// The bits of a run's precision name (`f32`: 24, `f64`: 53, `bits=N`: N).
+fn precision_bits(precision: &str) -> Option<u64> {
+    match precision {
+        "f32" => Some(24),
+        "f64" => Some(53),
+        p => p.strip_prefix("bits=")?.parse().ok(),
+    }
+}
+
+/// The indices of a row's `runs` whose outcome depends on the machine: runs in hardware floats on the
+/// cpu, blas or cuda backends at or below the row's fewest bits. Those bits promise exact decoding under
+/// correctly rounded p-bit arithmetic (the bigfloat backend), not under a kernel's summation order, FMA
+/// contraction and vector width, which change with the CPU (AVX2 or AVX-512) and the GEMM library: at or
+/// below the fewest bits, a different rounding sequence can decode a token more or fewer. The reference
+/// backend (scalar IEEE arithmetic in a fixed order) is the same everywhere and stays exact; a row without
+/// a fewest-bits search keeps every run exact.
+pub fn machine_dependent_runs(row: &Value) -> BTreeSet<usize> {
+    let Some(fewest) = row.get("fewest_bits").and_then(Value::as_u64) else {
+        return BTreeSet::new();
+    };
+    let runs = row.get("runs").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    runs.iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.get("backend").and_then(Value::as_str), Some("cpu" | "blas" | "cuda")))
+        .filter(|(_, r)| r.get("precision").and_then(Value::as_str).and_then(precision_bits).is_some_and(|b| b <= fewest))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, timings: Timings, report: &mut Report) {
     if !(a.is_object() && b.is_object()) {
         return;
     }
+    let machine_runs = machine_dependent_runs(a);
+    let of_machine_run = |field: &str| {
+        let mut parts = field.split('.');
+        parts.next() == Some("runs") && parts.next().and_then(|i| i.parse().ok()).is_some_and(|i: usize| machine_runs.contains(&i))
+    };
     let (a, b) = (fields_by_path(a), fields_by_path(b));
     let fields: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for f in fields {
@@ -155,6 +200,7 @@ fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, timings: Timings, r
             rerun: text(y),
             why,
             timing,
+            machine: false,
         };
         if timing {
             report.timing_fields += 1;
@@ -171,6 +217,13 @@ fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, timings: Timings, r
                 }
                 _ => {}
             }
+        } else if of_machine_run(f) {
+            report.machine_fields += 1;
+            if x != y {
+                report
+                    .differences
+                    .push(Difference { machine: true, ..diff("differs (hardware floats at or below the fewest bits)".into()) });
+            }
         } else {
             report.exact_fields += 1;
             if x != y {
@@ -181,7 +234,16 @@ fn compare_rows(exp: &str, point: u64, a: &Value, b: &Value, timings: Timings, r
 }
 
 fn file_difference(exp: &str, field: &str, committed: String, rerun: String, why: &str) -> Difference {
-    Difference { experiment: exp.into(), point: None, field: field.into(), committed, rerun, why: why.into(), timing: false }
+    Difference {
+        experiment: exp.into(),
+        point: None,
+        field: field.into(),
+        committed,
+        rerun,
+        why: why.into(),
+        timing: false,
+        machine: false,
+    }
 }
 
 /// Compares every result file of `committed` with the same file in `rerun`. Both must hold results of
@@ -249,6 +311,7 @@ fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, timings: Timings, re
                 rerun: "(absent)".into(),
                 why: "point missing from the re-run".into(),
                 timing: false,
+                machine: false,
             }),
         }
     }
@@ -261,6 +324,7 @@ fn compare_files(exp: &str, a: &ResultFile, b: &ResultFile, timings: Timings, re
             rerun: "present".into(),
             why: "point not in the committed results".into(),
             timing: false,
+            machine: false,
         });
     }
 }
@@ -292,8 +356,17 @@ pub fn render(report: &Report) -> String {
         ),
     };
     out += &table(&timing_title, timing.clone());
+    let machine: Vec<&Difference> = report.machine_differences().collect();
+    out += &table(
+        "Runs in hardware floats at or below the model's fewest bits that differ (information only: their rounding depends on the CPU's kernels):",
+        machine.clone(),
+    );
+    let machine_note = match report.machine_fields {
+        0 => String::new(),
+        n => format!("; {n} fields of hardware-float runs at or below the fewest bits, {} differ (not checked)", machine.len()),
+    };
     out += &format!(
-        "{} rows compared: reproduced {} of {} exact fields{}; {} timing fields, {} beyond {}×{}\n",
+        "{} rows compared: reproduced {} of {} exact fields{}; {} timing fields, {} beyond {}×{}{machine_note}\n",
         report.rows,
         report.exact_agreeing(),
         report.exact_fields,
@@ -353,6 +426,38 @@ mod tests {
         compare_rows("capacity", 0, &a, &c, three, &mut r);
         let fields: Vec<&str> = r.differences.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, ["holds", "runs.1.accuracy"]);
+    }
+
+    /// A cpu/blas/cuda run at or below the row's fewest bits is machine-dependent: its accuracy may differ
+    /// (reported, not failing); above them, and on the reference backend, it is exact.
+    #[test]
+    fn runs_at_or_below_the_fewest_bits_in_hardware_floats_are_machine_dependent() {
+        let run = |backend: &str, precision: &str, acc: f64| json!({"backend": backend, "precision": precision, "accuracy": acc});
+        let row = |acc: f64| {
+            json!({"point": 0, "fewest_bits": 24, "runs": [
+                run("cpu", "f32", acc), run("blas", "f32", acc), run("reference", "f32", acc), run("cpu", "f64", acc), run("bigfloat", "bits=24", acc)
+            ]})
+        };
+        assert_eq!(machine_dependent_runs(&row(1.0)), BTreeSet::from([0, 1]));
+        assert!(machine_dependent_runs(&json!({"runs": [run("cpu", "f32", 0.5)]})).is_empty(), "no fewest bits: exact");
+        let mut r = Report { timings: Some(Timings::reported()), ..Report::default() };
+        compare_rows("capacity", 0, &row(0.9875), &row(1.0), Timings::reported(), &mut r);
+        let exact: Vec<&str> = r.exact_differences().map(|d| d.field.as_str()).collect();
+        let machine: Vec<&str> = r.machine_differences().map(|d| d.field.as_str()).collect();
+        assert_eq!(exact, ["runs.2.accuracy", "runs.3.accuracy", "runs.4.accuracy"]);
+        assert_eq!(machine, ["runs.0.accuracy", "runs.1.accuracy"]);
+        assert_eq!(r.machine_fields, 6, "backend, precision and accuracy of two runs");
+        let mut only_machine = Report { timings: Some(Timings::reported()), ..Report::default() };
+        let below = |acc: f64| json!({"point": 0, "fewest_bits": 24, "runs": [run("cpu", "f32", acc)]});
+        compare_rows("capacity", 0, &below(0.9875), &below(1.0), Timings::reported(), &mut only_machine);
+        assert!(only_machine.passes());
+        let text = render(&only_machine);
+        assert!(
+            text.contains("reproduced 2 of 2 exact fields")
+                && text.contains("3 fields of hardware-float runs")
+                && text.contains("1 differ"),
+            "{text}"
+        );
     }
 
     /// Timings beyond the factor fail only where the factor is enforced; exact fields always.
