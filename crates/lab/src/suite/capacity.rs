@@ -15,6 +15,10 @@ use super::points::PointResult;
 use super::runs::{attention_rank, backend_runs};
 use crate::rows::{BitExtractionFields, BitsSearchFields, BuiltColumns, ConstructionRow, OneLayerFields, YunFields};
 
+/// What measuring a construction on a dataset gives: its row, whether its checked property held, and the
+/// model it built (`None` where the build was refused, which the row records).
+pub(super) type Measured = (ConstructionRow, bool, Option<Model<BigReal>>);
+
 /// The row of `construction` on `ds` before anything is built: the data's shape and vocabulary, nothing
 /// measured.
 fn unbuilt_row(ds: &Dataset<f64>, construction: Construction) -> ConstructionRow {
@@ -70,7 +74,7 @@ pub(super) fn yun_point(
     bisect: bool,
     softmax_sweep: bool,
     threads: usize,
-) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
+) -> Result<Measured> {
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
     let y = Yun::build(ds, &YunOptions { threads, delta, ..Default::default() }).context("building Yun et al.'s construction")?;
@@ -158,7 +162,7 @@ pub(super) fn construction_point(
     bisect: bool,
     softmax_sweep: bool,
     threads: usize,
-) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
+) -> Result<Measured> {
     let (row, held, model) = match construction {
         Construction::Yun(delta) => yun_point(cfg, ds, delta, bisect, softmax_sweep, threads),
         Construction::BitExtraction(Task::SequenceToSequence) => bit_extraction_point(cfg, ds, bisect, threads),
@@ -181,13 +185,7 @@ pub(super) fn construction_point(
 /// An extension on `ds`, built as `boltz memorize` builds it ([`crate::construction::build`]) and measured
 /// with the columns every construction has (no family's own columns). A build that fails is a result: the
 /// row carries the reason.
-fn extension_point(
-    cfg: &SuiteConfig,
-    ds: &Dataset<f64>,
-    construction: Construction,
-    bisect: bool,
-    threads: usize,
-) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
+fn extension_point(cfg: &SuiteConfig, ds: &Dataset<f64>, construction: Construction, bisect: bool, threads: usize) -> Result<Measured> {
     let mut row = unbuilt_row(ds, construction);
     let options = crate::construction::BuildOptions { construction, seed: cfg.seed, threads, candidates: ContextualOptions::CANDIDATES };
     let clock = std::time::Instant::now();
@@ -214,12 +212,7 @@ fn extension_point(
 /// The parameter-optimal bit-extraction construction on `ds` (sequence-to-sequence). Data whose contexts
 /// averaging cannot separate (equal token sums) is a result, not an error: the row carries the builder's
 /// refusal.
-pub(super) fn bit_extraction_point(
-    cfg: &SuiteConfig,
-    ds: &Dataset<f64>,
-    bisect: bool,
-    threads: usize,
-) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
+pub(super) fn bit_extraction_point(cfg: &SuiteConfig, ds: &Dataset<f64>, bisect: bool, threads: usize) -> Result<Measured> {
     use boltz_construct::deep::bit_extraction::{OptimalMemorizer, OptimalOptions};
     let dim = ds.inputs.shape()[2];
     let mut row = ConstructionRow {
@@ -276,13 +269,7 @@ pub(super) fn bit_extraction_point(
 
 /// The one-layer memorizer on `ds` under a policy. A mean-pooling build that fails because two contexts
 /// collide is a result (the row says so), not an error: no theorem promises that mean pooling separates.
-pub(super) fn one_layer_point(
-    cfg: &SuiteConfig,
-    ds: &Dataset<f64>,
-    policy: Policy,
-    bisect: bool,
-    threads: usize,
-) -> Result<(ConstructionRow, bool, Option<Model<BigReal>>)> {
+pub(super) fn one_layer_point(cfg: &SuiteConfig, ds: &Dataset<f64>, policy: Policy, bisect: bool, threads: usize) -> Result<Measured> {
     let seed = cfg.seed;
     let [sequences, length, dim] = ds.inputs.shape();
     let vocab = boltz_core::Vocabulary::of(&ds.inputs).len();
