@@ -25,8 +25,11 @@ fn register_font() {
     });
 }
 
-/// Canvas size in layout units (SVG/PDF pixels; the PNG has twice as many in each direction).
+/// The smallest canvas, in layout units (SVG/PDF pixels; the PNG has twice as many in each direction); a
+/// chart whose legend needs more height gets a taller one ([`canvas_size`]).
 pub const SIZE: (u32, u32) = (1200, 720);
+/// Space kept free under the legend's last line, in layout units.
+const BOTTOM_MARGIN: f64 = 12.0;
 /// Width of the legend column, in layout units.
 const LEGEND_WIDTH: u32 = 330;
 
@@ -48,10 +51,10 @@ pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
     let files: Vec<PathBuf> = ["png", "svg", "pdf"].iter().map(|ext| dir.join(format!("{}.{ext}", chart.name))).collect();
     let temps: Vec<PathBuf> = files.iter().map(|f| boltz_core::format::temp_sibling(f)).collect();
     let write = || -> Result<()> {
-        draw_on(BitMapBackend::new(&temps[0], (SIZE.0 * 2, SIZE.1 * 2)).into_drawing_area(), chart, 2.0)
+        let size = canvas_size(chart);
+        draw_on(BitMapBackend::new(&temps[0], (size.0 * 2, size.1 * 2)).into_drawing_area(), chart, 2.0)
             .with_context(|| format!("writing {}", files[0].display()))?;
-        let mut svg = String::new();
-        draw_on(SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(), chart, 1.0)?;
+        let svg = svg(chart)?;
         std::fs::write(&temps[1], &svg).with_context(|| format!("writing {}", temps[1].display()))?;
         std::fs::write(&temps[2], svg_to_pdf(&svg).with_context(|| format!("converting {} to PDF", chart.name))?)
             .with_context(|| format!("writing {}", temps[2].display()))?;
@@ -69,6 +72,14 @@ pub fn draw(chart: &Chart, dir: &Path) -> Result<Vec<PathBuf>> {
     }
     result?;
     Ok(files)
+}
+
+/// `chart` as an SVG document of [`canvas_size`] (what `draw` writes as `.svg` and converts to PDF).
+pub fn svg(chart: &Chart) -> Result<String> {
+    register_font();
+    let mut svg = String::new();
+    draw_on(SVGBackend::with_string(&mut svg, canvas_size(chart)).into_drawing_area(), chart, 1.0)?;
+    Ok(svg)
 }
 
 /// An SVG (as plotters writes it, text in `sans-serif`) as a one-page vector PDF, text embedded in the
@@ -107,7 +118,7 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart, scal
     for (i, line) in chart.subtitle.iter().enumerate() {
         root.draw(&Text::new(line.clone(), (px(16.0), px(38.0 + 17.0 * i as f64)), font(13.0, scale).color(&grey))).map_err(&e)?;
     }
-    let top = px(44.0 + 17.0 * chart.subtitle.len() as f64) as u32;
+    let top = px(header_height(chart)) as u32;
     let body = root.clone().shrink((0, top), (w, h.saturating_sub(top)));
     let legend_w = px(f64::from(LEGEND_WIDTH)) as u32;
     let (plots, legend) = body.split_horizontally(w.saturating_sub(legend_w));
@@ -486,20 +497,100 @@ fn panel_dodge(panel: &Panel, x_log: bool) -> Vec<f64> {
         .collect()
 }
 
-/// Splits `text` into lines of at most `width` pixels at `size` (DejaVu Sans averages ~0.56 em per
-/// character).
+/// Height of the title and subtitle lines above the panels, in layout units.
+fn header_height(chart: &Chart) -> f64 {
+    44.0 + 17.0 * chart.subtitle.len() as f64
+}
+
+/// The legend's text size (layout units).
+pub const LEGEND_TEXT: f64 = 12.5;
+/// The legend's line height.
+const LEGEND_LINE: f64 = 16.0;
+/// Width of an entry's sample (its line and marker).
+const LEGEND_SAMPLE: f64 = 40.0;
+/// Where the first entry starts, from the legend column's top.
+const LEGEND_FIRST: f64 = 28.0;
+
+/// Where the legend's text starts in its column (layout units).
+pub const LEGEND_TEXT_X: f64 = 8.0 + LEGEND_SAMPLE + 8.0;
+/// The widest a legend line may be (layout units): the column less the sample and both margins.
+pub const LEGEND_TEXT_WIDTH: f64 = LEGEND_WIDTH as f64 - LEGEND_TEXT_X - 8.0;
+
+/// One legend entry, laid out: what it shows and its wrapped lines, from `top` (layout units, from the
+/// legend column's top).
+pub struct LegendEntry {
+    /// The series' name, look and whether it is drawn without lines; `None` for the ✕ of failed runs.
+    pub series: Option<(String, Look, bool)>,
+    /// Top of the entry.
+    pub top: f64,
+    /// Its text, wrapped to [`LEGEND_TEXT_WIDTH`] as measured in the embedded font.
+    pub lines: Vec<String>,
+}
+
+/// The legend laid out in its column: one entry per distinct (name, look) in panel order, then the ✕ of
+/// failed runs where a chart has any; and the height it needs (layout units, from the column's top).
+pub fn legend_layout(chart: &Chart) -> (Vec<LegendEntry>, f64) {
+    let mut y = LEGEND_FIRST;
+    let mut out = Vec::new();
+    for entry in chart.legend_entries() {
+        let lines = wrap(&entry.0, LEGEND_TEXT, LEGEND_TEXT_WIDTH);
+        let next = y + LEGEND_LINE * lines.len() as f64 + 5.0;
+        out.push(LegendEntry { series: Some(entry), top: y, lines });
+        y = next;
+    }
+    if let Some(note) = &chart.failed_note {
+        if chart.panels.iter().flat_map(|p| &p.series).any(|s| !s.failed.is_empty()) {
+            let lines = wrap(note, LEGEND_TEXT, LEGEND_TEXT_WIDTH);
+            let next = y + LEGEND_LINE * lines.len() as f64;
+            out.push(LegendEntry { series: None, top: y, lines });
+            y = next;
+        }
+    }
+    (out, y)
+}
+
+/// The canvas of `chart` in layout units: [`SIZE`], taller where the legend needs it, so no entry is
+/// ever cut off at the bottom.
+pub fn canvas_size(chart: &Chart) -> (u32, u32) {
+    let (_, legend) = legend_layout(chart);
+    let needed = (header_height(chart) + legend + BOTTOM_MARGIN).ceil() as u32;
+    (SIZE.0, SIZE.1.max(needed))
+}
+
+/// Width of `text` in the embedded font at `size` (layout units), as the renderer draws it.
+pub fn text_width(text: &str, size: f64) -> f64 {
+    register_font();
+    match font(size, 1.0).box_size(text) {
+        Ok((w, _)) => f64::from(w),
+        // Without the font (never with the embedded one): a generous estimate.
+        Err(_) => 0.62 * size * text.chars().count() as f64,
+    }
+}
+
+/// Breaks `text` into lines no wider than `width` at `size` (measured in the embedded font); a single
+/// word wider than that is broken between characters.
 fn wrap(text: &str, size: f64, width: f64) -> Vec<String> {
-    let per_line = ((width / (0.56 * size)).floor() as usize).max(8);
+    let fits = |s: &str| text_width(s, size) <= width;
     let mut lines = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > per_line {
-            lines.push(std::mem::take(&mut line));
+        let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
+        if fits(&candidate) {
+            line = candidate;
+            continue;
         }
         if !line.is_empty() {
-            line.push(' ');
+            lines.push(std::mem::take(&mut line));
         }
-        line.push_str(word);
+        // The word alone, broken where even it does not fit.
+        for c in word.chars() {
+            let mut longer = line.clone();
+            longer.push(c);
+            if !line.is_empty() && !fits(&longer) {
+                lines.push(std::mem::take(&mut line));
+            }
+            line.push(c);
+        }
     }
     if !line.is_empty() {
         lines.push(line);
@@ -507,43 +598,33 @@ fn wrap(text: &str, size: f64, width: f64) -> Vec<String> {
     lines
 }
 
-/// The legend: one entry per distinct (name, look) in panel order, each with its line pattern and marker,
-/// then the ✕ of failed runs where a chart has any.
+/// Draws the legend laid out by [`legend_layout`]: each entry's line pattern and marker (or the ✕ of
+/// failed runs) and its wrapped text.
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, scale: f64) -> Result<()> {
     let e = err::<DB::ErrorType>(chart);
     let px = |v: f64| (v * scale).round() as i32;
-    let (size, line_h, sample_w) = (12.5, 16.0, 40.0);
-    let text_x = px(8.0 + sample_w + 8.0);
-    let width = f64::from(LEGEND_WIDTH) - 8.0 - sample_w - 16.0;
-    let mut y = px(28.0);
-    let entries = chart.legend_entries();
-    for (name, look, scatter) in &entries {
-        let mid = y + px(line_h / 2.0);
-        let (a, b) = ((px(8.0), mid), (px(8.0 + sample_w), mid));
-        match (scatter, dash_pattern(look.dash, scale)) {
-            (true, _) => {}
-            (false, None) => area.draw(&PathElement::new(vec![a, b], stroke(look, scale))).map_err(&e)?,
-            (false, Some((s, sp))) => {
-                area.draw(&plotters::element::DashedPathElement::new(vec![a, b], s, sp, stroke(look, scale))).map_err(&e)?
+    let (entries, _) = legend_layout(chart);
+    let base = area.get_base_pixel();
+    for entry in &entries {
+        let mid = px(entry.top + LEGEND_LINE / 2.0);
+        let sample = (base.0 + px(8.0 + LEGEND_SAMPLE / 2.0), base.1 + mid);
+        match &entry.series {
+            Some((_, look, scatter)) => {
+                let (a, b) = ((px(8.0), mid), (px(8.0 + LEGEND_SAMPLE), mid));
+                match (scatter, dash_pattern(look.dash, scale)) {
+                    (true, _) => {}
+                    (false, None) => area.draw(&PathElement::new(vec![a, b], stroke(look, scale))).map_err(&e)?,
+                    (false, Some((s, sp))) => {
+                        area.draw(&plotters::element::DashedPathElement::new(vec![a, b], s, sp, stroke(look, scale))).map_err(&e)?
+                    }
+                }
+                draw_marker(area, sample, look.marker, look.hue.rgb(), scale)?;
             }
+            None => draw_failed(area, sample, RGBColor(60, 60, 60), scale)?,
         }
-        let base = area.get_base_pixel();
-        draw_marker(area, (base.0 + px(8.0 + sample_w / 2.0), base.1 + mid), look.marker, look.hue.rgb(), scale)?;
-        for line in wrap(name, size, width) {
-            area.draw(&Text::new(line, (text_x, y + px(2.0)), font(size, scale).color(&BLACK))).map_err(&e)?;
-            y += px(line_h);
-        }
-        y += px(5.0);
-    }
-    if let Some(note) = &chart.failed_note {
-        if chart.panels.iter().flat_map(|p| &p.series).any(|s| !s.failed.is_empty()) {
-            let mid = y + px(line_h / 2.0);
-            let base = area.get_base_pixel();
-            draw_failed(area, (base.0 + px(8.0 + sample_w / 2.0), base.1 + mid), RGBColor(60, 60, 60), scale)?;
-            for line in wrap(note, size, width) {
-                area.draw(&Text::new(line, (text_x, y + px(2.0)), font(size, scale).color(&BLACK))).map_err(&e)?;
-                y += px(line_h);
-            }
+        for (i, line) in entry.lines.iter().enumerate() {
+            let y = px(entry.top + LEGEND_LINE * i as f64 + 2.0);
+            area.draw(&Text::new(line.clone(), (px(LEGEND_TEXT_X), y), font(LEGEND_TEXT, scale).color(&BLACK))).map_err(&e)?;
         }
     }
     Ok(())
@@ -574,8 +655,18 @@ mod tests {
     }
 
     #[test]
-    fn legend_text_wraps_within_its_column() {
-        let lines = wrap("one layer, softmax, λ > 0 chosen for fewest bits (built, factored)", 12.5, 274.0);
-        assert!(lines.len() >= 2 && lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+    fn legend_text_wraps_within_its_column_as_measured() {
+        let text = "one layer, softmax, λ > 0 chosen for fewest bits (built, factored)";
+        let lines = wrap(text, LEGEND_TEXT, LEGEND_TEXT_WIDTH);
+        assert!(lines.len() >= 2, "{lines:?}");
+        assert!(lines.iter().all(|l| text_width(l, LEGEND_TEXT) <= LEGEND_TEXT_WIDTH), "{lines:?}");
+        assert_eq!(lines.join(" "), text, "nothing lost");
+        // A word wider than the column is broken, not let out of it.
+        let long = "x".repeat(200);
+        let lines = wrap(&long, LEGEND_TEXT, LEGEND_TEXT_WIDTH);
+        assert!(lines.len() >= 2 && lines.iter().all(|l| text_width(l, LEGEND_TEXT) <= LEGEND_TEXT_WIDTH));
+        assert_eq!(lines.concat(), long);
+        // Wider text measures wider.
+        assert!(text_width("WWWW", 12.5) > text_width("iiii", 12.5));
     }
 }

@@ -148,7 +148,9 @@ fn every_chart_renders_and_no_two_series_look_alike() {
     // PNG at 2×.
     let png = std::fs::read(dir.join("precision_vs_n.png")).expect("png");
     let (w, h) = (u32::from_be_bytes([png[16], png[17], png[18], png[19]]), u32::from_be_bytes([png[20], png[21], png[22], png[23]]));
-    assert_eq!((w, h), (2 * render::SIZE.0, 2 * render::SIZE.1));
+    let precision = charts.iter().find(|c| c.name == "precision_vs_n").expect("precision chart");
+    let size = render::canvas_size(precision);
+    assert_eq!((w, h), (2 * size.0, 2 * size.1));
     assert!(std::fs::read_dir(&dir).expect("dir").all(|e| !e
         .expect("entry")
         .file_name()
@@ -225,4 +227,122 @@ fn throughput_is_drawn_against_the_measured_peak() {
     assert!(!t.panels[0].series.iter().any(|s| s.name.starts_with("FMA peak")));
     let half = r#"{"rows": [{"threads": 2, "sgemm_gflops": 100.0, "dgemm_gflops": 50.0, "fma_peak_gflops_f32": 200.0}]}"#;
     assert!(throughput_chart(&history, half).is_err());
+}
+
+/// A text the SVG draws, as a box: `(left, top, width, height, size, text)` in canvas units, from the
+/// `<text>` element's anchor point, `text-anchor`, `dy` and `font-size` as plotters writes them (it writes
+/// the font size divided by 1.24; `dy` 0.76em anchors the top, 0.5ex the middle, −0.5ex the bottom), the
+/// width measured in the embedded font. Rotated texts (the y axes' descriptions) are left out.
+fn svg_texts(svg: &str) -> Vec<(f64, f64, f64, f64, f64, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        tag[start..].split('"').next().map(str::to_string)
+    };
+    let num = |tag: &str, name: &str| attr(tag, name)?.trim_end_matches("px").parse::<f64>().ok();
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|rest| {
+            let (tag, body) = rest.split_once('>')?;
+            if tag.contains("transform") {
+                return None;
+            }
+            let text = body.split("</text>").next()?.trim();
+            let text = text.replace("&apos;", "'").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+            let (x, y, size) = (num(tag, "x")?, num(tag, "y")?, num(tag, "font-size")? * 1.24);
+            let width = render::text_width(&text, size);
+            let left = match attr(tag, "text-anchor").as_deref() {
+                Some("middle") => x - width / 2.0,
+                Some("end") => x - width,
+                _ => x,
+            };
+            let top = match attr(tag, "dy").as_deref() {
+                Some("0.76em") => y,
+                Some("0.5ex") => y - size / 2.0,
+                _ => y - size,
+            };
+            Some((left, top, width, size, size, text))
+        })
+        .collect()
+}
+
+/// A chart with every legend extreme: 20 series with long names, one with a single point, one whose runs
+/// all failed, a long ✕ note and two subtitle lines.
+fn crowded_chart() -> Chart {
+    use crate::style::{Hue, Look};
+    let hues = [Hue::Measured, Hue::FewestBits, Hue::MeanPool, Hue::Yun, Hue::Reference];
+    let markers = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Diamond];
+    let mut series: Vec<Series> = (0..20)
+        .map(|i| {
+            let look = Look { marker: markers[i % 4], ..Look::formula(hues[i / 4]) };
+            let name = format!("series {i}: a construction with a long description that wraps over several legend lines (built, factored)");
+            Series::measured(name, look, vec![(10.0, 1.0 + i as f64), (100.0, 2.0 + i as f64)])
+        })
+        .collect();
+    series[3].points.truncate(1);
+    series[5].points.clear();
+    series[5].failed = vec![10.0, 100.0];
+    Chart {
+        name: "crowded".into(),
+        title: "twenty series".into(),
+        subtitle: vec!["first line".into(), "second line".into()],
+        panels: vec![Panel { x: Axis::log("N"), y: Axis::linear("value"), series, ..Default::default() }],
+        failed_note: Some("no run: the construction was refused on this data (a long note that must wrap as well)".into()),
+    }
+}
+
+/// Layout checked, not hoped for: in every committed chart and a crowded one, every text the SVG draws
+/// lies inside the canvas (measured in the embedded font), the legend's last line ends above the bottom
+/// margin, and the canvas grows only where a legend needs it. Before legends were laid out, the committed
+/// latency chart's 15 entries ran off its 720-unit canvas.
+#[test]
+fn every_label_and_legend_entry_lies_inside_the_canvas() {
+    let mut all: Vec<Chart> = vec![crowded_chart()];
+    for dir in
+        ["reproduce", "optimal-n10000", "precision-n1000", "precision-n1000-deep", "precision-n10000", "trained-widths", "trained-capacity"]
+    {
+        let results = load_results(&repo().join("results").join(dir)).expect("result files");
+        if !results.is_empty() {
+            all.extend(charts(&results).expect("charts"));
+        }
+    }
+    assert!(all.len() > 20, "{} charts", all.len());
+    let mut grown = Vec::new();
+    for chart in &all {
+        let (w, h) = render::canvas_size(chart);
+        let svg = render::svg(chart).expect("svg");
+        let texts = svg_texts(&svg);
+        assert!(!texts.is_empty(), "{}: no text parsed from the SVG", chart.name);
+        for (left, top, width, height, _, text) in &texts {
+            assert!(
+                *left >= -0.5 && left + width <= f64::from(w) + 0.5,
+                "{}: {text:?} from x = {left:.0} (width {width:.0}) leaves the {w}-wide canvas",
+                chart.name
+            );
+            assert!(
+                *top >= -0.5 && top + height <= f64::from(h) + 0.5,
+                "{}: {text:?} from y = {top:.0} leaves the {h}-high canvas",
+                chart.name
+            );
+        }
+        // The legend's lines: every entry's text is drawn, and the last ends above the bottom margin.
+        let (entries, needed) = render::legend_layout(chart);
+        let legend: Vec<_> = texts.iter().filter(|t| (t.4 - render::LEGEND_TEXT).abs() < 0.01).collect();
+        let legend_lines: usize = entries.iter().map(|e| e.lines.len()).sum();
+        assert!(legend.len() >= legend_lines, "{}: {} legend lines drawn of {legend_lines}", chart.name, legend.len());
+        let last = legend.iter().map(|t| t.1 + t.3).fold(0.0, f64::max);
+        assert!(last <= f64::from(h) - 8.0, "{}: the legend ends at {last:.0}, past the {h}-high canvas", chart.name);
+        for e in &entries {
+            assert!(
+                e.lines.iter().all(|l| render::text_width(l, render::LEGEND_TEXT) <= render::LEGEND_TEXT_WIDTH),
+                "{}: {:?}",
+                chart.name,
+                e.lines
+            );
+        }
+        if h > render::SIZE.1 {
+            grown.push(format!("{} ({needed:.0} for the legend)", chart.name));
+        }
+    }
+    assert!(grown.iter().any(|g| g.starts_with("crowded ")), "the crowded chart needs a taller canvas: {grown:?}");
+    eprintln!("charts on a taller canvas: {grown:?}");
 }
