@@ -263,6 +263,10 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, 
             .chain(s.spread.iter().flat_map(|&(_, lo, hi)| [lo, hi]).filter(move |v| drawable(*v, yl)))
     });
     let (y0, y1) = range(&panel.y, ys);
+    let yt = if yl { log_ticks(y0, y1) } else { linear_ticks(y0, y1) };
+    // Failed runs get a strip of their own under the data's range (one row per series that has any).
+    let failed_rows = panel.series.iter().filter(|s| s.failed.iter().any(|x| drawable(*x, xl))).count();
+    let y0 = failed_strip(y0, y1, yl, failed_rows);
     let xt = if panel.x_categories.is_empty() {
         if xl {
             log_ticks(x0, x1)
@@ -272,7 +276,6 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, 
     } else {
         category_ticks(&panel.x_categories)
     };
-    let yt = if yl { log_ticks(y0, y1) } else { linear_ticks(y0, y1) };
     match (xl, yl) {
         (true, true) => plot(area, chart, panel, scale, (x0..x1).log_scale(), (y0..y1).log_scale(), xt, yt, (x0, x1), (y0, y1)),
         (true, false) => plot(area, chart, panel, scale, (x0..x1).log_scale(), RangedCoordf64::from(y0..y1), xt, yt, (x0, x1), (y0, y1)),
@@ -424,14 +427,27 @@ where
         ));
         area.draw(&Text::new((yt.label)(v), (ax - base.0 - px(6.0) as i32, ay - base.1), style)).map_err(&e)?;
     }
-    // Where failed runs are marked: just above the bottom of the panel, one row per series that has any
-    // (so that the ✕ of two series at one N do not hide each other).
+    // Failed runs are marked in a strip under the data's range, one row per series that has any (the ✕
+    // of two series at one N do not hide each other), with a separating line and "no run" where the y
+    // labels are: a ✕ is never read as a value.
+    let failed_rows = panel.series.iter().filter(|s| s.failed.iter().any(|x| drawable(*x, xl))).count();
+    let (strip_top, rows) = failed_rows_at(y0, y1, yl, failed_rows);
+    if let Some(edge) = strip_top {
+        let line = RGBColor(150, 150, 150).stroke_width(px(1.0).max(1));
+        ctx.draw_series(std::iter::once(PathElement::new(vec![(x0, edge), (x1, edge)], line))).map_err(&e)?;
+        let mid = if yl { (y0 * edge).sqrt() } else { (y0 + edge) / 2.0 };
+        let (ax, ay) = ctx.backend_coord(&(x0, mid));
+        let style = label_style.pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Right,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+        area.draw(&Text::new("no run", (ax - base.0 - px(6.0) as i32, ay - base.1), style)).map_err(&e)?;
+    }
     let mut failed_row = 0usize;
     let dodge = panel_dodge(panel, xl);
     for (k, s) in panel.series.iter().enumerate() {
-        let floor_at = 0.03 + 0.045 * failed_row as f64;
-        let floor = if yl { y0 * (y1 / y0).powf(floor_at) } else { y0 + floor_at * (y1 - y0) };
-        if !s.failed.is_empty() {
+        let floor = rows.get(failed_row).copied().unwrap_or(y0);
+        if s.failed.iter().any(|x| drawable(*x, xl)) {
             failed_row += 1;
         }
         let shift = |x: f64| if xl { x * dodge[k] } else { x + dodge[k] };
@@ -470,6 +486,38 @@ where
         }
     }
     Ok(())
+}
+
+/// The fraction of a panel's height the strip of failed runs takes, for `rows` rows.
+fn strip_fraction(rows: usize) -> f64 {
+    (0.035 + 0.04 * rows as f64).min(0.3)
+}
+
+/// The y axis's lower end with a strip for `rows` rows of failed runs under the data's range `[lo, hi]`
+/// (`lo` itself without rows).
+fn failed_strip(lo: f64, hi: f64, log: bool, rows: usize) -> f64 {
+    if rows == 0 {
+        return lo;
+    }
+    let k = strip_fraction(rows) / (1.0 - strip_fraction(rows));
+    if log {
+        lo * (hi / lo).powf(-k)
+    } else {
+        lo - k * (hi - lo)
+    }
+}
+
+/// With the axis running from `bottom` (see [`failed_strip`]) to `hi`: the strip's upper edge and the y of
+/// each of its `rows` rows, all below the data, which the axis showed from the edge up before the strip
+/// was added.
+fn failed_rows_at(bottom: f64, hi: f64, log: bool, rows: usize) -> (Option<f64>, Vec<f64>) {
+    if rows == 0 {
+        return (None, Vec::new());
+    }
+    let f = strip_fraction(rows);
+    let at = |t: f64| if log { bottom * (hi / bottom).powf(t) } else { bottom + t * (hi - bottom) };
+    let edge = at(f);
+    (Some(edge), (0..rows).map(|r| at(f * (r as f64 + 0.5) / rows as f64)).collect())
 }
 
 /// The horizontal dodge of each series of a panel with [`Panel::dodge`]: measured series spread over ±1.5 %
@@ -652,6 +700,26 @@ mod tests {
         assert_eq!(t.major.iter().map(|v| (t.label)(*v)).collect::<Vec<_>>(), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
         let t = linear_ticks(-3.2, 41.0);
         assert!(t.major.iter().all(|v| !(t.label)(*v).contains('.')), "{:?}", t.major);
+    }
+
+    /// Failed runs sit in a strip under the data: every row below the data's lowest value, above the axis's
+    /// new end, the edge at the data's end; no strip, no change.
+    #[test]
+    fn failed_runs_get_a_strip_under_the_data() {
+        for (lo, hi, log) in [(0.01, 5000.0, true), (0.0, 1.05, false), (17.0, 53.0, true)] {
+            for rows in 1..=5 {
+                let bottom = failed_strip(lo, hi, log, rows);
+                assert!(bottom < lo, "{lo}..{hi}: {bottom}");
+                let (edge, ys) = failed_rows_at(bottom, hi, log, rows);
+                let edge = edge.expect("an edge");
+                assert!(((edge - lo) / lo.abs().max(1.0)).abs() < 1e-9, "the strip ends where the data's range began: {edge} vs {lo}");
+                assert_eq!(ys.len(), rows);
+                assert!(ys.iter().all(|&y| y > bottom && y < lo), "{lo}..{hi}, {rows} rows: {ys:?}");
+                assert!(ys.windows(2).all(|w| w[0] < w[1]), "{ys:?}");
+            }
+            assert_eq!(failed_strip(lo, hi, log, 0), lo);
+            assert_eq!(failed_rows_at(lo, hi, log, 0), (None, vec![]));
+        }
     }
 
     #[test]
