@@ -56,6 +56,7 @@ pub(crate) fn adversarial_chart(rows: &[ConstructionRow], cfg: &SuiteConfig) -> 
             y: Axis::log("mantissa bits"),
             series,
             x_categories: families.iter().map(|f| describe(f)).collect(),
+            y_marks: vec![24.0, 53.0],
             ..Default::default()
         }],
         failed_note: Some("does not memorize (mean pooling: two contexts collide; no bits suffice)".into()),

@@ -230,6 +230,7 @@ fn precision_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: &str) -> 
             y: Axis::log("mantissa bits"),
             series: precision,
             dodge: true,
+            y_marks: vec![24.0, 53.0],
             ..Default::default()
         }],
         ..Default::default()

@@ -139,6 +139,7 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
             series,
             x_categories: labels.clone(),
             dodge: true,
+            y_marks: Vec::new(),
         });
     }
     Ok(Chart {

@@ -107,6 +107,9 @@ pub struct Panel {
     /// Spread the measured series a little sideways, so that series with equal values stay visible (the
     /// chart's subtitle says so).
     pub dodge: bool,
+    /// Values the chart is about, always labelled on the y axis wherever the axis spans them (24 and 53
+    /// bits on precision charts), whatever the ticks' step; a tick label too close to one gives way.
+    pub y_marks: Vec<f64>,
 }
 
 /// A chart: a title, the fixed parameters, one to four panels and one legend.

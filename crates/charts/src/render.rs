@@ -181,12 +181,12 @@ fn log_ticks(lo: f64, hi: f64) -> Ticks {
     let decades: Vec<f64> = (k0..=k1).map(|k| 10f64.powi(k)).filter(in_range).collect();
     let multiples =
         |ms: &[f64]| -> Vec<f64> { (k0..=k1).flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k))).filter(in_range).collect() };
-    if decades.len() >= 2 {
-        let plain = decades.iter().all(|&d| (1.0..=1e4).contains(&d));
+    // Two decades or more: decades, as powers of ten on every chart (one style for sibling charts).
+    if decades.len() >= 2 && hi / lo >= 100.0 {
         return Ticks {
             major: decades,
             minor: multiples(&[2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]),
-            label: Box::new(move |v| if plain { fixed(v, 0) } else { superscript_power(v.log10().round() as i32) }),
+            label: Box::new(move |v| superscript_power(v.log10().round() as i32)),
         };
     }
     let mut major = multiples(&[1.0, 2.0, 5.0]);
@@ -419,8 +419,25 @@ where
             area.draw(&Text::new(line.to_string(), (ax - base.0, ay - base.1 + dy), style.clone())).map_err(&e)?;
         }
     }
+    // The values the chart is about, labelled where the axis spans them; tick labels within 14 units of
+    // one give way.
+    let marks: Vec<f64> = panel.y_marks.iter().copied().filter(|&m| drawable(m, yl) && m >= yt_lo(&yt, y1) && m <= y1).collect();
+    let mark_px: Vec<i32> = marks.iter().map(|&m| ctx.backend_coord(&(x0, m)).1).collect();
+    for &m in &marks {
+        let (ax, ay) = ctx.backend_coord(&(x0, m));
+        let style = font(12.5, scale).color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Right,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+        area.draw(&Text::new(fixed(m, 0), (ax - base.0 - px(6.0) as i32, ay - base.1), style)).map_err(&e)?;
+        let tick = BLACK.stroke_width(px(1.5).max(1));
+        area.draw(&PathElement::new(vec![(ax - base.0 - px(4.0) as i32, ay - base.1), (ax - base.0, ay - base.1)], tick)).map_err(&e)?;
+    }
     for &v in &yt.major {
         let (ax, ay) = ctx.backend_coord(&(x0, v));
+        if mark_px.iter().any(|&m| (m - ay).abs() < px(14.0) as i32) {
+            continue;
+        }
         let style = label_style.pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Right,
             plotters::style::text_anchor::VPos::Center,
@@ -486,6 +503,11 @@ where
         }
     }
     Ok(())
+}
+
+/// The lowest value the y ticks cover (the data's range, not a strip of failed runs under it).
+fn yt_lo(yt: &Ticks, hi: f64) -> f64 {
+    yt.major.iter().chain(&yt.minor).copied().fold(hi, f64::min)
 }
 
 /// The fraction of a panel's height the strip of failed runs takes, for `rows` rows.
@@ -688,8 +710,12 @@ mod tests {
         assert_eq!(t.major, vec![10.0, 100.0, 1e3, 1e4, 1e5]);
         assert!(t.minor.contains(&20.0) && t.minor.contains(&4e5));
         assert_eq!(t.major.iter().map(|v| (t.label)(*v)).collect::<Vec<_>>(), ["10¹", "10²", "10³", "10⁴", "10⁵"]);
+        // Powers of ten on every axis spanning two decades or more (sibling charts read alike).
         let t = log_ticks(1.5, 900.0);
-        assert_eq!(t.major.iter().map(|v| (t.label)(*v)).collect::<Vec<_>>(), ["10", "100"]);
+        assert_eq!(t.major.iter().map(|v| (t.label)(*v)).collect::<Vec<_>>(), ["10¹", "10²"]);
+        // Under two decades the 1–2–5 values are labelled, plainly.
+        let t = log_ticks(8.0, 600.0);
+        assert_eq!(t.major.iter().map(|v| (t.label)(*v)).collect::<Vec<_>>(), ["10", "20", "50", "100", "200", "500"]);
         let t = log_ticks(1e-7, 1e-2);
         assert_eq!((t.label)(1e-5), "10⁻⁵");
         // Under a decade: 1–2–5 steps (here too few, so 1–9), plain labels.

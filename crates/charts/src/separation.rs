@@ -56,6 +56,7 @@ pub(crate) fn separation_chart(rows: &[SeparationRow], cfg: &SuiteConfig) -> Cha
                 series: left,
                 x_categories: categories.clone(),
                 dodge: false,
+                y_marks: Vec::new(),
             },
             Panel {
                 title: "Theorem 2's δ".into(),
@@ -64,6 +65,7 @@ pub(crate) fn separation_chart(rows: &[SeparationRow], cfg: &SuiteConfig) -> Cha
                 series: right,
                 x_categories: categories,
                 dodge: false,
+                y_marks: Vec::new(),
             },
         ],
         ..Default::default()
