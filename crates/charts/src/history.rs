@@ -93,12 +93,6 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
     groups.dedup();
     let mut seen = std::collections::BTreeSet::new();
     groups.retain(|g| seen.insert(g.clone()));
-    let backends: Vec<&str> = {
-        let mut b: Vec<&str> = names.iter().filter_map(|n| speedup_parts(n).map(|p| p.0)).collect();
-        b.sort();
-        b.dedup();
-        b
-    };
     let mut panels = Vec::new();
     for g in &groups {
         let mut series = Vec::new();
@@ -107,11 +101,7 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
             let (name, look) = match speedup_parts(n) {
                 Some((backend, _, dtype, _)) => (
                     format!("{backend} {dtype}"),
-                    Look::measured(
-                        Hue::Slot(backends.iter().position(|b| *b == backend).unwrap_or(0)),
-                        Marker::of_backend(backend),
-                        Dash::of_precision(dtype),
-                    ),
+                    Look::measured(Hue::of_backend(backend, dtype), Marker::of_backend(backend), Dash::of_precision(dtype)),
                 ),
                 None => ("Yun et al. build time / one-layer build time".to_string(), Look::measured(Hue::Yun, Marker::Circle, Dash::Solid)),
             };
@@ -209,7 +199,7 @@ pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
             .collect();
         // Points only: the line pattern is invisible, so colour (backend and type) and marker (backend) tell
         // the series apart.
-        let hue = Hue::Slot(slot);
+        let hue = Hue::of_backend(backend, dtype);
         series.push(Series {
             scatter: true,
             ..Series::measured(

@@ -74,6 +74,37 @@ impl Hue {
         }
     }
 
+    /// The colour of a backend running in a type (`cpu` `f32`, `blas` `f64`, …), the same in every chart
+    /// of every results directory (the bench history and the throughput chart included).
+    pub fn of_backend(backend: &str, dtype: &str) -> Self {
+        let b = match backend {
+            "cpu" => 0,
+            "blas" => 1,
+            "cuda" => 2,
+            "bigfloat" => 3,
+            _ => 4,
+        };
+        Self::Slot(2 * b + usize::from(dtype == "f64"))
+    }
+
+    /// The colour of a training recipe, the same in every chart of every results directory: one layer with
+    /// rank-1, full-rank or other-rank attention, each with or without a curriculum over N (six colours);
+    /// rank-1 stacks of 2 and of 3 or more blocks (two more); every other deep recipe shares the last. The
+    /// data family is the marker's business, not the colour's.
+    pub fn of_recipe(blocks: usize, rank: Option<usize>, curriculum: bool) -> Self {
+        let attention = match rank {
+            Some(1) => 0,
+            None => 1,
+            Some(_) => 2,
+        };
+        Self::Slot(match (blocks, attention) {
+            (0 | 1, a) => a + 3 * usize::from(curriculum),
+            (2, 0) => 6,
+            (_, 0) => 7,
+            _ => 8,
+        })
+    }
+
     /// The RGB colour.
     pub fn rgb(self) -> RGBColor {
         match self {

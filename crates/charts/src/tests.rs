@@ -352,3 +352,46 @@ fn every_label_and_legend_entry_lies_inside_the_canvas() {
     assert!(grown.iter().any(|g| g.starts_with("crowded ")), "the crowded chart needs a taller canvas: {grown:?}");
     eprintln!("charts on a taller canvas: {grown:?}");
 }
+
+/// One colour per identity in every directory: across every chart of the committed results directories,
+/// the bench history and the throughput chart, a legend name (a construction, a trained recipe, a backend
+/// and type) has one colour. Before the palette was keyed by identity, the curriculum recipe was dark
+/// green in `reproduce/` and light blue in `trained-widths/`, and light blue was cpu in one bench chart and
+/// blas f64 in the other.
+#[test]
+fn one_colour_per_identity_in_every_directory() {
+    let mut all: Vec<(String, Chart)> = Vec::new();
+    for dir in ["reproduce", "optimal-n10000", "precision-n1000", "precision-n1000-deep", "precision-n10000", "trained-widths"] {
+        let results = load_results(&repo().join("results").join(dir)).expect("result files");
+        all.extend(charts(&results).expect("charts").into_iter().map(|c| (dir.to_string(), c)));
+    }
+    let history = std::fs::read_to_string(repo().join("results/bench-history.jsonl")).expect("history");
+    let baseline = Baseline::parse(&std::fs::read_to_string(repo().join("results/bench-baselines/ratios.json")).expect("baseline"))
+        .expect("baseline parses");
+    let ceiling = std::fs::read_to_string(repo().join("results/backends/gemm-ceiling.json")).expect("ceiling");
+    all.push(("results".into(), history_chart(&history, &baseline).expect("history chart")));
+    all.push(("results".into(), throughput_chart(&history, &ceiling).expect("throughput chart")));
+    // Every chart of every directory keeps its series apart (the committed trained-widths run has five recipes).
+    for (_, chart) in &all {
+        check_chart(chart);
+    }
+    let mut colour: BTreeMap<String, (crate::style::Hue, String)> = BTreeMap::new();
+    let mut shared = 0;
+    for (dir, chart) in &all {
+        for s in chart.panels.iter().flat_map(|p| &p.series).filter(|s| s.is_measured()) {
+            let here = format!("{dir}/{}", chart.name);
+            match colour.get(&s.name) {
+                Some((hue, there)) => {
+                    assert_eq!(*hue, s.look.hue, "{:?} is {hue:?} in {there} and {:?} in {here}", s.name, s.look.hue);
+                    shared += 1;
+                }
+                None => {
+                    colour.insert(s.name.clone(), (s.look.hue, here));
+                }
+            }
+        }
+    }
+    assert!(shared > 50, "identities seen in more than one chart: {shared}");
+    // The two bench charts name backends alike and agree on their colours.
+    assert!(colour.keys().any(|n| n == "cpu f64"), "{:?}", colour.keys().collect::<Vec<_>>());
+}

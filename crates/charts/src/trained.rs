@@ -36,16 +36,25 @@ pub(crate) fn trained_chart(rows: &[TrainedRow], cfg: &SuiteConfig, built_rows: 
     }
     let trained_series = |x: &dyn Fn(&TrainedRow) -> Option<f64>, y: &dyn Fn(&TrainedRow) -> Option<f64>| -> Vec<Series> {
         keys.iter()
-            .enumerate()
-            .filter_map(|(i, (m, f))| {
+            .filter_map(|(m, f)| {
                 let mine: Vec<&TrainedRow> = rows.iter().filter(|r| r.model == *m && r.family == *f).collect();
                 let mut pts: Vec<(f64, f64)> = mine.iter().filter_map(|r| Some((x(r)?, y(r)?))).collect();
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let first = mine.first()?;
-                let marker = if first.family == "random" { Marker::Circle } else { Marker::Square };
+                // The colour is the recipe's (the same in every chart); the marker, the data family's.
+                let marker = match first.family.as_str() {
+                    "random" => Marker::Circle,
+                    "grid" => Marker::Square,
+                    "pte" => Marker::Diamond,
+                    _ => Marker::Triangle,
+                };
                 Some(Series {
                     scatter: true,
-                    ..Series::measured(trained_label(first), Look::measured(Hue::Slot(i), marker, Dash::Solid), pts)
+                    ..Series::measured(
+                        trained_label(first),
+                        Look::measured(Hue::of_recipe(first.blocks, first.rank, first.warm_start), marker, Dash::Solid),
+                        pts,
+                    )
                 })
             })
             .collect()
