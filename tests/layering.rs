@@ -15,11 +15,21 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Package name → names of its normal (non-dev, non-build) dependencies in the resolved graph.
+/// The host's target triple (`rustc -vV`'s `host:`).
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc).arg("-vV").output().expect("rustc -vV runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines().find_map(|l| l.strip_prefix("host: ")).expect("rustc -vV names the host").trim().to_string()
+}
+
+/// Package name → names of its normal (non-dev, non-build) dependencies in the resolved graph, for this
+/// host (`--filter-platform`: a fresh machine's package cache holds only the crates its platform builds,
+/// and `--offline` must not need the others, e.g. Windows-only ones).
 fn normal_dependencies() -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform", &host_triple(), "--manifest-path"])
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .output()
         .expect("cargo metadata runs");
