@@ -75,11 +75,15 @@ fn the_suite_runs_and_draws_the_test_construction() {
         }
         assert!(runs[1]["accuracy"].is_f64() != runs[1]["error"].is_string(), "{r}");
     }
-    // The charts carry its legend label (from its registry entry; the legend wraps it, so its tail is
-    // looked for) in its own colour, the registry's first extension's.
+    // The charts carry its legend label (from its registry entry; the legend wraps it over lines, drawn
+    // one after the other, so the texts are joined) in its own colour, the registry's first extension's.
     for chart in ["precision_vs_n", "latency_vs_n", "accuracy_vs_n", "attention_rank"] {
         let svg = std::fs::read_to_string(out.join(format!("{chart}.svg"))).unwrap();
-        assert!(svg.contains("the first random direction"), "{chart}.svg has no series for {NAME}");
+        let texts: Vec<&str> = svg.split("</text>").filter_map(|t| t.rsplit_once('>').map(|(_, text)| text.trim())).collect();
+        assert!(
+            texts.join(" ").contains("test construction: one layer, rank-1 softmax, the first random direction"),
+            "{chart}.svg has no series for {NAME}"
+        );
         assert!(svg.contains("#332288"), "{chart}.svg does not draw it in its colour");
     }
     // `boltz check` reads the rows back (typed by the registry) and finds the re-run equal.
