@@ -351,7 +351,7 @@ fn a_write_failure_while_drawing_names_the_chart_file() {
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/reproduce/separation.json");
     std::fs::copy(&committed, dir.join("separation.json")).unwrap();
     let script = "trap '' XFSZ; ulimit -f 8; exec \"$0\" plot \"$1\"";
-    let o = Command::new("sh").args(["-c", &script, env!("CARGO_BIN_EXE_boltz"), dir.to_str().unwrap()]).output().unwrap();
+    let o = Command::new("sh").args(["-c", script, env!("CARGO_BIN_EXE_boltz"), dir.to_str().unwrap()]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("separation.png") && err.contains("File too large"), "{err}");

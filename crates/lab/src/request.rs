@@ -160,7 +160,7 @@ impl MemorizeParams {
         };
         let what = if vocab > 0 { format!("{what} --vocab {vocab}") } else { what };
         MemoryBudget::new(self.max_memory).check(&what, resources::memorize_bytes(big_n, n, d, vocab))?;
-        if let Some(s) = self.max_seconds.filter(|s| !(*s > 0.0)) {
+        if let Some(s) = self.max_seconds.filter(|s| s.is_nan() || *s <= 0.0) {
             bail!("--max-time must be a positive number of seconds (inf for no limit), got {s}");
         }
         TimeBudget::new(self.max_seconds).check(&what, resources::memorize_ops(big_n, n, d), threads)?;
