@@ -13,7 +13,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{Dash, Look, Marker};
-use super::{Axis, Chart, Panel};
+use super::{Axis, Chart, Panel, Series};
 
 static FONT: Once = Once::new();
 
@@ -265,7 +265,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, 
     let (y0, y1) = range(&panel.y, ys);
     let yt = if yl { log_ticks(y0, y1) } else { linear_ticks(y0, y1) };
     // Failed runs get a strip of their own under the data's range (one row per series that has any).
-    let failed_rows = panel.series.iter().filter(|s| s.failed.iter().any(|x| drawable(*x, xl))).count();
+    let failed_rows = failed_row_count(panel, xl);
     let y0 = failed_strip(y0, y1, yl, failed_rows);
     let xt = if panel.x_categories.is_empty() {
         if xl {
@@ -447,7 +447,7 @@ where
     // Failed runs are marked in a strip under the data's range, one row per series that has any (the ✕
     // of two series at one N do not hide each other), with a separating line and "no run" where the y
     // labels are: a ✕ is never read as a value.
-    let failed_rows = panel.series.iter().filter(|s| s.failed.iter().any(|x| drawable(*x, xl))).count();
+    let failed_rows = failed_row_count(panel, xl);
     let (strip_top, rows) = failed_rows_at(y0, y1, yl, failed_rows);
     if let Some(edge) = strip_top {
         let line = RGBColor(150, 150, 150).stroke_width(px(1.0).max(1));
@@ -464,7 +464,7 @@ where
     let dodge = panel_dodge(panel, xl);
     for (k, s) in panel.series.iter().enumerate() {
         let floor = rows.get(failed_row).copied().unwrap_or(y0);
-        if s.failed.iter().any(|x| drawable(*x, xl)) {
+        if has_failed_runs(s, xl) {
             failed_row += 1;
         }
         let shift = |x: f64| if xl { x * dodge[k] } else { x + dodge[k] };
@@ -508,6 +508,16 @@ where
 /// The lowest value the y ticks cover (the data's range, not a strip of failed runs under it).
 fn yt_lo(yt: &Ticks, hi: f64) -> f64 {
     yt.major.iter().chain(&yt.minor).copied().fold(hi, f64::min)
+}
+
+/// Whether `series` marks a failed run the x axis can show (one row of the failed-run strip).
+fn has_failed_runs(series: &Series, x_log: bool) -> bool {
+    series.failed.iter().any(|x| drawable(*x, x_log))
+}
+
+/// The rows of a panel's failed-run strip: its series with a failed run to mark.
+fn failed_row_count(panel: &Panel, x_log: bool) -> usize {
+    panel.series.iter().filter(|s| has_failed_runs(s, x_log)).count()
 }
 
 /// The fraction of a panel's height the strip of failed runs takes, for `rows` rows.

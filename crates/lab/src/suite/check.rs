@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde_json::Value;
 
+use crate::backends::Precision;
 use crate::suite::files::{load_results, ResultFile};
 
 /// Whether a row field is a wall-clock timing (compared within a factor, not exactly): `seconds`,
@@ -149,15 +150,6 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-/// The bits of a run's precision name (`f32`: 24, `f64`: 53, `bits=N`: N).
-fn precision_bits(precision: &str) -> Option<u64> {
-    match precision {
-        "f32" => Some(24),
-        "f64" => Some(53),
-        p => p.strip_prefix("bits=")?.parse().ok(),
-    }
-}
-
 /// The indices of a row's `runs` whose outcome depends on the machine: runs in hardware floats on the
 /// cpu, blas or cuda backends at or below the row's fewest bits. Those bits promise exact decoding under
 /// correctly rounded p-bit arithmetic (the bigfloat backend), not under a kernel's summation order, FMA
@@ -173,7 +165,9 @@ pub fn machine_dependent_runs(row: &Value) -> BTreeSet<usize> {
     runs.iter()
         .enumerate()
         .filter(|(_, r)| matches!(r.get("backend").and_then(Value::as_str), Some("cpu" | "blas" | "cuda")))
-        .filter(|(_, r)| r.get("precision").and_then(Value::as_str).and_then(precision_bits).is_some_and(|b| b <= fewest))
+        .filter(|(_, r)| {
+            r.get("precision").and_then(Value::as_str).and_then(|p| p.parse::<Precision>().ok()).is_some_and(|p| p.bits() <= fewest)
+        })
         .map(|(i, _)| i)
         .collect()
 }
