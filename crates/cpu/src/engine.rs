@@ -108,6 +108,16 @@ pub trait Gemm<T>: Sync {
         let _ = (rows, width, d, h, w2t, y);
         false
     }
+
+    /// Optionally computes a rank-1 FFN tile in one pass, `y += ReLU(t uᵀ + b) · w2t` (`t` one projection
+    /// per token, `u` and `b` the tile's slices of the left factor and the bias, `w2t` and `y` as in
+    /// [`Gemm::narrow_product`]), with the same roundings in the same order as the hidden tile written out
+    /// and then [`Gemm::narrow_product`] (bit for bit). Returns `false` (the default) to let the engine
+    /// write the tile.
+    fn rank_one_narrow(&self, t: &[T], u: &[T], b: &[T], w2t: &[T], d: usize, y: &mut [T]) -> bool {
+        let _ = (t, u, b, w2t, d, y);
+        false
+    }
 }
 
 /// Widest FFN output offered to [`Gemm::narrow_product`].
@@ -449,14 +459,30 @@ impl<T: Float> EngineModel<T> {
                 while start < q {
                     let end = (start + chunk).min(q);
                     let width = end - start;
-                    let hidden = sized(&mut w.hidden, rows * width);
                     let bias = &f.b1[start..end];
-                    if let (true, Linear::Factored { u, .. }) = (rank_one, &f.w1) {
-                        rank_one_relu(&w.rank_one[..rows], &u[start..end], bias, hidden);
-                    } else {
-                        f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
-                        for row in hidden.chunks_exact_mut(width) {
-                            row.iter_mut().zip(bias).for_each(|(h, c)| *h = h.add(c).relu());
+                    // The memorizer's tile in one pass where the multiplier has a fused kernel for it.
+                    let fused = match (rank_one, &f.w1, &f.w2t) {
+                        (true, Linear::Factored { u, .. }, Some(w2t)) => {
+                            g.rank_one_narrow(&w.rank_one[..rows], &u[start..end], bias, &w2t[start * d..end * d], d, &mut w.delta)
+                        }
+                        _ => false,
+                    };
+                    if !fused {
+                        let hidden = sized(&mut w.hidden, rows * width);
+                        if let (true, Linear::Factored { u, .. }) = (rank_one, &f.w1) {
+                            rank_one_relu(&w.rank_one[..rows], &u[start..end], bias, hidden);
+                        } else {
+                            f.w1.apply(g, rows, z, hidden, zero, start..end, 0..d, &mut w.tmp);
+                            for row in hidden.chunks_exact_mut(width) {
+                                row.iter_mut().zip(bias).for_each(|(h, c)| *h = h.add(c).relu());
+                            }
+                        }
+                        let narrow = f
+                            .w2t
+                            .as_ref()
+                            .is_some_and(|w2t| g.narrow_product(rows, width, d, &w.hidden, &w2t[start * d..end * d], &mut w.delta));
+                        if !narrow {
+                            f.w2.apply(g, rows, &w.hidden, &mut w.delta, one, 0..d, start..end, &mut w.tmp);
                         }
                     }
                     // Test-only: a deliberate slowdown (the first layer computed twice) that the
@@ -466,13 +492,6 @@ impl<T: Float> EngineModel<T> {
                         let mut again = vec![zero; rows * width];
                         f.w1.apply(g, rows, z, &mut again, zero, start..end, 0..d, &mut Vec::new());
                         std::hint::black_box(&again);
-                    }
-                    let narrow = f
-                        .w2t
-                        .as_ref()
-                        .is_some_and(|w2t| g.narrow_product(rows, width, d, &w.hidden, &w2t[start * d..end * d], &mut w.delta));
-                    if !narrow {
-                        f.w2.apply(g, rows, &w.hidden, &mut w.delta, one, 0..d, start..end, &mut w.tmp);
                     }
                     start = end;
                 }

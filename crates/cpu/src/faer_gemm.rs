@@ -9,9 +9,11 @@ use boltz_core::Result;
 
 use crate::engine::{Gemm, Operand};
 use crate::kernels::narrow_product;
+use crate::rank_one::rank_one_narrow;
 use crate::{CpuFloat, Multiplier};
 
-/// The `gemm` crate's multiplier (the engine's narrow-output kernel for `H · W₂ᵀ` with 4–32 outputs).
+/// The `gemm` crate's multiplier (the engine's narrow-output kernel for `H · W₂ᵀ` with 4–32 outputs, and
+/// the fused rank-1 FFN kernel of [`crate::rank_one`] where it applies).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FaerGemm;
 
@@ -55,6 +57,10 @@ impl<T: CpuFloat> Gemm<T> for FaerGemm {
 
     fn narrow_product(&self, rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
         narrow_product(rows, width, d, h, w2t, y)
+    }
+
+    fn rank_one_narrow(&self, t: &[T], u: &[T], b: &[T], w2t: &[T], d: usize, y: &mut [T]) -> bool {
+        rank_one_narrow(t, u, b, w2t, d, y)
     }
 }
 

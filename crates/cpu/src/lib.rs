@@ -24,6 +24,7 @@
 pub mod engine;
 pub mod faer_gemm;
 pub mod kernels;
+pub mod rank_one;
 pub mod roofline;
 pub mod threads;
 
@@ -145,7 +146,7 @@ fn grouped_forward<T: Float + Send + Sync, G: Gemm<T>>(
 }
 
 /// Element types with a `matrixmultiply` kernel.
-pub trait CpuFloat: Float + Send + Sync + 'static {
+pub trait CpuFloat: Float + rank_one::FusedElement + Send + Sync + 'static {
     /// `C = A·B + beta·C` through `matrixmultiply` (single-threaded).
     fn mm(a: Operand<'_, Self>, b: Operand<'_, Self>, beta: Self, c: &mut [Self]);
 }
@@ -236,5 +237,40 @@ mod tests {
             assert_eq!(z, expected);
         }
         assert!(!Gemm::<f64>::narrow_product(&MatrixMultiply, 1, 1, 5, &[1.0], &[1.0; 5], &mut [0.0; 5]));
+    }
+
+    /// [`FaerGemm`] without its fused rank-1 kernel: the engine writes the hidden tile out.
+    struct Unfused;
+
+    impl<T: CpuFloat> Gemm<T> for Unfused {
+        fn gemm(&self, a: Operand<'_, T>, b: Operand<'_, T>, beta: T, c: &mut [T]) {
+            FaerGemm.gemm(a, b, beta, c);
+        }
+
+        fn narrow_product(&self, rows: usize, width: usize, d: usize, h: &[T], w2t: &[T], y: &mut [T]) -> bool {
+            Gemm::<T>::narrow_product(&FaerGemm, rows, width, d, h, w2t, y)
+        }
+    }
+
+    /// The memorizer workload's shape (rank-1 W₁, d = 16; a narrower FFN so that a debug build runs it
+    /// quickly) through the whole engine, with and without the fused kernel: bit for bit the same
+    /// forward, in f32 and f64, one worker and three (groups with an odd token count).
+    fn fused_forward_is_the_unfused_forward<T: CpuFloat>() {
+        let workload = boltz_core::workloads::Workload { batch: 37, ..boltz_core::workloads::find("memorizer").unwrap() };
+        let (model, input) = workload.build(Some(5)).unwrap();
+        let (model, input) = (EngineModel::new(&model.convert::<T>().unwrap()), input.convert::<T>().unwrap());
+        for workers in [1, 3] {
+            let pool = worker_pool("test", workers).unwrap();
+            let fused = grouped_forward(&pool, workers, &model, &FaerGemm, &input).unwrap();
+            let unfused = grouped_forward(&pool, workers, &model, &Unfused, &input).unwrap();
+            assert_eq!(fused.as_slice(), unfused.as_slice(), "{} with {workers} workers", T::DTYPE);
+            assert!(fused.as_slice() != input.as_slice(), "the FFN must change the tokens");
+        }
+    }
+
+    #[test]
+    fn fused_rank_one_ffn_changes_no_bit_of_the_forward() {
+        fused_forward_is_the_unfused_forward::<f32>();
+        fused_forward_is_the_unfused_forward::<f64>();
     }
 }
