@@ -10,47 +10,92 @@
 //! operations of the unfused path ([`crate::kernels::narrow_product`] after the engine's `rank_one_relu`):
 //! the same roundings in the same order, so the two agree bit for bit (tested below on odd sizes).
 //!
-//! Only outputs that fill whole vectors take this path (`d · size_of::<T>()` a multiple of 64 bytes: f32
-//! with d ∈ {16, 32}, f64 with d ∈ {8, 16, 32}) on CPUs with AVX-512F; everything else returns `false` and
-//! the engine falls back to the unfused path.
+//! Only outputs that fill 1, 2 or 4 whole vectors take this path, on CPUs with AVX-512F or AVX2 (with
+//! FMA; see [`Isa`]); everything else returns `false` and the engine falls back to the unfused path.
 
 /// `y += ReLU(t uᵀ + b) · w2t` (see the module documentation): `t` one projection per token (`rows`),
 /// `u`, `b` the tile's slices of the left factor and the bias (`width`), `w2t` row-major `width × d`,
-/// `y` row-major `rows × d`. Returns `false` (and leaves `y` alone) when no fused kernel covers `d` and
-/// the element type on this CPU.
+/// `y` row-major `rows × d`, with the widest kernel this CPU runs ([`Isa::best`]). Returns `false` (and
+/// leaves `y` alone) when no fused kernel covers `d` and the element type on this CPU.
 pub fn rank_one_narrow<T: FusedElement>(t: &[T], u: &[T], b: &[T], w2t: &[T], d: usize, y: &mut [T]) -> bool {
+    Isa::best().is_some_and(|isa| rank_one_narrow_on(isa, t, u, b, w2t, d, y))
+}
+
+/// [`rank_one_narrow`] with the kernel of `isa`; `false` when this CPU lacks it or it has no kernel for
+/// `d` and the element type.
+pub fn rank_one_narrow_on<T: FusedElement>(isa: Isa, t: &[T], u: &[T], b: &[T], w2t: &[T], d: usize, y: &mut [T]) -> bool {
     let width = u.len();
     assert_eq!(b.len(), width, "rank_one_narrow: bias and u differ in length");
     assert!(w2t.len() >= width * d, "rank_one_narrow: w2t is too short");
     assert!(y.len() >= t.len() * d, "rank_one_narrow: y is too short");
-    T::rank_one_narrow(t, u, b, &w2t[..width * d], d, &mut y[..t.len() * d])
+    isa.runs_here() && T::rank_one_narrow(isa, t, u, b, &w2t[..width * d], d, &mut y[..t.len() * d])
+}
+
+/// The instruction sets with a fused kernel: outputs in whole vectors, 1, 2 or 4 vectors per token
+/// (AVX-512: f32 d ∈ {16, 32}, f64 d ∈ {8, 16, 32}; AVX2: f32 d ∈ {8, 16, 32}, f64 d ∈ {4, 8, 16}).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F with FMA: 32 registers of 64 bytes.
+    Avx512,
+    /// AVX2 with FMA: 16 registers of 32 bytes.
+    Avx2,
+}
+
+impl Isa {
+    /// Every instruction set with a kernel, widest first.
+    pub const ALL: [Isa; 2] = [Isa::Avx512, Isa::Avx2];
+
+    /// Whether this CPU runs the instruction set (detected at run time).
+    pub fn runs_here(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            match self {
+                Isa::Avx512 => fma && std::arch::is_x86_feature_detected!("avx512f"),
+                Isa::Avx2 => fma && std::arch::is_x86_feature_detected!("avx2"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = self;
+            false
+        }
+    }
+
+    /// The widest instruction set this CPU runs, if any.
+    pub fn best() -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.runs_here())
+    }
 }
 
 /// Element types with a fused rank-1 FFN kernel (f32 and f64).
 pub trait FusedElement: boltz_core::Float {
-    /// The kernel for this type; `false` where it has none for `d` on this CPU.
-    fn rank_one_narrow(t: &[Self], u: &[Self], b: &[Self], w2t: &[Self], d: usize, y: &mut [Self]) -> bool;
+    /// The kernel of `isa` for this type (the caller checked the slices' lengths); `false` where the CPU
+    /// lacks `isa` or it has no kernel for `d`.
+    fn rank_one_narrow(isa: Isa, t: &[Self], u: &[Self], b: &[Self], w2t: &[Self], d: usize, y: &mut [Self]) -> bool;
 }
 
 macro_rules! fused_element {
-    ($t:ty, $kernel:ident, $lanes:literal) => {
+    ($t:ty, $avx512:ident, $avx2:ident) => {
         impl FusedElement for $t {
-            fn rank_one_narrow(t: &[Self], u: &[Self], b: &[Self], w2t: &[Self], d: usize, y: &mut [Self]) -> bool {
+            fn rank_one_narrow(isa: Isa, t: &[Self], u: &[Self], b: &[Self], w2t: &[Self], d: usize, y: &mut [Self]) -> bool {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    if d % $lanes != 0 || d == 0 || d > crate::engine::NARROW_OUTPUT {
+                    use x86::{rows_for, $avx2, $avx512};
+                    let lanes = if isa == Isa::Avx512 { 64 } else { 32 } / std::mem::size_of::<$t>();
+                    if d == 0 || d % lanes != 0 || d > crate::engine::NARROW_OUTPUT || !isa.runs_here() {
                         return false;
                     }
-                    if !(std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")) {
-                        return false;
-                    }
-                    // SAFETY: the CPU has AVX-512F (checked just above); the slices have the lengths the
-                    // kernels index (checked by `rank_one_narrow` and by the kernels' own asserts).
+                    // SAFETY: the CPU runs `isa` (checked just above); the slices have the lengths the
+                    // kernels index (checked by `rank_one_narrow_on` and by the kernels' own asserts).
                     unsafe {
-                        match d / $lanes {
-                            1 => avx512::$kernel::<1, { avx512::rows_for(1) }>(t, u, b, w2t, y),
-                            2 => avx512::$kernel::<2, { avx512::rows_for(2) }>(t, u, b, w2t, y),
-                            4 => avx512::$kernel::<4, { avx512::rows_for(4) }>(t, u, b, w2t, y),
+                        match (isa, d / lanes) {
+                            (Isa::Avx512, 1) => $avx512::<1, { rows_for(32, 1) }>(t, u, b, w2t, y),
+                            (Isa::Avx512, 2) => $avx512::<2, { rows_for(32, 2) }>(t, u, b, w2t, y),
+                            (Isa::Avx512, 4) => $avx512::<4, { rows_for(32, 4) }>(t, u, b, w2t, y),
+                            (Isa::Avx2, 1) => $avx2::<1, { rows_for(16, 1) }>(t, u, b, w2t, y),
+                            (Isa::Avx2, 2) => $avx2::<2, { rows_for(16, 2) }>(t, u, b, w2t, y),
+                            (Isa::Avx2, 4) => $avx2::<4, { rows_for(16, 4) }>(t, u, b, w2t, y),
                             _ => return false,
                         }
                     }
@@ -58,39 +103,41 @@ macro_rules! fused_element {
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (t, u, b, w2t, d, y);
+                    let _ = (isa, t, u, b, w2t, d, y);
                     false
                 }
             }
         }
     };
 }
-fused_element!(f32, rank_one_f32, 16);
-fused_element!(f64, rank_one_f64, 8);
+fused_element!(f32, rank_one_f32_avx512, rank_one_f32_avx2);
+fused_element!(f64, rank_one_f64_avx512, rank_one_f64_avx2);
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+mod x86 {
     use std::arch::x86_64::*;
 
-    /// Tokens per block for `v` accumulator vectors per token: as many as leave registers (of 32) for
-    /// the `v` weight vectors and a broadcast, at most 16 (the stack buffer's rows).
-    pub(super) const fn rows_for(v: usize) -> usize {
-        let r = (32 - v - 2) / v;
+    /// Tokens per block for `v` accumulator vectors per token with `registers` vector registers: as many
+    /// as leave registers for the `v` weight vectors and a broadcast, at most 16 (at least 1).
+    pub(super) const fn rows_for(registers: usize, v: usize) -> usize {
+        let r = (registers - v - 2) / v;
         if r > 16 {
             16
+        } else if r == 0 {
+            1
         } else {
             r
         }
     }
 
     macro_rules! kernel {
-        ($name:ident, $block:ident, $t:ty, $vec:ty, $lanes:literal,
+        ($name:ident, $block:ident, $feature:literal, $t:ty, $vec:ty, $lanes:literal,
          $set1:ident, $loadu:ident, $storeu:ident, $mul:ident, $add:ident, $max:ident, $fmadd:ident, $zero:ident) => {
             /// The fused kernel for `V` vectors of outputs per token, `R` tokens per block.
             ///
             /// # Safety
-            /// The CPU must have AVX-512F and FMA.
-            #[target_feature(enable = "avx512f,fma")]
+            /// The CPU must have the target features.
+            #[target_feature(enable = $feature)]
             pub(super) unsafe fn $name<const V: usize, const R: usize>(t: &[$t], u: &[$t], b: &[$t], w2t: &[$t], y: &mut [$t]) {
                 let d = V * $lanes;
                 let width = u.len();
@@ -98,7 +145,7 @@ mod avx512 {
                 let mut blocks = t.chunks_exact(R);
                 let mut ys = y.chunks_exact_mut(R * d);
                 for (tb, yb) in (&mut blocks).zip(&mut ys) {
-                    // SAFETY: the caller's CPU has AVX-512F and FMA; the lengths were asserted above.
+                    // SAFETY: the caller's CPU has the target features; the lengths were asserted above.
                     unsafe { $block::<V, R>(tb, u, b, w2t, yb) };
                 }
                 for (tb, yb) in blocks.remainder().chunks_exact(1).zip(ys.into_remainder().chunks_exact_mut(d)) {
@@ -111,8 +158,8 @@ mod avx512 {
             /// `w2t` of `width · d`).
             ///
             /// # Safety
-            /// The CPU must have AVX-512F and FMA, and the slices the lengths above.
-            #[target_feature(enable = "avx512f,fma")]
+            /// The CPU must have the target features, and the slices the lengths above.
+            #[target_feature(enable = $feature)]
             #[inline]
             unsafe fn $block<const V: usize, const RB: usize>(t: &[$t], u: &[$t], b: &[$t], w2t: &[$t], y: &mut [$t]) {
                 let d = V * $lanes;
@@ -120,10 +167,6 @@ mod avx512 {
                 let zero = $zero();
                 let mut acc = [[zero; V]; RB];
                 let mut hidden = [[0.0 as $t; $lanes]; RB];
-                let mut tv = [zero; RB];
-                for (v, ti) in tv.iter_mut().zip(t) {
-                    *v = $set1(*ti);
-                }
                 let mut w = [zero; V];
                 let full = width - width % $lanes;
                 let (up, bp, wp) = (u.as_ptr(), b.as_ptr(), w2t.as_ptr());
@@ -134,9 +177,9 @@ mod avx512 {
                     while c < full {
                         let uc = $loadu(up.add(c));
                         let bc = $loadu(bp.add(c));
-                        for (h, tr) in hidden.iter_mut().zip(&tv) {
+                        for (h, tr) in hidden.iter_mut().zip(t) {
                             // ReLU(t·u + b): the product rounded, then the sum, as the unfused path.
-                            $storeu(h.as_mut_ptr(), $max($add($mul(*tr, uc), bc), zero));
+                            $storeu(h.as_mut_ptr(), $max($add($mul($set1(*tr), uc), bc), zero));
                         }
                         for k in 0..$lanes {
                             let row = wp.add((c + k) * d);
@@ -178,8 +221,9 @@ mod avx512 {
     }
 
     kernel!(
-        rank_one_f32,
-        block_f32,
+        rank_one_f32_avx512,
+        block_f32_avx512,
+        "avx512f,fma",
         f32,
         __m512,
         16,
@@ -193,8 +237,9 @@ mod avx512 {
         _mm512_setzero_ps
     );
     kernel!(
-        rank_one_f64,
-        block_f64,
+        rank_one_f64_avx512,
+        block_f64_avx512,
+        "avx512f,fma",
         f64,
         __m512d,
         8,
@@ -206,6 +251,38 @@ mod avx512 {
         _mm512_max_pd,
         _mm512_fmadd_pd,
         _mm512_setzero_pd
+    );
+    kernel!(
+        rank_one_f32_avx2,
+        block_f32_avx2,
+        "avx2,fma",
+        f32,
+        __m256,
+        8,
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_mul_ps,
+        _mm256_add_ps,
+        _mm256_max_ps,
+        _mm256_fmadd_ps,
+        _mm256_setzero_ps
+    );
+    kernel!(
+        rank_one_f64_avx2,
+        block_f64_avx2,
+        "avx2,fma",
+        f64,
+        __m256d,
+        4,
+        _mm256_set1_pd,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_mul_pd,
+        _mm256_add_pd,
+        _mm256_max_pd,
+        _mm256_fmadd_pd,
+        _mm256_setzero_pd
     );
 }
 
@@ -227,9 +304,8 @@ mod tests {
         assert!(crate::kernels::narrow_product(t.len(), width, d, &h, w2t, y));
     }
 
-    fn agree<T: FusedElement + std::fmt::Debug>(to: fn(f64) -> T, d: usize) {
+    fn agree<T: FusedElement + std::fmt::Debug>(to: fn(f64) -> T, isa: Isa, d: usize) {
         let mut rng = SeededRng::new(7);
-        let fused_here = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
         for rows in [1, 2, 5, 16, 17, 33] {
             for width in [1, 7, 16, 17, 40, 129] {
                 let mut draw = |k: usize| (0..k).map(|_| to(rng.normal())).collect::<Vec<T>>();
@@ -237,33 +313,41 @@ mod tests {
                 let mut expected = y0.clone();
                 unfused(&t, &u, &b, &w2t, d, &mut expected);
                 let mut fused = y0.clone();
-                let ran = rank_one_narrow(&t, &u, &b, &w2t, d, &mut fused);
-                assert_eq!(ran, fused_here, "d = {d}");
-                if ran {
-                    assert_eq!(fused, expected, "rows {rows}, width {width}, d {d}: not bit-identical");
-                } else {
-                    assert_eq!(fused, y0, "a kernel that declines must not write");
-                }
+                assert!(rank_one_narrow_on(isa, &t, &u, &b, &w2t, d, &mut fused), "{isa:?} d = {d}");
+                assert_eq!(fused, expected, "{isa:?}, rows {rows}, width {width}, d {d}: not bit-identical");
             }
         }
     }
 
     #[test]
-    fn fused_kernel_is_bit_identical_to_the_unfused_path() {
-        for d in [16, 32] {
-            agree::<f32>(|x| x as f32, d);
+    fn fused_kernels_are_bit_identical_to_the_unfused_path() {
+        let here: Vec<Isa> = Isa::ALL.into_iter().filter(|isa| isa.runs_here()).collect();
+        if here.is_empty() {
+            eprintln!("skipped: this CPU runs neither AVX-512F nor AVX2 with FMA (no fused kernel to test)");
         }
-        for d in [8, 16, 32] {
-            agree::<f64>(|x| x, d);
+        for isa in here {
+            let (f32_outputs, f64_outputs): (&[usize], &[usize]) =
+                if isa == Isa::Avx512 { (&[16, 32], &[8, 16, 32]) } else { (&[8, 16, 32], &[4, 8, 16]) };
+            for &d in f32_outputs {
+                agree::<f32>(|x| x as f32, isa, d);
+            }
+            for &d in f64_outputs {
+                agree::<f64>(|x| x, isa, d);
+            }
         }
     }
 
     #[test]
-    fn other_widths_of_output_decline() {
-        let mut y = vec![0.0f32; 4];
-        assert!(!rank_one_narrow(&[1.0f32], &[1.0], &[0.0], &[1.0; 4], 4, &mut y));
-        let mut y = vec![0.0f64; 4];
-        assert!(!rank_one_narrow(&[1.0f64], &[1.0], &[0.0], &[1.0; 4], 4, &mut y));
-        assert_eq!(y, vec![0.0; 4]);
+    fn other_output_widths_decline_without_writing() {
+        for isa in Isa::ALL {
+            for d in [1, 3, 5, 12, 24, 64] {
+                let mut y = vec![0.0f32; 2 * d];
+                assert!(!rank_one_narrow_on(isa, &[1.0f32, 2.0], &[1.0], &[0.0], &vec![1.0; d], d, &mut y), "{isa:?} f32 d {d}");
+                assert_eq!(y, vec![0.0; 2 * d]);
+                let mut y = vec![0.0f64; 2 * d];
+                assert!(!rank_one_narrow_on(isa, &[1.0f64, 2.0], &[1.0], &[0.0], &vec![1.0; d], d, &mut y), "{isa:?} f64 d {d}");
+                assert_eq!(y, vec![0.0; 2 * d]);
+            }
+        }
     }
 }
