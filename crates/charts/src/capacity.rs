@@ -277,7 +277,7 @@ fn accuracy_chart(rows: &[ConstructionRow], configured: &[(String, String)], fix
         panels.push(Panel {
             title: format!("{t} ({} bits), {backend} backend", if t == "f64" { 53 } else { 24 }),
             x: Axis::log("N (sequences)"),
-            y: Axis { label: "fraction of tokens decoded".into(), log: false, range: Some((-0.02, 1.05)) },
+            y: Axis { label: "fraction of tokens decoded".into(), log: false, range: Some((-0.02, 1.05)), ticks: Vec::new() },
             series,
             dodge: true,
             ..Default::default()
@@ -404,7 +404,7 @@ fn rank_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: String) -> Opt
             ],
             panels: vec![Panel {
                 x: Axis::linear("construction"),
-                y: Axis { label: "numerical rank".into(), log: false, range: Some((-0.3, d + 0.6)) },
+                y: Axis { label: "numerical rank".into(), log: false, range: Some((-0.3, d + 0.6)), ticks: Vec::new() },
                 series: rank,
                 x_categories: categories,
                 ..Default::default()

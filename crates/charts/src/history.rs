@@ -132,7 +132,7 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
             y_marks: Vec::new(),
         });
     }
-    Ok(Chart {
+    Ok(crate::explained(Chart {
         name: "bench_history".into(),
         title: "Wall-clock ratios over recorded runs, relative to the committed baseline".into(),
         subtitle: vec![
@@ -141,7 +141,7 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
         ],
         panels,
         ..Default::default()
-    })
+    }))
 }
 
 /// Throughput of every backend, workload and type at 2 threads in the latest recorded run, against the
@@ -251,7 +251,7 @@ pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
             "ceiling: OpenBLAS GEMM at n = 1024 on the same machine (results/backends/gemm-ceiling.json)".into(),
         ),
     };
-    Ok(Chart {
+    Ok(crate::explained(Chart {
         name: "throughput".into(),
         title: title.into(),
         subtitle: vec![
@@ -263,5 +263,5 @@ pub fn throughput_chart(jsonl: &str, ceiling: &str) -> Result<Chart> {
         ],
         panels: vec![Panel { x: Axis::linear("workload"), y, series, x_categories: workloads, ..Default::default() }],
         ..Default::default()
-    })
+    }))
 }

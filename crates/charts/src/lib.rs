@@ -49,6 +49,9 @@ pub struct Series {
     pub failed: Vec<f64>,
     /// Points only, no joining line (values that depend on more than the x variable).
     pub scatter: bool,
+    /// Words the legend adds after the name (empty: none), e.g. that the series is drawn under another
+    /// ([`explain_coinciding`]); the name stays the series' identity (its colour across charts).
+    pub note: String,
 }
 
 impl Series {
@@ -78,16 +81,19 @@ pub struct Axis {
     pub log: bool,
     /// A fixed range (else the data's, padded).
     pub range: Option<(f64, f64)>,
+    /// Labelled ticks at exactly these values (empty: ticks chosen from the range), for axes whose values
+    /// are a known grid (δ = 1/2, 1/4, …).
+    pub ticks: Vec<(f64, String)>,
 }
 
 impl Axis {
     /// A linear axis.
     pub fn linear(label: impl Into<String>) -> Self {
-        Self { label: label.into(), log: false, range: None }
+        Self { label: label.into(), log: false, range: None, ticks: Vec::new() }
     }
     /// A logarithmic axis.
     pub fn log(label: impl Into<String>) -> Self {
-        Self { label: label.into(), log: true, range: None }
+        Self { label: label.into(), log: true, range: None, ticks: Vec::new() }
     }
 }
 
@@ -128,13 +134,17 @@ pub struct Chart {
 }
 
 impl Chart {
-    /// The legend: every distinct (name, look) in panel order, with whether it is drawn without lines.
+    /// The legend: every distinct (name, look) in panel order, labelled with its name and note, with
+    /// whether it is drawn without lines.
     pub fn legend_entries(&self) -> Vec<(String, Look, bool)> {
+        let mut seen: Vec<(&str, Look)> = Vec::new();
         let mut out: Vec<(String, Look, bool)> = Vec::new();
         for s in self.panels.iter().flat_map(|p| &p.series) {
             let drawn = s.points.iter().any(|p| p.0.is_finite() && p.1.is_finite()) || !s.failed.is_empty();
-            if drawn && !out.iter().any(|(n, l, _)| *n == s.name && *l == s.look) {
-                out.push((s.name.clone(), s.look, s.scatter));
+            if drawn && !seen.iter().any(|(n, l)| *n == s.name && *l == s.look) {
+                seen.push((&s.name, s.look));
+                let label = if s.note.is_empty() { s.name.clone() } else { format!("{} ({})", s.name, s.note) };
+                out.push((label, s.look, s.scatter));
             }
         }
         out
@@ -171,7 +181,64 @@ pub fn charts(results: &BTreeMap<String, ResultFile>) -> Result<Vec<Chart>> {
         };
         out.push(trained_chart(&rows, &tr.config, &built));
     }
+    out.iter_mut().for_each(explain_coinciding);
     Ok(out)
+}
+
+/// Whether every point of `under` lies on a point of `over` (the same x, y equal to 1 part in 10⁹): drawn
+/// first, `under`'s line and markers are hidden beneath `over`'s wherever they both are.
+pub fn coincides(under: &Series, over: &Series) -> bool {
+    let same = |a: f64, b: f64| a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    let drawn: Vec<&(f64, f64)> = under.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    !drawn.is_empty() && drawn.iter().all(|(x, y)| over.points.iter().any(|(ox, oy)| same(*x, *ox) && same(*y, *oy)))
+}
+
+/// The words [`explain_coinciding`] puts in a hidden series' legend note.
+pub const DRAWN_UNDER: &str = "drawn under it";
+
+/// Every series visible or explained (issue #34, item 2): a series whose every point lies under a later
+/// series of its panel ([`coincides`]) gets a legend note, "mean pooling (equal to “fewest bits” in the f64
+/// panel, drawn under it)", wherever it appears (a legend entry is one name). Decided from the data, so a
+/// re-run where the two differ draws them apart without the note.
+pub fn explain_coinciding(chart: &mut Chart) {
+    // (hidden series, the series over it, panel title) in drawing order.
+    let mut hidden: Vec<(String, String, String)> = Vec::new();
+    for panel in &chart.panels {
+        for (i, under) in panel.series.iter().enumerate() {
+            if let Some(over) = panel.series[i + 1..].iter().find(|over| over.name != under.name && coincides(under, over)) {
+                hidden.push((under.name.clone(), over.name.clone(), panel.title.clone()));
+            }
+        }
+    }
+    let mut notes: BTreeMap<String, String> = BTreeMap::new();
+    for (name, _, _) in &hidden {
+        if notes.contains_key(name) {
+            continue;
+        }
+        let all: Vec<&(String, String, String)> = hidden.iter().filter(|(n, _, _)| n == name).collect();
+        let appears = chart.panels.iter().filter(|p| p.series.iter().any(|s| &s.name == name)).count();
+        let mut overs: Vec<&str> = all.iter().map(|(_, o, _)| o.as_str()).collect();
+        overs.dedup();
+        let over = overs.join("” / “");
+        let note = if all.len() == appears || all.iter().all(|(_, _, t)| t.is_empty()) {
+            format!("equal to “{over}”, {DRAWN_UNDER}")
+        } else {
+            let panels: Vec<&str> = all.iter().map(|(_, _, t)| t.as_str()).collect();
+            format!("equal to “{over}” in {}, {DRAWN_UNDER}", panels.join(", "))
+        };
+        notes.insert(name.clone(), note);
+    }
+    for s in chart.panels.iter_mut().flat_map(|p| p.series.iter_mut()) {
+        if let Some(note) = notes.get(&s.name) {
+            s.note = note.clone();
+        }
+    }
+}
+
+/// `chart` after [`explain_coinciding`].
+fn explained(mut chart: Chart) -> Chart {
+    explain_coinciding(&mut chart);
+    chart
 }
 
 #[cfg(test)]

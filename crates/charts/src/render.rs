@@ -215,6 +215,18 @@ fn linear_ticks(lo: f64, hi: f64) -> Ticks {
     Ticks { major, minor, label: Box::new(move |v| fixed(v, decimals)) }
 }
 
+/// Ticks at the axis's own values ([`crate::Axis::ticks`]), labelled as given.
+fn given_ticks(ticks: &[(f64, String)]) -> Ticks {
+    let ticks = ticks.to_vec();
+    Ticks {
+        major: ticks.iter().map(|t| t.0).collect(),
+        minor: Vec::new(),
+        label: Box::new(move |v| {
+            ticks.iter().find(|t| (t.0 - v).abs() <= 1e-9 * v.abs().max(1e-300)).map(|t| t.1.clone()).unwrap_or_default()
+        }),
+    }
+}
+
 fn category_ticks(names: &[String]) -> Ticks {
     let names = names.to_vec();
     Ticks {
@@ -267,7 +279,9 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, 
     // Failed runs get a strip of their own under the data's range (one row per series that has any).
     let failed_rows = failed_row_count(panel, xl);
     let y0 = failed_strip(y0, y1, yl, failed_rows);
-    let xt = if panel.x_categories.is_empty() {
+    let xt = if !panel.x.ticks.is_empty() {
+        given_ticks(&panel.x.ticks)
+    } else if panel.x_categories.is_empty() {
         if xl {
             log_ticks(x0, x1)
         } else {

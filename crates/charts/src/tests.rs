@@ -89,7 +89,6 @@ fn every_chart_renders_and_no_two_series_look_alike() {
         "adversarial_bits",
         "separation",
         "approximation_vs_delta",
-        "approximation_vs_params",
         "trained_capacity",
     ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
@@ -353,13 +352,9 @@ fn every_label_and_legend_entry_lies_inside_the_canvas() {
     eprintln!("charts on a taller canvas: {grown:?}");
 }
 
-/// One colour per identity in every directory: across every chart of the committed results directories,
-/// the bench history and the throughput chart, a legend name (a construction, a trained recipe, a backend
-/// and type) has one colour. Before the palette was keyed by identity, the curriculum recipe was dark
-/// green in `reproduce/` and light blue in `trained-widths/`, and light blue was cpu in one bench chart and
-/// blas f64 in the other.
-#[test]
-fn one_colour_per_identity_in_every_directory() {
+/// Every chart of the committed results directories, the bench history and the throughput chart, each
+/// with its directory.
+fn committed_charts() -> Vec<(String, Chart)> {
     let mut all: Vec<(String, Chart)> = Vec::new();
     for dir in ["reproduce", "optimal-n10000", "precision-n1000", "precision-n1000-deep", "precision-n10000", "trained-widths"] {
         let results = load_results(&repo().join("results").join(dir)).expect("result files");
@@ -371,6 +366,55 @@ fn one_colour_per_identity_in_every_directory() {
     let ceiling = std::fs::read_to_string(repo().join("results/backends/gemm-ceiling.json")).expect("ceiling");
     all.push(("results".into(), history_chart(&history, &baseline).expect("history chart")));
     all.push(("results".into(), throughput_chart(&history, &ceiling).expect("throughput chart")));
+    all
+}
+
+/// Every series visible or explained (issue #34, item 2): in no panel of any committed chart is a series
+/// drawn entirely under another without its legend entry saying so. Before the check, the f64 panel of
+/// `reproduce/accuracy_vs_n` hid one construction's line under another's at 1.0, the approximation charts
+/// hid the piecewise-constant floor under the error, and the depth and parameter charts hid Yun's formula
+/// under the built count. The crowded chart checks the rule itself: one hidden series, named once.
+#[test]
+fn every_series_is_visible_or_explained() {
+    let mut explained = 0;
+    for (dir, chart) in committed_charts() {
+        for panel in &chart.panels {
+            for (i, under) in panel.series.iter().enumerate() {
+                for over in &panel.series[i + 1..] {
+                    if over.name != under.name && crate::coincides(under, over) {
+                        assert!(
+                            under.note.contains(crate::DRAWN_UNDER),
+                            "{dir}/{} ({}): {:?} lies under {:?} and its legend entry does not say so",
+                            chart.name,
+                            panel.title,
+                            under.name,
+                            over.name
+                        );
+                        explained += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(explained > 0, "the committed charts have coinciding series; none was found");
+    let mut chart = crowded_chart();
+    let copy = Series { name: "copy".into(), ..chart.panels[0].series[0].clone() };
+    chart.panels[0].series.insert(0, copy);
+    crate::explain_coinciding(&mut chart);
+    let notes: Vec<&str> = chart.panels[0].series.iter().map(|s| s.note.as_str()).collect();
+    assert!(notes[0].starts_with("equal to “series 0") && notes[0].contains(crate::DRAWN_UNDER), "{notes:?}");
+    assert!(notes[1..].iter().all(|n| n.is_empty()), "{notes:?}");
+    assert!(chart.legend_entries()[0].0.starts_with("copy (equal to"), "{:?}", chart.legend_entries()[0]);
+}
+
+/// One colour per identity in every directory: across every chart of the committed results directories,
+/// the bench history and the throughput chart, a legend name (a construction, a trained recipe, a backend
+/// and type) has one colour. Before the palette was keyed by identity, the curriculum recipe was dark
+/// green in `reproduce/` and light blue in `trained-widths/`, and light blue was cpu in one bench chart and
+/// blas f64 in the other.
+#[test]
+fn one_colour_per_identity_in_every_directory() {
+    let all = committed_charts();
     // Every chart of every directory keeps its series apart (the committed trained-widths run has five recipes).
     for (_, chart) in &all {
         check_chart(chart);

@@ -123,7 +123,6 @@ fn quick_reproduce_writes_results_and_charts() {
         "latency_vs_n",
         "separation",
         "approximation_vs_delta",
-        "approximation_vs_params",
         "trained_capacity",
     ] {
         for ext in ["png", "svg"] {
