@@ -68,3 +68,20 @@ pub(crate) const BIT_EXTRACTION: Construction = Construction::BitExtraction(Task
 pub(crate) fn policy_hue(c: Construction) -> Hue {
     Hue::of_construction(c)
 }
+
+/// `x` rounded to an integer, thousands grouped by a space (1 234 567).
+pub(crate) fn round_digits(x: f64) -> String {
+    let digits = format!("{}", x.round().abs() as u64);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    if x.round() < 0.0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}

@@ -6,68 +6,67 @@ use boltz_lab::suite::config::SuiteConfig;
 use crate::style::{Dash, Hue, Look, Marker};
 use crate::{Axis, Chart, Panel, Series};
 
-/// The separation of context ids per (n, |V|, d) configuration: measured against Lemma 1's implied bound
-/// (left) and Theorem 2's worst-case δ (right, digits on a log axis).
+/// The separation of context ids per (n, |V|, d) configuration, in one quantity on one axis: decimal
+/// digits below 1 (−log10 of the value), for the measured smallest gap between ids, the gap Lemma 1
+/// implies for the same λ (the measurement must need no more digits than the bound), and Theorem 2's
+/// worst-case δ for the same n, |V|, d. Fewer digits = better separated.
 pub(crate) fn separation_chart(rows: &[SeparationRow], cfg: &SuiteConfig) -> Chart {
-    let categories: Vec<String> = rows.iter().map(|r| format!("{}·{}·{}", r.n, r.vocab, r.d)).collect();
+    let categories: Vec<String> = rows.iter().map(|r| format!("n = {}\n|V| = {}\nd = {}", r.n, r.vocab, r.d)).collect();
     let at =
         |f: &dyn Fn(&SeparationRow) -> f64| -> Vec<(f64, f64)> { rows.iter().enumerate().map(|(i, r)| ((i + 1) as f64, f(r))).collect() };
-    let left = vec![
+    let series = vec![
         Series {
             scatter: true,
             ..Series::measured(
-                "measured smallest gap (arbitrary precision)",
+                "measured smallest gap between ids (arbitrary precision)",
                 Look::measured(Hue::Measured, Marker::Circle, Dash::Solid),
-                at(&|r| r.measured_log10),
+                at(&|r| -r.measured_log10),
             )
         },
         Series {
             scatter: true,
             ..Series::measured(
-                "Lemma 1's implied lower bound for the same λ",
+                "Lemma 1's implied lower bound on the gap, same λ (the measured gap needs fewer digits)",
                 Look::measured(Hue::Reference, Marker::Square, Dash::Dotted),
-                at(&|r| r.lemma1_implied_log10),
+                at(&|r| -r.lemma1_implied_log10),
+            )
+        },
+        Series {
+            scatter: true,
+            ..Series::measured(
+                "Theorem 2's worst-case δ for the same n, |V|, d",
+                Look::measured(Hue::Theory, Marker::Triangle, Dash::Solid),
+                at(&|r| -r.theory_delta_log10),
             )
         },
     ];
-    let right = vec![Series {
-        scatter: true,
-        ..Series::measured(
-            "Theorem 2's worst-case δ (same n, |V|, d): digits −log10 δ",
-            Look::measured(Hue::Theory, Marker::Triangle, Dash::Solid),
-            at(&|r| -r.theory_delta_log10),
-        )
-    }];
+    let digits = |f: &dyn Fn(&SeparationRow) -> f64| {
+        let v: Vec<f64> = rows.iter().map(|r| -f(r)).collect();
+        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+        format!("{}–{}", crate::common::round_digits(lo), crate::common::round_digits(hi))
+    };
     Chart {
         name: "separation".into(),
         title: "Context-id separation of the rank-1 attention layer (Theorem 2, Lemma 1)".into(),
         subtitle: vec![
             format!(
-                "Measured policy, up to {} sequences per configuration, seed {}; higher on the left = better separated",
+                "Measured policy, up to {} sequences per configuration, seed {}; each configuration is its own dataset (points not joined)",
                 cfg.separation.sequences, cfg.seed
             ),
-            "each configuration is its own dataset: points are not joined".into(),
+            format!(
+                "digits below 1 (fewer = better separated): measured {}, Lemma 1's bound {}, Theorem 2's δ {}",
+                digits(&|r| r.measured_log10),
+                digits(&|r| r.lemma1_implied_log10),
+                digits(&|r| r.theory_delta_log10)
+            ),
         ],
-        panels: vec![
-            Panel {
-                title: "measured vs Lemma 1 (measured must lie above)".into(),
-                x: Axis::linear("configuration n·|V|·d"),
-                y: Axis::linear("log10 of the smallest gap between ids"),
-                series: left,
-                x_categories: categories.clone(),
-                dodge: false,
-                y_marks: Vec::new(),
-            },
-            Panel {
-                title: "Theorem 2's δ".into(),
-                x: Axis::linear("configuration n·|V|·d"),
-                y: Axis::log("decimal digits, −log10 δ"),
-                series: right,
-                x_categories: categories,
-                dodge: false,
-                y_marks: Vec::new(),
-            },
-        ],
+        panels: vec![Panel {
+            x: Axis::linear("configuration: sequence length n, vocabulary |V|, dimension d"),
+            y: Axis::log("decimal digits, −log10 of the gap or δ"),
+            series,
+            x_categories: categories,
+            ..Default::default()
+        }],
         ..Default::default()
     }
 }
