@@ -35,12 +35,125 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
     let softmax_policy = SOFTMAX.into_iter().find(|&p| rows.iter().any(is_policy(p)));
     let first_policy = softmax_policy.unwrap_or(MEAN_POOL);
     let runs = configured_runs(rows);
-    out.push(depth_chart(rows, first_policy, &fixed));
-    out.push(params_chart(rows, first_policy, &fixed));
-    out.push(precision_chart(rows, cfg, &fixed));
-    out.push(accuracy_chart(rows, &runs, &fixed));
-    out.push(latency_chart(rows, &runs, threads, &fixed));
-    out.extend(rank_chart(rows, cfg, fixed));
+    // One N: every "against N" chart would be one point per series (a table instead, `capacity_tables`).
+    if distinct_ns(rows) > 1 {
+        out.push(depth_chart(rows, first_policy, &fixed));
+        out.push(params_chart(rows, first_policy, &fixed));
+        out.push(precision_chart(rows, cfg, &fixed));
+        out.push(accuracy_chart(rows, &runs, &fixed));
+        out.push(latency_chart(rows, &runs, threads, &fixed));
+    }
+    if !ranks_are_constant(rows) {
+        out.extend(rank_chart(rows, cfg, fixed));
+    }
+}
+
+/// How many different N the rows hold.
+fn distinct_ns(rows: &[ConstructionRow]) -> usize {
+    let mut ns: Vec<usize> = rows.iter().map(|r| r.sequences).collect();
+    ns.sort_unstable();
+    ns.dedup();
+    ns.len()
+}
+
+/// One recorded rank: (N, key-query rank, value-output rank).
+type RankAt = (usize, usize, usize);
+
+/// The recorded attention ranks, per construction in chart order: (label, its ranks over N).
+fn ranks(rows: &[ConstructionRow]) -> Vec<(&'static str, Vec<RankAt>)> {
+    constructions()
+        .filter_map(|(p, label)| {
+            let ranked: Vec<RankAt> = rows
+                .iter()
+                .filter(|r| r.policy == p)
+                .filter_map(|r| {
+                    let a = r.built.as_ref()?.attention_rank?;
+                    Some((r.sequences, a.rank_key_query_max, a.rank_value_output_max))
+                })
+                .collect();
+            (!ranked.is_empty()).then_some((label, ranked))
+        })
+        .collect()
+}
+
+/// Whether every construction's ranks are the same at every N (a chart would be constant lines).
+fn ranks_are_constant(rows: &[ConstructionRow]) -> bool {
+    ranks(rows).iter().all(|(_, r)| r.iter().all(|&(_, kq, vo)| (kq, vo) == (r[0].1, r[0].2)))
+}
+
+/// The tables that stand in for charts: the attention ranks when they are constant over N, and the
+/// capacity sweep's quantities when it has one N.
+pub(crate) fn capacity_tables(rows: &[ConstructionRow], cfg: &SuiteConfig, out: &mut Vec<crate::Table>) {
+    let fixed = capacity_subtitle(cfg);
+    let ranked = ranks(rows);
+    if !ranked.is_empty() && ranks_are_constant(rows) {
+        let d = cfg.capacity.dim;
+        out.push(crate::Table {
+            name: "attention_rank".into(),
+            title: "Rank of the attention products (largest over the model's heads)".into(),
+            note: format!(
+                "{fixed}. Numerical rank of the d × d products by SVD (LAPACK, f64; σ > max(rows, cols)·ε·σ₁); full rank is d = {d}. \
+                 Each construction's ranks are the same at every N listed, so they are a table, not a chart."
+            ),
+            header: vec!["construction".into(), "rank W_Kᵀ W_Q".into(), "rank W_Vᵀ W_Oᵀ".into(), "at N".into()],
+            rows: ranked
+                .iter()
+                .map(|(label, r)| {
+                    let ns: Vec<String> = r.iter().map(|x| x.0.to_string()).collect();
+                    vec![label.to_string(), r[0].1.to_string(), r[0].2.to_string(), ns.join(", ")]
+                })
+                .collect(),
+            replaces: vec!["attention_rank".into()],
+        });
+    }
+    if distinct_ns(rows) == 1 {
+        let big_n = rows.first().map_or(0, |r| r.sequences);
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+        let mut precisions: Vec<String> = rows
+            .iter()
+            .flat_map(|r| r.built.iter().flat_map(|b| b.runs.iter().map(|x| format!("{} {}", x.backend, x.precision))))
+            .collect();
+        precisions.sort();
+        precisions.dedup();
+        let mut header: Vec<String> =
+            ["construction", "layers", "parameters (dense)", "bits to build", "fewest bits", "exact forward (ms)"]
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+        header.extend(precisions.iter().map(|p| format!("accuracy, {p}")));
+        out.push(crate::Table {
+            name: "capacity_at_one_n".into(),
+            title: format!("The constructions at N = {big_n}"),
+            note: format!(
+                "{fixed}. One N only, so the sweep's charts against N would be one point per series; \
+                 “—”: not recorded, “no run”: the model does not fit the format (a weight or activation overflows)."
+            ),
+            header,
+            rows: constructions()
+                .filter_map(|(p, label)| {
+                    let r = rows.iter().find(|r| r.policy == p)?;
+                    let b = r.built.as_ref();
+                    let mut row = vec![
+                        label.to_string(),
+                        opt(b.map(|b| b.layers.to_string())),
+                        opt(b.map(|b| crate::common::round_digits(b.params_dense as f64))),
+                        opt(b.map(|b| b.build_bits.to_string())),
+                        opt(fewest_bits(r).map(|f| f.to_string())),
+                        opt(b.map(|b| format!("{:.1}", b.latency_bigfloat_ms))),
+                    ];
+                    for p in &precisions {
+                        let (backend, precision) = p.split_once(' ').unwrap_or((p, ""));
+                        row.push(match run_of(r, backend, precision) {
+                            Some(run) => run.accuracy.map_or_else(|| "no run".to_string(), |a| format!("{a:.4}")),
+                            None => "—".into(),
+                        });
+                    }
+                    Some(row)
+                })
+                .collect(),
+            replaces: ["depth_vs_n", "params_vs_n", "precision_vs_n", "accuracy_vs_n", "latency_vs_n"].map(String::from).to_vec(),
+        });
+    }
 }
 
 /// The one-layer model's legend name for one of its built quantities.
@@ -184,18 +297,50 @@ fn params_chart(rows: &[ConstructionRow], first_policy: Construction, fixed: &st
     }
 }
 
-/// Every construction's fewest bits, where it was bisected; the formats as dotted limits over the same N range.
+/// Every construction's fewest bits, where it was bisected, with the points where the search was not
+/// monotone marked; the formats as dotted limits over the same N range where some construction comes
+/// near them (within 4× f64's 53 bits; else they would stretch the axis over empty decades, and the
+/// subtitle says so). The subtitle is generated from what the chart holds.
 fn precision_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: &str) -> Chart {
     let mut precision = Vec::new();
+    let mut present = Vec::new();
     for (p, label) in constructions() {
         let pts = series_by(rows, is_policy(p), big_n, fewest_bits);
         if !pts.is_empty() {
+            present.push(p);
             precision.push(Series::measured(label, Look::measured(policy_hue(p), Marker::Circle, Dash::Solid), pts));
         }
     }
+    // Non-monotone searches: some precision below the answer decodes too (the answer is the smallest p
+    // above which every probe decodes).
+    let odd: Vec<&ConstructionRow> = rows
+        .iter()
+        .filter(|r| r.built.as_ref().and_then(|b| b.bits.as_ref()).is_some_and(|b| b.fewest_bits.is_some() && !b.fewest_bits_monotone))
+        .collect();
     let bisected: Vec<f64> = precision.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    let lowest = precision.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(f64::INFINITY, f64::min);
+    if !odd.is_empty() {
+        let example = odd[0].built.as_ref().and_then(|b| b.bits.as_ref()).map(|b| {
+            let isolated: Vec<String> = b
+                .fewest_bits_holds_at
+                .iter()
+                .filter(|h| h[1] < b.fewest_bits.unwrap_or(0))
+                .map(|h| if h[0] == h[1] { h[0].to_string() } else { format!("{}–{}", h[0], h[1]) })
+                .collect();
+            format!("{} bits also decode at N = {}", isolated.join(", "), odd[0].sequences)
+        });
+        precision.push(Series {
+            scatter: true,
+            ..Series::measured(
+                format!("search not monotone here: {}", example.unwrap_or_default()),
+                Look::measured(Hue::Reference, Marker::Diamond, Dash::Solid),
+                odd.iter().filter_map(|r| Some((big_n(r), fewest_bits(r)?))).collect(),
+            )
+        });
+    }
     let (xmin, xmax) = bisected.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
-    if xmin.is_finite() {
+    let formats_in_sight = lowest <= 4.0 * 53.0;
+    if xmin.is_finite() && formats_in_sight {
         precision.push(Series {
             name: "f64: 53 bits".into(),
             look: Look::bound(Hue::Reference),
@@ -209,27 +354,38 @@ fn precision_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: &str) -> 
             ..Default::default()
         });
     }
+    let limits: String = cfg
+        .capacity
+        .bisect_max_sequences_by_policy
+        .iter()
+        .filter(|(p, _)| present.iter().any(|c| c.name() == p.as_str()))
+        .map(|(p, n)| format!(", {p} N ≤ {n}"))
+        .collect();
+    let mut line = format!(
+        "searched in arbitrary precision (every operation rounded to p bits) for N ≤ {}{limits}",
+        cfg.capacity.bisect_max_sequences
+    );
+    let one_layer = present.iter().any(|p| SOFTMAX.contains(p) || *p == MEAN_POOL);
+    let deep = present.iter().any(|p| *p == YUN || *p == BIT_EXTRACTION);
+    if one_layer && deep {
+        line.push_str("; the one-layer model trades depth for bits");
+    }
+    if !formats_in_sight && lowest.is_finite() {
+        line.push_str(&format!("; every value is above {} bits, far above f64 (53) and f32 (24), which are not drawn", lowest));
+    }
+    let mut subtitle = vec![fixed.to_string(), line];
+    if present.len() > 1 {
+        subtitle.push("points of different constructions at one N are dodged sideways so that equal values stay visible".into());
+    }
     Chart {
         name: "precision_vs_n".into(),
         title: "Fewest mantissa bits for exact memorization".into(),
-        subtitle: vec![
-            fixed.to_string(),
-            format!(
-                "searched in arbitrary precision (every operation rounded to p bits) for N ≤ {}{}; the one-layer model trades depth for bits",
-                cfg.capacity.bisect_max_sequences,
-                cfg.capacity
-                    .bisect_max_sequences_by_policy
-                    .iter()
-                    .map(|(p, n)| format!(", {p} N ≤ {n}"))
-                    .collect::<String>()
-            ),
-            "points of different constructions at one N are dodged sideways so that equal values stay visible".into(),
-        ],
+        subtitle,
         panels: vec![Panel {
             x: Axis::log("N (sequences)"),
             y: Axis::log("mantissa bits"),
             series: precision,
-            dodge: true,
+            dodge: present.len() > 1,
             y_marks: vec![24.0, 53.0],
             ..Default::default()
         }],
@@ -250,19 +406,25 @@ fn configured_runs(rows: &[ConstructionRow]) -> Vec<(String, String)> {
     })
 }
 
-/// Accuracy: one panel per hardware type, from its first configured run (another backend in the same type
-/// decodes the same tokens up to rounding order).
+/// Accuracy: one panel per hardware type, from one backend for both where one ran both types (another
+/// backend in the same type decodes the same tokens up to rounding order), else each type's first
+/// configured run; where the panels' backends differ, the legend names each series' backend.
 fn accuracy_chart(rows: &[ConstructionRow], configured: &[(String, String)], fixed: &str) -> Chart {
+    let ran = |b: &str, t: &str| configured.iter().any(|(cb, ct)| cb == b && ct == t);
+    let both = configured.iter().map(|(b, _)| b.as_str()).find(|b| ran(b, "f64") && ran(b, "f32"));
+    let backend_of = |t: &str| both.or_else(|| configured.iter().find(|(_, p)| p == t).map(|(b, _)| b.as_str()));
+    let mixed = both.is_none() && backend_of("f64").is_some() && backend_of("f32").is_some();
     let mut panels = Vec::new();
     for t in ["f64", "f32"] {
-        let Some((backend, _)) = configured.iter().find(|(_, p)| p == t) else { continue };
+        let Some(backend) = backend_of(t) else { continue };
         let mut series = Vec::new();
         for (p, label) in constructions() {
             let these: Vec<&ConstructionRow> = rows.iter().filter(|r| r.policy == p && r.built.is_some()).collect();
             if these.is_empty() {
                 continue;
             }
-            let mut s = Series::measured(label, Look::measured(policy_hue(p), Marker::of_backend(backend), Dash::Solid), Vec::new());
+            let name = if mixed { format!("{label}, {backend} backend") } else { label.to_string() };
+            let mut s = Series::measured(name, Look::measured(policy_hue(p), Marker::of_backend(backend), Dash::Solid), Vec::new());
             for r in these {
                 if let Some(run) = run_of(r, backend, t) {
                     match run.accuracy {

@@ -11,6 +11,7 @@ use crate::{Axis, Chart, Panel, Series};
 /// One recorded run of `scripts/bench-track.sh --record`.
 pub(crate) struct HistoryRun {
     label: String,
+    dirty: bool,
     ratios: BTreeMap<String, f64>,
     gflops: BTreeMap<String, f64>,
 }
@@ -38,7 +39,7 @@ pub(crate) fn parse_history(jsonl: &str) -> Result<Vec<HistoryRun>> {
                 _ => anyhow::bail!("history line {}: ratio {k:?} is {r}, not a positive number", i + 1),
             }
         }
-        runs.push(HistoryRun { label: format!("{rev}{dirty}\n{date}"), ratios: parsed, gflops });
+        runs.push(HistoryRun { label: format!("{rev}{dirty}\n{date}"), dirty: !dirty.is_empty(), ratios: parsed, gflops });
     }
     if runs.is_empty() {
         anyhow::bail!("the history has no runs");
@@ -82,6 +83,7 @@ pub(crate) fn speedup_parts(name: &str) -> Option<(&str, &str, &str, &str)> {
 /// tracked configuration (one-thread ratios stay in the file).
 pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
     let runs = parse_history(jsonl)?;
+    let dirty = runs.iter().filter(|r| r.dirty).count();
     let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
     let names: Vec<String> = {
         let mut v: Vec<String> = runs.iter().flat_map(|r| r.ratios.keys().cloned()).collect();
@@ -125,7 +127,7 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
         panels.push(Panel {
             title: if g == "build" { "build: Yun et al. / one layer".into() } else { format!("{g}: speedup over the reference path") },
             x: Axis::linear("recorded run (commit, date; + = uncommitted changes)"),
-            y: Axis::log("ratio / committed baseline"),
+            y: Axis::log("speedup ÷ committed baseline (higher is better)"),
             series,
             x_categories: labels.clone(),
             dodge: true,
@@ -138,6 +140,10 @@ pub fn history_chart(jsonl: &str, baseline: &Baseline) -> Result<Chart> {
         subtitle: vec![
             "results/bench-history.jsonl (scripts/bench-track.sh --record), 2 threads; ratios survive noisy machines better than times"
                 .into(),
+            format!(
+                "above 1: faster than when the baseline was committed; {dirty} of {} runs from trees with uncommitted changes (+ after the commit)",
+                runs.len()
+            ),
         ],
         panels,
         ..Default::default()

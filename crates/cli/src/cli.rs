@@ -48,9 +48,13 @@ pub(crate) enum Command {
     /// full-batch Adam on a generated dataset, until every token decodes or the steps run out; the loss
     /// curve and the reference backend's check of the trained model in the JSON.
     Train(TrainArgs),
-    /// Redraw the charts from the result files in a directory, without re-running anything.
+    /// Redraw the charts from the result files in a directory, without re-running anything, with its
+    /// tables (for one-point or constant data) and a contact sheet, `gallery.md`. Given a directory of
+    /// results directories (e.g. `results`), redraws every one of them, the bench charts where it has
+    /// `bench-history.jsonl`, and one gallery of everything.
     Plot {
-        /// Directory with capacity.json, separation.json, ... (as written by reproduce).
+        /// Directory with capacity.json, separation.json, ... (as written by reproduce), or a directory of
+        /// such directories.
         dir: PathBuf,
     },
     /// Draw the wall-clock history of the benches (results/bench-history.jsonl, appended by

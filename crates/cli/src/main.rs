@@ -43,8 +43,11 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Train(a) => train(&a),
         Command::Check(a) => check(&a),
         Command::Plot { dir } => {
-            let dir = OutDir::lock(&dir)?;
-            for f in plot(&dir)? {
+            // A directory of results directories (and no results of its own) is redrawn whole; any other
+            // is one run's directory, locked first (a run writing it refuses the redraw).
+            let tree = !suite::load_results(&dir).is_ok_and(|r| !r.is_empty()) && commands::reproduce::is_tree(&dir);
+            let files = if tree { commands::reproduce::plot_tree(&dir)? } else { plot(&OutDir::lock(&dir)?)? };
+            for f in files {
                 errln!("drew {}", f.display());
             }
             Ok(true)

@@ -77,7 +77,7 @@ fn the_suite_runs_and_draws_the_test_construction() {
     }
     // The charts carry its legend label (from its registry entry; the legend wraps it over lines, drawn
     // one after the other, so the texts are joined) in its own colour, the registry's first extension's.
-    for chart in ["precision_vs_n", "latency_vs_n", "accuracy_vs_n", "attention_rank"] {
+    for chart in ["precision_vs_n", "latency_vs_n", "accuracy_vs_n"] {
         let svg = std::fs::read_to_string(out.join(format!("{chart}.svg"))).unwrap();
         let texts: Vec<&str> = svg.split("</text>").filter_map(|t| t.rsplit_once('>').map(|(_, text)| text.trim())).collect();
         assert!(
@@ -86,6 +86,10 @@ fn the_suite_runs_and_draws_the_test_construction() {
         );
         assert!(svg.contains("#332288"), "{chart}.svg does not draw it in its colour");
     }
+    // Its attention ranks, the same at both N, are a row of the gallery's rank table (not a chart).
+    let gallery = std::fs::read_to_string(out.join("gallery.md")).unwrap();
+    assert!(gallery.contains("| test construction: one layer, rank-1 softmax, the first random direction | 1 | 1 |"), "{gallery}");
+    assert!(!out.join("attention_rank.svg").exists());
     // `boltz check` reads the rows back (typed by the registry) and finds the re-run equal.
     let again = dir.join("again");
     let o = boltz(&["reproduce", "--config", cfg.to_str().unwrap(), "--out", again.to_str().unwrap(), "--no-plot"]);

@@ -129,12 +129,29 @@ fn quick_reproduce_writes_results_and_charts() {
             let p = out.join(format!("{chart}.{ext}"));
             assert!(std::fs::metadata(&p).map(|m| m.len() > 1000).unwrap_or(false), "{} missing or empty", p.display());
         }
+        // The contact sheet shows every chart.
+        let gallery = std::fs::read_to_string(out.join("gallery.md")).unwrap();
+        assert!(gallery.contains(&format!("![{chart}]({chart}.png)")), "{chart} missing from gallery.md");
     }
-    // Charts are redrawn from the JSON alone.
+    // Charts are redrawn from the JSON alone; a directory of results directories is redrawn whole, with
+    // one gallery linking into each.
     std::fs::remove_file(out.join("separation.png")).unwrap();
     let o = boltz(&["plot", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("separation.png").exists());
+    let tree = tmp("plot-tree");
+    let run = tree.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    for f in std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        std::fs::copy(&f, run.join(f.file_name().unwrap())).unwrap();
+    }
+    let o = boltz(&["plot", tree.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(run.join("separation.png").exists());
+    let gallery = std::fs::read_to_string(tree.join("gallery.md")).unwrap();
+    assert!(gallery.contains("![separation](run/separation.png)"), "{gallery}");
+    let o = boltz(&["plot", run.join("nothing-here").to_str().unwrap()]);
+    assert!(!o.status.success(), "plotting an empty directory must fail");
 }
 
 #[test]
@@ -349,6 +366,7 @@ fn assert_complete(path: &Path) {
             }
         }
         "lock" => {}
+        "md" => assert!(String::from_utf8_lossy(&bytes).starts_with("# Gallery") && bytes.ends_with(b"\n"), "{name}: not a whole gallery"),
         _ => panic!("{name}: unexpected file in the output directory"),
     }
 }
@@ -562,8 +580,10 @@ fn reproduce_runs_the_capacity_constructions_on_dataset_files() {
     // The configuration records the resolved dataset paths.
     let path = cap["config"]["capacity"]["datasets"][0]["path"].as_str().unwrap();
     assert!(Path::new(path).is_absolute() && path.ends_with("pte/dataset.safetensors"), "{path}");
-    // Charts are drawn from the generated sweep (file rows are not on its N axis).
-    assert!(std::fs::read_dir(&out).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "png")));
+    // Charts are drawn from the generated sweep (file rows are not on its N axis): at its one N, a table.
+    let gallery = std::fs::read_to_string(out.join("gallery.md")).unwrap();
+    assert!(gallery.contains("### Table: The constructions at N = 4") && !gallery.contains("N = 8"), "{gallery}");
+    assert!(!out.join("precision_vs_n.png").exists(), "one N drawn as a chart");
 
     // Refused before any point runs, naming the field.
     std::fs::write(dir.join("dup.json"), r#"{"format":"boltzformer-exact/1","metadata":{"format":"boltzformer/1","kind":"dataset"},"tensors":{"inputs":{"shape":[1,2,1],"values":["0x1p0","0x1p0"]},"targets":{"shape":[1,2,1],"values":["0x0p0","0x1p0"]}}}"#).unwrap();

@@ -15,16 +15,94 @@ use serde_json::json;
 
 use crate::cli::{CheckArgs, ReproduceArgs};
 
-/// Redraws the charts of a directory whose lock the caller holds.
+/// Redraws the charts of a directory whose lock the caller holds, writes its tables and its contact sheet
+/// (`gallery.md`), and removes the files of charts that a table now stands in for.
 pub(crate) fn plot(dir: &OutDir) -> Result<Vec<PathBuf>> {
-    let results = suite::load_results(dir.path())?;
+    plot_dir(dir.path()).map(|(files, _, _)| files)
+}
+
+/// [`plot`] on a locked directory's path: the files written, the charts and the tables.
+fn plot_dir(path: &std::path::Path) -> Result<(Vec<PathBuf>, Vec<charts::Chart>, Vec<charts::Table>)> {
+    let results = suite::load_results(path)?;
     if results.is_empty() {
-        bail!("{}: no result files (capacity.json, separation.json, ...) to plot", dir.path().display());
+        bail!("{}: no result files (capacity.json, separation.json, ...) to plot", path.display());
     }
     let mut files = Vec::new();
-    for chart in charts::charts(&results)? {
-        files.extend(charts::draw(&chart, dir.path())?);
+    let drawn = charts::charts(&results)?;
+    for chart in &drawn {
+        files.extend(charts::draw(chart, path)?);
     }
+    let tables = charts::tables(&results)?;
+    for stale in tables.iter().flat_map(|t| &t.replaces) {
+        for ext in ["png", "svg", "pdf"] {
+            let f = path.join(format!("{stale}.{ext}"));
+            if f.exists() {
+                std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
+            }
+        }
+    }
+    let gallery = path.join("gallery.md");
+    let section = charts::gallery_section("This directory", "", &drawn, &tables);
+    let command = format!("boltz plot {}", path.display());
+    std::fs::write(&gallery, charts::gallery_header(&command) + &section).with_context(|| format!("writing {}", gallery.display()))?;
+    files.push(gallery);
+    Ok((files, drawn, tables))
+}
+
+/// Subdirectories of `dir` that hold result files, sorted.
+fn result_subdirs(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir() && suite::load_results(p).is_ok_and(|r| !r.is_empty()))
+                .collect()
+        })
+        .unwrap_or_default();
+    subdirs.sort();
+    subdirs
+}
+
+/// Whether `dir` is a directory of results directories (some subdirectory holds result files) or has a
+/// bench history.
+pub(crate) fn is_tree(dir: &std::path::Path) -> bool {
+    dir.join("bench-history.jsonl").exists() || !result_subdirs(dir).is_empty()
+}
+
+/// `boltz plot DIR` where DIR holds no result files itself: every subdirectory that does is redrawn (each
+/// under its own lock), the bench charts too where DIR has `bench-history.jsonl`, and `DIR/gallery.md`
+/// shows them all.
+pub(crate) fn plot_tree(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let subdirs = result_subdirs(dir);
+    let history = dir.join("bench-history.jsonl");
+    if subdirs.is_empty() && !history.exists() {
+        bail!("{}: no result files (capacity.json, separation.json, ...) here or in its subdirectories to plot", dir.display());
+    }
+    let out = OutDir::lock(dir)?;
+    let mut files = Vec::new();
+    let mut sections = String::new();
+    if history.exists() {
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+        let text = read(&history)?;
+        let base = charts::Baseline::parse(&read(&dir.join("bench-baselines/ratios.json"))?)?;
+        let drawn =
+            [charts::history_chart(&text, &base)?, charts::throughput_chart(&text, &read(&dir.join("backends/gemm-ceiling.json"))?)?];
+        for chart in &drawn {
+            files.extend(charts::draw(chart, out.path())?);
+        }
+        sections.push_str(&charts::gallery_section("Benchmarks (`bench-history.jsonl`)", "", &drawn, &[]));
+    }
+    for sub in &subdirs {
+        let name = sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let lock = OutDir::lock(sub)?;
+        let (written, drawn, tables) = plot_dir(lock.path())?;
+        files.extend(written);
+        sections.push_str(&charts::gallery_section(&format!("`{name}/`"), &format!("{name}/"), &drawn, &tables));
+    }
+    let gallery = dir.join("gallery.md");
+    let command = format!("boltz plot {}", dir.display());
+    std::fs::write(&gallery, charts::gallery_header(&command) + &sections).with_context(|| format!("writing {}", gallery.display()))?;
+    files.push(gallery);
     Ok(files)
 }
 
