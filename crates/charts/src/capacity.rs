@@ -202,7 +202,7 @@ fn depth_chart(rows: &[ConstructionRow], first_policy: Construction, fixed: &str
     if let Some((pts, x0)) = scaled_to_meet(&kim_depth, &yun_built) {
         depth.push(Series {
             name: format!("Kim et al. depth, shape only (constants unknown; scaled to meet Yun et al. at N = {x0})"),
-            look: Look::formula(Hue::Kim),
+            look: Look::formula(Hue::Reference),
             points: pts,
             ..Default::default()
         });
@@ -274,7 +274,7 @@ fn params_chart(rows: &[ConstructionRow], first_policy: Construction, fixed: &st
     if let Some((pts, x0)) = scaled_to_meet(&kim_params, &one_layer_params) {
         params.push(Series {
             name: format!("Kim et al. Õ(d + n + √(nN)), shape only (scaled to meet the one-layer model at N = {x0})"),
-            look: Look::formula(Hue::Kim),
+            look: Look::formula(Hue::Reference),
             points: pts,
             ..Default::default()
         });

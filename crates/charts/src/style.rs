@@ -26,8 +26,8 @@ pub enum Hue {
     Yun,
     /// Yun et al., minimal δ.
     YunMinimal,
-    /// Kim et al.'s reference curve, and the built parameter-optimal (bit-extraction) construction of
-    /// Kim et al. and Kajitsuka & Sato 2025.
+    /// The built parameter-optimal (bit-extraction) construction of Kim et al. and Kajitsuka & Sato 2025
+    /// (Kim et al.'s reference shapes, which would overlap its non-zero count, are drawn as references).
     Kim,
     /// The i-th extension of the registry ([`Construction::Extension`]), in registry order.
     Extension(usize),
@@ -115,7 +115,8 @@ impl Hue {
             Self::Theory => RGBColor(204, 121, 167),
             Self::MeanPool => RGBColor(120, 120, 120),
             Self::Yun => RGBColor(230, 159, 0),
-            Self::YunMinimal => RGBColor(86, 180, 233),
+            // A brown of the Yun family (not Okabe–Ito's sky blue, which sat beside Measured's blue).
+            Self::YunMinimal => RGBColor(153, 79, 0),
             Self::Kim => RGBColor(136, 34, 85),
             Self::Extension(i) => EXTENSIONS[i % EXTENSIONS.len()],
             Self::Reference => RGBColor(0, 0, 0),

@@ -131,14 +131,18 @@ pub(crate) fn trained_chart(rows: &[TrainedRow], cfg: &SuiteConfig, built_rows: 
             "n = {}, |V| = {}, 2 label classes, seed {}; one head of size d; full-batch Adam, {} steps, lr {}, init seeds {:?}; N doubles from 1, then bisects (≤ {})",
             t.length, t.vocab, cfg.seed, t.steps, t.lr, t.seeds, t.max_sequences
         ),
-        "a trained point: the largest N memorized at 100 % token accuracy (confirmed on the reference backend); parameters counted dense, as the constructions'".into(),
-        "N against width: models with equal N at one width are dodged sideways so that each stays visible".into(),
+        "a trained point: the largest N memorized at 100 % token accuracy (reference backend); parameters counted dense; equal N at one width dodged".into(),
     ];
+    // At most one more line: what is not drawn, and why.
+    let mut missing = Vec::new();
     if !comparable {
-        subtitle.push("the capacity sweep has other n, d or |V| (or did not run): constructions not drawn".into());
+        missing.push("the constructions (the capacity sweep has other n, d or |V|, or did not run)".to_string());
     }
     if !none.is_empty() {
-        subtitle.push(format!("not drawn (memorized not even N = 1): {}", none.join("; ")));
+        missing.push(format!("{} (memorized not even N = 1)", none.join("; ")));
+    }
+    if !missing.is_empty() {
+        subtitle.push(format!("not drawn: {}", missing.join("; ")));
     }
     Chart {
         name: "trained_capacity".into(),
