@@ -358,8 +358,7 @@ fn precision_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: &str) -> 
         .capacity
         .bisect_max_sequences_by_policy
         .iter()
-        .filter(|(p, _)| present.iter().any(|c| c.name() == p.as_str()))
-        .map(|(p, n)| format!(", {p} N ≤ {n}"))
+        .filter_map(|(p, n)| present.iter().find(|c| c.name() == p.as_str()).map(|c| format!(", {} N ≤ {n}", c.label())))
         .collect();
     let mut line = format!(
         "searched in arbitrary precision (every operation rounded to p bits) for N ≤ {}{limits}",
