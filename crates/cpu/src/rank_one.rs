@@ -15,10 +15,12 @@
 
 /// `y += ReLU(t uᵀ + b) · w2t` (see the module documentation): `t` one projection per token (`rows`),
 /// `u`, `b` the tile's slices of the left factor and the bias (`width`), `w2t` row-major `width × d`,
-/// `y` row-major `rows × d`, with the widest kernel this CPU runs ([`Isa::best`]). Returns `false` (and
-/// leaves `y` alone) when no fused kernel covers `d` and the element type on this CPU.
+/// `y` row-major `rows × d`, with the widest kernel this CPU runs that covers `d` (AVX-512F, else AVX2:
+/// f32 with d = 8 fills no AVX-512 vector but two AVX2 ones). Returns `false` (and leaves `y` alone) when
+/// no fused kernel covers `d` and the element type on this CPU.
 pub fn rank_one_narrow<T: FusedElement>(t: &[T], u: &[T], b: &[T], w2t: &[T], d: usize, y: &mut [T]) -> bool {
-    Isa::best().is_some_and(|isa| rank_one_narrow_on(isa, t, u, b, w2t, d, y))
+    // A kernel that declines writes nothing, so the next one starts from the same `y`.
+    Isa::ALL.into_iter().any(|isa| rank_one_narrow_on(isa, t, u, b, w2t, d, y))
 }
 
 /// [`rank_one_narrow`] with the kernel of `isa`; `false` when this CPU lacks it or it has no kernel for
@@ -60,11 +62,6 @@ impl Isa {
             let _ = self;
             false
         }
-    }
-
-    /// The widest instruction set this CPU runs, if any.
-    pub fn best() -> Option<Isa> {
-        Isa::ALL.into_iter().find(|isa| isa.runs_here())
     }
 }
 
@@ -333,6 +330,34 @@ mod tests {
             }
             for &d in f64_outputs {
                 agree::<f64>(|x| x, isa, d);
+            }
+        }
+    }
+
+    /// The dispatcher falls back to a narrower instruction set where the wider one has no kernel for `d`
+    /// (f32 with d = 8, f64 with d = 4 on an AVX-512 CPU), with the same bits as the unfused path.
+    #[test]
+    fn the_dispatcher_takes_the_widest_kernel_that_covers_d() {
+        let (avx512, avx2) = (Isa::Avx512.runs_here(), Isa::Avx2.runs_here());
+        let mut rng = SeededRng::new(11);
+        let mut draw = |k: usize| (0..k).map(|_| rng.normal()).collect::<Vec<f64>>();
+        for d in [4, 8, 16, 32] {
+            let (rows, width) = (19, 37);
+            let (t, u, b, w2t, y0) = (draw(rows), draw(width), draw(width), draw(width * d), draw(rows * d));
+            let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+            let (mut expected, mut fused) = (narrow(&y0), narrow(&y0));
+            let ran = rank_one_narrow(&narrow(&t), &narrow(&u), &narrow(&b), &narrow(&w2t), d, &mut fused);
+            assert_eq!(ran, (avx512 && d >= 16) || (avx2 && d >= 8), "f32 d {d}");
+            if ran {
+                unfused(&narrow(&t), &narrow(&u), &narrow(&b), &narrow(&w2t), d, &mut expected);
+                assert_eq!(fused, expected, "f32 d {d}");
+            }
+            let (mut expected, mut fused) = (y0.clone(), y0.clone());
+            let ran = rank_one_narrow(&t, &u, &b, &w2t, d, &mut fused);
+            assert_eq!(ran, (avx512 && d >= 8) || (avx2 && d <= 16), "f64 d {d}");
+            if ran {
+                unfused(&t, &u, &b, &w2t, d, &mut expected);
+                assert_eq!(fused, expected, "f64 d {d}");
             }
         }
     }
