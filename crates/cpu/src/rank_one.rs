@@ -1,10 +1,10 @@
-//! The memorizer's FFN (Corollary 1's width-`nN` layer with `W₁ = 1 wᵀ`) as one fused AVX-512 pass:
-//! `y += ReLU(t uᵀ + b) · W₂ᵀ` for a tile of hidden units, without writing the hidden tile to memory.
+//! The memorizer's FFN (Corollary 1's width-`nN` layer with `W₁ = 1 wᵀ`) as one fused AVX-512 or AVX2
+//! pass: `y += ReLU(t uᵀ + b) · W₂ᵀ` for a tile of hidden units, without writing the hidden tile to memory.
 //!
 //! The unfused path ([`crate::engine`]) writes the tile `H = ReLU(t uᵀ + b)` (`rows × width`, kept in L2)
 //! and then reads it back, one broadcast per multiply-add, in the narrow-output kernel. Here a block of
-//! `R` tokens computes 16 (f32) or 8 (f64) hidden units at a time in vector registers (`t·u` rounded,
-//! `+ b` rounded, then the ReLU: three instructions per vector), parks them in a 1 KiB stack buffer and
+//! `R` tokens computes one vector of hidden units at a time (16 in f32, 8 in f64 with AVX-512; `t·u`
+//! rounded, `+ b` rounded, then the ReLU: three instructions per vector), parks them in a stack buffer and
 //! feeds them straight into `R × V` accumulators (`V` vectors per token for `d` outputs), each a chain of
 //! fused multiply-adds over the tile's hidden units in order. Every output therefore sees exactly the
 //! operations of the unfused path ([`crate::kernels::narrow_product`] after the engine's `rank_one_relu`):
