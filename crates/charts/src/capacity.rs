@@ -1,7 +1,7 @@
 //! The capacity charts: precision, depth, parameters, latency and accuracy of each construction as N grows.
 
 use boltz_construct::Construction;
-use boltz_lab::rows::{self, ConstructionRow};
+use boltz_lab::rows::ConstructionRow;
 use boltz_lab::suite::config::SuiteConfig;
 
 use crate::common::{
@@ -43,7 +43,7 @@ pub(crate) fn capacity_charts(rows: &[ConstructionRow], cfg: &SuiteConfig, threa
         out.push(accuracy_chart(rows, &runs, &fixed));
         out.push(latency_chart(rows, &runs, threads, &fixed));
     }
-    if !ranks_are_constant(rows) {
+    if !ranks_are_constant(&ranks(rows)) {
         out.extend(rank_chart(rows, cfg, fixed));
     }
 }
@@ -59,8 +59,8 @@ fn distinct_ns(rows: &[ConstructionRow]) -> usize {
 /// One recorded rank: (N, key-query rank, value-output rank).
 type RankAt = (usize, usize, usize);
 
-/// The recorded attention ranks, per construction in chart order: (label, its ranks over N).
-fn ranks(rows: &[ConstructionRow]) -> Vec<(&'static str, Vec<RankAt>)> {
+/// The recorded attention ranks, per construction in chart order: (construction, label, its ranks over N).
+fn ranks(rows: &[ConstructionRow]) -> Vec<(Construction, &'static str, Vec<RankAt>)> {
     constructions()
         .filter_map(|(p, label)| {
             let ranked: Vec<RankAt> = rows
@@ -71,14 +71,14 @@ fn ranks(rows: &[ConstructionRow]) -> Vec<(&'static str, Vec<RankAt>)> {
                     Some((r.sequences, a.rank_key_query_max, a.rank_value_output_max))
                 })
                 .collect();
-            (!ranked.is_empty()).then_some((label, ranked))
+            (!ranked.is_empty()).then_some((p, label, ranked))
         })
         .collect()
 }
 
 /// Whether every construction's ranks are the same at every N (a chart would be constant lines).
-fn ranks_are_constant(rows: &[ConstructionRow]) -> bool {
-    ranks(rows).iter().all(|(_, r)| r.iter().all(|&(_, kq, vo)| (kq, vo) == (r[0].1, r[0].2)))
+fn ranks_are_constant(ranked: &[(Construction, &'static str, Vec<RankAt>)]) -> bool {
+    ranked.iter().all(|(_, _, r)| r.iter().all(|&(_, kq, vo)| (kq, vo) == (r[0].1, r[0].2)))
 }
 
 /// The tables that stand in for charts: the attention ranks when they are constant over N, and the
@@ -86,7 +86,7 @@ fn ranks_are_constant(rows: &[ConstructionRow]) -> bool {
 pub(crate) fn capacity_tables(rows: &[ConstructionRow], cfg: &SuiteConfig, out: &mut Vec<crate::Table>) {
     let fixed = capacity_subtitle(cfg);
     let ranked = ranks(rows);
-    if !ranked.is_empty() && ranks_are_constant(rows) {
+    if !ranked.is_empty() && ranks_are_constant(&ranked) {
         let d = cfg.capacity.dim;
         out.push(crate::Table {
             name: "attention_rank".into(),
@@ -98,7 +98,7 @@ pub(crate) fn capacity_tables(rows: &[ConstructionRow], cfg: &SuiteConfig, out: 
             header: vec!["construction".into(), "rank W_Kᵀ W_Q".into(), "rank W_Vᵀ W_Oᵀ".into(), "at N".into()],
             rows: ranked
                 .iter()
-                .map(|(label, r)| {
+                .map(|(_, label, r)| {
                     let ns: Vec<String> = r.iter().map(|x| x.0.to_string()).collect();
                     vec![label.to_string(), r[0].1.to_string(), r[0].2.to_string(), ns.join(", ")]
                 })
@@ -109,18 +109,14 @@ pub(crate) fn capacity_tables(rows: &[ConstructionRow], cfg: &SuiteConfig, out: 
     if distinct_ns(rows) == 1 {
         let big_n = rows.first().map_or(0, |r| r.sequences);
         let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-        let mut precisions: Vec<String> = rows
-            .iter()
-            .flat_map(|r| r.built.iter().flat_map(|b| b.runs.iter().map(|x| format!("{} {}", x.backend, x.precision))))
-            .collect();
+        let mut precisions = configured_runs(rows);
         precisions.sort();
-        precisions.dedup();
         let mut header: Vec<String> =
             ["construction", "layers", "parameters (dense)", "bits to build", "fewest bits", "exact forward (ms)"]
                 .iter()
                 .map(|h| h.to_string())
                 .collect();
-        header.extend(precisions.iter().map(|p| format!("accuracy, {p}")));
+        header.extend(precisions.iter().map(|(backend, precision)| format!("accuracy, {backend} {precision}")));
         out.push(crate::Table {
             name: "capacity_at_one_n".into(),
             title: format!("The constructions at N = {big_n}"),
@@ -141,8 +137,7 @@ pub(crate) fn capacity_tables(rows: &[ConstructionRow], cfg: &SuiteConfig, out: 
                         opt(fewest_bits(r).map(|f| f.to_string())),
                         opt(b.map(|b| format!("{:.1}", b.latency_bigfloat_ms))),
                     ];
-                    for p in &precisions {
-                        let (backend, precision) = p.split_once(' ').unwrap_or((p, ""));
+                    for (backend, precision) in &precisions {
                         row.push(match run_of(r, backend, precision) {
                             Some(run) => run.accuracy.map_or_else(|| "no run".to_string(), |a| format!("{a:.4}")),
                             None => "—".into(),
@@ -519,17 +514,15 @@ fn latency_chart(rows: &[ConstructionRow], configured: &[(String, String)], thre
 fn rank_chart(rows: &[ConstructionRow], cfg: &SuiteConfig, fixed: String) -> Option<Chart> {
     let mut categories = Vec::new();
     let mut rank = Vec::new();
-    for (p, label) in constructions() {
-        let ranked: Vec<(f64, rows::AttentionRank)> =
-            rows.iter().filter(|r| r.policy == p).filter_map(|r| Some((big_n(r), r.built.as_ref()?.attention_rank?))).collect();
-        let Some(&(_, at_largest)) = ranked.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { continue };
+    for (p, label, ranked) in ranks(rows) {
+        let Some(&at_largest) = ranked.iter().max_by_key(|r| r.0) else { continue };
         categories.push(p.tick().to_string());
         let x = categories.len() as f64;
         for (name, marker, offset, value) in [
-            ("W_Kᵀ W_Q", Marker::Circle, -0.12, (|a: &rows::AttentionRank| a.rank_key_query_max) as fn(&rows::AttentionRank) -> usize),
-            ("W_Vᵀ W_Oᵀ", Marker::Diamond, 0.12, |a: &rows::AttentionRank| a.rank_value_output_max),
+            ("W_Kᵀ W_Q", Marker::Circle, -0.12, (|r: &RankAt| r.1) as fn(&RankAt) -> usize),
+            ("W_Vᵀ W_Oᵀ", Marker::Diamond, 0.12, |r: &RankAt| r.2),
         ] {
-            let values: Vec<f64> = ranked.iter().map(|(_, a)| value(a) as f64).collect();
+            let values: Vec<f64> = ranked.iter().map(|r| value(r) as f64).collect();
             let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
             rank.push(Series {
                 scatter: true,

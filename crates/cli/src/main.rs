@@ -24,7 +24,6 @@ mod progress;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use boltz_charts as charts;
 use boltz_lab::outdir::OutDir;
 use boltz_lab::suite;
 use boltz_lab::suite::config::{DEFAULT, QUICK};
@@ -53,17 +52,9 @@ fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
         Command::PlotHistory { file, out, baseline, ceiling } => {
-            let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
-            let text = read(&file)?;
-            let base = charts::Baseline::parse(&read(&baseline)?).with_context(|| baseline.display().to_string())?;
-            let history = charts::history_chart(&text, &base).with_context(|| file.display().to_string())?;
-            let throughput = charts::throughput_chart(&text, &read(&ceiling)?)
-                .with_context(|| format!("{} with {}", file.display(), ceiling.display()))?;
-            let out = OutDir::lock(&out)?;
-            for chart in [history, throughput] {
-                for f in charts::draw(&chart, out.path())? {
-                    errln!("drew {}", f.display());
-                }
+            let drawn = commands::reproduce::history_charts(&file, &baseline, &ceiling)?;
+            for f in commands::reproduce::draw_all(&drawn, OutDir::lock(&out)?.path())? {
+                errln!("drew {}", f.display());
             }
             Ok(true)
         }

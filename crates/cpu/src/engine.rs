@@ -524,7 +524,7 @@ pub const NARROW_TILE_BYTES: usize = 256 << 10;
 /// `H = ReLU(t uᵀ + b)` for a rank-1 first layer: `t` the group's projections (one per token), `u` and `b`
 /// the tile's slice of the left factor and the bias, `h` row-major `t.len() × u.len()`. Each entry is
 /// `(t_i · u_j) + b_j`, rounded after the product and after the sum, as the unfused path computes it.
-fn rank_one_relu<T: Float>(t: &[T], u: &[T], b: &[T], h: &mut [T]) {
+pub(crate) fn rank_one_relu<T: Float>(t: &[T], u: &[T], b: &[T], h: &mut [T]) {
     for (row, ti) in h.chunks_exact_mut(u.len()).zip(t) {
         for ((hj, uj), bj) in row.iter_mut().zip(u).zip(b) {
             *hj = ti.mul(uj).add(bj).relu();

@@ -288,16 +288,12 @@ mod tests {
     use super::*;
     use boltz_core::rng::SeededRng;
 
-    /// The unfused path: the hidden tile written out (as the engine's `rank_one_relu`), then the
+    /// The unfused path: the hidden tile written out by the engine's `rank_one_relu`, then the
     /// narrow-output kernel.
     fn unfused<T: FusedElement>(t: &[T], u: &[T], b: &[T], w2t: &[T], d: usize, y: &mut [T]) {
         let width = u.len();
         let mut h = vec![T::default(); t.len() * width];
-        for (row, ti) in h.chunks_exact_mut(width).zip(t) {
-            for ((hj, uj), bj) in row.iter_mut().zip(u).zip(b) {
-                *hj = ti.mul(uj).add(bj).relu();
-            }
-        }
+        crate::engine::rank_one_relu(t, u, b, &mut h);
         assert!(crate::kernels::narrow_product(t.len(), width, d, &h, w2t, y));
     }
 

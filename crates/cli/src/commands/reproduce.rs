@@ -27,11 +27,8 @@ fn plot_dir(path: &std::path::Path) -> Result<(Vec<PathBuf>, Vec<charts::Chart>,
     if results.is_empty() {
         bail!("{}: no result files (capacity.json, separation.json, ...) to plot", path.display());
     }
-    let mut files = Vec::new();
     let drawn = charts::charts(&results)?;
-    for chart in &drawn {
-        files.extend(charts::draw(chart, path)?);
-    }
+    let mut files = draw_all(&drawn, path)?;
     let tables = charts::tables(&results)?;
     for stale in tables.iter().flat_map(|t| &t.replaces) {
         for ext in ["png", "svg", "pdf"] {
@@ -47,6 +44,27 @@ fn plot_dir(path: &std::path::Path) -> Result<(Vec<PathBuf>, Vec<charts::Chart>,
     std::fs::write(&gallery, charts::gallery_header(&command) + &section).with_context(|| format!("writing {}", gallery.display()))?;
     files.push(gallery);
     Ok((files, drawn, tables))
+}
+
+/// The bench charts (`bench_history`, `throughput`) of a history file, with its ratio baseline and the
+/// measured ceiling.
+pub(crate) fn history_charts(file: &std::path::Path, baseline: &std::path::Path, ceiling: &std::path::Path) -> Result<[charts::Chart; 2]> {
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let text = read(file)?;
+    let base = charts::Baseline::parse(&read(baseline)?).with_context(|| baseline.display().to_string())?;
+    let history = charts::history_chart(&text, &base).with_context(|| file.display().to_string())?;
+    let throughput =
+        charts::throughput_chart(&text, &read(ceiling)?).with_context(|| format!("{} with {}", file.display(), ceiling.display()))?;
+    Ok([history, throughput])
+}
+
+/// Draws charts into a directory whose lock the caller holds and returns the files written.
+pub(crate) fn draw_all(drawn: &[charts::Chart], dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for chart in drawn {
+        files.extend(charts::draw(chart, dir)?);
+    }
+    Ok(files)
 }
 
 /// Subdirectories of `dir` that hold result files, sorted.
@@ -82,14 +100,8 @@ pub(crate) fn plot_tree(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut sections = String::new();
     if history.exists() {
-        let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
-        let text = read(&history)?;
-        let base = charts::Baseline::parse(&read(&dir.join("bench-baselines/ratios.json"))?)?;
-        let drawn =
-            [charts::history_chart(&text, &base)?, charts::throughput_chart(&text, &read(&dir.join("backends/gemm-ceiling.json"))?)?];
-        for chart in &drawn {
-            files.extend(charts::draw(chart, out.path())?);
-        }
+        let drawn = history_charts(&history, &dir.join("bench-baselines/ratios.json"), &dir.join("backends/gemm-ceiling.json"))?;
+        files.extend(draw_all(&drawn, out.path())?);
         sections.push_str(&charts::gallery_section("Benchmarks (`bench-history.jsonl`)", "", &drawn, &[]));
     }
     for sub in &subdirs {
